@@ -1,0 +1,36 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// Two projects: `workers` runs inside workerd (the same runtime as production and
+// `wrangler dev`), `node` runs the SDK and the runner on Node.
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  return {
+    test: {
+      projects: [
+        {
+          test: {
+            name: "node",
+            include: ["sdk/test/**/*.test.ts", "runner/test/**/*.test.ts", "test/node/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 60_000,
+          },
+        },
+        {
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
+            }),
+          ],
+          test: {
+            name: "workers",
+            include: ["test/workers/**/*.test.ts"],
+            setupFiles: ["test/workers/apply-migrations.ts"],
+          },
+        },
+      ],
+    },
+  };
+});
