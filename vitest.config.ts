@@ -8,6 +8,8 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   return {
     test: {
+      // The JSON report feeds .ci/run's closing "N passed, N failed" line.
+      reporters: ["default", ["json", { outputFile: "test-artifacts/vitest.json" }]],
       projects: [
         {
           test: {

@@ -1,0 +1,101 @@
+/**
+ * Secrets: named, server-side secrets and inline dictionaries. Only names (and, for
+ * inline dictionaries, key names) ever enter a layer definition or its key; values are
+ * sent separately at build time and never hashed, logged or written to an image.
+ */
+import { InvalidError } from "./errors.ts";
+
+/** Options of `Secret.fromName`. */
+export type SecretFromNameParams = {
+  /** Keys the secret must hold; the server checks them when an image references it. */
+  requiredKeys?: string[];
+};
+
+const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A reference to a secret whose values become environment variables of build steps. */
+export class Secret {
+  readonly #name: string | undefined;
+  readonly #values: Readonly<Record<string, string>> | undefined;
+  readonly #requiredKeys: readonly string[];
+
+  private constructor(name: string | undefined, values: Record<string, string> | undefined, requiredKeys: string[]) {
+    this.#name = name;
+    this.#values = values;
+    this.#requiredKeys = requiredKeys;
+  }
+
+  /** A secret stored on the Kiln server under `name` (see `kiln secret create`). */
+  static fromName(name: string, params: SecretFromNameParams = {}): Secret {
+    if (typeof name !== "string" || !SECRET_NAME.test(name)) {
+      throw new InvalidError(
+        `Invalid secret name: ${JSON.stringify(name)}. Names are 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit.`,
+      );
+    }
+    const requiredKeys = params.requiredKeys ?? [];
+    for (const key of requiredKeys) assertEnvKey(key, "requiredKeys");
+    return new Secret(name, undefined, [...requiredKeys]);
+  }
+
+  /** An inline secret from a dictionary; `null`/`undefined` values are dropped, as in Modal. */
+  static fromDict(values: Record<string, string | null | undefined>): Secret {
+    if (values === null || typeof values !== "object" || Array.isArray(values)) {
+      throw new InvalidError("Secret.fromDict expects an object mapping environment variable names to strings.");
+    }
+    const kept: Record<string, string> = {};
+    for (const [key, value] of Object.entries(values)) {
+      assertEnvKey(key, "Secret.fromDict");
+      if (value === null || value === undefined) continue;
+      if (typeof value !== "string") {
+        throw new InvalidError(`Secret.fromDict values must be strings. Invalid key: '${key}'.`);
+      }
+      kept[key] = value;
+    }
+    return new Secret(undefined, kept, []);
+  }
+
+  /**
+   * The identity that enters layer definitions: the server-side name, or `dict:` followed by
+   * the sorted key names for inline secrets (never their values).
+   */
+  get ref(): string {
+    return this.#name ?? `dict:${Object.keys(this.#values ?? {}).sort().join(",")}`;
+  }
+
+  /** The server-side name, or undefined for an inline secret. */
+  get name(): string | undefined {
+    return this.#name;
+  }
+
+  /** Keys the server must find in a named secret. */
+  get requiredKeys(): readonly string[] {
+    return this.#requiredKeys;
+  }
+
+  /** Values of an inline secret, for the transport only; undefined for named secrets. */
+  inlineValues(): Readonly<Record<string, string>> | undefined {
+    return this.#values;
+  }
+
+  /** Source-like text for messages, e.g. `Secret.fromName('gh')`. Never shows values. */
+  toString(): string {
+    if (this.#name !== undefined) return `Secret.fromName('${this.#name}')`;
+    return `Secret.fromDict({${Object.keys(this.#values ?? {}).sort().join(", ")}})`;
+  }
+}
+
+function assertEnvKey(key: unknown, where: string): void {
+  if (typeof key !== "string" || !ENV_KEY.test(key)) {
+    throw new InvalidError(`${where}: ${JSON.stringify(key)} is not a valid environment variable name.`);
+  }
+}
+
+/** Validates a `secrets` parameter and appends `env` as an inline secret, as Modal does. */
+export function collectSecrets(secrets: unknown, env?: Record<string, string | null | undefined>): Secret[] {
+  const list = secrets ?? [];
+  if (!Array.isArray(list) || !list.every((s) => s instanceof Secret)) {
+    throw new InvalidError("All secrets of an Image need to be Secret instances (Secret.fromName or Secret.fromDict).");
+  }
+  return env === undefined ? [...list] : [...list, Secret.fromDict(env)];
+}
