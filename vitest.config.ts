@@ -2,37 +2,36 @@ import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+
 // Two projects: `workers` runs inside workerd (the same runtime as production and
 // `wrangler dev`), `node` runs the SDK and the runner on Node.
-export default defineConfig(async () => {
-  const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
-  return {
-    test: {
-      // The JSON report feeds .ci/run's closing "N passed, N failed" line.
-      reporters: ["default", ["json", { outputFile: "test-artifacts/vitest.json" }]],
-      projects: [
-        {
-          test: {
-            name: "node",
-            include: ["sdk/test/**/*.test.ts", "runner/test/**/*.test.ts", "test/node/**/*.test.ts"],
-            environment: "node",
-            testTimeout: 60_000,
-          },
+export default defineConfig({
+  test: {
+    // The JSON report feeds .ci/run's closing "N passed, N failed" line.
+    reporters: ["default", ["json", { outputFile: "test-artifacts/vitest.json" }]],
+    projects: [
+      {
+        test: {
+          name: "node",
+          include: ["sdk/test/**/*.test.ts", "runner/test/**/*.test.ts", "test/node/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
         },
-        {
-          plugins: [
-            cloudflareTest({
-              wrangler: { configPath: "./wrangler.toml" },
-              miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
-            }),
-          ],
-          test: {
-            name: "workers",
-            include: ["test/workers/**/*.test.ts"],
-            setupFiles: ["test/workers/apply-migrations.ts"],
-          },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+          setupFiles: ["test/workers/apply-migrations.ts"],
         },
-      ],
-    },
-  };
+      },
+    ],
+  },
 });
