@@ -1,0 +1,67 @@
+/**
+ * `Image.describe()`: lowers each layer for a builder version, hashes its context and
+ * computes its key. Everything here runs offline.
+ */
+import { type BuilderVersion, envFlag, processEnv } from "./builder-version.ts";
+import { resolveContext } from "./context.ts";
+import type { ContextFileDigest } from "./context-tar.ts";
+import type { LayerDef } from "./layer-def.ts";
+import { computeLayerKey, type ImageSpec, type LayerSpec } from "./layer-spec.ts";
+import type { RuntimeMount } from "./local-files.ts";
+import { addPythonCommands, pythonStandalone } from "./python-version.ts";
+
+/** One lowered layer: its wire spec plus what tooling wants to see. */
+export type LayerDescription = LayerSpec & {
+  /** Every regular file in the layer's context tarball. */
+  contextFiles: ContextFileDigest[];
+  /** The layer key (hex sha256), chained through the parent's key. */
+  key: string;
+};
+
+/** What `describe()` returns. */
+export type ImageDescription = {
+  builderVersion: BuilderVersion;
+  layers: LayerDescription[];
+  /** Files attached at container start-up (`addLocal*` without `copy`), not built into layers. */
+  runtimeMounts: RuntimeMount[];
+  /** `KILN_IGNORE_CACHE` was set: build fresh without replacing cached results. */
+  ignoreCache: boolean;
+  /** The chain in the API's submission format. */
+  spec: ImageSpec;
+};
+
+/** Lowers and hashes a chain of layer definitions. */
+export async function describeImage(
+  defs: readonly LayerDef[],
+  runtimeMounts: readonly RuntimeMount[],
+  builderVersion: BuilderVersion,
+): Promise<ImageDescription> {
+  const env = processEnv();
+  const forceAll = envFlag(env.KILN_FORCE_BUILD);
+  const layers: LayerDescription[] = [];
+  for (const def of defs) {
+    const lowered = def.lower(builderVersion);
+    const standalone = def.addPython === null ? null : pythonStandalone(def.addPython, builderVersion);
+    const [from, ...rest] = lowered.commands;
+    const commands = standalone ? [from!, ...addPythonCommands(standalone), ...rest] : lowered.commands;
+    const context = await resolveContext(lowered.context);
+    const spec: LayerSpec = {
+      dockerfileCommands: commands,
+      context: context && { digest: context.digest, sizeBytes: context.sizeBytes },
+      secrets: def.secrets.map((s) => s.ref),
+      gpu: def.gpu,
+      buildArgs: { ...def.buildArgs },
+      registryAuth: def.registryAuth && { kind: def.registryAuth.kind, secret: def.registryAuth.secret.ref },
+      buildFunction: def.buildFunction?.() ?? null,
+      pythonStandalone: standalone,
+      forceBuild: def.forceBuild || forceAll,
+    };
+    const key = await computeLayerKey(spec, builderVersion, layers.at(-1)?.key ?? null);
+    layers.push({ ...spec, contextFiles: context?.files ?? [], key });
+  }
+  const spec: ImageSpec = {
+    builderVersion,
+    layers: layers.map(({ contextFiles: _files, key: _key, ...layer }) => layer),
+  };
+  return { builderVersion, layers, runtimeMounts: [...runtimeMounts], ignoreCache: envFlag(env.KILN_IGNORE_CACHE), spec };
+}
