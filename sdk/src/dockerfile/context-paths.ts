@@ -27,6 +27,7 @@ import { compareUtf8 } from "./text.ts";
 // The parser is re-exported so callers need only this module.
 export { parseDockerfile } from "./parser.ts";
 export type { DockerfileAst, Heredoc, Instruction, ParseWarning } from "./parser.ts";
+export { DockerfileError } from "./errors.ts";
 
 /** Options of {@link dockerfileContextPaths}. */
 export interface ContextPathsOptions {

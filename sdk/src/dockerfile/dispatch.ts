@@ -6,10 +6,10 @@
 
 import type { EnvList } from "./env-list.ts";
 import { DockerfileError } from "./errors.ts";
-import type { AddCommand, Command, CopyCommand, RunCommand } from "./instruction-types.ts";
+import type { AddCommand, CopyCommand, RunCommand } from "./instruction-types.ts";
 import { joinPath } from "./posix-path.ts";
 import { parseMount } from "./run-mount.ts";
-import { type ShellLex, ShellLex as Lex } from "./shell-expand.ts";
+import { ShellLex } from "./shell-expand.ts";
 import { sourceKind } from "./source-kind.ts";
 import type { DispatchState, StateCommand } from "./stage-graph.ts";
 
@@ -125,7 +125,7 @@ function expandSources(d: DispatchState, cmd: CopyCommand | AddCommand, ctx: Dis
   const sources = cmd.sourcePaths.map(expand);
   expand(cmd.destPath);
   // Heredoc bodies expand without quote processing and always with `\` as escape.
-  const raw = new Lex({ skipProcessQuotes: true });
+  const raw = new ShellLex({ skipProcessQuotes: true });
   for (const content of cmd.sourceContents) if (content.expand) raw.processWord(content.data, d.env);
   return sources;
 }
