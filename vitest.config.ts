@@ -23,7 +23,14 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
+            miniflare: {
+              bindings: {
+                TEST_MIGRATIONS: migrations,
+                // Test-only values of the Worker secrets (docs/deploy.md sets real ones).
+                KILN_ADMIN_TOKEN: "kiln-test-admin-token-0123456789abcdef",
+                KILN_SECRET_KEY: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+              },
+            },
           }),
         ],
         test: {

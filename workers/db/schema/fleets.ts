@@ -1,0 +1,24 @@
+/** Runner fleets: where builds are dispatched, and with which signing secret. */
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { workspaces } from "./workspaces.ts";
+
+/** A runner fleet registered by a workspace (or, with a null workspace, shared by all). */
+export const fleets = sqliteTable(
+  "fleets",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id").references(() => workspaces.id),
+    name: text("name").notNull(),
+    /** The fleet's dispatch endpoint (the runner's `POST /v1/jobs`). */
+    url: text("url").notNull(),
+    /** The Standard Webhooks signing secret, AES-GCM encrypted under KILN_SECRET_KEY (base64 iv||ciphertext). */
+    signingSecretEnc: text("signing_secret_enc").notNull(),
+    /** JSON array of GPU types the fleet's machines have, e.g. ["T4","A100-80GB"]; [] for CPU only. */
+    gpuTypes: text("gpu_types", { mode: "json" }).$type<string[]>().notNull(),
+    maxConcurrentBuilds: integer("max_concurrent_builds").notNull(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`),
+    disabledAt: integer("disabled_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [index("fleets_workspace").on(t.workspaceId)],
+);

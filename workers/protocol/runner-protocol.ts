@@ -1,0 +1,135 @@
+/**
+ * The orchestrator <-> runner protocol: the job the orchestrator dispatches (a signed POST
+ * to the fleet's URL) and the events a runner reports back (signed POSTs to
+ * `/v1/runner/events`). Both sides validate with these schemas; docs/protocol.md explains
+ * the flow. Pure module: imported by the Worker and by the Node runner.
+ */
+import { z } from "zod";
+import { BuildFunctionSchema, GpuConfigSchema } from "../../sdk/src/layer-spec.ts";
+
+const Sha256Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
+const LayerKey = z.string().regex(/^[0-9a-f]{64}$/);
+const Id = z.string().min(1).max(128);
+
+/** Credentials the runner presents to a registry (basic auth or a bearer token). */
+export const RegistryCredentialsSchema = z
+  .object({ username: z.string(), password: z.string() })
+  .strict();
+
+/** One layer to build, in chain order. */
+export const JobLayerSchema = z
+  .object({
+    key: LayerKey,
+    /** Position in the image chain (0 = root). */
+    index: z.number().int().nonnegative(),
+    dockerfileCommands: z.array(z.string()).min(1),
+    /** Where to download this layer's build-context tarball; null when it has none. */
+    context: z.object({ digest: Sha256Digest, sizeBytes: z.number().int().nonnegative(), url: z.url() }).strict().nullable(),
+    /** Names of the job's secrets this layer's RUN steps see as environment variables. */
+    secrets: z.array(z.string()),
+    gpu: GpuConfigSchema.nullable(),
+    buildArgs: z.record(z.string(), z.string()),
+    buildFunction: BuildFunctionSchema.nullable(),
+    pythonStandalone: z
+      .object({ series: z.string(), release: z.string(), version: z.string(), libc: z.literal("gnu") })
+      .strict()
+      .nullable(),
+    /** Registry credentials for a root layer's base image (`fromRegistry(..., { secret })`). */
+    baseAuth: z
+      .object({ kind: z.enum(["static", "gcp", "aws"]), secret: z.string() })
+      .strict()
+      .nullable(),
+    /** The reference this layer's image is pushed to, e.g. `127.0.0.1:8787/ws_x/layers:<key>`. */
+    target: z.string().min(1),
+  })
+  .strict();
+
+/** A build job: the uncached suffix of one image chain, built by one runner in order. */
+export const JobSchema = z
+  .object({
+    jobId: Id,
+    /** Changes on every retry; events for an older attempt are refused (409). */
+    attemptId: Id,
+    /** Monotonic per job; a runner echoes it in every event. */
+    fencingToken: z.number().int().nonnegative(),
+    workspaceId: Id,
+    builderVersion: z.string(),
+    /** The already-built parent image the first layer builds `FROM base` on; null when the first layer is a root. */
+    parentReference: z.string().nullable(),
+    layers: z.array(JobLayerSchema).min(1),
+    /** Values of the secrets the layers declare, and of registry secrets; never any others. */
+    secrets: z.record(z.string(), z.record(z.string(), z.string())),
+    /** Push (and pull) credentials for the target registry, valid for this job only. */
+    registry: z.object({ host: z.string().min(1), credentials: RegistryCredentialsSchema, insecure: z.boolean() }).strict(),
+    /** Where to send events; a bearer token authenticates context downloads. */
+    callback: z.object({ eventsUrl: z.url(), downloadToken: z.string().min(1) }).strict(),
+    /** Epoch milliseconds after which the runner stops and reports `timeout`. */
+    deadlineMs: z.number().int().positive(),
+  })
+  .strict();
+
+/** A dispatched job. */
+export type Job = z.infer<typeof JobSchema>;
+/** One layer of a dispatched job. */
+export type JobLayer = z.infer<typeof JobLayerSchema>;
+
+const EventBase = {
+  jobId: Id,
+  attemptId: Id,
+  fencingToken: z.number().int().nonnegative(),
+};
+
+/** Why a job failed; only `build` (a step exited non-zero) is never retried. */
+export const FailureReasonSchema = z.enum(["build", "infra", "timeout", "cancelled"]);
+
+/** Everything a runner reports, as one tagged union on `type`. */
+export const RunnerEventSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("accepted"), ...EventBase }).strict(),
+  z.object({ type: z.literal("started"), ...EventBase }).strict(),
+  z
+    .object({
+      type: z.literal("log"),
+      ...EventBase,
+      /** Sequence number of this chunk within the attempt, from 0, without gaps. */
+      seq: z.number().int().nonnegative(),
+      /** The layer whose build produced the output; null for job-level messages. */
+      layerKey: LayerKey.nullable(),
+      stream: z.enum(["stdout", "stderr", "system"]),
+      /** UTF-8 text, secrets already masked; at most 1 MiB. */
+      data: z.string().max(1024 * 1024),
+    })
+    .strict(),
+  z.object({ type: z.literal("heartbeat"), ...EventBase }).strict(),
+  z
+    .object({
+      type: z.literal("layer_succeeded"),
+      ...EventBase,
+      layerKey: LayerKey,
+      /** Manifest digest of the pushed image. */
+      digest: Sha256Digest,
+      sizeBytes: z.number().int().nonnegative(),
+      reference: z.string().min(1),
+    })
+    .strict(),
+  z.object({ type: z.literal("succeeded"), ...EventBase }).strict(),
+  z
+    .object({
+      type: z.literal("failed"),
+      ...EventBase,
+      reason: FailureReasonSchema,
+      message: z.string().max(16 * 1024),
+      layerKey: LayerKey.nullable(),
+      exitCode: z.number().int().nullable(),
+      /** The last lines of output, secrets masked. */
+      logTail: z.array(z.string().max(4096)).max(100),
+    })
+    .strict(),
+]);
+
+/** One runner event. */
+export type RunnerEvent = z.infer<typeof RunnerEventSchema>;
+
+/** The orchestrator's answer to an accepted event; `cancel` asks the runner to stop the job. */
+export const RunnerEventResponseSchema = z.object({ ok: z.literal(true), cancel: z.boolean() }).strict();
+/** The orchestrator's answer to an accepted event. */
+export type RunnerEventResponse = z.infer<typeof RunnerEventResponseSchema>;
