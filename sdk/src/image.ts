@@ -9,9 +9,10 @@
  * const image = Image.debianSlim().aptInstall("git").pipInstall("torch");
  * const { layers } = await image.describe();
  */
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { assertStringList, flattenStrings, splitParams } from "./args.ts";
-import { resolveBuilderVersion } from "./builder-version.ts";
+import { DEFAULT_PYTHON_SERIES, resolveBuilderVersion } from "./builder-version.ts";
 import { dockerContextSources } from "./docker-context.ts";
 import { ExecutionError, InvalidError, NotFoundError } from "./errors.ts";
 import { parseGpu } from "./gpu.ts";
@@ -24,12 +25,11 @@ import * as py from "./lowering/python-packages.ts";
 import type { ContextSource, LoweredLayer } from "./lowering/types.ts";
 import { Mount } from "./mount.ts";
 import { FilePatternMatcher, type IgnoreSpec } from "./pattern-matcher.ts";
-import { DEFAULT_PYTHON_SERIES } from "./builder-version.ts";
 import { pythonStandalone, validatePythonVersion } from "./python-version.ts";
 import { buildFunctionDef } from "./run-function.ts";
 import { collectSecrets, Secret } from "./secret.ts";
 import { shellQuote } from "./shell-quote.ts";
-import { readFileSync } from "node:fs";
+import { assertRegistryHost, checkBuildArgs, deprecated, isModuleNotFound, rejectOptionLike, requireRegistrySecret } from "./image-checks.ts";
 
 type ImageState = {
   layers: readonly LayerDef[];
@@ -481,45 +481,6 @@ export class Image {
     const { layers } = await this.describe();
     return layers.at(-1)?.key === KILN_IMAGE_KEY;
   }
-}
-
-function rejectOptionLike(method: string, packages: string[]): void {
-  if (packages.some((p) => p.startsWith("-"))) {
-    throw new InvalidError(`Package list for \`${method}\` cannot contain other arguments; try the \`extraOptions\` parameter instead.`);
-  }
-}
-
-function requireRegistrySecret(method: string, kind: "gcp" | "aws", params: P.ImageFromRegistryParams & { secrets?: unknown }): RegistryAuthDef {
-  if ("secrets" in params) throw new InvalidError(`Image.${method} takes one registry \`secret\`, not \`secrets\`.`);
-  if (!(params.secret instanceof Secret)) {
-    const keys = kind === "gcp" ? "SERVICE_ACCOUNT_JSON" : "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION";
-    throw new InvalidError(`Image.${method} needs a registry secret holding ${keys}, e.g. Secret.fromName("registry").`);
-  }
-  return { kind, secret: params.secret };
-}
-
-function assertRegistryHost(method: string, tag: string, host: RegExp, expected: string): void {
-  const first = typeof tag === "string" ? tag.split("/")[0]! : "";
-  if (!host.test(first)) throw new InvalidError(`Image.${method}: unsupported registry host '${first}' in '${tag}'; expected ${expected}.`);
-}
-
-function checkBuildArgs(buildArgs: Record<string, string> | undefined): Record<string, string> {
-  const args = buildArgs ?? {};
-  for (const [key, value] of Object.entries(args)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || typeof value !== "string") {
-      throw new InvalidError(`Invalid build arg ${JSON.stringify(key)}: names are identifiers and values strings.`);
-    }
-  }
-  return { ...args };
-}
-
-function deprecated(method: string, replacement: string): void {
-  process.emitWarning(`${method} is deprecated; use ${replacement} instead.`, { type: "DeprecationWarning", code: "KILN_DEPRECATED" });
-}
-
-function isModuleNotFound(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND";
 }
 
 export type { IgnoreSpec };
