@@ -22,3 +22,75 @@ export class VersionError extends KilnError {}
 
 /** An operation that is valid in general cannot run in the current state. */
 export class ExecutionError extends KilnError {}
+
+/** The Kiln API answered with an error status. `status`, `code` and `requestId` identify it. */
+export class APIError extends KilnError {
+  readonly status: number;
+  readonly code: string;
+  readonly requestId: string | undefined;
+  readonly details: unknown;
+
+  constructor(status: number, code: string, message: string, requestId?: string, details?: unknown) {
+    super(`${message} (HTTP ${status} ${code}${requestId ? `, request id ${requestId}` : ""})`);
+    this.status = status;
+    this.code = code;
+    this.requestId = requestId;
+    this.details = details;
+  }
+}
+
+/** 400/422: the server rejected the request's content. */
+export class BadRequestError extends APIError {}
+/** 401: missing or invalid token (set KILN_TOKEN or pass `token`). */
+export class AuthenticationError extends APIError {}
+/** 403: the token lacks a scope. */
+export class PermissionDeniedError extends APIError {}
+/** 404: no such object in this workspace. */
+export class NotFoundAPIError extends APIError {}
+/** 409: the request conflicts with the object's current state. */
+export class ConflictError extends APIError {}
+/** 413: a body larger than the server accepts. */
+export class PayloadTooLargeError extends APIError {}
+/** 429: rate limited; retried automatically, honouring Retry-After. */
+export class RateLimitError extends APIError {}
+/** 5xx: the server failed; retried automatically. */
+export class InternalServerError extends APIError {}
+/** The server could not be reached (connection refused, reset, DNS, timeout). */
+export class APIConnectionError extends KilnError {}
+
+/** An image build failed: which layer, the exit code, the last lines of output. */
+export class ImageBuildError extends KilnError {
+  readonly imageId: string;
+  readonly buildId: string | undefined;
+  readonly layerIndex: number | undefined;
+  readonly exitCode: number | undefined;
+  readonly logTail: readonly string[];
+
+  constructor(fields: { imageId: string; buildId?: string; layerIndex?: number; exitCode?: number; reason: string; message: string; logTail?: string[] }) {
+    const where = fields.layerIndex === undefined ? "" : ` at layer ${fields.layerIndex}`;
+    const exit = fields.exitCode === undefined || fields.exitCode === null ? "" : ` (exit code ${fields.exitCode})`;
+    const tail = fields.logTail?.length ? `\n\nLast lines of output:\n${fields.logTail.map((l) => `  ${l}`).join("\n")}` : "";
+    const how = fields.buildId ? `\n\nSee the full log: kiln logs ${fields.buildId}` : "";
+    super(`Image build for ${fields.imageId} failed${where}${exit}: ${fields.reason}: ${fields.message}${tail}${how}`);
+    this.imageId = fields.imageId;
+    this.buildId = fields.buildId;
+    this.layerIndex = fields.layerIndex;
+    this.exitCode = fields.exitCode ?? undefined;
+    this.logTail = fields.logTail ?? [];
+  }
+}
+
+/** Chooses the APIError subclass for a status: the one place statuses map to classes. */
+export function apiErrorFor(status: number, code: string, message: string, requestId?: string, details?: unknown): APIError {
+  const Class =
+    status === 400 || status === 422 ? BadRequestError
+    : status === 401 ? AuthenticationError
+    : status === 403 ? PermissionDeniedError
+    : status === 404 ? NotFoundAPIError
+    : status === 409 ? ConflictError
+    : status === 413 ? PayloadTooLargeError
+    : status === 429 ? RateLimitError
+    : status >= 500 ? InternalServerError
+    : APIError;
+  return new Class(status, code, message, requestId, details);
+}

@@ -1,0 +1,151 @@
+/**
+ * `KilnClient`: the SDK's one transport to a Kiln server. No module-level state; every
+ * setting comes from the constructor or, by default, `KILN_SERVER_URL` / `KILN_TOKEN`.
+ * Retries connection errors, 408, 429 and 5xx with jittered exponential backoff, honouring
+ * `Retry-After`; never retries 409 or other 4xx.
+ *
+ * @example
+ * const client = new KilnClient({ serverUrl: "http://127.0.0.1:8787", token: process.env.KILN_TOKEN });
+ * const image = await client.request("GET", ["v1", "images", "im-123"]);
+ */
+import { APIConnectionError, apiErrorFor, InvalidError } from "./errors.ts";
+
+/** Options of `new KilnClient`. */
+export type KilnClientParams = {
+  /** Base URL of the Kiln API (default `KILN_SERVER_URL`, else `http://127.0.0.1:8787`). */
+  serverUrl?: string;
+  /** API token (default `KILN_TOKEN`). */
+  token?: string;
+  /** The `fetch` to use; inject one for tests or proxies. */
+  fetch?: typeof fetch;
+  /** Retries after the first attempt (default 3). */
+  maxRetries?: number;
+  /** Per-attempt timeout in milliseconds (default 60 s). */
+  timeoutMs?: number;
+};
+
+/** Options of one request. */
+export type RequestOptions = {
+  query?: Record<string, string | number | undefined>;
+  /** JSON body (serialised here) or a raw body with its own content type. */
+  json?: unknown;
+  body?: BodyInit;
+  headers?: Record<string, string>;
+  /** Sent as `Idempotency-Key`, so a retried POST is applied once. */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+  /** Statuses that are returned as a Response instead of thrown (e.g. 404 for lookups). */
+  accept?: number[];
+};
+
+const RETRYABLE = (status: number) => status === 408 || status === 429 || status >= 500;
+const BASE_DELAY_MS = 500;
+const MAX_DELAY_MS = 8_000;
+
+/** A connection to one Kiln server with one token. */
+export class KilnClient {
+  readonly serverUrl: string;
+  readonly #token: string | undefined;
+  readonly #fetch: typeof fetch;
+  readonly #maxRetries: number;
+  readonly #timeoutMs: number;
+
+  constructor(params: KilnClientParams = {}) {
+    const url = params.serverUrl ?? process.env.KILN_SERVER_URL ?? "http://127.0.0.1:8787";
+    try {
+      this.serverUrl = new URL(url).toString().replace(/\/$/, "");
+    } catch {
+      throw new InvalidError(`Invalid Kiln server URL: ${JSON.stringify(url)}. Set KILN_SERVER_URL to e.g. http://127.0.0.1:8787.`);
+    }
+    this.#token = params.token ?? process.env.KILN_TOKEN;
+    this.#fetch = params.fetch ?? globalThis.fetch;
+    this.#maxRetries = params.maxRetries ?? 3;
+    this.#timeoutMs = params.timeoutMs ?? 60_000;
+  }
+
+  /** Whether a token is configured (requests without one get 401). */
+  get hasToken(): boolean {
+    return !!this.#token;
+  }
+
+  /** Sends a request and parses the JSON answer; throws the `APIError` subclass for the status. */
+  async json<T>(method: string, path: readonly string[], options: RequestOptions = {}): Promise<T> {
+    const response = await this.request(method, path, options);
+    return (await response.json()) as T;
+  }
+
+  /**
+   * Sends a request with retries. Path segments are percent-encoded one by one, so ids can
+   * never change the route. Returns the Response for 2xx and `accept`ed statuses.
+   */
+  async request(method: string, path: readonly string[], options: RequestOptions = {}): Promise<Response> {
+    const url = new URL(`${this.serverUrl}/${path.map(encodeURIComponent).join("/")}`);
+    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: "application/json", "x-request-id": crypto.randomUUID(), ...options.headers };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (options.idempotencyKey) headers["idempotency-key"] = options.idempotencyKey;
+    let body = options.body;
+    if (options.json !== undefined) {
+      body = JSON.stringify(options.json);
+      headers["content-type"] = "application/json";
+    }
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(this.#timeoutMs)]) : AbortSignal.timeout(this.#timeoutMs);
+        response = await this.#fetch(url, { method, headers, body, signal });
+      } catch (error) {
+        if (options.signal?.aborted) throw error;
+        if (attempt >= this.#maxRetries) {
+          throw new APIConnectionError(`Could not reach the Kiln server at ${this.serverUrl}: ${(error as Error).message}. Is it running? (npm start)`, { cause: error });
+        }
+        await sleep(backoffMs(attempt, null));
+        continue;
+      }
+      if (response.ok || options.accept?.includes(response.status)) return response;
+      if (RETRYABLE(response.status) && attempt < this.#maxRetries && isReplayable(body)) {
+        await response.body?.cancel();
+        await sleep(backoffMs(attempt, response.headers.get("retry-after")));
+        continue;
+      }
+      throw await errorFrom(response, headers["x-request-id"]!);
+    }
+  }
+}
+
+/** Whether a body can be sent again (streams cannot). */
+function isReplayable(body: BodyInit | undefined): boolean {
+  return body === undefined || typeof body === "string" || body instanceof Uint8Array || body instanceof ArrayBuffer || body instanceof Blob;
+}
+
+/** Delay before retry `attempt` (0-based): Retry-After when given (seconds or HTTP date), else jittered exponential. */
+export function backoffMs(attempt: number, retryAfter: string | null, now = Date.now()): number {
+  if (retryAfter) {
+    const seconds = Number(retryAfter);
+    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - now;
+    if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, 60_000);
+  }
+  const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
+  // Full jitter: spreads synchronized clients (many SDK processes retrying one outage).
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+async function errorFrom(response: Response, sentRequestId: string) {
+  const requestId = response.headers.get("x-request-id") ?? sentRequestId;
+  let code = "http_error";
+  let message = response.statusText || "Request failed";
+  let details: unknown;
+  try {
+    const body = (await response.json()) as { error?: { code?: string; message?: string; details?: unknown } };
+    code = body.error?.code ?? code;
+    message = body.error?.message ?? message;
+    details = body.error?.details;
+  } catch {
+    // Not our JSON error shape (a proxy's HTML page, say): keep the status text.
+  }
+  return apiErrorFor(response.status, code, message, requestId, details);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
