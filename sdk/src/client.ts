@@ -24,12 +24,15 @@ export type KilnClientParams = {
   timeoutMs?: number;
 };
 
+/** A request body `fetch` accepts. */
+type RequestBody = NonNullable<RequestInit["body"]>;
+
 /** Options of one request. */
 export type RequestOptions = {
   query?: Record<string, string | number | undefined>;
   /** JSON body (serialised here) or a raw body with its own content type. */
   json?: unknown;
-  body?: BodyInit;
+  body?: RequestBody;
   headers?: Record<string, string>;
   /** Sent as `Idempotency-Key`, so a retried POST is applied once. */
   idempotencyKey?: string;
@@ -114,7 +117,7 @@ export class KilnClient {
 }
 
 /** Whether a body can be sent again (streams cannot). */
-function isReplayable(body: BodyInit | undefined): boolean {
+function isReplayable(body: RequestBody | undefined): boolean {
   return body === undefined || typeof body === "string" || body instanceof Uint8Array || body instanceof ArrayBuffer || body instanceof Blob;
 }
 
