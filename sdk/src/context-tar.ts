@@ -27,7 +27,10 @@ export type ContextEntry = {
   type: "file" | "dir" | "symlink";
   /** Permission bits (`st_mode & 0o7777`). */
   mode: number;
-  /** Bytes seen by the walk; a regular file must still have exactly this size when read. Ignored for dirs and symlinks. */
+  /**
+   * Bytes seen by the walk (for a symlink the target's length, 0 for a directory); a regular
+   * file must still have exactly this size when read. Ignored for dirs and symlinks.
+   */
   size: number;
   /** Symlink target as read by the walker; read with `readlink` when absent. */
   linkTarget?: string;

@@ -6,6 +6,7 @@
  */
 import { promises as fsp, type Dirent, type Stats } from "node:fs";
 import path from "node:path";
+import type { ContextEntry } from "./context-tar.ts";
 import { parseDockerignore, ignoreFileCandidates, type IgnoreFileLookup } from "./dockerignore.ts";
 import { InvalidError, NotFoundError } from "./errors.ts";
 import {
@@ -16,18 +17,11 @@ import {
   type MatchInfo,
 } from "./pattern-matcher.ts";
 
-/** One file, directory or symlink of the context. */
-export type ContextWalkEntry = {
-  /** Slash-separated path relative to the walk root. */
-  path: string;
-  absPath: string;
-  type: "file" | "dir" | "symlink";
-  /** `st_mode & 0o7777`. */
-  mode: number;
-  /** Bytes for files, the target's length for symlinks, 0 for directories (as fsutil). */
-  size: number;
-  linkTarget?: string;
-};
+/**
+ * One file, directory or symlink of the context: the same shape `hashContext` archives.
+ * `size` is the file's bytes, the target's length for symlinks, 0 for directories (as fsutil).
+ */
+export type ContextWalkEntry = ContextEntry;
 
 /** What `walkContext` lists. */
 export type WalkContextOptions = {

@@ -1,65 +1,20 @@
 // runFunction (JavaScript functions and Python `{ file, name }` refs), imports() and hydrate().
 // Reference: Modal's `Image.run_function`, `Image.imports` and `Image.hydrate`
 // (modal-notes.md §2.2 "run_function in detail" and "Other surfaces").
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ExecutionError, Image, InvalidError, NotFoundError, Secret } from "../src/index.ts";
+import { base, failure, layerOf, useIsolatedEnv, useTempDirs, writeFile } from "./image-helpers.ts";
 
 // ---- helpers ----------------------------------------------------------------------------
 
-const ENV_KEYS = ["KILN_IMAGE_BUILDER_VERSION", "KILN_FORCE_BUILD", "KILN_IGNORE_CACHE", "KILN_IMAGE_KEY", "KILN_IMAGE_ID"];
-const savedEnv: Record<string, string | undefined> = {};
-beforeAll(() => {
-  for (const key of ENV_KEYS) {
-    savedEnv[key] = process.env[key];
-    delete process.env[key];
-  }
-});
-afterAll(() => {
-  for (const key of ENV_KEYS) {
-    if (savedEnv[key] === undefined) delete process.env[key];
-    else process.env[key] = savedEnv[key];
-  }
-});
-
-const tempDirs: string[] = [];
+useIsolatedEnv();
+const tmpDir = useTempDirs();
 afterEach(() => {
-  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
   delete process.env.KILN_IMAGE_KEY;
   delete process.env.KILN_IMAGE_ID;
   vi.restoreAllMocks();
 });
-
-function tmpDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-"));
-  tempDirs.push(dir);
-  return dir;
-}
-
-function writeFile(dir: string, rel: string, content: string): string {
-  const file = path.join(dir, rel);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, content);
-  return file;
-}
-
-const base = () => Image.debianSlim();
-
-async function layerOf(image: Image) {
-  return (await image.describe()).layers.at(-1)!;
-}
-
-/** The error a chain raises, whether Kiln raises it at call time or when lowering in describe(). */
-async function failure(build: () => Image): Promise<Error> {
-  try {
-    await build().describe();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected the image definition to fail");
-}
 
 function downloadModel(name: string, opts: { revision: string }) {
   return `${name}@${opts.revision}`;

@@ -2,73 +2,15 @@
 // ENTRYPOINT/SHELL/CMD, layer parameters, forceBuild propagation and immutability.
 // Expected lines follow Modal's `_image.py` (modal-notes.md §2.2); ENTRYPOINT/SHELL/CMD
 // arrays are JSON-escaped per element, a deliberate Kiln difference.
-import { createHash } from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FilePatternMatcher, Image, InvalidError, NotFoundError, Secret } from "../src/index.ts";
+import { base, commandsOf, failure, layerOf, sha256, useIsolatedEnv, useTempDirs, writeFile } from "./image-helpers.ts";
 
 // ---- helpers ----------------------------------------------------------------------------
 
-const ENV_KEYS = ["KILN_IMAGE_BUILDER_VERSION", "KILN_FORCE_BUILD", "KILN_IGNORE_CACHE", "KILN_IMAGE_KEY", "KILN_IMAGE_ID"];
-const savedEnv: Record<string, string | undefined> = {};
-beforeAll(() => {
-  for (const key of ENV_KEYS) {
-    savedEnv[key] = process.env[key];
-    delete process.env[key];
-  }
-});
-afterAll(() => {
-  for (const key of ENV_KEYS) {
-    if (savedEnv[key] === undefined) delete process.env[key];
-    else process.env[key] = savedEnv[key];
-  }
-});
-
-const tempDirs: string[] = [];
-afterEach(() => {
-  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tmpDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kiln-"));
-  tempDirs.push(dir);
-  return dir;
-}
-
-function writeFile(dir: string, rel: string, content: string, mode = 0o644): string {
-  const file = path.join(dir, rel);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, content);
-  fs.chmodSync(file, mode);
-  return file;
-}
-
-function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
-
-const base = () => Image.debianSlim();
-
-async function layerOf(image: Image, builderVersion?: string) {
-  const { layers } = await image.describe(builderVersion === undefined ? {} : { builderVersion });
-  return layers.at(-1)!;
-}
-
-async function commandsOf(image: Image, builderVersion?: string): Promise<string[]> {
-  return (await layerOf(image, builderVersion)).dockerfileCommands;
-}
-
-/** The error a chain raises, whether Kiln raises it at call time or when lowering in describe(). */
-async function failure(build: () => Image): Promise<Error> {
-  try {
-    await build().describe();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected the image definition to fail");
-}
+useIsolatedEnv();
+const tmpDir = useTempDirs();
 
 // ---- aptInstall -------------------------------------------------------------------------
 
