@@ -39,6 +39,8 @@ export type RequestOptions = {
   signal?: AbortSignal;
   /** Statuses that are returned as a Response instead of thrown (e.g. 404 for lookups). */
   accept?: number[];
+  /** The body is a stream: sent half-duplex and never retried (it cannot be replayed). */
+  duplex?: boolean;
 };
 
 const RETRYABLE = (status: number) => status === 408 || status === 429 || status >= 500;
@@ -96,10 +98,11 @@ export class KilnClient {
       let response: Response;
       try {
         const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(this.#timeoutMs)]) : AbortSignal.timeout(this.#timeoutMs);
-        response = await this.#fetch(url, { method, headers, body, signal });
+        const init: RequestInit & { duplex?: "half" } = { method, headers, body, signal, ...(options.duplex ? { duplex: "half" } : {}) };
+        response = await this.#fetch(url, init);
       } catch (error) {
         if (options.signal?.aborted) throw error;
-        if (attempt >= this.#maxRetries) {
+        if (attempt >= this.#maxRetries || !isReplayable(body)) {
           throw new APIConnectionError(`Could not reach the Kiln server at ${this.serverUrl}: ${(error as Error).message}. Is it running? (npm start)`, { cause: error });
         }
         await sleep(backoffMs(attempt, null));

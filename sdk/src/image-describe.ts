@@ -8,6 +8,7 @@ import type { ContextFileDigest } from "./context-tar.ts";
 import type { LayerDef } from "./layer-def.ts";
 import { computeLayerKey, type ImageSpec, type LayerSpec } from "./layer-spec.ts";
 import type { RuntimeMount } from "./local-files.ts";
+import type { ContextSource } from "./lowering/types.ts";
 import { addPythonCommands, pythonStandalone } from "./python-version.ts";
 
 /** One lowered layer: its wire spec plus what tooling wants to see. */
@@ -36,11 +37,22 @@ export async function describeImage(
   runtimeMounts: readonly RuntimeMount[],
   builderVersion: BuilderVersion,
 ): Promise<ImageDescription> {
+  return (await describeWithSources(defs, runtimeMounts, builderVersion)).description;
+}
+
+/** `describeImage`, plus each layer's context sources, which `build()` tars again to upload. */
+export async function describeWithSources(
+  defs: readonly LayerDef[],
+  runtimeMounts: readonly RuntimeMount[],
+  builderVersion: BuilderVersion,
+): Promise<{ description: ImageDescription; sources: ContextSource[][] }> {
   const env = processEnv();
   const forceAll = envFlag(env.KILN_FORCE_BUILD);
   const layers: LayerDescription[] = [];
+  const sources: ContextSource[][] = [];
   for (const def of defs) {
     const lowered = def.lower(builderVersion);
+    sources.push(lowered.context);
     const standalone = def.addPython === null ? null : pythonStandalone(def.addPython, builderVersion);
     const [from, ...rest] = lowered.commands;
     const commands = standalone ? [from!, ...addPythonCommands(standalone), ...rest] : lowered.commands;
@@ -63,5 +75,6 @@ export async function describeImage(
     builderVersion,
     layers: layers.map(({ contextFiles: _files, key: _key, ...layer }) => layer),
   };
-  return { builderVersion, layers, runtimeMounts: [...runtimeMounts], ignoreCache: envFlag(env.KILN_IGNORE_CACHE), spec };
+  const description = { builderVersion, layers, runtimeMounts: [...runtimeMounts], ignoreCache: envFlag(env.KILN_IGNORE_CACHE), spec };
+  return { description, sources };
 }

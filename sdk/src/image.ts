@@ -16,7 +16,9 @@ import { DEFAULT_PYTHON_SERIES, resolveBuilderVersion } from "./builder-version.
 import { dockerContextSources } from "./docker-context.ts";
 import { ExecutionError, InvalidError, NotFoundError } from "./errors.ts";
 import { parseGpu } from "./gpu.ts";
-import { describeImage, type ImageDescription } from "./image-describe.ts";
+import { type ImageBuildParams, type ImageView, runBuild } from "./image-build.ts";
+import { describeImage, describeWithSources, type ImageDescription } from "./image-describe.ts";
+import { KilnClient } from "./client.ts";
 import type * as P from "./image-params.ts";
 import { type LayerDef, layerCommon, type RegistryAuthDef } from "./layer-def.ts";
 import { archivePathOf, findPythonSource, remoteTarget, requireDir, requireFile, resolveLocal, type RuntimeMount } from "./local-files.ts";
@@ -36,7 +38,10 @@ type ImageState = {
   runtimeMounts: readonly RuntimeMount[];
   /** Propagated to later layers by most methods, as Modal's `self.force_build or force_build`. */
   forceBuild: boolean;
-  imageId?: string;
+  imageId?: string | undefined;
+  reference?: string | undefined;
+  digest?: string | undefined;
+  uploadedBytes?: number | undefined;
 };
 
 // Modal's default for addLocalPythonSource: keep only Python files.
@@ -45,6 +50,8 @@ const NON_PYTHON_FILES = new FilePatternMatcher("**/*.py").invert();
 /** A container image definition: a chain of layers, base first. */
 export class Image {
   readonly #state: ImageState;
+  /** The first successful build of this definition: a second `build()` call returns it. */
+  #built: Promise<Image> | undefined;
 
   private constructor(state: ImageState) {
     this.#state = state;
@@ -127,12 +134,37 @@ export class Image {
     );
   }
 
-  /** Not available offline: needs a Kiln client to look the image up (finished with `build()`). */
-  static async fromId(imageId: string): Promise<Image> {
-    if (typeof imageId !== "string" || !/^im-[A-Za-z0-9]+$/.test(imageId)) {
+  /**
+   * An image built earlier, by id. It can be extended: later layers build on its registry
+   * reference. Throws `NotFoundError` when this workspace has no such image.
+   */
+  static async fromId(imageId: string, params: { client?: KilnClient } = {}): Promise<Image> {
+    if (typeof imageId !== "string" || !/^im-[A-Za-z0-9_-]+$/.test(imageId)) {
       throw new InvalidError(`Invalid image id: ${JSON.stringify(imageId)}. Image ids look like "im-..."; copy one from \`kiln images ls\`.`);
     }
-    throw new ExecutionError(`Image.fromId('${imageId}') needs a Kiln server; the SDK's client transport is not part of this release yet.`);
+    const client = params.client ?? new KilnClient();
+    const response = await client.request("GET", ["v1", "images", imageId], { accept: [404] });
+    if (response.status === 404) throw new NotFoundError(`Could not find image with ID ${imageId} in this workspace.`);
+    return Image.#fromView((await response.json()) as ImageView);
+  }
+
+  /** The image a tag points at (`image.build({ tag })` or `kiln tags set`). */
+  static async fromName(tag: string, params: { client?: KilnClient } = {}): Promise<Image> {
+    const client = params.client ?? new KilnClient();
+    const response = await client.request("GET", ["v1", "tags", tag], { accept: [404] });
+    if (response.status === 404) throw new NotFoundError(`No image is tagged '${tag}'. Build one with image.build({ tag: "${tag}" }).`);
+    const { imageId } = (await response.json()) as { imageId: string };
+    return Image.fromId(imageId, { client });
+  }
+
+  static #fromView(view: ImageView): Image {
+    const top = view.layers.at(-1);
+    if (view.status !== "succeeded" || !top?.reference) {
+      throw new ExecutionError(`Image ${view.id} is ${view.status}, not built; it has no registry reference yet. Wait for its build or build it again.`);
+    }
+    const reference = top.reference;
+    const image = Image.#root({ ...layerCommon({}), lower: () => registryLayer(reference, []) });
+    return new Image({ ...image.#state, imageId: view.id, reference, digest: top.digest ?? undefined });
   }
 
   // ---- package installation -----------------------------------------------------------
@@ -404,15 +436,54 @@ export class Image {
     }
   }
 
-  /** Resolves an already-built image; an unbuilt one explains how to build it. */
-  async hydrate(): Promise<Image> {
+  /**
+   * Builds the image on a Kiln server: uploads the contexts the server lacks, submits the
+   * chain, streams the build log and returns the built image. A built image returns itself.
+   */
+  async build(params: ImageBuildParams = {}): Promise<Image> {
     if (this.#state.imageId) return this;
-    throw new ExecutionError("This image has not been built yet, so it has no id to resolve. Build it first (`kiln build FILE.ts`), then load it with Image.fromId(id).");
+    this.#built ??= this.#build(params).catch((error) => {
+      this.#built = undefined;
+      throw error;
+    });
+    return this.#built;
+  }
+
+  async #build(params: ImageBuildParams): Promise<Image> {
+    const client = params.client ?? new KilnClient();
+    const { description, sources } = await describeWithSources(this.#state.layers, this.#state.runtimeMounts, resolveBuilderVersion(undefined));
+    const { view, upload } = await runBuild(client, description, sources, params);
+    const top = view.layers.at(-1);
+    return new Image({ ...this.#state, imageId: view.id, reference: top?.reference ?? undefined, digest: top?.digest ?? undefined, uploadedBytes: upload.bytesUploaded });
+  }
+
+  /** Resolves an already-built image against the server; an unbuilt one explains how to build it. */
+  async hydrate(params: { client?: KilnClient } = {}): Promise<Image> {
+    if (!this.#state.imageId) {
+      throw new ExecutionError("This image has not been built yet, so there is nothing to resolve. Build it with `await image.build()` (or `kiln build FILE.ts`), or load a built one with Image.fromId(id) / Image.fromName(tag).");
+    }
+    await Image.fromId(this.#state.imageId, params);
+    return this;
   }
 
   /** The image id once built, otherwise undefined. */
   get imageId(): string | undefined {
     return this.#state.imageId;
+  }
+
+  /** The registry reference of the built image (its top layer), once built. */
+  get reference(): string | undefined {
+    return this.#state.reference;
+  }
+
+  /** The manifest digest of the built image, once built. */
+  get digest(): string | undefined {
+    return this.#state.digest;
+  }
+
+  /** Bytes of build context the `build()` that produced this image uploaded (0 when all were cached). */
+  get uploadedBytes(): number | undefined {
+    return this.#state.uploadedBytes;
   }
 
   /** Lowers every layer for a builder version and hashes contexts and keys. No network. */
@@ -455,7 +526,7 @@ export class Image {
   }
 
   #mount(mount: RuntimeMount): Image {
-    return new Image({ ...this.#state, runtimeMounts: [...this.#state.runtimeMounts, mount], imageId: undefined });
+    return new Image({ layers: this.#state.layers, forceBuild: this.#state.forceBuild, runtimeMounts: [...this.#state.runtimeMounts, mount] });
   }
 
   #extend(params: P.LayerParams & { buildArgs?: Record<string, string> }, lower: (v: Parameters<LayerDef["lower"]>[0]) => LoweredLayer): Image {

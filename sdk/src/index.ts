@@ -15,7 +15,13 @@ export { FilePatternMatcher, type IgnoreSpec } from "./pattern-matcher.ts";
 export { parseDockerignore } from "./dockerignore.ts";
 export { dockerfileContextPaths } from "./dockerfile/context-paths.ts";
 export { parseGpu, GPU_TYPES, type GpuConfig } from "./gpu.ts";
-export { KilnError, InvalidError, NotFoundError, VersionError, ExecutionError } from "./errors.ts";
+export {
+  KilnError, InvalidError, NotFoundError, VersionError, ExecutionError, APIError, BadRequestError, AuthenticationError,
+  PermissionDeniedError, NotFoundAPIError, ConflictError, PayloadTooLargeError, RateLimitError, InternalServerError,
+  APIConnectionError, ImageBuildError,
+} from "./errors.ts";
+export { KilnClient, type KilnClientParams } from "./client.ts";
+export type { ImageBuildParams } from "./image-build.ts";
 export { BUILDER_VERSIONS, DEFAULT_BUILDER_VERSION, DEFAULT_PYTHON_SERIES, type BuilderVersion } from "./builder-version.ts";
 export { computeLayerKey, computeChainKeys, LayerSpecSchema, ImageSpecSchema, type LayerSpec, type ImageSpec } from "./layer-spec.ts";
 export { shellQuote, shellJoin } from "./shell-quote.ts";

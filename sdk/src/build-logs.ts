@@ -1,0 +1,80 @@
+/**
+ * Following a build's log: a long-poll loop on a cursor, so a dropped connection resumes
+ * exactly after the last chunk it saw (nothing lost, nothing repeated), and a display that
+ * prefixes each line with its layer: a spinner with the current layer on a TTY, plain lines
+ * otherwise (CI logs), nothing with `logs: false`.
+ */
+import ora, { type Ora } from "ora";
+import type { KilnClient } from "./client.ts";
+import { APIConnectionError } from "./errors.ts";
+
+/** One log chunk as the server returns it. */
+export type LogChunk = { pos: number; attempt: number; layerKey: string | null; stream: "stdout" | "stderr" | "system"; data: string; atMs: number };
+type LogPage = { status: string; chunks: LogChunk[]; cursor: number; done: boolean };
+
+/** How long one poll waits on the server for new chunks. */
+const WAIT_SECONDS = 20;
+
+/** Reads every chunk of a build's log from `cursor` until the build ends. */
+export async function* followLog(client: KilnClient, buildId: string, cursor = 0): AsyncGenerator<LogChunk> {
+  for (;;) {
+    let page: LogPage;
+    try {
+      page = await client.json<LogPage>("GET", ["v1", "builds", buildId, "logs"], { query: { cursor, waitSeconds: WAIT_SECONDS } });
+    } catch (error) {
+      // The client already retried; a server that is briefly away is waited out, from the same cursor.
+      if (error instanceof APIConnectionError) {
+        await new Promise((r) => setTimeout(r, 2000));
+        continue;
+      }
+      throw error;
+    }
+    for (const chunk of page.chunks) yield chunk;
+    cursor = page.cursor;
+    if (page.done) return;
+  }
+}
+
+/** Where build output goes. */
+export type LogSink = { line(prefix: string, text: string, stream: LogChunk["stream"]): void; status(text: string): void; close(): void };
+
+/** The sink for `build({ logs })`: spinner + lines on a TTY, plain lines otherwise, or nothing. */
+export function logSink(enabled: boolean, out: NodeJS.WriteStream = process.stderr): LogSink {
+  if (!enabled) return { line() {}, status() {}, close() {} };
+  if (!out.isTTY) {
+    return { line: (prefix, text) => out.write(`${prefix} ${text}\n`), status: (text) => out.write(`${text}\n`), close() {} };
+  }
+  const spinner: Ora = ora({ stream: out, text: "Submitting" }).start();
+  return {
+    line(prefix, text) {
+      // ora redraws its line; clear it, print the log line above, draw it again.
+      spinner.clear();
+      out.write(`\x1b[2m${prefix}\x1b[0m ${text}\n`);
+      spinner.render();
+    },
+    status: (text) => {
+      spinner.text = text;
+    },
+    close: () => spinner.stop(),
+  };
+}
+
+/** Splits chunks into whole lines per (layer, stream); partial lines wait for their end. */
+export class LineAssembler {
+  readonly #pending = new Map<string, { layerKey: string | null; stream: LogChunk["stream"]; text: string }>();
+
+  /** Feeds a chunk; returns the complete lines it finished. */
+  push(chunk: LogChunk): string[] {
+    const id = `${chunk.layerKey}:${chunk.stream}`;
+    const lines = ((this.#pending.get(id)?.text ?? "") + chunk.data).split(/\r?\n/);
+    this.#pending.set(id, { layerKey: chunk.layerKey, stream: chunk.stream, text: lines.pop() ?? "" });
+    return lines;
+  }
+
+  /** Whatever is left without a final newline, once the log ended. */
+  flush(): { layerKey: string | null; stream: LogChunk["stream"]; line: string }[] {
+    const rest = [...this.#pending.values()].filter((p) => p.text !== "").map((p) => ({ layerKey: p.layerKey, stream: p.stream, line: p.text }));
+    this.#pending.clear();
+    return rest;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Uploading build contexts: one call asks which digests the server lacks, then only those
+ * are tarred again and streamed up (bounded concurrency). Tarballs above one part go
+ * through the multipart endpoints, each request under the Workers body limit.
+ */
+import { Readable } from "node:stream";
+import type { KilnClient } from "./client.ts";
+import { collectContextEntries } from "./context.ts";
+import { createContextTarStream } from "./context-tar.ts";
+import type { ContextSource } from "./lowering/types.ts";
+
+/** Part size for multipart uploads: the server's maximum, so requests stay below 100 MB. */
+export const PART_BYTES = 64 * 1024 * 1024;
+const CONCURRENCY = 4;
+const MISSING_BATCH = 256;
+
+/** One context to upload: its digest, size and the sources that reproduce its bytes. */
+export type PendingContext = { digest: string; sizeBytes: number; sources: readonly ContextSource[] };
+
+/** What an upload pass did, for logs and tests ("an unchanged resubmission uploads 0 bytes"). */
+export type UploadReport = { uploaded: string[]; bytesUploaded: number };
+
+/** Uploads every context the server is missing; returns what was sent. */
+export async function uploadContexts(client: KilnClient, contexts: readonly PendingContext[]): Promise<UploadReport> {
+  const unique = [...new Map(contexts.map((c) => [c.digest, c])).values()];
+  const missing = new Set<string>();
+  for (let i = 0; i < unique.length; i += MISSING_BATCH) {
+    const digests = unique.slice(i, i + MISSING_BATCH).map((c) => c.digest);
+    const answer = await client.json<{ missing: string[] }>("POST", ["v1", "contexts", "missing"], { json: { digests } });
+    for (const d of answer.missing) missing.add(d);
+  }
+  const queue = unique.filter((c) => missing.has(c.digest));
+  const report: UploadReport = { uploaded: [], bytesUploaded: 0 };
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      await (next.sizeBytes > PART_BYTES ? uploadMultipart(client, next) : uploadWhole(client, next));
+      report.uploaded.push(next.digest);
+      report.bytesUploaded += next.sizeBytes;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
+  return report;
+}
+
+async function tarStream(context: PendingContext): Promise<Readable> {
+  return createContextTarStream(await collectContextEntries(context.sources));
+}
+
+async function uploadWhole(client: KilnClient, context: PendingContext): Promise<void> {
+  // Streams straight from disk; the server and R2 check the sha256, so a file edited since
+  // describe() fails loudly instead of storing the wrong bytes.
+  const body = Readable.toWeb(await tarStream(context)) as ReadableStream<Uint8Array>;
+  await client.request("PUT", ["v1", "contexts", context.digest], {
+    body,
+    headers: { "content-type": "application/x-tar", "content-length": String(context.sizeBytes) },
+    duplex: true,
+  });
+}
+
+async function uploadMultipart(client: KilnClient, context: PendingContext): Promise<void> {
+  const path = ["v1", "contexts", context.digest, "uploads"];
+  const upload = await client.json<{ uploadId: string }>("POST", path, { json: { sizeBytes: context.sizeBytes, partSizeBytes: PART_BYTES } });
+  const parts: { partNumber: number; etag: string }[] = [];
+  let partNumber = 1;
+  // One part in memory at a time: bounded by PART_BYTES, and retries can resend it.
+  for await (const part of partsOf(await tarStream(context), PART_BYTES)) {
+    const answer = await client.json<{ etag: string }>("PUT", [...path, upload.uploadId, "parts", String(partNumber)], {
+      body: part,
+      headers: { "content-type": "application/octet-stream" },
+    });
+    parts.push({ partNumber, etag: answer.etag });
+    partNumber++;
+  }
+  await client.json("POST", [...path, upload.uploadId, "complete"], { json: { parts } });
+}
+
+async function* partsOf(stream: Readable, size: number): AsyncGenerator<Uint8Array> {
+  let buffer = new Uint8Array(size);
+  let filled = 0;
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      const n = Math.min(size - filled, chunk.byteLength - offset);
+      buffer.set(chunk.subarray(offset, offset + n), filled);
+      filled += n;
+      offset += n;
+      if (filled === size) {
+        yield buffer;
+        buffer = new Uint8Array(size);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
+}
