@@ -1,0 +1,54 @@
+/** `kiln build FILE.ts`: imports the module and builds the Image it exports. */
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { KilnClient } from "../client.ts";
+import { Image } from "../image.ts";
+import { CliError, EXIT, emit } from "./output.ts";
+
+/** Options of `kiln build`. */
+export type BuildCommandOptions = { export?: string; tag?: string; forceBuild?: boolean; ignoreCache?: boolean; logs?: boolean };
+
+/** Imports `file`, picks the exported Image and builds it, printing the result. */
+export async function buildCommand(client: KilnClient, json: boolean, file: string, opts: BuildCommandOptions): Promise<void> {
+  const module = await importModule(file);
+  const image = pickImage(module, file, opts.export);
+  const built = await image.build({
+    client,
+    ...(opts.tag ? { tag: opts.tag } : {}),
+    forceBuild: !!opts.forceBuild,
+    ignoreCache: !!opts.ignoreCache,
+    logs: opts.logs !== false && !json,
+  });
+  const result = { imageId: built.imageId, reference: built.reference, digest: built.digest, uploadedBytes: built.uploadedBytes };
+  emit(json, result, () => `Built ${built.imageId}\n  reference ${built.reference}\n  digest    ${built.digest}`);
+}
+
+async function importModule(file: string): Promise<Record<string, unknown>> {
+  const url = pathToFileURL(path.resolve(file)).href;
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ERR_MODULE_NOT_FOUND" && String((error as Error).message).includes(path.resolve(file))) {
+      throw new CliError(`Cannot find ${file}.`, { fix: "Pass the path of a .ts or .js module that exports an Image.", exitCode: EXIT.usage });
+    }
+    throw new CliError(`Importing ${file} failed.`, { details: String((error as Error)?.stack ?? error), fix: "Fix the error in the module, then run kiln build again." });
+  }
+}
+
+/** The Image export to build: `--export NAME`, else `default`, else the only Image export. */
+export function pickImage(module: Record<string, unknown>, file: string, name?: string): Image {
+  if (name) {
+    const value = module[name];
+    if (value instanceof Image) return value;
+    throw new CliError(`${file} has no Image export named '${name}'.`, { fix: `Export it: export const ${name} = Image.debianSlim()...`, exitCode: EXIT.usage });
+  }
+  if (module.default instanceof Image) return module.default;
+  const images = Object.entries(module).filter(([, v]) => v instanceof Image);
+  if (images.length === 1) return images[0]![1] as Image;
+  const names = images.map(([k]) => k).join(", ");
+  throw new CliError(images.length ? `${file} exports several Images (${names}).` : `${file} exports no Image.`, {
+    fix: images.length ? "Choose one with --export NAME." : "Export one: export default Image.debianSlim()...",
+    exitCode: EXIT.usage,
+  });
+}
