@@ -1,0 +1,142 @@
+/**
+ * The image status page: plain server-rendered HTML, readable without JavaScript (layers,
+ * digests, timings, badge Markdown, the log so far; a running build refreshes itself with a
+ * meta refresh). With JavaScript, a small inline script long-polls the log and appends new
+ * lines instead of reloading. Pure: data in, HTML string out; everything user-controlled is
+ * escaped.
+ */
+import type { ImageView } from "../images/view.ts";
+
+/** One rendered log line, with the layer it came from (1-based) or null for system lines. */
+export type PageLogLine = { layer: number | null; stream: "stdout" | "stderr" | "system"; text: string };
+
+/** Everything the page shows. */
+export type StatusPageData = {
+  image: ImageView;
+  /** The tag the page was reached by, if any. */
+  tag: { workspace: string; name: string } | null;
+  /** Absolute URL of the badge and of this page, for the Markdown snippet. */
+  badgeUrl: string | null;
+  pageUrl: string;
+  /** Built-at time per layer key (epoch ms), when known. */
+  builtAt: ReadonlyMap<string, number>;
+  log: PageLogLine[];
+  /** Where the script polls for more log chunks, and the cursor to start from. */
+  logPollUrl: string | null;
+  logCursor: number;
+};
+
+const FINAL = new Set(["succeeded", "failed", "cancelled", "timeout"]);
+const REFRESH_SECONDS = 5;
+
+/** Escapes text for HTML element content and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+/** Renders the full page. */
+export function renderStatusPage(data: StatusPageData): string {
+  const { image } = data;
+  const running = !FINAL.has(image.status);
+  const title = data.tag ? `${data.tag.workspace}/${data.tag.name}` : image.id;
+  const markdown = data.badgeUrl ? `[![kiln: ${title}](${data.badgeUrl})](${data.pageUrl})` : null;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${running ? `<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS}"></noscript>` : ""}
+<title>${escapeHtml(title)} · ${escapeHtml(image.status)} · Kiln</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header>
+  <h1>${escapeHtml(title)}</h1>
+  <p class="status status-${escapeHtml(image.status)}" id="status">${escapeHtml(image.status)}</p>
+  <p class="meta">image <code>${escapeHtml(image.id)}</code>${image.buildId ? ` · build <code>${escapeHtml(image.buildId)}</code>` : ""} · created ${escapeHtml(image.createdAt)}</p>
+  ${image.failure ? `<p class="failure"><strong>${escapeHtml(image.failure.reason)}</strong>: ${escapeHtml(image.failure.message)}</p>` : ""}
+</header>
+<section>
+<h2>Layers</h2>
+<table>
+<thead><tr><th>#</th><th>status</th><th>digest</th><th>size</th><th>built</th><th>reference</th></tr></thead>
+<tbody>
+${image.layers.map((l) => layerRow(l, data.builtAt.get(l.key))).join("\n")}
+</tbody>
+</table>
+</section>
+${markdown ? `<section><h2>Badge</h2><p><img src="${escapeHtml(data.badgeUrl!)}" alt="build status"></p><pre class="snippet">${escapeHtml(markdown)}</pre></section>` : ""}
+<section>
+<h2>Log</h2>
+<pre id="log" class="log">${data.log.map(logLine).join("")}</pre>
+${running ? `<p class="meta" id="live">Build in progress; this page updates itself.</p>` : ""}
+</section>
+${running && data.logPollUrl ? liveScript(data.logPollUrl, data.logCursor) : ""}
+</body>
+</html>`;
+}
+
+function layerRow(layer: ImageView["layers"][number], builtAt: number | undefined): string {
+  const size = layer.sizeBytes === null ? "" : formatBytes(layer.sizeBytes);
+  const when = builtAt === undefined ? "" : new Date(builtAt).toISOString().replace("T", " ").slice(0, 19);
+  return `<tr><td>${layer.index + 1}</td><td class="status-${escapeHtml(layer.status)}">${escapeHtml(layer.status)}${layer.cached ? " (cached)" : ""}</td><td><code>${escapeHtml(layer.digest?.slice(0, 19) ?? "")}</code></td><td>${size}</td><td>${when}</td><td><code>${escapeHtml(layer.reference ?? "")}</code></td></tr>`;
+}
+
+function logLine(line: PageLogLine): string {
+  const prefix = line.layer === null ? "[kiln]" : `[${line.layer}]`;
+  return `<span class="${line.stream}">${escapeHtml(prefix)} ${escapeHtml(line.text)}\n</span>`;
+}
+
+/** Bytes as B, KiB, MiB or GiB. */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+function liveScript(pollUrl: string, cursor: number): string {
+  // JSON.stringify + "<" escaping keeps the URL inert inside the script element.
+  const url = JSON.stringify(pollUrl).replace(/</g, "\\u003c");
+  return `<script>
+(async () => {
+  const log = document.getElementById("log");
+  let cursor = ${cursor};
+  for (;;) {
+    let page;
+    try {
+      const r = await fetch(${url} + "?cursor=" + cursor + "&waitSeconds=20");
+      if (!r.ok) throw new Error(String(r.status));
+      page = await r.json();
+    } catch { await new Promise((r) => setTimeout(r, 3000)); continue; }
+    for (const line of page.lines) {
+      const span = document.createElement("span");
+      span.className = line.stream;
+      span.textContent = (line.layer === null ? "[kiln]" : "[" + line.layer + "]") + " " + line.text + "\\n";
+      log.appendChild(span);
+    }
+    cursor = page.cursor;
+    if (page.done) { location.reload(); return; }
+  }
+})();
+</script>`;
+}
+
+const STYLE = `
+body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1f2328}
+h1{margin:0 0 .25rem;font-size:1.6rem}h2{font-size:1.1rem;margin-top:2rem}
+.meta{color:#59636e;margin:.25rem 0}code{font:13px ui-monospace,monospace}
+.status{display:inline-block;padding:.1rem .6rem;border-radius:1rem;color:#fff;font-weight:600;margin:.25rem 0}
+.status-succeeded{background:#1a7f37}.status-failed,.status-timeout,.status-cancelled{background:#cf222e}
+.status-building{background:#0969da}.status-queued{background:#9a6700}
+td.status-succeeded,td.status-failed,td.status-building,td.status-queued,td.status-timeout,td.status-cancelled{background:none;color:inherit;font-weight:600}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:top}
+.failure{background:#ffebe9;border:1px solid #ff818266;padding:.5rem .75rem;border-radius:6px}
+pre{background:#f6f8fa;padding:.75rem;border-radius:6px;overflow:auto}
+.log{max-height:32rem;font:12px/1.45 ui-monospace,monospace}.log .stderr{color:#9a3412}.log .system{color:#59636e}
+.snippet{white-space:pre-wrap;word-break:break-all}
+`;
