@@ -17,6 +17,21 @@ const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 /** A GPU request: upper-case type and count. */
 export const GpuConfigSchema = z.object({ type: z.string().min(1).max(32), count: z.number().int().min(1).max(64) }).strict();
 
+/** Whether a value is plain JSON (null, booleans, finite numbers, strings, arrays, plain objects). */
+export function isJsonValue(value: unknown, depth = 0): boolean {
+  if (depth > 64) return false;
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((v) => isJsonValue(v, depth + 1));
+  if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.values(value).every((v) => isJsonValue(v, depth + 1));
+  }
+  return false;
+}
+
+// Not z.json(): that schema is recursive, and OpenAPI generation would recurse forever.
+const JsonValue = z.unknown().refine((v) => isJsonValue(v), "must be a JSON value");
+
 /** A build step that runs a user function inside the image (`runFunction`). */
 export const BuildFunctionSchema = z
   .object({
@@ -25,9 +40,9 @@ export const BuildFunctionSchema = z
     /** The function's source (JavaScript) or the whole module's source (Python). */
     source: z.string().max(2 * 1024 * 1024),
     /** JSON-encoded positional arguments, keyword arguments and declared globals. */
-    args: z.array(z.json()),
-    kwargs: z.record(z.string(), z.json()),
-    globals: z.record(z.string(), z.json()),
+    args: z.array(JsonValue),
+    kwargs: z.record(z.string(), JsonValue),
+    globals: z.record(z.string(), JsonValue),
     /** Not part of the key: a longer timeout does not change what the step builds. */
     timeoutSeconds: z.number().int().min(1).max(86_400),
   })

@@ -1,0 +1,73 @@
+/**
+ * Context storage: R2 objects at content-addressed keys, written only through a put that R2
+ * itself checks against the expected sha256, plus the per-workspace D1 record of verified
+ * uploads. Thin effectful shell over `upload-plan.ts`.
+ */
+import { and, eq, inArray } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { contextUploads } from "../db/schema/contexts.ts";
+import { chunk } from "../db/in-chunks.ts";
+import { contextKey, digestHex } from "./upload-plan.ts";
+
+/**
+ * The digests (of `digests`, order kept, duplicates dropped) this workspace still has to
+ * upload: those it never uploaded, and those whose object is gone from R2 (a lifecycle rule,
+ * a manual delete). One D1 round trip (batched statements) and parallel R2 heads for the
+ * digests D1 claims are present.
+ */
+export async function missingContexts(env: Env, workspaceId: string, digests: readonly string[]): Promise<string[]> {
+  const unique = [...new Set(digests)];
+  if (unique.length === 0) return [];
+  const db = drizzle(env.DB);
+  const queries = chunk(unique).map((part) =>
+    db.select({ digest: contextUploads.digest }).from(contextUploads).where(and(eq(contextUploads.workspaceId, workspaceId), inArray(contextUploads.digest, part))),
+  );
+  const results = await db.batch(queries as [(typeof queries)[number], ...(typeof queries)[number][]]);
+  const recorded = new Set(results.flat().map((r) => r.digest));
+  const stillThere = await Promise.all(unique.map(async (d) => recorded.has(d) && (await env.CONTEXTS.head(contextKey(d))) !== null));
+  return unique.filter((_, i) => !stillThere[i]);
+}
+
+/** Whether this workspace has a verified upload of `digest` (D1 only; callers head R2 when it matters). */
+export async function hasUpload(env: Env, workspaceId: string, digest: string): Promise<boolean> {
+  const row = await drizzle(env.DB)
+    .select({ digest: contextUploads.digest })
+    .from(contextUploads)
+    .where(and(eq(contextUploads.workspaceId, workspaceId), eq(contextUploads.digest, digest)))
+    .get();
+  return row !== undefined;
+}
+
+/** Records that the workspace uploaded `digest` (idempotent: a second upload changes nothing). */
+export async function recordUpload(env: Env, workspaceId: string, digest: string, sizeBytes: number): Promise<void> {
+  await drizzle(env.DB).insert(contextUploads).values({ workspaceId, digest, sizeBytes }).onConflictDoNothing();
+}
+
+/**
+ * Writes `body` to the digest's content-addressed key with R2 checking the sha256. On a
+ * mismatch R2 stores nothing (the put is atomic) and this returns `digest_mismatch`.
+ * `body` must have a known length (a request body with Content-Length, an R2 object body,
+ * or a FixedLengthStream), as R2 requires for checked puts.
+ */
+export async function putVerified(
+  bucket: R2Bucket,
+  digest: string,
+  body: ReadableStream | ArrayBuffer | Uint8Array,
+): Promise<{ ok: true; sizeBytes: number } | { ok: false; error: { code: "digest_mismatch" } }> {
+  try {
+    const object = await bucket.put(contextKey(digest), body, {
+      sha256: digestHex(digest),
+      httpMetadata: { contentType: "application/x-tar" },
+    });
+    return { ok: true, sizeBytes: object.size };
+  } catch (error) {
+    if (isChecksumMismatch(error)) return { ok: false, error: { code: "digest_mismatch" } };
+    throw error;
+  }
+}
+
+/** R2 reports a failed `sha256` check as error 10037 ("The SHA-256 checksum you specified did not match"). */
+function isChecksumMismatch(error: unknown): boolean {
+  const message = String((error as Error)?.message ?? error);
+  return /\(10037\)|checksum you specified did not match/i.test(message);
+}

@@ -1,0 +1,195 @@
+/**
+ * Runner fleets: register, list, read, update and disable. A workspace registers its own
+ * fleets; admins also register shared ones (`shared: true`, usable by every workspace). The
+ * signing secret is write-only: generated with `newWebhookSecret()` when not given and then
+ * returned once, stored AES-GCM encrypted with the fleet id as additional data.
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { asc, eq, isNull, or } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { GPU_TYPES } from "../../sdk/src/gpu.ts";
+import type { AppEnv } from "../app-env.ts";
+import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
+import { fleets } from "../db/schema/fleets.ts";
+import { forbidden, notFound } from "../errors.ts";
+import { type Fleet, findFleet, sealSigningSecret, SigningSecretSchema } from "../fleets.ts";
+import { newWebhookSecret } from "../protocol/webhooks.ts";
+import { bearerSecurity, errorResponses, iso, jsonBodyLimit, registerBearerScheme, workspaceOrNull } from "./common.ts";
+
+/** The fleet admin sub-app, mounted at the root. */
+export const fleetsApp = new OpenAPIHono<AppEnv>();
+registerBearerScheme(fleetsApp);
+
+// "ANY" is something a layer asks for, not something a machine has.
+const FLEET_GPU_TYPES = GPU_TYPES.filter((t) => t !== "ANY") as [string, ...string[]];
+
+const FleetFields = {
+  name: z.string().min(1).max(64),
+  url: z.url({ protocol: /^https?$/ }).max(2048).openapi({ description: "The runner's dispatch endpoint (`POST /v1/jobs`).", example: "https://runners.example.com/v1/jobs" }),
+  gpuTypes: z.array(z.enum(FLEET_GPU_TYPES)).max(FLEET_GPU_TYPES.length).openapi({ description: "GPU types the fleet's machines have; [] for CPU only." }),
+  maxConcurrentBuilds: z.number().int().min(1).max(10_000),
+  signingSecret: SigningSecretSchema.openapi({ description: "Standard Webhooks secret (`whsec_...`). Write-only." }),
+};
+
+const FleetSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    url: z.string(),
+    shared: z.boolean().openapi({ description: "Usable by every workspace; managed by admins." }),
+    workspaceId: z.string().nullable(),
+    gpuTypes: z.array(z.string()),
+    maxConcurrentBuilds: z.number().int(),
+    createdAt: z.string(),
+    disabledAt: z.string().nullable(),
+  })
+  .openapi("Fleet");
+const FleetWithSecretSchema = FleetSchema.extend({
+  signingSecret: z.string().optional().openapi({ description: "Present only when the server generated the secret: shown once, store it in the runner's config now." }),
+}).openapi("FleetWithSecret");
+
+const CreateBody = z
+  .object({
+    name: FleetFields.name,
+    url: FleetFields.url,
+    gpuTypes: FleetFields.gpuTypes.default([]),
+    maxConcurrentBuilds: FleetFields.maxConcurrentBuilds,
+    signingSecret: FleetFields.signingSecret.optional(),
+    shared: z.boolean().default(false).openapi({ description: "Admin only: a fleet every workspace can use." }),
+  })
+  .strict()
+  .openapi("FleetCreate");
+
+const UpdateBody = z
+  .object({
+    name: FleetFields.name.optional(),
+    url: FleetFields.url.optional(),
+    gpuTypes: FleetFields.gpuTypes.optional(),
+    maxConcurrentBuilds: FleetFields.maxConcurrentBuilds.optional(),
+    disabled: z.boolean().optional().openapi({ description: "true stops dispatching to the fleet; false enables it again." }),
+    signingSecret: FleetFields.signingSecret.optional(),
+    rotateSigningSecret: z.literal(true).optional().openapi({ description: "Generate a new secret and return it once." }),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, "Send at least one field to change.")
+  .refine((b) => !(b.signingSecret && b.rotateSigningSecret), "Send either signingSecret or rotateSigningSecret, not both.")
+  .openapi("FleetUpdate");
+
+const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" } }) });
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+
+fleetsApp.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/fleets",
+    summary: "Register a runner fleet",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("fleets:write"), jsonBodyLimit(16 * 1024)],
+    request: { body: { required: true, content: { "application/json": { schema: CreateBody } } } },
+    responses: { 201: json(FleetWithSecretSchema, "Registered."), ...errorResponses(400, 401, 403, 404, 413, 503) },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    if (body.shared && c.get("auth").kind !== "admin") throw forbidden("Only admin tokens can register shared fleets.");
+    const workspaceId = body.shared ? null : await workspaceOf(c);
+    const id = `flt_${crypto.randomUUID().replaceAll("-", "")}`;
+    const generated = body.signingSecret ? undefined : newWebhookSecret();
+    const signingSecretEnc = await sealSigningSecret(c.env, id, body.signingSecret ?? generated!);
+    const row = await drizzle(c.env.DB)
+      .insert(fleets)
+      .values({ id, workspaceId, name: body.name, url: body.url, signingSecretEnc, gpuTypes: [...new Set(body.gpuTypes)], maxConcurrentBuilds: body.maxConcurrentBuilds })
+      .returning()
+      .get();
+    return c.json({ ...present(row), ...(generated ? { signingSecret: generated } : {}) }, 201);
+  },
+);
+
+fleetsApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/fleets",
+    summary: "List fleets",
+    description: "The workspace's fleets and the shared ones; an admin caller without `x-kiln-workspace` sees every fleet.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("fleets:read")],
+    responses: { 200: json(z.object({ fleets: z.array(FleetSchema) }), "Fleets, oldest first."), ...errorResponses(401, 403, 404) },
+  }),
+  async (c) => {
+    const workspaceId = await workspaceOrNull(c);
+    const query = drizzle(c.env.DB).select().from(fleets);
+    const rows = await (workspaceId ? query.where(or(eq(fleets.workspaceId, workspaceId), isNull(fleets.workspaceId))) : query)
+      .orderBy(asc(fleets.createdAt), asc(fleets.id))
+      .all();
+    return c.json({ fleets: rows.map(present) }, 200);
+  },
+);
+
+fleetsApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/fleets/{id}",
+    summary: "Read a fleet",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("fleets:read")],
+    request: { params: IdParam },
+    responses: { 200: json(FleetSchema, "The fleet (never its secret)."), ...errorResponses(401, 403, 404) },
+  }),
+  async (c) => {
+    const fleet = await visibleFleet(c, c.req.valid("param").id);
+    return c.json(present(fleet), 200);
+  },
+);
+
+fleetsApp.openapi(
+  createRoute({
+    method: "patch",
+    path: "/v1/fleets/{id}",
+    summary: "Update, disable, enable or re-key a fleet",
+    description: "Shared fleets can be changed by admins only. In-flight builds on a disabled fleet run to the end; no new ones are dispatched.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("fleets:write"), jsonBodyLimit(16 * 1024)],
+    request: { params: IdParam, body: { required: true, content: { "application/json": { schema: UpdateBody } } } },
+    responses: { 200: json(FleetWithSecretSchema, "Updated."), ...errorResponses(400, 401, 403, 404, 413, 503) },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const fleet = await visibleFleet(c, c.req.valid("param").id);
+    if (fleet.workspaceId === null && c.get("auth").kind !== "admin") throw forbidden("Shared fleets are managed by admins.");
+    const generated = body.rotateSigningSecret ? newWebhookSecret() : undefined;
+    const secret = body.signingSecret ?? generated;
+    const changes: Partial<typeof fleets.$inferInsert> = {
+      ...(body.name !== undefined && { name: body.name }),
+      ...(body.url !== undefined && { url: body.url }),
+      ...(body.gpuTypes !== undefined && { gpuTypes: [...new Set(body.gpuTypes)] }),
+      ...(body.maxConcurrentBuilds !== undefined && { maxConcurrentBuilds: body.maxConcurrentBuilds }),
+      ...(body.disabled !== undefined && { disabledAt: body.disabled ? (fleet.disabledAt ?? new Date()) : null }),
+      ...(secret !== undefined && { signingSecretEnc: await sealSigningSecret(c.env, fleet.id, secret) }),
+    };
+    const row = await drizzle(c.env.DB).update(fleets).set(changes).where(eq(fleets.id, fleet.id)).returning().get();
+    if (!row) throw notFound(`Fleet '${fleet.id}'`);
+    return c.json({ ...present(row), ...(generated ? { signingSecret: generated } : {}) }, 200);
+  },
+);
+
+/** The fleet if the caller may see it (own workspace's, shared, or any for admins); else 404. */
+async function visibleFleet(c: Parameters<typeof workspaceOrNull>[0] & { env: Env }, id: string): Promise<Fleet> {
+  const fleet = await findFleet(c.env, id);
+  const auth = c.get("auth");
+  const visible = fleet && (auth.kind === "admin" || fleet.workspaceId === null || fleet.workspaceId === auth.workspaceId);
+  if (!fleet || !visible) throw notFound(`Fleet '${id}'`);
+  return fleet;
+}
+
+function present(row: Fleet) {
+  return {
+    id: row.id,
+    name: row.name,
+    url: row.url,
+    shared: row.workspaceId === null,
+    workspaceId: row.workspaceId,
+    gpuTypes: row.gpuTypes,
+    maxConcurrentBuilds: row.maxConcurrentBuilds,
+    createdAt: iso(row.createdAt),
+    disabledAt: iso(row.disabledAt),
+  };
+}

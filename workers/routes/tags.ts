@@ -1,0 +1,88 @@
+/**
+ * Tags: a name pointing at one of the workspace's images, optionally public (its badge is then
+ * served at `/badges/<workspace>/<tag>.svg`). `PUT` moves the tag; `GET` reads it.
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { and, eq, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import type { AppEnv } from "../app-env.ts";
+import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
+import { images } from "../db/schema/images.ts";
+import { tags } from "../db/schema/tags.ts";
+import { notFound } from "../errors.ts";
+import { bearerSecurity, errorResponses, iso, jsonBodyLimit, registerBearerScheme } from "./common.ts";
+
+/** The tags sub-app, mounted at the root. */
+export const tagsApp = new OpenAPIHono<AppEnv>();
+registerBearerScheme(tagsApp);
+
+/** Tag names: Docker's tag syntax, so a tag can double as an image tag. */
+export const TagName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'");
+
+const TagSchema = z.object({ name: z.string(), imageId: z.string(), public: z.boolean(), updatedAt: z.string() }).openapi("Tag");
+const NameParam = z.object({ name: TagName.openapi({ param: { name: "name", in: "path" }, example: "main" }) });
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+
+tagsApp.openapi(
+  createRoute({
+    method: "put",
+    path: "/v1/tags/{name}",
+    summary: "Point a tag at an image",
+    description: "Creates or moves the tag. `public` makes its badge visible without a token; omitted, a new tag is private and an existing one keeps its setting.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("tags:write"), jsonBodyLimit(4 * 1024)],
+    request: {
+      params: NameParam,
+      body: {
+        required: true,
+        content: { "application/json": { schema: z.object({ imageId: z.string().min(1).max(64), public: z.boolean().optional() }).strict().openapi("TagPut") } },
+      },
+    },
+    responses: { 200: json(TagSchema, "The tag as stored."), ...errorResponses(400, 401, 403, 404, 413) },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const workspaceId = await workspaceOf(c);
+    const db = drizzle(c.env.DB);
+    // The image must be this workspace's: a tag must never expose another workspace's status.
+    const image = await db.select({ id: images.id }).from(images).where(and(eq(images.id, body.imageId), eq(images.workspaceId, workspaceId))).get();
+    if (!image) throw notFound(`Image '${body.imageId}'`);
+    const row = await db
+      .insert(tags)
+      .values({ workspaceId, name, imageId: body.imageId, public: body.public ?? false })
+      .onConflictDoUpdate({
+        target: [tags.workspaceId, tags.name],
+        set: { imageId: body.imageId, ...(body.public === undefined ? {} : { public: body.public }), updatedAt: sql`(unixepoch('subsec') * 1000)` },
+      })
+      .returning()
+      .get();
+    return c.json(present(row!), 200);
+  },
+);
+
+tagsApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/tags/{name}",
+    summary: "Read a tag",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("images:read")],
+    request: { params: NameParam },
+    responses: { 200: json(TagSchema, "The tag."), ...errorResponses(400, 401, 403, 404) },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const row = await drizzle(c.env.DB)
+      .select()
+      .from(tags)
+      .where(and(eq(tags.workspaceId, await workspaceOf(c)), eq(tags.name, name)))
+      .get();
+    if (!row) throw notFound(`Tag '${name}'`);
+    return c.json(present(row), 200);
+  },
+);
+
+function present(row: typeof tags.$inferSelect) {
+  return { name: row.name, imageId: row.imageId, public: row.public, updatedAt: iso(row.updatedAt) };
+}
