@@ -1,0 +1,107 @@
+/**
+ * Benchmark: push then pull a 500 MB image (5 layers of 100 MB) with skopeo through the
+ * built-in registry on `wrangler dev`, against the same push and pull with Debian's
+ * `docker-registry` (CNCF distribution, filesystem storage) on loopback. Each run uses a fresh
+ * image (so no client-side blob cache or cross-repository mount shortcuts either side) and
+ * the two registries alternate. Medians over REGISTRY_BENCH_RUNS (default 3). Ends with one
+ * JSON line. Needs: apt-get install skopeo docker-registry.
+ *
+ * Run with `npm run bench:registry`. Env: REGISTRY_BENCH_RUNS, REGISTRY_BENCH_LAYER_MB (100),
+ * REGISTRY_BENCH_LAYERS (5).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freePort, newTenant, ok, requireTool, startStack } from "../test/node/registry-harness.ts";
+import { OciLayout } from "../test/node/registry-oci.ts";
+
+const TARGET = 1.5;
+const runs = Number(process.env.REGISTRY_BENCH_RUNS ?? 3);
+const layerMb = Number(process.env.REGISTRY_BENCH_LAYER_MB ?? 100);
+const layerCount = Number(process.env.REGISTRY_BENCH_LAYERS ?? 5);
+
+requireTool("skopeo");
+requireTool("docker-registry");
+const tmp = mkdtempSync(path.join(os.tmpdir(), "kiln-bench-registry-"));
+let baseline: ChildProcess | undefined;
+const stack = await startStack();
+const cleanup = async () => {
+  baseline?.kill("SIGTERM");
+  await stack.stop();
+  rmSync(tmp, { recursive: true, force: true });
+};
+process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+
+try {
+  const tenant = await newTenant(stack, "bench");
+  const port = await freePort();
+  writeFileSync(
+    path.join(tmp, "config.yml"),
+    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(tmp, "distribution")}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
+  baseline = spawn("docker-registry", ["serve", path.join(tmp, "config.yml")], { stdio: "ignore" });
+  for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false)); i++) await sleep(100);
+
+  const targets = {
+    kiln: { host: stack.host, creds: ["--dest-creds", `x:${tenant.token}`], srcCreds: ["--src-creds", `x:${tenant.token}`] },
+    baseline: { host: `127.0.0.1:${port}`, creds: [] as string[], srcCreds: [] as string[] },
+  };
+  const times: Record<"kiln" | "baseline", { push: number[]; pull: number[] }> = { kiln: { push: [], pull: [] }, baseline: { push: [], pull: [] } };
+  let imageBytes = 0;
+  // One warm-up round (not timed) so both sides start with a compiled Worker and warm caches.
+  for (let run = -1; run < runs; run++) {
+    const layout = new OciLayout(path.join(tmp, `image-${run + 1}`));
+    const image = layout.image(Array.from({ length: layerCount }, () => layerMb * 1024 * 1024), 1000 + run + 1);
+    layout.tag(image.manifest, "latest");
+    imageBytes = image.layerBytes.reduce((n, b) => n + b.byteLength, 0);
+    const order = run % 2 === 0 ? (["kiln", "baseline"] as const) : (["baseline", "kiln"] as const);
+    for (const side of order) {
+      const target = targets[side];
+      const ref = `docker://${target.host}/bench/image-${run + 1}:latest`;
+      let t0 = performance.now();
+      await ok("skopeo", ["copy", "--dest-tls-verify=false", ...target.creds, `oci:${layout.dir}:latest`, ref]);
+      const push = performance.now() - t0;
+      const out = path.join(tmp, `pulled-${side}`);
+      t0 = performance.now();
+      await ok("skopeo", ["copy", "--src-tls-verify=false", ...target.srcCreds, ref, `oci:${out}:latest`]);
+      const pull = performance.now() - t0;
+      rmSync(out, { recursive: true, force: true });
+      if (run >= 0) {
+        times[side].push.push(push);
+        times[side].pull.push(pull);
+      }
+      console.log(`${run < 0 ? "warm-up" : `run ${run + 1}`} ${side}: push ${(push / 1000).toFixed(2)} s, pull ${(pull / 1000).toFixed(2)} s`);
+    }
+    rmSync(layout.dir, { recursive: true, force: true });
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const kilnPush = median(times.kiln.push);
+  const kilnPull = median(times.kiln.pull);
+  const basePush = median(times.baseline.push);
+  const basePull = median(times.baseline.pull);
+  const kiln = median(times.kiln.push.map((p, i) => p + times.kiln.pull[i]!));
+  const base = median(times.baseline.push.map((p, i) => p + times.baseline.pull[i]!));
+  console.log(
+    JSON.stringify({
+      name: "registry",
+      kiln: Math.round(kiln),
+      baseline: Math.round(base),
+      ratio: Number((kiln / base).toFixed(2)),
+      target: TARGET,
+      unit: "ms (push + pull, median)",
+      kilnPushMs: Math.round(kilnPush),
+      kilnPullMs: Math.round(kilnPull),
+      baselinePushMs: Math.round(basePush),
+      baselinePullMs: Math.round(basePull),
+      pushRatio: Number((kilnPush / basePush).toFixed(2)),
+      pullRatio: Number((kilnPull / basePull).toFixed(2)),
+      imageBytes,
+      layers: layerCount,
+      runs,
+    }),
+  );
+} finally {
+  await cleanup();
+}

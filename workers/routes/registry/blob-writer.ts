@@ -1,0 +1,159 @@
+/**
+ * Moving blob bytes into R2 without holding a layer in memory: one request body is cut into
+ * fixed-size parts of the session's R2 multipart upload (R2 wants equal parts except the
+ * last, and clients send arbitrary chunk sizes), the remainder kept in a small tail object
+ * that the next request prepends. At most two parts (16 MiB) are in memory at once.
+ * See docs/decisions/0011-registry-upload-sessions.md.
+ */
+import type { UploadCommit, UploadState } from "../../../durable-objects/registry-upload.ts";
+import { digestHex, digestOfBytes } from "../../registry/reference.ts";
+
+/** Size of every multipart part but the last (R2 needs >= 5 MiB; 10,000 parts cap a blob at 80 GiB). */
+export const PART_BYTES = 8 * 1024 * 1024;
+
+/** Content-addressed key of a blob written in one request. */
+export const blobKey = (digest: string) => `blobs/sha256/${digestHex(digest)}`;
+
+/**
+ * Streams `body` onto the session, reporting every stored part through `progress` (so a
+ * dropped connection, which cancels this request, keeps what was stored). On a broken body
+ * it returns the progress kept and the error.
+ */
+export async function appendBody(
+  bucket: R2Bucket,
+  state: UploadState,
+  body: ReadableStream<Uint8Array> | null,
+  progress: (commit: UploadCommit) => Promise<void>,
+): Promise<{ commit: UploadCommit; error: unknown; newParts: { partNumber: number; etag: string }[] }> {
+  let mpu = state.mpuId ? bucket.resumeMultipartUpload(state.r2Key, state.mpuId) : null;
+  const newParts: { partNumber: number; etag: string }[] = [];
+  // Only a session's first request can be hashed in one pass: WebCrypto cannot save a hash state.
+  const digest = state.offset === 0 && state.writes === 0 ? new crypto.DigestStream("SHA-256") : null;
+  const hashWriter = digest?.getWriter();
+  let prefix: Uint8Array | null = state.tailKey && state.tailSize > 0 ? await readSmall(bucket, state.tailKey) : null;
+  let pending: Promise<void> = Promise.resolve();
+  let error: unknown = null;
+  let tail: Uint8Array | null = null;
+  const reader = body?.getReader({ mode: "byob" }) ?? null;
+  try {
+    for (;;) {
+      let buffer = new ArrayBuffer(PART_BYTES);
+      let filled = 0;
+      if (prefix) {
+        new Uint8Array(buffer).set(prefix);
+        filled = prefix.byteLength;
+        prefix = null;
+      }
+      let eof = reader === null;
+      while (!eof && filled < PART_BYTES) {
+        const read = await reader!.readAtLeast(PART_BYTES - filled, new Uint8Array(buffer, filled, PART_BYTES - filled));
+        if (read.value) {
+          buffer = read.value.buffer as ArrayBuffer;
+          filled += read.value.byteLength;
+        }
+        if (read.done) eof = true;
+      }
+      if (filled < PART_BYTES) {
+        tail = new Uint8Array(buffer, 0, filled);
+        break;
+      }
+      const part = new Uint8Array(buffer);
+      if (hashWriter) await hashWriter.write(part);
+      await pending;
+      mpu ??= await bucket.createMultipartUpload(state.r2Key);
+      const partNumber = state.partCount + newParts.length + 1;
+      const upload = mpu;
+      pending = upload.uploadPart(partNumber, part).then(async (uploaded) => {
+        newParts.push({ partNumber: uploaded.partNumber, etag: uploaded.etag });
+        const stored = { partNumber: uploaded.partNumber, etag: uploaded.etag };
+        await progress({ mpuId: upload.uploadId, newParts: [stored], offset: (state.partCount + newParts.length) * PART_BYTES, tailKey: null, tailSize: 0, progress: true, sha256: null });
+      });
+      if (eof) {
+        tail = new Uint8Array(0);
+        break;
+      }
+    }
+    await pending;
+  } catch (e) {
+    error = e;
+    await pending.catch(() => undefined);
+  }
+  newParts.sort((a, b) => a.partNumber - b.partNumber);
+  const consumedOldTail = newParts.length > 0 || tail !== null;
+  let tailKey = consumedOldTail ? null : state.tailKey;
+  let tailSize = consumedOldTail ? 0 : state.tailSize;
+  let sha256: string | null = null;
+  if (!error && tail && tail.byteLength > 0) {
+    tailKey = `${state.r2Key}/tail-${state.writes + 1}`;
+    tailSize = tail.byteLength;
+    await bucket.put(tailKey, tail);
+  }
+  if (!error && hashWriter && digest) {
+    if (tail && tail.byteLength) await hashWriter.write(tail);
+    await hashWriter.close();
+    sha256 = digestOfBytes(await digest.digest);
+  }
+  // Parts were already reported one by one; the final commit carries the tail and the hash.
+  if (consumedOldTail && state.tailKey && state.tailKey !== tailKey) await bucket.delete(state.tailKey);
+  const offset = (state.partCount + newParts.length) * PART_BYTES + tailSize;
+  return { commit: { mpuId: mpu?.uploadId ?? null, newParts: [], offset, tailKey, tailSize, progress: false, sha256 }, error, newParts };
+}
+
+/** Result of assembling and verifying a finished session. */
+export type Assembled = { ok: true; r2Key: string; sizeBytes: number } | { ok: false; actual: string };
+
+/**
+ * Turns a finished session into a verified blob. Small blobs (no full part) are copied from
+ * the tail to their content-addressed key with R2 checking the sha256; larger ones are
+ * completed in place and hashed by streaming through `crypto.DigestStream`, unless one
+ * request wrote them all and was hashed on the way in. A mismatch deletes what was written.
+ */
+export async function assemble(bucket: R2Bucket, state: UploadState, parts: { partNumber: number; etag: string }[], expected: string): Promise<Assembled> {
+  const tail = state.tailKey && state.tailSize > 0 ? await readSmall(bucket, state.tailKey) : new Uint8Array(0);
+  if (parts.length === 0) {
+    const actual = digestOfBytes(await crypto.subtle.digest("SHA-256", tail));
+    if (actual !== expected) return { ok: false, actual };
+    const key = blobKey(expected);
+    await bucket.put(key, tail, { sha256: digestHex(expected) });
+    return { ok: true, r2Key: key, sizeBytes: tail.byteLength };
+  }
+  const mpu = bucket.resumeMultipartUpload(state.r2Key, state.mpuId!);
+  const all = [...parts];
+  if (tail.byteLength > 0) all.push(await mpu.uploadPart(state.partCount + 1, tail));
+  const object = await mpu.complete(all);
+  const actual = state.firstSha256 ?? (await hashObject(bucket, state.r2Key));
+  if (actual !== expected) {
+    await bucket.delete(state.r2Key);
+    return { ok: false, actual };
+  }
+  return { ok: true, r2Key: state.r2Key, sizeBytes: object.size };
+}
+
+/**
+ * Writes a whole blob sent in one request straight to its content-addressed key; R2 checks
+ * the sha256 and stores nothing on a mismatch. Returns false on a mismatch.
+ */
+export async function putMonolithic(bucket: R2Bucket, digest: string, body: ReadableStream | ArrayBuffer | Uint8Array): Promise<{ sizeBytes: number } | false> {
+  try {
+    const object = await bucket.put(blobKey(digest), body, { sha256: digestHex(digest) });
+    return { sizeBytes: object!.size };
+  } catch (e) {
+    if (/checksum|BadDigest|10037/i.test(String(e))) return false;
+    throw e;
+  }
+}
+
+/** sha256 of a stored object, streamed (never buffered). */
+export async function hashObject(bucket: R2Bucket, key: string): Promise<string> {
+  const object = await bucket.get(key);
+  if (!object) throw new Error(`R2 object ${key} vanished while being verified`);
+  const digest = new crypto.DigestStream("SHA-256");
+  await object.body.pipeTo(digest);
+  return digestOfBytes(await digest.digest);
+}
+
+async function readSmall(bucket: R2Bucket, key: string): Promise<Uint8Array> {
+  const object = await bucket.get(key);
+  if (!object) throw new Error(`R2 tail object ${key} is missing`);
+  return new Uint8Array(await object.arrayBuffer());
+}
