@@ -1,0 +1,106 @@
+/**
+ * The default backend: `buildah bud` then `buildah push`. Isolation (chroot by default:
+ * works as root without user namespaces) and storage driver (vfs by default: no overlay or
+ * FUSE needed) are configurable; GPUs are CDI devices (`--device nvidia.com/gpu=N`).
+ */
+import { readFile } from "node:fs/promises";
+import type { GpuDevice } from "../gpu.ts";
+import type { Command } from "../process.ts";
+import { type BuildBackend, type BuildRequest, lastExitCode } from "./types.ts";
+
+/** Options of the buildah backend. */
+export type BuildahOptions = {
+  bin?: string;
+  isolation?: "chroot" | "oci" | "rootless";
+  storageDriver?: string;
+  /** Storage root and run root (default: containers-storage's). */
+  root?: string | undefined;
+  runRoot?: string | undefined;
+};
+
+/** `buildah bud` + `buildah push`. */
+export class BuildahBackend implements BuildBackend {
+  readonly name = "buildah";
+  readonly #options: Required<Pick<BuildahOptions, "bin" | "isolation" | "storageDriver">> & BuildahOptions;
+
+  constructor(options: BuildahOptions = {}) {
+    this.#options = { bin: "buildah", isolation: "chroot", storageDriver: "vfs", ...options };
+  }
+
+  runFlags(): string[] {
+    return [];
+  }
+
+  build(request: BuildRequest): Command {
+    return {
+      argv: [
+        ...this.#global(),
+        "bud",
+        "--isolation",
+        this.#options.isolation,
+        "--file",
+        request.dockerfile,
+        "--tag",
+        request.target,
+        "--authfile",
+        request.authFile,
+        `--tls-verify=${request.pullTlsVerify}`,
+        `--pull=${request.pull}`,
+        ...(request.secretEnvFile ? ["--secret", `id=kiln-env,src=${request.secretEnvFile}`] : []),
+        ...Object.entries(request.buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
+        ...request.gpus.flatMap((gpu: GpuDevice) => ["--device", `nvidia.com/gpu=${gpu.index}`]),
+        request.contextDir,
+      ],
+    };
+  }
+
+  push(request: BuildRequest): Command {
+    return {
+      argv: [
+        ...this.#global(),
+        "push",
+        "--authfile",
+        request.authFile,
+        `--tls-verify=${!request.targetInsecure}`,
+        "--digestfile",
+        request.metadataFile,
+        request.target,
+        `docker://${request.target}`,
+      ],
+    };
+  }
+
+  async digest(request: BuildRequest): Promise<string> {
+    return (await readFile(request.metadataFile, "utf8")).trim();
+  }
+
+  remove(target: string): Command {
+    // Not --force: that would also delete the container of a concurrent build using the image.
+    return { argv: [...this.#global(), "rmi", target] };
+  }
+
+  cleanup(): Command {
+    // Only containers buildah created (marked `*` in `buildah containers`), never podman's.
+    return { argv: [...this.#global(), "rm", "--all"] };
+  }
+
+  stepExitCode(tail: readonly string[]): number | null {
+    // buildah: `Error: building at STEP "RUN exit 3": exit status 3` (newer: `...: while running runtime: exit status 3`).
+    return lastExitCode(tail, /building at STEP .*exit status (\d+)\s*$/);
+  }
+
+  version(): Command {
+    return { argv: [this.#options.bin, "--version"] };
+  }
+
+  #global(): string[] {
+    const o = this.#options;
+    return [
+      o.bin,
+      ...(o.root ? ["--root", o.root] : []),
+      ...(o.runRoot ? ["--runroot", o.runRoot] : []),
+      "--storage-driver",
+      o.storageDriver,
+    ];
+  }
+}

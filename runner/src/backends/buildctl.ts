@@ -1,0 +1,84 @@
+/**
+ * `buildctl build` against a running buildkitd: the Dockerfile frontend with the context
+ * and Dockerfile as local sources, pushing to the target and writing the digest to a
+ * metadata file. Logins come from `$DOCKER_CONFIG`; GPUs are CDI devices on RUN steps.
+ */
+import path from "node:path";
+import type { GpuDevice } from "../gpu.ts";
+import type { Command } from "../process.ts";
+import { BUILDKIT_STEP_FAILURE, buildkitDeviceFlags, readBuildkitDigest } from "./docker-buildx.ts";
+import { type BuildBackend, type BuildRequest, lastExitCode } from "./types.ts";
+
+/** Options of the buildctl backend. */
+export type BuildctlOptions = { bin?: string; addr?: string | undefined };
+
+/** `buildctl build --frontend dockerfile.v0 --output type=image,push=true`. */
+export class BuildctlBackend implements BuildBackend {
+  readonly name = "buildctl";
+  readonly #options: BuildctlOptions;
+
+  constructor(options: BuildctlOptions = {}) {
+    this.#options = options;
+  }
+
+  runFlags(gpus: readonly GpuDevice[]): string[] {
+    return buildkitDeviceFlags(gpus);
+  }
+
+  build(request: BuildRequest): Command {
+    const output = `type=image,name=${request.target},push=true${request.targetInsecure ? ",registry.insecure=true" : ""}`;
+    return {
+      argv: [
+        ...this.#base(),
+        "build",
+        "--progress",
+        "plain",
+        "--frontend",
+        "dockerfile.v0",
+        "--local",
+        `context=${request.contextDir}`,
+        "--local",
+        `dockerfile=${path.dirname(request.dockerfile)}`,
+        "--opt",
+        `filename=${path.basename(request.dockerfile)}`,
+        ...(request.pull === "always" ? ["--opt", "image-resolve-mode=pull"] : []),
+        ...Object.entries(request.buildArgs).flatMap(([k, v]) => ["--opt", `build-arg:${k}=${v}`]),
+        ...(request.secretEnvFile ? ["--secret", `id=kiln-env,src=${request.secretEnvFile}`] : []),
+        ...(request.gpus.length > 0 ? ["--allow", "device"] : []),
+        "--output",
+        output,
+        "--metadata-file",
+        request.metadataFile,
+      ],
+      env: { DOCKER_CONFIG: path.dirname(request.authFile) },
+    };
+  }
+
+  push(): null {
+    return null;
+  }
+
+  digest(request: BuildRequest): Promise<string> {
+    return readBuildkitDigest(request.metadataFile);
+  }
+
+  remove(): null {
+    return null;
+  }
+
+  cleanup(): null {
+    return null;
+  }
+
+  stepExitCode(tail: readonly string[]): number | null {
+    return lastExitCode(tail, BUILDKIT_STEP_FAILURE);
+  }
+
+  version(): Command {
+    return { argv: [...this.#base(), "--version"] };
+  }
+
+  #base(): string[] {
+    return [this.#options.bin ?? "buildctl", ...(this.#options.addr ? ["--addr", this.#options.addr] : [])];
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The build backend interface: pure functions from a build request to the exact command
+ * lines a tool needs, plus how to read the pushed digest and recognise a failed step.
+ * Keeping them pure lets tests check every backend's invocation without the tool.
+ */
+import type { GpuDevice } from "../gpu.ts";
+import type { Command } from "../process.ts";
+
+/** When to pull an image named in FROM. */
+export type PullPolicy = "missing" | "always" | "newer" | "never";
+
+/** Everything a backend needs to build and push one layer image. */
+export type BuildRequest = {
+  contextDir: string;
+  /** Path of the rendered Dockerfile (outside the context). */
+  dockerfile: string;
+  /** Reference the image is tagged and pushed as. */
+  target: string;
+  buildArgs: Record<string, string>;
+  /** The layer's secret environment file (id `kiln-env`), or null. */
+  secretEnvFile: string | null;
+  /** GPUs reserved for this layer's RUN steps. */
+  gpus: readonly GpuDevice[];
+  /** Registry auth file (`config.json`: containers/image and Docker both read it). */
+  authFile: string;
+  /** Verify TLS when pulling FROM images (false only for an insecure registry). */
+  pullTlsVerify: boolean;
+  /** The target registry speaks plain HTTP / has no valid certificate. */
+  targetInsecure: boolean;
+  pull: PullPolicy;
+  /** File the tool writes the pushed digest (or build metadata) to. */
+  metadataFile: string;
+};
+
+/** One way of building images (buildah, docker buildx, buildctl). */
+export interface BuildBackend {
+  /** Name used in config and capabilities. */
+  readonly name: "buildah" | "docker-buildx" | "buildctl";
+  /** Dockerfile RUN flags that expose `gpus` (BuildKit's `--device=`); [] when the CLI handles it. */
+  runFlags(gpus: readonly GpuDevice[]): string[];
+  /** The build command (for BuildKit backends it also pushes). */
+  build(request: BuildRequest): Command;
+  /** The push command, or null when `build` already pushed. */
+  push(request: BuildRequest): Command | null;
+  /** Reads the pushed manifest digest after build/push. */
+  digest(request: BuildRequest): Promise<string>;
+  /** Removes the local image after the job, or null when nothing is kept locally. */
+  remove(target: string): Command | null;
+  /** Removes what stopped builds left behind (working containers), or null when nothing can be left. */
+  cleanup(): Command | null;
+  /** The exit code of a failed RUN step if the output's last lines report one. */
+  stepExitCode(tail: readonly string[]): number | null;
+  /** A command that succeeds when the tool is installed (for `kiln-runner doctor`). */
+  version(): Command;
+}
+
+/** Finds the last match of `pattern` (first group: an exit code) in `tail`. */
+export function lastExitCode(tail: readonly string[], pattern: RegExp): number | null {
+  for (let i = tail.length - 1; i >= 0; i--) {
+    const match = pattern.exec(tail[i]!);
+    if (match) return Number(match[1]);
+  }
+  return null;
+}

@@ -1,0 +1,244 @@
+/**
+ * One dispatched attempt, from acceptance to its final event: heartbeats from the moment
+ * it is accepted (a queued job must keep its lease), cancel and deadline handling, the
+ * layer loop, the `layer_succeeded` / `succeeded` / `failed` events, and the removal of
+ * every file the job wrote, whatever happened.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import path from "node:path";
+import type { Job } from "../../workers/protocol/runner-protocol.ts";
+import type { BuildBackend } from "./backends/types.ts";
+import type { RunnerConfig } from "./config.ts";
+import { type EventBody, EventClient } from "./event-client.ts";
+import { type FailureReason, JobFailure, toJobFailure } from "./failure.ts";
+import type { GpuPool } from "./gpu.ts";
+import { startHeartbeats } from "./heartbeat.ts";
+import { buildLayer, type LayerBuildEnv } from "./layer-build.ts";
+import { LogBuffer } from "./log-buffer.ts";
+import { LogShipper } from "./log-shipper.ts";
+import type { Logger } from "./logger.ts";
+import { runProcess } from "./process.ts";
+import type { PythonCache } from "./python-standalone.ts";
+import { baseImageLogin, loginSecrets, type RegistryLogin } from "./registry-auth.ts";
+import { SecretMasker } from "./secret-mask.ts";
+import type { StorageJanitor } from "./storage-janitor.ts";
+
+/** Shared services a job runs with. */
+export type JobDeps = {
+  config: RunnerConfig;
+  backend: BuildBackend;
+  gpuPool: GpuPool;
+  pythonCache: PythonCache;
+  janitor: StorageJanitor;
+  logger: Logger;
+  fetch?: typeof fetch;
+};
+
+/** Why a job was stopped from outside its build. */
+export type StopReason = "cancelled" | "timeout" | "fenced" | "shutdown";
+
+/** How a job ended, for the runner's own log and for tests. */
+export type JobOutcome = { status: "succeeded" } | { status: "failed"; reason: FailureReason; message: string } | { status: "fenced" };
+
+const MAX_MESSAGE = 16 * 1024;
+
+/** One attempt of one job. */
+export class JobRun {
+  readonly job: Job;
+  readonly #deps: JobDeps;
+  readonly #events: EventClient;
+  readonly #stop = new AbortController();
+  /** Aborted once the final flush has run out of time: undelivered events are then given up. */
+  readonly #giveUp = new AbortController();
+  #stopReason: StopReason | null = null;
+  #stopHeartbeats: () => void = () => {};
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #accepted: Promise<unknown> = Promise.resolve();
+  /** Called once when the job is stopped (cancel, deadline, ...), so a queued job can leave the queue. */
+  onStop: (reason: StopReason) => void = () => {};
+
+  constructor(job: Job, deps: JobDeps) {
+    this.job = job;
+    this.#deps = deps;
+    this.#events = new EventClient({
+      eventsUrl: job.callback.eventsUrl,
+      secret: deps.config.webhookSecrets[0]!,
+      job: { jobId: job.jobId, attemptId: job.attemptId, fencingToken: job.fencingToken },
+      logger: deps.logger,
+      onCancel: () => this.stop("cancelled"),
+      onFenced: () => this.stop("fenced"),
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    });
+  }
+
+  /** `jobId:attemptId`, the identity of this attempt. */
+  get id(): string {
+    return `${this.job.jobId}:${this.job.attemptId}`;
+  }
+
+  /** Reports `accepted`, starts heartbeats and the deadline clock. Called when the dispatch is queued. */
+  accept(): void {
+    this.#accepted = this.#events.deliver({ type: "accepted" }, this.#stop.signal);
+    this.#stopHeartbeats = startHeartbeats(this.#events, this.#deps.config.heartbeatMs);
+    const remaining = this.job.deadlineMs - Date.now();
+    this.#deadlineTimer = setTimeout(() => this.stop("timeout"), Math.max(0, Math.min(remaining, 2 ** 31 - 1)));
+  }
+
+  /** Stops the job: running tools get SIGTERM, then SIGKILL after the grace period. */
+  stop(reason: StopReason): void {
+    if (this.#stopReason !== null) return;
+    this.#stopReason = reason;
+    this.#stop.abort(reason);
+    this.onStop(reason);
+  }
+
+  /** Builds every layer and reports the outcome. Never throws. */
+  async execute(): Promise<JobOutcome> {
+    const { config, logger } = this.#deps;
+    const job = this.job;
+    let masker = new SecretMasker(jobSecretValues(job), config.maskMinLength);
+    let workDir: string | null = null;
+    let secretDir: string | null = null;
+    let shipper: LogShipper | null = null;
+    const built: string[] = [];
+    let chain: Promise<unknown> = Promise.resolve();
+    let current: string | null = null;
+    try {
+      if (this.#stopReason) throw this.#stopped();
+      // `started` must not overtake `accepted`.
+      await this.#accepted;
+      await this.#events.deliver({ type: "started" }, this.#stop.signal);
+      if (this.#stopReason) throw this.#stopped();
+      for (const layer of job.layers) {
+        const problem = layer.gpu ? this.#deps.gpuPool.check(layer.gpu) : null;
+        if (problem) throw new JobFailure("infra", `${problem}; the orchestrator should send this job to a fleet with matching GPUs`, { layerKey: layer.key });
+      }
+      await mkdir(config.workDir, { recursive: true, mode: 0o700 });
+      workDir = await mkdtemp(path.join(config.workDir, `${safeName(job.jobId)}-`));
+      // Secret files live in RAM when the machine has a tmpfs, so they never reach a disk.
+      const secretRoot = config.secretsDir ?? (existsSync("/dev/shm") ? "/dev/shm" : workDir);
+      secretDir = await mkdtemp(path.join(secretRoot, "kiln-runner-secrets-"));
+
+      const targetLogin: RegistryLogin = { host: job.registry.host, ...job.registry.credentials };
+      const baseLogins = new Map<number, RegistryLogin>();
+      for (const layer of job.layers) {
+        const login = await baseImageLogin(layer, job.secrets, { ecrEndpoint: config.ecrEndpoint, signal: this.#stop.signal }).catch((error: unknown) => {
+          throw this.#stop.signal.aborted ? this.#stopped() : error;
+        });
+        if (login) baseLogins.set(layer.index, login);
+      }
+      const extra = [targetLogin, ...baseLogins.values()].flatMap(loginSecrets);
+      masker = new SecretMasker([...jobSecretValues(job), ...extra], config.maskMinLength);
+
+      shipper = new LogShipper({
+        buffer: new LogBuffer({ spillPath: path.join(workDir, "log-spill.jsonl"), memoryBytes: config.logMemoryBytes, spillMaxBytes: config.logSpillMaxBytes }),
+        masker,
+        deliver: (body, giveUp) => this.#events.deliver(body, giveUp),
+        logger,
+        flushMs: config.logFlushMs,
+        chunkBytes: config.logChunkBytes,
+      });
+      shipper.start();
+      const env: LayerBuildEnv = {
+        ...this.#deps,
+        job,
+        shipper,
+        signal: this.#stop.signal,
+        workDir,
+        secretDir,
+        targetLogin,
+        baseLogins,
+        stopped: () => this.#stopped(),
+      };
+      for (const [i, layer] of job.layers.entries()) {
+        const parent = i === 0 ? job.parentReference : job.layers[i - 1]!.target;
+        current = layer.key;
+        const result = await buildLayer(env, layer, i, parent);
+        current = null;
+        built.push(layer.target);
+        // Ordered but not awaited: the next layer builds while the orchestrator hears about this one.
+        const event: EventBody = { type: "layer_succeeded", layerKey: layer.key, ...result };
+        chain = chain.then(() => this.#events.deliver(event, this.#giveUp.signal));
+      }
+      await this.#finish(shipper, chain, { type: "succeeded" });
+      logger.info("job succeeded", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length });
+      return { status: "succeeded" };
+    } catch (error) {
+      const failure = this.#stopReason ? this.#stopped() : toJobFailure(error);
+      failure.layerKey ??= current;
+      if (this.#stopReason === "fenced") {
+        shipper?.stop();
+        logger.warn("job fenced by a newer attempt", { jobId: job.jobId, attemptId: job.attemptId });
+        return { status: "fenced" };
+      }
+      const message = masker.mask(failure.message).slice(0, MAX_MESSAGE);
+      shipper?.system(failure.layerKey, `build failed (${failure.reason}): ${message}`);
+      await this.#finish(shipper, chain, {
+        type: "failed",
+        reason: failure.reason,
+        message,
+        layerKey: failure.layerKey,
+        exitCode: failure.exitCode,
+        logTail: (shipper?.tail() ?? []).slice(-100),
+      });
+      logger.warn("job failed", { jobId: job.jobId, attemptId: job.attemptId, reason: failure.reason, message });
+      return { status: "failed", reason: failure.reason, message };
+    } finally {
+      this.#stopHeartbeats();
+      clearTimeout(this.#deadlineTimer);
+      await this.#cleanup(workDir, secretDir, built);
+    }
+  }
+
+  /** Flushes the log, then the ordered layer events, then sends the final event, all within `finalFlushMs`. */
+  async #finish(shipper: LogShipper | null, chain: Promise<unknown>, final: EventBody): Promise<void> {
+    const { config, logger } = this.#deps;
+    const timer = setTimeout(() => this.#giveUp.abort(), config.finalFlushMs);
+    try {
+      if (shipper) {
+        const lost = await shipper.close(config.finalFlushMs);
+        if (lost > 0) logger.error("could not deliver the end of the build log", { jobId: this.job.jobId, bytes: lost });
+      }
+      await chain;
+      const outcome = await this.#events.deliver(final, this.#giveUp.signal);
+      if (outcome !== "delivered") logger.error("could not deliver the final event", { jobId: this.job.jobId, type: final.type, outcome });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #stopped(): JobFailure {
+    switch (this.#stopReason) {
+      case "cancelled":
+        return new JobFailure("cancelled", "the build was cancelled");
+      case "timeout":
+        return new JobFailure("timeout", `the job passed its deadline (${new Date(this.job.deadlineMs).toISOString()})`);
+      case "shutdown":
+        return new JobFailure("infra", "the runner is shutting down; the job should be retried on another runner");
+      default:
+        return new JobFailure("infra", "the job was stopped");
+    }
+  }
+
+  async #cleanup(workDir: string | null, secretDir: string | null, built: string[]): Promise<void> {
+    const { config, backend, logger } = this.#deps;
+    for (const dir of [secretDir, workDir]) {
+      if (dir) await rm(dir, { recursive: true, force: true }).catch((error: unknown) => logger.error("could not remove a job directory", { dir, error: String(error) }));
+    }
+    if (config.keepImages) return;
+    for (const target of built) {
+      const command = backend.remove(target);
+      if (command) await runProcess(command, { killGraceMs: 2_000 }).catch(() => undefined);
+    }
+  }
+}
+
+/** Every secret value the job carries. */
+function jobSecretValues(job: Job): string[] {
+  return Object.values(job.secrets).flatMap((values) => Object.values(values));
+}
+
+function safeName(id: string): string {
+  return id.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64);
+}

@@ -1,0 +1,207 @@
+/**
+ * Builds, pushes and verifies one layer of a job: context download and safe extraction,
+ * addPython and runFunction preparation, the secret environment file, the rendered
+ * Dockerfile, the backend's build and push commands, and a check of the pushed manifest.
+ */
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Job, JobLayer } from "../../workers/protocol/runner-protocol.ts";
+import type { BuildBackend, BuildRequest, PullPolicy } from "./backends/types.ts";
+import type { RunnerConfig } from "./config.ts";
+import { downloadContext } from "./context-download.ts";
+import { DockerfileRenderError, renderDockerfile, secretEnvFile } from "./dockerfile.ts";
+import { infraFailure, JobFailure } from "./failure.ts";
+import type { GpuPool } from "./gpu.ts";
+import type { LogShipper, OutputSink } from "./log-shipper.ts";
+import { type Command, runProcess } from "./process.ts";
+import type { PythonCache } from "./python-standalone.ts";
+import { baseImageReference, type RegistryLogin, registryHostOf, writeAuthFile } from "./registry-auth.ts";
+import { fetchManifest } from "./registry-client.ts";
+import { prepareBuildFunction } from "./run-function.ts";
+import { extractTarFile, UnsafeArchiveError } from "./safe-extract.ts";
+import type { StorageJanitor } from "./storage-janitor.ts";
+
+/** What every layer of one job shares. */
+export type LayerBuildEnv = {
+  job: Job;
+  config: RunnerConfig;
+  backend: BuildBackend;
+  gpuPool: GpuPool;
+  pythonCache: PythonCache;
+  shipper: LogShipper;
+  /** Aborts on cancel, deadline, fencing or shutdown. */
+  signal: AbortSignal;
+  /** Scratch directory of the job (removed afterwards). */
+  workDir: string;
+  /** Private directory for secret files (tmpfs when available; removed afterwards). */
+  secretDir: string;
+  targetLogin: RegistryLogin;
+  /** Logins of root layers' base images, by layer index. */
+  baseLogins: Map<number, RegistryLogin>;
+  janitor: StorageJanitor;
+  /** Thrown when `signal` aborted: the stop reason as a failure. */
+  stopped: () => JobFailure;
+  fetch?: typeof fetch;
+};
+
+/** A pushed layer image. */
+export type LayerResult = { digest: string; sizeBytes: number; reference: string };
+
+/** Builds and pushes `layer` (at position `index` of the job) on top of `parentReference`. */
+export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: number, parentReference: string | null): Promise<LayerResult> {
+  const { job, config, backend, shipper, signal } = env;
+  const dir = path.join(env.workDir, `layer-${index}`);
+  const contextDir = path.join(dir, "context");
+  await mkdir(path.join(dir, "dockerfile"), { recursive: true, mode: 0o700 });
+  await mkdir(contextDir, { mode: 0o755 });
+
+  if (layer.context) {
+    shipper.system(layer.key, `downloading build context ${layer.context.digest} (${layer.context.sizeBytes} bytes)`);
+    const tarball = path.join(dir, "context.tar");
+    await guard(env, () =>
+      downloadContext(layer.context!, tarball, { token: job.callback.downloadToken, signal, maxBytes: config.contextMaxBytes, ...(env.fetch ? { fetch: env.fetch } : {}) }),
+    );
+    try {
+      await extractTarFile(tarball, contextDir, { maxBytes: config.contextMaxBytes, maxEntries: config.contextMaxEntries, maxDepth: config.contextMaxDepth });
+    } catch (error) {
+      if (error instanceof UnsafeArchiveError) throw infraFailure(`refused the build context ${layer.context.digest}: ${error.message}`, error);
+      throw error;
+    }
+    await rm(tarball, { force: true });
+  }
+  if (layer.pythonStandalone) {
+    shipper.system(layer.key, `adding python-build-standalone ${layer.pythonStandalone.version}+${layer.pythonStandalone.release}`);
+    await guard(env, () => env.pythonCache.placeInto(layer.pythonStandalone!, contextDir, signal));
+  }
+  const extraLines = layer.buildFunction ? [await prepareBuildFunction(layer, contextDir)] : [];
+
+  let secretFile: string | null = null;
+  if (layer.secrets.length > 0) {
+    const values: Record<string, string> = {};
+    for (const name of layer.secrets) {
+      const secret = job.secrets[name];
+      if (!secret) throw infraFailure(`the job does not carry the secret ${JSON.stringify(name)} that layer ${index} declares`);
+      Object.assign(values, secret);
+    }
+    secretFile = path.join(env.secretDir, `layer-${index}.env`);
+    await writeFile(secretFile, secretEnvFile(values), { mode: 0o600 });
+  }
+
+  const gpus = layer.gpu ? await env.gpuPool.acquire(layer.gpu, signal).catch(() => Promise.reject(env.stopped())) : null;
+  try {
+    let dockerfileText: string;
+    try {
+      dockerfileText = renderDockerfile({
+        commands: layer.dockerfileCommands,
+        parentReference,
+        secretEnv: secretFile !== null,
+        runFlags: backend.runFlags(gpus?.devices ?? []),
+        extraLines,
+      });
+    } catch (error) {
+      if (error instanceof DockerfileRenderError) throw new JobFailure("build", error.message, { layerKey: layer.key });
+      throw error;
+    }
+    const dockerfile = path.join(dir, "dockerfile", "Dockerfile");
+    await writeFile(dockerfile, dockerfileText, { mode: 0o600 });
+
+    const authDir = path.join(env.secretDir, `auth-${index}`);
+    await mkdir(authDir, { mode: 0o700 });
+    const baseLogin = env.baseLogins.get(index);
+    const authFile = path.join(authDir, "config.json");
+    await writeAuthFile(authFile, baseLogin ? [env.targetLogin, baseLogin] : [env.targetLogin]);
+
+    const fromHost = parentReference === null ? registryHostOf(baseImageReference(layer.dockerfileCommands) ?? "") : job.registry.host;
+    const pull: PullPolicy = parentReference === null ? config.pullBase : "missing";
+    const request: BuildRequest = {
+      contextDir,
+      dockerfile,
+      target: layer.target,
+      buildArgs: layer.buildArgs,
+      secretEnvFile: secretFile,
+      gpus: gpus?.devices ?? [],
+      authFile,
+      pullTlsVerify: !(config.insecureRegistries.includes(fromHost) || (job.registry.insecure && fromHost === job.registry.host)),
+      targetInsecure: job.registry.insecure,
+      pull,
+      metadataFile: path.join(dir, "digest"),
+    };
+
+    shipper.system(layer.key, `building layer ${index + 1}/${job.layers.length} with ${backend.name}`);
+    await runTool(env, layer, backend.build(request), "build");
+    const push = backend.push(request);
+    if (push) {
+      shipper.system(layer.key, `pushing ${layer.target}`);
+      await runTool(env, layer, push, "push");
+    }
+    const digest = await backend.digest(request).catch((error: unknown) => {
+      throw infraFailure(`could not read the pushed digest of ${layer.target}: ${String(error)}`);
+    });
+    const manifest = await guard(env, () =>
+      fetchManifest(layer.target, { login: env.targetLogin, insecure: job.registry.insecure, signal, ...(env.fetch ? { fetch: env.fetch } : {}) }),
+    );
+    if (manifest.digest !== digest) {
+      throw infraFailure(`the registry holds ${manifest.digest} for ${layer.target}, but ${backend.name} reported pushing ${digest}`);
+    }
+    shipper.system(layer.key, `pushed ${layer.target}@${digest}`);
+    return { digest, sizeBytes: manifest.sizeBytes, reference: layer.target };
+  } finally {
+    gpus?.release();
+  }
+}
+
+/** Runs a backend command with its output streamed to the log; classifies failures. */
+async function runTool(env: LayerBuildEnv, layer: JobLayer, command: Command, what: "build" | "push"): Promise<void> {
+  const lines: string[] = [];
+  const tee = (sink: OutputSink): OutputSink => {
+    let partial = "";
+    return {
+      write(data) {
+        const parts = (partial + data.toString("utf8")).split("\n");
+        partial = parts.pop() ?? "";
+        lines.push(...parts);
+        if (lines.length > 50) lines.splice(0, lines.length - 50);
+        return sink.write(data);
+      },
+      waitForDrain: () => sink.waitForDrain(),
+      end() {
+        if (partial) lines.push(partial);
+        sink.end();
+      },
+    };
+  };
+  let result;
+  const leave = await env.janitor.enter();
+  try {
+    result = await runProcess(command, {
+      stdout: tee(env.shipper.sink(layer.key, "stdout")),
+      stderr: tee(env.shipper.sink(layer.key, "stderr")),
+      signal: env.signal,
+      killGraceMs: env.config.killGraceMs,
+    });
+  } catch (error) {
+    await leave(false);
+    throw infraFailure(`could not start ${command.argv[0]}: ${error instanceof Error ? error.message : String(error)}; is it installed?`, error);
+  }
+  // A build killed mid-way may leave a working container behind: clean up once idle.
+  await leave(result.aborted || result.signal !== null);
+  if (result.aborted || env.signal.aborted) throw env.stopped();
+  if (result.exitCode === 0) return;
+  const stepExit = what === "build" ? env.backend.stepExitCode(lines) : null;
+  if (stepExit !== null) {
+    throw new JobFailure("build", `a build step of layer ${layer.index} exited with code ${stepExit}`, { exitCode: stepExit, layerKey: layer.key });
+  }
+  const status = result.exitCode ?? result.signal;
+  throw new JobFailure("infra", `${env.backend.name} ${what} exited with ${status}: ${lines.at(-1) ?? "no output"}`, { layerKey: layer.key });
+}
+
+/** Runs an I/O step; an abort becomes the stop reason, anything else an infra failure. */
+async function guard<T>(env: LayerBuildEnv, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (env.signal.aborted) throw env.stopped();
+    if (error instanceof JobFailure) throw error;
+    throw infraFailure(error instanceof Error ? error.message : String(error), error);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Wires the runner together: GPU discovery, the build backend, the Python cache, the job
+ * queue and the dispatch server. `startRunner` is what `kiln-runner serve` calls; tests and
+ * the benchmark call it directly.
+ */
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { createBackend } from "./backends/index.ts";
+import type { BuildBackend } from "./backends/types.ts";
+import { type RunnerConfig, type RunnerConfigInput, resolveConfig } from "./config.ts";
+import { advertise, detectGpus, GpuPool, gpusFromOverride } from "./gpu.ts";
+import { JobQueue } from "./job-queue.ts";
+import { type JobOutcome, JobRun } from "./job-run.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { PythonCache } from "./python-standalone.ts";
+import { createDispatchServer } from "./server.ts";
+import { StorageJanitor } from "./storage-janitor.ts";
+
+/** Runner version reported in capabilities. */
+export const RUNNER_VERSION = "0.1.0";
+
+/** Optional collaborators (tests inject these). */
+export type RunnerDeps = {
+  logger?: Logger;
+  backend?: BuildBackend;
+  fetch?: typeof fetch;
+  /** Called with every finished job's outcome. */
+  onOutcome?: (run: JobRun, outcome: JobOutcome) => void;
+};
+
+/** A running runner. */
+export type RunningRunner = {
+  config: RunnerConfig;
+  /** Base URL of the dispatch endpoint (`http://host:port`). */
+  url: string;
+  /** Jobs running or queued. */
+  jobs: ReadonlyMap<string, JobRun>;
+  /** Stops accepting, stops running jobs (reported as `infra` so they are retried elsewhere) and closes. */
+  close(): Promise<void>;
+};
+
+/** Starts the dispatch server and returns once it listens. */
+export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {}): Promise<RunningRunner> {
+  const config = resolveConfig(input);
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const backend = deps.backend ?? createBackend(config);
+  const devices = config.gpus ? gpusFromOverride(config.gpus) : await detectGpus(config.nvidiaSmi);
+  const gpuPool = new GpuPool(devices);
+  const pythonCache = new PythonCache({
+    mirror: config.pythonMirror,
+    cacheDir: path.resolve(config.cacheDir),
+    limits: { maxBytes: config.contextMaxBytes, maxEntries: config.contextMaxEntries, maxDepth: config.contextMaxDepth },
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+  });
+  const queue = new JobQueue(config.concurrency, config.maxQueued);
+  const jobs = new Map<string, JobRun>();
+  // Jobs stopped while queued run outside the queue; shutdown waits for them too.
+  const executions = new Set<Promise<void>>();
+  const janitor = new StorageJanitor(backend, logger);
+  const jobDeps = { config, backend, gpuPool, pythonCache, janitor, logger, ...(deps.fetch ? { fetch: deps.fetch } : {}) };
+
+  const server = createDispatchServer({
+    secrets: config.webhookSecrets,
+    maxBodyBytes: config.maxBodyBytes,
+    logger,
+    dispatch(job, context) {
+      const run = new JobRun(job, jobDeps);
+      const execute = () => {
+        const execution = run.execute().then((outcome) => {
+          jobs.delete(run.id);
+          deps.onOutcome?.(run, outcome);
+        });
+        executions.add(execution);
+        return execution.finally(() => executions.delete(execution));
+      };
+      // A job stopped while it waits leaves the queue and reports at once, without building.
+      run.onStop = () => {
+        if (queue.remove(run.id)) void execute();
+      };
+      const result = queue.offer(run.id, execute);
+      if (result === "queued") {
+        jobs.set(run.id, run);
+        run.accept();
+        logger.info("job accepted", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length, queued: queue.queued, requestId: context?.requestId ?? undefined });
+      }
+      return result;
+    },
+    capabilities: () => ({
+      version: RUNNER_VERSION,
+      backend: backend.name,
+      gpus: advertise(devices),
+      concurrency: config.concurrency,
+      maxQueued: config.maxQueued,
+    }),
+    health: () => ({ ok: true, running: queue.running, queued: queue.queued }),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  logger.info("kiln-runner listening", { url: `http://${host}:${address.port}`, backend: backend.name, gpus: advertise(devices), concurrency: config.concurrency });
+  return {
+    config,
+    url: `http://${host}:${address.port}`,
+    jobs,
+    async close() {
+      server.close();
+      for (const run of jobs.values()) run.stop("shutdown");
+      await queue.idle();
+      await Promise.all([...executions]);
+      server.closeAllConnections();
+    },
+  };
+}

@@ -1,0 +1,140 @@
+// The three build backends produce exactly the command lines their tools expect: flags,
+// secret, build args, GPUs, auth, TLS and push; and each recognises its tool's message for
+// a failed RUN step. No tool is run here (buildah is exercised for real elsewhere).
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { BuildahBackend } from "../src/backends/buildah.ts";
+import { BuildctlBackend } from "../src/backends/buildctl.ts";
+import { DockerBuildxBackend } from "../src/backends/docker-buildx.ts";
+import type { BuildRequest } from "../src/backends/types.ts";
+import type { GpuDevice } from "../src/gpu.ts";
+
+const gpus: GpuDevice[] = [
+  { index: 0, uuid: "GPU-a", name: "NVIDIA H100 80GB HBM3", memoryMiB: 81_559, type: "H100" },
+  { index: 3, uuid: "GPU-b", name: "NVIDIA H100 80GB HBM3", memoryMiB: 81_559, type: "H100" },
+];
+
+const request: BuildRequest = {
+  contextDir: "/work/job/layer-1/context",
+  dockerfile: "/work/job/layer-1/dockerfile/Dockerfile",
+  target: "registry.example:5000/ws/layers:abc",
+  buildArgs: { PY: "3.12", EMPTY: "" },
+  secretEnvFile: "/dev/shm/kiln-runner-secrets-x/layer-1.env",
+  gpus,
+  authFile: "/dev/shm/kiln-runner-secrets-x/auth-1/config.json",
+  pullTlsVerify: true,
+  targetInsecure: false,
+  pull: "missing",
+  metadataFile: "/work/job/layer-1/digest",
+};
+
+describe("buildah backend", () => {
+  const backend = new BuildahBackend({ root: "/var/lib/kiln/storage", runRoot: "/run/kiln/storage" });
+
+  it("builds with bud, chroot isolation and vfs storage by default", () => {
+    expect(backend.build(request).argv).toEqual([
+      "buildah", "--root", "/var/lib/kiln/storage", "--runroot", "/run/kiln/storage", "--storage-driver", "vfs",
+      "bud", "--isolation", "chroot",
+      "--file", "/work/job/layer-1/dockerfile/Dockerfile",
+      "--tag", "registry.example:5000/ws/layers:abc",
+      "--authfile", "/dev/shm/kiln-runner-secrets-x/auth-1/config.json",
+      "--tls-verify=true", "--pull=missing",
+      "--secret", "id=kiln-env,src=/dev/shm/kiln-runner-secrets-x/layer-1.env",
+      "--build-arg", "PY=3.12", "--build-arg", "EMPTY=",
+      "--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=3",
+      "/work/job/layer-1/context",
+    ]);
+    expect(backend.runFlags()).toEqual([]);
+  });
+
+  it("honours configured isolation, storage driver and binary", () => {
+    const custom = new BuildahBackend({ bin: "/opt/buildah", isolation: "oci", storageDriver: "overlay" });
+    const argv = custom.build({ ...request, gpus: [], secretEnvFile: null, buildArgs: {}, pull: "always", pullTlsVerify: false }).argv;
+    expect(argv).toEqual([
+      "/opt/buildah", "--storage-driver", "overlay", "bud", "--isolation", "oci",
+      "--file", request.dockerfile, "--tag", request.target, "--authfile", request.authFile,
+      "--tls-verify=false", "--pull=always", request.contextDir,
+    ]);
+  });
+
+  it("pushes with a digest file, TLS per the target registry", () => {
+    expect(backend.push({ ...request, targetInsecure: true }).argv).toEqual([
+      "buildah", "--root", "/var/lib/kiln/storage", "--runroot", "/run/kiln/storage", "--storage-driver", "vfs",
+      "push", "--authfile", request.authFile, "--tls-verify=false", "--digestfile", "/work/job/layer-1/digest",
+      "registry.example:5000/ws/layers:abc", "docker://registry.example:5000/ws/layers:abc",
+    ]);
+  });
+
+  it("removes images and its own leftover containers", () => {
+    expect(backend.remove("r/x:y").argv.slice(-3)).toEqual(["vfs", "rmi", "r/x:y"]);
+    expect(backend.cleanup().argv.slice(-2)).toEqual(["rm", "--all"]);
+  });
+
+  it("reads the exit code of a failed step from buildah's error line", () => {
+    expect(backend.stepExitCode(["STEP 2/2: RUN exit 7", 'Error: building at STEP "RUN exit 7": exit status 7'])).toBe(7);
+    expect(backend.stepExitCode(['Error: building at STEP "RUN false": while running runtime: exit status 1'])).toBe(1);
+    expect(backend.stepExitCode(["Error: creating build container: initializing source docker://x: pinging container registry"])).toBeNull();
+  });
+});
+
+describe("docker buildx backend", () => {
+  const backend = new DockerBuildxBackend({ builder: "kiln", buildxConfig: "/root/.docker/buildx" });
+
+  it("builds and pushes in one command, with secrets, device entitlement and a private DOCKER_CONFIG", () => {
+    const command = backend.build({ ...request, targetInsecure: true, pull: "always" });
+    expect(command.argv).toEqual([
+      "docker", "buildx", "build", "--builder", "kiln", "--progress", "plain",
+      "--file", request.dockerfile,
+      "--output", "type=image,name=registry.example:5000/ws/layers:abc,push=true,registry.insecure=true",
+      "--metadata-file", request.metadataFile,
+      "--pull",
+      "--secret", `id=kiln-env,src=${request.secretEnvFile}`,
+      "--build-arg", "PY=3.12", "--build-arg", "EMPTY=",
+      "--allow", "device",
+      request.contextDir,
+    ]);
+    expect(command.env).toEqual({ DOCKER_CONFIG: "/dev/shm/kiln-runner-secrets-x/auth-1", BUILDX_CONFIG: "/root/.docker/buildx" });
+    expect(backend.push()).toBeNull();
+  });
+
+  it("exposes GPUs to RUN steps as CDI devices and recognises BuildKit's step failure", () => {
+    expect(backend.runFlags(gpus)).toEqual(["--device=nvidia.com/gpu=0", "--device=nvidia.com/gpu=3"]);
+    expect(backend.stepExitCode(['ERROR: failed to solve: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3'])).toBe(3);
+  });
+
+  it("reads the digest from the metadata file", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "kiln-meta-"));
+    const file = path.join(dir, "metadata.json");
+    await writeFile(file, JSON.stringify({ "containerimage.digest": `sha256:${"a".repeat(64)}`, "image.name": "x" }));
+    expect(await backend.digest({ ...request, metadataFile: file })).toBe(`sha256:${"a".repeat(64)}`);
+    await writeFile(file, "{}");
+    await expect(backend.digest({ ...request, metadataFile: file })).rejects.toThrow(/containerimage.digest/);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe("buildctl backend", () => {
+  it("drives the dockerfile frontend with local sources and pushes", () => {
+    const backend = new BuildctlBackend({ addr: "unix:///run/buildkit/buildkitd.sock" });
+    const command = backend.build(request);
+    expect(command.argv).toEqual([
+      "buildctl", "--addr", "unix:///run/buildkit/buildkitd.sock", "build", "--progress", "plain",
+      "--frontend", "dockerfile.v0",
+      "--local", "context=/work/job/layer-1/context",
+      "--local", "dockerfile=/work/job/layer-1/dockerfile",
+      "--opt", "filename=Dockerfile",
+      "--opt", "build-arg:PY=3.12", "--opt", "build-arg:EMPTY=",
+      "--secret", `id=kiln-env,src=${request.secretEnvFile}`,
+      "--allow", "device",
+      "--output", "type=image,name=registry.example:5000/ws/layers:abc,push=true",
+      "--metadata-file", request.metadataFile,
+    ]);
+    expect(command.env).toEqual({ DOCKER_CONFIG: "/dev/shm/kiln-runner-secrets-x/auth-1" });
+    expect(backend.build({ ...request, pull: "always", gpus: [] }).argv).toContain("image-resolve-mode=pull");
+    expect(backend.runFlags(gpus)).toEqual(["--device=nvidia.com/gpu=0", "--device=nvidia.com/gpu=3"]);
+    expect(backend.push()).toBeNull();
+    expect(backend.cleanup()).toBeNull();
+  });
+});

@@ -1,0 +1,155 @@
+// Real builds with buildah (chroot isolation, vfs storage) on a locally made busybox base
+// image in a real local registry: a multi-layer job with runCommands, env, workdir,
+// addLocalDir(copy) and a secret, then a failing step. Digests are checked against the
+// registry; the image, its config and history, the logs and the disk are searched for the secret.
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Image, Secret } from "../../sdk/src/index.ts";
+import { archivePathOf } from "../../sdk/src/local-files.ts";
+import { silentLogger } from "../src/logger.ts";
+import { type RunningRunner, startRunner } from "../src/runner.ts";
+import { busyboxRootfs, pushRootfsImage, type TestStorage, testStorage } from "./helpers/base-images.ts";
+import { FakeOrchestrator } from "./helpers/fake-orchestrator.ts";
+import { imageConfig, imageContents, registryDigest } from "./helpers/inspect.ts";
+import { contextTar, dispatch, jobFromImage, testSecret } from "./helpers/jobs.ts";
+import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
+import { requireRoot, requireTools } from "./helpers/tools.ts";
+
+const SECRET_VALUE = "kiln-secret-value-7f3a9c1e";
+let registry: TestRegistry;
+let storage: TestStorage;
+let runner: RunningRunner;
+let secret: string;
+let workDir: string;
+let secretsDir: string;
+let scratch: string;
+let baseRef: string;
+let orchestrator: FakeOrchestrator;
+
+beforeAll(async () => {
+  requireRoot();
+  requireTools("buildah", "skopeo", "docker-registry", "busybox");
+  registry = await startRegistry();
+  storage = await testStorage();
+  baseRef = `${registry.host}/base/busybox:1`;
+  await pushRootfsImage(await busyboxRootfs(), baseRef, storage);
+  secret = testSecret();
+  workDir = await mkdtemp(path.join(tmpdir(), "kiln-runner-work-"));
+  scratch = await mkdtemp(path.join(tmpdir(), "kiln-app-"));
+  // This file's own RAM directory, so parallel test files do not see each other's jobs.
+  secretsDir = await mkdtemp(path.join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "kiln-test-secrets-"));
+  runner = await startRunner(
+    { webhookSecrets: [secret], host: "127.0.0.1", port: 0, workDir, secretsDir, cacheDir: path.join(workDir, "cache"), storageRoot: storage.root, storageRunRoot: storage.runRoot, logFlushMs: 200 },
+    { logger: silentLogger },
+  );
+}, 300_000);
+
+afterEach(async () => {
+  await orchestrator?.close();
+});
+
+afterAll(async () => {
+  await runner?.close();
+  await registry?.stop();
+  await storage?.dispose();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+  if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+describe("a multi-layer job built with buildah", () => {
+  it("builds every layer, pushes it, reports registry digests, and keeps the secret out of image, logs and disk", async () => {
+    orchestrator = await FakeOrchestrator.start(secret);
+    const app = path.join(scratch, "app");
+    await mkdir(path.join(app, "sub"), { recursive: true });
+    await writeFile(path.join(app, "data.txt"), "data from the context\n");
+    await writeFile(path.join(app, "sub", "nested.txt"), "nested\n");
+    const image = Image.fromRegistry(baseRef)
+      .runCommands("echo hello > /hello.txt")
+      .env({ GREETING: "hello-env" })
+      .workdir("/app")
+      .addLocalDir(app, "/app", { copy: true })
+      .runCommands('echo "token=$API_TOKEN" && printf %s "$API_TOKEN" | sha256sum | cut -d" " -f1 > /token-sha && cat data.txt > /copied.txt', {
+        secrets: [Secret.fromDict({ API_TOKEN: SECRET_VALUE })],
+      });
+    const tar = await contextTar([{ kind: "dir", localPath: app, archivePath: archivePathOf("/app"), ignore: [] }]);
+    const job = await jobFromImage(image, { orchestrator, registryHost: registry.host, contexts: { 4: tar }, secrets: { "dict:API_TOKEN": { API_TOKEN: SECRET_VALUE } } });
+
+    const response = await dispatch(runner.url, job, secret);
+    expect(response.status).toBe(202);
+    const final = await orchestrator.final();
+    expect(final).toMatchObject({ type: "succeeded", jobId: job.jobId, attemptId: job.attemptId, fencingToken: 1 });
+    expect(orchestrator.problems).toEqual([]);
+
+    const types = orchestrator.events.map((e) => e.type).filter((t) => t !== "log" && t !== "heartbeat");
+    expect(types).toEqual(["accepted", "started", ...job.layers.map(() => "layer_succeeded"), "succeeded"]);
+    const done = orchestrator.ofType("layer_succeeded");
+    expect(done.map((e) => e.layerKey)).toEqual(job.layers.map((l) => l.key));
+    for (const [i, event] of done.entries()) {
+      expect(event.reference).toBe(job.layers[i]!.target);
+      expect(event.digest).toBe(await registryDigest(event.reference));
+      expect(event.sizeBytes).toBeGreaterThan(0);
+    }
+
+    const last = job.layers.at(-1)!.target;
+    const config = await imageConfig(last);
+    expect(config.json.config?.Env).toContain("GREETING=hello-env");
+    expect(config.json.config?.WorkingDir).toBe("/app");
+    const contents = await imageContents(last);
+    expect(contents.files.get("/hello.txt")?.data.toString()).toBe("hello\n");
+    expect(contents.files.get("/app/data.txt")?.data.toString()).toBe("data from the context\n");
+    expect(contents.files.get("/app/sub/nested.txt")?.data.toString()).toBe("nested\n");
+    expect(contents.files.get("/copied.txt")?.data.toString()).toBe("data from the context\n");
+    // The step saw the value (its hash is in the image) ...
+    expect(contents.files.get("/token-sha")?.data.toString().trim()).toBe(createHash("sha256").update(SECRET_VALUE).digest("hex"));
+    // ... but the value is nowhere: not in config or history, not in any layer, not in the log.
+    expect(config.text).not.toContain(SECRET_VALUE);
+    for (const blob of contents.blobs) expect(blob.includes(SECRET_VALUE)).toBe(false);
+    expect([...contents.files.keys()].filter((p) => p.startsWith("/run/kiln/"))).toEqual([]);
+    const log = orchestrator.logText();
+    expect(log).toContain("token=***");
+    expect(log).not.toContain(SECRET_VALUE);
+    expect(log).not.toContain("registry-password-0123456789");
+    // Not on disk after the job: work and secret directories are gone, storage holds no copy.
+    await waitForIdle();
+    expect(await readdir(workDir).then((e) => e.filter((n) => n !== "cache"))).toEqual([]);
+    expect(await readdir(secretsDir)).toEqual([]);
+    expect(grepTree(SECRET_VALUE, [storage.root, storage.runRoot, workDir, secretsDir, "/var/tmp"])).toEqual([]);
+  }, 300_000);
+
+  it("fails with reason build, the step's exit code and the last lines when a step exits non-zero", async () => {
+    orchestrator = await FakeOrchestrator.start(secret);
+    const image = Image.fromRegistry(baseRef).runCommands("echo first > /first.txt").runCommands("echo about to fail; exit 7").runCommands("echo never");
+    const job = await jobFromImage(image, { orchestrator, registryHost: registry.host });
+    expect((await dispatch(runner.url, job, secret)).status).toBe(202);
+    const final = await orchestrator.final();
+    expect(final).toMatchObject({ type: "failed", reason: "build", exitCode: 7, layerKey: job.layers[2]!.key });
+    if (final.type !== "failed") throw new Error("unreachable");
+    expect(final.logTail.join("\n")).toContain("about to fail");
+    // Layers before the failing one were built and reported; none after it.
+    expect(orchestrator.ofType("layer_succeeded").map((e) => e.layerKey)).toEqual([job.layers[0]!.key, job.layers[1]!.key]);
+    expect(await registryDigest(job.layers[1]!.target)).toBe(orchestrator.ofType("layer_succeeded")[1]!.digest);
+    await waitForIdle();
+    expect(existsSync(workDir) && (await readdir(workDir)).filter((n) => n !== "cache")).toEqual([]);
+  }, 300_000);
+});
+
+async function waitForIdle(): Promise<void> {
+  for (let i = 0; i < 200 && runner.jobs.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Files under `dirs` whose bytes contain `needle`. */
+function grepTree(needle: string, dirs: string[]): string[] {
+  const existing = dirs.filter((d) => existsSync(d));
+  if (existing.length === 0) return [];
+  try {
+    return execFileSync("grep", ["-rlF", "--no-messages", needle, ...existing], { encoding: "utf8" }).split("\n").filter(Boolean);
+  } catch {
+    return []; // grep exits 1 when nothing matches
+  }
+}

@@ -1,0 +1,122 @@
+// The dispatch endpoint: Standard Webhooks verification (bad signature, tampered body,
+// stale and future timestamps, missing headers, secret rotation), replay protection by
+// webhook-id, job validation, queue limits and the unauthenticated info routes.
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Job } from "../../workers/protocol/runner-protocol.ts";
+import { signWebhook } from "../../workers/protocol/webhooks.ts";
+import type { OfferResult } from "../src/job-queue.ts";
+import { silentLogger } from "../src/logger.ts";
+import { createDispatchServer } from "../src/server.ts";
+import { FakeOrchestrator } from "./helpers/fake-orchestrator.ts";
+import { layer, makeJob, testSecret } from "./helpers/jobs.ts";
+
+let secret: string;
+let oldSecret: string;
+let server: Server;
+let url: string;
+let dispatched: Job[];
+let answer: OfferResult;
+let fake: FakeOrchestrator;
+
+beforeEach(async () => {
+  secret = testSecret();
+  oldSecret = testSecret();
+  dispatched = [];
+  answer = "queued";
+  fake = await FakeOrchestrator.start(secret);
+  server = createDispatchServer({
+    secrets: [secret, oldSecret],
+    maxBodyBytes: 64 * 1024,
+    logger: silentLogger,
+    dispatch: (job) => (dispatched.push(job), answer),
+    capabilities: () => ({ backend: "buildah", gpus: [] }),
+    health: () => ({ ok: true }),
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterEach(async () => {
+  server.close();
+  await fake.close();
+});
+
+const job = () => makeJob({ orchestrator: fake, registryHost: "127.0.0.1:5000", layers: [layer(0, "x", ["FROM busybox"], "127.0.0.1:5000")] });
+
+async function post(body: string, headers: Record<string, string>): Promise<{ status: number; json: { error?: { code: string; message: string; details?: unknown[] }; duplicate?: boolean; ok?: boolean } }> {
+  const response = await fetch(`${url}/v1/jobs`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  return { status: response.status, json: (await response.json()) as never };
+}
+
+const signed = (body: string, key = secret, id = `msg_${randomUUID()}`, at = new Date()) => signWebhook(key, id, body, at);
+
+describe("POST /v1/jobs", () => {
+  it("accepts a correctly signed job with 202 and queues it", async () => {
+    const body = JSON.stringify(job());
+    const result = await post(body, signed(body));
+    expect(result).toMatchObject({ status: 202, json: { ok: true, duplicate: false } });
+    expect(dispatched).toHaveLength(1);
+  });
+
+  it("accepts jobs signed with any configured secret (rotation)", async () => {
+    const body = JSON.stringify(job());
+    expect((await post(body, signed(body, oldSecret))).status).toBe(202);
+  });
+
+  it("refuses a wrong signature, a tampered body and missing headers with 401, and runs nothing", async () => {
+    const body = JSON.stringify(job());
+    expect(await post(body, signed(body, testSecret()))).toMatchObject({ status: 401, json: { error: { code: "bad_signature" } } });
+    const headers = signed(body);
+    expect(await post(body.replace("ws_test", "ws_evil"), headers)).toMatchObject({ status: 401, json: { error: { code: "bad_signature" } } });
+    expect(await post(body, {})).toMatchObject({ status: 401, json: { error: { code: "missing_headers" } } });
+    expect(dispatched).toEqual([]);
+  });
+
+  it("refuses stale and future timestamps", async () => {
+    const body = JSON.stringify(job());
+    expect(await post(body, signed(body, secret, undefined, new Date(Date.now() - 10 * 60_000)))).toMatchObject({ status: 401, json: { error: { code: "stale_timestamp" } } });
+    expect(await post(body, signed(body, secret, undefined, new Date(Date.now() + 10 * 60_000)))).toMatchObject({ status: 401, json: { error: { code: "stale_timestamp" } } });
+    expect(dispatched).toEqual([]);
+  });
+
+  it("refuses a replayed webhook-id with 409 and builds once", async () => {
+    const body = JSON.stringify(job());
+    const headers = signed(body);
+    expect((await post(body, headers)).status).toBe(202);
+    expect(await post(body, headers)).toMatchObject({ status: 409, json: { error: { code: "replayed" } } });
+    expect(dispatched).toHaveLength(1);
+  });
+
+  it("refuses bodies that are not JSON, not a job, or too large", async () => {
+    // The shared verifier (standardwebhooks) parses the payload as JSON, so non-JSON fails verification.
+    expect((await post("{nope", signed("{nope"))).status).toBe(401);
+    const extra = JSON.stringify({ ...job(), surprise: true });
+    const invalid = await post(extra, signed(extra));
+    expect(invalid).toMatchObject({ status: 400, json: { error: { code: "invalid_job" } } });
+    expect(invalid.json.error?.details?.length).toBeGreaterThan(0);
+    const huge = JSON.stringify({ ...job(), workspaceId: "x".repeat(100_000) });
+    expect(await post(huge, signed(huge))).toMatchObject({ status: 413, json: { error: { code: "payload_too_large" } } });
+    expect(dispatched).toEqual([]);
+  });
+
+  it("answers 503 with Retry-After when the queue is full, and 202 for a re-delivered attempt", async () => {
+    answer = "full";
+    const body = JSON.stringify(job());
+    const response = await fetch(`${url}/v1/jobs`, { method: "POST", headers: signed(body), body });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("30");
+    answer = "duplicate";
+    expect(await post(body, signed(body))).toMatchObject({ status: 202, json: { duplicate: true } });
+  });
+});
+
+describe("info routes", () => {
+  it("serves health and capabilities, and 404/405 elsewhere", async () => {
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
+    expect(await (await fetch(`${url}/v1/capabilities`)).json()).toEqual({ backend: "buildah", gpus: [] });
+    expect((await fetch(`${url}/nope`)).status).toBe(404);
+    expect((await fetch(`${url}/v1/jobs`)).status).toBe(405);
+  });
+});
