@@ -45,12 +45,17 @@ export async function describeWithSources(
   defs: readonly LayerDef[],
   runtimeMounts: readonly RuntimeMount[],
   builderVersion: BuilderVersion,
-): Promise<{ description: ImageDescription; sources: ContextSource[][] }> {
+): Promise<{ description: ImageDescription; sources: ContextSource[][]; inlineSecrets: Map<string, Readonly<Record<string, string>>> }> {
   const env = processEnv();
   const forceAll = envFlag(env.KILN_FORCE_BUILD);
   const layers: LayerDescription[] = [];
   const sources: ContextSource[][] = [];
+  const inlineSecrets = new Map<string, Readonly<Record<string, string>>>();
   for (const def of defs) {
+    for (const secret of def.secrets) {
+      const values = secret.inlineValues();
+      if (values) inlineSecrets.set(secret.ref, values);
+    }
     const lowered = def.lower(builderVersion);
     sources.push(lowered.context);
     const standalone = def.addPython === null ? null : pythonStandalone(def.addPython, builderVersion);
@@ -76,5 +81,5 @@ export async function describeWithSources(
     layers: layers.map(({ contextFiles: _files, key: _key, ...layer }) => layer),
   };
   const description = { builderVersion, layers, runtimeMounts: [...runtimeMounts], ignoreCache: envFlag(env.KILN_IGNORE_CACHE), spec };
-  return { description, sources };
+  return { description, sources, inlineSecrets };
 }

@@ -451,7 +451,10 @@ export class Image {
 
   async #build(params: ImageBuildParams): Promise<Image> {
     const client = params.client ?? new KilnClient();
-    const { description, sources } = await describeWithSources(this.#state.layers, this.#state.runtimeMounts, resolveBuilderVersion(undefined));
+    const { description, sources, inlineSecrets } = await describeWithSources(this.#state.layers, this.#state.runtimeMounts, resolveBuilderVersion(undefined));
+    // Inline secrets (Secret.fromDict, `env` params) are stored under their ref first, so the
+    // server hands their values to runners exactly like named secrets'.
+    for (const [name, values] of inlineSecrets) await client.request("PUT", ["v1", "secrets", name], { json: { values } });
     const { view, upload } = await runBuild(client, description, sources, params);
     const top = view.layers.at(-1);
     return new Image({ ...this.#state, imageId: view.id, reference: top?.reference ?? undefined, digest: top?.digest ?? undefined, uploadedBytes: upload.bytesUploaded });

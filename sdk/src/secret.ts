@@ -3,6 +3,7 @@
  * inline dictionaries, key names) ever enter a layer definition or its key; values are
  * sent separately at build time and never hashed, logged or written to an image.
  */
+import { createHash } from "node:crypto";
 import { InvalidError } from "./errors.ts";
 
 /** Options of `Secret.fromName`. */
@@ -56,11 +57,15 @@ export class Secret {
   }
 
   /**
-   * The identity that enters layer definitions: the server-side name, or `dict:` followed by
-   * the sorted key names for inline secrets (never their values).
+   * The identity that enters layer definitions: the server-side name, or for an inline secret
+   * `inline-` plus a hash of its sorted key names (never its values). `build()` stores an
+   * inline secret's values under that name before submitting, so runners find them like any
+   * named secret. As with named secrets, changing a value does not change layer keys.
    */
   get ref(): string {
-    return this.#name ?? `dict:${Object.keys(this.#values ?? {}).sort().join(",")}`;
+    if (this.#name !== undefined) return this.#name;
+    const keys = Object.keys(this.#values ?? {}).sort().join(",");
+    return `inline-${createHash("sha256").update(keys).digest("hex").slice(0, 32)}`;
   }
 
   /** The server-side name, or undefined for an inline secret. */
@@ -97,5 +102,7 @@ export function collectSecrets(secrets: unknown, env?: Record<string, string | n
   if (!Array.isArray(list) || !list.every((s) => s instanceof Secret)) {
     throw new InvalidError("All secrets of an Image need to be Secret instances (Secret.fromName or Secret.fromDict).");
   }
-  return env === undefined ? [...list] : [...list, Secret.fromDict(env)];
+  // An env of only null/undefined values adds nothing, so it adds no (empty) secret either.
+  const inline = env === undefined ? undefined : Secret.fromDict(env);
+  return inline && Object.keys(inline.inlineValues() ?? {}).length > 0 ? [...list, inline] : [...list];
 }

@@ -182,7 +182,7 @@ describe("Image.pipInstallPrivateRepos", () => {
   it("names the env secret too, since Modal appends it to the secrets before naming them", async () => {
     const image = base().pipInstallPrivateRepos("github.com/o/a", { gitUser: "u", secrets: [gh], env: { HINT: "x" } });
     const layer = await layerOf(image);
-    expect(layer.secrets).toEqual(["gh", "dict:HINT"]);
+    expect(layer.secrets).toEqual(["gh", Secret.fromDict({ HINT: "x" }).ref]);
     expect(layer.dockerfileCommands[1]).toBe(ghCheck("Secret.fromName('gh'),Secret.fromDict({HINT})"));
   });
 

@@ -256,7 +256,7 @@ describe("layer parameters", () => {
     );
     expect(layer.gpu).toEqual({ type: "A100-80GB", count: 2 });
     // env becomes an inline secret appended after the user's secrets; only key names appear.
-    expect(layer.secrets).toEqual(["hf", "wandb", "dict:A,B"]);
+    expect(layer.secrets).toEqual(["hf", "wandb", Secret.fromDict({ A: "", B: "" }).ref]);
     expect(JSON.stringify(layer)).not.toContain('"1"');
   });
 
