@@ -37,6 +37,8 @@ export default defineConfig({
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
           setupFiles: ["test/workers/apply-migrations.ts"],
+          // A real HTTP endpoint on 127.0.0.1 that plays a runner fleet (dispatch tests).
+          globalSetup: ["test/node/fleet-recorder-setup.ts"],
         },
       },
     ],

@@ -6,6 +6,7 @@
  */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { log } from "./log.ts";
 
 /** An error with an HTTP status and a stable machine-readable code. */
 export class ApiError extends Error {
@@ -38,17 +39,45 @@ export const conflict = (code: string, message: string, details?: unknown) => ne
 export const payloadTooLarge = (limitBytes: number) =>
   new ApiError(413, "payload_too_large", `Request body exceeds the limit of ${limitBytes} bytes.`, { limitBytes });
 
+/**
+ * 429: a request budget is spent (workers/rate-limit.ts). `Retry-After` says when to come back;
+ * the SDK and the runner honour it.
+ */
+export const tooManyRequests = (scope: "client" | "token" | "runner", retryAfterSeconds: number) =>
+  new ApiError(
+    429,
+    "rate_limited",
+    `Too many requests for this ${scope === "token" ? "token" : scope === "runner" ? "runner address" : "client address"}. Retry after ${retryAfterSeconds} s.`,
+    { scope, retryAfterSeconds },
+    { "retry-after": String(retryAfterSeconds) },
+  );
+
 /** The one place errors become responses. */
 export function errorResponse(error: unknown, c: Context): Response {
   if (error instanceof ApiError) {
     const body = { error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) } };
     return c.json(body, error.status, error.headers);
   }
+  const shed = sheddingError(error);
+  if (shed) return errorResponse(shed, c);
   if (error instanceof HTTPException) {
     const status = error.status;
     const code = status === 413 ? "payload_too_large" : status === 404 ? "not_found" : status < 500 ? "invalid_request" : "internal";
     return c.json({ error: { code, message: error.message || "Request failed." } }, status);
   }
-  console.error(JSON.stringify({ level: "error", msg: "unhandled error", requestId: c.get("requestId" as never), path: c.req.path, error: String((error as Error)?.stack ?? error) }));
+  log("error", "unhandled error", { path: c.req.path, method: c.req.method, error: String((error as Error)?.stack ?? error) });
   return c.json({ error: { code: "internal", message: "Internal error. It has been logged; retry later." } }, 500);
+}
+
+/**
+ * 503 + Retry-After for the platform's own transient failures: a Durable Object that is
+ * overloaded (`error.overloaded`: too many queued requests, docs/scale.md) or reset
+ * (`error.retryable`). These are load to shed, not bugs, so they never surface as 500; the SDK
+ * and the runner retry them.
+ */
+export function sheddingError(error: unknown): ApiError | null {
+  const flags = error as { overloaded?: unknown; retryable?: unknown } | null;
+  if (flags?.overloaded === true) return new ApiError(503, "overloaded", "The server is overloaded; retry shortly.", undefined, { "retry-after": "1" });
+  if (flags?.retryable === true) return new ApiError(503, "unavailable", "A transient failure interrupted the request; retry it.", undefined, { "retry-after": "1" });
+  return null;
 }

@@ -5,7 +5,26 @@
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app-env.ts";
+import { bodyCap } from "./body-limit.ts";
 import { badRequest, errorResponse } from "./errors.ts";
+import { requestContext } from "./log.ts";
+import { isRegistryPath, rateLimit } from "./rate-limit.ts";
+import { adminApp } from "./routes/admin.ts";
+import { badgesApp } from "./routes/badges.ts";
+import { buildsApp } from "./routes/builds.ts";
+import { contextsApp } from "./routes/contexts.ts";
+import { docsApp } from "./routes/docs.ts";
+import { registryApp, runRegistryGc } from "./routes/registry/index.ts";
+import { fleetsApp } from "./routes/fleets.ts";
+import { imagesApp } from "./routes/images.ts";
+import { imagesListApp } from "./routes/images-list.ts";
+import { runnerContextsApp } from "./routes/runner-contexts.ts";
+import { runnerEventsApp } from "./routes/runner-events.ts";
+import { secretsApp } from "./routes/secrets.ts";
+import { statusPageApp } from "./routes/status-page.ts";
+import { tagsApp } from "./routes/tags.ts";
+import { tokensApp } from "./routes/tokens.ts";
+import { workspacesApp } from "./routes/workspaces.ts";
 
 const app = new OpenAPIHono<AppEnv>({
   // Validation failures become our one error shape instead of zod-openapi's default.
@@ -14,18 +33,47 @@ const app = new OpenAPIHono<AppEnv>({
   },
 });
 
-app.use(async (c, next) => {
-  const requestId = c.req.header("x-request-id")?.slice(0, 128) || crypto.randomUUID();
-  c.set("requestId", requestId);
-  await next();
-  c.header("x-request-id", requestId);
-});
+// Request id and access log first, then budgets and the body cap (log.ts, rate-limit.ts, body-limit.ts);
+// `/v2` is charged inside the registry app, so its 429 speaks the registry's error format.
+app.use(requestContext);
+app.use(rateLimit({ skip: isRegistryPath }));
+app.use(bodyCap);
 
 /** Liveness: answers without touching storage, the baseline the benchmarks compare against. */
 app.get("/healthz", (c) => c.json({ ok: true }));
+
+app.route("/", workspacesApp);
+app.route("/", tokensApp);
+app.route("/", fleetsApp);
+app.route("/", secretsApp);
+app.route("/", contextsApp);
+app.route("/", runnerContextsApp);
+app.route("/", tagsApp);
+app.route("/", badgesApp);
+app.route("/", docsApp);
+// The OCI registry: `/v2` has its own auth (Docker token flow) and error format.
+app.route("/", registryApp);
+app.route("/", imagesApp);
+app.route("/", imagesListApp);
+app.route("/", statusPageApp);
+app.route("/", buildsApp);
+app.route("/", runnerEventsApp);
+app.route("/", adminApp);
 
 app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "Kiln API", version: "1" } });
 app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}.` } }, 404));
 app.onError(errorResponse);
 
-export default app;
+/** Cron trigger: the registry's mark-and-sweep GC (wrangler.toml `[triggers]`). */
+async function scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+  ctx.waitUntil(runRegistryGc(env, { dryRun: false }).then(() => undefined));
+}
+
+export { app };
+export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;
+
+// Durable Object classes must be exports of the main module (wrangler.toml binds them by name).
+export { Build } from "../durable-objects/build.ts";
+export { FleetScheduler } from "../durable-objects/fleet-scheduler.ts";
+export { LayerBuild } from "../durable-objects/layer-build.ts";
+export { RegistryUpload } from "../durable-objects/registry-upload.ts";

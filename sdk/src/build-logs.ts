@@ -42,7 +42,16 @@ export type LogSink = { line(prefix: string, text: string, stream: LogChunk["str
 export function logSink(enabled: boolean, out: NodeJS.WriteStream = process.stderr): LogSink {
   if (!enabled) return { line() {}, status() {}, close() {} };
   if (!out.isTTY) {
-    return { line: (prefix, text) => out.write(`${prefix} ${text}\n`), status: (text) => out.write(`${text}\n`), close() {} };
+    // Plain lines for logs and pipes; a status is printed once, when it changes.
+    let last = "";
+    return {
+      line: (prefix, text) => out.write(`${prefix} ${text}\n`),
+      status: (text) => {
+        if (text !== last) out.write(`${text}\n`);
+        last = text;
+      },
+      close() {},
+    };
   }
   const spinner: Ora = ora({ stream: out, text: "Submitting" }).start();
   return {

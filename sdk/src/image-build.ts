@@ -83,7 +83,9 @@ async function streamLog(client: KilnClient, buildId: string, description: Image
   const total = description.layers.length;
   const prefix = (key: string | null) => (key === null ? "[kiln]" : `[${(indexOf.get(key) ?? 0) + 1}/${total}]`);
   const lines = new LineAssembler();
-  const emit = (key: string | null, line: string, stream: "stdout" | "stderr" | "system") => {
+  const emit = (key: string | null, raw: string, stream: "stdout" | "stderr" | "system") => {
+    // The orchestrator writes its own lines as "[kiln] ..."; the prefix is added here once.
+    const line = key === null && raw.startsWith("[kiln] ") ? raw.slice("[kiln] ".length) : raw;
     sink.line(prefix(key), line, stream);
     tail.push(line);
     if (tail.length > TAIL_LINES) tail.shift();
@@ -111,9 +113,20 @@ function buildError(view: ImageView, description: ImageDescription, tail: string
     imageId: view.id,
     ...(view.buildId ? { buildId: view.buildId } : {}),
     ...(layerIndex !== undefined && layerIndex >= 0 ? { layerIndex } : {}),
-    ...(typeof failure.exitCode === "number" ? { exitCode: failure.exitCode } : {}),
+    ...(exitCodeOf(failure) === undefined ? {} : { exitCode: exitCodeOf(failure)! }),
     reason: failure.reason,
     message: failure.message,
     logTail: failure.logTail?.length ? failure.logTail : tail,
   });
+}
+
+/**
+ * The failing step's exit code: the server's `exitCode` field when it sends one, else the
+ * "(exit code N)" the orchestrator appends to a build failure's message.
+ */
+export function exitCodeOf(failure: { reason: string; message: string; exitCode?: number | null }): number | undefined {
+  if (typeof failure.exitCode === "number") return failure.exitCode;
+  if (failure.reason !== "build") return undefined;
+  const match = /\(exit code (\d+)\)/.exec(failure.message);
+  return match ? Number(match[1]) : undefined;
 }

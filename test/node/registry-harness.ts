@@ -41,14 +41,15 @@ export function requireTool(name: string, aptPackage = name): void {
 /**
  * Starts the Worker on wrangler dev with fresh local state. The Worker is bundled once into
  * the temporary directory and served with `no_bundle`, because wrangler dev reloads (and cuts
- * in-flight requests) whenever a source file it bundled changes.
+ * in-flight requests) whenever a source file it bundled changes. `transformConfig` rewrites
+ * wrangler.toml's text first (bench/load.ts scales the request budgets to one machine).
  */
-export async function startStack(): Promise<Stack> {
+export async function startStack(options: { transformConfig?: (toml: string) => string } = {}): Promise<Stack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "kiln-registry-"));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` };
   const bundle = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", path.join(dir, "bundle")], { cwd: ROOT, env, encoding: "utf8" });
   if (bundle.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${bundle.stdout}\n${bundle.stderr}`);
-  const config = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8")
+  const config = (options.transformConfig ?? ((toml: string) => toml))(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8"))
     .replace(/^main = .*$/m, `main = ${JSON.stringify(path.join(dir, "bundle/index.js"))}\nno_bundle = true`)
     .replace(/^migrations_dir = .*$/m, `migrations_dir = ${JSON.stringify(path.join(ROOT, "migrations"))}`);
   const configPath = path.join(dir, "wrangler.toml");

@@ -11,6 +11,7 @@ import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { badgeEtag, badgeStatus, endpointJson, ifNoneMatchHits, parseBadgeFile } from "../badges/badge.ts";
 import { renderBadgeSvg } from "../badges/render.ts";
+import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
 import { builds } from "../db/schema/builds.ts";
 import { images } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
@@ -22,6 +23,8 @@ import { WorkspaceName } from "./workspaces.ts";
 
 /** The badge sub-app, mounted at the root. */
 export const badgesApp = new OpenAPIHono<AppEnv>();
+// Served from the edge cache when it holds the badge (workers/edge-cache.ts).
+badgesApp.use("/badges/*", edgeCache);
 
 // Revalidate on every view (GitHub's image proxy honours this); the 304 path is one D1 read.
 const CACHE_CONTROL = "no-cache";
@@ -83,7 +86,7 @@ badgesApp.openapi(
     if (!row) throw notFound("Badge");
     const status = badgeStatus(row.buildId, row.buildStatus);
     const etag = badgeEtag(parsed.format, status);
-    const cacheHeaders = { etag, "cache-control": CACHE_CONTROL };
+    const cacheHeaders = { etag, "cache-control": CACHE_CONTROL, [EDGE_TTL_HEADER]: String(edgeTtlFor(status)) };
     if (ifNoneMatchHits(c.req.header("if-none-match"), etag)) return c.body(null, 304, cacheHeaders);
     if (parsed.format === "json") return c.json(endpointJson(status), 200, cacheHeaders);
     return c.body(await renderBadgeSvg(status), 200, { ...cacheHeaders, "content-type": "image/svg+xml; charset=utf-8" });

@@ -9,6 +9,7 @@ import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { images } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
+import { executionContextOf, invalidateTagCaches } from "../edge-cache.ts";
 import { notFound } from "../errors.ts";
 import { bearerSecurity, errorResponses, iso, jsonBodyLimit, registerBearerScheme } from "./common.ts";
 
@@ -57,6 +58,8 @@ tagsApp.openapi(
       })
       .returning()
       .get();
+    // The tag's badges and page may be cached at the edge with the previous image or visibility.
+    await invalidateTagCaches(c.env, executionContextOf(c), { origin: new URL(c.req.url).origin, workspaceId, tags: [name] });
     return c.json(present(row!), 200);
   },
 );

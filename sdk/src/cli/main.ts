@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { KilnClient } from "../client.ts";
 import { buildCommand } from "./build.ts";
+import { doctorCommand } from "./doctor.ts";
 import { followLogCommand } from "./logs.ts";
 import { CliError, EXIT, emit, printError, table, toCliError } from "./output.ts";
 
@@ -24,6 +25,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return new KilnClient({ ...(g.server ? { serverUrl: g.server } : {}), ...(g.token ? { token: g.token } : {}) });
   };
   const json = () => !!program.opts<Globals>().json;
+  // A command that reports its own failures (doctor) sets this instead of throwing.
+  let exitCode: number = EXIT.ok;
 
   program
     .command("build <file>")
@@ -47,7 +50,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .action(async (id: string) => {
       const view = await client().json<{ id: string; status: string; buildId: string | null; layers: { index: number; status: string; digest: string | null; reference: string | null }[] }>("GET", ["v1", "images", id]);
       emit(json(), view, () =>
-        [`${view.id}  ${view.status}${view.buildId ? `  build ${view.buildId}` : ""}`, table([["LAYER", "STATUS", "DIGEST", "REFERENCE"], ...view.layers.map((l) => [String(l.index), l.status, l.digest ?? "-", l.reference ?? "-"])])].join("\n"),
+        [`${view.id}  ${view.status}${view.buildId ? `  build ${view.buildId}` : ""}`, table([["LAYER", "STATUS", "DIGEST", "REFERENCE"], ...view.layers.map((l) => [String(l.index + 1), l.status, l.digest ?? "-", l.reference ?? "-"])])].join("\n"),
       );
     });
 
@@ -128,9 +131,23 @@ export async function main(argv: readonly string[]): Promise<number> {
       emit(json(), { markdown }, () => markdown);
     });
 
+  program
+    .command("doctor")
+    .description("check a deployment: reachable, migrations current, secrets, fleets reachable and signing, registry writable")
+    .option("--workspace <name>", "workspace whose registry namespace the write check uses (default: the first one, for admin tokens)")
+    .action(async (opts: { workspace?: string }) => {
+      const g = program.opts<Globals>();
+      exitCode = await doctorCommand({ ...(g.server ? { serverUrl: g.server } : {}), ...(g.token ? { token: g.token } : {}), ...(opts.workspace ? { workspace: opts.workspace } : {}) }, json());
+    });
+
+  // `kiln logs BUILD | head`: a closed pipe ends the output, it is not a failure.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(EXIT.ok);
+    throw error;
+  });
   try {
     await program.parseAsync([...argv]);
-    return EXIT.ok;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     const cli = toCliError(error);

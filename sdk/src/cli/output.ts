@@ -31,7 +31,7 @@ export function toCliError(error: unknown): CliError {
     return new CliError("The token is not allowed to do this.", { details: error.message, fix: "Use a token with the scope named above (kiln token create --scope ...).", exitCode: EXIT.auth });
   }
   if (error instanceof NotFoundAPIError) {
-    return new CliError("Not found in this workspace.", { details: error.message, fix: "Check the id or name (kiln images ls, kiln tags ls).", exitCode: EXIT.notFound });
+    return new CliError("Not found in this workspace.", { details: error.message, fix: "Check the id or name (kiln images ls, kiln tags get NAME).", exitCode: EXIT.notFound });
   }
   if (error instanceof APIConnectionError) {
     return new CliError("Could not reach the Kiln server.", { details: error.message, fix: "Start it with `npm start`, or set KILN_SERVER_URL / --server.", exitCode: EXIT.unreachable });

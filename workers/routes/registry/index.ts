@@ -8,6 +8,7 @@ import { Hono, type Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import { ApiError, errorResponse } from "../../errors.ts";
 import { nameInvalid, registryErrorBody, registryUnauthorized, RegistryError, unsupported } from "../../registry/errors.ts";
+import { registryRateLimit } from "../../rate-limit.ts";
 import { isRepositoryName, parseRegistryPath } from "../../registry/reference.ts";
 import { challenge } from "../../registry/token.ts";
 import { callerOf, type RegistryCaller } from "./auth.ts";
@@ -22,6 +23,9 @@ export { runRegistryGc } from "./gc.ts";
 /** The registry sub-app; mount with `app.route("/", registryApp)`. */
 export const registryApp = new Hono<AppEnv>();
 
+// Request budgets (workers/rate-limit.ts), refused with the spec's TOOMANYREQUESTS.
+registryApp.use("/v2", registryRateLimit);
+registryApp.use("/v2/*", registryRateLimit);
 registryApp.use("/v2/*", async (c, next) => {
   await next();
   c.header("docker-distribution-api-version", "registry/2.0");

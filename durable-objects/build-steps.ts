@@ -1,0 +1,141 @@
+/**
+ * The Build object's two outbound steps, run from its alarm: taking a fleet slot, and
+ * dispatching an attempt. Each persists what it is about to do first, and re-reads the state
+ * after every outbound call (other events interleave there) before acting on the answer.
+ */
+import { hashToken } from "../workers/auth/tokens.ts";
+import { dispatchJob } from "../workers/dispatch.ts";
+import { findFleet, fleetSigningSecret, listDispatchableFleets } from "../workers/fleets.ts";
+import { secretValuesForJob } from "../workers/routes/secrets.ts";
+import { JobSchema } from "../workers/protocol/runner-protocol.ts";
+import { isAttemptLive, type MachineEvent } from "./build-machine.ts";
+import type { BuildLogs } from "./build-logs.ts";
+import type { BuildLayer } from "./build-spec.ts";
+import type { BuildStore } from "./build-store.ts";
+import { newJobToken, recordAttempt } from "./build-d1.ts";
+import { candidateFleets, noFleetMessage } from "./fleet-choice.ts";
+import { composeJob, declaredSecrets } from "./job.ts";
+import { RETRY_POLICY } from "./retry-policy.ts";
+import { newId, type Timers } from "./storage.ts";
+
+/** What the steps may touch: the object's storage and its two state-changing helpers. */
+export type StepContext = {
+  env: Env;
+  store: BuildStore;
+  logs: BuildLogs;
+  timers: Timers;
+  apply: (event: MachineEvent) => boolean;
+  takeSlot: (fleetId: string) => void;
+};
+
+// A queued build re-asks its fleets this often, in case a grant notification was lost.
+const SLOT_POLL_MS = 30_000;
+// A slot outlives the attempt's deadline by this much before the fleet reclaims it on its own.
+const SLOT_SLACK_MS = 15 * 60_000;
+
+/** The layers still to build (claimed, not yet reported built), in chain order. */
+export function layersToBuild(store: BuildStore): BuildLayer[] {
+  return store.layers().filter((l) => l.state === "claimed").map((l) => store.layerSpec(l.index));
+}
+
+/** Asks the qualifying fleets for a slot: a free one anywhere first, else a place in every queue. */
+export async function runSlotAcquisition(ctx: StepContext): Promise<void> {
+  const rec = ctx.store.load()!;
+  if (rec.slotFleet !== null) return;
+  const fleets = await listDispatchableFleets(ctx.env, rec.workspaceId);
+  const todo = layersToBuild(ctx.store).map((l) => ({ gpu: l.spec.gpu }));
+  const candidates = candidateFleets(fleets, todo, ctx.store.attempts().map((a) => a.fleetId));
+  if (!still(ctx)) return;
+  if (candidates.length === 0) {
+    ctx.apply({ type: "no_fleet", message: noFleetMessage(fleets.length, todo) });
+    return;
+  }
+  const slotTtlMs = rec.timeoutMs + SLOT_SLACK_MS;
+  for (const enqueue of [false, true]) {
+    for (const fleet of candidates) {
+      const answer = await ctx.env.FLEET_SCHEDULER.getByName(fleet.id).acquire(fleet.id, rec.id, { capacity: fleet.maxConcurrentBuilds, enqueue, slotTtlMs });
+      if (!still(ctx)) {
+        // Granted elsewhere (or cancelled) meanwhile: hand this one back.
+        if (answer.granted || answer.position !== null) ctx.store.enqueue("release_slot", { fleetId: fleet.id });
+        return;
+      }
+      if (answer.granted) {
+        ctx.takeSlot(fleet.id);
+        return;
+      }
+      if (answer.position !== null) ctx.store.setQueuedAt(fleet.id, true);
+    }
+  }
+  ctx.logs.system(0, `all ${candidates.length} qualifying fleet(s) are busy; queued`, Date.now());
+  ctx.timers.set("slot", Date.now() + SLOT_POLL_MS);
+}
+
+// Still queued and without a slot.
+function still(ctx: StepContext): boolean {
+  const rec = ctx.store.load()!;
+  return rec.machine.status === "queued" && rec.slotFleet === null;
+}
+
+/** Dispatches the current attempt to the fleet whose slot the build holds. */
+export async function runDispatch(ctx: StepContext): Promise<void> {
+  const rec = ctx.store.load()!;
+  const attemptNo = rec.machine.attemptNo;
+  const fleetId = rec.slotFleet;
+  if (fleetId === null) {
+    ctx.apply({ type: "attempt_failed", failure: "infra", message: "The build lost its fleet slot before dispatch." });
+    return;
+  }
+  const now = Date.now();
+  const attempt = ctx.store.ensureAttempt(attemptNo, newId("at"), fleetId, now + rec.timeoutMs);
+  if (attempt.dispatchedMs !== null) return;
+  // A watchdog in case this object dies mid-dispatch: the attempt then counts as lost and is retried.
+  ctx.timers.set("lease", now + RETRY_POLICY.dispatchTimeoutMs + 5_000);
+  // A fresh token per dispatch run: only its hash is stored, so a replayed run cannot reuse the last one.
+  const token = newJobToken();
+  const tokenHash = await hashToken(token);
+  ctx.store.addTokenHash(attemptNo, tokenHash);
+  await recordAttempt(ctx.env, {
+    workspaceId: rec.workspaceId, buildId: rec.id, attemptId: attempt.attemptId, attemptNo, fleetId, tokenHash, tokenExpiresMs: attempt.deadlineMs + SLOT_SLACK_MS,
+  });
+  const fleet = await findFleet(ctx.env, fleetId);
+  if (!current(ctx, attemptNo)) return;
+  if (!fleet || fleet.disabledAt) {
+    ctx.apply({ type: "attempt_failed", failure: "refused", message: `Fleet ${fleetId} was removed or disabled before dispatch.` });
+    return;
+  }
+  const todo = layersToBuild(ctx.store);
+  let secrets: Record<string, Record<string, string>>;
+  try {
+    secrets = await secretValuesForJob(ctx.env, rec.workspaceId, declaredSecrets(todo));
+  } catch (error) {
+    // The message names the missing secret, never a value.
+    if (current(ctx, attemptNo)) ctx.apply({ type: "unrecoverable", message: `The build's secrets could not be read: ${(error as Error).message}` });
+    return;
+  }
+  const signingSecret = await fleetSigningSecret(ctx.env, fleet);
+  if (!current(ctx, attemptNo)) return;
+  const layers = ctx.store.layers();
+  const first = todo[0]!;
+  const below = layers.find((l) => l.index === first.index - 1);
+  const job = JobSchema.parse(
+    composeJob({
+      buildId: rec.id, workspaceId: rec.workspaceId, workspaceName: rec.workspaceName, origin: rec.origin, mode: rec.mode, builderVersion: rec.builderVersion,
+      attemptId: attempt.attemptId, fencingToken: attemptNo, parentReference: below?.reference ?? rec.parentReference, layers: todo, secrets, token, deadlineMs: attempt.deadlineMs,
+    }),
+  );
+  ctx.logs.system(attemptNo, `attempt ${attemptNo}: dispatching ${todo.length} layer(s) to fleet '${fleet.name}'`, Date.now());
+  const result = await dispatchJob(fleet.url, signingSecret, job);
+  if (!current(ctx, attemptNo)) return;
+  if (result.ok) {
+    ctx.store.markAttempt(attemptNo, "dispatched_ms", Date.now());
+    ctx.apply({ type: "dispatched" });
+  } else {
+    ctx.apply({ type: "attempt_failed", failure: "refused", message: result.error.message });
+  }
+}
+
+// The attempt is still the one being dispatched (or already running after an early event).
+function current(ctx: StepContext, attemptNo: number): boolean {
+  const m = ctx.store.load()!.machine;
+  return m.attemptNo === attemptNo && isAttemptLive(m.status);
+}

@@ -1,0 +1,90 @@
+/**
+ * An image's status and per-layer results, derived (never stored) from its build's D1 row,
+ * the build's own layer results and the workspace's layer cache. Pure; `store.ts` loads the
+ * rows. Used by `GET /v1/images/:id`, the submission answer, and badges.
+ */
+import type { BuildStatusColumn } from "../db/schema/builds.ts";
+
+/** What users see: `queued` covers waiting for a prefix, a fleet slot or a retry. */
+export type ImageStatus = "queued" | "building" | "succeeded" | "failed" | "cancelled" | "timeout";
+
+/** A built layer's result. */
+export type LayerResultRow = { key: string; digest: string; reference: string; sizeBytes: number; buildId: string | null };
+
+/** One layer of an image view. `cached`: the result came from the workspace's cache, not the image's build. */
+export type LayerView = {
+  index: number;
+  key: string;
+  status: ImageStatus;
+  cached: boolean;
+  digest: string | null;
+  reference: string | null;
+  sizeBytes: number | null;
+  buildId: string | null;
+};
+
+/** The image row's fields the view needs. */
+export type ImageRowLike = { id: string; layerKeys: string[]; buildId: string | null; mode: "normal" | "force" | "ignore"; freshFrom: number; createdAt: Date };
+/** The build row's fields the view needs. */
+export type BuildRowLike = { status: BuildStatusColumn; failureReason: string | null; failureMessage: string | null };
+
+/** An image as the API shows it. */
+export type ImageView = {
+  id: string;
+  status: ImageStatus;
+  buildId: string | null;
+  mode: ImageRowLike["mode"];
+  failure: { reason: string; message: string } | null;
+  layers: LayerView[];
+  createdAt: string;
+};
+
+/** The user-facing status of a build status. */
+export function imageStatusOfBuild(status: BuildStatusColumn | undefined): ImageStatus {
+  switch (status) {
+    case "running":
+      return "building";
+    case "succeeded":
+    case "failed":
+    case "cancelled":
+    case "timeout":
+      return status;
+    default:
+      return "queued";
+  }
+}
+
+/**
+ * Derives the view. A layer's result is the image's own build's (`own`) if it has one, else
+ * the cache's (`cache`) for layers this image did not force or ignore; the image has
+ * succeeded once its top layer has a result.
+ */
+export function imageView(image: ImageRowLike, build: BuildRowLike | null, own: ReadonlyMap<string, LayerResultRow>, cache: ReadonlyMap<string, LayerResultRow>): ImageView {
+  const resolved = image.layerKeys.map((key, index) => {
+    const mine = own.get(key);
+    if (mine) return { result: mine, cached: false };
+    const shared = index < image.freshFrom ? cache.get(key) : undefined;
+    return shared ? { result: shared, cached: true } : null;
+  });
+  const topDone = resolved.at(-1) !== null;
+  let status: ImageStatus;
+  let failure: ImageView["failure"] = null;
+  if (topDone) status = "succeeded";
+  else if (image.buildId === null) {
+    status = "failed";
+    failure = { reason: "infra", message: "A cached layer of this image is no longer in the cache. Submit the image again." };
+  } else {
+    status = imageStatusOfBuild(build?.status);
+    // A build can succeed for the part it was responsible for yet miss this image's top when it was forced elsewhere.
+    if (status === "succeeded") status = "queued";
+    if (build?.failureReason && (status === "failed" || status === "cancelled" || status === "timeout")) {
+      failure = { reason: build.failureReason, message: build.failureMessage ?? "" };
+    }
+  }
+  const layers = image.layerKeys.map((key, index): LayerView => {
+    const r = resolved[index];
+    if (r) return { index, key, status: "succeeded", cached: r.cached, digest: r.result.digest, reference: r.result.reference, sizeBytes: r.result.sizeBytes, buildId: r.result.buildId };
+    return { index, key, status, cached: false, digest: null, reference: null, sizeBytes: null, buildId: image.buildId };
+  });
+  return { id: image.id, status, buildId: image.buildId, mode: image.mode, failure, layers, createdAt: image.createdAt.toISOString() };
+}

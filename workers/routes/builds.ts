@@ -1,0 +1,163 @@
+/**
+ * Builds: `GET /v1/builds/:id` (from D1, never waking the object), `POST /v1/builds/:id/cancel`
+ * (delivered to the runner in its next event response) and `GET /v1/builds/:id/logs`, the
+ * live, resumable log: a long-poll on a cursor (docs/decisions/0007-build-logs-transport.md).
+ * While the build runs the chunks come from its object; once it ended, from the R2 archive.
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { readArchive } from "../../durable-objects/log-archive.ts";
+import type { AppEnv } from "../app-env.ts";
+import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
+import { buildLayers, builds } from "../db/schema/builds.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { bearerSecurity, errorResponses, iso, registerBearerScheme } from "./common.ts";
+
+/** The builds sub-app, mounted at the root. */
+export const buildsApp = new OpenAPIHono<AppEnv>();
+registerBearerScheme(buildsApp);
+
+const MAX_WAIT_SECONDS = 25;
+const LOG_PAGE_BYTES = 1024 * 1024;
+
+const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "bd-abc" }) });
+const BuildSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(["waiting", "queued", "retrying", "dispatching", "running", "succeeded", "failed", "cancelled", "timeout"]),
+    mode: z.enum(["normal", "force", "ignore"]),
+    failure: z.object({ reason: z.string(), message: z.string() }).nullable(),
+    attempts: z.number().int(),
+    fleetId: z.string().nullable(),
+    cancelRequested: z.boolean(),
+    layerKeys: z.array(z.string()),
+    layers: z.array(z.object({ key: z.string(), digest: z.string(), reference: z.string(), sizeBytes: z.number().int() })),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi("Build");
+const ChunkSchema = z.object({
+  pos: z.number().int(), attempt: z.number().int(), layerKey: z.string().nullable(), stream: z.enum(["stdout", "stderr", "system"]), data: z.string(), atMs: z.number().int(),
+});
+const LogPageSchema = z
+  .object({
+    buildId: z.string(),
+    status: z.string(),
+    chunks: z.array(ChunkSchema),
+    /** Pass back as `cursor` to continue exactly after the last chunk returned. */
+    cursor: z.number().int(),
+    /** The build ended and every chunk up to the end was returned. */
+    done: z.boolean(),
+  })
+  .openapi("LogPage");
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+
+buildsApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/builds/{id}",
+    summary: "Read a build",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("images:read")] as const,
+    request: { params: IdParam },
+    responses: { 200: json(BuildSchema, "The build."), ...errorResponses(400, 401, 403, 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(await present(c.env, await buildRow(c.env, await workspaceOf(c), id)), 200);
+  },
+);
+
+buildsApp.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/builds/{id}/cancel",
+    summary: "Cancel a build",
+    description:
+      "A build no runner has yet is cancelled at once (200). A running one is told in the runner's next heartbeat response and ends as `cancelled` when the runner confirms, or after a 2-minute grace period (202). Cancelling an ended build changes nothing (200). Every image sharing the build is cancelled with it.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("images:write")] as const,
+    request: { params: IdParam },
+    responses: { 200: json(BuildSchema, "The build is final."), 202: json(BuildSchema, "Cancellation requested; the runner stops at its next heartbeat."), ...errorResponses(400, 401, 403, 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const workspaceId = await workspaceOf(c);
+    await buildRow(c.env, workspaceId, id);
+    const result = await c.env.BUILD.getByName(id).cancel();
+    if (!result.ok) throw notFound(`Build '${id}'`);
+    const view = await present(c.env, await buildRow(c.env, workspaceId, id));
+    return c.json(view, isFinal(view.status) ? 200 : 202);
+  },
+);
+
+buildsApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/builds/{id}/logs",
+    summary: "Read the build log from a cursor (long-poll)",
+    description:
+      "Returns the chunks after `cursor` (0 = from the start), in order, each with its position. With `waitSeconds`, waits up to that long for new chunks while the build runs. Resume after a disconnect by passing the last `cursor`: nothing is lost or repeated. `done` is true once the build ended and everything was returned.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("images:read")] as const,
+    request: {
+      params: IdParam,
+      query: z.object({
+        cursor: z.coerce.number().int().min(0).default(0).openapi({ type: "integer" }),
+        waitSeconds: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0).openapi({ type: "integer" }),
+        limit: z.coerce.number().int().min(1).max(1000).default(500).openapi({ type: "integer" }),
+      }),
+    },
+    responses: { 200: json(LogPageSchema, "Chunks after the cursor."), ...errorResponses(400, 401, 403, 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { cursor, waitSeconds, limit } = c.req.valid("query");
+    const row = await buildRow(c.env, await workspaceOf(c), id);
+    let archive = row.logArchive;
+    if (archive === null) {
+      const page = await c.env.BUILD.getByName(id).readLogs(cursor, { maxChunks: limit, maxBytes: LOG_PAGE_BYTES, waitMs: waitSeconds * 1000 });
+      if (!page.ok) throw notFound(`Build '${id}'`);
+      if (page.archived === null) {
+        return c.json({ buildId: id, status: page.status, chunks: page.chunks, cursor: page.chunks.at(-1)?.pos ?? cursor, done: page.done }, 200);
+      }
+      archive = page.archived;
+    }
+    const stored = await readArchive(c.env.LOGS, archive, cursor, limit);
+    if (!stored) throw new ApiError(503, "log_archive_missing", "The build's log archive is missing from storage.");
+    const next = stored.chunks.at(-1)?.pos ?? cursor;
+    return c.json({ buildId: id, status: row.status, chunks: stored.chunks, cursor: next, done: next >= stored.lastPos }, 200);
+  },
+);
+
+async function buildRow(env: Env, workspaceId: string, id: string) {
+  const row = await drizzle(env.DB).select().from(builds).where(and(eq(builds.id, id), eq(builds.workspaceId, workspaceId))).get();
+  if (!row) throw notFound(`Build '${id}'`);
+  return row;
+}
+
+async function present(env: Env, row: typeof builds.$inferSelect): Promise<z.infer<typeof BuildSchema>> {
+  const built = await drizzle(env.DB).select().from(buildLayers).where(eq(buildLayers.buildId, row.id));
+  const order = new Map(row.layerKeys.map((k, i) => [k, i]));
+  built.sort((a, b) => (order.get(a.key) ?? 0) - (order.get(b.key) ?? 0));
+  return {
+    id: row.id,
+    status: row.status,
+    mode: row.mode,
+    failure: row.failureReason ? { reason: row.failureReason, message: row.failureMessage ?? "" } : null,
+    attempts: row.attempts,
+    fleetId: row.fleetId,
+    cancelRequested: row.cancelRequested,
+    layerKeys: row.layerKeys,
+    layers: built.map(({ key, digest, reference, sizeBytes }) => ({ key, digest, reference, sizeBytes })),
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+    finishedAt: iso(row.finishedAt),
+  };
+}
+
+function isFinal(status: string): boolean {
+  return status === "succeeded" || status === "failed" || status === "cancelled" || status === "timeout";
+}

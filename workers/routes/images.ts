@@ -1,0 +1,212 @@
+/**
+ * `POST /v1/images` (submit a chain, answered at once) and `GET /v1/images/:id`. The Worker
+ * validates every layer with the SDK's schema and recomputes every key itself. A fully
+ * cached chain is answered by one D1 statement and no Durable Object; anything else goes to
+ * the LayerBuild object of the chain's top key, which joins or creates the build
+ * (durable-objects/layer-build.ts).
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import type { LayerSpec } from "../../sdk/src/layer-spec.ts";
+import { layerBuildName } from "../../durable-objects/layer-build.ts";
+import { timeoutMsFor } from "../../durable-objects/retry-policy.ts";
+import type { AppEnv } from "../app-env.ts";
+import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
+import { authenticateCached } from "../auth/token-cache.ts";
+import { missingContexts } from "../contexts/store.ts";
+import { d1QueryTiming, markHandlerStart } from "../db/query-counter.ts";
+import type { StoredRuntimeMount } from "../db/schema/images.ts";
+import { tags } from "../db/schema/tags.ts";
+import { ApiError, badRequest, conflict, forbidden, notFound } from "../errors.ts";
+import {
+  cachedImageId, findIdempotencyKey, insertImage, insertImageWithBuildStatus, loadImageView, type NewImage, probeChain, releaseIdempotencyKey, reserveIdempotencyKey,
+} from "../images/store.ts";
+import { type ImageRequest, ImageRequestSchema, parseSubmission, RuntimeMountSchema } from "../images/submission.ts";
+import { imageStatusOfBuild, type ImageStatus } from "../images/view.ts";
+import { newId } from "../../durable-objects/storage.ts";
+import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "./common.ts";
+import { checkRequiredKeys } from "./secrets.ts";
+
+/** The images sub-app, mounted at the root. */
+export const imagesApp = new OpenAPIHono<AppEnv>();
+registerBearerScheme(imagesApp);
+
+// 256 layers of Dockerfile lines and build-function sources; far above real chains, far below Workers' limits.
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+const Status = z.enum(["queued", "building", "succeeded", "failed", "cancelled", "timeout"]);
+const SubmissionSchema = z
+  .object({
+    id: z.string(),
+    status: Status,
+    buildId: z.string().nullable(),
+    layers: z.array(z.object({ index: z.number().int(), key: z.string(), status: Status })),
+  })
+  .openapi("ImageSubmission");
+const LayerViewSchema = z.object({
+  index: z.number().int(), key: z.string(), status: Status, cached: z.boolean(),
+  digest: z.string().nullable(), reference: z.string().nullable(), sizeBytes: z.number().int().nullable(), buildId: z.string().nullable(),
+});
+const ImageSchema = z
+  .object({
+    id: z.string(), status: Status, buildId: z.string().nullable(), mode: z.enum(["normal", "force", "ignore"]),
+    failure: z.object({ reason: z.string(), message: z.string() }).nullable(),
+    layers: z.array(LayerViewSchema), runtimeMounts: z.array(RuntimeMountSchema), createdAt: z.string(),
+  })
+  .openapi("Image");
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, "1-255 visible ASCII characters");
+
+const submitRoute = createRoute({
+  method: "post",
+  path: "/v1/images",
+  summary: "Submit an image (its whole layer chain)",
+  description:
+    "Answers at once. 200 when the image is final (every layer cached, or a failure memoised within the last minute), 202 while it builds. Concurrent identical submissions share one build. `Idempotency-Key` makes a retried request return the first one's image. The response's `Server-Timing` header counts the D1 statements the request ran.",
+  security: bearerSecurity,
+  request: {
+    headers: z.object({ "idempotency-key": IdempotencyKey.optional() }),
+    body: { required: true, content: { "application/json": { schema: ImageRequestSchema } } },
+  },
+  responses: {
+    200: json(SubmissionSchema, "The image is final (cached or failed)."),
+    202: json(SubmissionSchema, "The image is building (or waiting to)."),
+    ...errorResponses(400, 401, 403, 404, 409, 413, 422, 503),
+  },
+});
+// Documented from the zod schema, but parsed by the handler: identical bodies skip re-validation (images/submission.ts).
+imagesApp.openAPIRegistry.registerPath(submitRoute);
+
+imagesApp.post("/v1/images", d1QueryTiming, authenticateCached, requireScope("images:write"), jsonBodyLimit(MAX_BODY_BYTES), async (c) => {
+  markHandlerStart(c.req.raw);
+  const idempotencyKey = c.req.header("idempotency-key");
+  if (idempotencyKey !== undefined && !IdempotencyKey.safeParse(idempotencyKey).success) throw badRequest("Idempotency-Key must be 1-255 visible ASCII characters.");
+  const parsed = await parseSubmission(await c.req.text());
+  const { body } = parsed;
+  if (body.tag && !c.get("auth").scopes.includes("tags:write")) throw forbidden("Setting `tag` needs the `tags:write` scope.");
+  const workspaceId = await workspaceOf(c);
+  const image: NewImage = {
+    id: newId("im"), workspaceId, layerKeys: parsed.keys, buildId: null, mode: parsed.mode, freshFrom: parsed.freshFrom, runtimeMounts: (body.runtimeMounts ?? []) as StoredRuntimeMount[],
+  };
+  if (idempotencyKey) {
+    const replay = await idempotentReplay(c.env.DB, workspaceId, idempotencyKey, parsed.requestHash);
+    if (replay) return c.json(replay, final(replay.status) ? 200 : 202);
+    if (!(await reserveIdempotencyKey(c.env.DB, workspaceId, idempotencyKey, parsed.requestHash, image.id))) {
+      const again = await idempotentReplay(c.env.DB, workspaceId, idempotencyKey, parsed.requestHash);
+      if (again) return c.json(again, final(again.status) ? 200 : 202);
+      throw conflict("idempotency_in_progress", "A request with this Idempotency-Key is still being processed. Retry shortly.");
+    }
+  }
+  try {
+    const submission = await submit(c.env, image, body, new URL(c.req.url).origin, idempotencyKey !== undefined);
+    return c.json(submission, final(submission.status) ? 200 : 202);
+  } catch (error) {
+    if (idempotencyKey) await releaseIdempotencyKey(c.env.DB, workspaceId, idempotencyKey, image.id).catch(() => undefined);
+    throw error;
+  }
+});
+
+imagesApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/images/{id}",
+    summary: "Read an image: status, per-layer digests and registry references, runtime mounts",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("images:read")] as const,
+    request: { params: z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "im-abc" }) }) },
+    responses: { 200: json(ImageSchema, "The image."), ...errorResponses(400, 401, 403, 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const view = await loadImageView(c.env.DB, await workspaceOf(c), id);
+    if (!view) throw notFound(`Image '${id}'`);
+    return c.json(view, 200);
+  },
+);
+
+type Submission = z.infer<typeof SubmissionSchema>;
+
+// `idempotent`: the request reserved `image.id` under an Idempotency-Key, so it must answer with that id.
+async function submit(env: Env, image: NewImage, body: ImageRequest, origin: string, idempotent: boolean): Promise<Submission> {
+  const keys = image.layerKeys;
+  // The hot path: a fully cached chain costs one read and no Durable Object (plus one write, the first time).
+  const cachedId = await cachedImageId(image.workspaceId, keys.at(-1)!, image.runtimeMounts);
+  const { cached, known, workspaceName } = await probeChain(env.DB, image.workspaceId, keys, cachedId);
+  if (workspaceName === null) throw notFound("Workspace");
+  let prefix = 0;
+  while (prefix < image.freshFrom && cached.has(keys[prefix]!)) prefix++;
+  if (prefix === keys.length) {
+    // Every cached resolve of a chain shares its content-addressed image, unless the id was reserved for an Idempotency-Key.
+    const answered = idempotent ? image : { ...image, id: cachedId };
+    if (idempotent || !known) await insertImage(env.DB, answered);
+    await writeTag(env, answered, body.tag);
+    return cachedAnswer(answered);
+  }
+  const todo = body.layers.slice(prefix);
+  await checkReferences(env, image.workspaceId, todo, body.requiredSecretKeys ?? {});
+  const parent = prefix > 0 ? cached.get(keys[prefix - 1]!)! : null;
+  const result = await env.LAYER_BUILD.getByName(layerBuildName(image.workspaceId, keys.at(-1)!)).submit({
+    mode: image.mode,
+    freshFrom: image.freshFrom,
+    chainLength: keys.length,
+    spec: {
+      workspaceId: image.workspaceId, workspaceName, origin, mode: image.mode, freshFrom: image.freshFrom, builderVersion: body.builderVersion,
+      parentKey: parent?.key ?? null, parentReference: parent?.reference ?? null,
+      layers: todo.map((spec, i) => ({ index: prefix + i, key: keys[prefix + i]!, spec })),
+      timeoutMs: timeoutMsFor(body.timeoutSeconds),
+    },
+  });
+  if (!result.ok) throw new ApiError(503, result.error.code, result.error.message);
+  image.buildId = result.buildId;
+  const buildStatus = await insertImageWithBuildStatus(env.DB, image);
+  await writeTag(env, image, body.tag);
+  // The build's row may lag a memoised success by a moment; the object's answer is authoritative then.
+  const rest: ImageStatus = result.outcome === "cached" ? "succeeded" : imageStatusOfBuild(buildStatus ?? undefined);
+  return { id: image.id, status: rest, buildId: image.buildId, layers: keys.map((key, index) => ({ index, key, status: index < prefix ? "succeeded" : rest })) };
+}
+
+// Secrets the layers to build use must exist (with their required keys); their contexts must have been uploaded.
+async function checkReferences(env: Env, workspaceId: string, todo: LayerSpec[], requiredKeys: Record<string, string[]>): Promise<void> {
+  const names = new Set<string>();
+  for (const layer of todo) {
+    for (const name of layer.secrets) names.add(name);
+    if (layer.registryAuth) names.add(layer.registryAuth.secret);
+  }
+  for (const name of names) {
+    if (name.startsWith("dict:")) throw new ApiError(422, "inline_secret_unsupported", `Inline secrets (Secret.fromDict) cannot be sent to the server yet; store it as a named secret (PUT /v1/secrets/<name>) and use Secret.fromName.`, { secret: name });
+  }
+  await checkRequiredKeys(env, workspaceId, [...names].map((name) => ({ name, requiredKeys: requiredKeys[name] ?? [] })));
+  const digests = todo.flatMap((l) => (l.context ? [l.context.digest] : []));
+  const missing = await missingContexts(env, workspaceId, digests);
+  if (missing.length > 0) {
+    throw new ApiError(422, "context_not_found", `Build context ${missing[0]} has not been uploaded${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}. Upload it with PUT /v1/contexts/<digest> first.`, { missing });
+  }
+}
+
+async function writeTag(env: Env, image: NewImage, tag: string | undefined): Promise<void> {
+  if (!tag) return;
+  await drizzle(env.DB)
+    .insert(tags)
+    .values({ workspaceId: image.workspaceId, name: tag, imageId: image.id })
+    .onConflictDoUpdate({ target: [tags.workspaceId, tags.name], set: { imageId: image.id, updatedAt: sql`(unixepoch('subsec') * 1000)` } });
+}
+
+async function idempotentReplay(db: D1Database, workspaceId: string, key: string, requestHash: string): Promise<Submission | null> {
+  const found = await findIdempotencyKey(db, workspaceId, key);
+  if (!found) return null;
+  if (found.requestHash !== requestHash) {
+    throw new ApiError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body. Use a new key for a different request.");
+  }
+  const view = await loadImageView(db, workspaceId, found.imageId);
+  if (!view) return null;
+  return { id: view.id, status: view.status, buildId: view.buildId, layers: view.layers.map(({ index, key: k, status }) => ({ index, key: k, status })) };
+}
+
+function cachedAnswer(image: Pick<NewImage, "id" | "layerKeys">): Submission {
+  return { id: image.id, status: "succeeded", buildId: null, layers: image.layerKeys.map((key, index) => ({ index, key, status: "succeeded" as const })) };
+}
+
+function final(status: ImageStatus): boolean {
+  return status !== "queued" && status !== "building";
+}

@@ -1,0 +1,215 @@
+/**
+ * The public image status page: `GET /images/:id` and `GET /images/by-tag/:workspace/:tag`
+ * (HTML from workers/status-page/render.ts), and the JSON its live script long-polls,
+ * `GET .../logs?cursor=&waitSeconds=` -> `{ lines, cursor, done }`. No token: a page exists
+ * only for an image a public tag points at. Anything else (unknown id or tag, private tag,
+ * another workspace's name) takes the same path to the same 404, so the pages never reveal
+ * which private images exist (as badges, decision 0009).
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { and, asc, eq, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import type { Context } from "hono";
+import { readArchive } from "../../durable-objects/log-archive.ts";
+import type { AppEnv } from "../app-env.ts";
+import { buildLayers, builds } from "../db/schema/builds.ts";
+import { images } from "../db/schema/images.ts";
+import { layers } from "../db/schema/layers.ts";
+import { tags } from "../db/schema/tags.ts";
+import { workspaces } from "../db/schema/workspaces.ts";
+import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
+import { notFound } from "../errors.ts";
+import { loadImageView } from "../images/store.ts";
+import type { ImageView } from "../images/view.ts";
+import { type ChunkLike, chunksToLines } from "../status-page/log-lines.ts";
+import { renderStatusPage } from "../status-page/render.ts";
+import { errorResponses } from "./common.ts";
+import { TagName } from "./tags.ts";
+import { WorkspaceName } from "./workspaces.ts";
+
+/** The status-page sub-app, mounted at the root. */
+export const statusPageApp = new OpenAPIHono<AppEnv>();
+// Tag pages of finished builds are served from the edge; tag writes purge them (edge-cache.ts).
+// `/images/:id` is not cached: moving a tag away must hide the old image's page at once.
+statusPageApp.use("/images/by-tag/:workspace/:tag", edgeCache);
+
+// The first page render shows at most this much log; the live script and a reload get the rest.
+const PAGE_LOG_CHUNKS = 2000;
+const POLL_LOG_CHUNKS = 500;
+const LOG_BYTES = 1024 * 1024;
+const MAX_WAIT_SECONDS = 25;
+
+const IdParams = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" }, example: "im-abc" }) });
+const TagParams = z.object({
+  workspace: WorkspaceName.openapi({ param: { name: "workspace", in: "path" } }),
+  tag: TagName.openapi({ param: { name: "tag", in: "path" } }),
+});
+const PollQuery = z.object({
+  cursor: z.coerce.number().int().min(0).default(0).openapi({ type: "integer" }),
+  waitSeconds: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0).openapi({ type: "integer" }),
+});
+const LogLinesSchema = z
+  .object({
+    lines: z.array(z.object({ layer: z.number().int().nullable(), stream: z.enum(["stdout", "stderr", "system"]), text: z.string() })),
+    cursor: z.number().int(),
+    done: z.boolean(),
+  })
+  .openapi("StatusPageLog");
+const html = { "text/html": { schema: z.string() } };
+const pageDescription = "HTML: layers with status, digests and timings, the badge Markdown and the build log. Works without JavaScript; with it, a running build's log streams in. Only for images a public tag points at; anything else is 404, exactly as an unknown image.";
+const logsDescription = "The log lines after `cursor` (long-poll up to `waitSeconds` while the build runs), for the page's live script. Public images only.";
+
+/** A public image: its workspace and a public tag pointing at it. */
+type PublicImage = { imageId: string; workspaceId: string; workspace: string; tag: string };
+
+statusPageApp.openapi(
+  createRoute({ method: "get", path: "/images/{id}", summary: "Status page of an image", description: pageDescription, request: { params: IdParams }, responses: { 200: { description: "The page.", content: html }, ...errorResponses(400, 404) } }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const found = await publicImageById(c.env, id);
+    const origin = new URL(c.req.url).origin;
+    return page(c, found, { reachedByTag: false, pageUrl: `${origin}/images/${encodeURIComponent(id)}` });
+  },
+);
+
+statusPageApp.openapi(
+  createRoute({ method: "get", path: "/images/by-tag/{workspace}/{tag}", summary: "Status page of a public tag's image", description: pageDescription, request: { params: TagParams }, responses: { 200: { description: "The page.", content: html }, ...errorResponses(400, 404) } }),
+  async (c) => {
+    const { workspace, tag } = c.req.valid("param");
+    const found = await publicImageByTag(c.env, workspace, tag);
+    const origin = new URL(c.req.url).origin;
+    return page(c, found, { reachedByTag: true, pageUrl: `${origin}/images/by-tag/${encodeURIComponent(workspace)}/${encodeURIComponent(tag)}` });
+  },
+);
+
+statusPageApp.openapi(
+  createRoute({ method: "get", path: "/images/{id}/logs", summary: "Status page log (by image id)", description: logsDescription, request: { params: IdParams, query: PollQuery }, responses: { 200: { description: "Lines after the cursor.", content: { "application/json": { schema: LogLinesSchema } } }, ...errorResponses(400, 404) } }),
+  async (c) => c.json(await pollLines(c.env, await publicImageById(c.env, c.req.valid("param").id), c.req.valid("query")), 200),
+);
+
+statusPageApp.openapi(
+  createRoute({ method: "get", path: "/images/by-tag/{workspace}/{tag}/logs", summary: "Status page log (by tag)", description: logsDescription, request: { params: TagParams, query: PollQuery }, responses: { 200: { description: "Lines after the cursor.", content: { "application/json": { schema: LogLinesSchema } } }, ...errorResponses(400, 404) } }),
+  async (c) => {
+    const { workspace, tag } = c.req.valid("param");
+    return c.json(await pollLines(c.env, await publicImageByTag(c.env, workspace, tag), c.req.valid("query")), 200);
+  },
+);
+
+/** The one 404 of every path: unknown, private and foreign look the same. */
+const unknownImage = () => notFound("Image");
+
+async function publicImageById(env: Env, imageId: string): Promise<PublicImage | null> {
+  const row = await drizzle(env.DB)
+    .select({ workspaceId: images.workspaceId, workspace: workspaces.name, tag: tags.name })
+    .from(images)
+    .innerJoin(tags, and(eq(tags.imageId, images.id), eq(tags.workspaceId, images.workspaceId), eq(tags.public, true)))
+    .innerJoin(workspaces, eq(workspaces.id, images.workspaceId))
+    .where(eq(images.id, imageId))
+    .orderBy(asc(tags.name))
+    .get();
+  return row ? { imageId, ...row } : null;
+}
+
+async function publicImageByTag(env: Env, workspace: string, tag: string): Promise<PublicImage | null> {
+  const row = await drizzle(env.DB)
+    .select({ imageId: images.id, workspaceId: images.workspaceId })
+    .from(tags)
+    .innerJoin(workspaces, eq(workspaces.id, tags.workspaceId))
+    .innerJoin(images, and(eq(images.id, tags.imageId), eq(images.workspaceId, tags.workspaceId)))
+    .where(and(eq(workspaces.name, workspace), eq(tags.name, tag), eq(tags.public, true)))
+    .get();
+  return row ? { ...row, workspace, tag } : null;
+}
+
+async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reachedByTag: boolean; pageUrl: string }): Promise<Response> {
+  if (!found) throw unknownImage();
+  const view = await loadImageView(c.env.DB, found.workspaceId, found.imageId);
+  if (!view) throw unknownImage();
+  const origin = new URL(c.req.url).origin;
+  const logBuild = logBuildOf(view);
+  const [builtAt, log] = await Promise.all([
+    builtTimes(c.env, found.workspaceId, view),
+    logBuild ? readLog(c.env, found.workspaceId, logBuild, 0, { maxChunks: PAGE_LOG_CHUNKS, waitMs: 0 }) : null,
+  ]);
+  const text = renderStatusPage({
+    image: view,
+    tag: where.reachedByTag ? { workspace: found.workspace, name: found.tag } : null,
+    badgeUrl: `${origin}/badges/${encodeURIComponent(found.workspace)}/${encodeURIComponent(found.tag)}.svg`,
+    pageUrl: where.pageUrl,
+    builtAt,
+    log: log ? chunksToLines(log.chunks, view.layers.map((l) => l.key)) : [],
+    logPollUrl: log && !log.done ? `${where.pageUrl}/logs` : null,
+    logCursor: log?.cursor ?? 0,
+  });
+  const final = view.status !== "queued" && view.status !== "building";
+  return c.body(text, 200, {
+    "content-type": "text/html; charset=utf-8",
+    "content-security-policy": await contentSecurityPolicy(text),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": final ? "no-cache" : "no-store",
+    [EDGE_TTL_HEADER]: String(edgeTtlFor(view.status)),
+  });
+}
+
+async function pollLines(env: Env, found: PublicImage | null, query: z.infer<typeof PollQuery>): Promise<z.infer<typeof LogLinesSchema>> {
+  if (!found) throw unknownImage();
+  const view = await loadImageView(env.DB, found.workspaceId, found.imageId);
+  if (!view) throw unknownImage();
+  const buildId = logBuildOf(view);
+  if (!buildId) return { lines: [], cursor: query.cursor, done: true };
+  const log = await readLog(env, found.workspaceId, buildId, query.cursor, { maxChunks: POLL_LOG_CHUNKS, waitMs: query.waitSeconds * 1000 });
+  return { lines: chunksToLines(log.chunks, view.layers.map((l) => l.key)), cursor: log.cursor, done: log.done };
+}
+
+// The image's own build; for a fully cached image, the build that produced its top layer.
+function logBuildOf(view: ImageView): string | null {
+  return view.buildId ?? view.layers.at(-1)?.buildId ?? null;
+}
+
+/**
+ * Chunks after `cursor`: from the build's object while it runs, from the R2 archive once it
+ * ended (the same sources as `GET /v1/builds/:id/logs`). A build that is gone reads as empty.
+ */
+async function readLog(env: Env, workspaceId: string, buildId: string, cursor: number, options: { maxChunks: number; waitMs: number }): Promise<{ chunks: ChunkLike[]; cursor: number; done: boolean }> {
+  const row = await drizzle(env.DB).select({ logArchive: builds.logArchive }).from(builds).where(and(eq(builds.id, buildId), eq(builds.workspaceId, workspaceId))).get();
+  if (!row) return { chunks: [], cursor, done: true };
+  let archive = row.logArchive;
+  if (archive === null) {
+    const live = await env.BUILD.getByName(buildId).readLogs(cursor, { maxChunks: options.maxChunks, maxBytes: LOG_BYTES, waitMs: options.waitMs });
+    if (!live.ok) return { chunks: [], cursor, done: true };
+    if (live.archived === null) return { chunks: live.chunks, cursor: live.chunks.at(-1)?.pos ?? cursor, done: live.done };
+    archive = live.archived;
+  }
+  const stored = await readArchive(env.LOGS, archive, cursor, options.maxChunks);
+  if (!stored) return { chunks: [], cursor, done: true };
+  const next = stored.chunks.at(-1)?.pos ?? cursor;
+  return { chunks: stored.chunks, cursor: next, done: next >= stored.lastPos };
+}
+
+// When each layer's result was written: the image's own build first, else the cache row.
+async function builtTimes(env: Env, workspaceId: string, view: ImageView): Promise<Map<string, number>> {
+  const d = drizzle(env.DB);
+  const keys = JSON.stringify(view.layers.map((l) => l.key));
+  const [own, cached] = await d.batch([
+    d.select({ key: buildLayers.key, builtAt: buildLayers.builtAt }).from(buildLayers).where(eq(buildLayers.buildId, view.buildId ?? "")),
+    d.select({ key: layers.key, builtAt: layers.builtAt }).from(layers).where(and(eq(layers.workspaceId, workspaceId), sql`${layers.key} IN (SELECT value FROM json_each(${keys}))`)),
+  ]);
+  const times = new Map(cached.map((r) => [r.key, r.builtAt.getTime()]));
+  for (const r of own) times.set(r.key, r.builtAt.getTime());
+  return times;
+}
+
+/**
+ * A policy that allows exactly the page's one inline script (by its hash), its inline style,
+ * same-origin polling and the badge image; nothing external.
+ */
+async function contentSecurityPolicy(page: string): Promise<string> {
+  const script = /<script>([\s\S]*?)<\/script>/.exec(page)?.[1];
+  let scriptSrc = "'none'";
+  if (script !== undefined) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(script)));
+    scriptSrc = `'sha256-${btoa(String.fromCharCode(...digest))}'`;
+  }
+  return `default-src 'none'; script-src ${scriptSrc}; style-src 'unsafe-inline'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+}
