@@ -69,16 +69,17 @@ describe("a multi-layer job built with buildah", () => {
     await mkdir(path.join(app, "sub"), { recursive: true });
     await writeFile(path.join(app, "data.txt"), "data from the context\n");
     await writeFile(path.join(app, "sub", "nested.txt"), "nested\n");
+    const inlineSecret = Secret.fromDict({ API_TOKEN: SECRET_VALUE });
     const image = Image.fromRegistry(baseRef)
       .runCommands("echo hello > /hello.txt")
       .env({ GREETING: "hello-env" })
       .workdir("/app")
       .addLocalDir(app, "/app", { copy: true })
       .runCommands('echo "token=$API_TOKEN" && printf %s "$API_TOKEN" | sha256sum | cut -d" " -f1 > /token-sha && cat data.txt > /copied.txt', {
-        secrets: [Secret.fromDict({ API_TOKEN: SECRET_VALUE })],
+        secrets: [inlineSecret],
       });
     const tar = await contextTar([{ kind: "dir", localPath: app, archivePath: archivePathOf("/app"), ignore: [] }]);
-    const job = await jobFromImage(image, { orchestrator, registryHost: registry.host, contexts: { 4: tar }, secrets: { "dict:API_TOKEN": { API_TOKEN: SECRET_VALUE } } });
+    const job = await jobFromImage(image, { orchestrator, registryHost: registry.host, contexts: { 4: tar }, secrets: { [inlineSecret.ref]: { API_TOKEN: SECRET_VALUE } } });
 
     const response = await dispatch(runner.url, job, secret);
     expect(response.status).toBe(202);

@@ -74,7 +74,7 @@ describe("a Debian image with aptInstall and runFunction", () => {
       .runCommands("ln -s /usr/bin/python3 /usr/local/bin/python && hello > /hello.txt")
       .runFunction({ file: module, name: "write_marker" }, { args: ["/py-marker", "from-python"], kwargs: { suffix: "!" }, globals: { MULTIPLIER: 21 } })
       .runFunction(writeMarker, { args: ["/js-marker", "from-node"], kwargs: { flag: true }, globals: { GREETING: "hi" }, secrets: [Secret.fromDict({ FN_TOKEN })] });
-    const job = await jobFromImage(image, { orchestrator, registryHost: registry.host, secrets: { "dict:FN_TOKEN": { FN_TOKEN } } });
+    const job = await jobFromImage(image, { orchestrator, registryHost: registry.host, secrets: { [Secret.fromDict({ FN_TOKEN }).ref]: { FN_TOKEN } } });
     expect(job.layers[3]!.buildFunction?.language).toBe("python");
     expect(job.layers[4]!.buildFunction?.language).toBe("javascript");
 

@@ -31,7 +31,7 @@ export type JobFromImageOptions = {
   registryHost: string;
   /** Context tarballs by layer index (the SDK's describe() gives only their digests). */
   contexts?: Record<number, Buffer>;
-  /** Values of every secret the layers name (`dict:KEY` for inline secrets). */
+  /** Values of every secret the layers name (an inline secret's `Secret.ref`, `inline-<hash>`). */
   secrets?: Job["secrets"];
   deadlineMs?: number;
   repository?: string;
