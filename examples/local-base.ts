@@ -5,7 +5,7 @@
  *
  *   KILN_TOKEN=... npx kiln build examples/local-base.ts
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Image } from "kiln";
@@ -14,8 +14,9 @@ import { runExample } from "./run-example.ts";
 const server = new URL(process.env.KILN_SERVER_URL ?? "http://127.0.0.1:8787");
 const base = process.env.KILN_BASE_IMAGE ?? `${server.host}/${process.env.KILN_WORKSPACE ?? "dev"}/base:busybox`;
 
-// A small local site to copy into the image.
-const site = mkdtempSync(path.join(tmpdir(), "kiln-local-base-"));
+// A small local site to copy into the image (a fixed path: reruns reuse it, nothing piles up).
+const site = path.join(tmpdir(), "kiln-local-base-site");
+mkdirSync(site, { recursive: true });
 writeFileSync(path.join(site, "index.html"), "<h1>built by kiln</h1>\n");
 
 export const image = Image.fromRegistry(base)

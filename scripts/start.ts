@@ -70,7 +70,13 @@ const { adminToken } = localWorkerSecrets(paths);
 const port = Number(process.env.KILN_PORT ?? 8787);
 const url = `http://127.0.0.1:${port}`;
 const host = `127.0.0.1:${port}`;
-say(`applying D1 migrations to the local database (${path.relative(ROOT, paths.persist) || paths.persist})`);
+/** A path as the user would type it: relative under the working directory, else absolute. */
+function shown(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith("..") ? rel : p;
+}
+
+say(`applying D1 migrations to the local database (${shown(paths.persist)})`);
 const migrate = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", paths.persist], {
   cwd: ROOT,
   env: { ...env, CI: "true" }, // never prompt: local migrations are safe to apply
@@ -114,7 +120,9 @@ let runner: RunnerInfo;
 let welcome: string | null = null;
 let base: string | null = null;
 if (!hasCommand("buildah")) {
-  runner = { skipped: "buildah is not installed, so no local runner was started (the orchestrator runs without one).\n  Install it:  sudo apt-get install -y buildah     (Debian/Ubuntu; then run npm start again)" };
+  runner = {
+    skipped: "buildah is not installed. Builds wait until a runner is registered.\n                How to fix: sudo apt-get install -y buildah   (Debian/Ubuntu), then npm start again.",
+  };
 } else {
   runner = await startRunner();
   if ("url" in runner) {
@@ -178,14 +186,13 @@ async function seedImages(): Promise<[string | null, string | null]> {
 
 // ---- summary -------------------------------------------------------------------------------
 
-const rel = (p: string) => path.relative(process.cwd(), p) || ".";
 const serverEnv = port === 8787 ? "" : `export KILN_SERVER_URL=${url}\n    `;
 const lines = [
   "",
   "Kiln is running:",
-  `  orchestrator  ${url}   (wrangler dev; D1, R2 and Durable Objects in ${rel(paths.persist)})`,
+  `  orchestrator  ${url}   (wrangler dev; D1, R2 and Durable Objects in ${shown(paths.persist)})`,
   `  registry      ${host}/${workspace}/...   (built-in OCI registry at ${url}/v2/; password: the token)`,
-  "url" in runner ? `  runner        ${runner.url}   (fleet ${runner.fleetId}; buildah storage in ${rel(paths.runner)})` : `  runner        not started: ${runner.skipped}`,
+  "url" in runner ? `  runner        ${runner.url}   (fleet ${runner.fleetId}; buildah storage in ${shown(paths.runner)})` : `  runner        not started: ${runner.skipped}`,
   `  workspace     ${workspace}`,
   `  token         ${token}`,
   ...(welcome

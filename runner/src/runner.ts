@@ -3,6 +3,7 @@
  * queue and the dispatch server. `startRunner` is what `kiln-runner serve` calls; tests and
  * the benchmark call it directly.
  */
+import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { createBackend } from "./backends/index.ts";
@@ -42,6 +43,10 @@ export type RunningRunner = {
 /** Starts the dispatch server and returns once it listens. */
 export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {}): Promise<RunningRunner> {
   const config = resolveConfig(input);
+  // Create the runner's directories now: a missing one would otherwise fail every job as `infra`.
+  for (const dir of [config.workDir, config.cacheDir, config.secretsDir]) {
+    if (dir) await mkdir(dir, { recursive: true, mode: 0o700 });
+  }
   const logger = deps.logger ?? createLogger(config.logLevel);
   const backend = deps.backend ?? createBackend(config);
   const devices = config.gpus ? gpusFromOverride(config.gpus) : await detectGpus(config.nvidiaSmi);

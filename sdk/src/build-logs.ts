@@ -6,7 +6,7 @@
  */
 import ora, { type Ora } from "ora";
 import type { KilnClient } from "./client.ts";
-import { APIConnectionError } from "./errors.ts";
+import { APIConnectionError, InternalServerError, RateLimitError } from "./errors.ts";
 
 /** One log chunk as the server returns it. */
 export type LogChunk = { pos: number; attempt: number; layerKey: string | null; stream: "stdout" | "stderr" | "system"; data: string; atMs: number };
@@ -14,16 +14,21 @@ type LogPage = { status: string; chunks: LogChunk[]; cursor: number; done: boole
 
 /** How long one poll waits on the server for new chunks. */
 const WAIT_SECONDS = 20;
+/** Polls in a row that may fail (after the client's own retries) before following gives up: about 2 minutes. */
+const MAX_FAILED_POLLS = 60;
 
 /** Reads every chunk of a build's log from `cursor` until the build ends. */
 export async function* followLog(client: KilnClient, buildId: string, cursor = 0): AsyncGenerator<LogChunk> {
-  for (;;) {
+  for (let failed = 0; ; ) {
     let page: LogPage;
     try {
       page = await client.json<LogPage>("GET", ["v1", "builds", buildId, "logs"], { query: { cursor, waitSeconds: WAIT_SECONDS } });
+      failed = 0;
     } catch (error) {
-      // The client already retried; a server that is briefly away is waited out, from the same cursor.
-      if (error instanceof APIConnectionError) {
+      // The client already retried; a server that is briefly away (restarting, overloaded) is
+      // waited out, from the same cursor, so nothing is lost or repeated.
+      const transient = error instanceof APIConnectionError || error instanceof InternalServerError || error instanceof RateLimitError;
+      if (transient && ++failed < MAX_FAILED_POLLS) {
         await new Promise((r) => setTimeout(r, 2000));
         continue;
       }

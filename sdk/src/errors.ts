@@ -67,7 +67,8 @@ export class ImageBuildError extends KilnError {
   readonly logTail: readonly string[];
 
   constructor(fields: { imageId: string; buildId?: string; layerIndex?: number; exitCode?: number; reason: string; message: string; logTail?: string[] }) {
-    const where = fields.layerIndex === undefined ? "" : ` at layer ${fields.layerIndex}`;
+    // Layers are numbered from 1 here, as in the build log and on the status page.
+    const where = fields.layerIndex === undefined ? "" : ` at layer ${fields.layerIndex + 1}`;
     const exit = fields.exitCode === undefined || fields.exitCode === null ? "" : ` (exit code ${fields.exitCode})`;
     const tail = fields.logTail?.length ? `\n\nLast lines of output:\n${fields.logTail.map((l) => `  ${l}`).join("\n")}` : "";
     const how = fields.buildId ? `\n\nSee the full log: kiln logs ${fields.buildId}` : "";

@@ -66,7 +66,7 @@ function imageModule(name: string, marker: string): string {
       `export default Image.fromRegistry(${JSON.stringify(base)})`,
       `  .addLocalDir(${JSON.stringify(path.join(dir, "files"))}, "/files", { copy: true })`,
       // Long enough that the second process submits while the first build runs.
-      `  .runCommands("echo building ${marker}; sleep 4; cat /files/note.txt > /marker");`,
+      `  .runCommands("echo building ${marker}; sleep 6; cat /files/note.txt > /marker");`,
       "",
     ].join("\n"),
   );
@@ -97,7 +97,7 @@ describe("builds through the stack share work and report failures", { timeout: 6
     const define = () =>
       Image.fromRegistry(base)
         .addLocalDir(path.join(work, "cached", "files"), "/files", { copy: true })
-        .runCommands(`echo building ${marker}; sleep 4; cat /files/note.txt > /marker`);
+        .runCommands(`echo building ${marker}; sleep 6; cat /files/note.txt > /marker`);
     const first = await define().build({ client: tenant.client, logs: false });
     expect(first.uploadedBytes).toBeGreaterThan(0);
     // The same object: nothing to do.
