@@ -17,8 +17,8 @@ const gpus: GpuDevice[] = [
 ];
 
 const request: BuildRequest = {
-  contextDir: "/work/job/layer-1/context",
-  dockerfile: "/work/job/layer-1/dockerfile/Dockerfile",
+  contextDir: "/srv/kiln-runner/job/layer-1/context",
+  dockerfile: "/srv/kiln-runner/job/layer-1/dockerfile/Dockerfile",
   target: "registry.example:5000/ws/layers:abc",
   buildArgs: { PY: "3.12", EMPTY: "" },
   secretEnvFile: "/dev/shm/kiln-runner-secrets-x/layer-1.env",
@@ -27,7 +27,7 @@ const request: BuildRequest = {
   pullTlsVerify: true,
   targetInsecure: false,
   pull: "missing",
-  metadataFile: "/work/job/layer-1/digest",
+  metadataFile: "/srv/kiln-runner/job/layer-1/digest",
 };
 
 describe("buildah backend", () => {
@@ -37,14 +37,14 @@ describe("buildah backend", () => {
     expect(backend.build(request).argv).toEqual([
       "buildah", "--root", "/var/lib/kiln/storage", "--runroot", "/run/kiln/storage", "--storage-driver", "vfs",
       "bud", "--isolation", "chroot",
-      "--file", "/work/job/layer-1/dockerfile/Dockerfile",
+      "--file", "/srv/kiln-runner/job/layer-1/dockerfile/Dockerfile",
       "--tag", "registry.example:5000/ws/layers:abc",
       "--authfile", "/dev/shm/kiln-runner-secrets-x/auth-1/config.json",
       "--tls-verify=true", "--pull=missing",
       "--secret", "id=kiln-env,src=/dev/shm/kiln-runner-secrets-x/layer-1.env",
       "--build-arg", "PY=3.12", "--build-arg", "EMPTY=",
       "--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=3",
-      "/work/job/layer-1/context",
+      "/srv/kiln-runner/job/layer-1/context",
     ]);
     expect(backend.runFlags()).toEqual([]);
   });
@@ -62,7 +62,7 @@ describe("buildah backend", () => {
   it("pushes with a digest file, TLS per the target registry", () => {
     expect(backend.push({ ...request, targetInsecure: true }).argv).toEqual([
       "buildah", "--root", "/var/lib/kiln/storage", "--runroot", "/run/kiln/storage", "--storage-driver", "vfs",
-      "push", "--authfile", request.authFile, "--tls-verify=false", "--digestfile", "/work/job/layer-1/digest",
+      "push", "--authfile", request.authFile, "--tls-verify=false", "--digestfile", "/srv/kiln-runner/job/layer-1/digest",
       "registry.example:5000/ws/layers:abc", "docker://registry.example:5000/ws/layers:abc",
     ]);
   });
@@ -122,8 +122,8 @@ describe("buildctl backend", () => {
     expect(command.argv).toEqual([
       "buildctl", "--addr", "unix:///run/buildkit/buildkitd.sock", "build", "--progress", "plain",
       "--frontend", "dockerfile.v0",
-      "--local", "context=/work/job/layer-1/context",
-      "--local", "dockerfile=/work/job/layer-1/dockerfile",
+      "--local", "context=/srv/kiln-runner/job/layer-1/context",
+      "--local", "dockerfile=/srv/kiln-runner/job/layer-1/dockerfile",
       "--opt", "filename=Dockerfile",
       "--opt", "build-arg:PY=3.12", "--opt", "build-arg:EMPTY=",
       "--secret", `id=kiln-env,src=${request.secretEnvFile}`,
