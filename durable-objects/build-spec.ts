@@ -28,4 +28,6 @@ export type BuildSpec = {
   layers: BuildLayer[];
   /** Per attempt, from dispatch. */
   timeoutMs: number;
+  /** The submitting request's `x-request-id`, carried by every dispatch of the build (null: none). */
+  requestId?: string | null;
 };

@@ -124,7 +124,7 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
     }),
   );
   ctx.logs.system(attemptNo, `attempt ${attemptNo}: dispatching ${todo.length} layer(s) to fleet '${fleet.name}'`, Date.now());
-  const result = await dispatchJob(fleet.url, signingSecret, job);
+  const result = await dispatchJob(fleet.url, signingSecret, job, { requestId: rec.requestId });
   if (!current(ctx, attemptNo)) return;
   if (result.ok) {
     ctx.store.markAttempt(attemptNo, "dispatched_ms", Date.now());

@@ -25,6 +25,8 @@ export const BUILD_MIGRATIONS = [
    CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0);
    ${TIMERS_TABLE}
    ${LOG_TABLES}`,
+  // The submitting request's id, sent with every dispatch so one id traces a build end to end.
+  "ALTER TABLE build ADD COLUMN request_id TEXT",
 ];
 
 /** The build's own row. */
@@ -49,6 +51,8 @@ export type BuildRecord = {
   updatedMs: number;
   finishedMs: number | null;
   logArchive: string | null;
+  /** The `x-request-id` of the submission that created the build. */
+  requestId: string | null;
 };
 
 /** Where each of the build's layers stands. */
@@ -78,9 +82,9 @@ export class BuildStore {
     if (this.load()) return false;
     this.#sql.exec(
       `INSERT INTO build (one, id, workspace_id, workspace_name, origin, mode, fresh_from, builder_version, parent_key, parent_reference, timeout_ms,
-         top_key, status, attempt_no, cancel_requested, created_ms, updated_ms) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', 0, 0, ?, ?)`,
+         top_key, status, attempt_no, cancel_requested, created_ms, updated_ms, request_id) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', 0, 0, ?, ?, ?)`,
       spec.buildId, spec.workspaceId, spec.workspaceName, spec.origin, spec.mode, spec.freshFrom, spec.builderVersion, spec.parentKey,
-      spec.parentReference, spec.timeoutMs, spec.layers.at(-1)!.key, nowMs, nowMs,
+      spec.parentReference, spec.timeoutMs, spec.layers.at(-1)!.key, nowMs, nowMs, spec.requestId ?? null,
     );
     for (const layer of spec.layers) {
       this.#sql.exec("INSERT INTO layers (idx, key, state) VALUES (?, ?, 'pending')", layer.index, layer.key);
@@ -121,6 +125,7 @@ export class BuildStore {
       updatedMs: r.updated_ms as number,
       finishedMs: r.finished_ms as number | null,
       logArchive: r.log_archive as string | null,
+      requestId: (r.request_id as string | null) ?? null,
     };
   }
 

@@ -145,12 +145,19 @@ export async function invalidateImageCaches(
   await purgeEdgePaths(ctx, params.origin, paths);
 }
 
-/** Purges the pages of tags after they were written (moved, created, made public or private). */
-export async function invalidateTagCaches(env: Env, ctx: WaitUntil | undefined, params: { origin: string; workspaceId: string; tags: readonly string[] }): Promise<void> {
+/**
+ * Purges the pages of tags after they were written (moved, created, made public or private).
+ * The workspace's name is read from D1 unless the caller knows it.
+ */
+export async function invalidateTagCaches(
+  env: Env,
+  ctx: WaitUntil | undefined,
+  params: { origin: string; workspaceId: string; workspaceName?: string; tags: readonly string[] },
+): Promise<void> {
   if (params.tags.length === 0) return;
-  const row = await drizzle(env.DB).select({ name: workspaces.name }).from(workspaces).where(eq(workspaces.id, params.workspaceId)).get();
-  if (!row) return;
-  await purgeEdgePaths(ctx, params.origin, params.tags.flatMap((tag) => tagPagePaths(row.name, tag)));
+  const name = params.workspaceName ?? (await drizzle(env.DB).select({ name: workspaces.name }).from(workspaces).where(eq(workspaces.id, params.workspaceId)).get())?.name;
+  if (name === undefined) return;
+  await purgeEdgePaths(ctx, params.origin, params.tags.flatMap((tag) => tagPagePaths(name, tag)));
 }
 
 // Hands `work` to waitUntil when there is a context (the response need not wait), else returns it.

@@ -4,6 +4,7 @@
 import { env, listDurableObjectIds, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { computeChainKeys } from "../../sdk/src/layer-spec.ts";
+import { clearResolvedChains } from "../../workers/images/resolved-chains.ts";
 import { api, apiJson, chain, completeJob, dispatches, layer, newFleet, newTenant, nthJob, ORIGIN, settle, submitImage } from "./helpers.ts";
 
 async function builtChain(n = 3) {
@@ -73,12 +74,18 @@ describe("POST /v1/images answers", () => {
     expect(r.body.layers).toEqual(keys.map((key, index) => ({ index, key, status: "queued" })));
   });
 
-  it("answers a fully cached chain from one D1 read, without any Durable Object", async () => {
+  it("answers a fully cached chain from one D1 read, without any Durable Object, and a repeat from memory", async () => {
     const { t, layers, job } = await builtChain(3);
     const before = (await listDurableObjectIds(env.LAYER_BUILD)).length + (await listDurableObjectIds(env.BUILD)).length;
-    // The first cached resolve also writes the chain's content-addressed image row; later ones only read.
+    // The first cached resolve also writes the chain's content-addressed image row.
     const first = await submitImage(t.token, layers);
     expect(first.headers.get("server-timing")).toContain('d1-handler;desc="queries=2"');
+    // The isolate remembers the answer (resolved-chains.ts): a repeat runs no statement.
+    const repeat = await submitImage(t.token, layers);
+    expect(repeat.headers.get("server-timing")).toContain('d1-handler;desc="queries=0"');
+    expect(repeat.body).toEqual(first.body);
+    // In an isolate that has not answered it (here: forgotten), one read.
+    clearResolvedChains();
     const again = await submitImage(t.token, layers);
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ id: first.body.id, status: "succeeded", buildId: null });
@@ -90,6 +97,26 @@ describe("POST /v1/images answers", () => {
     const view = await apiJson("GET", `/v1/images/${again.body.id}`, { token: t.token });
     expect(view.status).toBe(200);
     expect(view.body.layers.map((l: any) => [l.cached, l.reference])).toEqual(job.layers.map((l) => [true, expect.stringMatching(new RegExp(`^kiln\\.test/${t.workspaceName}/layers@sha256:`))]));
+  });
+
+  it("never answers forceBuild or ignoreCache from memory, and still moves the tag on a remembered chain", async () => {
+    const { t, layers } = await builtChain(2);
+    const { body: cached } = await submitImage(t.token, layers);
+    const tagged = await submitImage(t.token, layers, { tag: "prod" });
+    // Remembered: the only statement is the tag's upsert.
+    expect(tagged.headers.get("server-timing")).toContain('d1-handler;desc="queries=1"');
+    expect((await apiJson("GET", "/v1/tags/prod", { token: t.token })).body).toMatchObject({ imageId: cached.id });
+    expect((await submitImage(t.token, layers, { forceBuild: true })).status).toBe(202);
+    expect((await submitImage(t.token, layers, { ignoreCache: true })).status).toBe(202);
+  });
+
+  it("dispatches with the submitting request's x-request-id, so one id traces the build", async () => {
+    const t = await newTenant();
+    const fleet = await newFleet(t.workspaceId);
+    const r = await submitImage(t.token, chain(2), {}, { "x-request-id": "trace-build-7" });
+    await settle(r.body.buildId);
+    const [d] = await dispatches(fleet, 1);
+    expect(d!.headers["x-request-id"]).toBe("trace-build-7");
   });
 
   it("builds only the uncached suffix, on top of the cached layer's pinned reference", async () => {
@@ -135,8 +162,6 @@ describe("POST /v1/images answers", () => {
     const missingContext = await submitImage(t.token, [layer(["COPY . /app"], { context: { digest, sizeBytes: 3 } }, true)]);
     expect(missingContext.status).toBe(422);
     expect(missingContext.body.error).toMatchObject({ code: "context_not_found", details: { missing: [digest] } });
-    const inline = await submitImage(t.token, [layer(["RUN env"], { secrets: ["dict:A"] }, true)]);
-    expect(inline.body.error.code).toBe("inline_secret_unsupported");
   });
 
   it("dispatches only the declared secrets and context URLs the job token can download", async () => {

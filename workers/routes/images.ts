@@ -18,11 +18,14 @@ import { missingContexts } from "../contexts/store.ts";
 import { d1QueryTiming, markHandlerStart } from "../db/query-counter.ts";
 import type { StoredRuntimeMount } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
+import { executionContextOf, invalidateTagCaches, type WaitUntil } from "../edge-cache.ts";
+import { currentRequestId } from "../log.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../errors.ts";
 import {
   cachedImageId, findIdempotencyKey, insertImage, insertImageWithBuildStatus, loadImageView, type NewImage, probeChain, releaseIdempotencyKey, reserveIdempotencyKey,
 } from "../images/store.ts";
 import { type ImageRequest, ImageRequestSchema, parseSubmission, RuntimeMountSchema } from "../images/submission.ts";
+import { rememberResolved, resolvedWorkspaceName } from "../images/resolved-chains.ts";
 import { imageStatusOfBuild, type ImageStatus } from "../images/view.ts";
 import { newId } from "../../durable-objects/storage.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "./common.ts";
@@ -51,7 +54,9 @@ const LayerViewSchema = z.object({
 const ImageSchema = z
   .object({
     id: z.string(), status: Status, buildId: z.string().nullable(), mode: z.enum(["normal", "force", "ignore"]),
-    failure: z.object({ reason: z.string(), message: z.string() }).nullable(),
+    failure: z.object({
+      reason: z.string(), message: z.string(), exitCode: z.number().int().nullable(), layerKey: z.string().nullable(), layerIndex: z.number().int().nullable(), logTail: z.array(z.string()),
+    }).nullable(),
     layers: z.array(LayerViewSchema), runtimeMounts: z.array(RuntimeMountSchema), createdAt: z.string(),
   })
   .openapi("Image");
@@ -99,7 +104,7 @@ imagesApp.post("/v1/images", d1QueryTiming, authenticateCached, requireScope("im
     }
   }
   try {
-    const submission = await submit(c.env, image, body, new URL(c.req.url).origin, idempotencyKey !== undefined);
+    const submission = await submit(c.env, executionContextOf(c), image, body, new URL(c.req.url).origin, idempotencyKey !== undefined);
     return c.json(submission, final(submission.status) ? 200 : 202);
   } catch (error) {
     if (idempotencyKey) await releaseIdempotencyKey(c.env.DB, workspaceId, idempotencyKey, image.id).catch(() => undefined);
@@ -128,10 +133,18 @@ imagesApp.openapi(
 type Submission = z.infer<typeof SubmissionSchema>;
 
 // `idempotent`: the request reserved `image.id` under an Idempotency-Key, so it must answer with that id.
-async function submit(env: Env, image: NewImage, body: ImageRequest, origin: string, idempotent: boolean): Promise<Submission> {
+async function submit(env: Env, ctx: WaitUntil | undefined, image: NewImage, body: ImageRequest, origin: string, idempotent: boolean): Promise<Submission> {
   const keys = image.layerKeys;
-  // The hot path: a fully cached chain costs one read and no Durable Object (plus one write, the first time).
+  // The hot path: a fully cached chain costs one read and no Durable Object (plus one write, the
+  // first time), and nothing at all when this isolate has answered it before (resolved-chains.ts).
   const cachedId = await cachedImageId(image.workspaceId, keys.at(-1)!, image.runtimeMounts);
+  const everyLayerMayBeCached = image.freshFrom === keys.length;
+  const remembered = everyLayerMayBeCached && !idempotent ? resolvedWorkspaceName(image.workspaceId, cachedId) : null;
+  if (remembered !== null) {
+    const answered = { ...image, id: cachedId };
+    await writeTag(env, ctx, { origin, workspaceName: remembered }, answered, body.tag);
+    return cachedAnswer(answered);
+  }
   const { cached, known, workspaceName } = await probeChain(env.DB, image.workspaceId, keys, cachedId);
   if (workspaceName === null) throw notFound("Workspace");
   let prefix = 0;
@@ -140,7 +153,8 @@ async function submit(env: Env, image: NewImage, body: ImageRequest, origin: str
     // Every cached resolve of a chain shares its content-addressed image, unless the id was reserved for an Idempotency-Key.
     const answered = idempotent ? image : { ...image, id: cachedId };
     if (idempotent || !known) await insertImage(env.DB, answered);
-    await writeTag(env, answered, body.tag);
+    if (everyLayerMayBeCached && !idempotent) rememberResolved(image.workspaceId, workspaceName, cachedId);
+    await writeTag(env, ctx, { origin, workspaceName }, answered, body.tag);
     return cachedAnswer(answered);
   }
   const todo = body.layers.slice(prefix);
@@ -155,12 +169,13 @@ async function submit(env: Env, image: NewImage, body: ImageRequest, origin: str
       parentKey: parent?.key ?? null, parentReference: parent?.reference ?? null,
       layers: todo.map((spec, i) => ({ index: prefix + i, key: keys[prefix + i]!, spec })),
       timeoutMs: timeoutMsFor(body.timeoutSeconds),
+      requestId: currentRequestId(),
     },
   });
   if (!result.ok) throw new ApiError(503, result.error.code, result.error.message);
   image.buildId = result.buildId;
   const buildStatus = await insertImageWithBuildStatus(env.DB, image);
-  await writeTag(env, image, body.tag);
+  await writeTag(env, ctx, { origin, workspaceName }, image, body.tag);
   // The build's row may lag a memoised success by a moment; the object's answer is authoritative then.
   const rest: ImageStatus = result.outcome === "cached" ? "succeeded" : imageStatusOfBuild(buildStatus ?? undefined);
   return { id: image.id, status: rest, buildId: image.buildId, layers: keys.map((key, index) => ({ index, key, status: index < prefix ? "succeeded" : rest })) };
@@ -173,9 +188,6 @@ async function checkReferences(env: Env, workspaceId: string, todo: LayerSpec[],
     for (const name of layer.secrets) names.add(name);
     if (layer.registryAuth) names.add(layer.registryAuth.secret);
   }
-  for (const name of names) {
-    if (name.startsWith("dict:")) throw new ApiError(422, "inline_secret_unsupported", `Inline secrets (Secret.fromDict) cannot be sent to the server yet; store it as a named secret (PUT /v1/secrets/<name>) and use Secret.fromName.`, { secret: name });
-  }
   await checkRequiredKeys(env, workspaceId, [...names].map((name) => ({ name, requiredKeys: requiredKeys[name] ?? [] })));
   const digests = todo.flatMap((l) => (l.context ? [l.context.digest] : []));
   const missing = await missingContexts(env, workspaceId, digests);
@@ -184,12 +196,14 @@ async function checkReferences(env: Env, workspaceId: string, todo: LayerSpec[],
   }
 }
 
-async function writeTag(env: Env, image: NewImage, tag: string | undefined): Promise<void> {
+async function writeTag(env: Env, ctx: WaitUntil | undefined, where: { origin: string; workspaceName: string }, image: NewImage, tag: string | undefined): Promise<void> {
   if (!tag) return;
   await drizzle(env.DB)
     .insert(tags)
     .values({ workspaceId: image.workspaceId, name: tag, imageId: image.id })
     .onConflictDoUpdate({ target: [tags.workspaceId, tags.name], set: { imageId: image.id, updatedAt: sql`(unixepoch('subsec') * 1000)` } });
+  // The tag's badges and status page may be cached at the edge showing the image it pointed at before.
+  await invalidateTagCaches(env, ctx, { ...where, workspaceId: image.workspaceId, tags: [tag] });
 }
 
 async function idempotentReplay(db: D1Database, workspaceId: string, key: string, requestHash: string): Promise<Submission | null> {
