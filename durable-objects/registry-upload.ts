@@ -1,7 +1,8 @@
 /**
  * One OCI blob upload session (docs/decisions/0011-registry-upload-sessions.md). The bytes
- * never pass through this object: the Worker streams them into an R2 multipart upload in
- * fixed-size parts and keeps the remainder of each request in a small "tail" object. This
+ * never pass through this object: the Worker streams a streamed upload with a length into one
+ * R2 object, and anything else into an R2 multipart upload in fixed-size parts, keeping the
+ * remainder of each request in a small "tail" object. This
  * object only keeps the bookkeeping (offset, parts and their etags, tail, the digest of a
  * single-request upload), serialises writers with a lease so two PATCHes cannot interleave,
  * and cleans up an abandoned session with its alarm.
@@ -23,6 +24,8 @@ const MIGRATIONS = [
      r2_key TEXT NOT NULL, mpu_id TEXT, offset INTEGER NOT NULL DEFAULT 0, tail_key TEXT, tail_size INTEGER NOT NULL DEFAULT 0,
      writes INTEGER NOT NULL DEFAULT 0, first_sha256 TEXT, lease TEXT, lease_until INTEGER, updated_at INTEGER NOT NULL);
    CREATE TABLE parts (part_number INTEGER PRIMARY KEY, etag TEXT NOT NULL);`,
+  // 1: the bytes are one plain object at r2_key (a streamed upload with a length), not multipart parts.
+  "ALTER TABLE session ADD COLUMN whole_object INTEGER NOT NULL DEFAULT 0",
 ];
 
 /** What a writer needs to continue a session. */
@@ -41,6 +44,8 @@ export type UploadState = {
   writes: number;
   /** sha256 of the bytes when exactly one request wrote them all. */
   firstSha256: string | null;
+  /** The bytes are one plain object at `r2Key` (no multipart upload, no tail). */
+  wholeObject: boolean;
 };
 
 /** A writer's update after it streamed one request's body. */
@@ -54,6 +59,8 @@ export type UploadCommit = {
   progress: boolean;
   /** sha256 of everything stored so far, when the writer could hash it all in one pass. */
   sha256: string | null;
+  /** The bytes are now one plain object at the session's key (default false). */
+  wholeObject?: boolean;
 };
 
 /** Expected failures of the session RPC. */
@@ -62,6 +69,7 @@ export type UploadFailure = { ok: false; error: { code: "upload_unknown" | "busy
 type SessionRow = {
   upload_id: string; repository: string; workspace_id: string; r2_key: string; mpu_id: string | null; offset: number;
   tail_key: string | null; tail_size: number; writes: number; first_sha256: string | null; lease: string | null; lease_until: number | null;
+  whole_object: number;
 };
 
 /** The upload session object; one per upload id (`env.REGISTRY_UPLOAD.getByName(uploadId)`). */
@@ -118,8 +126,8 @@ export class RegistryUpload extends DurableObject<Env> {
     const sha256 = update.sha256 ?? (update.offset === row.offset ? row.first_sha256 : null);
     const hold = keepLease || update.progress;
     this.#sql.exec(
-      "UPDATE session SET mpu_id = ?, offset = ?, tail_key = ?, tail_size = ?, writes = writes + ?, first_sha256 = ?, lease = ?, lease_until = ?, updated_at = ?",
-      update.mpuId, update.offset, update.tailKey, update.tailSize, update.progress ? 0 : 1, sha256,
+      "UPDATE session SET mpu_id = ?, offset = ?, tail_key = ?, tail_size = ?, writes = writes + ?, first_sha256 = ?, whole_object = ?, lease = ?, lease_until = ?, updated_at = ?",
+      update.mpuId, update.offset, update.tailKey, update.tailSize, update.progress ? 0 : 1, sha256, update.wholeObject ? 1 : 0,
       hold ? lease : null, hold ? nowMs + LEASE_MS : null, nowMs,
     );
     await this.ctx.storage.setAlarm(nowMs + SESSION_IDLE_MS);
@@ -166,6 +174,10 @@ export class RegistryUpload extends DurableObject<Env> {
       // An upload already completed or aborted throws; either way nothing is left to free.
       await this.env.REGISTRY.resumeMultipartUpload(row.r2_key, row.mpu_id).abort().catch(() => undefined);
     }
+    // A whole object of an abandoned session, unless a writer holds the lease (a PUT may be
+    // recording it as a blob this moment); what is left here, the GC's orphan sweep frees.
+    const leaseLive = row.lease !== null && (row.lease_until ?? 0) > Date.now();
+    if (abort && row.whole_object === 1 && !leaseLive) await this.env.REGISTRY.delete(row.r2_key);
     const tails = await this.env.REGISTRY.list({ prefix: `${row.r2_key}/tail-` });
     if (tails.objects.length) await this.env.REGISTRY.delete(tails.objects.map((o) => o.key));
     this.#sql.exec("DELETE FROM parts");
@@ -182,6 +194,7 @@ export class RegistryUpload extends DurableObject<Env> {
     return {
       uploadId: row.upload_id, repository: row.repository, workspaceId: row.workspace_id, r2Key: row.r2_key, mpuId: row.mpu_id,
       offset: row.offset, partCount, tailKey: row.tail_key, tailSize: row.tail_size, writes: row.writes, firstSha256: row.first_sha256,
+      wholeObject: row.whole_object === 1,
     };
   }
 }

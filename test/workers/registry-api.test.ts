@@ -123,6 +123,52 @@ describe("registry blobs", { timeout: 60_000 }, () => {
     expect((await req("GET", location, auth)).status).toBe(404);
   });
 
+  it("stores a streamed upload as one object, verified, and turns it into parts when more bytes follow", async () => {
+    const { workspace, token } = await newTenant(["images:read", "images:write"]);
+    const repo = `${workspace.name}/streamed`;
+    const auth = basic(token);
+    const upload = async () => (await req("POST", `/v2/${repo}/blobs/uploads/`, auth)).headers.get("location")!;
+    // One PATCH with a length and no Content-Range (docker, skopeo, crane), then PUT.
+    const data = bytes(9 * 1024 * 1024 + 3, 11);
+    const digest = await sha256Digest(data);
+    const location = await upload();
+    const patch = await req("PATCH", location, auth, { body: data, headers: { "content-length": String(data.byteLength) } });
+    expect(patch.headers.get("range")).toBe(`0-${data.byteLength - 1}`);
+    const sessionKey = `blobs/uploads/${location.split("/").at(-1)}`;
+    expect((await env.REGISTRY.head(sessionKey))?.size).toBe(data.byteLength);
+    expect((await req("PUT", `${location}?digest=${digest}`, auth)).status).toBe(201);
+    const served = await req("GET", `/v2/${repo}/blobs/${digest}`, auth, { headers: { range: "bytes=9437184-9437190" } });
+    expect(new Uint8Array(await served.arrayBuffer())).toEqual(data.subarray(9437184, 9437191));
+
+    // More bytes after a whole object: it becomes multipart parts, then the chunk follows.
+    const more = bytes(5 * 1024 * 1024, 12);
+    const joined = new Uint8Array(data.byteLength + more.byteLength);
+    joined.set(data);
+    joined.set(more, data.byteLength);
+    const second = await upload();
+    expect((await req("PATCH", second, auth, { body: data, headers: { "content-length": String(data.byteLength) } })).status).toBe(202);
+    const chunk = await req("PATCH", second, auth, { body: more, headers: { "content-range": `${data.byteLength}-${joined.byteLength - 1}` } });
+    expect(chunk.headers.get("range")).toBe(`0-${joined.byteLength - 1}`);
+    const joinedDigest = await sha256Digest(joined);
+    expect((await req("PUT", `${second}?digest=${joinedDigest}`, auth)).status).toBe(201);
+    expect(await sha256Digest(new Uint8Array(await (await req("GET", `/v2/${repo}/blobs/${joinedDigest}`, auth)).arrayBuffer()))).toBe(joinedDigest);
+
+    // A streamed body cut short stores nothing: the session stays at offset 0.
+    const third = await upload();
+    let sent = 0;
+    const broken = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 2 * 1024 * 1024) return controller.error(new Error("connection dropped"));
+        controller.enqueue(data.subarray(sent, sent + 1024 * 1024));
+        sent += 1024 * 1024;
+      },
+    });
+    const cut = await req("PATCH", third, auth, { body: broken, headers: { "content-length": String(data.byteLength) } }).catch(() => null);
+    if (cut) expect(cut.status).toBeGreaterThanOrEqual(400);
+    expect((await req("GET", third, auth)).headers.get("range")).toBe("0-0");
+    expect(await env.REGISTRY.head(`blobs/uploads/${third.split("/").at(-1)}`)).toBeNull();
+  });
+
   it("answers upload status and out-of-order chunks with the current range, and cancels", async () => {
     const { workspace, token } = await newTenant(["images:read", "images:write"]);
     const repo = `${workspace.name}/sessions`;

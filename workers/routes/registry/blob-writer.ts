@@ -1,8 +1,11 @@
 /**
- * Moving blob bytes into R2 without holding a layer in memory: one request body is cut into
- * fixed-size parts of the session's R2 multipart upload (R2 wants equal parts except the
- * last, and clients send arbitrary chunk sizes), the remainder kept in a small tail object
- * that the next request prepends. At most two parts (16 MiB) are in memory at once.
+ * Moving blob bytes into R2 without holding a layer in memory. A streamed upload (one PATCH
+ * with a length and no Content-Range: what docker, skopeo and crane send) goes into one plain
+ * object at the session's key, hashed on the way in. Anything else is cut into fixed-size
+ * parts of the session's R2 multipart upload (R2 wants equal parts except the last, and
+ * clients send arbitrary chunk sizes), the remainder kept in a small tail object that the next
+ * request prepends; a whole object that receives more bytes is first turned into parts. At
+ * most two parts (16 MiB) are in memory at once.
  * See docs/decisions/0011-registry-upload-sessions.md.
  */
 import type { UploadCommit, UploadState } from "../../../durable-objects/registry-upload.ts";
@@ -11,11 +14,111 @@ import { digestHex, digestOfBytes } from "../../registry/reference.ts";
 /** Size of every multipart part but the last (R2 needs >= 5 MiB; 10,000 parts cap a blob at 80 GiB). */
 export const PART_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Largest streamed request stored as one object: R2's single `put` takes up to 5 GiB; a
+ * Workers request body is far smaller on every plan, so in production this never binds.
+ */
+export const WHOLE_OBJECT_MAX_BYTES = 4 * 1024 ** 3;
+// Read size of the whole-object path, and how often it renews its lease.
+const WHOLE_OBJECT_CHUNK_BYTES = 1024 * 1024;
+const LEASE_RENEW_BYTES = 64 * 1024 * 1024;
+
+/** What one request wrote: the session's new state to commit, and the error that cut it short, if any. */
+export type Appended = { commit: UploadCommit; error: unknown; newParts: { partNumber: number; etag: string }[] };
+
+/** How a request's body arrived. */
+export type RequestShape = { contentLength: number | null; hasContentRange: boolean };
+
+/**
+ * Stores one request's body on the session, choosing the layout: a whole object for a
+ * streamed upload with a length, multipart parts otherwise (promoting a whole object first).
+ */
+export async function writeRequest(
+  bucket: R2Bucket,
+  state: UploadState,
+  body: ReadableStream<Uint8Array> | null,
+  shape: RequestShape,
+  progress: (commit: UploadCommit) => Promise<void>,
+): Promise<Appended> {
+  const fresh = state.offset === 0 && state.writes === 0 && !state.mpuId && !state.tailKey;
+  const length = shape.contentLength;
+  if (fresh && body && !shape.hasContentRange && length !== null && length > 0 && length <= WHOLE_OBJECT_MAX_BYTES) {
+    return writeWholeObject(bucket, state, body, length, progress);
+  }
+  let current = state;
+  if (state.wholeObject) {
+    const promoted = await promoteToParts(bucket, state, progress);
+    if (promoted.error) return promoted;
+    current = { ...state, ...promoted.commit, partCount: promoted.newParts.length, writes: state.writes + 1, firstSha256: null, wholeObject: false };
+    const appended = await appendBody(bucket, current, body, progress);
+    return { ...appended, newParts: [...promoted.newParts, ...appended.newParts] };
+  }
+  return appendBody(bucket, current, body, progress);
+}
+
+/**
+ * A streamed upload with a known length: one R2 object at the session's key, hashed on the
+ * way in (one read feeds both, so nothing waits in memory for the slower of the two). R2's
+ * `put` is atomic: a body cut short stores nothing and the session stays at offset 0.
+ */
+async function writeWholeObject(
+  bucket: R2Bucket,
+  state: UploadState,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+  progress: (commit: UploadCommit) => Promise<void>,
+): Promise<Appended> {
+  const unchanged: UploadCommit = { mpuId: null, newParts: [], offset: 0, tailKey: null, tailSize: 0, progress: false, sha256: null };
+  const fixed = new FixedLengthStream(length);
+  const stored = bucket.put(state.r2Key, fixed.readable);
+  const writer = fixed.writable.getWriter();
+  const digest = new crypto.DigestStream("SHA-256");
+  const hashWriter = digest.getWriter();
+  const reader = body.getReader({ mode: "byob" });
+  let sinceRenewal = 0;
+  try {
+    for (;;) {
+      const read = await reader.readAtLeast(WHOLE_OBJECT_CHUNK_BYTES, new Uint8Array(WHOLE_OBJECT_CHUNK_BYTES));
+      if (read.value && read.value.byteLength > 0) {
+        await hashWriter.write(read.value);
+        await writer.write(read.value);
+        sinceRenewal += read.value.byteLength;
+        // Keeps the lease of a long write alive (multipart writers renew it with every part).
+        if (sinceRenewal >= LEASE_RENEW_BYTES) {
+          sinceRenewal = 0;
+          await progress({ ...unchanged, progress: true });
+        }
+      }
+      if (read.done) break;
+    }
+    await writer.close();
+    await stored;
+    await hashWriter.close();
+    const sha256 = digestOfBytes(await digest.digest);
+    return { commit: { ...unchanged, offset: length, sha256, wholeObject: true }, error: null, newParts: [] };
+  } catch (error) {
+    await writer.abort(error).catch(() => undefined);
+    await stored.catch(() => undefined);
+    await hashWriter.abort(error).catch(() => undefined);
+    await digest.digest.catch(() => undefined);
+    await reader.cancel(error).catch(() => undefined);
+    return { commit: unchanged, error, newParts: [] };
+  }
+}
+
+/** Re-reads a whole object into multipart parts, so more bytes can follow it. */
+async function promoteToParts(bucket: R2Bucket, state: UploadState, progress: (commit: UploadCommit) => Promise<void>): Promise<Appended> {
+  const object = await bucket.get(state.r2Key);
+  if (!object) throw new Error(`R2 object ${state.r2Key} of upload ${state.uploadId} is missing`);
+  const asParts: UploadState = { ...state, mpuId: null, offset: 0, partCount: 0, tailKey: null, tailSize: 0, writes: 1, firstSha256: null, wholeObject: false };
+  return appendBody(bucket, asParts, object.body, progress);
+}
+
 /** Content-addressed key of a blob written in one request. */
 export const blobKey = (digest: string) => `blobs/sha256/${digestHex(digest)}`;
 
 /**
- * Streams `body` onto the session, reporting every stored part through `progress` (so a
+ * Streams `body` onto the session's multipart upload, reporting every stored part through `progress` (so a
  * dropped connection, which cancels this request, keeps what was stored). On a broken body
  * it returns the progress kept and the error.
  */
@@ -24,7 +127,7 @@ export async function appendBody(
   state: UploadState,
   body: ReadableStream<Uint8Array> | null,
   progress: (commit: UploadCommit) => Promise<void>,
-): Promise<{ commit: UploadCommit; error: unknown; newParts: { partNumber: number; etag: string }[] }> {
+): Promise<Appended> {
   let mpu = state.mpuId ? bucket.resumeMultipartUpload(state.r2Key, state.mpuId) : null;
   const newParts: { partNumber: number; etag: string }[] = [];
   // Only a session's first request can be hashed in one pass: WebCrypto cannot save a hash state.
@@ -103,12 +206,21 @@ export async function appendBody(
 export type Assembled = { ok: true; r2Key: string; sizeBytes: number } | { ok: false; actual: string };
 
 /**
- * Turns a finished session into a verified blob. Small blobs (no full part) are copied from
+ * Turns a finished session into a verified blob. A whole object is checked against the hash
+ * taken on the way in (or streamed through one) and stays where it is. Small blobs (no full part) are copied from
  * the tail to their content-addressed key with R2 checking the sha256; larger ones are
  * completed in place and hashed by streaming through `crypto.DigestStream`, unless one
  * request wrote them all and was hashed on the way in. A mismatch deletes what was written.
  */
 export async function assemble(bucket: R2Bucket, state: UploadState, parts: { partNumber: number; etag: string }[], expected: string): Promise<Assembled> {
+  if (state.wholeObject) {
+    const actual = state.firstSha256 ?? (await hashObject(bucket, state.r2Key));
+    if (actual !== expected) {
+      await bucket.delete(state.r2Key);
+      return { ok: false, actual };
+    }
+    return { ok: true, r2Key: state.r2Key, sizeBytes: state.offset };
+  }
   const tail = state.tailKey && state.tailSize > 0 ? await readSmall(bucket, state.tailKey) : new Uint8Array(0);
   if (parts.length === 0) {
     const actual = digestOfBytes(await crypto.subtle.digest("SHA-256", tail));

@@ -11,7 +11,7 @@ import { digestInvalid, rangeInvalid, RegistryError, uploadInvalid, uploadUnknow
 import { isRepositoryName } from "../../registry/reference.ts";
 import { parseContentRange, uploadRangeHeader } from "../../registry/ranges.ts";
 import { authorize, ownerWorkspace, type RegistryCaller } from "./auth.ts";
-import { appendBody, assemble, PART_BYTES, putMonolithic } from "./blob-writer.ts";
+import { assemble, PART_BYTES, putMonolithic, type RequestShape, writeRequest } from "./blob-writer.ts";
 import { requireDigest } from "./blobs.ts";
 import { db, mountBlob, recordBlob } from "./store.ts";
 
@@ -37,6 +37,12 @@ function failure(name: string, uploadId: string, result: UploadFailure): Registr
 async function progress(stub: DurableObjectStub<RegistryUpload>, lease: string, update: UploadCommit): Promise<void> {
   const result = await stub.commit(lease, update, Date.now());
   if (!result.ok) throw new Error(`upload session lease lost: ${result.error.code}`);
+}
+
+/** The body's declared length and whether it came as a chunk (`Content-Range`) of a chunked upload. */
+function shapeOf(c: Context<AppEnv>): RequestShape {
+  const length = c.req.header("content-length");
+  return { contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : null, hasContentRange: c.req.header("content-range") !== undefined };
 }
 
 /** True when the request carries a body (a length above zero, or a chunked body). */
@@ -89,7 +95,7 @@ export async function patchUpload(c: Context<AppEnv>, caller: RegistryCaller, na
   if (!claim.ok) throw failure(name, uploadId, claim);
   let appended;
   try {
-    appended = await appendBody(c.env.REGISTRY, claim.state, c.req.raw.body, (update) => progress(stub, claim.lease, update));
+    appended = await writeRequest(c.env.REGISTRY, claim.state, c.req.raw.body, shapeOf(c), (update) => progress(stub, claim.lease, update));
   } catch (e) {
     stub.release(claim.lease);
     throw e;
@@ -132,7 +138,7 @@ async function finishUpload(c: Context<AppEnv>, _caller: RegistryCaller, name: s
       return created(name, digest);
     }
     if (hasBody(c) || monolithic) {
-      const appended = await appendBody(c.env.REGISTRY, state, c.req.raw.body, (update) => progress(stub, lease, update));
+      const appended = await writeRequest(c.env.REGISTRY, state, c.req.raw.body, shapeOf(c), (update) => progress(stub, lease, update));
       const committed = await stub.commit(lease, appended.commit, Date.now(), !appended.error);
       if (!committed.ok) throw failure(name, uploadId, committed);
       if (appended.error) throw uploadInvalid(`the chunk was cut short; ${committed.state.offset} bytes are kept, resume from there`);
