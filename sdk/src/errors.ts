@@ -30,8 +30,8 @@ export class APIError extends KilnError {
   readonly requestId: string | undefined;
   readonly details: unknown;
 
-  constructor(status: number, code: string, message: string, requestId?: string, details?: unknown) {
-    super(`${message} (HTTP ${status} ${code}${requestId ? `, request id ${requestId}` : ""})`);
+  constructor(status: number, code: string, message: string, requestId?: string, details?: unknown, options?: ErrorOptions) {
+    super(`${message} (HTTP ${status} ${code}${requestId ? `, request id ${requestId}` : ""})`, options);
     this.status = status;
     this.code = code;
     this.requestId = requestId;
@@ -62,11 +62,19 @@ export class APIConnectionError extends KilnError {}
 export class ImageBuildError extends KilnError {
   readonly imageId: string;
   readonly buildId: string | undefined;
+  /** The failed layer's position in the chain, from 0 (the message numbers layers from 1). */
   readonly layerIndex: number | undefined;
+  /** The failed layer's key. */
+  readonly layerKey: string | undefined;
+  /** The failing step's exit code, when a step exited non-zero. */
   readonly exitCode: number | undefined;
+  /** Why the build failed: `build` (a step failed), `infra`, `timeout`, `cancelled` or `dependency`. */
+  readonly reason: string;
   readonly logTail: readonly string[];
 
-  constructor(fields: { imageId: string; buildId?: string; layerIndex?: number; exitCode?: number; reason: string; message: string; logTail?: string[] }) {
+  constructor(fields: {
+    imageId: string; buildId?: string; layerIndex?: number; layerKey?: string; exitCode?: number; reason: string; message: string; logTail?: string[];
+  }) {
     // Layers are numbered from 1 here, as in the build log and on the status page.
     const where = fields.layerIndex === undefined ? "" : ` at layer ${fields.layerIndex + 1}`;
     const exit = fields.exitCode === undefined || fields.exitCode === null ? "" : ` (exit code ${fields.exitCode})`;
@@ -76,13 +84,15 @@ export class ImageBuildError extends KilnError {
     this.imageId = fields.imageId;
     this.buildId = fields.buildId;
     this.layerIndex = fields.layerIndex;
+    this.layerKey = fields.layerKey;
     this.exitCode = fields.exitCode ?? undefined;
+    this.reason = fields.reason;
     this.logTail = fields.logTail ?? [];
   }
 }
 
 /** Chooses the APIError subclass for a status: the one place statuses map to classes. */
-export function apiErrorFor(status: number, code: string, message: string, requestId?: string, details?: unknown): APIError {
+export function apiErrorFor(status: number, code: string, message: string, requestId?: string, details?: unknown, options?: ErrorOptions): APIError {
   const Class =
     status === 400 || status === 422 ? BadRequestError
     : status === 401 ? AuthenticationError
@@ -93,5 +103,5 @@ export function apiErrorFor(status: number, code: string, message: string, reque
     : status === 429 ? RateLimitError
     : status >= 500 ? InternalServerError
     : APIError;
-  return new Class(status, code, message, requestId, details);
+  return new Class(status, code, message, requestId, details, options);
 }

@@ -5,7 +5,7 @@
 import { LineAssembler, followLog, logSink } from "./build-logs.ts";
 import type { KilnClient } from "./client.ts";
 import { uploadContexts, type UploadReport } from "./context-upload.ts";
-import { ImageBuildError } from "./errors.ts";
+import { APIError, apiErrorFor, ImageBuildError } from "./errors.ts";
 import type { ImageDescription } from "./image-describe.ts";
 import type { ContextSource } from "./lowering/types.ts";
 
@@ -25,12 +25,25 @@ export type ImageBuildParams = {
 /** One layer of a built image, as the server reports it. */
 export type BuiltLayer = { index: number; key: string; status: string; cached: boolean; digest: string | null; reference: string | null };
 
+/**
+ * Why an image failed. Servers before the structured fields send only `reason` and `message`
+ * (with the exit code inside the message); newer ones send every field, null when unknown.
+ */
+export type ImageFailure = {
+  reason: string;
+  message: string;
+  exitCode?: number | null;
+  layerKey?: string | null;
+  layerIndex?: number | null;
+  logTail?: string[];
+};
+
 /** What the server returns for an image. */
 export type ImageView = {
   id: string;
   status: "queued" | "building" | "succeeded" | "failed" | "cancelled" | "timeout";
   buildId: string | null;
-  failure: { reason: string; message: string; exitCode?: number | null; layerKey?: string | null; logTail?: string[] } | null;
+  failure: ImageFailure | null;
   layers: BuiltLayer[];
 };
 
@@ -53,19 +66,11 @@ export async function runBuild(
     const pending = description.layers.flatMap((layer, i) => (layer.context ? [{ ...layer.context, sources: sources[i]! }] : []));
     const upload = await uploadContexts(client, pending);
     sink.status(`Submitting ${description.layers.length} layers`);
-    const submitted = await client.json<ImageView>("POST", ["v1", "images"], {
-      json: {
-        ...description.spec,
-        forceBuild: params.forceBuild || undefined,
-        ignoreCache: params.ignoreCache || description.ignoreCache || undefined,
-        tag: params.tag,
-        // Runtime mounts are recorded with the image; their files attach at container start.
-        ...(description.runtimeMounts.length
-          ? { runtimeMounts: description.runtimeMounts.map((m) => ({ kind: m.kind, remotePath: m.remotePath, context: null })) }
-          : {}),
-      },
-      idempotencyKey: crypto.randomUUID(),
-    });
+    const submitted = await client
+      .json<ImageView>("POST", ["v1", "images"], { json: submissionBody(description, params), idempotencyKey: crypto.randomUUID() })
+      .catch((error: unknown) => {
+        throw explainSecretError(error, description);
+      });
     const tail: string[] = [];
     if (!FINAL.has(submitted.status) && submitted.buildId) {
       await streamLog(client, submitted.buildId, description, sink, tail);
@@ -76,6 +81,50 @@ export async function runBuild(
   } finally {
     sink.close();
   }
+}
+
+/** The `POST /v1/images` body: the chain, the build options, required secret keys and runtime mounts. */
+export function submissionBody(description: ImageDescription, params: Pick<ImageBuildParams, "forceBuild" | "ignoreCache" | "tag">): Record<string, unknown> {
+  return {
+    ...description.spec,
+    forceBuild: params.forceBuild || undefined,
+    ignoreCache: params.ignoreCache || description.ignoreCache || undefined,
+    tag: params.tag,
+    // Only when a secret requires keys: an unchanged body keeps the server's parse memo warm.
+    ...(Object.keys(description.requiredSecretKeys).length ? { requiredSecretKeys: description.requiredSecretKeys } : {}),
+    // Runtime mounts are recorded with the image; their files attach at container start.
+    ...(description.runtimeMounts.length
+      ? { runtimeMounts: description.runtimeMounts.map((m) => ({ kind: m.kind, remotePath: m.remotePath, context: null })) }
+      : {}),
+  };
+}
+
+/**
+ * The server's 422 for a missing secret or missing keys names the secret and an HTTP fix; the
+ * SDK's user wants the layers that use it and the CLI command. Same class, code and request id;
+ * anything else passes through unchanged.
+ */
+export function explainSecretError(error: unknown, description: ImageDescription): unknown {
+  if (!(error instanceof APIError) || (error.code !== "secret_missing_keys" && error.code !== "secret_not_found")) return error;
+  const details = error.details as { secret?: unknown; missingKeys?: unknown } | undefined;
+  const name = details?.secret;
+  if (typeof name !== "string") return error;
+  const users = description.layers.flatMap((l, i) => (l.secrets.includes(name) || l.registryAuth?.secret === name ? [i + 1] : []));
+  const usedBy = users.length === 0 ? "" : ` (used by layer${users.length > 1 ? "s" : ""} ${users.join(", ")} of ${description.layers.length})`;
+  const required = description.requiredSecretKeys[name] ?? [];
+  let message: string;
+  if (error.code === "secret_missing_keys") {
+    const missing = Array.isArray(details?.missingKeys) ? details.missingKeys.map(String) : [];
+    message =
+      `Secret '${name}'${usedBy} lacks required keys: ${missing.join(", ")}. ` +
+      `Store it with every key it needs: kiln secret create ${name} ${required.map((k) => `${k}=...`).join(" ")} ` +
+      `(this replaces the secret's values, so list the keys it already has too), ` +
+      `or drop the keys from Secret.fromName('${name}', { requiredKeys }).`;
+  } else {
+    const pairs = required.length ? required.map((k) => `${k}=...`).join(" ") : "KEY=VALUE...";
+    message = `Secret '${name}'${usedBy} does not exist in this workspace. Create it: kiln secret create ${name} ${pairs}`;
+  }
+  return apiErrorFor(error.status, error.code, message, error.requestId, error.details, { cause: error });
 }
 
 async function streamLog(client: KilnClient, buildId: string, description: ImageDescription, sink: ReturnType<typeof logSink>, tail: string[]) {
@@ -106,26 +155,40 @@ async function waitForFinal(client: KilnClient, imageId: string): Promise<ImageV
 }
 
 function buildError(view: ImageView, description: ImageDescription, tail: string[]): ImageBuildError {
-  const failure = view.failure ?? { reason: view.status, message: `the build ended as ${view.status}` };
-  const failedKey = failure.layerKey ?? view.layers.find((l) => l.status === "failed")?.key;
-  const layerIndex = failedKey === undefined ? undefined : description.layers.findIndex((l) => l.key === failedKey);
+  const failure: ImageFailure = view.failure ?? { reason: view.status, message: `the build ended as ${view.status}` };
+  const layerIndex = failedLayerIndex(failure, view, description);
+  const exitCode = exitCodeOf(failure);
   return new ImageBuildError({
     imageId: view.id,
     ...(view.buildId ? { buildId: view.buildId } : {}),
-    ...(layerIndex !== undefined && layerIndex >= 0 ? { layerIndex } : {}),
-    ...(exitCodeOf(failure) === undefined ? {} : { exitCode: exitCodeOf(failure)! }),
+    ...(layerIndex === undefined ? {} : { layerIndex, layerKey: description.layers[layerIndex]!.key }),
+    ...(exitCode === undefined ? {} : { exitCode }),
     reason: failure.reason,
-    message: failure.message,
-    logTail: failure.logTail?.length ? failure.logTail : tail,
+    // The exit code is reported on its own; older servers also appended it to the message.
+    message: exitCode === undefined ? failure.message : failure.message.replace(new RegExp(` \\(exit code ${exitCode}\\)$`), ""),
+    logTail: failure.logTail?.length ? failure.logTail.slice(-TAIL_LINES) : tail,
   });
 }
 
 /**
- * The failing step's exit code: the server's `exitCode` field when it sends one, else the
- * "(exit code N)" the orchestrator appends to a build failure's message.
+ * The failed layer's index: the server's `layerKey` (else `layerIndex`) when it sends one, else,
+ * from older servers, the first layer the view shows as failed.
+ */
+function failedLayerIndex(failure: ImageFailure, view: ImageView, description: ImageDescription): number | undefined {
+  const byKey = (key: string | null | undefined) => (key ? description.layers.findIndex((l) => l.key === key) : -1);
+  let index = byKey(failure.layerKey);
+  if (index < 0 && typeof failure.layerIndex === "number" && failure.layerIndex < description.layers.length) index = failure.layerIndex;
+  // A server that sent the fields and named no layer (a cancel, say) means none.
+  if (index < 0 && failure.layerKey === undefined) index = byKey(view.layers.find((l) => l.status === "failed")?.key);
+  return index >= 0 ? index : undefined;
+}
+
+/**
+ * The failing step's exit code: the server's `exitCode` field when it sends one (null: none),
+ * else, from older servers, the "(exit code N)" the orchestrator appends to a build failure's message.
  */
 export function exitCodeOf(failure: { reason: string; message: string; exitCode?: number | null }): number | undefined {
-  if (typeof failure.exitCode === "number") return failure.exitCode;
+  if (failure.exitCode !== undefined) return failure.exitCode ?? undefined;
   if (failure.reason !== "build") return undefined;
   const match = /\(exit code (\d+)\)/.exec(failure.message);
   return match ? Number(match[1]) : undefined;

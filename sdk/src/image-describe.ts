@@ -10,6 +10,7 @@ import { computeLayerKey, type ImageSpec, type LayerSpec } from "./layer-spec.ts
 import type { RuntimeMount } from "./local-files.ts";
 import type { ContextSource } from "./lowering/types.ts";
 import { addPythonCommands, pythonStandalone } from "./python-version.ts";
+import { requiredSecretKeys, type Secret } from "./secret.ts";
 
 /** One lowered layer: its wire spec plus what tooling wants to see. */
 export type LayerDescription = LayerSpec & {
@@ -27,6 +28,11 @@ export type ImageDescription = {
   runtimeMounts: RuntimeMount[];
   /** `KILN_IGNORE_CACHE` was set: build fresh without replacing cached results. */
   ignoreCache: boolean;
+  /**
+   * Keys each named secret must hold (`Secret.fromName(name, { requiredKeys })`), merged over
+   * every layer and registry login; the server refuses the build when one lacks them.
+   */
+  requiredSecretKeys: Record<string, string[]>;
   /** The chain in the API's submission format. */
   spec: ImageSpec;
 };
@@ -51,8 +57,11 @@ export async function describeWithSources(
   const layers: LayerDescription[] = [];
   const sources: ContextSource[][] = [];
   const inlineSecrets = new Map<string, Readonly<Record<string, string>>>();
+  const referenced: Secret[] = [];
   for (const def of defs) {
-    for (const secret of def.secrets) {
+    // A registry login's secret is stored and checked like a step's (it may be inline too).
+    for (const secret of def.registryAuth ? [...def.secrets, def.registryAuth.secret] : def.secrets) {
+      referenced.push(secret);
       const values = secret.inlineValues();
       if (values) inlineSecrets.set(secret.ref, values);
     }
@@ -80,6 +89,8 @@ export async function describeWithSources(
     builderVersion,
     layers: layers.map(({ contextFiles: _files, key: _key, ...layer }) => layer),
   };
-  const description = { builderVersion, layers, runtimeMounts: [...runtimeMounts], ignoreCache: envFlag(env.KILN_IGNORE_CACHE), spec };
+  const description = {
+    builderVersion, layers, runtimeMounts: [...runtimeMounts], ignoreCache: envFlag(env.KILN_IGNORE_CACHE), requiredSecretKeys: requiredSecretKeys(referenced), spec,
+  };
   return { description, sources, inlineSecrets };
 }

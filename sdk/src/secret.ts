@@ -14,6 +14,8 @@ export type SecretFromNameParams = {
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** The server accepts at most this many required keys per secret (`requiredSecretKeys` of `POST /v1/images`). */
+export const MAX_REQUIRED_KEYS = 256;
 
 /** A reference to a secret whose values become environment variables of build steps. */
 export class Secret {
@@ -35,8 +37,11 @@ export class Secret {
       );
     }
     const requiredKeys = params.requiredKeys ?? [];
+    if (!Array.isArray(requiredKeys)) throw new InvalidError(`Secret.fromName('${name}'): requiredKeys must be a list of environment variable names.`);
     for (const key of requiredKeys) assertEnvKey(key, "requiredKeys");
-    return new Secret(name, undefined, [...requiredKeys]);
+    const unique = [...new Set(requiredKeys)];
+    assertRequiredKeyCount(name, unique.length);
+    return new Secret(name, undefined, unique);
   }
 
   /** An inline secret from a dictionary; `null`/`undefined` values are dropped, as in Modal. */
@@ -87,6 +92,35 @@ export class Secret {
   toString(): string {
     if (this.#name !== undefined) return `Secret.fromName('${this.#name}')`;
     return `Secret.fromDict({${Object.keys(this.#values ?? {}).sort().join(", ")}})`;
+  }
+}
+
+/**
+ * The `requiredSecretKeys` of an image submission: for every named secret among `secrets`, the
+ * union of the keys its references require, names and keys sorted (the same image always sends
+ * the same body). Secrets that require nothing are left out. Inline secrets need no entry: they
+ * are stored with exactly their keys just before the submission, under a name derived from them.
+ */
+export function requiredSecretKeys(secrets: Iterable<Secret>): Record<string, string[]> {
+  const byName = new Map<string, Set<string>>();
+  for (const secret of secrets) {
+    if (secret.name === undefined || secret.requiredKeys.length === 0) continue;
+    const keys = byName.get(secret.name) ?? new Set<string>();
+    for (const key of secret.requiredKeys) keys.add(key);
+    byName.set(secret.name, keys);
+  }
+  const out: Record<string, string[]> = {};
+  for (const name of [...byName.keys()].sort()) {
+    const keys = [...byName.get(name)!].sort();
+    assertRequiredKeyCount(name, keys.length);
+    out[name] = keys;
+  }
+  return out;
+}
+
+function assertRequiredKeyCount(name: string, count: number): void {
+  if (count > MAX_REQUIRED_KEYS) {
+    throw new InvalidError(`Secret '${name}' has ${count} required keys across the image; the server accepts at most ${MAX_REQUIRED_KEYS} per secret. Require fewer keys.`);
   }
 }
 

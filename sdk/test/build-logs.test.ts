@@ -2,7 +2,6 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { followLog, LineAssembler, type LogChunk, logSink } from "../src/build-logs.ts";
 import { KilnClient } from "../src/client.ts";
-import { exitCodeOf } from "../src/image-build.ts";
 
 const chunk = (pos: number, data: string, layerKey: string | null = "k1", stream: LogChunk["stream"] = "stdout"): LogChunk => ({ pos, attempt: 1, layerKey, stream, data, atMs: pos });
 
@@ -57,14 +56,5 @@ describe("logSink", () => {
   it("is silent with logs: false", () => {
     const sink = logSink(false);
     expect(() => (sink.line("[1/1]", "x", "stdout"), sink.status("y"), sink.close())).not.toThrow();
-  });
-});
-
-describe("exitCodeOf", () => {
-  it("reads the exit code of a build failure from its field, else its message", () => {
-    expect(exitCodeOf({ reason: "build", message: "step failed", exitCode: 3 })).toBe(3);
-    expect(exitCodeOf({ reason: "build", message: "RUN exit 7 failed (exit code 7)" })).toBe(7);
-    expect(exitCodeOf({ reason: "infra", message: "push failed (exit code 125)" })).toBeUndefined();
-    expect(exitCodeOf({ reason: "build", message: "no code here" })).toBeUndefined();
   });
 });
