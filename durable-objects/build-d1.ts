@@ -25,6 +25,11 @@ export async function syncBuildRow(env: Env, rec: BuildRecord, layerKeys: string
     status: m.status,
     failureReason: m.failure?.reason ?? null,
     failureMessage: m.failure?.message ?? null,
+    // What the runner reported with the failure; nothing without one (an object from before
+    // details were cleared on retry may still hold an earlier attempt's layer).
+    failureExitCode: m.failure ? rec.failureExitCode : null,
+    failureLayerKey: m.failure ? rec.failedLayer : null,
+    failureLogTail: m.failure && rec.failureLogTail.length ? rec.failureLogTail : null,
     attempts: m.attemptNo,
     fleetId: rec.slotFleet,
     cancelRequested: m.cancelRequested,

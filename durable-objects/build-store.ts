@@ -27,7 +27,17 @@ export const BUILD_MIGRATIONS = [
    ${LOG_TABLES}`,
   // The submitting request's id, sent with every dispatch so one id traces a build end to end.
   "ALTER TABLE build ADD COLUMN request_id TEXT",
+  // What a runner's `failed` event said beyond reason and message, kept next to failed_layer (FailureDetails).
+  `ALTER TABLE build ADD COLUMN failure_exit_code INTEGER;
+   ALTER TABLE build ADD COLUMN failure_log_tail TEXT;`,
 ];
+
+/**
+ * What the runner reported with the failure the machine holds: the layer it stopped at, the
+ * build step's exit code and the last lines of output. They describe the current failure
+ * only, and are cleared whenever that failure is replaced (a new attempt starts, a cancel).
+ */
+export type FailureDetails = { layer: string | null; exitCode: number | null; logTail: string[] };
 
 /** The build's own row. */
 export type BuildRecord = {
@@ -45,8 +55,12 @@ export type BuildRecord = {
   machine: MachineState;
   waitingKey: string | null;
   slotFleet: string | null;
-  /** The layer a `failed` event named, memoised as failed when the build ends. */
+  /** The layer a `failed` event named (for a failed step without one, the first unbuilt), memoised as failed when the build ends. */
   failedLayer: string | null;
+  /** The failing build step's exit code, from the same event; null when it reported none or the failure was not a step's. */
+  failureExitCode: number | null;
+  /** The last lines of output the same event carried (capped, see runner-events.ts); empty when none. */
+  failureLogTail: string[];
   createdMs: number;
   updatedMs: number;
   finishedMs: number | null;
@@ -121,6 +135,8 @@ export class BuildStore {
       waitingKey: r.waiting_key as string | null,
       slotFleet: r.slot_fleet as string | null,
       failedLayer: r.failed_layer as string | null,
+      failureExitCode: (r.failure_exit_code as number | null) ?? null,
+      failureLogTail: r.failure_log_tail ? (JSON.parse(r.failure_log_tail as string) as string[]) : [],
       createdMs: r.created_ms as number,
       updatedMs: r.updated_ms as number,
       finishedMs: r.finished_ms as number | null,
@@ -139,8 +155,16 @@ export class BuildStore {
   }
 
   /** Sets one of the build row's bookkeeping columns. */
-  setField(column: "waiting_key" | "slot_fleet" | "failed_layer" | "log_archive", value: string | null): void {
+  setField(column: "waiting_key" | "slot_fleet" | "log_archive", value: string | null): void {
     this.#sql.exec(`UPDATE build SET ${column} = ?`, value);
+  }
+
+  /** Records what the runner reported with the current failure, or forgets it (null). */
+  setFailureDetails(details: FailureDetails | null): void {
+    this.#sql.exec(
+      "UPDATE build SET failed_layer = ?, failure_exit_code = ?, failure_log_tail = ?",
+      details?.layer ?? null, details?.exitCode ?? null, details?.logTail.length ? JSON.stringify(details.logTail) : null,
+    );
   }
 
   /** The build's layers in chain order. */

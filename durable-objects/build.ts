@@ -15,7 +15,7 @@ import type { RunnerEvent } from "../workers/protocol/runner-protocol.ts";
 import { isAttemptLive, isTerminal, type MachineEvent, transition } from "./build-machine.ts";
 import { type LogChunk, BuildLogs } from "./build-logs.ts";
 import type { BuildSpec } from "./build-spec.ts";
-import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type LayerRow } from "./build-store.ts";
+import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
 import { runDispatch, runSlotAcquisition, type StepContext } from "./build-steps.ts";
 import { deliverOutboxItem } from "./build-outbox.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
@@ -109,9 +109,8 @@ export class Build extends DurableObject<Env> {
       this.#releaseKey(index, result.key, { kind: "succeeded", digest: result.digest, reference: result.reference, sizeBytes: result.sizeBytes });
       this.#logs.system(rec.machine.attemptNo, `layer ${result.key.slice(0, 12)} built: ${result.digest}`, now);
     }
-    if (plan.failedLayer) this.#store.setField("failed_layer", plan.failedLayer);
     if (event.type === "failed") this.#logs.system(rec.machine.attemptNo, `runner reported failure (${event.reason}): ${event.message}`, now);
-    this.#apply(plan.machine);
+    this.#apply(plan.machine, plan.failure);
     await this.#commit();
     return { ok: true, cancel: this.#store.load()!.machine.cancelRequested };
   }
@@ -283,12 +282,20 @@ export class Build extends DurableObject<Env> {
     }
   }
 
-  #apply(event: MachineEvent): boolean {
+  /** Applies a machine event; `details`: what the runner reported with the failure the event brings (runner_failed). */
+  #apply(event: MachineEvent, details?: FailureDetails): boolean {
     const rec = this.#store.load()!;
     const t = transition(rec.machine, event, RETRY_POLICY);
     if (!t.changed) return false;
     const now = Date.now();
     this.#store.saveMachine(t.state, now, isTerminal(t.state.status));
+    // The details belong to the failure they came with: a new attempt (failure cleared), a
+    // cancel or any other failure replaces them, so an earlier attempt's layer, exit code and
+    // log tail never outlive a retry. Written before the effects: `finish` memoises the layer.
+    const before = rec.machine.failure;
+    const after = t.state.failure;
+    if (event.type === "runner_failed") this.#store.setFailureDetails(details ?? null);
+    else if (before?.reason !== after?.reason || before?.message !== after?.message) this.#store.setFailureDetails(null);
     for (const effect of t.effects) {
       switch (effect.type) {
         case "claim":

@@ -91,6 +91,64 @@ describe("leases and retries", () => {
   });
 });
 
+describe("failure details", () => {
+  // An infra failure on the first fleet that names a layer, with an exit code and a tail; then the retry on the second fleet.
+  async function infraThenRetry() {
+    const s = await started({ fleets: 2 });
+    const job1 = await nthJob(s.fleets[0]!, 1);
+    const pushFailed = { type: "failed", reason: "infra", message: "push failed", layerKey: job1.layers[1]!.key, exitCode: 125, logTail: ["pushing", "denied"] } as const;
+    expect((await sendEvent(s.fleets[0]!, job1, pushFailed)).status).toBe(200);
+    const retrying = (await buildStub(s.buildId).snapshot())!.build;
+    expect(retrying).toMatchObject({ machine: { status: "retrying" }, failedLayer: job1.layers[1]!.key, failureExitCode: null, failureLogTail: ["pushing", "denied"] });
+    const during = await apiJson("GET", `/v1/builds/${s.buildId}`, { token: s.t.token });
+    expect(during.body).toMatchObject({ status: "retrying", failure: { reason: "infra", exitCode: null, layerKey: job1.layers[1]!.key, logTail: ["pushing", "denied"] } });
+    const retried = await fire(s.buildId, "retry");
+    expect(retried.build).toMatchObject({ machine: { status: "running", attemptNo: 2 }, failedLayer: null, failureExitCode: null, failureLogTail: [] });
+    return { ...s, job1, job2: await nthJob(s.fleets[1]!, 1) };
+  }
+  const failureOf = async (s: { t: { token: string }; buildId: string; imageId: string }) => ({
+    build: (await apiJson("GET", `/v1/builds/${s.buildId}`, { token: s.t.token })).body.failure,
+    image: (await apiJson("GET", `/v1/images/${s.imageId}`, { token: s.t.token })).body.failure,
+  });
+
+  it("keeps nothing of a retried infra failure once the retry succeeds", async () => {
+    const s = await infraThenRetry();
+    expect((await failureOf(s)).build).toBeNull();
+    await completeJob(s.fleets[1]!, s.job2);
+    const done = (await buildStub(s.buildId).snapshot())!.build;
+    expect(done).toMatchObject({ machine: { status: "succeeded", failure: null }, failedLayer: null, failureExitCode: null, failureLogTail: [] });
+    expect(await failureOf(s)).toEqual({ build: null, image: null });
+  });
+
+  it("shows only the final attempt's failure after a retry", async () => {
+    const s = await infraThenRetry();
+    // The infra failure named the second layer; this one names the first.
+    const first = s.job2.layers[0]!;
+    expect((await sendEvent(s.fleets[1]!, s.job2, { type: "failed", reason: "build", message: "RUN exit 7 failed", layerKey: first.key, exitCode: 7, logTail: ["+ exit 7"] })).status).toBe(200);
+    const { build, image } = await failureOf(s);
+    expect(build).toEqual({ reason: "build", message: "RUN exit 7 failed (exit code 7)", exitCode: 7, layerKey: first.key, logTail: ["+ exit 7"] });
+    expect(image).toMatchObject({ exitCode: 7, layerKey: first.key, layerIndex: first.index, logTail: ["+ exit 7"] });
+  });
+
+  it("does not lend an earlier attempt's details to a failure that reports none", async () => {
+    const s = await infraThenRetry();
+    expect((await sendEvent(s.fleets[1]!, s.job2, { type: "failed", reason: "build", message: "killed", layerKey: null, exitCode: null, logTail: [] })).status).toBe(200);
+    const { build, image } = await failureOf(s);
+    // The runner named no layer: the first one the build had not finished, not the layer the infra failure named.
+    expect(build).toEqual({ reason: "build", message: "killed", exitCode: null, layerKey: s.job2.layers[0]!.key, logTail: [] });
+    expect(image).toMatchObject({ exitCode: null, layerKey: s.job2.layers[0]!.key, logTail: [] });
+  });
+
+  it("forgets an infra failure's details when the build is cancelled between attempts", async () => {
+    const { t, fleets, buildId } = await started({ fleets: 2 });
+    const job = await nthJob(fleets[0]!, 1);
+    await sendEvent(fleets[0]!, job, { type: "failed", reason: "infra", message: "no space left", layerKey: job.layers[0]!.key, exitCode: null, logTail: ["ENOSPC"] });
+    expect((await apiJson("POST", `/v1/builds/${buildId}/cancel`, { token: t.token })).status).toBe(200);
+    const done = await apiJson("GET", `/v1/builds/${buildId}`, { token: t.token });
+    expect(done.body).toMatchObject({ status: "cancelled", failure: { reason: "cancelled", exitCode: null, layerKey: null, logTail: [] } });
+  });
+});
+
 describe("cancel", () => {
   it("delivers a cancel in the next heartbeat response and ends cancelled when the runner confirms", async () => {
     const { t, fleets, buildId, imageId } = await started();

@@ -1,6 +1,6 @@
 // GET /v1/builds/:id and POST /v1/builds/:id/cancel: the D1 view of a build, scopes and isolation.
 import { describe, expect, it } from "vitest";
-import { apiJson, chain, completeJob, newFleet, newTenant, nthJob, settle, submitImage } from "./helpers.ts";
+import { apiJson, chain, completeJob, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
 
 describe("/v1/builds", () => {
   it("shows a build's status, attempts, fleet and the layers it produced", async () => {
@@ -16,6 +16,20 @@ describe("/v1/builds", () => {
     const after = await apiJson("GET", `/v1/builds/${r.body.buildId}`, { token: t.token });
     expect(after.body).toMatchObject({ status: "succeeded", failure: null, finishedAt: expect.any(String) });
     expect(after.body.layers.map((l: { key: string }) => l.key)).toEqual(during.body.layerKeys);
+  });
+
+  it("shows a failed step's exit code, layer and log tail", async () => {
+    const t = await newTenant();
+    const fleet = await newFleet(t.workspaceId);
+    const r = await submitImage(t.token, chain(2));
+    await settle(r.body.buildId);
+    const job = await nthJob(fleet, 1);
+    const logTail = ["+ make", "error: <missing> & \"quoted\"", "+ exit 7"];
+    const failed = await sendEvent(fleet, job, { type: "failed", reason: "build", message: "RUN make failed", layerKey: job.layers[1]!.key, exitCode: 7, logTail });
+    expect(failed.status).toBe(200);
+    const view = await apiJson("GET", `/v1/builds/${r.body.buildId}`, { token: t.token });
+    expect(view.body).toMatchObject({ status: "failed", finishedAt: expect.any(String) });
+    expect(view.body.failure).toEqual({ reason: "build", message: "RUN make failed (exit code 7)", exitCode: 7, layerKey: job.layers[1]!.key, logTail });
   });
 
   it("answers 404 for unknown builds and other workspaces', 403 without the scope", async () => {

@@ -1,7 +1,11 @@
 // POST /v1/runner/events: per-fleet signatures with ±5 min tolerance, replays, unknown attempts,
 // stale attempts and malformed bodies all answered 4xx, and none of them changes the build.
+// And planRunnerEvent (durable-objects/runner-events.ts), pure: what a `failed` event keeps.
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { LayerRow } from "../../durable-objects/build-store.ts";
+import { FAILURE_LOG_LINE_CHARS, planRunnerEvent } from "../../durable-objects/runner-events.ts";
+import type { RunnerEvent } from "../../workers/protocol/runner-protocol.ts";
 import { newWebhookSecret, signWebhook } from "../../workers/protocol/webhooks.ts";
 import { buildStub, chain, newFleet, newTenant, nthJob, ORIGIN, sendEvent, settle, submitImage } from "./helpers.ts";
 
@@ -81,5 +85,38 @@ describe("POST /v1/runner/events", () => {
     await sendEvent(fleet, job, { type: "failed", reason: "build", message: "no", layerKey: null, exitCode: 1, logTail: [] });
     expect(await statusOf(buildId)).toBe("failed");
     expect((await sendEvent(fleet, job, { type: "heartbeat" })).body.error.code).toBe("stale_attempt");
+  });
+});
+
+describe("planRunnerEvent of a failed event", () => {
+  const KEYS = ["a".repeat(64), "b".repeat(64)];
+  const layers: LayerRow[] = KEYS.map((key, index) => ({ index, key, state: index === 0 ? "built" : "claimed", digest: null, reference: null, sizeBytes: null, released: false }));
+  const attempt = { attemptNo: 1, attemptId: "at-1", fleetId: "fl-1", deadlineMs: 0, dispatchedMs: 0, endedMs: null, tokenHashes: [] };
+  const plan = (event: Partial<Extract<RunnerEvent, { type: "failed" }>>) => {
+    const failed: RunnerEvent = { type: "failed", jobId: "bd-1", attemptId: "at-1", fencingToken: 1, reason: "build", message: "m", layerKey: null, exitCode: null, logTail: [], ...event };
+    const result = planRunnerEvent({ status: "running", attemptNo: 1, cancelRequested: false, failure: null }, attempt, layers, failed, (key) => key);
+    if (!result.ok) throw new Error(result.error);
+    return result.plan;
+  };
+
+  it("keeps the named layer, the step's exit code and the last 20 lines, each capped", () => {
+    const tail = Array.from({ length: 25 }, (_, i) => `line ${i}`);
+    // A cut never splits a surrogate pair: the emoji the limit falls inside is dropped whole.
+    tail[24] = `${"y".repeat(FAILURE_LOG_LINE_CHARS - 2)}😀😀`;
+    const { failure, machine } = plan({ layerKey: KEYS[1]!, exitCode: 7, logTail: tail });
+    expect(machine).toEqual({ type: "runner_failed", reason: "build", message: "m (exit code 7)" });
+    expect(failure).toMatchObject({ layer: KEYS[1], exitCode: 7 });
+    expect(failure!.logTail).toHaveLength(20);
+    expect(failure!.logTail[0]).toBe("line 5");
+    expect(failure!.logTail[19]).toBe(`${"y".repeat(FAILURE_LOG_LINE_CHARS - 2)}…`);
+  });
+
+  it("guesses the first unbuilt layer for a step only, keeps no exit code but a step's, and names no layer for a cancel", () => {
+    // A layer that is already built is not the one that failed.
+    expect(plan({ layerKey: KEYS[0]! }).failure).toEqual({ layer: KEYS[1], exitCode: null, logTail: [] });
+    expect(plan({ reason: "infra", exitCode: 125, logTail: ["denied"] }).failure).toEqual({ layer: null, exitCode: null, logTail: ["denied"] });
+    expect(plan({ reason: "infra", layerKey: KEYS[1]! }).failure).toMatchObject({ layer: KEYS[1] });
+    expect(plan({ reason: "timeout" }).failure).toMatchObject({ layer: null });
+    expect(plan({ reason: "cancelled", layerKey: KEYS[1]!, logTail: ["stopping"] }).failure).toEqual({ layer: null, exitCode: null, logTail: ["stopping"] });
   });
 });

@@ -27,7 +27,15 @@ const BuildSchema = z
     id: z.string(),
     status: z.enum(["waiting", "queued", "retrying", "dispatching", "running", "succeeded", "failed", "cancelled", "timeout"]),
     mode: z.enum(["normal", "force", "ignore"]),
-    failure: z.object({ reason: z.string(), message: z.string() }).nullable(),
+    failure: z
+      .object({
+        reason: z.string(),
+        message: z.string(),
+        exitCode: z.number().int().nullable().openapi({ description: "The failing build step's exit code; null for other failures or when the runner reported none." }),
+        layerKey: z.string().nullable().openapi({ description: "The layer the runner's failure named, else for a failed step the first layer the build had not finished; null otherwise." }),
+        logTail: z.array(z.string()).openapi({ description: "The last lines of output the runner sent with the failure (at most 20, oldest first, secrets masked)." }),
+      })
+      .nullable(),
     attempts: z.number().int(),
     fleetId: z.string().nullable(),
     cancelRequested: z.boolean(),
@@ -146,7 +154,9 @@ async function present(env: Env, row: typeof builds.$inferSelect): Promise<z.inf
     id: row.id,
     status: row.status,
     mode: row.mode,
-    failure: row.failureReason ? { reason: row.failureReason, message: row.failureMessage ?? "" } : null,
+    failure: row.failureReason
+      ? { reason: row.failureReason, message: row.failureMessage ?? "", exitCode: row.failureExitCode, layerKey: row.failureLayerKey, logTail: row.failureLogTail ?? [] }
+      : null,
     attempts: row.attempts,
     fleetId: row.fleetId,
     cancelRequested: row.cancelRequested,

@@ -54,7 +54,7 @@ ${running ? `<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS}"><
   <h1>${escapeHtml(title)}</h1>
   <p class="status status-${escapeHtml(image.status)}" id="status">${escapeHtml(image.status)}</p>
   <p class="meta">image <code>${escapeHtml(image.id)}</code>${image.buildId ? ` · build <code>${escapeHtml(image.buildId)}</code>` : ""} · created ${escapeHtml(image.createdAt)}</p>
-  ${image.failure ? `<p class="failure"><strong>${escapeHtml(image.failure.reason)}</strong>: ${escapeHtml(image.failure.message)}</p>` : ""}
+  ${image.failure ? failureBlock(image.failure) : ""}
 </header>
 <section>
 <h2>Layers</h2>
@@ -74,6 +74,19 @@ ${running ? `<p class="meta" id="live">Build in progress; this page updates itse
 ${running && data.logPollUrl ? liveScript(data.logPollUrl, data.logCursor) : ""}
 </body>
 </html>`;
+}
+
+/** The failure: reason and message, then the failed layer and exit code where known, then the log tail. */
+function failureBlock(failure: NonNullable<ImageView["failure"]>): string {
+  const where = [
+    failure.layerKey === null ? null : `layer ${failure.layerIndex === null ? "" : `${failure.layerIndex + 1} `}<code title="${escapeHtml(failure.layerKey)}">${escapeHtml(failure.layerKey.slice(0, 12))}</code>`,
+    failure.exitCode === null ? null : `exit code <code>${failure.exitCode}</code>`,
+  ].filter((part) => part !== null);
+  return `<div class="failure" id="failure">
+  <p><strong>${escapeHtml(failure.reason)}</strong>: ${escapeHtml(failure.message)}</p>
+  ${where.length ? `<p class="meta">${where.join(" · ")}</p>` : ""}
+  ${failure.logTail.length ? `<pre class="log tail">${failure.logTail.map((line) => `${escapeHtml(line)}\n`).join("")}</pre>` : ""}
+</div>`;
 }
 
 function layerRow(layer: ImageView["layers"][number], builtAt: number | undefined): string {
@@ -135,7 +148,7 @@ h1{margin:0 0 .25rem;font-size:1.6rem}h2{font-size:1.1rem;margin-top:2rem}
 .status-building{background:#0969da}.status-queued{background:#9a6700}
 td.status-succeeded,td.status-failed,td.status-building,td.status-queued,td.status-timeout,td.status-cancelled{background:none;color:inherit;font-weight:600}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:top}
-.failure{background:#ffebe9;border:1px solid #ff818266;padding:.5rem .75rem;border-radius:6px}
+.failure{background:#ffebe9;border:1px solid #ff818266;padding:.5rem .75rem;border-radius:6px}.failure p{margin:.25rem 0}.failure .tail{background:#fff;max-height:20rem}
 pre{background:#f6f8fa;padding:.75rem;border-radius:6px;overflow:auto}
 .log{max-height:32rem;font:12px/1.45 ui-monospace,monospace}.log .stderr{color:#9a3412}.log .system{color:#59636e}
 .snippet{white-space:pre-wrap;word-break:break-all}

@@ -29,6 +29,12 @@ export const builds = sqliteTable(
     /** Why it failed: build | infra | timeout | cancelled | dependency; null unless it failed. */
     failureReason: text("failure_reason"),
     failureMessage: text("failure_message"),
+    /** The exit code of the build step that failed, as the runner reported it; null unless a `build` failure carried one. */
+    failureExitCode: integer("failure_exit_code"),
+    /** The layer the runner's failure named, else for a failed step the first the build had not finished; null otherwise. */
+    failureLayerKey: text("failure_layer_key"),
+    /** JSON array: the last lines of output before the failure (at most 20, secrets masked by the runner); null when none. */
+    failureLogTail: text("failure_log_tail", { mode: "json" }).$type<string[]>(),
     /** Dispatch attempts so far (at most 3: the first and two retries). */
     attempts: integer("attempts").notNull().default(0),
     /** The fleet of the current or last attempt. */
