@@ -3,6 +3,12 @@
  * it is accepted (a queued job must keep its lease), cancel and deadline handling, the
  * layer loop, the `layer_succeeded` / `succeeded` / `failed` events, and the removal of
  * every file the job wrote, whatever happened.
+ *
+ * The layer loop is a two-stage pipeline: layer i is pushed and verified in the background
+ * (a {@link PublishQueue}, one push at a time) while layer i+1 builds on the local image of
+ * layer i. The first failure decides the job: a build that fails while an earlier layer is
+ * still being pushed lets that push finish (the orchestrator caches what succeeded); a
+ * push that fails stops the build running meanwhile.
  */
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -14,11 +20,12 @@ import { type EventBody, EventClient } from "./event-client.ts";
 import { type FailureReason, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuPool } from "./gpu.ts";
 import { startHeartbeats } from "./heartbeat.ts";
-import { buildLayer, type LayerBuildEnv } from "./layer-build.ts";
+import { buildLayer, type LayerBuildEnv, type LayerResult, publishLayer } from "./layer-build.ts";
 import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
 import { runProcess } from "./process.ts";
+import { PublishQueue } from "./publish-queue.ts";
 import type { PythonCache } from "./python-standalone.ts";
 import { baseImageLogin, loginSecrets, type RegistryLogin } from "./registry-auth.ts";
 import { SecretMasker } from "./secret-mask.ts";
@@ -104,6 +111,7 @@ export class JobRun {
     const built: string[] = [];
     let chain: Promise<unknown> = Promise.resolve();
     let current: string | null = null;
+    const publishing = new PublishQueue<LayerResult>();
     try {
       if (this.#stopReason) throw this.#stopped();
       // `started` must not overtake `accepted`.
@@ -151,21 +159,40 @@ export class JobRun {
         baseLogins,
         stopped: () => this.#stopped(),
       };
+      // Builds also stop when a push fails: the job has failed, and that push's failure is the one to report.
+      const buildEnv: LayerBuildEnv = {
+        ...env,
+        signal: AbortSignal.any([this.#stop.signal, publishing.signal]),
+        stopped: () => (this.#stopReason ? this.#stopped() : toJobFailure(publishing.failure)),
+      };
       for (const [i, layer] of job.layers.entries()) {
+        if (buildEnv.signal.aborted) throw buildEnv.stopped();
         const parent = i === 0 ? job.parentReference : job.layers[i - 1]!.target;
         current = layer.key;
-        const result = await buildLayer(env, layer, i, parent);
+        const layerBuilt = await buildLayer(buildEnv, layer, i, parent);
         current = null;
         built.push(layer.target);
-        // Ordered but not awaited: the next layer builds while the orchestrator hears about this one.
-        const event: EventBody = { type: "layer_succeeded", layerKey: layer.key, ...result };
-        chain = chain.then(() => this.#events.deliver(event, this.#giveUp.signal));
+        // The next layer builds FROM the local image while this one is pushed; pushes stay one at a time.
+        publishing.add(
+          () => publishLayer(env, layerBuilt),
+          (result) => {
+            // Ordered but not awaited: the orchestrator hears about this layer while later ones build.
+            const event: EventBody = { type: "layer_succeeded", layerKey: layer.key, ...result };
+            chain = chain.then(() => this.#events.deliver(event, this.#giveUp.signal));
+          },
+        );
       }
+      await publishing.settled();
+      if (publishing.failure) throw publishing.failure;
       await this.#finish(shipper, chain, { type: "succeeded" });
       logger.info("job succeeded", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length });
       return { status: "succeeded" };
     } catch (error) {
-      const failure = this.#stopReason ? this.#stopped() : toJobFailure(error);
+      // Whichever failed first decides: a push that failed while a layer built stopped that build.
+      const pushFailedFirst = publishing.failure;
+      // Pushes already queued still finish (or stop with the job), so every layer that made it is reported.
+      await publishing.settled();
+      const failure = this.#stopReason ? this.#stopped() : toJobFailure(pushFailedFirst ?? error);
       failure.layerKey ??= current;
       if (this.#stopReason === "fenced") {
         shipper?.stop();

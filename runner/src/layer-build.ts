@@ -1,21 +1,24 @@
 /**
- * Builds, pushes and verifies one layer of a job: context download and safe extraction,
- * addPython and runFunction preparation, the secret environment file, the rendered
- * Dockerfile, the backend's build and push commands, and a check of the pushed manifest.
+ * One layer of a job, in two phases so that the job can overlap them (job-run.ts):
+ * `buildLayer` downloads and safely extracts the context, prepares addPython and
+ * runFunction, writes the secret environment file, renders the Dockerfile and runs the
+ * backend's build (holding the layer's GPUs only for that); `publishLayer` runs the
+ * backend's push, reads the digest and checks the pushed manifest in the registry.
  */
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, JobLayer } from "../../workers/protocol/runner-protocol.ts";
 import type { BuildBackend, BuildRequest, PullPolicy } from "./backends/types.ts";
+import { pulledImages, pullTls } from "./base-images.ts";
 import type { RunnerConfig } from "./config.ts";
 import { downloadContext } from "./context-download.ts";
 import { DockerfileRenderError, renderDockerfile, secretEnvFile } from "./dockerfile.ts";
-import { infraFailure, JobFailure } from "./failure.ts";
+import { infraFailure, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuPool } from "./gpu.ts";
 import type { LogShipper, OutputSink } from "./log-shipper.ts";
 import { type Command, runProcess } from "./process.ts";
 import type { PythonCache } from "./python-standalone.ts";
-import { baseImageReference, type RegistryLogin, registryHostOf, writeAuthFile } from "./registry-auth.ts";
+import { type RegistryLogin, registryHostOf, writeAuthFile } from "./registry-auth.ts";
 import { fetchManifest } from "./registry-client.ts";
 import { prepareBuildFunction } from "./run-function.ts";
 import { extractTarFile, UnsafeArchiveError } from "./safe-extract.ts";
@@ -47,8 +50,18 @@ export type LayerBuildEnv = {
 /** A pushed layer image. */
 export type LayerResult = { digest: string; sizeBytes: number; reference: string };
 
-/** Builds and pushes `layer` (at position `index` of the job) on top of `parentReference`. */
-export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: number, parentReference: string | null): Promise<LayerResult> {
+/**
+ * A layer built into local storage (BuildKit backends: already pushed), waiting for
+ * {@link publishLayer}. Its auth file and metadata file must exist until then.
+ */
+export type BuiltLayer = { layer: JobLayer; request: BuildRequest };
+
+/**
+ * Builds `layer` (at position `index` of the job) on top of `parentReference`, tagged as
+ * `layer.target`. GPUs are held only while the build runs; nothing is pushed yet
+ * (BuildKit backends excepted: their build pushes).
+ */
+export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: number, parentReference: string | null): Promise<BuiltLayer> {
   const { job, config, backend, shipper, signal } = env;
   const dir = path.join(env.workDir, `layer-${index}`);
   const contextDir = path.join(dir, "context");
@@ -111,7 +124,15 @@ export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: num
     const authFile = path.join(authDir, "config.json");
     await writeAuthFile(authFile, baseLogin ? [env.targetLogin, baseLogin] : [env.targetLogin]);
 
-    const fromHost = parentReference === null ? registryHostOf(baseImageReference(layer.dockerfileCommands) ?? "") : job.registry.host;
+    const pulls = pulledImages(layer.dockerfileCommands, { buildArgs: layer.buildArgs, parentReference });
+    const insecureHosts = job.registry.insecure ? [...config.insecureRegistries, job.registry.host] : config.insecureRegistries;
+    const tls = pullTls(pulls.images.map(registryHostOf), insecureHosts);
+    if (tls.verifiedInsecure.length > 0) {
+      shipper.system(
+        layer.key,
+        `this layer pulls from insecure registries (${tls.verifiedInsecure.join(", ")}) and from registries verified by TLS; ${backend.name} takes one TLS setting for every pull, so TLS is verified for all of them and those registries need a valid certificate (or pull every image of the layer from insecure registries)`,
+      );
+    }
     const pull: PullPolicy = parentReference === null ? config.pullBase : "missing";
     const request: BuildRequest = {
       contextDir,
@@ -121,7 +142,7 @@ export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: num
       secretEnvFile: secretFile,
       gpus: gpus?.devices ?? [],
       authFile,
-      pullTlsVerify: !(config.insecureRegistries.includes(fromHost) || (job.registry.insecure && fromHost === job.registry.host)),
+      pullTlsVerify: tls.verify,
       targetInsecure: job.registry.insecure,
       pull,
       metadataFile: path.join(dir, "digest"),
@@ -129,6 +150,22 @@ export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: num
 
     shipper.system(layer.key, `building layer ${index + 1}/${job.layers.length} with ${backend.name}`);
     await runTool(env, layer, backend.build(request), "build");
+    return { layer, request };
+  } finally {
+    gpus?.release();
+  }
+}
+
+/**
+ * Pushes a built layer (unless its build did), reads the pushed digest and checks that the
+ * registry holds exactly that manifest. Every failure names the layer, whichever layer is
+ * building meanwhile.
+ */
+export async function publishLayer(env: LayerBuildEnv, built: BuiltLayer): Promise<LayerResult> {
+  const { job, backend, shipper, signal } = env;
+  const { layer, request } = built;
+  try {
+    if (signal.aborted) throw env.stopped();
     const push = backend.push(request);
     if (push) {
       shipper.system(layer.key, `pushing ${layer.target}`);
@@ -145,8 +182,10 @@ export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: num
     }
     shipper.system(layer.key, `pushed ${layer.target}@${digest}`);
     return { digest, sizeBytes: manifest.sizeBytes, reference: layer.target };
-  } finally {
-    gpus?.release();
+  } catch (error) {
+    const failure = toJobFailure(error);
+    failure.layerKey ??= layer.key;
+    throw failure;
   }
 }
 
@@ -183,8 +222,9 @@ async function runTool(env: LayerBuildEnv, layer: JobLayer, command: Command, wh
     await leave(false);
     throw infraFailure(`could not start ${command.argv[0]}: ${error instanceof Error ? error.message : String(error)}; is it installed?`, error);
   }
-  // A build killed mid-way may leave a working container behind: clean up once idle.
-  await leave(result.aborted || result.signal !== null);
+  // A build killed mid-way may leave a working container behind: clean up once idle. A
+  // push only reads the image, so a stopped push leaves nothing to clean.
+  await leave(what === "build" && (result.aborted || result.signal !== null));
   if (result.aborted || env.signal.aborted) throw env.stopped();
   if (result.exitCode === 0) return;
   const stepExit = what === "build" ? env.backend.stepExitCode(lines) : null;

@@ -8,6 +8,7 @@ import { writeFile } from "node:fs/promises";
 import { AwsClient } from "aws4fetch";
 import { z } from "zod";
 import type { Job, JobLayer } from "../../workers/protocol/runner-protocol.ts";
+import { pulledImages } from "./base-images.ts";
 import { infraFailure } from "./failure.ts";
 
 /** A username/password pair for one registry host. */
@@ -22,15 +23,6 @@ export function registryHostOf(reference: string): string {
   if (slash === -1) return "docker.io";
   const first = reference.slice(0, slash);
   return first.includes(".") || first.includes(":") || first === "localhost" ? first : "docker.io";
-}
-
-/** The image a root layer starts from (`FROM [--platform=..] <ref> [AS name]`), or null. */
-export function baseImageReference(commands: readonly string[]): string | null {
-  for (const line of commands) {
-    const match = /^\s*FROM\s+(?:--\S+\s+)*(\S+)/i.exec(line);
-    if (match) return match[1]!;
-  }
-  return null;
 }
 
 /** The auth file both containers/image (`--authfile`) and Docker/BuildKit (`$DOCKER_CONFIG/config.json`) read. */
@@ -58,11 +50,14 @@ export function loginSecrets(login: RegistryLogin): string[] {
 /** Options for resolving base-image logins. */
 export type BaseLoginOptions = { ecrEndpoint?: string; signal?: AbortSignal };
 
-/** The login a root layer needs for its base image, from the secret its `baseAuth` names; null when it needs none. */
+/**
+ * The login a root layer needs for its base image (its first FROM, ARGs expanded with the
+ * layer's build args), from the secret its `baseAuth` names; null when it needs none.
+ */
 export async function baseImageLogin(layer: JobLayer, secrets: Job["secrets"], options: BaseLoginOptions = {}): Promise<RegistryLogin | null> {
   if (!layer.baseAuth) return null;
-  const reference = baseImageReference(layer.dockerfileCommands);
-  if (!reference) throw infraFailure("the layer declares registry credentials but has no FROM line");
+  const reference = pulledImages(layer.dockerfileCommands, { buildArgs: layer.buildArgs }).base;
+  if (!reference) throw infraFailure("the layer declares registry credentials but pulls no base image (no FROM line, or FROM scratch)");
   const host = registryHostOf(reference);
   const values = secrets[layer.baseAuth.secret];
   if (!values) throw infraFailure(`the job does not carry the registry secret ${JSON.stringify(layer.baseAuth.secret)} the base image needs`);

@@ -5,12 +5,16 @@
  * to which build cannot be told apart, so the janitor waits until no build runs, then runs
  * the backend's cleanup (`buildah rm --all`, which only touches buildah's own containers);
  * builds that start meanwhile wait for it. The runner's storage should be its own.
+ *
+ * Pushes enter too: a job pushes layer i while layer i+1 builds, so "no tool running"
+ * means neither. Only a stopped build marks the storage dirty (a push reads the image and
+ * leaves no container), and the mark survives until the last tool leaves, whichever it is.
  */
 import type { BuildBackend } from "./backends/types.ts";
 import type { Logger } from "./logger.ts";
 import { runProcess } from "./process.ts";
 
-/** Tracks running builds and cleans storage when the last one ends after a stop. */
+/** Tracks running build tools and cleans storage when the last one ends after a stopped build. */
 export class StorageJanitor {
   readonly #backend: BuildBackend;
   readonly #logger: Logger;
@@ -23,7 +27,10 @@ export class StorageJanitor {
     this.#logger = logger;
   }
 
-  /** Registers a build (waiting for a running cleanup); returns the function that ends it. */
+  /**
+   * Registers a running tool, build or push (waiting for a running cleanup); returns the
+   * function that ends it, told whether a build was stopped mid-way.
+   */
   async enter(): Promise<(stopped: boolean) => Promise<void>> {
     while (this.#cleaning) await this.#cleaning;
     this.#active++;

@@ -1,6 +1,8 @@
 // Real buildah builds of the features around the Dockerfile lines: base images from a
 // private registry (static credentials, Google's `_json_key`, AWS ECR tokens from a fake
-// ECR) and addPython's interpreter from a local python-build-standalone mirror.
+// ECR), base images named through ARGs and build args on plain-HTTP registries (TLS and
+// login decided from the expanded FROM, every stage's registry), and addPython's
+// interpreter from a local python-build-standalone mirror.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -150,6 +152,34 @@ describe("base images from a private registry", () => {
     expect(final).toMatchObject({ type: "failed", reason: "infra" });
     expect(final.type === "failed" && final.message).toMatch(/unauthorized|authentication required/i);
     expect(JSON.stringify(orchestrator.events)).not.toContain(wrong);
+  }, 120_000);
+});
+
+describe("base images named through ARGs", () => {
+  const staticCreds = { "base-creds": { REGISTRY_USERNAME: "kiln-base", REGISTRY_PASSWORD: STATIC_PASSWORD } };
+
+  it("pulls over plain HTTP, with the login, from an insecure registry named by an ARG default", async () => {
+    orchestrator = await FakeOrchestrator.start(secret);
+    const lines = [`ARG BASE=${privateRef}`, "FROM $BASE", "RUN echo via-arg > /proof"];
+    const job = makeJob({ orchestrator, registryHost: registry.host, layers: [layer(0, "arg", lines, registry.host, { baseAuth: { kind: "static", secret: "base-creds" } })], secrets: staticCreds });
+    expect(await run(job)).toMatchObject({ type: "succeeded" });
+    expect((await imageContents(job.layers[0]!.target)).files.get("/proof")?.data.toString()).toBe("via-arg\n");
+  }, 120_000);
+
+  it("pulls from the job's own insecure registry named by a build arg", async () => {
+    orchestrator = await FakeOrchestrator.start(secret);
+    const lines = ["ARG BASE", "FROM ${BASE}", "RUN echo via-build-arg > /proof"];
+    const job = makeJob({ orchestrator, registryHost: registry.host, layers: [layer(0, "build-arg", lines, registry.host, { buildArgs: { BASE: baseRef } })] });
+    expect(await run(job)).toMatchObject({ type: "succeeded" });
+    expect((await imageContents(job.layers[0]!.target)).files.get("/proof")?.data.toString()).toBe("via-build-arg\n");
+  }, 120_000);
+
+  it("pulls every stage's base when all of their registries are insecure", async () => {
+    orchestrator = await FakeOrchestrator.start(secret);
+    const lines = [`ARG PRIVATE=${privateRef}`, "FROM ${PRIVATE} AS tools", "RUN echo from-tools > /tool", `FROM \${PUBLIC:-${baseRef}}`, "COPY --from=tools /tool /tool"];
+    const job = makeJob({ orchestrator, registryHost: registry.host, layers: [layer(0, "stages", lines, registry.host, { baseAuth: { kind: "static", secret: "base-creds" } })], secrets: staticCreds });
+    expect(await run(job)).toMatchObject({ type: "succeeded" });
+    expect((await imageContents(job.layers[0]!.target)).files.get("/tool")?.data.toString()).toBe("from-tools\n");
   }, 120_000);
 });
 

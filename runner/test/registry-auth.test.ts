@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobLayer } from "../../workers/protocol/runner-protocol.ts";
 import { JobFailure } from "../src/failure.ts";
-import { authFileJson, baseImageLogin, baseImageReference, ecrAuthorization, registryHostOf } from "../src/registry-auth.ts";
+import { pulledImages } from "../src/base-images.ts";
+import { authFileJson, baseImageLogin, ecrAuthorization, registryHostOf } from "../src/registry-auth.ts";
 import { type FakeEcr, startFakeEcr } from "./helpers/fake-ecr.ts";
 import { layer } from "./helpers/jobs.ts";
 
@@ -26,7 +27,7 @@ describe("image references", () => {
     expect(registryHostOf("ghcr.io/org/img:tag")).toBe("ghcr.io");
     expect(registryHostOf("127.0.0.1:5000/x/y")).toBe("127.0.0.1:5000");
     expect(registryHostOf("localhost/img")).toBe("localhost");
-    expect(baseImageReference(["FROM --platform=linux/amd64 us-docker.pkg.dev/p/r/img:1 AS build", "RUN x"])).toBe("us-docker.pkg.dev/p/r/img:1");
+    expect(pulledImages(["FROM --platform=linux/amd64 us-docker.pkg.dev/p/r/img:1 AS build", "RUN x"]).base).toBe("us-docker.pkg.dev/p/r/img:1");
   });
 
   it("writes one auth file for containers/image and Docker, with Docker Hub's legacy key too", () => {
@@ -43,6 +44,16 @@ describe("base image logins", () => {
       creds: { REGISTRY_USERNAME: "bot", REGISTRY_PASSWORD: "hunter2-long" },
     });
     expect(login).toEqual({ host: "registry.example.com", username: "bot", password: "hunter2-long" });
+  });
+
+  it("finds the registry of a base image named through an ARG, overridden by the layer's build args", async () => {
+    const creds = { creds: { REGISTRY_USERNAME: "bot", REGISTRY_PASSWORD: "hunter2-long" } };
+    const viaDefault = layer(0, "root", ["ARG BASE=registry.example.com/team/base:1", "FROM $BASE", "RUN true"], "127.0.0.1:5000", { baseAuth: { kind: "static", secret: "creds" } });
+    expect(await baseImageLogin(viaDefault, creds)).toMatchObject({ host: "registry.example.com" });
+    const viaBuildArg = { ...viaDefault, dockerfileCommands: ["ARG BASE", "FROM ${BASE}", "RUN true"], buildArgs: { BASE: "private.example.org:5443/base:2" } };
+    expect(await baseImageLogin(viaBuildArg, creds)).toMatchObject({ host: "private.example.org:5443" });
+    const scratch = { ...viaDefault, dockerfileCommands: ["FROM scratch", "COPY . /"] };
+    await expect(baseImageLogin(scratch, creds)).rejects.toThrow(/pulls no base image/);
   });
 
   it("logs in to Artifact Registry as _json_key with the service account JSON", async () => {
