@@ -3,17 +3,22 @@
  * built-in registry on `wrangler dev`, against the same push and pull with Debian's
  * `docker-registry` (CNCF distribution, filesystem storage) on loopback. Each run uses a fresh
  * image (so no client-side blob cache or cross-repository mount shortcuts either side) and
- * the two registries alternate. Medians over REGISTRY_BENCH_RUNS (default 3). Ends with one
- * JSON line. Needs: apt-get install skopeo docker-registry.
+ * the two registries alternate. Medians over REGISTRY_BENCH_RUNS (default 3). Also measured
+ * in each run, for context: the floor of the local R2 simulator itself, the same bytes put into
+ * and read back from R2 by a minimal Worker (bench/fixtures/r2-floor.worker.js) on the same
+ * `wrangler dev`, one request per layer. Ends with one JSON line. Needs: apt-get install
+ * skopeo docker-registry.
  *
  * Run with `npm run bench:registry`. Env: REGISTRY_BENCH_RUNS, REGISTRY_BENCH_LAYER_MB (100),
  * REGISTRY_BENCH_LAYERS (5).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { freePort, newTenant, ok, requireTool, startStack } from "../test/node/registry-harness.ts";
 import { OciLayout } from "../test/node/registry-oci.ts";
 
@@ -27,8 +32,10 @@ requireTool("docker-registry");
 const tmp = mkdtempSync(path.join(os.tmpdir(), "kiln-bench-registry-"));
 let baseline: ChildProcess | undefined;
 const stack = await startStack();
+const floorWorker = await startFloorWorker();
 const cleanup = async () => {
   baseline?.kill("SIGTERM");
+  await floorWorker.stop();
   await stack.stop();
   rmSync(tmp, { recursive: true, force: true });
 };
@@ -48,7 +55,7 @@ try {
     kiln: { host: stack.host, creds: ["--dest-creds", `x:${tenant.token}`], srcCreds: ["--src-creds", `x:${tenant.token}`] },
     baseline: { host: `127.0.0.1:${port}`, creds: [] as string[], srcCreds: [] as string[] },
   };
-  const times: Record<"kiln" | "baseline", { push: number[]; pull: number[] }> = { kiln: { push: [], pull: [] }, baseline: { push: [], pull: [] } };
+  const times: Record<"kiln" | "baseline" | "floor", { push: number[]; pull: number[] }> = { kiln: { push: [], pull: [] }, baseline: { push: [], pull: [] }, floor: { push: [], pull: [] } };
   let imageBytes = 0;
   // One warm-up round (not timed) so both sides start with a compiled Worker and warm caches.
   for (let run = -1; run < runs; run++) {
@@ -74,6 +81,12 @@ try {
       }
       console.log(`${run < 0 ? "warm-up" : `run ${run + 1}`} ${side}: push ${(push / 1000).toFixed(2)} s, pull ${(pull / 1000).toFixed(2)} s`);
     }
+    const floor = await floorWorker.roundTrip(image.layerBytes, `run-${run + 1}`);
+    if (run >= 0) {
+      times.floor.push.push(floor.put);
+      times.floor.pull.push(floor.get);
+    }
+    console.log(`${run < 0 ? "warm-up" : `run ${run + 1}`} bare R2 on wrangler dev: put ${(floor.put / 1000).toFixed(2)} s, get ${(floor.get / 1000).toFixed(2)} s`);
     rmSync(layout.dir, { recursive: true, force: true });
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -83,6 +96,7 @@ try {
   const basePull = median(times.baseline.pull);
   const kiln = median(times.kiln.push.map((p, i) => p + times.kiln.pull[i]!));
   const base = median(times.baseline.push.map((p, i) => p + times.baseline.pull[i]!));
+  const floor = median(times.floor.push.map((p, i) => p + times.floor.pull[i]!));
   console.log(
     JSON.stringify({
       name: "registry",
@@ -97,6 +111,12 @@ try {
       baselinePullMs: Math.round(basePull),
       pushRatio: Number((kilnPush / basePush).toFixed(2)),
       pullRatio: Number((kilnPull / basePull).toFixed(2)),
+      // The local R2 simulator's own put + get of the same bytes: no registry on it can beat this.
+      r2FloorMs: Math.round(floor),
+      r2FloorPutMs: Math.round(median(times.floor.push)),
+      r2FloorGetMs: Math.round(median(times.floor.pull)),
+      kilnOverR2Floor: Number((kiln / floor).toFixed(2)),
+      r2FloorOverBaseline: Number((floor / base).toFixed(2)),
       imageBytes,
       layers: layerCount,
       runs,
@@ -104,4 +124,60 @@ try {
   );
 } finally {
   await cleanup();
+}
+
+/** The minimal R2 Worker on its own `wrangler dev` (fresh local state), timed from Node. */
+async function startFloorWorker() {
+  const dir = path.join(tmp, "r2-floor");
+  const script = fileURLToPath(new URL("./fixtures/r2-floor.worker.js", import.meta.url));
+  writeFileSync(path.join(tmp, "r2-floor.toml"), [
+    `name = "kiln-r2-floor"`, `main = ${JSON.stringify(script)}`, `compatibility_date = ${JSON.stringify(compatibilityDate())}`,
+    "[[r2_buckets]]", `binding = "BUCKET"`, `bucket_name = "kiln-r2-floor"`, "",
+  ].join("\n"));
+  const port = await freePort();
+  const wrangler = fileURLToPath(new URL("../node_modules/wrangler/bin/wrangler.js", import.meta.url));
+  const child = spawn(process.execPath, [wrangler, "dev", "-c", path.join(tmp, "r2-floor.toml"), "--ip", "127.0.0.1", "--port", String(port), "--persist-to", dir, "--show-interactive-dev-session=false"], {
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" }, stdio: "ignore", detached: true,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 240 && !(await fetch(`${url}/missing`).then((r) => r.status === 404, () => false)); i++) await sleep(250);
+  return {
+    // node:http, not fetch: undici's fetch reads large bodies several times slower than skopeo or curl.
+    async roundTrip(blobs: Uint8Array[], prefix: string): Promise<{ put: number; get: number }> {
+      let t0 = performance.now();
+      for (const [i, blob] of blobs.entries()) {
+        const status = await httpRequest(`${url}/${prefix}-${i}`, "PUT", blob);
+        if (status !== 201) throw new Error(`r2 floor put: ${status}`);
+      }
+      const put = performance.now() - t0;
+      t0 = performance.now();
+      for (const i of blobs.keys()) {
+        const status = await httpRequest(`${url}/${prefix}-${i}`, "GET");
+        if (status !== 200) throw new Error(`r2 floor get: ${status}`);
+      }
+      return { put, get: performance.now() - t0 };
+    },
+    async stop() {
+      try {
+        process.kill(-child.pid!, "SIGTERM");
+      } catch {}
+    },
+  };
+}
+
+function compatibilityDate(): string {
+  return /^compatibility_date = "([^"]+)"/m.exec(readFileSync(fileURLToPath(new URL("../wrangler.toml", import.meta.url)), "utf8"))![1]!;
+}
+
+/** One request with node:http; the response body is read and dropped. Resolves to the status. */
+function httpRequest(url: string, method: "PUT" | "GET", body?: Uint8Array): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method, headers: body ? { "content-length": String(body.byteLength) } : {} }, (response) => {
+      response.on("data", () => undefined);
+      response.on("end", () => resolve(response.statusCode ?? 0));
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
 }
