@@ -20,7 +20,7 @@ import { type EventBody, EventClient } from "./event-client.ts";
 import { type FailureReason, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuPool } from "./gpu.ts";
 import { startHeartbeats } from "./heartbeat.ts";
-import { buildLayer, type LayerBuildEnv, type LayerResult, publishLayer } from "./layer-build.ts";
+import { buildLayer, type LayerBuildEnv, type LayerInputs, type LayerResult, prepareLayerInputs, publishLayer } from "./layer-build.ts";
 import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
@@ -112,6 +112,9 @@ export class JobRun {
     let chain: Promise<unknown> = Promise.resolve();
     let current: string | null = null;
     const publishing = new PublishQueue<LayerResult>();
+    // Layer inputs are fetched ahead of the builds; stopped and awaited before the job's files are removed.
+    const prefetch = new AbortController();
+    let inputs: Promise<LayerInputs>[] = [];
     try {
       if (this.#stopReason) throw this.#stopped();
       // `started` must not overtake `accepted`.
@@ -165,11 +168,14 @@ export class JobRun {
         signal: AbortSignal.any([this.#stop.signal, publishing.signal]),
         stopped: () => (this.#stopReason ? this.#stopped() : toJobFailure(publishing.failure)),
       };
+      // Layer i+1's context downloads and unpacks while layer i builds (in layer order, one at a time).
+      const inputsEnv: LayerBuildEnv = { ...env, signal: AbortSignal.any([this.#stop.signal, prefetch.signal]) };
+      inputs = inLayerOrder(job.layers, (layer, i) => prepareLayerInputs(inputsEnv, layer, i));
       for (const [i, layer] of job.layers.entries()) {
         if (buildEnv.signal.aborted) throw buildEnv.stopped();
         const parent = i === 0 ? job.parentReference : job.layers[i - 1]!.target;
         current = layer.key;
-        const layerBuilt = await buildLayer(buildEnv, layer, i, parent);
+        const layerBuilt = await buildLayer(buildEnv, layer, i, parent, await inputs[i]!);
         current = null;
         built.push(layer.target);
         // The next layer builds FROM the local image while this one is pushed; pushes stay one at a time.
@@ -214,6 +220,8 @@ export class JobRun {
     } finally {
       this.#stopHeartbeats();
       clearTimeout(this.#deadlineTimer);
+      prefetch.abort();
+      await Promise.allSettled(inputs);
       await this.#cleanup(workDir, secretDir, built);
     }
   }
@@ -262,6 +270,21 @@ export class JobRun {
 }
 
 /** Every secret value the job carries. */
+/**
+ * Runs `prepare` for every layer, one after another in layer order, without waiting for the
+ * caller; each promise settles with its layer. After a failure the later ones fail with it.
+ * Rejections are marked handled: the caller sees them when it awaits that layer, or never.
+ */
+function inLayerOrder<L, T>(layers: readonly L[], prepare: (layer: L, index: number) => Promise<T>): Promise<T>[] {
+  let previous: Promise<unknown> = Promise.resolve();
+  return layers.map((layer, i) => {
+    const next = previous.then(() => prepare(layer, i));
+    next.catch(() => undefined);
+    previous = next;
+    return next;
+  });
+}
+
 function jobSecretValues(job: Job): string[] {
   return Object.values(job.secrets).flatMap((values) => Object.values(values));
 }

@@ -56,18 +56,20 @@ export type LayerResult = { digest: string; sizeBytes: number; reference: string
  */
 export type BuiltLayer = { layer: JobLayer; request: BuildRequest };
 
+/** A layer's own directory, with its build context unpacked in `contextDir`. */
+export type LayerInputs = { dir: string; contextDir: string };
+
 /**
- * Builds `layer` (at position `index` of the job) on top of `parentReference`, tagged as
- * `layer.target`. GPUs are held only while the build runs; nothing is pushed yet
- * (BuildKit backends excepted: their build pushes).
+ * Downloads and unpacks a layer's build context (and python-build-standalone) into the
+ * layer's own directory. Nothing here depends on the layers below, so a job fetches each
+ * layer's inputs while the layer before it builds.
  */
-export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: number, parentReference: string | null): Promise<BuiltLayer> {
-  const { job, config, backend, shipper, signal } = env;
+export async function prepareLayerInputs(env: LayerBuildEnv, layer: JobLayer, index: number): Promise<LayerInputs> {
+  const { job, config, shipper, signal } = env;
   const dir = path.join(env.workDir, `layer-${index}`);
   const contextDir = path.join(dir, "context");
   await mkdir(path.join(dir, "dockerfile"), { recursive: true, mode: 0o700 });
   await mkdir(contextDir, { mode: 0o755 });
-
   if (layer.context) {
     shipper.system(layer.key, `downloading build context ${layer.context.digest} (${layer.context.sizeBytes} bytes)`);
     const tarball = path.join(dir, "context.tar");
@@ -86,6 +88,17 @@ export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: num
     shipper.system(layer.key, `adding python-build-standalone ${layer.pythonStandalone.version}+${layer.pythonStandalone.release}`);
     await guard(env, () => env.pythonCache.placeInto(layer.pythonStandalone!, contextDir, signal));
   }
+  return { dir, contextDir };
+}
+
+/**
+ * Builds `layer` (at position `index` of the job) on top of `parentReference` from its
+ * prepared `inputs`, tagged as `layer.target`. GPUs are held only while the build runs;
+ * nothing is pushed yet (BuildKit backends excepted: their build pushes).
+ */
+export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: number, parentReference: string | null, inputs: LayerInputs): Promise<BuiltLayer> {
+  const { job, config, backend, shipper, signal } = env;
+  const { dir, contextDir } = inputs;
   const extraLines = layer.buildFunction ? [await prepareBuildFunction(layer, contextDir)] : [];
 
   let secretFile: string | null = null;

@@ -5,7 +5,7 @@
 // the running build and names its own layer; cancel and fencing stop build and push alike;
 // auth files and directories last until every push has settled.
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ import type { JobOutcome } from "../src/job-run.ts";
 import { silentLogger } from "../src/logger.ts";
 import { type RunningRunner, startRunner } from "../src/runner.ts";
 import { FakeOrchestrator } from "./helpers/fake-orchestrator.ts";
-import { dispatch, layer, makeJob, testSecret } from "./helpers/jobs.ts";
+import { contextTar, dispatch, layer, makeJob, testSecret } from "./helpers/jobs.ts";
 import { failingStep, fakeManifest, fakeRegistryFetch, ScriptBackend } from "./helpers/script-backend.ts";
 
 const REGISTRY = "registry.kiln.test:5000";
@@ -86,6 +86,13 @@ function before(a: string, b: string): void {
   expect(timeline.indexOf(a), `${a} before ${b} in ${timeline.join(", ")}`).toBeLessThan(timeline.indexOf(b));
 }
 
+/** A file holding `text`, for a build context. */
+async function fileWith(text: string): Promise<string> {
+  const file = path.join(marks, `source-${text}`);
+  await writeFile(file, text);
+  return file;
+}
+
 async function expectCleanedUp(): Promise<void> {
   expect(await readdir(workDir)).toEqual([]);
   expect(await readdir(secretsDir)).toEqual([]);
@@ -122,6 +129,16 @@ describe("the layer pipeline", () => {
     expect(backend.requests.map((r) => r.gpus.map((g) => g.type))).toEqual([["T4"], ["T4"], ["T4"]]);
     // Layer i+1 builds FROM layer i's local image.
     expect(backend.requests.map((r) => r.pull)).toEqual(["missing", "missing", "missing"]);
+    await expectCleanedUp();
+  });
+
+  it("downloads and unpacks layer i+1's build context while layer i builds", async () => {
+    const job = chainJob(2);
+    job.layers[1]!.context = orchestrator.addContext(await contextTar([{ kind: "file", localPath: await fileWith("ready"), archivePath: "next.txt" }]));
+    // Layer 0's build waits for layer 1's unpacked context, beside its own directory: a runner
+    // that fetched it only when layer 1's build began would time out here.
+    backend.scripts.set(0, { build: `mark build-0-start\nawait_file "$CONTEXT/../../layer-1/context/next.txt"\nmark build-0-end` });
+    expect(await run(job)).toEqual({ status: "succeeded" });
     await expectCleanedUp();
   });
 

@@ -2,8 +2,9 @@
  * A build backend whose build and push commands are small shell scripts chosen by the
  * test, for job-loop tests without buildah or a registry. Scripts coordinate through
  * marker files: `mark NAME` creates `$M/NAME` and appends NAME to `$M/timeline` (the order
- * things happened in), `await NAME` waits for a marker (exit 9 after `awaitSeconds`). The
- * pushed manifest is served by {@link fakeRegistryFetch}, and `digest()` answers its digest.
+ * things happened in), `await NAME` waits for a marker and `await_file PATH` for a file (exit 9
+ * after `awaitSeconds`). The pushed manifest is served by {@link fakeRegistryFetch}, and
+ * `digest()` answers its digest.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -12,7 +13,7 @@ import type { BuildBackend, BuildRequest } from "../../src/backends/types.ts";
 import { lastExitCode } from "../../src/backends/types.ts";
 import type { Command } from "../../src/process.ts";
 
-/** The scripts of one layer: build and push; `$AUTH` is the request's auth file. */
+/** The scripts of one layer: build and push; `$AUTH` is the request's auth file, `$CONTEXT` its build context directory. */
 export type LayerScripts = { build?: string; push?: string };
 
 /** The manifest the fake registry holds for `reference`. */
@@ -100,9 +101,10 @@ export class ScriptBackend implements BuildBackend {
   #script(request: BuildRequest | null, body: string): Command {
     const prelude = [
       'mark() { : > "$M/$1"; echo "$1" >> "$M/timeline"; }',
-      `await() { n=0; while [ ! -e "$M/$1" ]; do n=$((n+1)); if [ $n -gt ${this.awaitSeconds * 20} ]; then echo "timed out waiting for $1"; exit 9; fi; sleep 0.05; done; }`,
+      `await_file() { n=0; while [ ! -e "$1" ]; do n=$((n+1)); if [ $n -gt ${this.awaitSeconds * 20} ]; then echo "timed out waiting for $1"; exit 9; fi; sleep 0.05; done; }`,
+      'await() { await_file "$M/$1"; }',
     ].join("\n");
-    return { argv: ["sh", "-c", `${prelude}\n${body}`], env: { M: this.marks, AUTH: request?.authFile ?? "" } };
+    return { argv: ["sh", "-c", `${prelude}\n${body}`], env: { M: this.marks, AUTH: request?.authFile ?? "", CONTEXT: request?.contextDir ?? "" } };
   }
 }
 
