@@ -1,14 +1,10 @@
 // GET /v1/builds/:id and POST /v1/builds/:id/cancel: the D1 view of a build, scopes and isolation.
 import { describe, expect, it } from "vitest";
-import { apiJson, chain, completeJob, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
+import { apiJson, chain, completeJob, dispatchedBuild, newTenant, sendEvent, submitImage } from "./helpers.ts";
 
 describe("/v1/builds", () => {
   it("shows a build's status, attempts, fleet and the layers it produced", async () => {
-    const t = await newTenant();
-    const fleet = await newFleet(t.workspaceId);
-    const r = await submitImage(t.token, chain(2));
-    await settle(r.body.buildId);
-    const job = await nthJob(fleet, 1);
+    const { t, fleet, submitted: r, job } = await dispatchedBuild(2);
     const during = await apiJson("GET", `/v1/builds/${r.body.buildId}`, { token: t.token });
     expect(during.body).toMatchObject({ id: r.body.buildId, status: "running", mode: "normal", attempts: 1, fleetId: fleet.id, cancelRequested: false, layers: [], finishedAt: null });
     expect(during.body.layerKeys).toEqual(r.body.layers.map((l: { key: string }) => l.key));
@@ -19,11 +15,7 @@ describe("/v1/builds", () => {
   });
 
   it("shows a failed step's exit code, layer and log tail", async () => {
-    const t = await newTenant();
-    const fleet = await newFleet(t.workspaceId);
-    const r = await submitImage(t.token, chain(2));
-    await settle(r.body.buildId);
-    const job = await nthJob(fleet, 1);
+    const { t, fleet, submitted: r, job } = await dispatchedBuild(2);
     const logTail = ["+ make", "error: <missing> & \"quoted\"", "+ exit 7"];
     const failed = await sendEvent(fleet, job, { type: "failed", reason: "build", message: "RUN make failed", layerKey: job.layers[1]!.key, exitCode: 7, logTail });
     expect(failed.status).toBe(200);

@@ -1,7 +1,7 @@
 // Dedupe under concurrency: 500 concurrent identical submissions give exactly one dispatch and
 // all see the same result; a replayed runner event (same webhook-id) changes nothing.
 import { describe, expect, it } from "vitest";
-import { apiJson, chain, clientAddress, completeJob, dispatches, newFleet, newTenant, newToken, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
+import { apiJson, chain, clientAddress, completeJob, dispatchedBuild, dispatches, newFleet, newTenant, newToken, sendEvent, settle, submitImage } from "./helpers.ts";
 
 describe("dedupe", () => {
   it("gives 500 concurrent identical submissions exactly one dispatch and one result", async () => {
@@ -29,11 +29,7 @@ describe("dedupe", () => {
   }, 180_000);
 
   it("refuses a replayed runner event (same webhook-id) with 409 and changes nothing", async () => {
-    const t = await newTenant();
-    const fleet = await newFleet(t.workspaceId);
-    const r = await submitImage(t.token, chain(1));
-    await settle(r.body.buildId);
-    const job = await nthJob(fleet, 1);
+    const { t, fleet, submitted: r, job } = await dispatchedBuild(1);
     const first = await sendEvent(fleet, job, { type: "log", seq: 0, layerKey: null, stream: "stdout", data: "hello\n" }, { webhookId: "msg_replayed" });
     expect(first.status).toBe(200);
     const again = await sendEvent(fleet, job, { type: "log", seq: 0, layerKey: null, stream: "stdout", data: "hello\n" }, { webhookId: "msg_replayed" });

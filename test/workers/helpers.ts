@@ -69,6 +69,16 @@ export async function dispatches(fleet: TestFleet, min = 1): Promise<(Recorded &
   return records.map((r) => ({ ...r, job: JSON.parse(r.body) as Job }));
 }
 
+/** A new tenant with its own fleet and an uncached chain of `layers` submitted and dispatched: the job a runner would now build. */
+export async function dispatchedBuild(layers = 2) {
+  const t = await newTenant();
+  const fleet = await newFleet(t.workspaceId);
+  const submitted = await submitImage(t.token, chain(layers));
+  await settle(submitted.body.buildId);
+  const job = await nthJob(fleet, 1);
+  return { t, fleet, submitted, job };
+}
+
 /** The `n`-th job (1-based) dispatched to a fleet, once it arrived. */
 export async function nthJob(fleet: TestFleet, n = 1): Promise<Job> {
   const all = await dispatches(fleet, n);

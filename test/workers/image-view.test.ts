@@ -3,7 +3,7 @@
 // what `GET /v1/images/:id` shows after a runner reports a failed step.
 import { describe, expect, it } from "vitest";
 import { type BuildRowLike, FAILURE_LOG_TAIL_LINES, type ImageRowLike, imageView, type LayerResultRow } from "../../workers/images/view.ts";
-import { apiJson, chain, digestFor, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
+import { apiJson, chain, digestFor, dispatchedBuild, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
 
 const KEYS = ["a".repeat(64), "b".repeat(64), "c".repeat(64)];
 const image: ImageRowLike = { id: "im-x", layerKeys: KEYS, buildId: "bd-x", mode: "normal", freshFrom: 3, createdAt: new Date(0) };
@@ -80,11 +80,7 @@ describe("GET /v1/images/:id after a failed step", () => {
   });
 
   it("keeps the last 20 lines of the tail, each cut to 2,000 characters", async () => {
-    const t = await newTenant();
-    const fleet = await newFleet(t.workspaceId);
-    const submitted = await submitImage(t.token, chain(1));
-    await settle(submitted.body.buildId);
-    const job = await nthJob(fleet, 1);
+    const { t, fleet, submitted, job } = await dispatchedBuild(1);
     const logTail = Array.from({ length: 30 }, (_, i) => `line ${i}`);
     logTail[29] = "x".repeat(4096);
     const failure = await sendEvent(fleet, job, { type: "failed", reason: "build", message: "RUN failed", layerKey: null, exitCode: 1, logTail });

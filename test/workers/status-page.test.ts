@@ -4,15 +4,11 @@
 import { describe, expect, it } from "vitest";
 import type { ImageView } from "../../workers/images/view.ts";
 import { renderStatusPage } from "../../workers/status-page/render.ts";
-import { api, apiJson, chain, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
+import { api, apiJson, chain, dispatchedBuild, sendEvent } from "./helpers.ts";
 
 describe("GET /images/:id after a failed step", () => {
   it("shows the failed layer, the exit code and the escaped log tail", async () => {
-    const t = await newTenant();
-    const fleet = await newFleet(t.workspaceId);
-    const submitted = await submitImage(t.token, chain(2));
-    await settle(submitted.body.buildId);
-    const job = await nthJob(fleet, 1);
+    const { t, fleet, submitted, job } = await dispatchedBuild(2);
     const failedKey = job.layers[1]!.key;
     const logTail = ["+ ./configure", `<script>alert("tail")</script> & 'quoted'`, "+ exit 7"];
     const failed = await sendEvent(fleet, job, { type: "failed", reason: "build", message: "RUN <make> failed", layerKey: failedKey, exitCode: 7, logTail });
