@@ -16,11 +16,12 @@ import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { runProcess } from "../runner/src/process.ts";
+import { mustRunBuildah } from "./buildah.ts";
 import { busyboxRootfs, testStorage } from "../runner/test/helpers/base-images.ts";
 import { Image } from "../sdk/src/index.ts";
 import { newWorkspace, pushBaseImage, requireE2eTools, stackInfo, startLocalRunner } from "../test/node/e2e-stack.ts";
 import { startStack } from "../test/node/registry-harness.ts";
+import { median, round } from "./stats.ts";
 
 const TARGET = 1.3;
 const WARM_RUNS = 10;
@@ -70,11 +71,11 @@ try {
     await writeFile(path.join(dir, "Dockerfile"), dockerfile);
     const tag = `${info.host}/${tenant.workspace}/direct:${nonce}`;
     const started = performance.now();
-    await must([...global, "bud", "--quiet", "--isolation", "chroot", "--layers", "--tls-verify=false", "--creds", `bench:${tenant.token}`, "--pull=missing", "-t", tag, "-f", path.join(dir, "Dockerfile"), dir]);
+    await mustRunBuildah([...global, "bud", "--quiet", "--isolation", "chroot", "--layers", "--tls-verify=false", "--creds", `bench:${tenant.token}`, "--pull=missing", "-t", tag, "-f", path.join(dir, "Dockerfile"), dir]);
     const bud = (performance.now() - started) / 1000;
-    await must([...global, "push", "--quiet", "--tls-verify=false", "--creds", `bench:${tenant.token}`, tag, `docker://${tag}`]);
+    await mustRunBuildah([...global, "push", "--quiet", "--tls-verify=false", "--creds", `bench:${tenant.token}`, tag, `docker://${tag}`]);
     const total = (performance.now() - started) / 1000;
-    await must([...global, "rmi", "--force", tag]);
+    await mustRunBuildah([...global, "rmi", "--force", tag]);
     return { total, bud };
   };
 
@@ -143,17 +144,3 @@ try {
   await rm(work, { recursive: true, force: true });
 }
 
-async function must(argv: string[]): Promise<void> {
-  const result = await runProcess({ argv }, { killGraceMs: 5_000 });
-  if (result.exitCode !== 0) throw new Error(`${argv.slice(6, 8).join(" ")} failed with ${result.exitCode}`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}

@@ -27,6 +27,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startFleetRecorder } from "../test/node/fleet-recorder.ts";
 import { ADMIN_TOKEN, startStack } from "../test/node/registry-harness.ts";
 import { newWebhookSecret, signWebhook } from "../workers/protocol/webhooks.ts";
+import { percentile } from "./stats.ts";
 
 const DURATION_S = Number(process.env.KILN_LOAD_SECONDS ?? 60);
 const BASELINE_S = Number(process.env.KILN_LOAD_BASELINE_SECONDS ?? 15);
@@ -93,11 +94,6 @@ async function sendEvent(secret: string, job: Job, event: Record<string, unknown
   }
 }
 
-const percentile = (xs: number[], p: number) => {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 const outcome = (): Outcome => ({ count: 0, statuses: {}, latenciesMs: [] });
 function note(o: Outcome, status: number, startedAt: number | undefined): void {

@@ -19,6 +19,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { newWebhookSecret, signWebhook } from "../workers/protocol/webhooks.ts";
 import { startFleetRecorder } from "../test/node/fleet-recorder.ts";
+import { percentile, round } from "./stats.ts";
 
 const PORT = Number(process.env.KILN_BENCH_PORT ?? 8797);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
@@ -95,12 +96,6 @@ function benchConfig(toml: string): string {
     .replace(/^migrations_dir = "(.*)"$/gm, (_, p: string) => `migrations_dir = ${JSON.stringify(path.join(root, p))}`);
 }
 
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
-}
-
-const round = (x: number) => Math.round(x * 1000) / 1000;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function stop(): void {

@@ -13,13 +13,14 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { silentLogger } from "../runner/src/logger.ts";
-import { runProcess } from "../runner/src/process.ts";
+import { mustRunBuildah } from "./buildah.ts";
 import { startRunner } from "../runner/src/runner.ts";
 import { busyboxRootfs, pushRootfsImage, testStorage } from "../runner/test/helpers/base-images.ts";
 import { FakeOrchestrator } from "../runner/test/helpers/fake-orchestrator.ts";
 import { dispatch, layer, makeJob, testSecret } from "../runner/test/helpers/jobs.ts";
 import { startRegistry } from "../runner/test/helpers/registry.ts";
 import { requireRoot, requireTools } from "../runner/test/helpers/tools.ts";
+import { median, round } from "./stats.ts";
 
 const TARGET = 1.2;
 const SLACK_SECONDS = 1;
@@ -74,11 +75,11 @@ try {
     await writeFile(path.join(dir, "Dockerfile"), [`FROM ${baseRef}`, ...steps(nonce).flat(), ""].join("\n"));
     const tag = `${registry.host}/bench/direct:${nonce}`;
     const started = performance.now();
-    await must([...global, "bud", "--quiet", "--isolation", "chroot", "--layers", "--tls-verify=false", "--pull=missing", "-t", tag, "-f", path.join(dir, "Dockerfile"), dir]);
+    await mustRunBuildah([...global, "bud", "--quiet", "--isolation", "chroot", "--layers", "--tls-verify=false", "--pull=missing", "-t", tag, "-f", path.join(dir, "Dockerfile"), dir]);
     const bud = (performance.now() - started) / 1000;
-    await must([...global, "push", "--quiet", "--tls-verify=false", tag, `docker://${tag}`]);
+    await mustRunBuildah([...global, "push", "--quiet", "--tls-verify=false", tag, `docker://${tag}`]);
     const total = (performance.now() - started) / 1000;
-    await must([...global, "rmi", "--force", tag]);
+    await mustRunBuildah([...global, "rmi", "--force", tag]);
     await rm(dir, { recursive: true, force: true });
     return { total, bud };
   };
@@ -124,17 +125,3 @@ try {
   await rm(work, { recursive: true, force: true });
 }
 
-async function must(argv: string[]): Promise<void> {
-  const result = await runProcess({ argv }, { killGraceMs: 5_000 });
-  if (result.exitCode !== 0) throw new Error(`${argv.slice(7, 9).join(" ")} failed with ${result.exitCode}`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}

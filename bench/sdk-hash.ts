@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { hashContext, type ContextEntry } from "../sdk/src/context-tar.ts";
 import { walkContext } from "../sdk/src/context-walk.ts";
+import { median, round } from "./stats.ts";
 
 const TARGET = 1.2;
 const RSS_TARGET_MIB = 200;
@@ -207,16 +208,6 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
 function secs(ms: number): string {
   return (ms / 1000).toFixed(1);
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

@@ -8,69 +8,39 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Image, Secret } from "../../sdk/src/index.ts";
 import { archivePathOf } from "../../sdk/src/local-files.ts";
-import { silentLogger } from "../src/logger.ts";
-import { type RunningRunner, startRunner } from "../src/runner.ts";
-import { busyboxRootfs, pushRootfsImage, type TestStorage, testStorage } from "./helpers/base-images.ts";
-import { FakeOrchestrator } from "./helpers/fake-orchestrator.ts";
+import { useBuildHarness } from "./helpers/build-harness.ts";
 import { imageConfig, imageContents, registryDigest } from "./helpers/inspect.ts";
-import { contextTar, dispatch, jobFromImage, testSecret } from "./helpers/jobs.ts";
-import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
-import { requireRoot, requireTools } from "./helpers/tools.ts";
+import { contextTar, dispatch, jobFromImage } from "./helpers/jobs.ts";
 
 const SECRET_VALUE = "kiln-secret-value-7f3a9c1e";
-let registry: TestRegistry;
-let storage: TestStorage;
-let runner: RunningRunner;
-let secret: string;
-let workDir: string;
 let secretsDir: string;
 let scratch: string;
-let baseRef: string;
-let orchestrator: FakeOrchestrator;
-
-beforeAll(async () => {
-  requireRoot();
-  requireTools("buildah", "skopeo", "docker-registry", "busybox");
-  registry = await startRegistry();
-  storage = await testStorage();
-  baseRef = `${registry.host}/base/busybox:1`;
-  await pushRootfsImage(await busyboxRootfs(), baseRef, storage);
-  secret = testSecret();
-  workDir = await mkdtemp(path.join(tmpdir(), "kiln-runner-work-"));
-  scratch = await mkdtemp(path.join(tmpdir(), "kiln-app-"));
-  // This file's own RAM directory, so parallel test files do not see each other's jobs.
-  secretsDir = await mkdtemp(path.join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "kiln-test-secrets-"));
-  runner = await startRunner(
-    { webhookSecrets: [secret], host: "127.0.0.1", port: 0, workDir, secretsDir, cacheDir: path.join(workDir, "cache"), storageRoot: storage.root, storageRunRoot: storage.runRoot, logFlushMs: 200 },
-    { logger: silentLogger },
-  );
-}, 300_000);
-
-afterEach(async () => {
-  await orchestrator?.close();
-});
-
-afterAll(async () => {
-  await runner?.close();
-  await registry?.stop();
-  await storage?.dispose();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
-  if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
-  if (scratch) await rm(scratch, { recursive: true, force: true });
+const harness = useBuildHarness({
+  base: "busybox",
+  async prepare() {
+    scratch = await mkdtemp(path.join(tmpdir(), "kiln-app-"));
+    // This file's own RAM directory, so parallel test files do not see each other's jobs.
+    secretsDir = await mkdtemp(path.join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "kiln-test-secrets-"));
+    return { secretsDir, logFlushMs: 200 };
+  },
+  async cleanup() {
+    if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  },
 });
 
 describe("a multi-layer job built with buildah", () => {
   it("builds every layer, pushes it, reports registry digests, and keeps the secret out of image, logs and disk", async () => {
-    orchestrator = await FakeOrchestrator.start(secret);
+    const { orchestrator } = harness;
     const app = path.join(scratch, "app");
     await mkdir(path.join(app, "sub"), { recursive: true });
     await writeFile(path.join(app, "data.txt"), "data from the context\n");
     await writeFile(path.join(app, "sub", "nested.txt"), "nested\n");
     const inlineSecret = Secret.fromDict({ API_TOKEN: SECRET_VALUE });
-    const image = Image.fromRegistry(baseRef)
+    const image = Image.fromRegistry(harness.baseRef)
       .runCommands("echo hello > /hello.txt")
       .env({ GREETING: "hello-env" })
       .workdir("/app")
@@ -79,9 +49,9 @@ describe("a multi-layer job built with buildah", () => {
         secrets: [inlineSecret],
       });
     const tar = await contextTar([{ kind: "dir", localPath: app, archivePath: archivePathOf("/app"), ignore: [] }]);
-    const job = await jobFromImage(image, { orchestrator, registryHost: registry.host, contexts: { 4: tar }, secrets: { [inlineSecret.ref]: { API_TOKEN: SECRET_VALUE } } });
+    const job = await jobFromImage(image, { orchestrator, registryHost: harness.registry.host, contexts: { 4: tar }, secrets: { [inlineSecret.ref]: { API_TOKEN: SECRET_VALUE } } });
 
-    const response = await dispatch(runner.url, job, secret);
+    const response = await dispatch(harness.runner.url, job, harness.secret);
     expect(response.status).toBe(202);
     const final = await orchestrator.final();
     expect(final).toMatchObject({ type: "succeeded", jobId: job.jobId, attemptId: job.attemptId, fencingToken: 1 });
@@ -118,16 +88,16 @@ describe("a multi-layer job built with buildah", () => {
     expect(log).not.toContain("registry-password-0123456789");
     // Not on disk after the job: work and secret directories are gone, storage holds no copy.
     await waitForIdle();
-    expect(await readdir(workDir).then((e) => e.filter((n) => n !== "cache"))).toEqual([]);
+    expect(await readdir(harness.workDir).then((e) => e.filter((n) => n !== "cache"))).toEqual([]);
     expect(await readdir(secretsDir)).toEqual([]);
-    expect(grepTree(SECRET_VALUE, [storage.root, storage.runRoot, workDir, secretsDir, "/var/tmp"])).toEqual([]);
+    expect(grepTree(SECRET_VALUE, [harness.storage.root, harness.storage.runRoot, harness.workDir, secretsDir, "/var/tmp"])).toEqual([]);
   }, 300_000);
 
   it("fails with reason build, the step's exit code and the last lines when a step exits non-zero", async () => {
-    orchestrator = await FakeOrchestrator.start(secret);
-    const image = Image.fromRegistry(baseRef).runCommands("echo first > /first.txt").runCommands("echo about to fail; exit 7").runCommands("echo never");
-    const job = await jobFromImage(image, { orchestrator, registryHost: registry.host });
-    expect((await dispatch(runner.url, job, secret)).status).toBe(202);
+    const { orchestrator } = harness;
+    const image = Image.fromRegistry(harness.baseRef).runCommands("echo first > /first.txt").runCommands("echo about to fail; exit 7").runCommands("echo never");
+    const job = await jobFromImage(image, { orchestrator, registryHost: harness.registry.host });
+    expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     const final = await orchestrator.final();
     expect(final).toMatchObject({ type: "failed", reason: "build", exitCode: 7, layerKey: job.layers[2]!.key });
     if (final.type !== "failed") throw new Error("unreachable");
@@ -136,12 +106,12 @@ describe("a multi-layer job built with buildah", () => {
     expect(orchestrator.ofType("layer_succeeded").map((e) => e.layerKey)).toEqual([job.layers[0]!.key, job.layers[1]!.key]);
     expect(await registryDigest(job.layers[1]!.target)).toBe(orchestrator.ofType("layer_succeeded")[1]!.digest);
     await waitForIdle();
-    expect(existsSync(workDir) && (await readdir(workDir)).filter((n) => n !== "cache")).toEqual([]);
+    expect(existsSync(harness.workDir) && (await readdir(harness.workDir)).filter((n) => n !== "cache")).toEqual([]);
   }, 300_000);
 });
 
 async function waitForIdle(): Promise<void> {
-  for (let i = 0; i < 200 && runner.jobs.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 200 && harness.runner.jobs.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
 }
 
 /** Files under `dirs` whose bytes contain `needle`. */

@@ -5,48 +5,14 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Image, Secret } from "../../sdk/src/index.ts";
-import { silentLogger } from "../src/logger.ts";
-import { type RunningRunner, startRunner } from "../src/runner.ts";
-import { debianRootfs, pushRootfsImage, type TestStorage, testStorage } from "./helpers/base-images.ts";
-import { FakeOrchestrator } from "./helpers/fake-orchestrator.ts";
+import { useBuildHarness } from "./helpers/build-harness.ts";
 import { imageConfig, imageContents, registryDigest } from "./helpers/inspect.ts";
-import { dispatch, jobFromImage, testSecret } from "./helpers/jobs.ts";
-import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
-import { requireRoot, requireTools } from "./helpers/tools.ts";
+import { dispatch, jobFromImage } from "./helpers/jobs.ts";
 
 const FN_TOKEN = "function-secret-token-3b9e";
-let registry: TestRegistry;
-let storage: TestStorage;
-let runner: RunningRunner;
-let secret: string;
-let workDir: string;
-let baseRef: string;
-let orchestrator: FakeOrchestrator;
-
-beforeAll(async () => {
-  requireRoot();
-  requireTools("buildah", "skopeo", "docker-registry", "debootstrap");
-  [registry, storage] = await Promise.all([startRegistry(), testStorage()]);
-  baseRef = `${registry.host}/base/debian:bookworm`;
-  await pushRootfsImage(await debianRootfs(), baseRef, storage);
-  secret = testSecret();
-  workDir = await mkdtemp(path.join(tmpdir(), "kiln-runner-work-"));
-  orchestrator = await FakeOrchestrator.start(secret);
-  runner = await startRunner(
-    { webhookSecrets: [secret], host: "127.0.0.1", port: 0, workDir, cacheDir: path.join(workDir, "cache"), storageRoot: storage.root, storageRunRoot: storage.runRoot },
-    { logger: silentLogger },
-  );
-}, 900_000);
-
-afterAll(async () => {
-  await runner?.close();
-  await orchestrator?.close();
-  await registry?.stop();
-  await storage?.dispose();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
-});
+const harness = useBuildHarness({ base: "debian" });
 
 // Runs inside the image with node: only its arguments, globals and `require` are available.
 function writeMarker(file: string, text: string, options: { flag: boolean }): void {
@@ -57,6 +23,7 @@ declare const GREETING: string;
 
 describe("a Debian image with aptInstall and runFunction", () => {
   it("installs packages with apt and runs python and node functions inside the image", async () => {
+    const { orchestrator } = harness;
     const dir = await mkdtemp(path.join(tmpdir(), "kiln-fn-"));
     const module = path.join(dir, "build_steps.py");
     await writeFile(
@@ -69,16 +36,16 @@ describe("a Debian image with aptInstall and runFunction", () => {
         "",
       ].join("\n"),
     );
-    const image = Image.fromRegistry(baseRef)
+    const image = Image.fromRegistry(harness.baseRef)
       .aptInstall("hello", "python3-minimal", "nodejs")
       .runCommands("ln -s /usr/bin/python3 /usr/local/bin/python && hello > /hello.txt")
       .runFunction({ file: module, name: "write_marker" }, { args: ["/py-marker", "from-python"], kwargs: { suffix: "!" }, globals: { MULTIPLIER: 21 } })
       .runFunction(writeMarker, { args: ["/js-marker", "from-node"], kwargs: { flag: true }, globals: { GREETING: "hi" }, secrets: [Secret.fromDict({ FN_TOKEN })] });
-    const job = await jobFromImage(image, { orchestrator, registryHost: registry.host, secrets: { [Secret.fromDict({ FN_TOKEN }).ref]: { FN_TOKEN } } });
+    const job = await jobFromImage(image, { orchestrator, registryHost: harness.registry.host, secrets: { [Secret.fromDict({ FN_TOKEN }).ref]: { FN_TOKEN } } });
     expect(job.layers[3]!.buildFunction?.language).toBe("python");
     expect(job.layers[4]!.buildFunction?.language).toBe("javascript");
 
-    expect((await dispatch(runner.url, job, secret)).status).toBe(202);
+    expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     const final = await orchestrator.final(840_000);
     if (final.type === "failed") throw new Error(`build failed: ${final.message}\n${final.logTail.join("\n")}`);
     for (const event of orchestrator.ofType("layer_succeeded")) expect(event.digest).toBe(await registryDigest(event.reference));
@@ -89,7 +56,7 @@ describe("a Debian image with aptInstall and runFunction", () => {
     expect(files.has("/usr/bin/hello")).toBe(true);
     expect(files.get("/py-marker")?.data.toString()).toBe(`from-python|!|42|${job.layers[3]!.key}|3|kiln_build_module`);
     expect(files.get("/js-marker")?.data.toString()).toBe(`from-node|hi|${last.key}|{"flag":true}|${FN_TOKEN.length}`);
-    // The harness was mounted, not copied; the secret is nowhere in the image.
+    // The function harness was mounted, not copied; the secret is nowhere in the image.
     expect([...files.keys()].filter((p) => p.includes("kiln-function") || p.startsWith("/run/kiln/"))).toEqual([]);
     const config = await imageConfig(last.target);
     expect(config.text).not.toContain(FN_TOKEN);

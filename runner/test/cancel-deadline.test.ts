@@ -2,78 +2,30 @@
 // the build gets SIGTERM, then SIGKILL after the grace period, no process survives, the job
 // is reported `cancelled` / `timeout`, and its directories are removed.
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../src/logger.ts";
-import { type RunningRunner, startRunner } from "../src/runner.ts";
-import { busyboxRootfs, pushRootfsImage, type TestStorage, testStorage } from "./helpers/base-images.ts";
-import { FakeOrchestrator } from "./helpers/fake-orchestrator.ts";
-import { dispatch, layer, makeJob, testSecret } from "./helpers/jobs.ts";
-import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
-import { requireRoot, requireTools } from "./helpers/tools.ts";
+import { readdir } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { useBuildHarness } from "./helpers/build-harness.ts";
+import type { FakeOrchestrator } from "./helpers/fake-orchestrator.ts";
+import { dispatch, layer, makeJob } from "./helpers/jobs.ts";
 
-let registry: TestRegistry;
-let storage: TestStorage;
-let runner: RunningRunner;
-let secret: string;
-let workDir: string;
-let baseRef: string;
-let orchestrator: FakeOrchestrator;
-
-beforeAll(async () => {
-  requireRoot();
-  requireTools("buildah", "skopeo", "docker-registry", "busybox");
-  registry = await startRegistry();
-  storage = await testStorage();
-  baseRef = `${registry.host}/base/busybox:1`;
-  await pushRootfsImage(await busyboxRootfs(), baseRef, storage);
-  secret = testSecret();
-  workDir = await mkdtemp(path.join(tmpdir(), "kiln-runner-work-"));
-  runner = await startRunner(
-    {
-      webhookSecrets: [secret],
-      host: "127.0.0.1",
-      port: 0,
-      workDir,
-      cacheDir: path.join(workDir, "cache"),
-      storageRoot: storage.root,
-      storageRunRoot: storage.runRoot,
-      heartbeatMs: 300,
-      logFlushMs: 100,
-    },
-    { logger: silentLogger },
-  );
-}, 300_000);
-
-afterEach(async () => {
-  await orchestrator?.close();
-});
-
-afterAll(async () => {
-  await runner?.close();
-  await registry?.stop();
-  await storage?.dispose();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
-});
+const harness = useBuildHarness({ base: "busybox", config: { heartbeatMs: 300, logFlushMs: 100 } });
 
 /** A job whose only step prints `marker` and then sleeps for a long time. */
 function sleepingJob(marker: string, script = `echo ${marker}; sleep 300`, deadlineMs?: number) {
   return makeJob({
-    orchestrator,
-    registryHost: registry.host,
-    layers: [layer(0, marker, [`FROM ${baseRef}`, `RUN ${script}`], registry.host)],
+    orchestrator: harness.orchestrator,
+    registryHost: harness.registry.host,
+    layers: [layer(0, marker, [`FROM ${harness.baseRef}`, `RUN ${script}`], harness.registry.host)],
     deadlineMs,
   });
 }
 
 describe("cancel", () => {
   it("stops a running build when a heartbeat response asks for it, and reports cancelled", async () => {
-    orchestrator = await FakeOrchestrator.start(secret);
+    const { orchestrator } = harness;
     const marker = `sleeping-${Date.now()}`;
     const job = sleepingJob(marker);
-    expect((await dispatch(runner.url, job, secret)).status).toBe(202);
+    expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     await orchestrator.waitFor(() => logOf(orchestrator).includes(marker), 60_000, "the step to start");
     orchestrator.cancel = true;
     const final = await orchestrator.final(30_000);
@@ -83,10 +35,10 @@ describe("cancel", () => {
   }, 120_000);
 
   it("stops a step that ignores SIGTERM", async () => {
-    orchestrator = await FakeOrchestrator.start(secret);
+    const { orchestrator } = harness;
     const marker = `stubborn-${Date.now()}`;
     const job = sleepingJob(marker, `trap "" TERM; echo ${marker}; sleep 300; sleep 300`);
-    expect((await dispatch(runner.url, job, secret)).status).toBe(202);
+    expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     await orchestrator.waitFor(() => logOf(orchestrator).includes(marker), 60_000, "the step to start");
     orchestrator.cancel = true;
     const final = await orchestrator.final(30_000);
@@ -95,12 +47,12 @@ describe("cancel", () => {
   }, 120_000);
 
   it("cancels a queued job without building it", async () => {
-    orchestrator = await FakeOrchestrator.start(secret);
+    const { orchestrator } = harness;
     const marker = `first-${Date.now()}`;
     const first = sleepingJob(marker);
     const second = sleepingJob(`second-${Date.now()}`);
-    expect((await dispatch(runner.url, first, secret)).status).toBe(202);
-    expect((await dispatch(runner.url, second, secret)).status).toBe(202);
+    expect((await dispatch(harness.runner.url, first, harness.secret)).status).toBe(202);
+    expect((await dispatch(harness.runner.url, second, harness.secret)).status).toBe(202);
     await orchestrator.waitFor(() => logOf(orchestrator).includes(marker), 60_000, "the first job to start");
     // The queued job hears of its cancel in a heartbeat; the running one keeps the slot meanwhile.
     orchestrator.cancelJobs.add(second.jobId);
@@ -118,10 +70,10 @@ describe("cancel", () => {
 
 describe("deadline", () => {
   it("stops a build that runs past the job's deadline and reports timeout", async () => {
-    orchestrator = await FakeOrchestrator.start(secret);
+    const { orchestrator } = harness;
     const marker = `deadline-${Date.now()}`;
     const job = sleepingJob(marker, undefined, Date.now() + 8_000);
-    expect((await dispatch(runner.url, job, secret)).status).toBe(202);
+    expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     const final = await orchestrator.final(60_000);
     expect(final).toMatchObject({ type: "failed", reason: "timeout" });
     expect(logOf(orchestrator)).toContain(marker);
@@ -129,9 +81,9 @@ describe("deadline", () => {
   }, 120_000);
 
   it("reports timeout without building when the deadline already passed", async () => {
-    orchestrator = await FakeOrchestrator.start(secret);
+    const { orchestrator } = harness;
     const job = sleepingJob(`late-${Date.now()}`, undefined, Date.now() - 1);
-    expect((await dispatch(runner.url, job, secret)).status).toBe(202);
+    expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     expect(await orchestrator.final(30_000)).toMatchObject({ type: "failed", reason: "timeout" });
     expect(orchestrator.ofType("log")).toEqual([]);
   }, 60_000);
@@ -143,7 +95,7 @@ function logOf(fake: FakeOrchestrator): string {
 
 /** No process of the build survives and the job's directories are gone. */
 async function expectNoLeftovers(marker: string): Promise<void> {
-  for (let i = 0; i < 100 && runner.jobs.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && harness.runner.jobs.size > 0; i++) await new Promise((r) => setTimeout(r, 50));
   let processes = "";
   try {
     processes = execFileSync("pgrep", ["-af", marker], { encoding: "utf8" });
@@ -151,8 +103,8 @@ async function expectNoLeftovers(marker: string): Promise<void> {
     processes = ""; // pgrep exits 1 when nothing matches
   }
   expect(processes.split("\n").filter((l) => l && !l.includes("pgrep"))).toEqual([]);
-  expect((await readdir(workDir)).filter((n) => n !== "cache")).toEqual([]);
+  expect((await readdir(harness.workDir)).filter((n) => n !== "cache")).toEqual([]);
   // No half-built working container is left in storage.
-  const containers = execFileSync("buildah", ["--root", storage.root, "--runroot", storage.runRoot, "--storage-driver", "vfs", "containers", "--quiet"], { encoding: "utf8" });
+  const containers = execFileSync("buildah", ["--root", harness.storage.root, "--runroot", harness.storage.runRoot, "--storage-driver", "vfs", "containers", "--quiet"], { encoding: "utf8" });
   expect(containers.trim()).toBe("");
 }

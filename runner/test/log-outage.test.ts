@@ -1,69 +1,25 @@
 // The orchestrator connection dies in the middle of a real build: every log line still
 // arrives exactly once and in order (sequence numbers without gaps), the buffered output
 // spills to disk while the orchestrator is unreachable, and the job still reports success.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../src/logger.ts";
-import { type RunningRunner, startRunner } from "../src/runner.ts";
-import { busyboxRootfs, pushRootfsImage, type TestStorage, testStorage } from "./helpers/base-images.ts";
-import { FakeOrchestrator } from "./helpers/fake-orchestrator.ts";
-import { dispatch, layer, makeJob, testSecret } from "./helpers/jobs.ts";
-import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
-import { requireRoot, requireTools } from "./helpers/tools.ts";
+import { describe, expect, it } from "vitest";
+import { useBuildHarness } from "./helpers/build-harness.ts";
+import { dispatch, layer, makeJob } from "./helpers/jobs.ts";
 
 const LINES = 3000;
-let registry: TestRegistry;
-let storage: TestStorage;
-let runner: RunningRunner;
-let secret: string;
-let workDir: string;
-let baseRef: string;
-let orchestrator: FakeOrchestrator;
-
-beforeAll(async () => {
-  requireRoot();
-  requireTools("buildah", "skopeo", "docker-registry", "busybox");
-  registry = await startRegistry();
-  storage = await testStorage();
-  baseRef = `${registry.host}/base/busybox:1`;
-  await pushRootfsImage(await busyboxRootfs(), baseRef, storage);
-  secret = testSecret();
-  workDir = await mkdtemp(path.join(tmpdir(), "kiln-runner-work-"));
-  runner = await startRunner(
-    {
-      webhookSecrets: [secret],
-      host: "127.0.0.1",
-      port: 0,
-      workDir,
-      cacheDir: path.join(workDir, "cache"),
-      storageRoot: storage.root,
-      storageRunRoot: storage.runRoot,
-      logFlushMs: 200,
-      // Tiny memory buffer: an outage of a few seconds must spill to disk.
-      logMemoryBytes: 4 * 1024,
-      heartbeatMs: 500,
-    },
-    { logger: silentLogger },
-  );
-}, 300_000);
-
-afterEach(async () => {
-  await orchestrator?.close();
-});
-
-afterAll(async () => {
-  await runner?.close();
-  await registry?.stop();
-  await storage?.dispose();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
+const harness = useBuildHarness({
+  base: "busybox",
+  config: {
+    logFlushMs: 200,
+    // Tiny memory buffer: an outage of a few seconds must spill to disk.
+    logMemoryBytes: 4 * 1024,
+    heartbeatMs: 500,
+  },
 });
 
 /** A build step printing `line-1` .. `line-N`, pausing every 100 lines so it takes a few seconds. */
 function noisyJob() {
   const script = `i=0; while [ $i -lt ${LINES} ]; do i=$((i+1)); echo "line-$i"; if [ $((i % 100)) -eq 0 ]; then sleep 0.2; fi; done`;
-  return makeJob({ orchestrator, registryHost: registry.host, layers: [layer(0, "noisy", [`FROM ${baseRef}`, `RUN ${script}`], registry.host)] });
+  return makeJob({ orchestrator: harness.orchestrator, registryHost: harness.registry.host, layers: [layer(0, "noisy", [`FROM ${harness.baseRef}`, `RUN ${script}`], harness.registry.host)] });
 }
 
 function expectEveryLineOnce(log: string): void {
@@ -74,9 +30,9 @@ function expectEveryLineOnce(log: string): void {
 
 describe("orchestrator outage during a build", () => {
   it("loses no log line when the connection is killed mid-build", async () => {
-    orchestrator = await FakeOrchestrator.start(secret);
+    const { orchestrator } = harness;
     const job = noisyJob();
-    expect((await dispatch(runner.url, job, secret)).status).toBe(202);
+    expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     await orchestrator.waitFor(() => orchestrator.ofType("log").some((e) => e.data.includes("line-300\n")), 120_000, "line-300");
     orchestrator.outage = true;
     orchestrator.dropConnections();
@@ -90,9 +46,9 @@ describe("orchestrator outage during a build", () => {
   }, 180_000);
 
   it("delivers the rest of the log, then the final event, when the orchestrator is down as the build ends", async () => {
-    orchestrator = await FakeOrchestrator.start(secret);
+    const { orchestrator } = harness;
     const job = noisyJob();
-    expect((await dispatch(runner.url, job, secret)).status).toBe(202);
+    expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     await orchestrator.waitFor(() => orchestrator.ofType("log").some((e) => e.data.includes("line-2000\n")), 120_000, "line-2000");
     orchestrator.outage = true;
     orchestrator.dropConnections();
