@@ -4,29 +4,25 @@
  * metadata file. Logins come from `$DOCKER_CONFIG`; GPUs are CDI devices on RUN steps.
  */
 import path from "node:path";
-import type { GpuDevice } from "../gpu.ts";
 import type { Command } from "../process.ts";
-import { BUILDKIT_STEP_FAILURE, buildkitDeviceFlags, readBuildkitDigest } from "./docker-buildx.ts";
-import { type BuildBackend, type BuildRequest, lastExitCode } from "./types.ts";
+import { BuildkitBackendBase, pushOutput } from "./buildkit.ts";
+import type { BuildBackend, BuildRequest } from "./types.ts";
 
 /** Options of the buildctl backend. */
 export type BuildctlOptions = { bin?: string; addr?: string | undefined };
 
 /** `buildctl build --frontend dockerfile.v0 --output type=image,push=true`. */
-export class BuildctlBackend implements BuildBackend {
+export class BuildctlBackend extends BuildkitBackendBase implements BuildBackend {
   readonly name = "buildctl";
   readonly #options: BuildctlOptions;
 
   constructor(options: BuildctlOptions = {}) {
+    super();
     this.#options = options;
   }
 
-  runFlags(gpus: readonly GpuDevice[]): string[] {
-    return buildkitDeviceFlags(gpus);
-  }
-
   build(request: BuildRequest): Command {
-    const output = `type=image,name=${request.target},push=true${request.targetInsecure ? ",registry.insecure=true" : ""}`;
+    const output = pushOutput(request);
     return {
       argv: [
         ...this.#base(),
@@ -52,26 +48,6 @@ export class BuildctlBackend implements BuildBackend {
       ],
       env: { DOCKER_CONFIG: path.dirname(request.authFile) },
     };
-  }
-
-  push(): null {
-    return null;
-  }
-
-  digest(request: BuildRequest): Promise<string> {
-    return readBuildkitDigest(request.metadataFile);
-  }
-
-  remove(): null {
-    return null;
-  }
-
-  cleanup(): null {
-    return null;
-  }
-
-  stepExitCode(tail: readonly string[]): number | null {
-    return lastExitCode(tail, BUILDKIT_STEP_FAILURE);
   }
 
   version(): Command {
