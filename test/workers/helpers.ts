@@ -76,7 +76,7 @@ export async function dispatchedBuild(layers = 2) {
   const submitted = await submitImage(t.token, chain(layers));
   await settle(submitted.body.buildId);
   const job = await nthJob(fleet, 1);
-  return { t, fleet, submitted, job };
+  return { t, fleet, submitted, job, buildId: submitted.body.buildId as string };
 }
 
 /** The `n`-th job (1-based) dispatched to a fleet, once it arrived. */

@@ -2,16 +2,8 @@
 // never loses or repeats a chunk, a long-poll woken by new chunks, and the R2 archive afterwards.
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { apiJson, chain, completeJob, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
+import { apiJson, completeJob, dispatchedBuild, sendEvent } from "./helpers.ts";
 
-async function running() {
-  const t = await newTenant();
-  const fleet = await newFleet(t.workspaceId);
-  const r = await submitImage(t.token, chain(1));
-  await settle(r.body.buildId);
-  const job = await nthJob(fleet, 1);
-  return { t, fleet, job, buildId: r.body.buildId as string };
-}
 
 const log = (seq: number, data: string) => ({ type: "log" as const, seq, layerKey: null, stream: "stdout" as const, data });
 
@@ -30,7 +22,7 @@ async function readAll(token: string, buildId: string, limit: number) {
 
 describe("GET /v1/builds/:id/logs", () => {
   it("shows chunks in sequence order, holding back those past a gap, ignoring duplicates", async () => {
-    const { t, fleet, job, buildId } = await running();
+    const { t, fleet, job, buildId } = await dispatchedBuild(1);
     await sendEvent(fleet, job, log(1, "second\n"));
     let out = (await readAll(t.token, buildId, 100)).seen.filter((c) => c.stream === "stdout");
     expect(out).toEqual([]);
@@ -42,7 +34,7 @@ describe("GET /v1/builds/:id/logs", () => {
   });
 
   it("resumes from a cursor without losing or repeating a chunk", async () => {
-    const { t, fleet, job, buildId } = await running();
+    const { t, fleet, job, buildId } = await dispatchedBuild(1);
     for (let i = 0; i < 7; i++) await sendEvent(fleet, job, log(i, `line ${i}\n`));
     const whole = (await readAll(t.token, buildId, 1000)).seen;
     const paged = (await readAll(t.token, buildId, 2)).seen;
@@ -53,7 +45,7 @@ describe("GET /v1/builds/:id/logs", () => {
   });
 
   it("long-polls: a waiting reader gets the next chunk as soon as it arrives", async () => {
-    const { t, fleet, job, buildId } = await running();
+    const { t, fleet, job, buildId } = await dispatchedBuild(1);
     const { body } = await apiJson("GET", `/v1/builds/${buildId}/logs?cursor=0&limit=1000`, { token: t.token });
     const waiting = apiJson("GET", `/v1/builds/${buildId}/logs?cursor=${body.cursor}&waitSeconds=20`, { token: t.token });
     await sendEvent(fleet, job, log(0, "news\n"));
@@ -63,7 +55,7 @@ describe("GET /v1/builds/:id/logs", () => {
   });
 
   it("archives the log to R2 when the build ends and serves it from there, unchanged", async () => {
-    const { t, fleet, job, buildId } = await running();
+    const { t, fleet, job, buildId } = await dispatchedBuild(1);
     for (let i = 0; i < 3; i++) await sendEvent(fleet, job, log(i, `out ${i}\n`));
     const live = (await readAll(t.token, buildId, 1000)).seen;
     await completeJob(fleet, job);

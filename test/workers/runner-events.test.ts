@@ -7,28 +7,20 @@ import type { LayerRow } from "../../durable-objects/build-store.ts";
 import { FAILURE_LOG_LINE_CHARS, planRunnerEvent } from "../../durable-objects/runner-events.ts";
 import type { RunnerEvent } from "../../workers/protocol/runner-protocol.ts";
 import { newWebhookSecret, signWebhook } from "../../workers/protocol/webhooks.ts";
-import { buildStub, chain, newFleet, newTenant, nthJob, ORIGIN, sendEvent, settle, submitImage } from "./helpers.ts";
+import { buildStub, dispatchedBuild, newFleet, ORIGIN, sendEvent } from "./helpers.ts";
 
-async function running() {
-  const t = await newTenant();
-  const fleet = await newFleet(t.workspaceId);
-  const r = await submitImage(t.token, chain(1));
-  await settle(r.body.buildId);
-  const job = await nthJob(fleet, 1);
-  return { t, fleet, job, buildId: r.body.buildId as string };
-}
 
 const statusOf = async (buildId: string) => (await buildStub(buildId).snapshot())!.build.machine.status;
 
 describe("POST /v1/runner/events", () => {
   it("accepts a signed event for the current attempt and answers { ok, cancel }", async () => {
-    const { fleet, job, buildId } = await running();
+    const { fleet, job, buildId } = await dispatchedBuild(1);
     expect(await sendEvent(fleet, job, { type: "started" })).toMatchObject({ status: 200, body: { ok: true, cancel: false } });
     expect(await statusOf(buildId)).toBe("running");
   });
 
   it("refuses bad signatures, another fleet's secret, missing headers and timestamps outside ±5 minutes with 401", async () => {
-    const { fleet, job, buildId } = await running();
+    const { fleet, job, buildId } = await dispatchedBuild(1);
     const success = { type: "succeeded" } as const;
     const cases = [
       { options: { secret: newWebhookSecret() }, code: "bad_signature" },
@@ -46,7 +38,7 @@ describe("POST /v1/runner/events", () => {
   });
 
   it("refuses malformed bodies with 400 and unknown jobs or attempts with 404", async () => {
-    const { fleet, job } = await running();
+    const { fleet, job } = await dispatchedBuild(1);
     const raw = async (body: string) => {
       const response = await SELF.fetch(`${ORIGIN}/v1/runner/events`, { method: "POST", headers: { "content-type": "application/json", ...signWebhook(fleet.secret, "msg_x", body) }, body });
       return { status: response.status, body: (await response.json()) as any };
@@ -60,7 +52,7 @@ describe("POST /v1/runner/events", () => {
   });
 
   it("refuses a replay and a stale fencing token with 409, changing nothing", async () => {
-    const { fleet, job, buildId } = await running();
+    const { fleet, job, buildId } = await dispatchedBuild(1);
     const first = await sendEvent(fleet, job, { type: "accepted" }, { webhookId: "msg_once" });
     expect(first.status).toBe(200);
     const replay = await sendEvent(fleet, job, { type: "succeeded" }, { webhookId: "msg_once" });
@@ -71,7 +63,7 @@ describe("POST /v1/runner/events", () => {
   });
 
   it("answers a replayed final event as a duplicate (delivered), not as stale", async () => {
-    const { fleet, job, buildId } = await running();
+    const { fleet, job, buildId } = await dispatchedBuild(1);
     await sendEvent(fleet, job, { type: "layer_succeeded", layerKey: job.layers[0]!.key, digest: `sha256:${"2".repeat(64)}`, sizeBytes: 1, reference: job.layers[0]!.target });
     expect((await sendEvent(fleet, job, { type: "succeeded" }, { webhookId: "msg_final" })).status).toBe(200);
     expect(await statusOf(buildId)).toBe("succeeded");
@@ -79,7 +71,7 @@ describe("POST /v1/runner/events", () => {
   });
 
   it("refuses a layer the job does not build, and events after the build ended", async () => {
-    const { fleet, job, buildId } = await running();
+    const { fleet, job, buildId } = await dispatchedBuild(1);
     const wrong = await sendEvent(fleet, job, { type: "layer_succeeded", layerKey: "f".repeat(64), digest: `sha256:${"1".repeat(64)}`, sizeBytes: 1, reference: "x" });
     expect(wrong).toMatchObject({ status: 409, body: { error: { code: "unknown_layer" } } });
     await sendEvent(fleet, job, { type: "failed", reason: "build", message: "no", layerKey: null, exitCode: 1, logTail: [] });
