@@ -55,6 +55,8 @@ export class Build extends DurableObject<Env> {
   #work: Promise<void> = Promise.resolve();
   #flushing: Promise<void> = Promise.resolve();
   readonly #logWaiters = new Set<() => void>();
+  /** Woken after each outbox delivery (waitForEnd answers once D1 has the outcome). */
+  readonly #flushWaiters = new Set<() => void>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -148,15 +150,7 @@ export class Build extends DurableObject<Env> {
     if (!rec) return { ok: false, error: { code: "unknown_build" } };
     let chunks = this.#logs.read(cursor, options.maxChunks, options.maxBytes);
     if (chunks.length === 0 && !isTerminal(rec.machine.status) && options.waitMs > 0) {
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.#logWaiters.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, options.waitMs);
-        this.#logWaiters.add(wake);
-      });
+      await this.#nextChange(this.#logWaiters, options.waitMs);
       rec = this.#store.load()!;
       chunks = this.#logs.read(cursor, options.maxChunks, options.maxBytes);
     }
@@ -164,6 +158,23 @@ export class Build extends DurableObject<Env> {
     const seen = chunks.at(-1)?.pos ?? cursor;
     const archived = rec.logArchive !== null && lastPos === 0 ? rec.logArchive : null;
     return { ok: true, chunks, lastPos, done: isTerminal(rec.machine.status) && seen >= lastPos && archived === null, status: rec.machine.status, archived };
+  }
+
+  /**
+   * Resolves once the build has ended (and its D1 record says so) or `waitMs` passed: a
+   * long-poll for clients that wait for the outcome without following the log.
+   */
+  async waitForEnd(waitMs: number): Promise<{ ended: boolean }> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const rec = this.#store.load();
+      if (!rec) return { ended: false };
+      // Ended for the caller once the outbox has told D1, which is what the API reads.
+      if (isTerminal(rec.machine.status) && this.#store.outbox().length === 0) return { ended: true };
+      const left = deadline - Date.now();
+      if (left <= 0) return { ended: false };
+      await this.#nextChange(this.#flushWaiters, left);
+    }
   }
 
   /** Runs due timers (at-least-once; every step is idempotent). */
@@ -377,6 +388,19 @@ export class Build extends DurableObject<Env> {
     return targetReference(rec.origin, rec.workspaceName, key, rec.mode, rec.id);
   }
 
+  /** Resolves when `waiters` are next woken (log readers: at a commit; flush waiters: after its outbox delivery) or after `ms`. */
+  #nextChange(waiters: Set<() => void>, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      waiters.add(wake);
+    });
+  }
+
   #wakeLogReaders(): void {
     for (const wake of [...this.#logWaiters]) wake();
   }
@@ -403,6 +427,10 @@ export class Build extends DurableObject<Env> {
       await this.#timers.arm();
     });
     this.#flushing = run.catch(() => undefined);
-    await run;
+    try {
+      await run;
+    } finally {
+      for (const wake of [...this.#flushWaiters]) wake();
+    }
   }
 }

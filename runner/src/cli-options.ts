@@ -47,6 +47,7 @@ export function withRunnerOptions(command: Command): Command {
     .addOption(opt("--mask-min-length <n>", "shortest secret value masked in logs (default 4)", "MASK_MIN_LENGTH").argParser(int))
     .addOption(opt("--ecr-endpoint <url>", "AWS ECR API endpoint template ({region} is substituted)", "ECR_ENDPOINT"))
     .addOption(opt("--keep-images", "keep built images in local storage after each job", "KEEP_IMAGES"))
+    .addOption(opt("--no-chain-layers", "build every layer in its own backend session (default: runs of layers share one)", "NO_CHAIN_LAYERS"))
     .addOption(opt("--log-level <level>", "runner log level", "LOG_LEVEL").choices(["debug", "info", "warn", "error"]));
 }
 
@@ -96,6 +97,7 @@ export function configFromFlags(flags: Flags): RunnerConfigInput {
     }),
     ...(flags.insecureRegistry ? { insecureRegistries: String(flags.insecureRegistry).split(",").map((h) => h.trim()).filter(Boolean) } : {}),
     ...(flags.keepImages === undefined ? {} : { keepImages: flags.keepImages === true || flags.keepImages === "true" || flags.keepImages === "1" }),
+    ...(flags.chainLayers === false || flags.chainLayers === "false" || flags.chainLayers === "0" ? { chainLayers: false } : {}),
   } as RunnerConfigInput;
 }
 

@@ -61,6 +61,8 @@ export const RunnerConfigSchema = z
     maskMinLength: z.number().int().min(1).default(4),
     /** ECR API endpoint template (`{region}` is substituted). */
     ecrEndpoint: z.string().default("https://api.ecr.{region}.amazonaws.com/"),
+    /** Build runs of consecutive layers in one backend session where that gives the same images (chain-plan.ts). */
+    chainLayers: z.boolean().default(true),
     /** Keep built layer images in local storage after the job (default: remove; they are in the registry). */
     keepImages: z.boolean().default(false),
     /** Largest dispatch body accepted. */

@@ -20,6 +20,8 @@ export type DockerfileOptions = {
   parentReference: string | null;
   /** Mount and source the secret environment file in every RUN step. */
   secretEnv: boolean;
+  /** The secret's id (default {@link SECRET_ENV_ID}; a chain gives each layer its own). */
+  secretId?: string;
   /** Extra flags for every RUN step (BuildKit's `--device=` for GPUs). */
   runFlags?: readonly string[];
   /** Lines appended after the layer's own (the `runFunction` step). */
@@ -41,11 +43,12 @@ export function renderDockerfile(options: DockerfileOptions): string {
   const text = commands.join("\n");
   const runFlags = options.runFlags ?? [];
   if (!options.secretEnv && runFlags.length === 0) return `${text}\n`;
-  return `${rewriteRunSteps(text, options.secretEnv, runFlags)}\n`;
+  return `${rewriteRunSteps(text, options.secretEnv ? (options.secretId ?? SECRET_ENV_ID) : null, runFlags)}\n`;
 }
 
-/** Adds the secret mount and `runFlags` to every RUN instruction of `text`. */
-export function rewriteRunSteps(text: string, secretEnv: boolean, runFlags: readonly string[]): string {
+/** Adds the secret mount (of secret `secretId`, if any) and `runFlags` to every RUN instruction of `text`. */
+export function rewriteRunSteps(text: string, secretId: string | null, runFlags: readonly string[]): string {
+  const secretEnv = secretId !== null;
   let ast;
   try {
     ast = parseDockerfile(text);
@@ -65,7 +68,7 @@ export function rewriteRunSteps(text: string, secretEnv: boolean, runFlags: read
     const { rest } = extractBuilderFlags(afterKeyword);
     if (!afterKeyword.endsWith(rest)) throw new DockerfileRenderError(`cannot rewrite the flags of line ${inst.startLine}: ${inst.original}`);
     const userFlags = afterKeyword.slice(0, afterKeyword.length - rest.length).trim();
-    const flags = [...(secretEnv ? [`--mount=type=secret,id=${SECRET_ENV_ID},target=${SECRET_ENV_TARGET}`] : []), ...runFlags];
+    const flags = [...(secretEnv ? [`--mount=type=secret,id=${secretId},target=${SECRET_ENV_TARGET}`] : []), ...runFlags];
     let command = rest;
     let sourceLine: string | null = null;
     if (secretEnv) {

@@ -6,7 +6,8 @@
  *
  * The layer loop is a two-stage pipeline: layer i is pushed and verified in the background
  * (a {@link PublishQueue}, one push at a time) while layer i+1 builds on the local image of
- * layer i. The first failure decides the job: a build that fails while an earlier layer is
+ * layer i. Runs of layers that can share one backend session build as a chain
+ * (chain-plan.ts, chain-build.ts), each layer handed on as soon as its last step is done. The first failure decides the job: a build that fails while an earlier layer is
  * still being pushed lets that push finish (the orchestrator caches what succeeded); a
  * push that fails stops the build running meanwhile.
  */
@@ -20,7 +21,9 @@ import { type EventBody, EventClient } from "./event-client.ts";
 import { type FailureReason, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuPool } from "./gpu.ts";
 import { startHeartbeats } from "./heartbeat.ts";
-import { buildLayer, type LayerBuildEnv, type LayerInputs, type LayerResult, prepareLayerInputs, publishLayer } from "./layer-build.ts";
+import { buildChain } from "./chain-build.ts";
+import { planChains } from "./chain-plan.ts";
+import { type BuiltLayer, buildLayer, type LayerBuildEnv, type LayerInputs, type LayerResult, prepareLayerInputs, publishLayer } from "./layer-build.ts";
 import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
@@ -171,22 +174,30 @@ export class JobRun {
       // Layer i+1's context downloads and unpacks while layer i builds (in layer order, one at a time).
       const inputsEnv: LayerBuildEnv = { ...env, signal: AbortSignal.any([this.#stop.signal, prefetch.signal]) };
       inputs = inLayerOrder(job.layers, (layer, i) => prepareLayerInputs(inputsEnv, layer, i));
-      for (const [i, layer] of job.layers.entries()) {
-        if (buildEnv.signal.aborted) throw buildEnv.stopped();
-        const parent = i === 0 ? job.parentReference : job.layers[i - 1]!.target;
-        current = layer.key;
-        const layerBuilt = await buildLayer(buildEnv, layer, i, parent, await inputs[i]!);
-        current = null;
-        built.push(layer.target);
+      const publish = (layerBuilt: BuiltLayer) => {
+        built.push(layerBuilt.layer.target);
         // The next layer builds FROM the local image while this one is pushed; pushes stay one at a time.
         publishing.add(
           () => publishLayer(env, layerBuilt),
           (result) => {
             // Ordered but not awaited: the orchestrator hears about this layer while later ones build.
-            const event: EventBody = { type: "layer_succeeded", layerKey: layer.key, ...result };
+            const event: EventBody = { type: "layer_succeeded", layerKey: layerBuilt.layer.key, ...result };
             chain = chain.then(() => this.#events.deliver(event, this.#giveUp.signal));
           },
         );
+      };
+      for (const members of planChains(job.layers, { enabled: config.chainLayers && this.#deps.backend.chains })) {
+        if (buildEnv.signal.aborted) throw buildEnv.stopped();
+        const first = members[0]!;
+        const parent = first === 0 ? job.parentReference : job.layers[first - 1]!.target;
+        current = job.layers[first]!.key;
+        if (members.length === 1) {
+          publish(await buildLayer(buildEnv, job.layers[first]!, first, parent, await inputs[first]!));
+        } else {
+          const chainMembers = await Promise.all(members.map(async (i) => ({ layer: job.layers[i]!, index: i, inputs: await inputs[i]! })));
+          await buildChain(buildEnv, chainMembers, parent, publish);
+        }
+        current = null;
       }
       await publishing.settled();
       if (publishing.failure) throw publishing.failure;

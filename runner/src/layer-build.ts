@@ -5,16 +5,16 @@
  * backend's build (holding the layer's GPUs only for that); `publishLayer` runs the
  * backend's push, reads the digest and checks the pushed manifest in the registry.
  */
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, JobLayer } from "../../workers/protocol/runner-protocol.ts";
-import type { BuildBackend, BuildRequest, PullPolicy } from "./backends/types.ts";
+import type { BuildBackend, BuildRequest, PullPolicy, SecretFile } from "./backends/types.ts";
 import { pulledImages, pullTls } from "./base-images.ts";
 import type { RunnerConfig } from "./config.ts";
 import { downloadContext } from "./context-download.ts";
-import { DockerfileRenderError, renderDockerfile, secretEnvFile } from "./dockerfile.ts";
+import { DockerfileRenderError, renderDockerfile, SECRET_ENV_ID, secretEnvFile } from "./dockerfile.ts";
 import { infraFailure, JobFailure, toJobFailure } from "./failure.ts";
-import type { GpuPool } from "./gpu.ts";
+import type { GpuDevice, GpuPool } from "./gpu.ts";
 import type { LogShipper, OutputSink } from "./log-shipper.ts";
 import { type Command, runProcess } from "./process.ts";
 import type { PythonCache } from "./python-standalone.ts";
@@ -54,7 +54,14 @@ export type LayerResult = { digest: string; sizeBytes: number; reference: string
  * A layer built into local storage (BuildKit backends: already pushed), waiting for
  * {@link publishLayer}. Its auth file and metadata file must exist until then.
  */
-export type BuiltLayer = { layer: JobLayer; request: BuildRequest };
+export type BuiltLayer = {
+  layer: JobLayer;
+  request: BuildRequest;
+  /** Settles once the image has its name (a chain's step image is tagged after the build). */
+  ready?: Promise<void>;
+  /** Set when the image is being pushed already (a chain publishes its own): what that push reports. */
+  pushed?: Promise<LayerResult>;
+};
 
 /** A layer's own directory, with its build context unpacked in `contextDir`. */
 export type LayerInputs = { dir: string; contextDir: string };
@@ -91,78 +98,119 @@ export async function prepareLayerInputs(env: LayerBuildEnv, layer: JobLayer, in
   return { dir, contextDir };
 }
 
+/** What one layer adds to a build: its rendered Dockerfile, secret file, logins and pulled registries. */
+export type LayerPieces = {
+  dockerfileText: string;
+  secret: SecretFile | null;
+  logins: RegistryLogin[];
+  pullHosts: string[];
+};
+
 /**
- * Builds `layer` (at position `index` of the job) on top of `parentReference` from its
+ * Prepares `layer` (at position `index` of the job) to build on `parentReference`: the
+ * runFunction step, the secret environment file (as secret `secretId`), the Dockerfile with
+ * `runFlags` on every RUN step, and what its base images need.
+ */
+export async function layerPieces(
+  env: LayerBuildEnv,
+  layer: JobLayer,
+  index: number,
+  parentReference: string | null,
+  inputs: LayerInputs,
+  options: { secretId: string; runFlags: string[]; continuesChain?: boolean },
+): Promise<LayerPieces> {
+  const { job } = env;
+  const extraLines = layer.buildFunction ? [await prepareBuildFunction(layer, inputs.contextDir)] : [];
+  let secret: SecretFile | null = null;
+  if (layer.secrets.length > 0) {
+    const values: Record<string, string> = {};
+    for (const name of layer.secrets) {
+      const value = job.secrets[name];
+      if (!value) throw infraFailure(`the job does not carry the secret ${JSON.stringify(name)} that layer ${index} declares`);
+      Object.assign(values, value);
+    }
+    secret = { id: options.secretId, path: path.join(env.secretDir, `layer-${index}.env`) };
+    await writeFile(secret.path, secretEnvFile(values), { mode: 0o600 });
+  }
+  let dockerfileText: string;
+  try {
+    dockerfileText = renderDockerfile({
+      commands: layer.dockerfileCommands,
+      parentReference,
+      secretEnv: secret !== null,
+      secretId: options.secretId,
+      runFlags: options.runFlags,
+      extraLines,
+    });
+  } catch (error) {
+    if (error instanceof DockerfileRenderError) throw new JobFailure("build", error.message, { layerKey: layer.key });
+    throw error;
+  }
+  const baseLogin = env.baseLogins.get(index);
+  const pulls = pulledImages(layer.dockerfileCommands, { buildArgs: layer.buildArgs, parentReference });
+  // Inside a chain, `FROM base` is the step before, not a pull.
+  const images = options.continuesChain ? pulls.images.filter((image) => image !== parentReference) : pulls.images;
+  return { dockerfileText, secret, logins: baseLogin ? [baseLogin] : [], pullHosts: images.map(registryHostOf) };
+}
+
+/**
+ * The build request for `pieces` (one layer's, or a chain's joined): writes the Dockerfile
+ * and the auth file into `dir`, and picks TLS and pull policy for the base images.
+ */
+export async function buildRequest(
+  env: LayerBuildEnv,
+  at: { layer: JobLayer; dir: string; contextDir: string; parentReference: string | null },
+  pieces: { dockerfileText: string; secrets: SecretFile[]; logins: RegistryLogin[]; pullHosts: string[]; gpus: GpuDevice[]; stepImages: boolean },
+): Promise<BuildRequest> {
+  const { job, config, backend, shipper } = env;
+  const dockerfile = path.join(at.dir, "dockerfile", "Dockerfile");
+  await writeFile(dockerfile, pieces.dockerfileText, { mode: 0o600 });
+  const authDir = await mkdtemp(path.join(env.secretDir, "auth-"));
+  const authFile = path.join(authDir, "config.json");
+  await writeAuthFile(authFile, [env.targetLogin, ...pieces.logins]);
+  const insecureHosts = job.registry.insecure ? [...config.insecureRegistries, job.registry.host] : config.insecureRegistries;
+  const tls = pullTls(pieces.pullHosts, insecureHosts);
+  if (tls.verifiedInsecure.length > 0) {
+    shipper.system(
+      at.layer.key,
+      `this layer pulls from insecure registries (${tls.verifiedInsecure.join(", ")}) and from registries verified by TLS; ${backend.name} takes one TLS setting for every pull, so TLS is verified for all of them and those registries need a valid certificate (or pull every image of the layer from insecure registries)`,
+    );
+  }
+  const pull: PullPolicy = at.parentReference === null ? config.pullBase : "missing";
+  return {
+    contextDir: at.contextDir,
+    dockerfile,
+    target: at.layer.target,
+    buildArgs: at.layer.buildArgs,
+    secrets: pieces.secrets,
+    stepImages: pieces.stepImages,
+    gpus: pieces.gpus,
+    authFile,
+    pullTlsVerify: tls.verify,
+    targetInsecure: job.registry.insecure,
+    pull,
+    metadataFile: path.join(at.dir, "digest"),
+  };
+}
+
+/**
+ * Builds `layer` (at position `index` of the job) alone on top of `parentReference` from its
  * prepared `inputs`, tagged as `layer.target`. GPUs are held only while the build runs;
  * nothing is pushed yet (BuildKit backends excepted: their build pushes).
  */
 export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: number, parentReference: string | null, inputs: LayerInputs): Promise<BuiltLayer> {
-  const { job, config, backend, shipper, signal } = env;
-  const { dir, contextDir } = inputs;
-  const extraLines = layer.buildFunction ? [await prepareBuildFunction(layer, contextDir)] : [];
-
-  let secretFile: string | null = null;
-  if (layer.secrets.length > 0) {
-    const values: Record<string, string> = {};
-    for (const name of layer.secrets) {
-      const secret = job.secrets[name];
-      if (!secret) throw infraFailure(`the job does not carry the secret ${JSON.stringify(name)} that layer ${index} declares`);
-      Object.assign(values, secret);
-    }
-    secretFile = path.join(env.secretDir, `layer-${index}.env`);
-    await writeFile(secretFile, secretEnvFile(values), { mode: 0o600 });
-  }
-
+  const { job, backend, shipper, signal } = env;
   const gpus = layer.gpu ? await env.gpuPool.acquire(layer.gpu, signal).catch(() => Promise.reject(env.stopped())) : null;
   try {
-    let dockerfileText: string;
-    try {
-      dockerfileText = renderDockerfile({
-        commands: layer.dockerfileCommands,
-        parentReference,
-        secretEnv: secretFile !== null,
-        runFlags: backend.runFlags(gpus?.devices ?? []),
-        extraLines,
-      });
-    } catch (error) {
-      if (error instanceof DockerfileRenderError) throw new JobFailure("build", error.message, { layerKey: layer.key });
-      throw error;
-    }
-    const dockerfile = path.join(dir, "dockerfile", "Dockerfile");
-    await writeFile(dockerfile, dockerfileText, { mode: 0o600 });
-
-    const authDir = path.join(env.secretDir, `auth-${index}`);
-    await mkdir(authDir, { mode: 0o700 });
-    const baseLogin = env.baseLogins.get(index);
-    const authFile = path.join(authDir, "config.json");
-    await writeAuthFile(authFile, baseLogin ? [env.targetLogin, baseLogin] : [env.targetLogin]);
-
-    const pulls = pulledImages(layer.dockerfileCommands, { buildArgs: layer.buildArgs, parentReference });
-    const insecureHosts = job.registry.insecure ? [...config.insecureRegistries, job.registry.host] : config.insecureRegistries;
-    const tls = pullTls(pulls.images.map(registryHostOf), insecureHosts);
-    if (tls.verifiedInsecure.length > 0) {
-      shipper.system(
-        layer.key,
-        `this layer pulls from insecure registries (${tls.verifiedInsecure.join(", ")}) and from registries verified by TLS; ${backend.name} takes one TLS setting for every pull, so TLS is verified for all of them and those registries need a valid certificate (or pull every image of the layer from insecure registries)`,
-      );
-    }
-    const pull: PullPolicy = parentReference === null ? config.pullBase : "missing";
-    const request: BuildRequest = {
-      contextDir,
-      dockerfile,
-      target: layer.target,
-      buildArgs: layer.buildArgs,
-      secretEnvFile: secretFile,
-      gpus: gpus?.devices ?? [],
-      authFile,
-      pullTlsVerify: tls.verify,
-      targetInsecure: job.registry.insecure,
-      pull,
-      metadataFile: path.join(dir, "digest"),
-    };
-
+    const devices = gpus?.devices ?? [];
+    const pieces = await layerPieces(env, layer, index, parentReference, inputs, { secretId: SECRET_ENV_ID, runFlags: backend.runFlags(devices) });
+    const request = await buildRequest(
+      env,
+      { layer, dir: inputs.dir, contextDir: inputs.contextDir, parentReference },
+      { ...pieces, secrets: pieces.secret ? [pieces.secret] : [], gpus: [...devices], stepImages: false },
+    );
     shipper.system(layer.key, `building layer ${index + 1}/${job.layers.length} with ${backend.name}`);
-    await runTool(env, layer, backend.build(request), "build");
+    await runTool(env, backend.build(request), "build", layerOutput(env, layer));
     return { layer, request };
   } finally {
     gpus?.release();
@@ -178,11 +226,17 @@ export async function publishLayer(env: LayerBuildEnv, built: BuiltLayer): Promi
   const { job, backend, shipper, signal } = env;
   const { layer, request } = built;
   try {
+    await built.ready;
+    if (built.pushed) {
+      const result = await built.pushed;
+      shipper.system(layer.key, `pushed ${layer.target}@${result.digest}`);
+      return result;
+    }
     if (signal.aborted) throw env.stopped();
     const push = backend.push(request);
     if (push) {
       shipper.system(layer.key, `pushing ${layer.target}`);
-      await runTool(env, layer, push, "push");
+      await runTool(env, push, "push", layerOutput(env, layer));
     }
     const digest = await backend.digest(request).catch((error: unknown) => {
       throw infraFailure(`could not read the pushed digest of ${layer.target}: ${String(error)}`);
@@ -202,8 +256,16 @@ export async function publishLayer(env: LayerBuildEnv, built: BuiltLayer): Promi
   }
 }
 
+/** Where a tool's output goes, and which layer a failure is charged to (a chain's: the one building). */
+export type ToolOutput = { stdout: OutputSink; stderr: OutputSink; failedLayer: () => JobLayer };
+
+/** One layer's log streams. */
+export function layerOutput(env: LayerBuildEnv, layer: JobLayer): ToolOutput {
+  return { stdout: env.shipper.sink(layer.key, "stdout"), stderr: env.shipper.sink(layer.key, "stderr"), failedLayer: () => layer };
+}
+
 /** Runs a backend command with its output streamed to the log; classifies failures. */
-async function runTool(env: LayerBuildEnv, layer: JobLayer, command: Command, what: "build" | "push"): Promise<void> {
+export async function runTool(env: LayerBuildEnv, command: Command, what: "build" | "push", output: ToolOutput): Promise<void> {
   const lines: string[] = [];
   const tee = (sink: OutputSink): OutputSink => {
     let partial = "";
@@ -226,8 +288,8 @@ async function runTool(env: LayerBuildEnv, layer: JobLayer, command: Command, wh
   const leave = await env.janitor.enter();
   try {
     result = await runProcess(command, {
-      stdout: tee(env.shipper.sink(layer.key, "stdout")),
-      stderr: tee(env.shipper.sink(layer.key, "stderr")),
+      stdout: tee(output.stdout),
+      stderr: tee(output.stderr),
       signal: env.signal,
       killGraceMs: env.config.killGraceMs,
     });
@@ -240,6 +302,7 @@ async function runTool(env: LayerBuildEnv, layer: JobLayer, command: Command, wh
   await leave(what === "build" && (result.aborted || result.signal !== null));
   if (result.aborted || env.signal.aborted) throw env.stopped();
   if (result.exitCode === 0) return;
+  const layer = output.failedLayer();
   const stepExit = what === "build" ? env.backend.stepExitCode(lines) : null;
   if (stepExit !== null) {
     throw new JobFailure("build", `a build step of layer ${layer.index} exited with code ${stepExit}`, { exitCode: stepExit, layerKey: layer.key });

@@ -1,7 +1,8 @@
 /**
  * A minimal OCI distribution client: reads a pushed image's manifest to verify its digest
- * and compute its size. Handles the registry token dance (Bearer challenge with basic
- * credentials) and plain basic auth.
+ * and compute its size, and pushes a config blob and a manifest (a chain's earlier layers,
+ * whose layer blobs the last layer's push already uploaded). Handles the registry token
+ * dance (Bearer challenge with basic credentials) and plain basic auth.
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
@@ -34,33 +35,103 @@ export function parseReference(reference: string): { host: string; name: string;
   return { host, name: rest, ref: "latest" };
 }
 
+/** Options of a {@link RegistrySession}. */
+export type RegistrySessionOptions = { login?: RegistryLogin | null; insecure?: boolean; fetch?: typeof fetch; signal?: AbortSignal };
+
+/** A manifest's bytes as the registry stores them. */
+export type FetchedManifest = ManifestInfo & { bytes: Buffer };
+
+/**
+ * Requests to one repository of one registry, keeping the authorization the registry asked
+ * for (Basic, or a Bearer token from its token endpoint) for the requests after it; a 401
+ * (a token without the push scope, say) authorizes again once.
+ */
+export class RegistrySession {
+  readonly #base: string;
+  readonly #name: string;
+  readonly #options: RegistrySessionOptions;
+  #authorization: string | undefined;
+
+  constructor(reference: string, options: RegistrySessionOptions = {}) {
+    const { host, name } = parseReference(reference);
+    const apiHost = host === "docker.io" ? "registry-1.docker.io" : host;
+    this.#base = `${options.insecure ? "http" : "https"}://${apiHost}/v2/${name}`;
+    this.#name = name;
+    this.#options = options;
+  }
+
+  /** The manifest `ref` (tag or digest) points at; its digest is computed from the bytes received. */
+  async manifest(ref: string): Promise<FetchedManifest> {
+    const response = await this.#send("GET", `/manifests/${ref}`, { accept: MANIFEST_TYPES });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`registry answered HTTP ${response.status} for the manifest ${this.#name}:${ref}`);
+    }
+    const bytes = Buffer.from(await response.arrayBuffer());
+    return { ...manifestInfo(bytes, `${this.#name}:${ref}`, response.headers.get("content-type")), bytes };
+  }
+
+  /** Uploads `bytes` as one blob (skipped when the registry has it). */
+  async putBlob(bytes: Buffer): Promise<string> {
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const head = await this.#send("HEAD", `/blobs/${digest}`);
+    if (head.ok) return digest;
+    const started = await this.#send("POST", `/blobs/uploads/?digest=${digest}`, { "content-type": "application/octet-stream" }, bytes);
+    await started.body?.cancel();
+    if (started.status === 201) return digest;
+    // Registries without monolithic POST open a session instead: finish it with one PUT.
+    const location = started.headers.get("location");
+    if (started.status !== 202 || !location) throw new Error(`registry answered HTTP ${started.status} to a blob upload of ${this.#name}`);
+    const url = new URL(location, this.#base);
+    url.searchParams.set("digest", digest);
+    const finished = await this.#send("PUT", url.toString(), { "content-type": "application/octet-stream" }, bytes);
+    await finished.body?.cancel();
+    if (finished.status !== 201) throw new Error(`registry answered HTTP ${finished.status} to finishing a blob upload of ${this.#name}`);
+    return digest;
+  }
+
+  /** Stores `bytes` as the manifest `ref`; returns its digest, as the registry confirms it. */
+  async putManifest(ref: string, bytes: Buffer, mediaType: string): Promise<string> {
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const response = await this.#send("PUT", `/manifests/${ref}`, { "content-type": mediaType }, bytes);
+    await response.body?.cancel();
+    if (response.status !== 201) throw new Error(`registry answered HTTP ${response.status} to the manifest ${this.#name}:${ref}`);
+    const confirmed = response.headers.get("docker-content-digest");
+    if (confirmed && confirmed !== digest) throw new Error(`registry stored ${confirmed} for ${this.#name}:${ref}, not ${digest}`);
+    return digest;
+  }
+
+  async #send(method: string, pathOrUrl: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Response> {
+    const url = pathOrUrl.startsWith("/") ? `${this.#base}${pathOrUrl}` : pathOrUrl;
+    const doFetch = this.#options.fetch ?? fetch;
+    const attempt = () =>
+      doFetch(url, {
+        method,
+        headers: { ...headers, ...(this.#authorization ? { authorization: this.#authorization } : {}) },
+        ...(body ? { body: new Uint8Array(body) } : {}),
+        ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+      });
+    const response = await attempt();
+    if (response.status !== 401) return response;
+    await response.body?.cancel();
+    this.#authorization = await authorize(response.headers.get("www-authenticate") ?? "", this.#options.login ?? null, doFetch, this.#options.signal);
+    return attempt();
+  }
+}
+
 /** Fetches the manifest of `reference`; its digest is computed from the bytes received. */
-export async function fetchManifest(
-  reference: string,
-  options: { login?: RegistryLogin | null; insecure?: boolean; fetch?: typeof fetch; signal?: AbortSignal } = {},
-): Promise<ManifestInfo> {
-  const { host, name, ref } = parseReference(reference);
-  const apiHost = host === "docker.io" ? "registry-1.docker.io" : host;
-  const url = `${options.insecure ? "http" : "https"}://${apiHost}/v2/${name}/manifests/${ref}`;
-  const doFetch = options.fetch ?? fetch;
-  const get = (authorization?: string) =>
-    doFetch(url, { headers: { accept: MANIFEST_TYPES, ...(authorization ? { authorization } : {}) }, ...(options.signal ? { signal: options.signal } : {}) });
-  let response = await get();
-  if (response.status === 401) {
-    await response.body?.cancel();
-    const authorization = await authorize(response.headers.get("www-authenticate") ?? "", options.login ?? null, doFetch, options.signal);
-    response = await get(authorization);
-  }
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new Error(`registry answered HTTP ${response.status} for the manifest of ${reference}`);
-  }
-  const bytes = Buffer.from(await response.arrayBuffer());
+export async function fetchManifest(reference: string, options: RegistrySessionOptions = {}): Promise<ManifestInfo> {
+  const { digest, sizeBytes, mediaType } = await new RegistrySession(reference, options).manifest(parseReference(reference).ref);
+  return { digest, sizeBytes, mediaType };
+}
+
+/** Digest and total size (config + layers, or the index's manifests) of manifest bytes. */
+function manifestInfo(bytes: Buffer, what: string, mediaType: string | null): ManifestInfo {
   const parsed = ManifestSchema.safeParse(JSON.parse(bytes.toString("utf8")));
-  if (!parsed.success) throw new Error(`the manifest of ${reference} is not an image manifest`);
+  if (!parsed.success) throw new Error(`the manifest of ${what} is not an image manifest`);
   const m = parsed.data;
   const sizeBytes = (m.config?.size ?? 0) + [...(m.layers ?? []), ...(m.manifests ?? [])].reduce((sum, d) => sum + d.size, 0);
-  return { digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, sizeBytes, mediaType: response.headers.get("content-type") };
+  return { digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, sizeBytes, mediaType };
 }
 
 async function authorize(challenge: string, login: RegistryLogin | null, doFetch: typeof fetch, signal?: AbortSignal): Promise<string | undefined> {

@@ -21,7 +21,8 @@ const request: BuildRequest = {
   dockerfile: "/srv/kiln-runner/job/layer-1/dockerfile/Dockerfile",
   target: "registry.example:5000/ws/layers:abc",
   buildArgs: { PY: "3.12", EMPTY: "" },
-  secretEnvFile: "/dev/shm/kiln-runner-secrets-x/layer-1.env",
+  secrets: [{ id: "kiln-env", path: "/dev/shm/kiln-runner-secrets-x/layer-1.env" }],
+  stepImages: false,
   gpus,
   authFile: "/dev/shm/kiln-runner-secrets-x/auth-1/config.json",
   pullTlsVerify: true,
@@ -51,7 +52,7 @@ describe("buildah backend", () => {
 
   it("honours configured isolation, storage driver and binary", () => {
     const custom = new BuildahBackend({ bin: "/opt/buildah", isolation: "oci", storageDriver: "overlay" });
-    const argv = custom.build({ ...request, gpus: [], secretEnvFile: null, buildArgs: {}, pull: "always", pullTlsVerify: false }).argv;
+    const argv = custom.build({ ...request, gpus: [], secrets: [], buildArgs: {}, pull: "always", pullTlsVerify: false }).argv;
     expect(argv).toEqual([
       "/opt/buildah", "--storage-driver", "overlay", "bud", "--isolation", "oci",
       "--file", request.dockerfile, "--tag", request.target, "--authfile", request.authFile,
@@ -90,7 +91,7 @@ describe("docker buildx backend", () => {
       "--output", "type=image,name=registry.example:5000/ws/layers:abc,push=true,registry.insecure=true",
       "--metadata-file", request.metadataFile,
       "--pull",
-      "--secret", `id=kiln-env,src=${request.secretEnvFile}`,
+      "--secret", `id=kiln-env,src=${request.secrets[0]!.path}`,
       "--build-arg", "PY=3.12", "--build-arg", "EMPTY=",
       "--allow", "device",
       request.contextDir,
@@ -126,7 +127,7 @@ describe("buildctl backend", () => {
       "--local", "dockerfile=/srv/kiln-runner/job/layer-1/dockerfile",
       "--opt", "filename=Dockerfile",
       "--opt", "build-arg:PY=3.12", "--opt", "build-arg:EMPTY=",
-      "--secret", `id=kiln-env,src=${request.secretEnvFile}`,
+      "--secret", `id=kiln-env,src=${request.secrets[0]!.path}`,
       "--allow", "device",
       "--output", "type=image,name=registry.example:5000/ws/layers:abc,push=true",
       "--metadata-file", request.metadataFile,

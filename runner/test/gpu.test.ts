@@ -85,6 +85,10 @@ describe("a runner with one T4 and one A100-80GB", () => {
     remove: () => null,
     cleanup: () => null,
     stepExitCode: () => null,
+    chains: true,
+    chainProgress: () => null,
+    tag: () => null,
+    imageConfig: () => null,
     version: () => ({ argv: ["true"] }),
   };
 

@@ -73,7 +73,9 @@ export async function runBuild(
       });
     const tail: string[] = [];
     if (!FINAL.has(submitted.status) && submitted.buildId) {
-      await streamLog(client, submitted.buildId, description, sink, tail);
+      // Without a display, the log is not worth fetching: wait for the outcome instead.
+      if (params.logs ?? true) await streamLog(client, submitted.buildId, description, sink, tail);
+      else await waitForBuild(client, submitted.buildId);
     }
     const view = await waitForFinal(client, submitted.id);
     if (view.status !== "succeeded") throw buildError(view, description, tail);
@@ -144,6 +146,14 @@ async function streamLog(client: KilnClient, buildId: string, description: Image
     for (const line of lines.push(chunk)) emit(chunk.layerKey, line, chunk.stream);
   }
   for (const rest of lines.flush()) emit(rest.layerKey, rest.line, rest.stream);
+}
+
+/** Long-polls a build until it ends (the server answers at the end or after 20 s). */
+async function waitForBuild(client: KilnClient, buildId: string): Promise<void> {
+  for (;;) {
+    const build = await client.json<{ status: string }>("GET", ["v1", "builds", buildId], { query: { waitSeconds: 20 } });
+    if (FINAL.has(build.status)) return;
+  }
 }
 
 async function waitForFinal(client: KilnClient, imageId: string): Promise<ImageView> {

@@ -67,14 +67,24 @@ buildsApp.openapi(
     method: "get",
     path: "/v1/builds/{id}",
     summary: "Read a build",
+    description: "With `waitSeconds`, a build that has not ended is answered when it ends or when that many seconds have passed, whichever is first (a long-poll for clients that wait for the outcome without following the log).",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:read")] as const,
-    request: { params: IdParam },
+    request: {
+      params: IdParam,
+      query: z.object({ waitSeconds: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0).openapi({ type: "integer" }) }),
+    },
     responses: { 200: json(BuildSchema, "The build."), ...errorResponses(400, 401, 403, 404) },
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await present(c.env, await buildRow(c.env, await workspaceOf(c), id)), 200);
+    const { waitSeconds } = c.req.valid("query");
+    const workspaceId = await workspaceOf(c);
+    let row = await buildRow(c.env, workspaceId, id);
+    if (waitSeconds > 0 && !isFinal(row.status) && (await c.env.BUILD.getByName(id).waitForEnd(waitSeconds * 1000)).ended) {
+      row = await buildRow(c.env, workspaceId, id);
+    }
+    return c.json(await present(c.env, row), 200);
   },
 );
 

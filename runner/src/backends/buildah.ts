@@ -6,7 +6,12 @@
 import { readFile } from "node:fs/promises";
 import type { GpuDevice } from "../gpu.ts";
 import type { Command } from "../process.ts";
-import { type BuildBackend, type BuildRequest, lastExitCode } from "./types.ts";
+import { type BuildBackend, type BuildRequest, type ChainProgress, lastExitCode } from "./types.ts";
+
+/** `STEP 3/7: RUN ...` (single-stage builds only: a multi-stage one prefixes `[1/2] `). */
+const STEP_LINE = /^STEP (\d+)\/(\d+): /;
+/** `--> 9cbc3781c5f`: the image a step committed, as buildah prints it (the id's first 11 hex digits). */
+const STEP_IMAGE_LINE = /^--> ([0-9a-f]{11,64})$/;
 
 /** Options of the buildah backend. */
 export type BuildahOptions = {
@@ -21,6 +26,7 @@ export type BuildahOptions = {
 /** `buildah bud` + `buildah push`. */
 export class BuildahBackend implements BuildBackend {
   readonly name = "buildah";
+  readonly chains = true;
   readonly #options: Required<Pick<BuildahOptions, "bin" | "isolation" | "storageDriver">> & BuildahOptions;
 
   constructor(options: BuildahOptions = {}) {
@@ -46,7 +52,8 @@ export class BuildahBackend implements BuildBackend {
         request.authFile,
         `--tls-verify=${request.pullTlsVerify}`,
         `--pull=${request.pull}`,
-        ...(request.secretEnvFile ? ["--secret", `id=kiln-env,src=${request.secretEnvFile}`] : []),
+        ...(request.stepImages ? ["--layers", "--no-cache"] : []),
+        ...request.secrets.flatMap((secret) => ["--secret", `id=${secret.id},src=${secret.path}`]),
         ...Object.entries(request.buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
         ...request.gpus.flatMap((gpu: GpuDevice) => ["--device", `nvidia.com/gpu=${gpu.index}`]),
         request.contextDir,
@@ -68,6 +75,21 @@ export class BuildahBackend implements BuildBackend {
         `docker://${request.target}`,
       ],
     };
+  }
+
+  chainProgress(line: string): ChainProgress | null {
+    const step = STEP_LINE.exec(line);
+    if (step) return { step: Number(step[1]), totalSteps: Number(step[2]) };
+    const image = STEP_IMAGE_LINE.exec(line);
+    return image ? { image: image[1]! } : null;
+  }
+
+  tag(image: string, target: string): Command {
+    return { argv: [...this.#global(), "tag", image, target] };
+  }
+
+  imageConfig(image: string): Command {
+    return { argv: [...this.#global(), "inspect", "--type", "image", "--format", "{{.Config}}", image] };
   }
 
   async digest(request: BuildRequest): Promise<string> {

@@ -39,7 +39,7 @@ export class BuildctlBackend extends BuildkitBackendBase implements BuildBackend
         `filename=${path.basename(request.dockerfile)}`,
         ...(request.pull === "always" ? ["--opt", "image-resolve-mode=pull"] : []),
         ...Object.entries(request.buildArgs).flatMap(([k, v]) => ["--opt", `build-arg:${k}=${v}`]),
-        ...(request.secretEnvFile ? ["--secret", `id=kiln-env,src=${request.secretEnvFile}`] : []),
+        ...request.secrets.flatMap((secret) => ["--secret", `id=${secret.id},src=${secret.path}`]),
         ...(request.gpus.length > 0 ? ["--allow", "device"] : []),
         "--output",
         output,

@@ -24,6 +24,21 @@ export class BuildkitBackendBase {
     return gpus.map((gpu) => `--device=nvidia.com/gpu=${gpu.index}`);
   }
 
+  /** Each layer is its own build: BuildKit keeps no local step images to name. */
+  readonly chains = false;
+
+  chainProgress(): null {
+    return null;
+  }
+
+  tag(): null {
+    return null;
+  }
+
+  imageConfig(): null {
+    return null;
+  }
+
   /** The build already pushed. */
   push(): null {
     return null;

@@ -9,7 +9,13 @@ import type { Command } from "../process.ts";
 /** When to pull an image named in FROM. */
 export type PullPolicy = "missing" | "always" | "newer" | "never";
 
-/** Everything a backend needs to build and push one layer image. */
+/** A secret file RUN steps mount by id (`--mount=type=secret,id=...`). */
+export type SecretFile = { id: string; path: string };
+
+/** A line of a chain build's output that moves it on: a step starting, or the image a step committed. */
+export type ChainProgress = { step: number; totalSteps: number } | { image: string };
+
+/** Everything a backend needs to build and push one layer image (or a chain of them). */
 export type BuildRequest = {
   contextDir: string;
   /** Path of the rendered Dockerfile (outside the context). */
@@ -17,8 +23,10 @@ export type BuildRequest = {
   /** Reference the image is tagged and pushed as. */
   target: string;
   buildArgs: Record<string, string>;
-  /** The layer's secret environment file (id `kiln-env`), or null. */
-  secretEnvFile: string | null;
+  /** Secret environment files: the layer's (id `kiln-env`), or one per layer of a chain. */
+  secrets: readonly SecretFile[];
+  /** Commit an image after every step (a chain: each layer's image is a step image). */
+  stepImages: boolean;
   /** GPUs reserved for this layer's RUN steps. */
   gpus: readonly GpuDevice[];
   /** Registry auth file (`config.json`: containers/image and Docker both read it). */
@@ -50,6 +58,14 @@ export interface BuildBackend {
   cleanup(): Command | null;
   /** The exit code of a failed RUN step if the output's last lines report one. */
   stepExitCode(tail: readonly string[]): number | null;
+  /** Builds chains of layers in one session (see chain-plan.ts). */
+  readonly chains: boolean;
+  /** Reads one stdout line of a chain build; null for anything else. */
+  chainProgress(line: string): ChainProgress | null;
+  /** Names a local step image `target`, or null when the backend keeps no local images. */
+  tag(image: string, target: string): Command | null;
+  /** Prints a local image's config blob, byte for byte (its sha256 is the image id), or null. */
+  imageConfig(image: string): Command | null;
   /** A command that succeeds when the tool is installed (for `kiln-runner doctor`). */
   version(): Command;
 }

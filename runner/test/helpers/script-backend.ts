@@ -35,6 +35,8 @@ export function fakeRegistryFetch(registryHost: string): typeof fetch {
 /** Runs each layer's scripts (by layer index); `pushes: false` plays a BuildKit backend, whose build pushes. */
 export class ScriptBackend implements BuildBackend {
   readonly name = "buildah";
+  /** Each layer is its own scripted build. */
+  readonly chains = false;
   /** Directory of marker files; set per test. */
   marks = "";
   /** Scripts by layer index; missing ones mark `build-<i>-start`/`-end` and `push-<i>-start`/`-end`. */
@@ -88,6 +90,18 @@ export class ScriptBackend implements BuildBackend {
 
   cleanup(): Command {
     return this.#script(null, "mark cleanup");
+  }
+
+  chainProgress(): null {
+    return null;
+  }
+
+  tag(): null {
+    return null;
+  }
+
+  imageConfig(): null {
+    return null;
   }
 
   stepExitCode(tail: readonly string[]): number | null {
