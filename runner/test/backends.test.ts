@@ -80,6 +80,37 @@ describe("buildah backend", () => {
   });
 });
 
+describe("buildah chains", () => {
+  const backend = new BuildahBackend();
+
+  it("commits every step of a chain build, never from its own cache, with each layer's secret", () => {
+    const secrets = [
+      { id: "kiln-env-1", path: "/dev/shm/s/layer-1.env" },
+      { id: "kiln-env-3", path: "/dev/shm/s/layer-3.env" },
+    ];
+    const argv = backend.build({ ...request, gpus: [], buildArgs: {}, stepImages: true, secrets }).argv;
+    expect(argv).toContain("--layers");
+    expect(argv).toContain("--no-cache");
+    expect(argv.join(" ")).toContain("--secret id=kiln-env-1,src=/dev/shm/s/layer-1.env --secret id=kiln-env-3,src=/dev/shm/s/layer-3.env");
+    expect(backend.build(request).argv).not.toContain("--layers");
+  });
+
+  it("reads steps and step images from buildah's output, and nothing else", () => {
+    expect(backend.chainProgress("STEP 3/7: RUN make")).toEqual({ step: 3, totalSteps: 7 });
+    expect(backend.chainProgress("--> 9cbc3781c5f")).toEqual({ image: "9cbc3781c5f" });
+    for (const line of ["[1/2] STEP 1/3: FROM x AS a", "--> Using cache 9cbc3781c5f", "--> 9cbc", "--> 9CBC3781C5F", "  STEP 1/2: x", "COMMIT r/x:y", "hello"]) {
+      expect(backend.chainProgress(line)).toBeNull();
+    }
+  });
+
+  it("names step images and prints image configs", () => {
+    expect(backend.tag("9cbc3781c5f", "r/x:y").argv.slice(-3)).toEqual(["tag", "9cbc3781c5f", "r/x:y"]);
+    expect(backend.imageConfig("9cbc3781c5f").argv.slice(-6)).toEqual(["inspect", "--type", "image", "--format", "{{.Config}}", "9cbc3781c5f"]);
+    expect(backend.chains).toBe(true);
+    expect(new DockerBuildxBackend().chains).toBe(false);
+  });
+});
+
 describe("docker buildx backend", () => {
   const backend = new DockerBuildxBackend({ builder: "kiln", buildxConfig: "/root/.docker/buildx" });
 
