@@ -13,8 +13,13 @@ export const LOG_TABLES = `
 
 /** One stored chunk as readers get it. */
 export type LogChunk = { pos: number; attempt: number; layerKey: string | null; stream: "stdout" | "stderr" | "system"; data: string; atMs: number };
-/** A runner's chunk as received. */
-export type IncomingChunk = { seq: number; layerKey: string | null; stream: "stdout" | "stderr" | "system"; data: string };
+/** One layer's stream output within a runner's chunk. */
+export type IncomingEntry = { layerKey: string | null; stream: "stdout" | "stderr" | "system"; data: string };
+/** A runner's chunk as received: a `log` event's one entry, or a `logs` event's several, under one sequence number. */
+export type IncomingChunk = { seq: number; entries: readonly IncomingEntry[] };
+
+/** Batched chunks held behind a gap keep their entries as JSON (Build object migration 4). */
+export const LOG_PENDING_ENTRIES = "ALTER TABLE log_pending ADD COLUMN entries TEXT";
 
 // Rows are capped at 2 MB; 256 Ki UTF-16 units are at most 768 KiB of UTF-8.
 const PART_CHARS = 256 * 1024;
@@ -35,17 +40,18 @@ export class BuildLogs {
     if (chunk.seq < next || this.#isBuffered(attemptNo, chunk.seq)) return "duplicate";
     if (chunk.seq > next) {
       if (chunk.seq - next > MAX_BUFFERED) return "overflow";
-      this.#sql.exec("INSERT INTO log_pending (attempt_no, seq, layer_key, stream, data) VALUES (?, ?, ?, ?, ?)", attemptNo, chunk.seq, chunk.layerKey, chunk.stream, chunk.data);
+      this.#sql.exec(
+        "INSERT INTO log_pending (attempt_no, seq, layer_key, stream, data, entries) VALUES (?, ?, NULL, 'stdout', '', ?)",
+        attemptNo, chunk.seq, JSON.stringify(chunk.entries.map(({ layerKey, stream, data }) => ({ layerKey, stream, data }))),
+      );
       return "buffered";
     }
-    this.#insert(attemptNo, chunk.seq, chunk.layerKey, chunk.stream, chunk.data, nowMs);
+    this.#insertEntries(attemptNo, chunk.seq, chunk.entries, nowMs);
     let seq = chunk.seq + 1;
     for (;;) {
-      const held = this.#sql.exec<{ layer_key: string | null; stream: IncomingChunk["stream"]; data: string }>(
-        "SELECT layer_key, stream, data FROM log_pending WHERE attempt_no = ? AND seq = ?", attemptNo, seq,
-      ).toArray()[0];
+      const held = this.#held(attemptNo, seq);
       if (!held) break;
-      this.#insert(attemptNo, seq, held.layer_key, held.stream, held.data, nowMs);
+      this.#insertEntries(attemptNo, seq, held, nowMs);
       this.#sql.exec("DELETE FROM log_pending WHERE attempt_no = ? AND seq = ?", attemptNo, seq);
       seq++;
     }
@@ -60,14 +66,12 @@ export class BuildLogs {
 
   /** Ends an attempt's log: chunks still held behind a gap are appended, with a note saying what is missing. */
   closeAttempt(attemptNo: number, nowMs: number): void {
-    const held = this.#sql.exec<{ seq: number; layer_key: string | null; stream: IncomingChunk["stream"]; data: string }>(
-      "SELECT seq, layer_key, stream, data FROM log_pending WHERE attempt_no = ? ORDER BY seq", attemptNo,
-    ).toArray();
+    const seqs = this.#sql.exec<{ seq: number }>("SELECT seq FROM log_pending WHERE attempt_no = ? ORDER BY seq", attemptNo).toArray().map((r) => r.seq);
     let expected = this.#nextSeq(attemptNo);
-    for (const chunk of held) {
-      if (chunk.seq > expected) this.system(attemptNo, `log chunks ${expected}..${chunk.seq - 1} of attempt ${attemptNo} never arrived`, nowMs);
-      this.#insert(attemptNo, chunk.seq, chunk.layer_key, chunk.stream, chunk.data, nowMs);
-      expected = chunk.seq + 1;
+    for (const seq of seqs) {
+      if (seq > expected) this.system(attemptNo, `log chunks ${expected}..${seq - 1} of attempt ${attemptNo} never arrived`, nowMs);
+      this.#insertEntries(attemptNo, seq, this.#held(attemptNo, seq) ?? [], nowMs);
+      expected = seq + 1;
     }
     this.#sql.exec("DELETE FROM log_pending WHERE attempt_no = ?", attemptNo);
     this.#setNextSeq(attemptNo, expected);
@@ -97,6 +101,19 @@ export class BuildLogs {
   clear(): void {
     this.#sql.exec("DELETE FROM logs");
     this.#sql.exec("DELETE FROM log_pending");
+  }
+
+  /** The entries of a chunk held behind a gap, or null. */
+  #held(attemptNo: number, seq: number): IncomingEntry[] | null {
+    const row = this.#sql.exec<{ layer_key: string | null; stream: IncomingEntry["stream"]; data: string; entries: string | null }>(
+      "SELECT layer_key, stream, data, entries FROM log_pending WHERE attempt_no = ? AND seq = ?", attemptNo, seq,
+    ).toArray()[0];
+    if (!row) return null;
+    return row.entries === null ? [{ layerKey: row.layer_key, stream: row.stream, data: row.data }] : (JSON.parse(row.entries) as IncomingEntry[]);
+  }
+
+  #insertEntries(attemptNo: number, seq: number, entries: readonly IncomingEntry[], nowMs: number): void {
+    for (const entry of entries) this.#insert(attemptNo, seq, entry.layerKey, entry.stream, entry.data, nowMs);
   }
 
   #insert(attemptNo: number, seq: number | null, layerKey: string | null, stream: string, data: string, nowMs: number): void {

@@ -5,7 +5,7 @@
 import type { LayerSpec } from "../sdk/src/layer-spec.ts";
 import type { BuildLayer, BuildSpec } from "./build-spec.ts";
 import type { BuildStatus, FailureReason, MachineState } from "./build-machine.ts";
-import { LOG_TABLES } from "./build-logs.ts";
+import { LOG_PENDING_ENTRIES, LOG_TABLES } from "./build-logs.ts";
 import type { BuildMode } from "./join-policy.ts";
 import { TIMERS_TABLE } from "./storage.ts";
 
@@ -30,6 +30,8 @@ export const BUILD_MIGRATIONS = [
   // What a runner's `failed` event said beyond reason and message, kept next to failed_layer (FailureDetails).
   `ALTER TABLE build ADD COLUMN failure_exit_code INTEGER;
    ALTER TABLE build ADD COLUMN failure_log_tail TEXT;`,
+  // Batched `logs` events held behind a gap keep all their entries.
+  LOG_PENDING_ENTRIES,
 ];
 
 /**

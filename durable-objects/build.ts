@@ -101,7 +101,8 @@ export class Build extends DurableObject<Env> {
     const planned = planRunnerEvent(rec.machine, attempt, this.#store.layers(), event, (key) => this.#target(rec, key));
     if (!planned.ok) return { ok: false, error: { code: planned.error } };
     const now = Date.now();
-    if (event.type === "log" && this.#logs.append(rec.machine.attemptNo, event, now) === "overflow") return { ok: false, error: { code: "log_gap_too_large" } };
+    const chunk = event.type === "log" ? { seq: event.seq, entries: [event] } : event.type === "logs" ? event : null;
+    if (chunk && this.#logs.append(rec.machine.attemptNo, chunk, now) === "overflow") return { ok: false, error: { code: "log_gap_too_large" } };
     this.#store.markSeen(webhookId, now);
     const { plan } = planned;
     if (plan.built) {

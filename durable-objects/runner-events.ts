@@ -45,6 +45,7 @@ export function planRunnerEvent(
     case "started":
     case "heartbeat":
     case "log":
+    case "logs":
       return { ok: true, plan: { machine: { type: "runner_alive" } } };
     case "layer_succeeded": {
       const layer = layers.find((l) => l.key === event.layerKey);

@@ -10,7 +10,7 @@ import { closeSync, ftruncateSync, openSync, readSync, rmSync, writeSync } from 
 /** One piece of output from one stream of one layer's build. */
 export type LogRecord = { layerKey: string | null; stream: "stdout" | "stderr" | "system"; data: string };
 
-/** A contiguous run of records of the same layer and stream. */
+/** A contiguous run of records of the same layer and stream: one entry of a `logs` event. */
 export type LogChunk = LogRecord;
 
 /** Options of {@link LogBuffer}. */
@@ -89,25 +89,29 @@ export class LogBuffer {
     return new Promise((resolve) => this.#dataWaiters.push(resolve));
   }
 
-  /** Removes and returns the longest run of same-layer, same-stream records within `maxBytes`. */
-  takeChunk(maxBytes: number): LogChunk | null {
-    if (this.#head === this.#memory.length) this.#refill();
-    const first = this.#memory[this.#head];
-    if (!first) return null;
-    const parts = [first.record.data];
-    let bytes = first.bytes;
-    this.#shift();
+  /**
+   * Removes and returns the oldest records within `maxBytes` (at least one), in order, with
+   * runs of the same layer and stream joined into one entry: what one `logs` event carries.
+   */
+  takeBatch(maxBytes: number, maxEntries = Number.POSITIVE_INFINITY): LogChunk[] {
+    const batch: LogChunk[] = [];
+    let bytes = 0;
     for (;;) {
       if (this.#head === this.#memory.length) this.#refill();
       const next = this.#memory[this.#head];
-      if (!next || next.record.layerKey !== first.record.layerKey || next.record.stream !== first.record.stream) break;
-      if (bytes + next.bytes > maxBytes) break;
-      parts.push(next.record.data);
+      if (!next || (batch.length > 0 && bytes + next.bytes > maxBytes)) break;
+      const last = batch.at(-1);
+      if (last && last.layerKey === next.record.layerKey && last.stream === next.record.stream) {
+        last.data += next.record.data;
+      } else {
+        if (batch.length === maxEntries) break;
+        batch.push({ ...next.record });
+      }
       bytes += next.bytes;
       this.#shift();
     }
     if (this.bufferedBytes <= this.#highWater / 2) for (const wake of this.#drainWaiters.splice(0)) wake();
-    return { layerKey: first.record.layerKey, stream: first.record.stream, data: parts.join("") };
+    return batch;
   }
 
   /** Closes and deletes the spill file. */

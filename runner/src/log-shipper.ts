@@ -1,9 +1,11 @@
 /**
- * Streams a job's build output to the orchestrator as sequence-numbered `log` events:
+ * Streams a job's build output to the orchestrator as sequence-numbered `logs` events:
  * decoded as UTF-8, masked, buffered in a bounded {@link LogBuffer}, and sent about once a
- * second in chunks of at most 1 MiB. A chunk keeps its sequence number until it is
- * delivered, so an outage delays the log but never loses or reorders a line.
+ * second, all that is buffered in one event of at most 1 MiB whatever layers and streams it
+ * mixes (one event per round, not one per run of a stream). An event keeps its sequence
+ * number until it is delivered, so an outage delays the log but never loses or reorders a line.
  */
+import { MAX_LOG_ENTRIES } from "../../workers/protocol/runner-protocol.ts";
 import { type DeliveryOutcome, type EventBody, sleep } from "./event-client.ts";
 import type { LogBuffer, LogRecord } from "./log-buffer.ts";
 import type { Logger } from "./logger.ts";
@@ -150,10 +152,10 @@ export class LogShipper {
       this.#lastRound = Date.now();
       // One round sends everything buffered, so a backlog drains back-to-back.
       while (!buffer.empty && !this.#stopped) {
-        const chunk = buffer.takeChunk(this.#chunkBytes)!;
-        const outcome = await this.#options.deliver({ type: "log", seq: this.#seq, ...chunk }, this.#giveUp.signal);
+        const entries = buffer.takeBatch(this.#chunkBytes, MAX_LOG_ENTRIES);
+        const outcome = await this.#options.deliver({ type: "logs", seq: this.#seq, entries }, this.#giveUp.signal);
         if (outcome === "gave_up" || outcome === "fenced") {
-          if (outcome === "gave_up") buffer.append(chunk);
+          if (outcome === "gave_up") for (const entry of entries) buffer.append(entry);
           return;
         }
         // A chunk the orchestrator refused (4xx) is not resent; its number stays used.

@@ -43,7 +43,7 @@ describe("a chain of layers in one buildah session", () => {
     for (const i of [1, 2]) expect(configs[i]!.rootfs.diff_ids.slice(0, configs[i - 1]!.rootfs.diff_ids.length)).toEqual(configs[i - 1]!.rootfs.diff_ids);
 
     // Steps are numbered across the chain; each step's lines are in its own layer's log.
-    const logOf = (key: string) => orchestrator.ofType("log").filter((e) => e.layerKey === key).map((e) => e.data).join("");
+    const logOf = (key: string) => orchestrator.logText((e) => e.layerKey === key);
     expect(logOf(layers[0]!.key)).toContain("STEP 2/5: RUN echo zero");
     expect(logOf(layers[1]!.key)).toContain("STEP 3/5: RUN");
     expect(logOf(layers[2]!.key)).toContain("STEP 4/5: ENV STAGE=two");

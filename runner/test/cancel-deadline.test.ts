@@ -85,12 +85,12 @@ describe("deadline", () => {
     const job = sleepingJob(`late-${Date.now()}`, undefined, Date.now() - 1);
     expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     expect(await orchestrator.final(30_000)).toMatchObject({ type: "failed", reason: "timeout" });
-    expect(orchestrator.ofType("log")).toEqual([]);
+    expect(orchestrator.logEntries()).toEqual([]);
   }, 60_000);
 });
 
 function logOf(fake: FakeOrchestrator): string {
-  return fake.ofType("log").map((e) => e.data).join("");
+  return fake.logEntries().map((e) => e.data).join("");
 }
 
 /** No process of the build survives and the job's directories are gone. */

@@ -75,7 +75,7 @@ async function run(job: Job): Promise<JobOutcome> {
 
 /** Event types other than logs and heartbeats, in delivery order. */
 function milestones(): string[] {
-  return orchestrator.events.filter((e) => e.type !== "log" && e.type !== "heartbeat").map((e) => (e.type === "layer_succeeded" ? `layer_succeeded:${e.layerKey}` : e.type));
+  return orchestrator.events.filter((e) => e.type !== "log" && e.type !== "logs" && e.type !== "heartbeat").map((e) => (e.type === "layer_succeeded" ? `layer_succeeded:${e.layerKey}` : e.type));
 }
 
 /** Asserts that `a` was marked before `b`. */

@@ -1,4 +1,4 @@
-// The bounded log buffer: FIFO order across the memory/spill boundary, chunking limits,
+// The bounded log buffer: FIFO order across the memory/spill boundary, batching limits,
 // backpressure and the spill file's cleanup.
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -15,36 +15,47 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function drain(buffer: LogBuffer, maxBytes = 1024 * 1024) {
-  const chunks = [];
-  for (let c = buffer.takeChunk(maxBytes); c; c = buffer.takeChunk(maxBytes)) chunks.push(c);
-  return chunks;
+/** Every batch the buffer gives, until it is empty. */
+function batches(buffer: LogBuffer, maxBytes = 1024 * 1024, maxEntries?: number) {
+  const out = [];
+  for (let b = buffer.takeBatch(maxBytes, maxEntries); b.length > 0; b = buffer.takeBatch(maxBytes, maxEntries)) out.push(b);
+  return out;
 }
+const drain = (buffer: LogBuffer, maxBytes?: number) => batches(buffer, maxBytes).flat();
 
 describe("LogBuffer", () => {
-  it("coalesces consecutive records of one stream and layer into chunks within the size limit", () => {
+  it("batches records in order, joining runs of one layer and stream, within the size and entry limits", () => {
     const buffer = new LogBuffer({ spillPath: path.join(dir, "spill") });
-    buffer.append({ layerKey: "a", stream: "stdout", data: "1\n" });
-    buffer.append({ layerKey: "a", stream: "stdout", data: "2\n" });
-    buffer.append({ layerKey: "a", stream: "stderr", data: "err\n" });
-    buffer.append({ layerKey: "b", stream: "stdout", data: "3\n" });
-    expect(drain(buffer)).toEqual([
-      { layerKey: "a", stream: "stdout", data: "1\n2\n" },
-      { layerKey: "a", stream: "stderr", data: "err\n" },
-      { layerKey: "b", stream: "stdout", data: "3\n" },
+    const fill = () => {
+      buffer.append({ layerKey: "a", stream: "stdout", data: "1\n" });
+      buffer.append({ layerKey: "a", stream: "stdout", data: "2\n" });
+      buffer.append({ layerKey: "a", stream: "stderr", data: "err\n" });
+      buffer.append({ layerKey: "b", stream: "stdout", data: "3\n" });
+      buffer.append({ layerKey: "a", stream: "stdout", data: "4\n" });
+    };
+    fill();
+    expect(batches(buffer)).toEqual([
+      [
+        { layerKey: "a", stream: "stdout", data: "1\n2\n" },
+        { layerKey: "a", stream: "stderr", data: "err\n" },
+        { layerKey: "b", stream: "stdout", data: "3\n" },
+        { layerKey: "a", stream: "stdout", data: "4\n" },
+      ],
     ]);
+    fill();
+    expect(batches(buffer, 1024, 2).map((b) => b.length)).toEqual([2, 2]);
     const big = "x".repeat(3000);
     for (let i = 0; i < 4; i++) buffer.append({ layerKey: null, stream: "stdout", data: big });
-    expect(drain(buffer, 7000).map((c) => c.data.length)).toEqual([6000, 6000]);
+    expect(batches(buffer, 7000).map((b) => b.map((e) => e.data.length))).toEqual([[6000], [6000]]);
   });
 
-  it("splits huge records so no chunk can exceed 1 MiB, without splitting a surrogate pair", () => {
+  it("splits huge records so no batch can exceed 1 MiB, without splitting a surrogate pair", () => {
     const buffer = new LogBuffer({ spillPath: path.join(dir, "spill"), memoryBytes: 64 * 1024 * 1024 });
     const text = "😀".repeat(400_000); // 800,000 UTF-16 units, 1.6 MB of UTF-8
     buffer.append({ layerKey: null, stream: "stdout", data: text });
-    const chunks = drain(buffer);
-    for (const c of chunks) expect(Buffer.byteLength(c.data)).toBeLessThanOrEqual(1024 * 1024);
-    expect(chunks.map((c) => c.data).join("")).toBe(text);
+    const all = batches(buffer);
+    for (const b of all) expect(b.reduce((n, e) => n + Buffer.byteLength(e.data), 0)).toBeLessThanOrEqual(1024 * 1024);
+    expect(all.flat().map((c) => c.data).join("")).toBe(text);
   });
 
   it("spills past the memory limit, keeps FIFO order, never writes more than it was given, and deletes the file", async () => {
@@ -57,7 +68,7 @@ describe("LogBuffer", () => {
     expect(await readFile(spillPath, "utf8")).toContain("line-499");
     // Interleave reading and writing across the boundary.
     let out = "";
-    out += buffer.takeChunk(50)!.data;
+    out += buffer.takeBatch(50).map((c) => c.data).join("");
     buffer.append({ layerKey: null, stream: "stdout", data: "late-1\n" });
     out += drain(buffer, 1000).map((c) => c.data).join("");
     buffer.append({ layerKey: null, stream: "stdout", data: "late-2\n" });
@@ -83,7 +94,7 @@ describe("LogBuffer", () => {
     });
     await Promise.resolve();
     expect(woken).toBe(false);
-    buffer.takeChunk(1500);
+    buffer.takeBatch(1500);
     await waiting;
     expect(woken).toBe(true);
     // Nothing was dropped.

@@ -33,7 +33,7 @@ describe("orchestrator outage during a build", () => {
     const { orchestrator } = harness;
     const job = noisyJob();
     expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
-    await orchestrator.waitFor(() => orchestrator.ofType("log").some((e) => e.data.includes("line-300\n")), 120_000, "line-300");
+    await orchestrator.waitFor(() => orchestrator.logEntries().some((e) => e.data.includes("line-300\n")), 120_000, "line-300");
     orchestrator.outage = true;
     orchestrator.dropConnections();
     const before = orchestrator.deliveries;
@@ -49,7 +49,7 @@ describe("orchestrator outage during a build", () => {
     const { orchestrator } = harness;
     const job = noisyJob();
     expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
-    await orchestrator.waitFor(() => orchestrator.ofType("log").some((e) => e.data.includes("line-2000\n")), 120_000, "line-2000");
+    await orchestrator.waitFor(() => orchestrator.logEntries().some((e) => e.data.includes("line-2000\n")), 120_000, "line-2000");
     orchestrator.outage = true;
     orchestrator.dropConnections();
     // Long enough for the build to finish while nothing gets through.

@@ -19,7 +19,9 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-type LogBody = Extract<EventBody, { type: "log" }>;
+type LogBody = Extract<EventBody, { type: "logs" }>;
+/** The text of an event's entries. */
+const text = (b: LogBody) => b.entries.map((e) => e.data).join("");
 
 function shipper(deliver: (body: LogBody) => Promise<DeliveryOutcome>, options: { memoryBytes?: number; chunkBytes?: number; flushMs?: number; secrets?: string[] } = {}) {
   return new LogShipper({
@@ -52,7 +54,7 @@ describe("LogShipper", () => {
     out.end();
     expect(await s.close(5_000)).toBe(0);
     expect(received.map((b) => b.seq)).toEqual(received.map((_, i) => i));
-    expect(received.map((b) => b.data).join("")).toBe("line 0\nline 1\nline 2\nline 3\nline 4\n");
+    expect(received.map(text).join("")).toBe("line 0\nline 1\nline 2\nline 3\nline 4\n");
   });
 
   it("masks secrets even when they straddle writes, and never spills them to disk", async () => {
@@ -69,8 +71,8 @@ describe("LogShipper", () => {
     );
     s.start();
     const out = s.sink(null, "stderr");
-    const text = `token: ${secret}\n`.repeat(20);
-    for (let i = 0; i < text.length; i += 5) out.write(Buffer.from(text.slice(i, i + 5)));
+    const written = `token: ${secret}\n`.repeat(20);
+    for (let i = 0; i < written.length; i += 5) out.write(Buffer.from(written.slice(i, i + 5)));
     out.end();
     // Orchestrator blocked: the log spilled, masked.
     const spilled = await readFile(path.join(dir, "spill"), "utf8");
@@ -78,7 +80,7 @@ describe("LogShipper", () => {
     expect(spilled).not.toContain("very-secret");
     blocked = false;
     await s.close(5_000);
-    expect(received.map((b) => b.data).join("")).toBe("token: ***\n".repeat(20));
+    expect(received.map(text).join("")).toBe("token: ***\n".repeat(20));
     expect(s.tail()).toEqual(Array.from({ length: 20 }, () => "token: ***"));
   });
 
@@ -91,7 +93,7 @@ describe("LogShipper", () => {
     for (const byte of bytes) out.write(Buffer.from([byte]));
     out.end();
     await s.close(5_000);
-    expect(received.map((b) => b.data).join("")).toBe("héllo → 😀\n");
+    expect(received.map(text).join("")).toBe("héllo → 😀\n");
   });
 
   it("keeps every chunk within the chunk size and sends a backlog back-to-back", async () => {
@@ -104,8 +106,31 @@ describe("LogShipper", () => {
     const started = Date.now();
     await s.close(5_000);
     expect(Date.now() - started).toBeLessThan(30_000); // not one flush interval per chunk
-    for (const b of received) expect(Buffer.byteLength(b.data)).toBeLessThanOrEqual(1000);
-    expect(received.map((b) => b.data).join("").split("\n").filter(Boolean)).toHaveLength(100);
+    for (const b of received) expect(Buffer.byteLength(text(b))).toBeLessThanOrEqual(1000);
+    expect(received.map(text).join("").split("\n").filter(Boolean)).toHaveLength(100);
+  });
+
+  it("sends what several layers and streams printed in one event, each entry one layer's stream, in order", async () => {
+    const received: LogBody[] = [];
+    const s = shipper(async (b) => (received.push(b), "delivered"), { flushMs: 60_000 });
+    s.start();
+    const [a, b] = ["a".repeat(64), "b".repeat(64)];
+    s.sink(a, "stdout").write(Buffer.from("a-out\n"));
+    s.sink(a, "stderr").write(Buffer.from("a-err\n"));
+    s.system(b, "b-system");
+    s.sink(a, "stdout").write(Buffer.from("a-out-2\n"));
+    await s.close(5_000);
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({
+      type: "logs",
+      seq: 0,
+      entries: [
+        { layerKey: a, stream: "stdout", data: "a-out\n" },
+        { layerKey: a, stream: "stderr", data: "a-err\n" },
+        { layerKey: b, stream: "system", data: "b-system\n" },
+        { layerKey: a, stream: "stdout", data: "a-out-2\n" },
+      ],
+    });
   });
 
   it("reports undelivered bytes when the orchestrator stays unreachable past the final flush", async () => {

@@ -15,7 +15,15 @@ type LogPage = { status: string; chunks: LogChunk[]; cursor: number; done: boole
 /** How long one poll waits on the server for new chunks. */
 const WAIT_SECONDS = 20;
 /** Polls in a row that may fail (after the client's own retries) before following gives up: about 2 minutes. */
-const MAX_FAILED_POLLS = 60;
+export const MAX_FAILED_POLLS = 60;
+
+/** A failure worth polling again after: the server is briefly away, restarting or overloaded. */
+export function isTransient(error: unknown): boolean {
+  return error instanceof APIConnectionError || error instanceof InternalServerError || error instanceof RateLimitError;
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Reads every chunk of a build's log from `cursor` until the build ends. */
 export async function* followLog(client: KilnClient, buildId: string, cursor = 0): AsyncGenerator<LogChunk> {
@@ -27,9 +35,8 @@ export async function* followLog(client: KilnClient, buildId: string, cursor = 0
     } catch (error) {
       // The client already retried; a server that is briefly away (restarting, overloaded) is
       // waited out, from the same cursor, so nothing is lost or repeated.
-      const transient = error instanceof APIConnectionError || error instanceof InternalServerError || error instanceof RateLimitError;
-      if (transient && ++failed < MAX_FAILED_POLLS) {
-        await new Promise((r) => setTimeout(r, 2000));
+      if (isTransient(error) && ++failed < MAX_FAILED_POLLS) {
+        await sleep(2000);
         continue;
       }
       throw error;

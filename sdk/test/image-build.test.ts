@@ -1,6 +1,7 @@
 // image.build() against a scripted server (the client's injectable fetch): the submission's
 // requiredSecretKeys, checks that need no server, what a 422 about a secret says, and how the
-// image's failure becomes an ImageBuildError, from new servers' fields and old servers' messages.
+// image's failure becomes an ImageBuildError, from new servers' fields and old servers' messages;
+// how build() waits for a running build: following its log, or with `logs: false` long-polling the build.
 import { describe, expect, it } from "vitest";
 import { KilnClient } from "../src/client.ts";
 import { BadRequestError, ImageBuildError, InvalidError } from "../src/errors.ts";
@@ -9,7 +10,7 @@ import { exitCodeOf, type ImageView } from "../src/image-build.ts";
 import { computeChainKeys } from "../src/layer-spec.ts";
 import { Secret } from "../src/secret.ts";
 
-type Call = { method: string; path: string; body: any };
+type Call = { method: string; path: string; query: Record<string, string>; body: any };
 type Answer = { status?: number; body: unknown };
 
 /** A client whose server answers each route with `answer(call)`, recording every call. */
@@ -17,7 +18,7 @@ function scripted(answer: (call: Call) => Answer | Promise<Answer>) {
   const calls: Call[] = [];
   const fetch = (async (input: URL | string, init?: RequestInit) => {
     const url = new URL(String(input));
-    const call = { method: init?.method ?? "GET", path: url.pathname, body: typeof init?.body === "string" ? JSON.parse(init.body) : undefined };
+    const call = { method: init?.method ?? "GET", path: url.pathname, query: Object.fromEntries(url.searchParams), body: typeof init?.body === "string" ? JSON.parse(init.body) : undefined };
     calls.push(call);
     const { status = 200, body } = await answer(call);
     return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", "x-request-id": "req-7" } });
@@ -25,15 +26,27 @@ function scripted(answer: (call: Call) => Answer | Promise<Answer>) {
   return { client: new KilnClient({ serverUrl: "http://kiln.test", token: "kiln_api_t", fetch, maxRetries: 0 }), calls };
 }
 
-/** A server on which every image is built at once (or fails with `failure`). */
-function server(options: { failure?: ImageView["failure"]; layerStatus?: (i: number) => string; submit?: Answer } = {}) {
+/**
+ * A server on which every image is built at once (or fails with `failure`); with `buildStatuses`,
+ * the submission names a running build `bd-1` whose reads answer those statuses in turn (the last
+ * one repeated) and whose log is empty and done.
+ */
+function server(options: { failure?: ImageView["failure"]; layerStatus?: (i: number) => string; submit?: Answer; buildStatuses?: string[] } = {}) {
   let keys: string[] = [];
+  let buildReads = 0;
   return scripted(async (call) => {
     if (call.method === "PUT" && call.path.startsWith("/v1/secrets/")) return { body: { name: call.path.split("/").at(-1), keys: Object.keys(call.body.values) } };
     if (call.method === "POST" && call.path === "/v1/images") {
       if (options.submit) return options.submit;
       keys = await computeChainKeys({ builderVersion: call.body.builderVersion, layers: call.body.layers });
-      return { status: 202, body: { id: "im-1", status: "building", buildId: null, layers: [] } };
+      return { status: 202, body: { id: "im-1", status: "building", buildId: options.buildStatuses ? "bd-1" : null, layers: [] } };
+    }
+    if (options.buildStatuses && call.method === "GET" && call.path === "/v1/builds/bd-1") {
+      const statuses = options.buildStatuses;
+      return { body: { id: "bd-1", status: statuses[Math.min(buildReads++, statuses.length - 1)] } };
+    }
+    if (options.buildStatuses && call.method === "GET" && call.path === "/v1/builds/bd-1/logs") {
+      return { body: { buildId: "bd-1", status: "succeeded", chunks: [], cursor: Number(call.query.cursor ?? 0), done: true } };
     }
     if (call.method === "GET" && call.path === "/v1/images/im-1") {
       const view: ImageView = {
@@ -165,6 +178,29 @@ describe("build() failures become ImageBuildError", () => {
     const error = await build({ failure: { reason: "build", message: "RUN failed (exit code 7)" }, layerStatus: (i) => (i < 2 ? "succeeded" : "failed") });
     expect(error).toMatchObject({ exitCode: 7, layerIndex: 2, layerKey: layers[2]!.key, logTail: [] });
     expect(error.message).toContain("failed at layer 3 (exit code 7): build: RUN failed\n");
+  });
+});
+
+describe("build() waits for a running build", () => {
+  const image = () => Image.fromRegistry("busybox").runCommands("make");
+
+  it("with logs off, long-polls the build (waitSeconds=20) until it is final instead of reading the log", async () => {
+    const { client, calls } = server({ buildStatuses: ["running", "running", "succeeded"] });
+    const built = await image().build({ client, logs: false });
+    expect(calls.some((c) => c.path === "/v1/builds/bd-1/logs")).toBe(false);
+    const polls = calls.filter((c) => c.path === "/v1/builds/bd-1");
+    expect(polls.map((c) => [c.method, c.query])).toEqual(Array.from({ length: 3 }, () => ["GET", { waitSeconds: "20" }]));
+    // The image view is read once the build is final, and gives the built image.
+    expect(calls.findIndex((c) => c.path === "/v1/images/im-1")).toBeGreaterThan(calls.lastIndexOf(polls.at(-1)!));
+    expect(built.imageId).toBe("im-1");
+  });
+
+  it("with logs on (the default), follows the log and does not long-poll the build", async () => {
+    const { client, calls } = server({ buildStatuses: ["running"] });
+    const built = await image().build({ client });
+    expect(calls.filter((c) => c.path === "/v1/builds/bd-1/logs").map((c) => c.query)).toEqual([{ cursor: "0", waitSeconds: "20" }]);
+    expect(calls.some((c) => c.path === "/v1/builds/bd-1")).toBe(false);
+    expect(built.imageId).toBe("im-1");
   });
 });
 

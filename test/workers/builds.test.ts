@@ -1,6 +1,7 @@
-// GET /v1/builds/:id and POST /v1/builds/:id/cancel: the D1 view of a build, scopes and isolation.
+// GET /v1/builds/:id and POST /v1/builds/:id/cancel: the D1 view of a build, scopes and isolation;
+// GET /v1/builds/:id?waitSeconds, the long-poll for the outcome.
 import { describe, expect, it } from "vitest";
-import { apiJson, chain, completeJob, dispatchedBuild, newTenant, sendEvent, submitImage } from "./helpers.ts";
+import { apiJson, buildStub, chain, completeJob, digestFor, dispatchedBuild, newTenant, sendEvent, submitImage } from "./helpers.ts";
 
 describe("/v1/builds", () => {
   it("shows a build's status, attempts, fleet and the layers it produced", async () => {
@@ -35,5 +36,85 @@ describe("/v1/builds", () => {
     expect((await apiJson("POST", `/v1/builds/${r.body.buildId}/cancel`, { token: reader.token })).status).toBe(403);
     expect((await apiJson("GET", `/v1/builds/${r.body.buildId}/logs?cursor=-1`, { token: t.token })).status).toBe(400);
     expect((await apiJson("GET", `/v1/builds/${r.body.buildId}`)).status).toBe(401);
+  });
+});
+
+describe("GET /v1/builds/:id?waitSeconds", () => {
+  /** Starts a long-poll, remembering when (and whether) it was answered. */
+  function longPoll(token: string, buildId: string, waitSeconds: number) {
+    const startedAtMs = Date.now();
+    const state = { answered: false, elapsedMs: -1 };
+    const answer = apiJson("GET", `/v1/builds/${buildId}?waitSeconds=${waitSeconds}`, { token }).then((r) => {
+      state.answered = true;
+      state.elapsedMs = Date.now() - startedAtMs;
+      return r;
+    });
+    return { answer, state };
+  }
+
+  it("answers a waiting reader with `succeeded` once the runner's final event arrives", async () => {
+    const { t, fleet, job, buildId } = await dispatchedBuild(2);
+    const poll = longPoll(t.token, buildId, 20);
+    // Every event below is committed and its outbox delivered, which wakes the waiter; none ends the build.
+    for (const e of [{ type: "accepted" }, { type: "started" }] as const) expect((await sendEvent(fleet, job, e)).status).toBe(200);
+    for (const l of job.layers) {
+      const built = await sendEvent(fleet, job, { type: "layer_succeeded", layerKey: l.key, digest: digestFor(l.key), sizeBytes: 1000 + l.index, reference: l.target });
+      expect(built.status).toBe(200);
+    }
+    expect(poll.state.answered).toBe(false);
+    expect((await sendEvent(fleet, job, { type: "succeeded" })).status).toBe(200);
+    const { status, body } = await poll.answer;
+    expect(status).toBe(200);
+    // The final status and everything the outbox wrote with it: the answer waited for D1.
+    expect(body).toMatchObject({ id: buildId, status: "succeeded", failure: null, finishedAt: expect.any(String) });
+    expect(body.layers.map((l: { key: string }) => l.key)).toEqual(job.layers.map((l) => l.key));
+  });
+
+  it("answers a waiting reader with `failed` and the failure once the runner reports it", async () => {
+    const { t, fleet, job, buildId } = await dispatchedBuild(1);
+    const poll = longPoll(t.token, buildId, 20);
+    for (const e of [{ type: "accepted" }, { type: "started" }] as const) expect((await sendEvent(fleet, job, e)).status).toBe(200);
+    expect(poll.state.answered).toBe(false);
+    const failed = await sendEvent(fleet, job, { type: "failed", reason: "build", message: "RUN make failed", layerKey: job.layers[0]!.key, exitCode: 2, logTail: ["boom"] });
+    expect(failed.status).toBe(200);
+    const { status, body } = await poll.answer;
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ status: "failed", finishedAt: expect.any(String) });
+    expect(body.failure).toMatchObject({ reason: "build", exitCode: 2, layerKey: job.layers[0]!.key, logTail: ["boom"] });
+  });
+
+  it("answers after waitSeconds with the current status when the build does not end", async () => {
+    const { t, buildId } = await dispatchedBuild(1);
+    const poll = longPoll(t.token, buildId, 1);
+    const { status, body } = await poll.answer;
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ id: buildId, status: "running", finishedAt: null });
+    expect(poll.state.elapsedMs).toBeGreaterThanOrEqual(900);
+    expect(poll.state.elapsedMs).toBeLessThan(10_000);
+  });
+
+  it("refuses waitSeconds above 25, negative or not an integer with a 400, changing nothing", async () => {
+    const { t, buildId } = await dispatchedBuild(1);
+    const before = await apiJson("GET", `/v1/builds/${buildId}`, { token: t.token });
+    const objectBefore = await buildStub(buildId).snapshot();
+    for (const wait of ["26", "-1", "1.5", "soon"]) {
+      const refused = await apiJson("GET", `/v1/builds/${buildId}?waitSeconds=${wait}`, { token: t.token });
+      expect(refused.status, `waitSeconds=${wait}`).toBe(400);
+      expect(refused.body.error).toMatchObject({ code: "invalid_request" });
+    }
+    const after = await apiJson("GET", `/v1/builds/${buildId}`, { token: t.token });
+    expect(after.body).toEqual(before.body);
+    expect(await buildStub(buildId).snapshot()).toEqual(objectBefore);
+    expect(after.body.status).toBe("running");
+  });
+
+  it("answers an ended build at once", async () => {
+    const { t, fleet, job, buildId } = await dispatchedBuild(1);
+    await completeJob(fleet, job);
+    const poll = longPoll(t.token, buildId, 25);
+    const { status, body } = await poll.answer;
+    expect(status).toBe(200);
+    expect(body.status).toBe("succeeded");
+    expect(poll.state.elapsedMs).toBeLessThan(2000);
   });
 });

@@ -6,6 +6,12 @@ import { apiJson, completeJob, dispatchedBuild, sendEvent } from "./helpers.ts";
 
 
 const log = (seq: number, data: string) => ({ type: "log" as const, seq, layerKey: null, stream: "stdout" as const, data });
+/** A batched event: entries as `[stream, data]`, all job-level. */
+const logs = (seq: number, entries: [stream: "stdout" | "stderr", data: string][]) => ({
+  type: "logs" as const,
+  seq,
+  entries: entries.map(([stream, data]) => ({ layerKey: null, stream, data })),
+});
 
 async function readAll(token: string, buildId: string, limit: number) {
   const seen: { pos: number; data: string; stream: string }[] = [];
@@ -31,6 +37,47 @@ describe("GET /v1/builds/:id/logs", () => {
     await sendEvent(fleet, job, log(2, "third\n"));
     out = (await readAll(t.token, buildId, 100)).seen.filter((c) => c.stream === "stdout");
     expect(out.map((c) => c.data)).toEqual(["first\n", "second\n", "third\n"]);
+  });
+
+  it("stores a batched event's entries in order under its sequence number, shared with single chunks, across gaps", async () => {
+    const { t, fleet, job, buildId } = await dispatchedBuild(1);
+    expect((await sendEvent(fleet, job, logs(2, [["stdout", "c1\n"], ["stderr", "c2\n"]]))).status).toBe(200);
+    expect((await sendEvent(fleet, job, log(1, "b\n"))).status).toBe(200);
+    const held = (await readAll(t.token, buildId, 100)).seen.filter((c) => c.stream !== "system");
+    expect(held).toEqual([]);
+    await sendEvent(fleet, job, logs(0, [["stdout", "a1\n"], ["stderr", "a2\n"], ["stdout", "a3\n"]]));
+    await sendEvent(fleet, job, logs(0, [["stdout", "a1 again\n"]]));
+    const out = (await readAll(t.token, buildId, 100)).seen.filter((c) => c.stream !== "system");
+    expect(out.map((c) => [c.stream, c.data])).toEqual([
+      ["stdout", "a1\n"],
+      ["stderr", "a2\n"],
+      ["stdout", "a3\n"],
+      ["stdout", "b\n"],
+      ["stdout", "c1\n"],
+      ["stderr", "c2\n"],
+    ]);
+  });
+
+  it("keeps a batch still held behind a gap when the build ends, after a note of what never arrived", async () => {
+    const { t, fleet, job, buildId } = await dispatchedBuild(1);
+    await sendEvent(fleet, job, logs(1, [["stdout", "late 1\n"], ["stderr", "late 2\n"]]));
+    await completeJob(fleet, job);
+    const { seen } = await readAll(t.token, buildId, 100);
+    const text = seen.map((c) => c.data).join("");
+    expect(text).toContain("log chunks 0..0 of attempt 1 never arrived");
+    expect(text.indexOf("never arrived")).toBeLessThan(text.indexOf("late 1\nlate 2\n"));
+  });
+
+  it("refuses a batched event that is empty, too large or malformed, and stores nothing", async () => {
+    const { t, fleet, job, buildId } = await dispatchedBuild(1);
+    const bad = [
+      { type: "logs", seq: 0, entries: [] },
+      { type: "logs", seq: 0, entries: [{ layerKey: null, stream: "stdout", data: "x".repeat(600_000) }, { layerKey: null, stream: "stdout", data: "y".repeat(600_000) }] },
+      { type: "logs", seq: 0, entries: [{ layerKey: "not-a-key", stream: "stdout", data: "x" }] },
+      { type: "logs", seq: 0, entries: [{ layerKey: null, stream: "stdin", data: "x" }] },
+    ];
+    for (const event of bad) expect((await sendEvent(fleet, job, event as never)).status).toBe(400);
+    expect((await readAll(t.token, buildId, 100)).seen.filter((c) => c.stream !== "system")).toEqual([]);
   });
 
   it("resumes from a cursor without losing or repeating a chunk", async () => {

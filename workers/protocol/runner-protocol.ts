@@ -79,6 +79,24 @@ const EventBase = {
   fencingToken: z.number().int().nonnegative(),
 };
 
+/** Most data one log event carries (UTF-16 units, as the runner counts them). */
+export const MAX_LOG_EVENT_CHARS = 1024 * 1024;
+/** Most entries in one `logs` event. */
+export const MAX_LOG_ENTRIES = 4096;
+
+/** A piece of one layer's output stream, as `logs` events carry it. */
+export const LogEntrySchema = z
+  .object({
+    /** The layer whose build produced the output; null for job-level messages. */
+    layerKey: LayerKey.nullable(),
+    stream: z.enum(["stdout", "stderr", "system"]),
+    data: z.string().min(1).max(MAX_LOG_EVENT_CHARS),
+  })
+  .strict();
+
+/** One entry of a `logs` event. */
+export type LogEntry = z.infer<typeof LogEntrySchema>;
+
 /** Why a job failed; only `build` (a step exited non-zero) is never retried. */
 export const FailureReasonSchema = z.enum(["build", "infra", "timeout", "cancelled"]);
 
@@ -99,6 +117,20 @@ export const RunnerEventSchema = z.discriminatedUnion("type", [
       data: z.string().max(1024 * 1024),
     })
     .strict(),
+  z
+    .object({
+      type: z.literal("logs"),
+      ...EventBase,
+      /** Sequence number within the attempt, shared with `log` events: from 0, without gaps. */
+      seq: z.number().int().nonnegative(),
+      /** Output in order, each entry one layer's stream (secrets already masked); at most 1 MiB of data in all. */
+      entries: z.array(LogEntrySchema).min(1).max(MAX_LOG_ENTRIES),
+    })
+    .strict()
+    .refine((event) => event.entries.reduce((sum, entry) => sum + entry.data.length, 0) <= MAX_LOG_EVENT_CHARS, {
+      message: "a logs event carries at most 1 MiB of data",
+      path: ["entries"],
+    }),
   z.object({ type: z.literal("heartbeat"), ...EventBase }).strict(),
   z
     .object({

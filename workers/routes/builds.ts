@@ -81,7 +81,9 @@ buildsApp.openapi(
     const { waitSeconds } = c.req.valid("query");
     const workspaceId = await workspaceOf(c);
     let row = await buildRow(c.env, workspaceId, id);
-    if (waitSeconds > 0 && !isFinal(row.status) && (await c.env.BUILD.getByName(id).waitForEnd(waitSeconds * 1000)).ended) {
+    if (waitSeconds > 0 && !isFinal(row.status)) {
+      await c.env.BUILD.getByName(id).waitForEnd(waitSeconds * 1000);
+      // Whether it ended or the time is up, answer with the record as it is now.
       row = await buildRow(c.env, workspaceId, id);
     }
     return c.json(await present(c.env, row), 200);

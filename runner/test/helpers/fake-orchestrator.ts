@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { type RunnerEvent, RunnerEventSchema } from "../../../workers/protocol/runner-protocol.ts";
+import { type LogEntry, type RunnerEvent, RunnerEventSchema } from "../../../workers/protocol/runner-protocol.ts";
 import { verifyWebhook } from "../../../workers/protocol/webhooks.ts";
 
 /** The fake orchestrator's state and controls. */
@@ -74,13 +74,21 @@ export class FakeOrchestrator {
     return this.events.filter((e): e is Extract<RunnerEvent, { type: T }> => e.type === type);
   }
 
+  /** Every log entry received (`log` and batched `logs` events), in sequence order, with its event's number. */
+  logEntries(): (LogEntry & { seq: number })[] {
+    const events = this.events.filter((e) => e.type === "log" || e.type === "logs").sort((a, b) => a.seq - b.seq);
+    return events.flatMap((e) => (e.type === "logs" ? e.entries.map((entry) => ({ ...entry, seq: e.seq })) : [{ layerKey: e.layerKey, stream: e.stream, data: e.data, seq: e.seq }]));
+  }
+
   /** The log as the orchestrator would reassemble it, checking sequence numbers are 0..n-1 exactly once. */
-  logText(filter: (e: Extract<RunnerEvent, { type: "log" }>) => boolean = () => true): string {
-    const logs = this.ofType("log").sort((a, b) => a.seq - b.seq);
-    logs.forEach((e, i) => {
-      if (e.seq !== i) throw new Error(`log sequence has a gap or duplicate at ${i} (got ${e.seq})`);
+  logText(filter: (entry: LogEntry & { seq: number }) => boolean = () => true): string {
+    const seqs = [...new Set(this.logEntries().map((e) => e.seq))];
+    const events = this.events.filter((e) => e.type === "log" || e.type === "logs").length;
+    seqs.forEach((seq, i) => {
+      if (seq !== i) throw new Error(`log sequence has a gap at ${i} (got ${seq})`);
     });
-    return logs.filter(filter).map((e) => e.data).join("");
+    if (events !== seqs.length) throw new Error(`log sequence has ${events - seqs.length} duplicate(s)`);
+    return this.logEntries().filter(filter).map((e) => e.data).join("");
   }
 
   /** Waits until `predicate` holds (checked after every event). */
