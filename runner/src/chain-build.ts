@@ -88,7 +88,9 @@ export async function buildChain(env: LayerBuildEnv, members: readonly ChainMemb
   const lastPublished = quiet(publishLast(env, last.layer, request));
   for (const [j, image] of router.images.entries()) {
     const member = members[j]!;
-    const pushed = quiet(Promise.all([tagged(member, image), lastPublished]).then(([, final]) => publishPrefix(env, member.layer, image, final)));
+    // Reading the config (local storage, shared lock) overlaps the last image's push.
+    const config = quiet(localConfig(env, image));
+    const pushed = quiet(Promise.all([tagged(member, image), config, lastPublished]).then(([, own, final]) => publishPrefix(env, member.layer, own, final)));
     onBuilt({ layer: member.layer, request: memberRequest(member), pushed });
   }
   onBuilt({ layer: last.layer, request, pushed: quiet(lastPublished.then((final) => final.result)) });
@@ -103,17 +105,18 @@ type ChainManifest = { mediaType?: string; config: { mediaType: string }; layers
 async function publishLast(env: LayerBuildEnv, layer: JobLayer, request: BuildRequest): Promise<PublishedLast> {
   const { job, backend, shipper } = env;
   try {
+    const config = quiet(localConfig(env, layer.target));
     const push = backend.push(request);
     if (push) {
       shipper.system(layer.key, `pushing ${layer.target}`);
       await runTool(env, push, "push", layerOutput(env, layer));
     }
-    const [digest, config] = await Promise.all([backend.digest(request), localConfig(env, layer.target)]);
+    const [digest, { diffIds }] = await Promise.all([backend.digest(request), config]);
     const session = new RegistrySession(layer.target, { login: env.targetLogin, insecure: job.registry.insecure, signal: env.signal, ...(env.fetch ? { fetch: env.fetch } : {}) });
     const pushed = await session.manifest(parseReference(layer.target).ref);
     if (pushed.digest !== digest) throw infraFailure(`the registry holds ${pushed.digest} for ${layer.target}, but ${backend.name} reported pushing ${digest}`);
     const manifest = JSON.parse(pushed.bytes.toString("utf8")) as ChainManifest;
-    return { result: { digest, sizeBytes: pushed.sizeBytes, reference: layer.target }, manifest, diffIds: config.diffIds, session };
+    return { result: { digest, sizeBytes: pushed.sizeBytes, reference: layer.target }, manifest, diffIds, session };
   } catch (error) {
     throw asLayerFailure(env, layer, error);
   }
@@ -124,11 +127,10 @@ async function publishLast(env: LayerBuildEnv, layer: JobLayer, request: BuildRe
  * first ones of the last image's manifest. Its diff ids must be a prefix of the last image's,
  * which makes those blobs exactly its layers.
  */
-async function publishPrefix(env: LayerBuildEnv, layer: JobLayer, image: string, last: PublishedLast): Promise<LayerResult> {
+async function publishPrefix(env: LayerBuildEnv, layer: JobLayer, config: LocalConfig, last: PublishedLast): Promise<LayerResult> {
   try {
-    const config = await localConfig(env, image);
     if (!config.diffIds.every((id, i) => last.diffIds[i] === id) || config.diffIds.length > last.manifest.layers.length) {
-      throw infraFailure(`the step image ${image} of ${layer.target} is not a base of the chain's last image`);
+      throw infraFailure(`the step image of ${layer.target} is not a base of the chain's last image`);
     }
     const configDigest = await last.session.putBlob(config.bytes);
     const layers = last.manifest.layers.slice(0, config.diffIds.length);
@@ -143,8 +145,11 @@ async function publishPrefix(env: LayerBuildEnv, layer: JobLayer, image: string,
   }
 }
 
-/** A local image's config blob (checked against the image id) and its diff ids. */
-async function localConfig(env: LayerBuildEnv, image: string): Promise<{ bytes: Buffer; diffIds: string[] }> {
+/** A local image's config blob and its diff ids. */
+type LocalConfig = { bytes: Buffer; diffIds: string[] };
+
+/** Reads a local image's config (checked against the image id when `image` is one). */
+async function localConfig(env: LayerBuildEnv, image: string): Promise<LocalConfig> {
   const command = env.backend.imageConfig(image);
   if (!command) throw infraFailure(`${env.backend.name} cannot read local image configs`);
   const chunks: Buffer[] = [];

@@ -118,12 +118,12 @@ export class JobRun {
     // Layer inputs are fetched ahead of the builds; stopped and awaited before the job's files are removed.
     const prefetch = new AbortController();
     let inputs: Promise<LayerInputs>[] = [];
+    let started: Promise<unknown> = Promise.resolve();
     try {
       if (this.#stopReason) throw this.#stopped();
-      // `started` must not overtake `accepted`.
-      await this.#accepted;
-      await this.#events.deliver({ type: "started" }, this.#stop.signal);
-      if (this.#stopReason) throw this.#stopped();
+      // `started` must not overtake `accepted`; it travels while the job's files and inputs are prepared.
+      started = this.#accepted.then(() => this.#events.deliver({ type: "started" }, this.#stop.signal));
+      started.catch(() => undefined);
       for (const layer of job.layers) {
         const problem = layer.gpu ? this.#deps.gpuPool.check(layer.gpu) : null;
         if (problem) throw new JobFailure("infra", `${problem}; the orchestrator should send this job to a fleet with matching GPUs`, { layerKey: layer.key });
@@ -186,6 +186,9 @@ export class JobRun {
           },
         );
       };
+      // Nothing is built before the orchestrator has heard that the job started.
+      await started;
+      if (this.#stopReason) throw this.#stopped();
       for (const members of planChains(job.layers, { enabled: config.chainLayers && this.#deps.backend.chains })) {
         if (buildEnv.signal.aborted) throw buildEnv.stopped();
         const first = members[0]!;
@@ -209,6 +212,8 @@ export class JobRun {
       const pushFailedFirst = publishing.failure;
       // Pushes already queued still finish (or stop with the job), so every layer that made it is reported.
       await publishing.settled();
+      // The final event never overtakes `started`.
+      await started.catch(() => undefined);
       const failure = this.#stopReason ? this.#stopped() : toJobFailure(pushFailedFirst ?? error);
       failure.layerKey ??= current;
       if (this.#stopReason === "fenced") {
