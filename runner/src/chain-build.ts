@@ -112,7 +112,8 @@ async function publishLast(env: LayerBuildEnv, layer: JobLayer, request: BuildRe
       await runTool(env, push, "push", layerOutput(env, layer));
     }
     const [digest, { diffIds }] = await Promise.all([backend.digest(request), config]);
-    const session = new RegistrySession(layer.target, { login: env.targetLogin, insecure: job.registry.insecure, signal: env.signal, ...(env.fetch ? { fetch: env.fetch } : {}) });
+    // The job's own registry takes its credentials as they are: no token exchange per request.
+    const session = new RegistrySession(layer.target, { login: env.targetLogin, insecure: job.registry.insecure, signal: env.signal, basicFirst: true, ...(env.fetch ? { fetch: env.fetch } : {}) });
     const pushed = await session.manifest(parseReference(layer.target).ref);
     if (pushed.digest !== digest) throw infraFailure(`the registry holds ${pushed.digest} for ${layer.target}, but ${backend.name} reported pushing ${digest}`);
     const manifest = JSON.parse(pushed.bytes.toString("utf8")) as ChainManifest;

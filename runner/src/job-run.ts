@@ -242,16 +242,16 @@ export class JobRun {
     }
   }
 
-  /** Flushes the log, then the ordered layer events, then sends the final event, all within `finalFlushMs`. */
+  /** Flushes the log and the ordered layer events, then sends the final event, all within `finalFlushMs`. */
   async #finish(shipper: LogShipper | null, chain: Promise<unknown>, final: EventBody): Promise<void> {
     const { config, logger } = this.#deps;
     const timer = setTimeout(() => this.#giveUp.abort(), config.finalFlushMs);
     try {
-      if (shipper) {
-        const lost = await shipper.close(config.finalFlushMs);
+      // The end of the log and the layer events travel side by side; the final event waits for both.
+      const closing = shipper?.close(config.finalFlushMs).then((lost) => {
         if (lost > 0) logger.error("could not deliver the end of the build log", { jobId: this.job.jobId, bytes: lost });
-      }
-      await chain;
+      });
+      await Promise.all([closing, chain]);
       const outcome = await this.#events.deliver(final, this.#giveUp.signal);
       if (outcome !== "delivered") logger.error("could not deliver the final event", { jobId: this.job.jobId, type: final.type, outcome });
     } finally {

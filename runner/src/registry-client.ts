@@ -36,7 +36,14 @@ export function parseReference(reference: string): { host: string; name: string;
 }
 
 /** Options of a {@link RegistrySession}. */
-export type RegistrySessionOptions = { login?: RegistryLogin | null; insecure?: boolean; fetch?: typeof fetch; signal?: AbortSignal };
+export type RegistrySessionOptions = {
+  login?: RegistryLogin | null;
+  insecure?: boolean;
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+  /** Send the login as Basic credentials from the first request (a registry that wants a token still answers 401 with its challenge). */
+  basicFirst?: boolean;
+};
 
 /** A manifest's bytes as the registry stores them. */
 export type FetchedManifest = ManifestInfo & { bytes: Buffer };
@@ -58,6 +65,7 @@ export class RegistrySession {
     this.#base = `${options.insecure ? "http" : "https"}://${apiHost}/v2/${name}`;
     this.#name = name;
     this.#options = options;
+    if (options.basicFirst && options.login) this.#authorization = basicAuthorization(options.login);
   }
 
   /** The manifest `ref` (tag or digest) points at; its digest is computed from the bytes received. */
@@ -71,11 +79,9 @@ export class RegistrySession {
     return { ...manifestInfo(bytes, `${this.#name}:${ref}`, response.headers.get("content-type")), bytes };
   }
 
-  /** Uploads `bytes` as one blob (skipped when the registry has it). */
+  /** Uploads `bytes` as one blob, in one request where the registry allows (small blobs: no existence check first). */
   async putBlob(bytes: Buffer): Promise<string> {
     const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-    const head = await this.#send("HEAD", `/blobs/${digest}`);
-    if (head.ok) return digest;
     const started = await this.#send("POST", `/blobs/uploads/?digest=${digest}`, { "content-type": "application/octet-stream" }, bytes);
     await started.body?.cancel();
     if (started.status === 201) return digest;
@@ -134,8 +140,12 @@ function manifestInfo(bytes: Buffer, what: string, mediaType: string | null): Ma
   return { digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, sizeBytes, mediaType };
 }
 
+function basicAuthorization(login: RegistryLogin): string {
+  return `Basic ${Buffer.from(`${login.username}:${login.password}`).toString("base64")}`;
+}
+
 async function authorize(challenge: string, login: RegistryLogin | null, doFetch: typeof fetch, signal?: AbortSignal): Promise<string | undefined> {
-  const basic = login ? `Basic ${Buffer.from(`${login.username}:${login.password}`).toString("base64")}` : undefined;
+  const basic = login ? basicAuthorization(login) : undefined;
   if (/^basic/i.test(challenge)) return basic;
   if (!/^bearer/i.test(challenge)) return undefined;
   const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]));
