@@ -15,32 +15,36 @@ type LogPage = { status: string; chunks: LogChunk[]; cursor: number; done: boole
 /** How long one poll waits on the server for new chunks. */
 const WAIT_SECONDS = 20;
 /** Polls in a row that may fail (after the client's own retries) before following gives up: about 2 minutes. */
-export const MAX_FAILED_POLLS = 60;
+const MAX_FAILED_POLLS = 60;
 
 /** A failure worth polling again after: the server is briefly away, restarting or overloaded. */
-export function isTransient(error: unknown): boolean {
+function isTransient(error: unknown): boolean {
   return error instanceof APIConnectionError || error instanceof InternalServerError || error instanceof RateLimitError;
 }
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Reads every chunk of a build's log from `cursor` until the build ends. */
-export async function* followLog(client: KilnClient, buildId: string, cursor = 0): AsyncGenerator<LogChunk> {
+/**
+ * Runs `request`, and again 2 s after each transient failure (the client already retried
+ * it), up to {@link MAX_FAILED_POLLS} failures in a row: a server that is briefly away is
+ * waited out.
+ */
+export async function patiently<T>(request: () => Promise<T>): Promise<T> {
   for (let failed = 0; ; ) {
-    let page: LogPage;
     try {
-      page = await client.json<LogPage>("GET", ["v1", "builds", buildId, "logs"], { query: { cursor, waitSeconds: WAIT_SECONDS } });
-      failed = 0;
+      return await request();
     } catch (error) {
-      // The client already retried; a server that is briefly away (restarting, overloaded) is
-      // waited out, from the same cursor, so nothing is lost or repeated.
-      if (isTransient(error) && ++failed < MAX_FAILED_POLLS) {
-        await sleep(2000);
-        continue;
-      }
-      throw error;
+      if (!isTransient(error) || ++failed >= MAX_FAILED_POLLS) throw error;
+      await sleep(2000);
     }
+  }
+}
+
+/** Reads every chunk of a build's log from `cursor` until the build ends; resumes from the same cursor after an outage, so nothing is lost or repeated. */
+export async function* followLog(client: KilnClient, buildId: string, cursor = 0): AsyncGenerator<LogChunk> {
+  for (;;) {
+    const page = await patiently(() => client.json<LogPage>("GET", ["v1", "builds", buildId, "logs"], { query: { cursor, waitSeconds: WAIT_SECONDS } }));
     for (const chunk of page.chunks) yield chunk;
     cursor = page.cursor;
     if (page.done) return;

@@ -2,7 +2,7 @@
  * `image.build()`: describe -> upload missing contexts -> submit the chain -> follow the
  * log -> read the result. Idempotent per call (one Idempotency-Key across retries).
  */
-import { followLog, isTransient, LineAssembler, logSink, MAX_FAILED_POLLS, sleep } from "./build-logs.ts";
+import { followLog, LineAssembler, logSink, patiently, sleep } from "./build-logs.ts";
 import type { KilnClient } from "./client.ts";
 import { uploadContexts, type UploadReport } from "./context-upload.ts";
 import { APIError, apiErrorFor, ImageBuildError } from "./errors.ts";
@@ -149,25 +149,15 @@ async function streamLog(client: KilnClient, buildId: string, description: Image
 }
 
 /**
- * Long-polls a build until it ends (the server answers at the end or after 20 s). A server
- * that is briefly away is waited out like the log follower does; an answer that comes back
- * early without an end (a server that does not long-poll) is not asked again at once.
+ * Long-polls a build until it ends (the server answers at the end or after 20 s), waiting
+ * out brief outages like the log follower; an answer that comes back early without an end
+ * (a server that does not long-poll) is not asked again at once.
  */
 async function waitForBuild(client: KilnClient, buildId: string): Promise<void> {
-  for (let failed = 0; ; ) {
+  for (;;) {
     const asked = Date.now();
-    let status: string;
-    try {
-      status = (await client.json<{ status: string }>("GET", ["v1", "builds", buildId], { query: { waitSeconds: 20 } })).status;
-      failed = 0;
-    } catch (error) {
-      if (isTransient(error) && ++failed < MAX_FAILED_POLLS) {
-        await sleep(2000);
-        continue;
-      }
-      throw error;
-    }
-    if (FINAL.has(status)) return;
+    const build = await patiently(() => client.json<{ status: string }>("GET", ["v1", "builds", buildId], { query: { waitSeconds: 20 } }));
+    if (FINAL.has(build.status)) return;
     if (Date.now() - asked < 1000) await sleep(1000);
   }
 }
