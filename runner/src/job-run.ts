@@ -145,6 +145,8 @@ export class JobRun {
       const extra = [targetLogin, ...baseLogins.values()].flatMap(loginSecrets);
       masker = new SecretMasker([...jobSecretValues(job), ...extra], config.maskMinLength);
 
+      // A job stopped while it was being prepared (a deadline already past) ends before it has a log.
+      if (this.#stopReason) throw this.#stopped();
       shipper = new LogShipper({
         buffer: new LogBuffer({ spillPath: path.join(workDir, "log-spill.jsonl"), memoryBytes: config.logMemoryBytes, spillMaxBytes: config.logSpillMaxBytes }),
         masker,
