@@ -44,7 +44,11 @@ describe("kiln-runner flags", () => {
 
   it("uses the documented defaults", () => {
     const config = resolveConfig(configFromFlags(parse(["--webhook-secret", SECRET_A])));
-    expect(config).toMatchObject({ host: "0.0.0.0", port: 8080, concurrency: 1, backend: "buildah", isolation: "chroot", storageDriver: "vfs", pullBase: "missing", heartbeatMs: 15_000, killGraceMs: 10_000, logChunkBytes: 1024 * 1024, keepImages: false });
+    expect(config).toMatchObject({ host: "0.0.0.0", port: 8080, concurrency: 1, backend: "buildah", isolation: "chroot", storageDriver: "vfs", pullBase: "missing", heartbeatMs: 15_000, killGraceMs: 10_000, logChunkBytes: 1024 * 1024, keepImages: false, chainLayers: true });
+  });
+
+  it("turns layer chains off with --no-chain-layers", () => {
+    expect(resolveConfig(configFromFlags(parse(["--webhook-secret", SECRET_A, "--no-chain-layers"]))).chainLayers).toBe(false);
   });
 
   it("reads secrets from a file and refuses a missing or malformed one", async () => {
