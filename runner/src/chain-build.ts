@@ -25,6 +25,9 @@ import type { OutputSink } from "./log-shipper.ts";
 import { runProcess } from "./process.ts";
 import { parseReference, RegistrySession } from "./registry-client.ts";
 
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
+
 /** One layer of a chain with its position in the job and its prepared inputs. */
 export type ChainMember = { layer: JobLayer; index: number; inputs: LayerInputs };
 
@@ -99,7 +102,7 @@ export async function buildChain(env: LayerBuildEnv, members: readonly ChainMemb
 /** The chain's last image as pushed: what is reported for it, and its manifest and config for the layers before it. */
 type PublishedLast = { result: LayerResult; manifest: ChainManifest; diffIds: string[]; session: RegistrySession };
 
-type ChainManifest = { mediaType?: string; config: { mediaType: string }; layers: { digest: string; size: number }[] };
+type ChainManifest = { config: { mediaType: string }; layers: { digest: string; size: number }[] };
 
 /** Pushes the chain's last image with the backend and reads back exactly what the registry holds. */
 async function publishLast(env: LayerBuildEnv, layer: JobLayer, request: BuildRequest): Promise<PublishedLast> {
@@ -133,13 +136,12 @@ async function publishPrefix(env: LayerBuildEnv, layer: JobLayer, config: LocalC
     if (!config.diffIds.every((id, i) => last.diffIds[i] === id) || config.diffIds.length > last.manifest.layers.length) {
       throw infraFailure(`the step image of ${layer.target} is not a base of the chain's last image`);
     }
+    // The local config is the OCI one: it fits only an OCI manifest (a Docker v2s2 push converts its config).
+    if (last.manifest.config.mediaType !== OCI_CONFIG) throw infraFailure(`the chain's last image was pushed with a ${last.manifest.config.mediaType} config; only OCI images can share its blobs`);
     const configDigest = await last.session.putBlob(config.bytes);
     const layers = last.manifest.layers.slice(0, config.diffIds.length);
-    const mediaType = last.manifest.mediaType ?? "application/vnd.oci.image.manifest.v1+json";
-    const manifest = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType, config: { mediaType: last.manifest.config.mediaType, digest: configDigest, size: config.bytes.length }, layers }),
-    );
-    const digest = await last.session.putManifest(parseReference(layer.target).ref, manifest, mediaType);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.bytes.length }, layers }));
+    const digest = await last.session.putManifest(parseReference(layer.target).ref, manifest, OCI_MANIFEST);
     return { digest, sizeBytes: config.bytes.length + layers.reduce((sum, l) => sum + l.size, 0), reference: layer.target };
   } catch (error) {
     throw asLayerFailure(env, layer, error);
