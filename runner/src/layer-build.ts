@@ -1,9 +1,10 @@
 /**
- * One layer of a job, in two phases so that the job can overlap them (job-run.ts):
- * `buildLayer` downloads and safely extracts the context, prepares addPython and
- * runFunction, writes the secret environment file, renders the Dockerfile and runs the
- * backend's build (holding the layer's GPUs only for that); `publishLayer` runs the
- * backend's push, reads the digest and checks the pushed manifest in the registry.
+ * One layer of a job, in phases the job can overlap (job-run.ts): `prepareLayerInputs`
+ * downloads and safely extracts the context and places addPython; `layerPieces` prepares
+ * runFunction, writes the secret environment file and renders the Dockerfile;
+ * `buildLayer` runs the backend's build of one layer (holding its GPUs only for that;
+ * chain-build.ts builds several); `publishLayer` pushes, reads the digest and checks the
+ * pushed manifest in the registry.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
