@@ -14,7 +14,7 @@ export default defineConfig({
       {
         test: {
           name: "node",
-          include: ["sdk/test/**/*.test.ts", "runner/test/**/*.test.ts", "test/node/**/*.test.ts"],
+          include: ["protocol/test/**/*.test.ts", "sdk/test/**/*.test.ts", "runner/test/**/*.test.ts", "test/node/**/*.test.ts"],
           environment: "node",
           testTimeout: 60_000,
         },

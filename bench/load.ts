@@ -26,7 +26,7 @@ import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startFleetRecorder } from "../test/node/fleet-recorder.ts";
 import { ADMIN_TOKEN, startStack } from "../test/node/registry-harness.ts";
-import { newWebhookSecret, signWebhook } from "../workers/protocol/webhooks.ts";
+import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { percentile } from "./stats.ts";
 
 const DURATION_S = Number(process.env.KILN_LOAD_SECONDS ?? 60);

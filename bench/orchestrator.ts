@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { newWebhookSecret, signWebhook } from "../workers/protocol/webhooks.ts";
+import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { startFleetRecorder } from "../test/node/fleet-recorder.ts";
 import { percentile, round } from "./stats.ts";
 

@@ -3,7 +3,7 @@
  * to dispatch it later. Built by the images route from a validated request; passed over RPC
  * between trusted code only (validated at the HTTP boundary, not again here).
  */
-import type { LayerSpec } from "../sdk/src/layer-spec.ts";
+import type { LayerSpec } from "@kiln-build/protocol";
 import type { BuildMode } from "./join-policy.ts";
 
 /** One layer a build is responsible for. `index` is its position in the image chain (0 = root). */

@@ -7,7 +7,7 @@ import { hashToken } from "../workers/auth/tokens.ts";
 import { dispatchJob } from "../workers/dispatch.ts";
 import { findFleet, fleetSigningSecret, listDispatchableFleets } from "../workers/fleets.ts";
 import { secretValuesForJob } from "../workers/routes/secrets.ts";
-import { JobSchema } from "../workers/protocol/runner-protocol.ts";
+import { JobSchema } from "@kiln-build/protocol";
 import { isAttemptLive, type MachineEvent } from "./build-machine.ts";
 import type { BuildLogs } from "./build-logs.ts";
 import type { BuildLayer } from "./build-spec.ts";

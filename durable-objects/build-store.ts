@@ -2,7 +2,7 @@
  * The Build object's SQLite storage: its schema (a versioned migration list) and typed access
  * to its rows. Synchronous, like the storage API; no outbound I/O here.
  */
-import type { LayerSpec } from "../sdk/src/layer-spec.ts";
+import type { LayerSpec } from "@kiln-build/protocol";
 import type { BuildLayer, BuildSpec } from "./build-spec.ts";
 import type { BuildStatus, FailureReason, MachineState } from "./build-machine.ts";
 import { LOG_PENDING_ENTRIES, LOG_TABLES } from "./build-logs.ts";

@@ -11,7 +11,7 @@
  * await env.BUILD.getByName(buildId).runnerEvent(webhookId, event);
  */
 import { DurableObject } from "cloudflare:workers";
-import type { RunnerEvent } from "../workers/protocol/runner-protocol.ts";
+import type { RunnerEvent } from "@kiln-build/protocol";
 import { isAttemptLive, isTerminal, type MachineEvent, transition } from "./build-machine.ts";
 import { type LogChunk, BuildLogs } from "./build-logs.ts";
 import type { BuildSpec } from "./build-spec.ts";

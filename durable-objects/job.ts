@@ -3,7 +3,7 @@
  * target and pinned registry references, context URLs, and only the declared secrets.
  */
 import { contextDownloadPath } from "../workers/contexts/upload-plan.ts";
-import type { Job, JobLayer } from "../workers/protocol/runner-protocol.ts";
+import type { Job, JobLayer } from "@kiln-build/protocol";
 import type { BuildLayer } from "./build-spec.ts";
 import type { BuildMode } from "./join-policy.ts";
 

@@ -4,7 +4,7 @@
  * applies the answer; nothing here touches storage.
  */
 import { FAILURE_LOG_TAIL_LINES } from "../workers/images/view.ts";
-import type { RunnerEvent } from "../workers/protocol/runner-protocol.ts";
+import type { RunnerEvent } from "@kiln-build/protocol";
 import { isAttemptLive, type MachineEvent, type MachineState } from "./build-machine.ts";
 import type { AttemptRow, FailureDetails, LayerRow } from "./build-store.ts";
 import { pinnedReference } from "./job.ts";

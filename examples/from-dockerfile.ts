@@ -3,7 +3,7 @@
  * BuildKit would read (here `src/`), minus the `.dockerignore`d files.
  */
 import { fileURLToPath } from "node:url";
-import { Image } from "kiln";
+import { Image } from "@kiln-build/sdk";
 import { runExample } from "./run-example.ts";
 
 const dir = fileURLToPath(new URL("./dockerfile-app/", import.meta.url));

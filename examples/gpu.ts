@@ -2,7 +2,7 @@
  * A CUDA image for GPU work: the NVIDIA base with Python added from python-build-standalone,
  * and a layer whose build step runs with a GPU visible (it lands on a fleet that has one).
  */
-import { Image } from "kiln";
+import { Image } from "@kiln-build/sdk";
 import { runExample } from "./run-example.ts";
 
 export const image = Image.fromRegistry("nvidia/cuda:12.4.1-devel-ubuntu22.04", { addPython: "3.12" })

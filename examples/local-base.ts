@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Image } from "kiln";
+import { Image } from "@kiln-build/sdk";
 import { runExample } from "./run-example.ts";
 
 const server = new URL(process.env.KILN_SERVER_URL ?? "http://127.0.0.1:8787");

@@ -4,7 +4,7 @@
  *   kiln secret create aws AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... AWS_REGION=us-east-1
  * Runners fetch registry credentials for the pull only; they never enter the image.
  */
-import { Image, Secret } from "kiln";
+import { Image, Secret } from "@kiln-build/sdk";
 import { runExample } from "./run-example.ts";
 
 export const fromDockerHub = Image.fromRegistry("myorg/private-base:1.4", {

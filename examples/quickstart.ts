@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Image } from "kiln";
+import { Image } from "@kiln-build/sdk";
 import { runExample } from "./run-example.ts";
 
 // A small local app to copy into the image.

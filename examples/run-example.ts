@@ -5,7 +5,7 @@
  */
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Image } from "kiln";
+import type { Image } from "@kiln-build/sdk";
 
 /** Builds (or describes) `image` if `moduleUrl` is the script node was started with. */
 export async function runExample(image: Image, moduleUrl: string): Promise<void> {

@@ -3,7 +3,7 @@
  * arguments and its declared globals; the runner calls it with `node` inside the image and
  * snapshots the result. Changing any of them rebuilds the layer.
  */
-import { Image } from "kiln";
+import { Image } from "@kiln-build/sdk";
 import { runExample } from "./run-example.ts";
 
 // Runs inside the image, so it may only use what the image has (here Node's built-ins).

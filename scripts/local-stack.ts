@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { createServer } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { newWebhookSecret } from "../workers/protocol/webhooks.ts";
+import { newWebhookSecret } from "@kiln-build/protocol";
 
 /** Every scope: the development token drives the SDK, the CLI and the admin-ish commands. */
 export const DEV_SCOPES = ["images:read", "images:write", "secrets:read", "secrets:write", "tags:write", "fleets:read", "fleets:write", "tokens:write"];

@@ -26,7 +26,7 @@ import {
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const WRANGLER = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
-const RUNNER = path.join(ROOT, "runner/src/cli.ts");
+const RUNNER = path.join(ROOT, "runner/dist/cli.js");
 const verbose = !!process.env.KILN_VERBOSE;
 const paths = stackPaths(path.resolve(ROOT, process.env.KILN_STATE_DIR ?? ".wrangler"));
 const workspace = process.env.KILN_WORKSPACE ?? "dev";

@@ -5,9 +5,9 @@
  * built twice (docs/protocol.md). Any 2xx is an acceptance; everything else (3xx included:
  * redirects are not followed, as the spec advises) is a refusal the build retries elsewhere.
  */
-import type { Job } from "./protocol/runner-protocol.ts";
+import type { Job } from "@kiln-build/protocol";
 import { currentRequestId } from "./log.ts";
-import { signWebhook } from "./protocol/webhooks.ts";
+import { signWebhook } from "@kiln-build/protocol";
 
 /** How long a fleet has to answer. */
 export const DISPATCH_TIMEOUT_MS = 10_000;

@@ -9,7 +9,7 @@
  * invalid_job` proves the signature was accepted, `401 bad_signature` that the secrets differ
  * and `401 stale_timestamp` that the clocks are more than 5 minutes apart. Nothing is queued.
  */
-import { signWebhook } from "./protocol/webhooks.ts";
+import { signWebhook } from "@kiln-build/protocol";
 
 /** How long each probe waits for the fleet. */
 export const PROBE_TIMEOUT_MS = 5_000;

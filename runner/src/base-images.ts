@@ -8,12 +8,12 @@
  * TLS verification and finds base-image logins from this. No I/O: the SDK's port of
  * BuildKit's parser, lexer and stage graph does the reading.
  */
-import { EnvList } from "../../sdk/src/dockerfile/env-list.ts";
-import type { ArgCommand } from "../../sdk/src/dockerfile/instruction-types.ts";
-import { parseStages } from "../../sdk/src/dockerfile/instructions.ts";
-import { parseDockerfile } from "../../sdk/src/dockerfile/parser.ts";
-import { ShellLex } from "../../sdk/src/dockerfile/shell-expand.ts";
-import { buildDependencyGraph, DispatchStates, newState, reachableStates } from "../../sdk/src/dockerfile/stage-graph.ts";
+import { EnvList } from "@kiln-build/protocol/dockerfile";
+import type { ArgCommand } from "@kiln-build/protocol/dockerfile";
+import { parseStages } from "@kiln-build/protocol/dockerfile";
+import { parseDockerfile } from "@kiln-build/protocol/dockerfile";
+import { ShellLex } from "@kiln-build/protocol/dockerfile";
+import { buildDependencyGraph, DispatchStates, newState, reachableStates } from "@kiln-build/protocol/dockerfile";
 
 /** Options of {@link pulledImages}. */
 export type PulledImagesOptions = {

@@ -16,7 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import path from "node:path";
-import type { JobLayer } from "../../workers/protocol/runner-protocol.ts";
+import type { JobLayer } from "@kiln-build/protocol";
 import type { BuildRequest, ChainProgress } from "./backends/types.ts";
 import { joinChain } from "./chain-plan.ts";
 import { infraFailure, JobFailure, toJobFailure } from "./failure.ts";

@@ -18,8 +18,8 @@
  *   reads a context, and every layer has the same build arguments;
  * - no GPUs (they are reserved per layer) and the backend can build chains.
  */
-import type { JobLayer } from "../../workers/protocol/runner-protocol.ts";
-import { type Instruction, parseDockerfile } from "../../sdk/src/dockerfile/parser.ts";
+import type { JobLayer } from "@kiln-build/protocol";
+import { type Instruction, parseDockerfile } from "@kiln-build/protocol/dockerfile";
 
 /** Instructions whose effect on later steps of the same stage differs from a new `FROM`. */
 const LEAKS_INTO_LATER_STEPS = new Set(["arg", "shell", "onbuild"]);

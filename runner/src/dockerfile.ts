@@ -5,8 +5,8 @@
  * supported by buildah and BuildKit alike) that the step sources before running, so values
  * never enter the image config, history, layers or the build arguments. Pure.
  */
-import { parseDockerfile } from "../../sdk/src/dockerfile/parser.ts";
-import { extractBuilderFlags } from "../../sdk/src/dockerfile/split-command.ts";
+import { parseDockerfile } from "@kiln-build/protocol/dockerfile";
+import { extractBuilderFlags } from "@kiln-build/protocol/dockerfile";
 
 /** Secret id of the per-layer environment file. */
 export const SECRET_ENV_ID = "kiln-env";

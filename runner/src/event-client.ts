@@ -7,8 +7,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { type RunnerEvent, RunnerEventResponseSchema, RunnerEventSchema } from "../../workers/protocol/runner-protocol.ts";
-import { signWebhook } from "../../workers/protocol/webhooks.ts";
+import { type RunnerEvent, RunnerEventResponseSchema, RunnerEventSchema } from "@kiln-build/protocol";
+import { signWebhook } from "@kiln-build/protocol";
 import type { Logger } from "./logger.ts";
 
 type Distribute<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

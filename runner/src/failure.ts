@@ -4,7 +4,7 @@
  * `build`, retry `infra` elsewhere) sees the right reason.
  */
 import type { z } from "zod";
-import type { FailureReasonSchema } from "../../workers/protocol/runner-protocol.ts";
+import type { FailureReasonSchema } from "@kiln-build/protocol";
 
 /** `build` | `infra` | `timeout` | `cancelled`. */
 export type FailureReason = z.infer<typeof FailureReasonSchema>;

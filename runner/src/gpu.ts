@@ -3,7 +3,7 @@
  * layer's request can be met, and exclusive allocation of devices to concurrent builds.
  */
 import { execFile } from "node:child_process";
-import type { GpuConfig } from "../../sdk/src/gpu.ts";
+import type { GpuConfig } from "@kiln-build/protocol";
 
 /** One GPU of this machine. `type` is the Kiln GPU type, or null if the model is unknown. */
 export type GpuDevice = { index: number; uuid: string; name: string; memoryMiB: number; type: string | null };

@@ -14,7 +14,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
-import type { Job } from "../../workers/protocol/runner-protocol.ts";
+import type { Job } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
 import type { RunnerConfig } from "./config.ts";
 import { type EventBody, EventClient } from "./event-client.ts";

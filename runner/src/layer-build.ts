@@ -8,7 +8,7 @@
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Job, JobLayer } from "../../workers/protocol/runner-protocol.ts";
+import type { Job, JobLayer } from "@kiln-build/protocol";
 import type { BuildBackend, BuildRequest, PullPolicy, SecretFile } from "./backends/types.ts";
 import { pulledImages, pullTls } from "./base-images.ts";
 import type { RunnerConfig } from "./config.ts";

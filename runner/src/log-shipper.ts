@@ -5,7 +5,7 @@
  * mixes (one event per round, not one per run of a stream). An event keeps its sequence
  * number until it is delivered, so an outage delays the log but never loses or reorders a line.
  */
-import { MAX_LOG_ENTRIES } from "../../workers/protocol/runner-protocol.ts";
+import { MAX_LOG_ENTRIES } from "@kiln-build/protocol";
 import { type DeliveryOutcome, type EventBody, sleep } from "./event-client.ts";
 import type { LogBuffer, LogRecord } from "./log-buffer.ts";
 import type { Logger } from "./logger.ts";

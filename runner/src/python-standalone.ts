@@ -11,7 +11,7 @@ import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import type { JobLayer } from "../../workers/protocol/runner-protocol.ts";
+import type { JobLayer } from "@kiln-build/protocol";
 import { infraFailure } from "./failure.ts";
 import { type ExtractLimits, extractTarFile } from "./safe-extract.ts";
 

@@ -7,7 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import { AwsClient } from "aws4fetch";
 import { z } from "zod";
-import type { Job, JobLayer } from "../../workers/protocol/runner-protocol.ts";
+import type { Job, JobLayer } from "@kiln-build/protocol";
 import { pulledImages } from "./base-images.ts";
 import { infraFailure } from "./failure.ts";
 

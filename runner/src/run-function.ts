@@ -8,7 +8,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { JobLayer } from "../../workers/protocol/runner-protocol.ts";
+import type { JobLayer } from "@kiln-build/protocol";
 
 /** Directory, inside the build context, that holds the harness. */
 export const FUNCTION_CONTEXT_DIR = ".kiln-function";

@@ -6,8 +6,8 @@
  * and reveal nothing about jobs. Errors use the orchestrator's shape `{ error: { code, message } }`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { type Job, JobSchema } from "../../workers/protocol/runner-protocol.ts";
-import { verifyWebhook } from "../../workers/protocol/webhooks.ts";
+import { type Job, JobSchema } from "@kiln-build/protocol";
+import { verifyWebhook } from "@kiln-build/protocol";
 import type { OfferResult } from "./job-queue.ts";
 import type { Logger } from "./logger.ts";
 import { ReplayCache } from "./replay-cache.ts";

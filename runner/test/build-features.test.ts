@@ -6,7 +6,7 @@
 import bcrypt from "bcryptjs";
 import { describe, expect, it } from "vitest";
 import { Image, Secret } from "../../sdk/src/index.ts";
-import type { Job } from "../../workers/protocol/runner-protocol.ts";
+import type { Job } from "@kiln-build/protocol";
 import { standaloneAsset } from "../src/python-standalone.ts";
 import { busyboxRootfs, pushRootfsImage } from "./helpers/base-images.ts";
 import { useBuildHarness } from "./helpers/build-harness.ts";

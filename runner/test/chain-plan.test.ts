@@ -1,7 +1,7 @@
 // Which layers share one build session, and the joined Dockerfile's step numbering: the
 // rules that keep a chain's images identical to layer-by-layer builds.
 import { describe, expect, it } from "vitest";
-import type { JobLayer } from "../../workers/protocol/runner-protocol.ts";
+import type { JobLayer } from "@kiln-build/protocol";
 import { joinChain, planChains } from "../src/chain-plan.ts";
 import { layer } from "./helpers/jobs.ts";
 

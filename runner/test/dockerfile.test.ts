@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseDockerfile } from "../../sdk/src/dockerfile/parser.ts";
+import { parseDockerfile } from "@kiln-build/protocol/dockerfile";
 import { DockerfileRenderError, renderDockerfile, SECRET_ENV_TARGET, secretEnvFile } from "../src/dockerfile.ts";
 
 const MOUNT = `--mount=type=secret,id=kiln-env,target=${SECRET_ENV_TARGET}`;

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Job } from "../../workers/protocol/runner-protocol.ts";
+import type { Job } from "@kiln-build/protocol";
 import type { JobOutcome } from "../src/job-run.ts";
 import { silentLogger } from "../src/logger.ts";
 import { type RunningRunner, startRunner } from "../src/runner.ts";

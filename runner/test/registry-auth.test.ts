@@ -2,7 +2,7 @@
 // Google `_json_key` logins, and AWS ECR through a SigV4-signed GetAuthorizationToken
 // verified by a fake ECR. Failures name what is missing, never a secret value.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobLayer } from "../../workers/protocol/runner-protocol.ts";
+import type { JobLayer } from "@kiln-build/protocol";
 import { JobFailure } from "../src/failure.ts";
 import { pulledImages } from "../src/base-images.ts";
 import { authFileJson, baseImageLogin, ecrAuthorization, registryHostOf } from "../src/registry-auth.ts";

@@ -5,7 +5,7 @@
  * and `RUN --mount=type=bind` sources.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { dockerfileContextPaths } from "./dockerfile/context-paths.ts";
+import { dockerfileContextPaths } from "@kiln-build/protocol/dockerfile";
 import { parseDockerignore, selectIgnoreFile } from "./dockerignore.ts";
 import type { ContextSource } from "./lowering/types.ts";
 import type { IgnoreSpec } from "./pattern-matcher.ts";

@@ -2,11 +2,11 @@
  * `Image.describe()`: lowers each layer for a builder version, hashes its context and
  * computes its key. Everything here runs offline.
  */
-import { type BuilderVersion, envFlag, processEnv } from "./builder-version.ts";
+import { type BuilderVersion, envFlag, processEnv } from "@kiln-build/protocol";
 import { resolveContext } from "./context.ts";
 import type { ContextFileDigest } from "./context-tar.ts";
 import type { LayerDef } from "./layer-def.ts";
-import { computeLayerKey, type ImageSpec, type LayerSpec } from "./layer-spec.ts";
+import { computeLayerKey, type ImageSpec, type LayerSpec } from "@kiln-build/protocol";
 import type { RuntimeMount } from "./local-files.ts";
 import type { ContextSource } from "./lowering/types.ts";
 import { addPythonCommands, pythonStandalone } from "./python-version.ts";

@@ -1,5 +1,5 @@
 /** Parameter types of `Image`'s factories and builder methods (Python keyword arguments, camelCased). */
-import type { GpuSpec } from "./gpu.ts";
+import type { GpuSpec } from "@kiln-build/protocol";
 import type { PipOptions } from "./lowering/python-packages.ts";
 import type { IgnoreSpec } from "./pattern-matcher.ts";
 import type { Secret } from "./secret.ts";

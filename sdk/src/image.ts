@@ -12,10 +12,10 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { assertStringList, flattenStrings, splitParams } from "./args.ts";
-import { DEFAULT_PYTHON_SERIES, resolveBuilderVersion } from "./builder-version.ts";
+import { DEFAULT_PYTHON_SERIES, resolveBuilderVersion } from "@kiln-build/protocol";
 import { dockerContextSources } from "./docker-context.ts";
 import { ExecutionError, InvalidError, NotFoundError } from "./errors.ts";
-import { parseGpu } from "./gpu.ts";
+import { parseGpu } from "@kiln-build/protocol";
 import { type ImageBuildParams, type ImageView, runBuild } from "./image-build.ts";
 import { describeImage, describeWithSources, type ImageDescription } from "./image-describe.ts";
 import { KilnClient } from "./client.ts";

@@ -1,5 +1,5 @@
 /** The SDK-side definition of one layer, before it is lowered for a builder version. */
-import { parseGpu, type GpuConfig } from "./gpu.ts";
+import { parseGpu, type GpuConfig } from "@kiln-build/protocol";
 import type { BuildFunction } from "./run-function.ts";
 import type { Lowering } from "./lowering/types.ts";
 import { collectSecrets, type Secret } from "./secret.ts";

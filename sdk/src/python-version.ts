@@ -2,7 +2,7 @@
  * Python version validation and pinning, with Modal's rules and messages
  * (adapted to Kiln's names). Pure: no I/O.
  */
-import { type BuilderVersion, pyListRepr, versionFacts } from "./builder-version.ts";
+import { type BuilderVersion, pyListRepr, versionFacts } from "@kiln-build/protocol";
 import { InvalidError } from "./errors.ts";
 
 const PYTHON_VERSION = /^3(?:\.\d{1,2}){1,2}(rc\d*)?t?$/;

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { InvalidError } from "./errors.ts";
 import type { ImageRunFunctionParams, PythonFunctionRef } from "./image-params.ts";
-import type { LayerSpec } from "./layer-spec.ts";
+import type { LayerSpec } from "@kiln-build/protocol";
 import { requireFile } from "./local-files.ts";
 
 /** The build-function part of a layer spec. */

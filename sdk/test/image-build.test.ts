@@ -7,7 +7,7 @@ import { KilnClient } from "../src/client.ts";
 import { BadRequestError, ImageBuildError, InvalidError } from "../src/errors.ts";
 import { Image } from "../src/image.ts";
 import { exitCodeOf, type ImageView } from "../src/image-build.ts";
-import { computeChainKeys } from "../src/layer-spec.ts";
+import { computeChainKeys } from "@kiln-build/protocol";
 import { Secret } from "../src/secret.ts";
 
 type Call = { method: string; path: string; query: Record<string, string>; body: any };

@@ -9,7 +9,7 @@ import { createDispatchServer } from "../../runner/src/server.ts";
 import { silentLogger } from "../../runner/src/logger.ts";
 import { renderDoctorReport, runDoctor } from "../../sdk/src/cli/doctor.ts";
 import { EXIT } from "../../sdk/src/cli/output.ts";
-import { newWebhookSecret } from "../../workers/protocol/webhooks.ts";
+import { newWebhookSecret } from "@kiln-build/protocol";
 import { ADMIN_TOKEN, freePort, type Stack, startStack } from "./registry-harness.ts";
 
 let stack: Stack;

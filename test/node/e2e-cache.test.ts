@@ -12,7 +12,7 @@ import { Image, ImageBuildError } from "../../sdk/src/index.ts";
 import { type LocalRunner, newWorkspace, pushBaseImage, requireE2eTools, sharedStack, type StackInfo, startLocalRunner, type Tenant } from "./e2e-stack.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const KILN = path.join(ROOT, "sdk/bin/kiln.ts");
+const KILN = path.join(ROOT, "sdk/dist/cli/bin.js");
 let stack: StackInfo;
 let tenant: Tenant;
 let runner: LocalRunner;

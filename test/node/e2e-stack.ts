@@ -16,11 +16,11 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pushRootfsImage, testStorage } from "../../runner/test/helpers/base-images.ts";
 import { KilnClient } from "../../sdk/src/client.ts";
-import { newWebhookSecret } from "../../workers/protocol/webhooks.ts";
+import { newWebhookSecret } from "@kiln-build/protocol";
 import { ADMIN_TOKEN, freePort, type Stack } from "./registry-harness.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const RUNNER_CLI = path.join(ROOT, "runner/src/cli.ts");
+const RUNNER_CLI = path.join(ROOT, "runner/dist/cli.js");
 const DAEMON = path.join(import.meta.dirname, "e2e-stack-daemon.ts");
 /** Every scope, so one token drives the whole SDK and CLI surface. */
 export const ALL_SCOPES = ["images:read", "images:write", "secrets:read", "secrets:write", "tags:write", "fleets:read", "fleets:write", "tokens:write"];

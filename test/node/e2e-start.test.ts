@@ -45,7 +45,7 @@ function interrupt(started: Started): Promise<number | null> {
 }
 
 function kiln(token: string, ...args: string[]): { code: number; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [path.join(ROOT, "sdk/bin/kiln.ts"), ...args], {
+  const result = spawnSync(process.execPath, [path.join(ROOT, "sdk/dist/cli/bin.js"), ...args], {
     cwd: ROOT,
     env: { ...process.env, KILN_SERVER_URL: url, KILN_TOKEN: token },
     encoding: "utf8",

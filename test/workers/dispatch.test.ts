@@ -5,8 +5,8 @@ import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { composeJob } from "../../durable-objects/job.ts";
 import { dispatchJob } from "../../workers/dispatch.ts";
-import { JobSchema } from "../../workers/protocol/runner-protocol.ts";
-import { newWebhookSecret, verifyWebhook } from "../../workers/protocol/webhooks.ts";
+import { JobSchema } from "@kiln-build/protocol";
+import { newWebhookSecret, verifyWebhook } from "@kiln-build/protocol";
 import { dispatches, layer, newFleet, newTenant } from "./helpers.ts";
 
 function job(attemptId: string) {

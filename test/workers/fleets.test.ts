@@ -4,7 +4,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { findFleet, fleetSigningSecret, listDispatchableFleets } from "../../workers/fleets.ts";
-import { newWebhookSecret, signWebhook, verifyWebhook } from "../../workers/protocol/webhooks.ts";
+import { newWebhookSecret, signWebhook, verifyWebhook } from "@kiln-build/protocol";
 import { call, callJson, newTenant } from "./periphery-helpers.ts";
 
 const fleetBody = { name: "gpu-pool", url: "https://runners.example.com/v1/jobs", gpuTypes: ["T4", "A100-80GB"], maxConcurrentBuilds: 4 };

@@ -4,13 +4,13 @@
 import { env, SELF } from "cloudflare:test";
 import { drizzle } from "drizzle-orm/d1";
 import { inject } from "vitest";
-import type { LayerSpec } from "../../sdk/src/layer-spec.ts";
+import type { LayerSpec } from "@kiln-build/protocol";
 import { generateToken, hashToken, SCOPES, type Scope } from "../../workers/auth/tokens.ts";
 import { fleets } from "../../workers/db/schema/fleets.ts";
 import { tokens, workspaces } from "../../workers/db/schema/workspaces.ts";
 import { sealSigningSecret } from "../../workers/fleets.ts";
-import type { Job, RunnerEvent } from "../../workers/protocol/runner-protocol.ts";
-import { newWebhookSecret, signWebhook } from "../../workers/protocol/webhooks.ts";
+import type { Job, RunnerEvent } from "@kiln-build/protocol";
+import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 
 /** One request the recorder got (test/node/fleet-recorder.ts). */
 export type Recorded = { fleet: string; mode: string; headers: Record<string, string>; body: string; receivedAtMs: number };

@@ -3,7 +3,7 @@
 // dispatched job carries, tags, runtime mounts and workspace isolation.
 import { env, listDurableObjectIds, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { computeChainKeys } from "../../sdk/src/layer-spec.ts";
+import { computeChainKeys } from "@kiln-build/protocol";
 import { clearResolvedChains } from "../../workers/images/resolved-chains.ts";
 import { api, apiJson, chain, completeJob, dispatches, layer, newFleet, newTenant, nthJob, ORIGIN, settle, submitImage } from "./helpers.ts";
 

@@ -1,7 +1,7 @@
 // The dispatched job, pure: references, context URLs, only the declared secrets, schema-valid.
 import { describe, expect, it } from "vitest";
 import { composeJob, declaredSecrets, pinnedReference, targetReference } from "../../durable-objects/job.ts";
-import { JobSchema } from "../../workers/protocol/runner-protocol.ts";
+import { JobSchema } from "@kiln-build/protocol";
 import { layer } from "./helpers.ts";
 
 const key = (c: string) => c.repeat(64);

@@ -5,8 +5,8 @@ import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { LayerRow } from "../../durable-objects/build-store.ts";
 import { FAILURE_LOG_LINE_CHARS, planRunnerEvent } from "../../durable-objects/runner-events.ts";
-import type { RunnerEvent } from "../../workers/protocol/runner-protocol.ts";
-import { newWebhookSecret, signWebhook } from "../../workers/protocol/webhooks.ts";
+import type { RunnerEvent } from "@kiln-build/protocol";
+import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { buildStub, dispatchedBuild, newFleet, ORIGIN, sendEvent } from "./helpers.ts";
 
 

@@ -1,7 +1,7 @@
 // Standard Webhooks: the specification's own test vectors (test/vectors/standard-webhooks.json)
 // against workers/protocol/webhooks.ts, inside workerd.
 import { describe, expect, it } from "vitest";
-import { signWebhook, verifyWebhook } from "../../workers/protocol/webhooks.ts";
+import { signWebhook, verifyWebhook } from "@kiln-build/protocol";
 import vectors from "../vectors/standard-webhooks.json";
 
 type Case = (typeof vectors.verify.cases)[number] & Partial<{ drop: string; setTimestamp: string; setSignature: string; truncateSignature: number; secretPrefix: string; signatureList: string[] }>;

@@ -7,8 +7,8 @@
  */
 import { z } from "@hono/zod-openapi";
 import canonicalize from "canonicalize";
-import { BUILDER_VERSIONS } from "../../sdk/src/builder-version.ts";
-import { computeChainKeys, ImageSpecSchema, LayerSpecSchema } from "../../sdk/src/layer-spec.ts";
+import { BUILDER_VERSIONS } from "@kiln-build/protocol";
+import { computeChainKeys, ImageSpecSchema, LayerSpecSchema } from "@kiln-build/protocol";
 import type { BuildMode } from "../../durable-objects/join-policy.ts";
 import { badRequest } from "../errors.ts";
 import { SecretName } from "../routes/secrets.ts";

@@ -7,13 +7,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { asc, eq, isNull, or } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { GPU_TYPES } from "../../sdk/src/gpu.ts";
+import { GPU_TYPES } from "@kiln-build/protocol";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { fleets } from "../db/schema/fleets.ts";
 import { forbidden, notFound } from "../errors.ts";
 import { type Fleet, findFleet, sealSigningSecret, SigningSecretSchema } from "../fleets.ts";
-import { newWebhookSecret } from "../protocol/webhooks.ts";
+import { newWebhookSecret } from "@kiln-build/protocol";
 import { bearerSecurity, errorResponses, iso, jsonBodyLimit, registerBearerScheme, workspaceOrNull } from "./common.ts";
 
 /** The fleet admin sub-app, mounted at the root. */

@@ -8,7 +8,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { LayerSpec } from "../../sdk/src/layer-spec.ts";
+import type { LayerSpec } from "@kiln-build/protocol";
 import { layerBuildName } from "../../durable-objects/layer-build.ts";
 import { timeoutMsFor } from "../../durable-objects/retry-policy.ts";
 import type { AppEnv } from "../app-env.ts";

@@ -14,8 +14,8 @@ import { buildAttempts } from "../db/schema/builds.ts";
 import { fleets } from "../db/schema/fleets.ts";
 import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
 import { fleetSigningSecret } from "../fleets.ts";
-import { RunnerEventResponseSchema, RunnerEventSchema } from "../protocol/runner-protocol.ts";
-import { verifyWebhook } from "../protocol/webhooks.ts";
+import { RunnerEventResponseSchema, RunnerEventSchema } from "@kiln-build/protocol";
+import { verifyWebhook } from "@kiln-build/protocol";
 import { errorResponses, jsonBodyLimit } from "./common.ts";
 
 /** The runner-events sub-app, mounted at the root. */

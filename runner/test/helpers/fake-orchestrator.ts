@@ -7,8 +7,8 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { type LogEntry, type RunnerEvent, RunnerEventSchema } from "../../../workers/protocol/runner-protocol.ts";
-import { verifyWebhook } from "../../../workers/protocol/webhooks.ts";
+import { type LogEntry, type RunnerEvent, RunnerEventSchema } from "@kiln-build/protocol";
+import { verifyWebhook } from "@kiln-build/protocol";
 
 /** The fake orchestrator's state and controls. */
 export class FakeOrchestrator {

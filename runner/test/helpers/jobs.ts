@@ -8,8 +8,8 @@ import { collectContextEntries } from "../../../sdk/src/context.ts";
 import { writeContextTar } from "../../../sdk/src/context-tar.ts";
 import type { Image } from "../../../sdk/src/index.ts";
 import type { ContextSource } from "../../../sdk/src/lowering/types.ts";
-import type { Job, JobLayer } from "../../../workers/protocol/runner-protocol.ts";
-import { newWebhookSecret, signWebhook } from "../../../workers/protocol/webhooks.ts";
+import type { Job, JobLayer } from "@kiln-build/protocol";
+import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import type { FakeOrchestrator } from "./fake-orchestrator.ts";
 
 /** A fresh fleet secret for a test file. */

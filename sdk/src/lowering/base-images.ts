@@ -5,7 +5,7 @@
  * image; Kiln has no in-image client, so those steps are left out for every version
  * (docs/differences-from-modal.md).
  */
-import { type BuilderVersion, versionAtMost, versionFacts } from "../builder-version.ts";
+import { type BuilderVersion, versionAtMost, versionFacts } from "@kiln-build/protocol";
 import { dockerHubPythonVersion } from "../python-version.ts";
 import type { LoweredLayer } from "./types.ts";
 

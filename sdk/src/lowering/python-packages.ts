@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { pySorted } from "../args.ts";
-import { type BuilderVersion, versionAtMost } from "../builder-version.ts";
+import { type BuilderVersion, versionAtMost } from "@kiln-build/protocol";
 import { InvalidError, NotFoundError } from "../errors.ts";
 import { shellJoin, shellQuote } from "../shell-quote.ts";
 import type { LoweredLayer } from "./types.ts";

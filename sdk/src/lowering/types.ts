@@ -1,5 +1,5 @@
 /** Shared types of the pure lowering step: builder version in, Dockerfile lines out. */
-import type { BuilderVersion } from "../builder-version.ts";
+import type { BuilderVersion } from "@kiln-build/protocol";
 import type { IgnoreSpec } from "../pattern-matcher.ts";
 
 /** Local files a layer sends as its build context, before they are walked and tarred. */

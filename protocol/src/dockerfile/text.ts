@@ -68,7 +68,8 @@ export function trimSpace(s: string): string {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: false });
+// Not fatal (the default): invalid bytes become U+FFFD, as Go's string conversion does.
+const decoder = new TextDecoder();
 
 /** Number of bytes `s` takes in UTF-8, which is what BuildKit's line limit counts. */
 export function utf8Length(s: string): number {

@@ -5,7 +5,7 @@
  * the flow. Pure module: imported by the Worker and by the Node runner.
  */
 import { z } from "zod";
-import { BuildFunctionSchema, GpuConfigSchema } from "../../sdk/src/layer-spec.ts";
+import { BuildFunctionSchema, GpuConfigSchema } from "./layer-spec.ts";
 
 const Sha256Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 const LayerKey = z.string().regex(/^[0-9a-f]{64}$/);

@@ -1,0 +1,14 @@
+/**
+ * Versions every Kiln part reports. All packages are released together under one version
+ * number (a test checks each package.json against it); the protocol version changes only
+ * when the runner job or its events change incompatibly.
+ */
+
+/** The release of the Kiln packages (SDK, runner, protocol). */
+export const KILN_VERSION = "0.2.0";
+
+/**
+ * The runner protocol version: the shape and meaning of a dispatched job and of the events
+ * a runner reports. A runner refuses a job whose version it does not speak.
+ */
+export const PROTOCOL_VERSION = 1;
