@@ -16,11 +16,11 @@ import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { mustRunBuildah } from "./buildah.ts";
 import { busyboxRootfs, testStorage } from "../runner/test/helpers/base-images.ts";
 import { Image } from "../sdk/src/index.ts";
 import { newWorkspace, pushBaseImage, requireE2eTools, stackInfo, startLocalRunner } from "../test/node/e2e-stack.ts";
 import { startStack } from "../test/node/registry-harness.ts";
+import { mustRunBuildah } from "./buildah.ts";
 import { median, round } from "./stats.ts";
 
 const TARGET = 1.3;
@@ -71,7 +71,23 @@ try {
     await writeFile(path.join(dir, "Dockerfile"), dockerfile);
     const tag = `${info.host}/${tenant.workspace}/direct:${nonce}`;
     const started = performance.now();
-    await mustRunBuildah([...global, "bud", "--quiet", "--isolation", "chroot", "--layers", "--tls-verify=false", "--creds", `bench:${tenant.token}`, "--pull=missing", "-t", tag, "-f", path.join(dir, "Dockerfile"), dir]);
+    await mustRunBuildah([
+      ...global,
+      "bud",
+      "--quiet",
+      "--isolation",
+      "chroot",
+      "--layers",
+      "--tls-verify=false",
+      "--creds",
+      `bench:${tenant.token}`,
+      "--pull=missing",
+      "-t",
+      tag,
+      "-f",
+      path.join(dir, "Dockerfile"),
+      dir,
+    ]);
     const bud = (performance.now() - started) / 1000;
     await mustRunBuildah([...global, "push", "--quiet", "--tls-verify=false", "--creds", `bench:${tenant.token}`, tag, `docker://${tag}`]);
     const total = (performance.now() - started) / 1000;
@@ -91,7 +107,9 @@ try {
     kiln.push(k.seconds);
     baseline.push(d.total);
     budOnly.push(d.bud);
-    log(`cold run ${i + 1}/${runs}: kiln ${k.seconds.toFixed(2)} s (uploaded ${k.uploaded} B), buildah bud+push ${d.total.toFixed(2)} s (bud ${d.bud.toFixed(2)} s)`);
+    log(
+      `cold run ${i + 1}/${runs}: kiln ${k.seconds.toFixed(2)} s (uploaded ${k.uploaded} B), buildah bud+push ${d.total.toFixed(2)} s (bud ${d.bud.toFixed(2)} s)`,
+    );
   }
 
   // Warm: fresh definitions of the warm-up image (what a second process would submit).
@@ -115,7 +133,9 @@ try {
   const b = median(baseline);
   const w = median(warm);
   const h = median(healthz);
-  log(`cold 3-layer build: kiln ${k.toFixed(2)} s vs buildah bud+push ${b.toFixed(2)} s = ${(k / b).toFixed(2)}x (target <= ${TARGET}x): ${k <= TARGET * b ? "met" : "MISSED"}`);
+  log(
+    `cold 3-layer build: kiln ${k.toFixed(2)} s vs buildah bud+push ${b.toFixed(2)} s = ${(k / b).toFixed(2)}x (target <= ${TARGET}x): ${k <= TARGET * b ? "met" : "MISSED"}`,
+  );
   log(`warm rebuild: ${w.toFixed(1)} ms vs GET /healthz ${h.toFixed(1)} ms (${(w / h).toFixed(1)}x)`);
   log(`unchanged resubmission uploaded ${resubmitUploaded} bytes (target 0): ${resubmitUploaded === 0 ? "met" : "MISSED"}`);
   console.log(
@@ -143,4 +163,3 @@ try {
   await stack.stop();
   await rm(work, { recursive: true, force: true });
 }
-

@@ -21,12 +21,13 @@
  * `cf-connecting-ip` is set per simulated client: wrangler dev keeps a client's value (Cloudflare
  * overwrites it in production), which is how one machine plays many addresses here.
  */
-import autocannon from "autocannon";
+
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
+import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
+import autocannon from "autocannon";
 import { startFleetRecorder } from "../test/node/fleet-recorder.ts";
 import { ADMIN_TOKEN, startStack } from "../test/node/registry-harness.ts";
-import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { percentile } from "./stats.ts";
 
 const DURATION_S = Number(process.env.KILN_LOAD_SECONDS ?? 60);
@@ -34,7 +35,11 @@ const BASELINE_S = Number(process.env.KILN_LOAD_BASELINE_SECONDS ?? 15);
 const API_CLIENTS = 6;
 const CONNECTIONS = { api: 12, badges: 8, runner: 4, abusive: 16 };
 // Requests per second of the well-behaved classes (all their connections together).
-const RATES = { api: Number(process.env.KILN_LOAD_API_RPS ?? 24), badges: Number(process.env.KILN_LOAD_BADGE_RPS ?? 24), runner: Number(process.env.KILN_LOAD_EVENT_RPS ?? 12) };
+const RATES = {
+  api: Number(process.env.KILN_LOAD_API_RPS ?? 24),
+  badges: Number(process.env.KILN_LOAD_BADGE_RPS ?? 24),
+  runner: Number(process.env.KILN_LOAD_EVENT_RPS ?? 12),
+};
 const BUDGET_SCALE = Number(process.env.KILN_LOAD_BUDGET_SCALE ?? 0.05);
 
 type Job = { jobId: string; attemptId: string; fencingToken: number; layers: { key: string; index: number; target: string }[] };
@@ -46,7 +51,12 @@ function log(message: string): void {
 
 // wrangler.toml with every `[[ratelimits]]` limit scaled to this machine (see the module comment).
 const stack = await startStack({
-  transformConfig: (toml) => toml.replace(/simple = \{ limit = (\d+), period = (\d+) \}/g, (_, limit: string, period: string) => `simple = { limit = ${Math.max(1, Math.round(Number(limit) * BUDGET_SCALE))}, period = ${period} }`),
+  transformConfig: (toml) =>
+    toml.replace(
+      /simple = \{ limit = (\d+), period = (\d+) \}/g,
+      (_, limit: string, period: string) =>
+        `simple = { limit = ${Math.max(1, Math.round(Number(limit) * BUDGET_SCALE))}, period = ${period} }`,
+    ),
 });
 const recorder = await startFleetRecorder();
 const url = stack.url;
@@ -56,7 +66,11 @@ async function api(method: string, path: string, options: { token?: string; json
   if (options.json !== undefined) headers["content-type"] = "application/json";
   // Like the SDK: a spent budget (429) is waited out, then the request is sent again.
   for (;;) {
-    const response = await fetch(`${url}${path}`, { method, headers, body: options.json === undefined ? undefined : JSON.stringify(options.json) });
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers,
+      body: options.json === undefined ? undefined : JSON.stringify(options.json),
+    });
     const text = await response.text();
     if (response.status === 429) {
       await sleep(Number(response.headers.get("retry-after") ?? 1) * 1000);
@@ -75,7 +89,14 @@ async function must(promise: ReturnType<typeof api>, status: number, what: strin
 function chainOf(n: number, seed: string) {
   return Array.from({ length: n }, (_, i) => ({
     dockerfileCommands: [i === 0 ? "FROM busybox:1.36" : "FROM base", `RUN echo ${seed} ${i}`],
-    context: null, secrets: [], gpu: null, buildArgs: {}, registryAuth: null, buildFunction: null, pythonStandalone: null, forceBuild: false,
+    context: null,
+    secrets: [],
+    gpu: null,
+    buildArgs: {},
+    registryAuth: null,
+    buildFunction: null,
+    pythonStandalone: null,
+    forceBuild: false,
   }));
 }
 
@@ -84,10 +105,19 @@ function signedEvent(secret: string, job: Job, event: Record<string, unknown>, w
   return { body, headers: { ...signWebhook(secret, webhookId, body), "content-type": "application/json" } };
 }
 
-async function sendEvent(secret: string, job: Job, event: Record<string, unknown>, webhookId = `msg_${crypto.randomUUID()}`): Promise<number> {
+async function sendEvent(
+  secret: string,
+  job: Job,
+  event: Record<string, unknown>,
+  webhookId = `msg_${crypto.randomUUID()}`,
+): Promise<number> {
   for (;;) {
     const { body, headers } = signedEvent(secret, job, event, webhookId);
-    const response = await fetch(`${url}/v1/runner/events`, { method: "POST", headers: { ...headers, "cf-connecting-ip": "10.9.0.1" }, body });
+    const response = await fetch(`${url}/v1/runner/events`, {
+      method: "POST",
+      headers: { ...headers, "cf-connecting-ip": "10.9.0.1" },
+      body,
+    });
     await response.arrayBuffer();
     if (response.status !== 429 && response.status !== 503) return response.status;
     await sleep(Number(response.headers.get("retry-after") ?? 1) * 1000);
@@ -116,27 +146,67 @@ try {
   const admin = { "x-kiln-workspace": workspace };
   const tokens: string[] = [];
   for (let i = 0; i <= API_CLIENTS; i++) {
-    tokens.push((await must(api("POST", "/v1/tokens", { headers: admin, json: { name: `client-${i}`, scopes: ["images:read", "images:write", "tags:write"] } }), 201, "create token")).token);
+    tokens.push(
+      (
+        await must(
+          api("POST", "/v1/tokens", {
+            headers: admin,
+            json: { name: `client-${i}`, scopes: ["images:read", "images:write", "tags:write"] },
+          }),
+          201,
+          "create token",
+        )
+      ).token,
+    );
   }
   const signingSecret = newWebhookSecret();
-  await must(api("POST", "/v1/fleets", { headers: admin, json: { name: "recorder", url: `${recorder.url}/fleet/load/accept`, maxConcurrentBuilds: 8, signingSecret } }), 201, "register fleet");
+  await must(
+    api("POST", "/v1/fleets", {
+      headers: admin,
+      json: { name: "recorder", url: `${recorder.url}/fleet/load/accept`, maxConcurrentBuilds: 8, signingSecret },
+    }),
+    201,
+    "register fleet",
+  );
 
   // A built 5-layer chain (the bench plays the runner), tagged public: cached resolves and badges.
   const chain = chainOf(5, workspace);
-  const first = await must(api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chain } }), 202, "first submission");
+  const first = await must(
+    api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chain } }),
+    202,
+    "first submission",
+  );
   const [dispatched] = await recorder.waitFor("load", 1, 30_000);
   if (!dispatched) throw new Error("the first build was never dispatched");
   const built = JSON.parse(dispatched.body) as Job;
-  for (const event of [{ type: "accepted" }, ...built.layers.map((l) => ({ type: "layer_succeeded", layerKey: l.key, digest: `sha256:${l.key}`, sizeBytes: 1024, reference: l.target })), { type: "succeeded" }]) {
+  for (const event of [
+    { type: "accepted" },
+    ...built.layers.map((l) => ({
+      type: "layer_succeeded",
+      layerKey: l.key,
+      digest: `sha256:${l.key}`,
+      sizeBytes: 1024,
+      reference: l.target,
+    })),
+    { type: "succeeded" },
+  ]) {
     const status = await sendEvent(signingSecret, built, event);
     if (status !== 200) throw new Error(`completing the first build: ${event.type} answered ${status}`);
   }
-  const cached = await must(api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chain } }), 200, "cached resolve");
+  const cached = await must(
+    api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chain } }),
+    200,
+    "cached resolve",
+  );
   await must(api("PUT", "/v1/tags/main", { token: tokens[0], json: { imageId: cached.id, public: true } }), 200, "tag");
   void first;
 
   // A running build: its log receives the runner's events and the clients' polls.
-  const live = await must(api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chainOf(2, `${workspace}-live`) } }), 202, "live submission");
+  const live = await must(
+    api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chainOf(2, `${workspace}-live`) } }),
+    202,
+    "live submission",
+  );
   const liveJob = JSON.parse((await recorder.waitFor("load", 2, 30_000))[1]!.body) as Job;
   if ((await sendEvent(signingSecret, liveJob, { type: "accepted" })) !== 200) throw new Error("live build: accepted refused");
   const liveBuild = live.buildId as string;
@@ -145,7 +215,11 @@ try {
   const seconds = DURATION_S;
 
   log(`baseline: GET /healthz for ${BASELINE_S} s with ${Object.values(CONNECTIONS).reduce((a, b) => a + b, 0)} connections`);
-  const baseline = await autocannon({ url: `${url}/healthz`, connections: Object.values(CONNECTIONS).reduce((a, b) => a + b, 0), duration: BASELINE_S });
+  const baseline = await autocannon({
+    url: `${url}/healthz`,
+    connections: Object.values(CONNECTIONS).reduce((a, b) => a + b, 0),
+    duration: BASELINE_S,
+  });
 
   // Per-class outcomes, measured per request (autocannon's own numbers are per instance).
   const out = { resolve: outcome(), logPoll: outcome(), badge: outcome(), event: outcome(), abusive: outcome() };
@@ -170,7 +244,15 @@ try {
         setupRequest: (req, context: Ctx) => {
           context.client ??= nextClient++ % API_CLIENTS;
           context.startedAt = performance.now();
-          return { ...req, body: resolveBody, headers: { authorization: `Bearer ${tokens[context.client + 1]}`, "content-type": "application/json", "cf-connecting-ip": `10.1.0.${context.client + 1}` } };
+          return {
+            ...req,
+            body: resolveBody,
+            headers: {
+              authorization: `Bearer ${tokens[context.client + 1]}`,
+              "content-type": "application/json",
+              "cf-connecting-ip": `10.1.0.${context.client + 1}`,
+            },
+          };
         },
         onResponse: (status, _body, context: Ctx) => note(out.resolve, status, context.startedAt),
       },
@@ -179,7 +261,14 @@ try {
         setupRequest: (req, context: Ctx) => {
           context.startedAt = performance.now();
           const cursor = Math.max(0, accepted.size - 50);
-          return { ...req, path: `/v1/builds/${liveBuild}/logs?cursor=${cursor}&limit=100`, headers: { authorization: `Bearer ${tokens[(context.client ?? 0) + 1]}`, "cf-connecting-ip": `10.1.0.${(context.client ?? 0) + 1}` } };
+          return {
+            ...req,
+            path: `/v1/builds/${liveBuild}/logs?cursor=${cursor}&limit=100`,
+            headers: {
+              authorization: `Bearer ${tokens[(context.client ?? 0) + 1]}`,
+              "cf-connecting-ip": `10.1.0.${(context.client ?? 0) + 1}`,
+            },
+          };
         },
         onResponse: (status, _body, context: Ctx) => note(out.logPoll, status, context.startedAt),
       },
@@ -221,14 +310,20 @@ try {
           context.id = again?.id ?? `msg_${crypto.randomUUID()}`;
           context.startedAt = performance.now();
           // Signed at send time (fresh timestamp), with the same webhook-id on a retry.
-          const { body, headers } = signedEvent(signingSecret, liveJob, { type: "log", seq: context.seq, layerKey: null, stream: "stdout", data: `evt ${context.seq}\n` }, context.id);
+          const { body, headers } = signedEvent(
+            signingSecret,
+            liveJob,
+            { type: "log", seq: context.seq, layerKey: null, stream: "stdout", data: `evt ${context.seq}\n` },
+            context.id,
+          );
           return { ...req, body, headers: { ...headers, "cf-connecting-ip": "10.9.0.1" } };
         },
         onResponse: (status, body, context: Ctx) => {
           note(out.event, status, context.startedAt);
           const seq = context.seq!;
           if (status === 200) accepted.add(seq);
-          else if (status === 409 && body.includes("duplicate_event")) accepted.add(seq); // delivered before; the answer was lost
+          else if (status === 409 && body.includes("duplicate_event"))
+            accepted.add(seq); // delivered before; the answer was lost
           else {
             refused[status] = (refused[status] ?? 0) + 1;
             // 429/503 and log_gap_too_large: the runner resends the same event later.
@@ -248,22 +343,42 @@ try {
         path: "/v1/images",
         setupRequest: (req, context: Ctx) => {
           context.startedAt = performance.now();
-          return { ...req, body: resolveBody, headers: { authorization: `Bearer ${tokens[0]}`, "content-type": "application/json", "cf-connecting-ip": "10.66.6.6" } };
+          return {
+            ...req,
+            body: resolveBody,
+            headers: { authorization: `Bearer ${tokens[0]}`, "content-type": "application/json", "cf-connecting-ip": "10.66.6.6" },
+          };
         },
         onResponse: (status, _body, context: Ctx) => note(out.abusive, status, context.startedAt),
       },
     ],
   });
-  log(`mixed traffic for ${seconds} s: API ${RATES.api}/s, badges ${RATES.badges}/s, runner events ${RATES.runner}/s, and an abusive client on ${CONNECTIONS.abusive} connections; budgets x${BUDGET_SCALE}`);
+  log(
+    `mixed traffic for ${seconds} s: API ${RATES.api}/s, badges ${RATES.badges}/s, runner events ${RATES.runner}/s, and an abusive client on ${CONNECTIONS.abusive} connections; budgets x${BUDGET_SCALE}`,
+  );
   const runs = await Promise.all([apiRun, badgeRun, runnerRun, abusiveRun]);
 
   // The runner delivers what is still pending (in order), then finishes the build.
   retry.sort((a, b) => a.seq - b.seq);
   for (const pending of retry.splice(0)) {
-    const status = await sendEvent(signingSecret, liveJob, { type: "log", seq: pending.seq, layerKey: null, stream: "stdout", data: `evt ${pending.seq}\n` }, pending.id);
+    const status = await sendEvent(
+      signingSecret,
+      liveJob,
+      { type: "log", seq: pending.seq, layerKey: null, stream: "stdout", data: `evt ${pending.seq}\n` },
+      pending.id,
+    );
     if (status === 200 || status === 409) accepted.add(pending.seq);
   }
-  for (const event of [...liveJob.layers.map((l) => ({ type: "layer_succeeded", layerKey: l.key, digest: `sha256:${l.key}`, sizeBytes: 1, reference: l.target })), { type: "succeeded" }]) {
+  for (const event of [
+    ...liveJob.layers.map((l) => ({
+      type: "layer_succeeded",
+      layerKey: l.key,
+      digest: `sha256:${l.key}`,
+      sizeBytes: 1,
+      reference: l.target,
+    })),
+    { type: "succeeded" },
+  ]) {
     await sendEvent(signingSecret, liveJob, event);
   }
   // Read the whole log back: every accepted event must be there exactly once.
@@ -289,7 +404,9 @@ try {
   const total = all.reduce((n, o) => n + o.count, 0);
   const statusTotals: Record<string, number> = {};
   for (const o of all) for (const [s, n] of Object.entries(o.statuses)) statusTotals[s] = (statusTotals[s] ?? 0) + n;
-  const serverErrors = Object.entries(statusTotals).filter(([s]) => Number(s) >= 500 && Number(s) !== 503).reduce((n, [, c]) => n + c, 0);
+  const serverErrors = Object.entries(statusTotals)
+    .filter(([s]) => Number(s) >= 500 && Number(s) !== 503)
+    .reduce((n, [, c]) => n + c, 0);
   const shed = (statusTotals["429"] ?? 0) + (statusTotals["503"] ?? 0);
   const socketErrors = runs.reduce((n, r) => n + r.errors + r.timeouts, 0);
   const latencies = all.flatMap((o) => o.latenciesMs);
@@ -299,10 +416,16 @@ try {
   log(`baseline GET /healthz: ${base.rps} req/s, p50 ${base.p50Ms} ms, p99 ${base.p99Ms} ms`);
   for (const [name, o] of Object.entries(out)) {
     const s = summary(o, seconds);
-    log(`${name.padEnd(8)} ${String(s.rps).padStart(7)} req/s  p50 ${String(s.p50Ms).padStart(7)} ms  p99 ${String(s.p99Ms).padStart(7)} ms  ${JSON.stringify(s.statuses)}`);
+    log(
+      `${name.padEnd(8)} ${String(s.rps).padStart(7)} req/s  p50 ${String(s.p50Ms).padStart(7)} ms  p99 ${String(s.p99Ms).padStart(7)} ms  ${JSON.stringify(s.statuses)}`,
+    );
   }
-  log(`total ${kiln.rps} req/s (ratio to /healthz ${round(kiln.rps / base.rps, 3)}), p50 ${kiln.p50Ms} ms, p99 ${kiln.p99Ms} ms; shed (429/503) ${shed}; 5xx other than 503: ${serverErrors}; socket errors/timeouts ${socketErrors}`);
-  log(`badge edge-cache hits ${badgeHits}/${out.badge.count}; runner events accepted ${accepted.size}, refused and retried ${JSON.stringify(refused)}, lost ${lost.length}, duplicated ${duplicated.length}`);
+  log(
+    `total ${kiln.rps} req/s (ratio to /healthz ${round(kiln.rps / base.rps, 3)}), p50 ${kiln.p50Ms} ms, p99 ${kiln.p99Ms} ms; shed (429/503) ${shed}; 5xx other than 503: ${serverErrors}; socket errors/timeouts ${socketErrors}`,
+  );
+  log(
+    `badge edge-cache hits ${badgeHits}/${out.badge.count}; runner events accepted ${accepted.size}, refused and retried ${JSON.stringify(refused)}, lost ${lost.length}, duplicated ${duplicated.length}`,
+  );
 
   console.log(
     JSON.stringify({

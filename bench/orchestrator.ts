@@ -46,7 +46,11 @@ async function call(method: string, route: string, options: { token?: string; js
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.json !== undefined) headers["content-type"] = "application/json";
   const started = performance.now();
-  const response = await fetch(`${ORIGIN}${route}`, { method, headers, body: options.json === undefined ? undefined : JSON.stringify(options.json) });
+  const response = await fetch(`${ORIGIN}${route}`, {
+    method,
+    headers,
+    body: options.json === undefined ? undefined : JSON.stringify(options.json),
+  });
   const text = await response.text();
   return { ms: performance.now() - started, status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
 }
@@ -60,7 +64,14 @@ async function expectStatus<T = any>(promise: ReturnType<typeof call>, status: n
 function chainOf(n: number, seed: string) {
   return Array.from({ length: n }, (_, i) => ({
     dockerfileCommands: [i === 0 ? "FROM busybox:1.36" : "FROM base", `RUN echo ${seed} ${i}`],
-    context: null, secrets: [], gpu: null, buildArgs: {}, registryAuth: null, buildFunction: null, pythonStandalone: null, forceBuild: false,
+    context: null,
+    secrets: [],
+    gpu: null,
+    buildArgs: {},
+    registryAuth: null,
+    buildFunction: null,
+    pythonStandalone: null,
+    forceBuild: false,
   }));
 }
 
@@ -110,7 +121,10 @@ function stop(): void {
 
 try {
   log(`applying D1 migrations into ${state}`);
-  const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, CI: "true" } });
+  const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, CI: "true" },
+  });
   if (migrate.status !== 0) throw new Error("wrangler d1 migrations apply failed");
 
   // Serve a bundle made once, so edits to the source tree during the run cannot restart the Worker
@@ -120,19 +134,44 @@ try {
   const config = path.join(state, "wrangler.toml");
   writeFileSync(config, benchConfig(readFileSync("wrangler.toml", "utf8")));
   const bundle = path.join(state, "dist");
-  const built = spawnSync("wrangler", ["deploy", "--dry-run", "--outdir", bundle, "--config", config, "--env", ""], { stdio: ["ignore", "ignore", "inherit"] });
+  const built = spawnSync("wrangler", ["deploy", "--dry-run", "--outdir", bundle, "--config", config, "--env", ""], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   if (built.status !== 0) throw new Error("bundling the Worker (wrangler deploy --dry-run) failed");
   log(`starting wrangler dev on ${ORIGIN}`);
   worker = spawn(
     "wrangler",
-    ["dev", path.join(bundle, "index.js"), "--config", config, "--env", "", "--no-bundle", "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", state, "--show-interactive-dev-session=false",
-      "--log-level", "warn", "--var", `KILN_ADMIN_TOKEN:${ADMIN}`, "--var", `KILN_SECRET_KEY:${SECRET_KEY}`],
+    [
+      "dev",
+      path.join(bundle, "index.js"),
+      "--config",
+      config,
+      "--env",
+      "",
+      "--no-bundle",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(PORT),
+      "--persist-to",
+      state,
+      "--show-interactive-dev-session=false",
+      "--log-level",
+      "warn",
+      "--var",
+      `KILN_ADMIN_TOKEN:${ADMIN}`,
+      "--var",
+      `KILN_SECRET_KEY:${SECRET_KEY}`,
+    ],
     { stdio: ["ignore", "ignore", "inherit"], detached: true },
   );
   process.on("exit", stop);
   let up = false;
   for (let i = 0; i < 240 && !up; i++) {
-    up = await fetch(`${ORIGIN}/healthz`).then((r) => r.ok, () => false);
+    up = await fetch(`${ORIGIN}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (!up) await sleep(250);
   }
   if (!up) throw new Error("wrangler dev did not come up within 60 s");
@@ -141,13 +180,23 @@ try {
   const name = `bench-${Date.now().toString(36)}`;
   await expectStatus(call("POST", "/v1/workspaces", { token: ADMIN, json: { name } }), 201, "create workspace");
   const { token } = await expectStatus<{ token: string }>(
-    call("POST", "/v1/tokens", { token: ADMIN, headers: { "x-kiln-workspace": name }, json: { name: "bench", scopes: ["images:read", "images:write"] } }),
-    201, "create token",
+    call("POST", "/v1/tokens", {
+      token: ADMIN,
+      headers: { "x-kiln-workspace": name },
+      json: { name: "bench", scopes: ["images:read", "images:write"] },
+    }),
+    201,
+    "create token",
   );
   const signingSecret = newWebhookSecret();
   await expectStatus(
-    call("POST", "/v1/fleets", { token: ADMIN, headers: { "x-kiln-workspace": name }, json: { name: "recorder", url: `${recorder.url}/fleet/bench/accept`, maxConcurrentBuilds: 8, signingSecret } }),
-    201, "register fleet",
+    call("POST", "/v1/fleets", {
+      token: ADMIN,
+      headers: { "x-kiln-workspace": name },
+      json: { name: "recorder", url: `${recorder.url}/fleet/bench/accept`, maxConcurrentBuilds: 8, signingSecret },
+    }),
+    201,
+    "register fleet",
   );
 
   // Build the 20-layer chain once (the bench is the runner), so every later submission is cached.
@@ -159,7 +208,8 @@ try {
   if (!dispatched) throw new Error("the first build was never dispatched");
   await complete(signingSecret, JSON.parse(dispatched.body) as Job);
   const check = await submit(chain);
-  if (check.status !== 200 || check.body.status !== "succeeded") throw new Error(`chain not cached after its build: ${check.status} ${JSON.stringify(check.body)}`);
+  if (check.status !== 200 || check.body.status !== "succeeded")
+    throw new Error(`chain not cached after its build: ${check.status} ${JSON.stringify(check.body)}`);
 
   // First resolves: each prefix of the chain is itself a fully cached chain this isolate has
   // never answered, so each costs D1's read plus the one-time insert of its image row.
@@ -175,7 +225,9 @@ try {
     firstQueries.push(Number(/d1-handler;desc="queries=(\d+)"/.exec(r.headers.get("server-timing") ?? "")?.[1] ?? NaN));
   }
   const first50 = { kiln: percentile(firstResolve, 50), base: percentile(firstHealthz, 50) };
-  log(`first resolve p50 ${first50.kiln.toFixed(2)} ms vs healthz ${first50.base.toFixed(2)} ms (ratio ${(first50.kiln / first50.base).toFixed(2)}); D1 statements ${mean(firstQueries)} (one read + the image row's one-time insert)`);
+  log(
+    `first resolve p50 ${first50.kiln.toFixed(2)} ms vs healthz ${first50.base.toFixed(2)} ms (ratio ${(first50.kiln / first50.base).toFixed(2)}); D1 statements ${mean(firstQueries)} (one read + the image row's one-time insert)`,
+  );
 
   log(`repeated cached resolve of ${LAYERS} layers vs GET /healthz: ${WARMUP} warm-up + ${SAMPLES} samples each, interleaved`);
   const healthz: number[] = [];
@@ -198,8 +250,12 @@ try {
   const kiln = { p50: percentile(resolve, 50), p99: percentile(resolve, 99) };
   const base = { p50: percentile(healthz, 50), p99: percentile(healthz, 99) };
   const ratio = { p50: kiln.p50 / base.p50, p99: kiln.p99 / base.p99 };
-  log(`cached resolve p50 ${kiln.p50.toFixed(2)} ms p99 ${kiln.p99.toFixed(2)} ms; healthz p50 ${base.p50.toFixed(2)} ms p99 ${base.p99.toFixed(2)} ms; ratio p50 ${ratio.p50.toFixed(2)} p99 ${ratio.p99.toFixed(2)} (target <= ${RATIO_TARGET})`);
-  log(`D1 statements per repeated cached resolve: ${handlerQueries} (target <= 1; remembered by the isolate); per request with the token lookup: ${totalQueries.toFixed(3)} (the token cache refreshes every 10 s)`);
+  log(
+    `cached resolve p50 ${kiln.p50.toFixed(2)} ms p99 ${kiln.p99.toFixed(2)} ms; healthz p50 ${base.p50.toFixed(2)} ms p99 ${base.p99.toFixed(2)} ms; ratio p50 ${ratio.p50.toFixed(2)} p99 ${ratio.p99.toFixed(2)} (target <= ${RATIO_TARGET})`,
+  );
+  log(
+    `D1 statements per repeated cached resolve: ${handlerQueries} (target <= 1; remembered by the isolate); per request with the token lookup: ${totalQueries.toFixed(3)} (the token cache refreshes every 10 s)`,
+  );
 
   log(`${CONCURRENT} concurrent identical submissions of an uncached chain`);
   const fresh = chainOf(3, `${name}-dedupe`);
@@ -215,8 +271,12 @@ try {
   const job = JSON.parse(recorder.records("bench")[1]!.body) as Job;
   await complete(signingSecret, job);
   const views = await Promise.all(burst.map((r) => call("GET", `/v1/images/${r.body.id}`, { token })));
-  const sameResult = new Set(views.map((v) => JSON.stringify([v.body.status, v.body.layers.map((l: { digest: string }) => l.digest)]))).size === 1 && views[0]!.body.status === "succeeded";
-  log(`accepted ${accepted}/${CONCURRENT}, builds ${buildIds.size}, dispatches ${dispatches} (target 1), all saw the same result: ${sameResult}; latency p50 ${dedupe.p50.toFixed(1)} ms p99 ${dedupe.p99.toFixed(1)} ms`);
+  const sameResult =
+    new Set(views.map((v) => JSON.stringify([v.body.status, v.body.layers.map((l: { digest: string }) => l.digest)]))).size === 1 &&
+    views[0]!.body.status === "succeeded";
+  log(
+    `accepted ${accepted}/${CONCURRENT}, builds ${buildIds.size}, dispatches ${dispatches} (target 1), all saw the same result: ${sameResult}; latency p50 ${dedupe.p50.toFixed(1)} ms p99 ${dedupe.p99.toFixed(1)} ms`,
+  );
 
   console.log(
     JSON.stringify({
@@ -226,9 +286,23 @@ try {
       ratio: { p50: round(ratio.p50), p99: round(ratio.p99) },
       target: { ratio: RATIO_TARGET, d1QueriesPerCachedResolve: 1, dispatches: 1 },
       d1QueriesPerCachedResolve: handlerQueries,
-      firstResolve: { p50Ms: round(first50.kiln), healthzP50Ms: round(first50.base), ratio: round(first50.kiln / first50.base), d1Queries: mean(firstQueries), samples: LAYERS },
+      firstResolve: {
+        p50Ms: round(first50.kiln),
+        healthzP50Ms: round(first50.base),
+        ratio: round(first50.kiln / first50.base),
+        d1Queries: mean(firstQueries),
+        samples: LAYERS,
+      },
       d1QueriesPerCachedRequestInclAuth: round(totalQueries),
-      dedupe: { submissions: CONCURRENT, accepted, builds: buildIds.size, dispatches, sameResult, p50Ms: round(dedupe.p50), p99Ms: round(dedupe.p99) },
+      dedupe: {
+        submissions: CONCURRENT,
+        accepted,
+        builds: buildIds.size,
+        dispatches,
+        sameResult,
+        p50Ms: round(dedupe.p50),
+        p99Ms: round(dedupe.p99),
+      },
     }),
   );
 } finally {

@@ -49,18 +49,34 @@ try {
     `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(tmp, "distribution")}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
   );
   baseline = spawn("docker-registry", ["serve", path.join(tmp, "config.yml")], { stdio: "ignore" });
-  for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false)); i++) await sleep(100);
+  for (
+    let i = 0;
+    i < 100 &&
+    !(await fetch(`http://127.0.0.1:${port}/v2/`).then(
+      (r) => r.ok,
+      () => false,
+    ));
+    i++
+  )
+    await sleep(100);
 
   const targets = {
     kiln: { host: stack.host, creds: ["--dest-creds", `x:${tenant.token}`], srcCreds: ["--src-creds", `x:${tenant.token}`] },
     baseline: { host: `127.0.0.1:${port}`, creds: [] as string[], srcCreds: [] as string[] },
   };
-  const times: Record<"kiln" | "baseline" | "floor", { push: number[]; pull: number[] }> = { kiln: { push: [], pull: [] }, baseline: { push: [], pull: [] }, floor: { push: [], pull: [] } };
+  const times: Record<"kiln" | "baseline" | "floor", { push: number[]; pull: number[] }> = {
+    kiln: { push: [], pull: [] },
+    baseline: { push: [], pull: [] },
+    floor: { push: [], pull: [] },
+  };
   let imageBytes = 0;
   // One warm-up round (not timed) so both sides start with a compiled Worker and warm caches.
   for (let run = -1; run < runs; run++) {
     const layout = new OciLayout(path.join(tmp, `image-${run + 1}`));
-    const image = layout.image(Array.from({ length: layerCount }, () => layerMb * 1024 * 1024), 1000 + run + 1);
+    const image = layout.image(
+      Array.from({ length: layerCount }, () => layerMb * 1024 * 1024),
+      1000 + run + 1,
+    );
     layout.tag(image.manifest, "latest");
     imageBytes = image.layerBytes.reduce((n, b) => n + b.byteLength, 0);
     const order = run % 2 === 0 ? (["kiln", "baseline"] as const) : (["baseline", "kiln"] as const);
@@ -79,14 +95,18 @@ try {
         times[side].push.push(push);
         times[side].pull.push(pull);
       }
-      console.log(`${run < 0 ? "warm-up" : `run ${run + 1}`} ${side}: push ${(push / 1000).toFixed(2)} s, pull ${(pull / 1000).toFixed(2)} s`);
+      console.log(
+        `${run < 0 ? "warm-up" : `run ${run + 1}`} ${side}: push ${(push / 1000).toFixed(2)} s, pull ${(pull / 1000).toFixed(2)} s`,
+      );
     }
     const floor = await floorWorker.roundTrip(image.layerBytes, `run-${run + 1}`);
     if (run >= 0) {
       times.floor.push.push(floor.put);
       times.floor.pull.push(floor.get);
     }
-    console.log(`${run < 0 ? "warm-up" : `run ${run + 1}`} bare R2 on wrangler dev: put ${(floor.put / 1000).toFixed(2)} s, get ${(floor.get / 1000).toFixed(2)} s`);
+    console.log(
+      `${run < 0 ? "warm-up" : `run ${run + 1}`} bare R2 on wrangler dev: put ${(floor.put / 1000).toFixed(2)} s, get ${(floor.get / 1000).toFixed(2)} s`,
+    );
     rmSync(layout.dir, { recursive: true, force: true });
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -130,17 +150,52 @@ try {
 async function startFloorWorker() {
   const dir = path.join(tmp, "r2-floor");
   const script = fileURLToPath(new URL("./fixtures/r2-floor.worker.js", import.meta.url));
-  writeFileSync(path.join(tmp, "r2-floor.toml"), [
-    `name = "kiln-r2-floor"`, `main = ${JSON.stringify(script)}`, `compatibility_date = ${JSON.stringify(compatibilityDate())}`,
-    "[[r2_buckets]]", `binding = "BUCKET"`, `bucket_name = "kiln-r2-floor"`, "",
-  ].join("\n"));
+  writeFileSync(
+    path.join(tmp, "r2-floor.toml"),
+    [
+      `name = "kiln-r2-floor"`,
+      `main = ${JSON.stringify(script)}`,
+      `compatibility_date = ${JSON.stringify(compatibilityDate())}`,
+      "[[r2_buckets]]",
+      `binding = "BUCKET"`,
+      `bucket_name = "kiln-r2-floor"`,
+      "",
+    ].join("\n"),
+  );
   const port = await freePort();
   const wrangler = fileURLToPath(new URL("../node_modules/wrangler/bin/wrangler.js", import.meta.url));
-  const child = spawn(process.execPath, [wrangler, "dev", "-c", path.join(tmp, "r2-floor.toml"), "--ip", "127.0.0.1", "--port", String(port), "--persist-to", dir, "--show-interactive-dev-session=false"], {
-    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" }, stdio: "ignore", detached: true,
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      wrangler,
+      "dev",
+      "-c",
+      path.join(tmp, "r2-floor.toml"),
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      dir,
+      "--show-interactive-dev-session=false",
+    ],
+    {
+      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+      stdio: "ignore",
+      detached: true,
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 240 && !(await fetch(`${url}/missing`).then((r) => r.status === 404, () => false)); i++) await sleep(250);
+  for (
+    let i = 0;
+    i < 240 &&
+    !(await fetch(`${url}/missing`).then(
+      (r) => r.status === 404,
+      () => false,
+    ));
+    i++
+  )
+    await sleep(250);
   return {
     // node:http, not fetch: undici's fetch reads large bodies several times slower than skopeo or curl.
     async roundTrip(blobs: Uint8Array[], prefix: string): Promise<{ put: number; get: number }> {

@@ -13,13 +13,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { silentLogger } from "../runner/src/logger.ts";
-import { mustRunBuildah } from "./buildah.ts";
 import { startRunner } from "../runner/src/runner.ts";
 import { busyboxRootfs, pushRootfsImage, testStorage } from "../runner/test/helpers/base-images.ts";
 import { FakeOrchestrator } from "../runner/test/helpers/fake-orchestrator.ts";
 import { dispatch, layer, makeJob, testSecret } from "../runner/test/helpers/jobs.ts";
 import { startRegistry } from "../runner/test/helpers/registry.ts";
 import { requireRoot, requireTools } from "../runner/test/helpers/tools.ts";
+import { mustRunBuildah } from "./buildah.ts";
 import { median, round } from "./stats.ts";
 
 const TARGET = 1.2;
@@ -35,7 +35,15 @@ const secret = testSecret();
 const orchestrator = await FakeOrchestrator.start(secret);
 const baseRef = `${registry.host}/base/busybox:1`;
 const runner = await startRunner(
-  { webhookSecrets: [secret], host: "127.0.0.1", port: 0, workDir: path.join(work, "jobs"), cacheDir: path.join(work, "cache"), storageRoot: storage.root, storageRunRoot: storage.runRoot },
+  {
+    webhookSecrets: [secret],
+    host: "127.0.0.1",
+    port: 0,
+    workDir: path.join(work, "jobs"),
+    cacheDir: path.join(work, "cache"),
+    storageRoot: storage.root,
+    storageRunRoot: storage.runRoot,
+  },
   { logger: silentLogger },
 );
 const global = ["buildah", "--root", storage.root, "--runroot", storage.runRoot, "--storage-driver", "vfs"];
@@ -55,12 +63,19 @@ try {
     const job = makeJob({
       orchestrator,
       registryHost: registry.host,
-      layers: [layer(0, "one", [`FROM ${baseRef}`, ...a!], registry.host), layer(1, "two", ["FROM base", ...b!], registry.host), layer(2, "three", ["FROM base", ...c!], registry.host)],
+      layers: [
+        layer(0, "one", [`FROM ${baseRef}`, ...a!], registry.host),
+        layer(1, "two", ["FROM base", ...b!], registry.host),
+        layer(2, "three", ["FROM base", ...c!], registry.host),
+      ],
     });
     const started = performance.now();
     const response = await dispatch(runner.url, job, secret);
     if (response.status !== 202) throw new Error(`dispatch answered ${response.status}`);
-    await orchestrator.waitFor(() => orchestrator.events.some((e) => e.jobId === job.jobId && (e.type === "succeeded" || e.type === "failed")), 600_000);
+    await orchestrator.waitFor(
+      () => orchestrator.events.some((e) => e.jobId === job.jobId && (e.type === "succeeded" || e.type === "failed")),
+      600_000,
+    );
     const seconds = (performance.now() - started) / 1000;
     const final = orchestrator.events.find((e) => e.jobId === job.jobId && (e.type === "succeeded" || e.type === "failed"));
     if (final?.type !== "succeeded") throw new Error(`runner build failed: ${JSON.stringify(final)}`);
@@ -75,7 +90,21 @@ try {
     await writeFile(path.join(dir, "Dockerfile"), [`FROM ${baseRef}`, ...steps(nonce).flat(), ""].join("\n"));
     const tag = `${registry.host}/bench/direct:${nonce}`;
     const started = performance.now();
-    await mustRunBuildah([...global, "bud", "--quiet", "--isolation", "chroot", "--layers", "--tls-verify=false", "--pull=missing", "-t", tag, "-f", path.join(dir, "Dockerfile"), dir]);
+    await mustRunBuildah([
+      ...global,
+      "bud",
+      "--quiet",
+      "--isolation",
+      "chroot",
+      "--layers",
+      "--tls-verify=false",
+      "--pull=missing",
+      "-t",
+      tag,
+      "-f",
+      path.join(dir, "Dockerfile"),
+      dir,
+    ]);
     const bud = (performance.now() - started) / 1000;
     await mustRunBuildah([...global, "push", "--quiet", "--tls-verify=false", tag, `docker://${tag}`]);
     const total = (performance.now() - started) / 1000;
@@ -95,12 +124,16 @@ try {
     const d = await direct();
     baseline.push(d.total);
     budOnly.push(d.bud);
-    console.log(`run ${i + 1}/${runs}: runner ${kiln[i]!.toFixed(2)} s, buildah bud+push ${d.total.toFixed(2)} s (bud ${d.bud.toFixed(2)} s)`);
+    console.log(
+      `run ${i + 1}/${runs}: runner ${kiln[i]!.toFixed(2)} s, buildah bud+push ${d.total.toFixed(2)} s (bud ${d.bud.toFixed(2)} s)`,
+    );
   }
   const k = median(kiln);
   const b = median(baseline);
   const limit = TARGET * b + SLACK_SECONDS;
-  console.log(`median: runner ${k.toFixed(2)} s vs buildah ${b.toFixed(2)} s; target <= ${limit.toFixed(2)} s (${TARGET}x + ${SLACK_SECONDS} s): ${k <= limit ? "met" : "MISSED"}`);
+  console.log(
+    `median: runner ${k.toFixed(2)} s vs buildah ${b.toFixed(2)} s; target <= ${limit.toFixed(2)} s (${TARGET}x + ${SLACK_SECONDS} s): ${k <= limit ? "met" : "MISSED"}`,
+  );
   console.log(
     JSON.stringify({
       name: "runner",
@@ -124,4 +157,3 @@ try {
   await storage.dispose();
   await rm(work, { recursive: true, force: true });
 }
-

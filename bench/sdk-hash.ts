@@ -16,7 +16,7 @@ import { createCipheriv } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { hashContext, type ContextEntry } from "../sdk/src/context-tar.ts";
+import { type ContextEntry, hashContext } from "../sdk/src/context-tar.ts";
 import { walkContext } from "../sdk/src/context-walk.ts";
 import { median, round } from "./stats.ts";
 

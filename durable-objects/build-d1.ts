@@ -55,7 +55,10 @@ export type LayerResult = { key: string; digest: string; reference: string; size
  */
 export async function writeLayerResult(env: Env, rec: BuildRecord, layer: LayerResult): Promise<void> {
   const db = drizzle(env.DB);
-  const own = db.insert(buildLayers).values({ buildId: rec.id, ...layer }).onConflictDoNothing();
+  const own = db
+    .insert(buildLayers)
+    .values({ buildId: rec.id, ...layer })
+    .onConflictDoNothing();
   if (rec.mode === "ignore") {
     await own;
     return;
@@ -63,10 +66,19 @@ export async function writeLayerResult(env: Env, rec: BuildRecord, layer: LayerR
   const cached = { workspaceId: rec.workspaceId, buildId: rec.id, ...layer };
   const cache =
     rec.mode === "force"
-      ? db.insert(layers).values(cached).onConflictDoUpdate({
-          target: [layers.workspaceId, layers.key],
-          set: { digest: layer.digest, reference: layer.reference, sizeBytes: layer.sizeBytes, buildId: rec.id, builtAt: sql`(unixepoch('subsec') * 1000)` },
-        })
+      ? db
+          .insert(layers)
+          .values(cached)
+          .onConflictDoUpdate({
+            target: [layers.workspaceId, layers.key],
+            set: {
+              digest: layer.digest,
+              reference: layer.reference,
+              sizeBytes: layer.sizeBytes,
+              buildId: rec.id,
+              builtAt: sql`(unixepoch('subsec') * 1000)`,
+            },
+          })
       : db.insert(layers).values(cached).onConflictDoNothing();
   await db.batch([own, cache]);
 }
@@ -74,12 +86,32 @@ export async function writeLayerResult(env: Env, rec: BuildRecord, layer: LayerR
 /** Records an attempt and its job token (only the token's hash). */
 export async function recordAttempt(
   env: Env,
-  a: { workspaceId: string; buildId: string; attemptId: string; attemptNo: number; fleetId: string; tokenHash: string; tokenExpiresMs: number },
+  a: {
+    workspaceId: string;
+    buildId: string;
+    attemptId: string;
+    attemptNo: number;
+    fleetId: string;
+    tokenHash: string;
+    tokenExpiresMs: number;
+  },
 ): Promise<void> {
   const db = drizzle(env.DB);
   await db.batch([
-    db.insert(buildAttempts).values({ attemptId: a.attemptId, buildId: a.buildId, fleetId: a.fleetId, attemptNo: a.attemptNo }).onConflictDoNothing(),
-    db.insert(jobTokens).values({ hash: a.tokenHash, workspaceId: a.workspaceId, jobId: a.buildId, actions: JOB_TOKEN_ACTIONS, expiresAt: new Date(a.tokenExpiresMs) }).onConflictDoNothing(),
+    db
+      .insert(buildAttempts)
+      .values({ attemptId: a.attemptId, buildId: a.buildId, fleetId: a.fleetId, attemptNo: a.attemptNo })
+      .onConflictDoNothing(),
+    db
+      .insert(jobTokens)
+      .values({
+        hash: a.tokenHash,
+        workspaceId: a.workspaceId,
+        jobId: a.buildId,
+        actions: JOB_TOKEN_ACTIONS,
+        expiresAt: new Date(a.tokenExpiresMs),
+      })
+      .onConflictDoNothing(),
   ]);
 }
 
@@ -92,5 +124,8 @@ export async function revokeJobTokens(env: Env, hashes: string[]): Promise<void>
 /** A fresh job token: `kjt_` + 43 base64url characters (256 bits). Shown only to the runner. */
 export function newJobToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return `kjt_${btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
+  return `kjt_${btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "")}`;
 }

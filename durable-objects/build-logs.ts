@@ -12,7 +12,14 @@ export const LOG_TABLES = `
   CREATE TABLE log_next (attempt_no INTEGER PRIMARY KEY, next_seq INTEGER NOT NULL);`;
 
 /** One stored chunk as readers get it. */
-export type LogChunk = { pos: number; attempt: number; layerKey: string | null; stream: "stdout" | "stderr" | "system"; data: string; atMs: number };
+export type LogChunk = {
+  pos: number;
+  attempt: number;
+  layerKey: string | null;
+  stream: "stdout" | "stderr" | "system";
+  data: string;
+  atMs: number;
+};
 /** One layer's stream output within a runner's chunk. */
 export type IncomingEntry = { layerKey: string | null; stream: "stdout" | "stderr" | "system"; data: string };
 /** A runner's chunk as received: a `log` event's one entry, or a `logs` event's several, under one sequence number. */
@@ -42,7 +49,9 @@ export class BuildLogs {
       if (chunk.seq - next > MAX_BUFFERED) return "overflow";
       this.#sql.exec(
         "INSERT INTO log_pending (attempt_no, seq, layer_key, stream, data, entries) VALUES (?, ?, NULL, 'stdout', '', ?)",
-        attemptNo, chunk.seq, JSON.stringify(chunk.entries.map(({ layerKey, stream, data }) => ({ layerKey, stream, data }))),
+        attemptNo,
+        chunk.seq,
+        JSON.stringify(chunk.entries.map(({ layerKey, stream, data }) => ({ layerKey, stream, data }))),
       );
       return "buffered";
     }
@@ -61,12 +70,20 @@ export class BuildLogs {
 
   /** Appends an orchestrator line (dispatch, retry, cancel...) to the log. */
   system(attemptNo: number, text: string, nowMs: number): void {
-    this.#sql.exec("INSERT INTO logs (attempt_no, seq, layer_key, stream, data, at_ms) VALUES (?, NULL, NULL, 'system', ?, ?)", attemptNo, `[kiln] ${text}\n`, nowMs);
+    this.#sql.exec(
+      "INSERT INTO logs (attempt_no, seq, layer_key, stream, data, at_ms) VALUES (?, NULL, NULL, 'system', ?, ?)",
+      attemptNo,
+      `[kiln] ${text}\n`,
+      nowMs,
+    );
   }
 
   /** Ends an attempt's log: chunks still held behind a gap are appended, with a note saying what is missing. */
   closeAttempt(attemptNo: number, nowMs: number): void {
-    const seqs = this.#sql.exec<{ seq: number }>("SELECT seq FROM log_pending WHERE attempt_no = ? ORDER BY seq", attemptNo).toArray().map((r) => r.seq);
+    const seqs = this.#sql
+      .exec<{ seq: number }>("SELECT seq FROM log_pending WHERE attempt_no = ? ORDER BY seq", attemptNo)
+      .toArray()
+      .map((r) => r.seq);
     let expected = this.#nextSeq(attemptNo);
     for (const seq of seqs) {
       if (seq > expected) this.system(attemptNo, `log chunks ${expected}..${seq - 1} of attempt ${attemptNo} never arrived`, nowMs);
@@ -79,9 +96,14 @@ export class BuildLogs {
 
   /** Chunks after `cursor` (a `pos`), oldest first, up to `maxChunks` and about `maxBytes` of data (at least one chunk). */
   read(cursor: number, maxChunks: number, maxBytes: number): LogChunk[] {
-    const rows = this.#sql.exec<{ pos: number; attempt_no: number; layer_key: string | null; stream: LogChunk["stream"]; data: string; at_ms: number }>(
-      "SELECT pos, attempt_no, layer_key, stream, data, at_ms FROM logs WHERE pos > ? ORDER BY pos LIMIT ?", cursor, maxChunks,
-    );
+    const rows = this.#sql.exec<{
+      pos: number;
+      attempt_no: number;
+      layer_key: string | null;
+      stream: LogChunk["stream"];
+      data: string;
+      at_ms: number;
+    }>("SELECT pos, attempt_no, layer_key, stream, data, at_ms FROM logs WHERE pos > ? ORDER BY pos LIMIT ?", cursor, maxChunks);
     const out: LogChunk[] = [];
     let bytes = 0;
     for (const r of rows) {
@@ -105,11 +127,17 @@ export class BuildLogs {
 
   /** The entries of a chunk held behind a gap, or null. */
   #held(attemptNo: number, seq: number): IncomingEntry[] | null {
-    const row = this.#sql.exec<{ layer_key: string | null; stream: IncomingEntry["stream"]; data: string; entries: string | null }>(
-      "SELECT layer_key, stream, data, entries FROM log_pending WHERE attempt_no = ? AND seq = ?", attemptNo, seq,
-    ).toArray()[0];
+    const row = this.#sql
+      .exec<{ layer_key: string | null; stream: IncomingEntry["stream"]; data: string; entries: string | null }>(
+        "SELECT layer_key, stream, data, entries FROM log_pending WHERE attempt_no = ? AND seq = ?",
+        attemptNo,
+        seq,
+      )
+      .toArray()[0];
     if (!row) return null;
-    return row.entries === null ? [{ layerKey: row.layer_key, stream: row.stream, data: row.data }] : (JSON.parse(row.entries) as IncomingEntry[]);
+    return row.entries === null
+      ? [{ layerKey: row.layer_key, stream: row.stream, data: row.data }]
+      : (JSON.parse(row.entries) as IncomingEntry[]);
   }
 
   #insertEntries(attemptNo: number, seq: number, entries: readonly IncomingEntry[], nowMs: number): void {
@@ -119,19 +147,35 @@ export class BuildLogs {
   #insert(attemptNo: number, seq: number | null, layerKey: string | null, stream: string, data: string, nowMs: number): void {
     // Oversized chunks become consecutive rows: readers see the same bytes in the same order.
     for (let at = 0; at === 0 || at < data.length; at += PART_CHARS) {
-      this.#sql.exec("INSERT INTO logs (attempt_no, seq, layer_key, stream, data, at_ms) VALUES (?, ?, ?, ?, ?, ?)", attemptNo, seq, layerKey, stream, data.slice(at, at + PART_CHARS), nowMs);
+      this.#sql.exec(
+        "INSERT INTO logs (attempt_no, seq, layer_key, stream, data, at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        attemptNo,
+        seq,
+        layerKey,
+        stream,
+        data.slice(at, at + PART_CHARS),
+        nowMs,
+      );
     }
   }
 
   #nextSeq(attemptNo: number): number {
-    return this.#sql.exec<{ next_seq: number }>("SELECT next_seq FROM log_next WHERE attempt_no = ?", attemptNo).toArray()[0]?.next_seq ?? 0;
+    return (
+      this.#sql.exec<{ next_seq: number }>("SELECT next_seq FROM log_next WHERE attempt_no = ?", attemptNo).toArray()[0]?.next_seq ?? 0
+    );
   }
 
   #setNextSeq(attemptNo: number, next: number): void {
-    this.#sql.exec("INSERT INTO log_next (attempt_no, next_seq) VALUES (?, ?) ON CONFLICT (attempt_no) DO UPDATE SET next_seq = excluded.next_seq", attemptNo, next);
+    this.#sql.exec(
+      "INSERT INTO log_next (attempt_no, next_seq) VALUES (?, ?) ON CONFLICT (attempt_no) DO UPDATE SET next_seq = excluded.next_seq",
+      attemptNo,
+      next,
+    );
   }
 
   #isBuffered(attemptNo: number, seq: number): boolean {
-    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM log_pending WHERE attempt_no = ? AND seq = ?", attemptNo, seq).one().n > 0;
+    return (
+      this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM log_pending WHERE attempt_no = ? AND seq = ?", attemptNo, seq).one().n > 0
+    );
   }
 }

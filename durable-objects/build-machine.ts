@@ -9,7 +9,7 @@
  *      |                       +--retry_due-- retrying <--+-- refused/lost/infra -------+
  *      +--> succeeded | failed | cancelled | timeout  (terminal)
  */
-import { afterAttemptFailure, type AttemptFailure, RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
+import { type AttemptFailure, afterAttemptFailure, RETRY_POLICY, type RetryPolicy } from "./retry-policy.ts";
 
 /** Every status; the last four are terminal. */
 export type BuildStatus = "waiting" | "queued" | "retrying" | "dispatching" | "running" | "succeeded" | "failed" | "cancelled" | "timeout";
@@ -85,7 +85,10 @@ export function transition(state: MachineState, event: MachineEvent, policy: Ret
     if (state.cancelRequested) return finish("cancelled", { reason: "cancelled", message: "Cancelled on request." }, true);
     const next = afterAttemptFailure(state.attemptNo, policy);
     if (next.kind === "retry") {
-      return to({ status: "retrying", failure: { reason: "infra", message } }, [{ type: "end_attempt" }, { type: "schedule_retry", delayMs: next.delayMs }]);
+      return to({ status: "retrying", failure: { reason: "infra", message } }, [
+        { type: "end_attempt" },
+        { type: "schedule_retry", delayMs: next.delayMs },
+      ]);
     }
     return finish("failed", { reason: "infra", message: `${message} (gave up after ${state.attemptNo} attempts)` }, true);
   };
@@ -124,7 +127,9 @@ export function transition(state: MachineState, event: MachineEvent, policy: Ret
     case "attempt_failed":
       return live ? attemptEnded(event.message) : same;
     case "deadline_passed":
-      return live ? finish("timeout", { reason: "timeout", message: "The build passed its deadline without the runner reporting an outcome." }, true) : same;
+      return live
+        ? finish("timeout", { reason: "timeout", message: "The build passed its deadline without the runner reporting an outcome." }, true)
+        : same;
     case "retry_due":
       return state.status === "retrying" ? to({ status: "queued" }, [{ type: "acquire_slot" }]) : same;
     case "cancel":
@@ -132,6 +137,8 @@ export function transition(state: MachineState, event: MachineEvent, policy: Ret
       // Not out with a runner (waiting, queued, or between attempts): nothing to stop, cancel now.
       return finish("cancelled", { reason: "cancelled", message: "Cancelled on request." }, false);
     case "cancel_timeout":
-      return live && state.cancelRequested ? finish("cancelled", { reason: "cancelled", message: "Cancelled on request; the runner did not confirm in time." }, true) : same;
+      return live && state.cancelRequested
+        ? finish("cancelled", { reason: "cancelled", message: "Cancelled on request; the runner did not confirm in time." }, true)
+        : same;
   }
 }

@@ -2,13 +2,14 @@
  * Delivery of the Build object's outbox items: the work its state changes asked for, done
  * after they were persisted and retried until it succeeds. Each delivery is idempotent.
  */
+
+import { log } from "../workers/log.ts";
+import { type LayerResult, revokeJobTokens, syncBuildRow, writeLayerResult } from "./build-d1.ts";
 import type { BuildLogs } from "./build-logs.ts";
 import type { BuildRecord, BuildStore, OutboxItem } from "./build-store.ts";
-import { type LayerResult, revokeJobTokens, syncBuildRow, writeLayerResult } from "./build-d1.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
 import { layerBuildName } from "./layer-build.ts";
 import { archivePrefix, writeArchive } from "./log-archive.ts";
-import { log } from "../workers/log.ts";
 
 /** Performs one outbox item; throws to have it retried. */
 export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: OutboxItem, store: BuildStore, logs: BuildLogs): Promise<void> {
@@ -16,7 +17,11 @@ export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: Outbox
   switch (item.kind) {
     case "sync":
       // Reads the state at delivery time, so consecutive syncs cost one write each at most.
-      await syncBuildRow(env, rec, store.layers().map((l) => l.key));
+      await syncBuildRow(
+        env,
+        rec,
+        store.layers().map((l) => l.key),
+      );
       return;
     case "layer_result":
       await writeLayerResult(env, rec, payload as unknown as LayerResult);
@@ -35,11 +40,17 @@ export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: Outbox
     case "archive_logs": {
       // Written once: a retry after the chunks were cleared must not overwrite the archive with nothing.
       if (rec.logArchive === null) {
-        const prefix = await writeArchive(env.LOGS, archivePrefix(rec.workspaceId, rec.id), (cursor) => logs.read(cursor, 512, 1024 * 1024));
+        const prefix = await writeArchive(env.LOGS, archivePrefix(rec.workspaceId, rec.id), (cursor) =>
+          logs.read(cursor, 512, 1024 * 1024),
+        );
         store.setField("log_archive", prefix);
         logs.clear();
       }
-      await syncBuildRow(env, store.load()!, store.layers().map((l) => l.key));
+      await syncBuildRow(
+        env,
+        store.load()!,
+        store.layers().map((l) => l.key),
+      );
       return;
     }
     default:

@@ -3,16 +3,17 @@
  * dispatching an attempt. Each persists what it is about to do first, and re-reads the state
  * after every outbound call (other events interleave there) before acting on the answer.
  */
+
+import { JobSchema } from "@kiln-build/protocol";
 import { hashToken } from "../workers/auth/tokens.ts";
 import { dispatchJob } from "../workers/dispatch.ts";
 import { findFleet, fleetSigningSecret, listDispatchableFleets } from "../workers/fleets.ts";
 import { secretValuesForJob } from "../workers/routes/secrets.ts";
-import { JobSchema } from "@kiln-build/protocol";
-import { isAttemptLive, type MachineEvent } from "./build-machine.ts";
+import { newJobToken, recordAttempt } from "./build-d1.ts";
 import type { BuildLogs } from "./build-logs.ts";
+import { isAttemptLive, type MachineEvent } from "./build-machine.ts";
 import type { BuildLayer } from "./build-spec.ts";
 import type { BuildStore } from "./build-store.ts";
-import { newJobToken, recordAttempt } from "./build-d1.ts";
 import { candidateFleets, noFleetMessage } from "./fleet-choice.ts";
 import { composeJob, declaredSecrets } from "./job.ts";
 import { RETRY_POLICY } from "./retry-policy.ts";
@@ -35,7 +36,10 @@ const SLOT_SLACK_MS = 15 * 60_000;
 
 /** The layers still to build (claimed, not yet reported built), in chain order. */
 export function layersToBuild(store: BuildStore): BuildLayer[] {
-  return store.layers().filter((l) => l.state === "claimed").map((l) => store.layerSpec(l.index));
+  return store
+    .layers()
+    .filter((l) => l.state === "claimed")
+    .map((l) => store.layerSpec(l.index));
 }
 
 /** Asks the qualifying fleets for a slot: a free one anywhere first, else a place in every queue. */
@@ -44,7 +48,11 @@ export async function runSlotAcquisition(ctx: StepContext): Promise<void> {
   if (rec.slotFleet !== null) return;
   const fleets = await listDispatchableFleets(ctx.env, rec.workspaceId);
   const todo = layersToBuild(ctx.store).map((l) => ({ gpu: l.spec.gpu }));
-  const candidates = candidateFleets(fleets, todo, ctx.store.attempts().map((a) => a.fleetId));
+  const candidates = candidateFleets(
+    fleets,
+    todo,
+    ctx.store.attempts().map((a) => a.fleetId),
+  );
   if (!still(ctx)) return;
   if (candidates.length === 0) {
     ctx.apply({ type: "no_fleet", message: noFleetMessage(fleets.length, todo) });
@@ -53,7 +61,11 @@ export async function runSlotAcquisition(ctx: StepContext): Promise<void> {
   const slotTtlMs = rec.timeoutMs + SLOT_SLACK_MS;
   for (const enqueue of [false, true]) {
     for (const fleet of candidates) {
-      const answer = await ctx.env.FLEET_SCHEDULER.getByName(fleet.id).acquire(fleet.id, rec.id, { capacity: fleet.maxConcurrentBuilds, enqueue, slotTtlMs });
+      const answer = await ctx.env.FLEET_SCHEDULER.getByName(fleet.id).acquire(fleet.id, rec.id, {
+        capacity: fleet.maxConcurrentBuilds,
+        enqueue,
+        slotTtlMs,
+      });
       if (!still(ctx)) {
         // Granted elsewhere (or cancelled) meanwhile: hand this one back.
         if (answer.granted || answer.position !== null) ctx.store.enqueue("release_slot", { fleetId: fleet.id });
@@ -95,7 +107,13 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
   const tokenHash = await hashToken(token);
   ctx.store.addTokenHash(attemptNo, tokenHash);
   await recordAttempt(ctx.env, {
-    workspaceId: rec.workspaceId, buildId: rec.id, attemptId: attempt.attemptId, attemptNo, fleetId, tokenHash, tokenExpiresMs: attempt.deadlineMs + SLOT_SLACK_MS,
+    workspaceId: rec.workspaceId,
+    buildId: rec.id,
+    attemptId: attempt.attemptId,
+    attemptNo,
+    fleetId,
+    tokenHash,
+    tokenExpiresMs: attempt.deadlineMs + SLOT_SLACK_MS,
   });
   const fleet = await findFleet(ctx.env, fleetId);
   if (!current(ctx, attemptNo)) return;
@@ -109,7 +127,8 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
     secrets = await secretValuesForJob(ctx.env, rec.workspaceId, declaredSecrets(todo));
   } catch (error) {
     // The message names the missing secret, never a value.
-    if (current(ctx, attemptNo)) ctx.apply({ type: "unrecoverable", message: `The build's secrets could not be read: ${(error as Error).message}` });
+    if (current(ctx, attemptNo))
+      ctx.apply({ type: "unrecoverable", message: `The build's secrets could not be read: ${(error as Error).message}` });
     return;
   }
   const signingSecret = await fleetSigningSecret(ctx.env, fleet);
@@ -119,8 +138,19 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
   const below = layers.find((l) => l.index === first.index - 1);
   const job = JobSchema.parse(
     composeJob({
-      buildId: rec.id, workspaceId: rec.workspaceId, workspaceName: rec.workspaceName, origin: rec.origin, mode: rec.mode, builderVersion: rec.builderVersion,
-      attemptId: attempt.attemptId, fencingToken: attemptNo, parentReference: below?.reference ?? rec.parentReference, layers: todo, secrets, token, deadlineMs: attempt.deadlineMs,
+      buildId: rec.id,
+      workspaceId: rec.workspaceId,
+      workspaceName: rec.workspaceName,
+      origin: rec.origin,
+      mode: rec.mode,
+      builderVersion: rec.builderVersion,
+      attemptId: attempt.attemptId,
+      fencingToken: attemptNo,
+      parentReference: below?.reference ?? rec.parentReference,
+      layers: todo,
+      secrets,
+      token,
+      deadlineMs: attempt.deadlineMs,
     }),
   );
   ctx.logs.system(attemptNo, `attempt ${attemptNo}: dispatching ${todo.length} layer(s) to fleet '${fleet.name}'`, Date.now());

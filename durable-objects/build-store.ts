@@ -3,9 +3,9 @@
  * to its rows. Synchronous, like the storage API; no outbound I/O here.
  */
 import type { LayerSpec } from "@kiln-build/protocol";
-import type { BuildLayer, BuildSpec } from "./build-spec.ts";
-import type { BuildStatus, FailureReason, MachineState } from "./build-machine.ts";
 import { LOG_PENDING_ENTRIES, LOG_TABLES } from "./build-logs.ts";
+import type { BuildStatus, FailureReason, MachineState } from "./build-machine.ts";
+import type { BuildLayer, BuildSpec } from "./build-spec.ts";
 import type { BuildMode } from "./join-policy.ts";
 import { TIMERS_TABLE } from "./storage.ts";
 
@@ -74,9 +74,25 @@ export type BuildRecord = {
 /** Where each of the build's layers stands. */
 export type LayerState = "pending" | "cached" | "claimed" | "built";
 /** One of the build's layers. */
-export type LayerRow = { index: number; key: string; state: LayerState; digest: string | null; reference: string | null; sizeBytes: number | null; released: boolean };
+export type LayerRow = {
+  index: number;
+  key: string;
+  state: LayerState;
+  digest: string | null;
+  reference: string | null;
+  sizeBytes: number | null;
+  released: boolean;
+};
 /** One dispatch attempt. */
-export type AttemptRow = { attemptNo: number; attemptId: string; fleetId: string; deadlineMs: number; dispatchedMs: number | null; endedMs: number | null; tokenHashes: string[] };
+export type AttemptRow = {
+  attemptNo: number;
+  attemptId: string;
+  fleetId: string;
+  deadlineMs: number;
+  dispatchedMs: number | null;
+  endedMs: number | null;
+  tokenHashes: string[];
+};
 /** Work to do after state changed, delivered in order by the object's outbox. */
 export type OutboxItem = { id: number; kind: string; payload: string; tries: number };
 
@@ -99,14 +115,31 @@ export class BuildStore {
     this.#sql.exec(
       `INSERT INTO build (one, id, workspace_id, workspace_name, origin, mode, fresh_from, builder_version, parent_key, parent_reference, timeout_ms,
          top_key, status, attempt_no, cancel_requested, created_ms, updated_ms, request_id) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', 0, 0, ?, ?, ?)`,
-      spec.buildId, spec.workspaceId, spec.workspaceName, spec.origin, spec.mode, spec.freshFrom, spec.builderVersion, spec.parentKey,
-      spec.parentReference, spec.timeoutMs, spec.layers.at(-1)!.key, nowMs, nowMs, spec.requestId ?? null,
+      spec.buildId,
+      spec.workspaceId,
+      spec.workspaceName,
+      spec.origin,
+      spec.mode,
+      spec.freshFrom,
+      spec.builderVersion,
+      spec.parentKey,
+      spec.parentReference,
+      spec.timeoutMs,
+      spec.layers.at(-1)!.key,
+      nowMs,
+      nowMs,
+      spec.requestId ?? null,
     );
     for (const layer of spec.layers) {
       this.#sql.exec("INSERT INTO layers (idx, key, state) VALUES (?, ?, 'pending')", layer.index, layer.key);
       const json = JSON.stringify(layer.spec);
       for (let part = 0; part * SPEC_PART_CHARS < json.length; part++) {
-        this.#sql.exec("INSERT INTO layer_spec_parts (idx, part, data) VALUES (?, ?, ?)", layer.index, part, json.slice(part * SPEC_PART_CHARS, (part + 1) * SPEC_PART_CHARS));
+        this.#sql.exec(
+          "INSERT INTO layer_spec_parts (idx, part, data) VALUES (?, ?, ?)",
+          layer.index,
+          part,
+          json.slice(part * SPEC_PART_CHARS, (part + 1) * SPEC_PART_CHARS),
+        );
       }
     }
     return true;
@@ -152,7 +185,14 @@ export class BuildStore {
     this.#sql.exec(
       `UPDATE build SET status = ?, attempt_no = ?, cancel_requested = ?, failure_reason = ?, failure_message = ?, updated_ms = ?,
          finished_ms = CASE WHEN ? THEN coalesce(finished_ms, ?) ELSE finished_ms END`,
-      state.status, state.attemptNo, state.cancelRequested ? 1 : 0, state.failure?.reason ?? null, state.failure?.message ?? null, nowMs, terminal ? 1 : 0, nowMs,
+      state.status,
+      state.attemptNo,
+      state.cancelRequested ? 1 : 0,
+      state.failure?.reason ?? null,
+      state.failure?.message ?? null,
+      nowMs,
+      terminal ? 1 : 0,
+      nowMs,
     );
   }
 
@@ -165,28 +205,37 @@ export class BuildStore {
   setFailureDetails(details: FailureDetails | null): void {
     this.#sql.exec(
       "UPDATE build SET failed_layer = ?, failure_exit_code = ?, failure_log_tail = ?",
-      details?.layer ?? null, details?.exitCode ?? null, details?.logTail.length ? JSON.stringify(details.logTail) : null,
+      details?.layer ?? null,
+      details?.exitCode ?? null,
+      details?.logTail.length ? JSON.stringify(details.logTail) : null,
     );
   }
 
   /** The build's layers in chain order. */
   layers(): LayerRow[] {
-    return this.#sql.exec<Row>("SELECT * FROM layers ORDER BY idx").toArray().map((r) => ({
-      index: r.idx as number,
-      key: r.key as string,
-      state: r.state as LayerState,
-      digest: r.digest as string | null,
-      reference: r.reference as string | null,
-      sizeBytes: r.size_bytes as number | null,
-      released: r.released === 1,
-    }));
+    return this.#sql
+      .exec<Row>("SELECT * FROM layers ORDER BY idx")
+      .toArray()
+      .map((r) => ({
+        index: r.idx as number,
+        key: r.key as string,
+        state: r.state as LayerState,
+        digest: r.digest as string | null,
+        reference: r.reference as string | null,
+        sizeBytes: r.size_bytes as number | null,
+        released: r.released === 1,
+      }));
   }
 
   /** Records a layer's state, with its result when it has one. */
   setLayer(index: number, state: LayerState, result?: { digest: string; reference: string; sizeBytes: number }): void {
     this.#sql.exec(
       "UPDATE layers SET state = ?, digest = coalesce(?, digest), reference = coalesce(?, reference), size_bytes = coalesce(?, size_bytes) WHERE idx = ?",
-      state, result?.digest ?? null, result?.reference ?? null, result?.sizeBytes ?? null, index,
+      state,
+      result?.digest ?? null,
+      result?.reference ?? null,
+      result?.sizeBytes ?? null,
+      index,
     );
   }
 
@@ -198,7 +247,11 @@ export class BuildStore {
   /** The submitted spec of the layer at chain index `index`. */
   layerSpec(index: number): BuildLayer {
     const key = this.#sql.exec<{ key: string }>("SELECT key FROM layers WHERE idx = ?", index).one().key;
-    const json = this.#sql.exec<{ data: string }>("SELECT data FROM layer_spec_parts WHERE idx = ? ORDER BY part", index).toArray().map((r) => r.data).join("");
+    const json = this.#sql
+      .exec<{ data: string }>("SELECT data FROM layer_spec_parts WHERE idx = ? ORDER BY part", index)
+      .toArray()
+      .map((r) => r.data)
+      .join("");
     return { index, key, spec: JSON.parse(json) as LayerSpec };
   }
 
@@ -210,12 +263,21 @@ export class BuildStore {
 
   /** Every attempt, oldest first. */
   attempts(): AttemptRow[] {
-    return this.#sql.exec<Row>("SELECT * FROM attempts ORDER BY attempt_no").toArray().map((r) => this.#attempt(r));
+    return this.#sql
+      .exec<Row>("SELECT * FROM attempts ORDER BY attempt_no")
+      .toArray()
+      .map((r) => this.#attempt(r));
   }
 
   /** Creates attempt `attemptNo` once (a replayed dispatch reuses it). */
   ensureAttempt(attemptNo: number, attemptId: string, fleetId: string, deadlineMs: number): AttemptRow {
-    this.#sql.exec("INSERT INTO attempts (attempt_no, attempt_id, fleet_id, deadline_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", attemptNo, attemptId, fleetId, deadlineMs);
+    this.#sql.exec(
+      "INSERT INTO attempts (attempt_no, attempt_id, fleet_id, deadline_ms) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      attemptNo,
+      attemptId,
+      fleetId,
+      deadlineMs,
+    );
     return this.attempt(attemptNo)!;
   }
 
@@ -231,7 +293,10 @@ export class BuildStore {
 
   /** Fleets whose queue this build is in. */
   queuedAt(): string[] {
-    return this.#sql.exec<{ fleet_id: string }>("SELECT fleet_id FROM queued_at ORDER BY fleet_id").toArray().map((r) => r.fleet_id);
+    return this.#sql
+      .exec<{ fleet_id: string }>("SELECT fleet_id FROM queued_at ORDER BY fleet_id")
+      .toArray()
+      .map((r) => r.fleet_id);
   }
 
   /** Records (or forgets) being queued at a fleet. */
@@ -262,7 +327,10 @@ export class BuildStore {
 
   /** The outbox, oldest first. */
   outbox(): OutboxItem[] {
-    return this.#sql.exec<Row>("SELECT * FROM outbox ORDER BY id").toArray().map((r) => ({ id: r.id as number, kind: r.kind as string, payload: r.payload as string, tries: r.tries as number }));
+    return this.#sql
+      .exec<Row>("SELECT * FROM outbox ORDER BY id")
+      .toArray()
+      .map((r) => ({ id: r.id as number, kind: r.kind as string, payload: r.payload as string, tries: r.tries as number }));
   }
 
   /** Removes a delivered outbox item, or counts a failed try. */

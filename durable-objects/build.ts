@@ -12,19 +12,19 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { RunnerEvent } from "@kiln-build/protocol";
-import { isAttemptLive, isTerminal, type MachineEvent, transition } from "./build-machine.ts";
-import { type LogChunk, BuildLogs } from "./build-logs.ts";
-import type { BuildSpec } from "./build-spec.ts";
-import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
-import { runDispatch, runSlotAcquisition, type StepContext } from "./build-steps.ts";
+import { log } from "../workers/log.ts";
+import { BuildLogs, type LogChunk } from "./build-logs.ts";
+import { isTerminal, type MachineEvent, transition } from "./build-machine.ts";
 import { deliverOutboxItem } from "./build-outbox.ts";
+import type { BuildSpec } from "./build-spec.ts";
+import { runDispatch, runSlotAcquisition, type StepContext } from "./build-steps.ts";
+import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
+import { targetReference } from "./job.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
 import { layerBuildName } from "./layer-build.ts";
-import { targetReference } from "./job.ts";
 import { RETRY_POLICY } from "./retry-policy.ts";
 import { planRunnerEvent } from "./runner-events.ts";
 import { migrate, Timers } from "./storage.ts";
-import { log } from "../workers/log.ts";
 
 /** The answer to a runner event. */
 export type RunnerEventResult =
@@ -37,7 +37,13 @@ export type LogPage =
   | { ok: false; error: { code: "unknown_build" } };
 
 /** Everything the object holds, for tests and diagnostics. */
-export type BuildSnapshot = { build: BuildRecord; layers: LayerRow[]; attempts: ReturnType<BuildStore["attempts"]>; timers: Record<string, number>; outbox: number };
+export type BuildSnapshot = {
+  build: BuildRecord;
+  layers: LayerRow[];
+  attempts: ReturnType<BuildStore["attempts"]>;
+  timers: Record<string, number>;
+  outbox: number;
+};
 
 // A terminal build's storage is deleted after this; D1 and the R2 log archive keep the record.
 const RETENTION_MS = 7 * 24 * 60 * 60_000;
@@ -87,7 +93,12 @@ export class Build extends DurableObject<Env> {
   async snapshot(): Promise<BuildSnapshot | null> {
     const build = this.#store.load();
     if (!build) return null;
-    const timers = Object.fromEntries(this.ctx.storage.sql.exec<{ name: string; due_ms: number }>("SELECT name, due_ms FROM timers").toArray().map((t) => [t.name, t.due_ms]));
+    const timers = Object.fromEntries(
+      this.ctx.storage.sql
+        .exec<{ name: string; due_ms: number }>("SELECT name, due_ms FROM timers")
+        .toArray()
+        .map((t) => [t.name, t.due_ms]),
+    );
     return { build, layers: this.#store.layers(), attempts: this.#store.attempts(), timers, outbox: this.#store.outbox().length };
   }
 
@@ -102,17 +113,24 @@ export class Build extends DurableObject<Env> {
     if (!planned.ok) return { ok: false, error: { code: planned.error } };
     const now = Date.now();
     const chunk = event.type === "log" ? { seq: event.seq, entries: [event] } : event.type === "logs" ? event : null;
-    if (chunk && this.#logs.append(rec.machine.attemptNo, chunk, now) === "overflow") return { ok: false, error: { code: "log_gap_too_large" } };
+    if (chunk && this.#logs.append(rec.machine.attemptNo, chunk, now) === "overflow")
+      return { ok: false, error: { code: "log_gap_too_large" } };
     this.#store.markSeen(webhookId, now);
     const { plan } = planned;
     if (plan.built) {
       const { index, ...result } = plan.built;
       this.#store.setLayer(index, "built", result);
       this.#store.enqueue("layer_result", result);
-      this.#releaseKey(index, result.key, { kind: "succeeded", digest: result.digest, reference: result.reference, sizeBytes: result.sizeBytes });
+      this.#releaseKey(index, result.key, {
+        kind: "succeeded",
+        digest: result.digest,
+        reference: result.reference,
+        sizeBytes: result.sizeBytes,
+      });
       this.#logs.system(rec.machine.attemptNo, `layer ${result.key.slice(0, 12)} built: ${result.digest}`, now);
     }
-    if (event.type === "failed") this.#logs.system(rec.machine.attemptNo, `runner reported failure (${event.reason}): ${event.message}`, now);
+    if (event.type === "failed")
+      this.#logs.system(rec.machine.attemptNo, `runner reported failure (${event.reason}): ${event.message}`, now);
     this.#apply(plan.machine, plan.failure);
     await this.#commit();
     return { ok: true, cancel: this.#store.load()!.machine.cancelRequested };
@@ -139,7 +157,7 @@ export class Build extends DurableObject<Env> {
   /** A FleetScheduler offers a slot; accepted only while the build is queued without one. */
   async slotGranted(fleetId: string): Promise<{ accepted: boolean }> {
     const rec = this.#store.load();
-    if (!rec || rec.machine.status !== "queued" || rec.slotFleet !== null) return { accepted: false };
+    if (rec?.machine.status !== "queued" || rec.slotFleet !== null) return { accepted: false };
     this.#takeSlot(fleetId);
     await this.#commit();
     return { accepted: true };
@@ -158,7 +176,14 @@ export class Build extends DurableObject<Env> {
     const lastPos = this.#logs.lastPos();
     const seen = chunks.at(-1)?.pos ?? cursor;
     const archived = rec.logArchive !== null && lastPos === 0 ? rec.logArchive : null;
-    return { ok: true, chunks, lastPos, done: isTerminal(rec.machine.status) && seen >= lastPos && archived === null, status: rec.machine.status, archived };
+    return {
+      ok: true,
+      chunks,
+      lastPos,
+      done: isTerminal(rec.machine.status) && seen >= lastPos && archived === null,
+      status: rec.machine.status,
+      archived,
+    };
   }
 
   /**
@@ -194,7 +219,14 @@ export class Build extends DurableObject<Env> {
   }
 
   #steps(): StepContext {
-    return { env: this.env, store: this.#store, logs: this.#logs, timers: this.#timers, apply: (e) => this.#apply(e), takeSlot: (f) => this.#takeSlot(f) };
+    return {
+      env: this.env,
+      store: this.#store,
+      logs: this.#logs,
+      timers: this.#timers,
+      apply: (e) => this.#apply(e),
+      takeSlot: (f) => this.#takeSlot(f),
+    };
   }
 
   #runDue(): Promise<void> {
@@ -207,7 +239,12 @@ export class Build extends DurableObject<Env> {
           try {
             await this.#fire(name);
           } catch (error) {
-            log("error", "build timer failed; retrying", { object: "Build", buildId: this.#store.load()?.id, timer: name, error: String((error as Error)?.stack ?? error) });
+            log("error", "build timer failed; retrying", {
+              object: "Build",
+              buildId: this.#store.load()?.id,
+              timer: name,
+              error: String((error as Error)?.stack ?? error),
+            });
             this.#timers.set(name, Date.now() + 10_000);
           }
         }
@@ -233,7 +270,14 @@ export class Build extends DurableObject<Env> {
         if (status === "dispatching") await runDispatch(this.#steps());
         return;
       case "lease":
-        this.#apply({ type: "attempt_failed", failure: "lost", message: status === "dispatching" ? "The dispatch was never answered." : `No event from the runner for ${RETRY_POLICY.leaseMs / 1000} s (lost runner).` });
+        this.#apply({
+          type: "attempt_failed",
+          failure: "lost",
+          message:
+            status === "dispatching"
+              ? "The dispatch was never answered."
+              : `No event from the runner for ${RETRY_POLICY.leaseMs / 1000} s (lost runner).`,
+        });
         return;
       case "deadline":
         this.#apply({ type: "deadline_passed" });
@@ -270,7 +314,11 @@ export class Build extends DurableObject<Env> {
       // Above a layer this build rebuilds, every layer is rebuilt: its parent changes.
       const claimedBelow = layers.some((l) => l.index < layer.index && l.state === "claimed");
       const fresh = rec.mode === "ignore" || layer.index >= rec.freshFrom || claimedBelow;
-      const decision = await this.env.LAYER_BUILD.getByName(layerBuildName(rec.workspaceId, layer.key)).claim(rec.workspaceId, layer.key, { buildId: rec.id, mode: rec.mode, fresh });
+      const decision = await this.env.LAYER_BUILD.getByName(layerBuildName(rec.workspaceId, layer.key)).claim(rec.workspaceId, layer.key, {
+        buildId: rec.id,
+        mode: rec.mode,
+        fresh,
+      });
       const now = this.#store.load()!;
       if (now.machine.status !== "waiting") {
         // Cancelled while the claim was in flight: give the key back.
@@ -283,10 +331,14 @@ export class Build extends DurableObject<Env> {
       } else if (decision.kind === "cached") {
         this.#store.setLayer(layer.index, "cached", decision);
       } else if (decision.kind === "failed") {
-        this.#apply({ type: "dependency_failed", message: `Layer ${layer.key} failed in build ${decision.buildId} moments ago; it is not rebuilt until the failure memo expires.` });
+        this.#apply({
+          type: "dependency_failed",
+          message: `Layer ${layer.key} failed in build ${decision.buildId} moments ago; it is not rebuilt until the failure memo expires.`,
+        });
         return;
       } else {
-        if (rec.waitingKey !== layer.key) this.#logs.system(0, `waiting for build ${decision.holder}, which is building layer ${layer.key.slice(0, 12)}`, Date.now());
+        if (rec.waitingKey !== layer.key)
+          this.#logs.system(0, `waiting for build ${decision.holder}, which is building layer ${layer.key.slice(0, 12)}`, Date.now());
         this.#store.setField("waiting_key", layer.key);
         this.#timers.set("claim", Date.now() + RECLAIM_MS);
         return;
@@ -322,7 +374,8 @@ export class Build extends DurableObject<Env> {
         case "renew_lease": {
           this.#timers.set("lease", now + RETRY_POLICY.leaseMs);
           const attempt = this.#store.attempt(t.state.attemptNo);
-          if (attempt && this.#timers.get("deadline") === null) this.#timers.set("deadline", attempt.deadlineMs + RETRY_POLICY.deadlineGraceMs);
+          if (attempt && this.#timers.get("deadline") === null)
+            this.#timers.set("deadline", attempt.deadlineMs + RETRY_POLICY.deadlineGraceMs);
           break;
         }
         case "end_attempt":
@@ -330,7 +383,11 @@ export class Build extends DurableObject<Env> {
           break;
         case "schedule_retry":
           this.#timers.set("retry", now + effect.delayMs);
-          this.#logs.system(rec.machine.attemptNo, `attempt ${rec.machine.attemptNo} failed (${t.state.failure?.message ?? "infra"}); retrying in ${effect.delayMs / 1000} s`, now);
+          this.#logs.system(
+            rec.machine.attemptNo,
+            `attempt ${rec.machine.attemptNo} failed (${t.state.failure?.message ?? "infra"}); retrying in ${effect.delayMs / 1000} s`,
+            now,
+          );
           break;
         case "schedule_cancel_timeout":
           this.#timers.set("cancel", now + RETRY_POLICY.cancelGraceMs);
@@ -364,9 +421,10 @@ export class Build extends DurableObject<Env> {
       this.#store.setQueuedAt(fleetId, false);
     }
     const layers = this.#store.layers();
-    const memoised = rec.machine.status === "timeout" || (rec.machine.status === "failed" && rec.machine.failure?.reason !== "dependency")
-      ? (rec.failedLayer ?? layers.find((l) => l.state === "claimed")?.key ?? null)
-      : null;
+    const memoised =
+      rec.machine.status === "timeout" || (rec.machine.status === "failed" && rec.machine.failure?.reason !== "dependency")
+        ? (rec.failedLayer ?? layers.find((l) => l.state === "claimed")?.key ?? null)
+        : null;
     for (const layer of layers) {
       if (layer.released) continue;
       const holds = layer.state === "claimed";

@@ -37,7 +37,11 @@ export function gpuRequests(layers: readonly { gpu: GpuRequest }[]): GpuRequest[
  * Fleets that can run every layer, in the order to try them: not yet tried by this build
  * first, each group in the caller's order (own fleets before shared ones, oldest first).
  */
-export function candidateFleets<F extends FleetInfo>(fleets: readonly F[], layers: readonly { gpu: GpuRequest }[], triedFleetIds: readonly string[]): F[] {
+export function candidateFleets<F extends FleetInfo>(
+  fleets: readonly F[],
+  layers: readonly { gpu: GpuRequest }[],
+  triedFleetIds: readonly string[],
+): F[] {
   const needs = gpuRequests(layers);
   const able = fleets.filter((f) => f.maxConcurrentBuilds > 0 && needs.every((gpu) => fleetServesGpu(f.gpuTypes, gpu)));
   const tried = new Set(triedFleetIds);

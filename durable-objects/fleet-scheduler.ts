@@ -9,8 +9,8 @@
  * const slot = await env.FLEET_SCHEDULER.getByName(fleet.id).acquire(fleet.id, buildId, { capacity: 4, enqueue: true, slotTtlMs });
  */
 import { DurableObject } from "cloudflare:workers";
-import { migrate, Timers, TIMERS_TABLE } from "./storage.ts";
 import { log } from "../workers/log.ts";
+import { migrate, TIMERS_TABLE, Timers } from "./storage.ts";
 
 /** The answer to `acquire`: a slot, a place in the queue, or neither (not queued, queue not empty or fleet full). */
 export type AcquireResult = { granted: true } | { granted: false; position: number | null };
@@ -49,7 +49,12 @@ export class FleetScheduler extends DurableObject<Env> {
       return { granted: true };
     }
     if (queued === null && params.enqueue) {
-      this.#sql.exec("INSERT INTO queue (build_id, slot_ttl_ms, enqueued_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", buildId, params.slotTtlMs, Date.now());
+      this.#sql.exec(
+        "INSERT INTO queue (build_id, slot_ttl_ms, enqueued_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        buildId,
+        params.slotTtlMs,
+        Date.now(),
+      );
       // Capacity may be free while others wait (a pump in progress, a raised capacity): serve the head now.
       await this.#pump();
       if (this.#holds(buildId)) return { granted: true };
@@ -70,8 +75,14 @@ export class FleetScheduler extends DurableObject<Env> {
   async snapshot(): Promise<{ capacity: number; slots: string[]; queue: string[] }> {
     return {
       capacity: this.#capacity(),
-      slots: this.#sql.exec<{ build_id: string }>("SELECT build_id FROM slots ORDER BY granted_ms, build_id").toArray().map((r) => r.build_id),
-      queue: this.#sql.exec<{ build_id: string }>("SELECT build_id FROM queue ORDER BY seq").toArray().map((r) => r.build_id),
+      slots: this.#sql
+        .exec<{ build_id: string }>("SELECT build_id FROM slots ORDER BY granted_ms, build_id")
+        .toArray()
+        .map((r) => r.build_id),
+      queue: this.#sql
+        .exec<{ build_id: string }>("SELECT build_id FROM queue ORDER BY seq")
+        .toArray()
+        .map((r) => r.build_id),
     };
   }
 
@@ -85,7 +96,9 @@ export class FleetScheduler extends DurableObject<Env> {
   async #pump(): Promise<void> {
     const fleetId = this.#getMeta("fleet") ?? "";
     while (this.#free() > 0) {
-      const head = this.#sql.exec<{ build_id: string; slot_ttl_ms: number }>("SELECT build_id, slot_ttl_ms FROM queue ORDER BY seq LIMIT 1").toArray()[0];
+      const head = this.#sql
+        .exec<{ build_id: string; slot_ttl_ms: number }>("SELECT build_id, slot_ttl_ms FROM queue ORDER BY seq LIMIT 1")
+        .toArray()[0];
       if (!head) break;
       // Persist the grant before telling the build, so a crash cannot hand the slot out twice.
       this.#sql.exec("DELETE FROM queue WHERE build_id = ?", head.build_id);
@@ -99,7 +112,12 @@ export class FleetScheduler extends DurableObject<Env> {
         }
       } catch (error) {
         // Keep the grant: the build finds it when it polls `acquire`, or it expires.
-        log("warn", "telling a build about its slot failed", { object: "FleetScheduler", fleetId, buildId: head.build_id, error: String(error) });
+        log("warn", "telling a build about its slot failed", {
+          object: "FleetScheduler",
+          fleetId,
+          buildId: head.build_id,
+          error: String(error),
+        });
       }
     }
     await this.#timers.arm();
@@ -107,7 +125,12 @@ export class FleetScheduler extends DurableObject<Env> {
 
   #grant(buildId: string, ttlMs: number): void {
     const now = Date.now();
-    this.#sql.exec("INSERT INTO slots (build_id, granted_ms, expires_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", buildId, now, now + ttlMs);
+    this.#sql.exec(
+      "INSERT INTO slots (build_id, granted_ms, expires_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      buildId,
+      now,
+      now + ttlMs,
+    );
     this.#scheduleExpiry();
   }
 

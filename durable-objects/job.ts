@@ -2,8 +2,9 @@
  * Composes the job a build dispatches (workers/protocol/runner-protocol.ts `JobSchema`), pure:
  * target and pinned registry references, context URLs, and only the declared secrets.
  */
-import { contextDownloadPath } from "../workers/contexts/upload-plan.ts";
+
 import type { Job, JobLayer } from "@kiln-build/protocol";
+import { contextDownloadPath } from "../workers/contexts/upload-plan.ts";
 import type { BuildLayer } from "./build-spec.ts";
 import type { BuildMode } from "./join-policy.ts";
 
@@ -63,19 +64,21 @@ export type JobInput = {
 
 /** The job to sign and POST to the fleet. */
 export function composeJob(input: JobInput): Job {
-  const layers = input.layers.map(({ index, key, spec }): JobLayer => ({
-    key,
-    index,
-    dockerfileCommands: spec.dockerfileCommands,
-    context: spec.context && { ...spec.context, url: `${input.origin}${contextDownloadPath(spec.context.digest)}` },
-    secrets: spec.secrets,
-    gpu: spec.gpu,
-    buildArgs: spec.buildArgs,
-    buildFunction: spec.buildFunction,
-    pythonStandalone: spec.pythonStandalone,
-    baseAuth: spec.registryAuth,
-    target: targetReference(input.origin, input.workspaceName, key, input.mode, input.buildId),
-  }));
+  const layers = input.layers.map(
+    ({ index, key, spec }): JobLayer => ({
+      key,
+      index,
+      dockerfileCommands: spec.dockerfileCommands,
+      context: spec.context && { ...spec.context, url: `${input.origin}${contextDownloadPath(spec.context.digest)}` },
+      secrets: spec.secrets,
+      gpu: spec.gpu,
+      buildArgs: spec.buildArgs,
+      buildFunction: spec.buildFunction,
+      pythonStandalone: spec.pythonStandalone,
+      baseAuth: spec.registryAuth,
+      target: targetReference(input.origin, input.workspaceName, key, input.mode, input.buildId),
+    }),
+  );
   return {
     jobId: input.buildId,
     attemptId: input.attemptId,

@@ -9,12 +9,20 @@
  * const result = await env.LAYER_BUILD.getByName(layerBuildName(workspaceId, key)).submit(request);
  */
 import { DurableObject } from "cloudflare:workers";
+import { log } from "../workers/log.ts";
 import type { BuildSpec } from "./build-spec.ts";
 import {
-  applyRelease, type BuildMode, type ClaimDecision, type ClaimRequest, decideClaim, decideSubmit, type KeyState, type PendingBuild, type ReleaseOutcome,
+  applyRelease,
+  type BuildMode,
+  type ClaimDecision,
+  type ClaimRequest,
+  decideClaim,
+  decideSubmit,
+  type KeyState,
+  type PendingBuild,
+  type ReleaseOutcome,
 } from "./join-policy.ts";
-import { migrate, newId, Timers, TIMERS_TABLE } from "./storage.ts";
-import { log } from "../workers/log.ts";
+import { migrate, newId, TIMERS_TABLE, Timers } from "./storage.ts";
 
 /** The object name of a (workspace, key) pair. */
 export function layerBuildName(workspaceId: string, key: string): string {
@@ -74,7 +82,10 @@ export class LayerBuild extends DurableObject<Env> {
       if (decision.kind === "join") {
         const creating = this.#creating.get(decision.buildId);
         if (creating) {
-          const failed = await creating.then(() => null, (e: unknown) => e);
+          const failed = await creating.then(
+            () => null,
+            (e: unknown) => e,
+          );
           if (failed) return unavailable();
           return { ok: true, buildId: decision.buildId, outcome: "joined" };
         }
@@ -94,7 +105,9 @@ export class LayerBuild extends DurableObject<Env> {
     if (decision.kind === "claimed") {
       this.#sql.exec(
         "INSERT INTO holder (one, build_id, mode, claimed_ms) VALUES (1, ?, ?, ?) ON CONFLICT (one) DO NOTHING",
-        request.buildId, request.mode, Date.now(),
+        request.buildId,
+        request.mode,
+        Date.now(),
       );
       this.#sql.exec("DELETE FROM waiters WHERE build_id = ?", request.buildId);
     } else if (decision.kind === "busy") {
@@ -125,8 +138,14 @@ export class LayerBuild extends DurableObject<Env> {
   async snapshot(): Promise<KeyState & { waiters: string[]; notifying: string[] }> {
     return {
       ...this.#state(),
-      waiters: this.#sql.exec<{ build_id: string }>("SELECT build_id FROM waiters ORDER BY build_id").toArray().map((r) => r.build_id),
-      notifying: this.#sql.exec<{ build_id: string }>("SELECT build_id FROM notify ORDER BY build_id").toArray().map((r) => r.build_id),
+      waiters: this.#sql
+        .exec<{ build_id: string }>("SELECT build_id FROM waiters ORDER BY build_id")
+        .toArray()
+        .map((r) => r.build_id),
+      notifying: this.#sql
+        .exec<{ build_id: string }>("SELECT build_id FROM notify ORDER BY build_id")
+        .toArray()
+        .map((r) => r.build_id),
     };
   }
 
@@ -137,9 +156,15 @@ export class LayerBuild extends DurableObject<Env> {
 
   async #create(params: SubmitParams): Promise<SubmitResult> {
     const buildId = newId("bd");
-    const seq = (this.#sql.exec<{ n: number }>("SELECT coalesce(max(seq), 0) + 1 AS n FROM pending").one().n);
+    const seq = this.#sql.exec<{ n: number }>("SELECT coalesce(max(seq), 0) + 1 AS n FROM pending").one().n;
     // Persist before the outbound call so concurrent submissions join this build instead of creating another.
-    this.#sql.exec("INSERT INTO pending (build_id, mode, fresh_from, created, seq) VALUES (?, ?, ?, 0, ?)", buildId, params.mode, params.freshFrom, seq);
+    this.#sql.exec(
+      "INSERT INTO pending (build_id, mode, fresh_from, created, seq) VALUES (?, ?, ?, 0, ?)",
+      buildId,
+      params.mode,
+      params.freshFrom,
+      seq,
+    );
     const creation = this.env.BUILD.getByName(buildId).create({ ...params.spec, buildId });
     const settled = creation.then(() => undefined);
     this.#creating.set(buildId, settled);
@@ -183,9 +208,14 @@ export class LayerBuild extends DurableObject<Env> {
       .toArray()
       .map((r): PendingBuild => ({ buildId: r.build_id, mode: r.mode, freshFrom: r.fresh_from }));
     const o = this.#sql
-      .exec<{ success_build: string | null; digest: string | null; reference: string | null; size_bytes: number | null; failed_build: string | null; failed_until_ms: number | null }>(
-        "SELECT * FROM outcome",
-      )
+      .exec<{
+        success_build: string | null;
+        digest: string | null;
+        reference: string | null;
+        size_bytes: number | null;
+        failed_build: string | null;
+        failed_until_ms: number | null;
+      }>("SELECT * FROM outcome")
       .toArray()[0];
     return {
       holder: holder ? { buildId: holder.build_id, mode: holder.mode } : null,
@@ -197,7 +227,12 @@ export class LayerBuild extends DurableObject<Env> {
 
   #save(state: KeyState): void {
     if (state.holder) {
-      this.#sql.exec("INSERT INTO holder (one, build_id, mode, claimed_ms) VALUES (1, ?, ?, ?) ON CONFLICT (one) DO UPDATE SET build_id = excluded.build_id, mode = excluded.mode", state.holder.buildId, state.holder.mode, Date.now());
+      this.#sql.exec(
+        "INSERT INTO holder (one, build_id, mode, claimed_ms) VALUES (1, ?, ?, ?) ON CONFLICT (one) DO UPDATE SET build_id = excluded.build_id, mode = excluded.mode",
+        state.holder.buildId,
+        state.holder.mode,
+        Date.now(),
+      );
     } else {
       this.#sql.exec("DELETE FROM holder");
     }
@@ -211,7 +246,12 @@ export class LayerBuild extends DurableObject<Env> {
       `INSERT INTO outcome (one, success_build, digest, reference, size_bytes, failed_build, failed_until_ms) VALUES (1, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (one) DO UPDATE SET success_build = excluded.success_build, digest = excluded.digest, reference = excluded.reference,
          size_bytes = excluded.size_bytes, failed_build = excluded.failed_build, failed_until_ms = excluded.failed_until_ms`,
-      s?.buildId ?? null, s?.digest ?? null, s?.reference ?? null, s?.sizeBytes ?? null, f?.buildId ?? null, f?.untilMs ?? null,
+      s?.buildId ?? null,
+      s?.digest ?? null,
+      s?.reference ?? null,
+      s?.sizeBytes ?? null,
+      f?.buildId ?? null,
+      f?.untilMs ?? null,
     );
   }
 

@@ -51,7 +51,12 @@ export async function writeArchive(bucket: R2Bucket, prefix: string, readPage: (
 }
 
 /** Chunks after `cursor` from an archive, at most `maxChunks`; null when the archive has no index. */
-export async function readArchive(bucket: R2Bucket, prefix: string, cursor: number, maxChunks: number): Promise<{ chunks: LogChunk[]; lastPos: number } | null> {
+export async function readArchive(
+  bucket: R2Bucket,
+  prefix: string,
+  cursor: number,
+  maxChunks: number,
+): Promise<{ chunks: LogChunk[]; lastPos: number } | null> {
   const object = await bucket.get(`${prefix}index.json`);
   if (!object) return null;
   const index = (await object.json()) as ArchiveIndex;

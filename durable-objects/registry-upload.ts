@@ -67,8 +67,18 @@ export type UploadCommit = {
 export type UploadFailure = { ok: false; error: { code: "upload_unknown" | "busy" | "range_invalid" | "stale_lease"; offset?: number } };
 
 type SessionRow = {
-  upload_id: string; repository: string; workspace_id: string; r2_key: string; mpu_id: string | null; offset: number;
-  tail_key: string | null; tail_size: number; writes: number; first_sha256: string | null; lease: string | null; lease_until: number | null;
+  upload_id: string;
+  repository: string;
+  workspace_id: string;
+  r2_key: string;
+  mpu_id: string | null;
+  offset: number;
+  tail_key: string | null;
+  tail_size: number;
+  writes: number;
+  first_sha256: string | null;
+  lease: string | null;
+  lease_until: number | null;
   whole_object: number;
 };
 
@@ -86,7 +96,11 @@ export class RegistryUpload extends DurableObject<Env> {
   async open(init: { uploadId: string; repository: string; workspaceId: string; nowMs: number }): Promise<{ ok: true }> {
     this.#sql.exec(
       "INSERT INTO session (id, upload_id, repository, workspace_id, r2_key, updated_at) VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-      init.uploadId, init.repository, init.workspaceId, `blobs/uploads/${init.uploadId}`, init.nowMs,
+      init.uploadId,
+      init.repository,
+      init.workspaceId,
+      `blobs/uploads/${init.uploadId}`,
+      init.nowMs,
     );
     await this.ctx.storage.setAlarm(init.nowMs + SESSION_IDLE_MS);
     return { ok: true };
@@ -104,19 +118,35 @@ export class RegistryUpload extends DurableObject<Env> {
    * the committed offset explicitly takes over a held lease: the client is resuming after a
    * dropped connection, whose writer the runtime cancelled without releasing it.
    */
-  claim(repository: string, start: number | null, nowMs: number): { ok: true; lease: string; state: UploadState; parts: { partNumber: number; etag: string }[] } | UploadFailure {
+  claim(
+    repository: string,
+    start: number | null,
+    nowMs: number,
+  ): { ok: true; lease: string; state: UploadState; parts: { partNumber: number; etag: string }[] } | UploadFailure {
     const row = this.#row(repository);
     if (!row) return { ok: false, error: { code: "upload_unknown" } };
     if (start !== null && start !== row.offset) return { ok: false, error: { code: "range_invalid", offset: row.offset } };
     if (row.lease && (row.lease_until ?? 0) > nowMs && start === null) return { ok: false, error: { code: "busy", offset: row.offset } };
     const lease = crypto.randomUUID();
     this.#sql.exec("UPDATE session SET lease = ?, lease_until = ?, updated_at = ?", lease, nowMs + LEASE_MS, nowMs);
-    const parts = this.#sql.exec<{ part_number: number; etag: string }>("SELECT part_number, etag FROM parts ORDER BY part_number").toArray();
-    return { ok: true, lease, state: this.#state(row, parts.length), parts: parts.map((p) => ({ partNumber: p.part_number, etag: p.etag })) };
+    const parts = this.#sql
+      .exec<{ part_number: number; etag: string }>("SELECT part_number, etag FROM parts ORDER BY part_number")
+      .toArray();
+    return {
+      ok: true,
+      lease,
+      state: this.#state(row, parts.length),
+      parts: parts.map((p) => ({ partNumber: p.part_number, etag: p.etag })),
+    };
   }
 
   /** Records a request's progress (or its end); keeps the lease for progress reports and when `keepLease` (completion follows). */
-  async commit(lease: string, update: UploadCommit, nowMs: number, keepLease = false): Promise<{ ok: true; state: UploadState } | UploadFailure> {
+  async commit(
+    lease: string,
+    update: UploadCommit,
+    nowMs: number,
+    keepLease = false,
+  ): Promise<{ ok: true; state: UploadState } | UploadFailure> {
     const row = this.#sql.exec<SessionRow>("SELECT * FROM session").toArray()[0];
     if (!row || row.lease !== lease) return { ok: false, error: { code: "stale_lease" } };
     for (const part of update.newParts) {
@@ -127,8 +157,16 @@ export class RegistryUpload extends DurableObject<Env> {
     const hold = keepLease || update.progress;
     this.#sql.exec(
       "UPDATE session SET mpu_id = ?, offset = ?, tail_key = ?, tail_size = ?, writes = writes + ?, first_sha256 = ?, whole_object = ?, lease = ?, lease_until = ?, updated_at = ?",
-      update.mpuId, update.offset, update.tailKey, update.tailSize, update.progress ? 0 : 1, sha256, update.wholeObject ? 1 : 0,
-      hold ? lease : null, hold ? nowMs + LEASE_MS : null, nowMs,
+      update.mpuId,
+      update.offset,
+      update.tailKey,
+      update.tailSize,
+      update.progress ? 0 : 1,
+      sha256,
+      update.wholeObject ? 1 : 0,
+      hold ? lease : null,
+      hold ? nowMs + LEASE_MS : null,
+      nowMs,
     );
     await this.ctx.storage.setAlarm(nowMs + SESSION_IDLE_MS);
     const next = this.#sql.exec<SessionRow>("SELECT * FROM session").toArray()[0]!;
@@ -172,7 +210,9 @@ export class RegistryUpload extends DurableObject<Env> {
   async #cleanUp(row: SessionRow, abort: boolean): Promise<void> {
     if (abort && row.mpu_id) {
       // An upload already completed or aborted throws; either way nothing is left to free.
-      await this.env.REGISTRY.resumeMultipartUpload(row.r2_key, row.mpu_id).abort().catch(() => undefined);
+      await this.env.REGISTRY.resumeMultipartUpload(row.r2_key, row.mpu_id)
+        .abort()
+        .catch(() => undefined);
     }
     // A whole object of an abandoned session, unless a writer holds the lease (a PUT may be
     // recording it as a blob this moment); what is left here, the GC's orphan sweep frees.
@@ -192,8 +232,17 @@ export class RegistryUpload extends DurableObject<Env> {
 
   #state(row: SessionRow, partCount: number): UploadState {
     return {
-      uploadId: row.upload_id, repository: row.repository, workspaceId: row.workspace_id, r2Key: row.r2_key, mpuId: row.mpu_id,
-      offset: row.offset, partCount, tailKey: row.tail_key, tailSize: row.tail_size, writes: row.writes, firstSha256: row.first_sha256,
+      uploadId: row.upload_id,
+      repository: row.repository,
+      workspaceId: row.workspace_id,
+      r2Key: row.r2_key,
+      mpuId: row.mpu_id,
+      offset: row.offset,
+      partCount,
+      tailKey: row.tail_key,
+      tailSize: row.tail_size,
+      writes: row.writes,
+      firstSha256: row.first_sha256,
       wholeObject: row.whole_object === 1,
     };
   }

@@ -3,8 +3,9 @@
  * (fencing), and what it means for the state machine and the build's layers. The object
  * applies the answer; nothing here touches storage.
  */
-import { FAILURE_LOG_TAIL_LINES } from "../workers/images/view.ts";
+
 import type { RunnerEvent } from "@kiln-build/protocol";
+import { FAILURE_LOG_TAIL_LINES } from "../workers/images/view.ts";
 import { isAttemptLive, type MachineEvent, type MachineState } from "./build-machine.ts";
 import type { AttemptRow, FailureDetails, LayerRow } from "./build-store.ts";
 import { pinnedReference } from "./job.ts";
@@ -52,12 +53,19 @@ export function planRunnerEvent(
       if (!layer || (layer.state !== "claimed" && layer.state !== "built")) return { ok: false, error: "unknown_layer" };
       if (layer.state === "built") return { ok: true, plan: { machine: { type: "runner_alive" } } };
       const reference = pinnedReference(targetOf(layer.key), event.digest);
-      return { ok: true, plan: { machine: { type: "runner_alive" }, built: { index: layer.index, key: layer.key, digest: event.digest, reference, sizeBytes: event.sizeBytes } } };
+      return {
+        ok: true,
+        plan: {
+          machine: { type: "runner_alive" },
+          built: { index: layer.index, key: layer.key, digest: event.digest, reference, sizeBytes: event.sizeBytes },
+        },
+      };
     }
     case "succeeded":
       return { ok: true, plan: { machine: { type: "runner_succeeded", complete: layers.every((l) => l.state !== "claimed") } } };
     case "failed": {
-      const named = event.layerKey !== null && layers.some((l) => l.key === event.layerKey && l.state === "claimed") ? event.layerKey : undefined;
+      const named =
+        event.layerKey !== null && layers.some((l) => l.key === event.layerKey && l.state === "claimed") ? event.layerKey : undefined;
       const firstUnbuilt = layers.find((l) => l.state === "claimed")?.key;
       const message = event.exitCode === null ? event.message : `${event.message} (exit code ${event.exitCode})`;
       const failure: FailureDetails = {

@@ -32,7 +32,11 @@ export class Timers {
 
   /** Sets (or moves) timer `name` to fire at `dueMs`. Call `arm()` after the last change. */
   set(name: string, dueMs: number): void {
-    this.#sql.exec("INSERT INTO timers (name, due_ms) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET due_ms = excluded.due_ms", name, Math.floor(dueMs));
+    this.#sql.exec(
+      "INSERT INTO timers (name, due_ms) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET due_ms = excluded.due_ms",
+      name,
+      Math.floor(dueMs),
+    );
   }
 
   /** Removes timer `name` if set. */
@@ -47,7 +51,10 @@ export class Timers {
 
   /** Names of the timers due at `nowMs`, earliest first. */
   due(nowMs: number): string[] {
-    return this.#sql.exec<{ name: string }>("SELECT name FROM timers WHERE due_ms <= ? ORDER BY due_ms, name", nowMs).toArray().map((r) => r.name);
+    return this.#sql
+      .exec<{ name: string }>("SELECT name FROM timers WHERE due_ms <= ? ORDER BY due_ms, name", nowMs)
+      .toArray()
+      .map((r) => r.name);
   }
 
   /** Points the alarm at the earliest timer, or removes it when none is left. */

@@ -8,7 +8,8 @@ import { runExample } from "./run-example.ts";
 
 const dir = fileURLToPath(new URL("./dockerfile-app/", import.meta.url));
 
-export const image = Image.fromDockerfile(`${dir}Dockerfile`, { contextDir: dir, buildArgs: { BASE: "debian:bookworm-slim" } })
-  .env({ GREETING_FILE: "/etc/greeting.txt" });
+export const image = Image.fromDockerfile(`${dir}Dockerfile`, { contextDir: dir, buildArgs: { BASE: "debian:bookworm-slim" } }).env({
+  GREETING_FILE: "/etc/greeting.txt",
+});
 
 await runExample(image, import.meta.url);

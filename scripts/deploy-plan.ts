@@ -15,7 +15,11 @@ export type DeployArgs = { env: DeployEnvironment; dryRun: boolean; generateSecr
 /** The Worker secrets a deployment needs (`wrangler secret put`), with how to make a value. */
 export const REQUIRED_SECRETS = [
   { name: "KILN_SECRET_KEY", why: "encrypts secrets and fleet signing secrets at rest", generate: "openssl rand -base64 32" },
-  { name: "KILN_ADMIN_TOKEN", why: "the bootstrap admin token (create workspaces, tokens, fleets)", generate: "openssl rand -base64 36 | tr '+/' '-_'" },
+  {
+    name: "KILN_ADMIN_TOKEN",
+    why: "the bootstrap admin token (create workspaces, tokens, fleets)",
+    generate: "openssl rand -base64 36 | tr '+/' '-_'",
+  },
 ] as const;
 
 /** What one environment deploys, read from wrangler.toml. */
@@ -44,7 +48,8 @@ export function parseDeployArgs(argv: readonly string[]): DeployArgs | { error: 
     else return { error: `Unknown argument '${arg}'.` };
   }
   if (!env) return { error: "Say which environment to deploy: --env staging or --env production." };
-  if (!(DEPLOY_ENVIRONMENTS as readonly string[]).includes(env)) return { error: `Unknown environment '${env}': wrangler.toml defines ${DEPLOY_ENVIRONMENTS.join(" and ")}.` };
+  if (!(DEPLOY_ENVIRONMENTS as readonly string[]).includes(env))
+    return { error: `Unknown environment '${env}': wrangler.toml defines ${DEPLOY_ENVIRONMENTS.join(" and ")}.` };
   return { env: env as DeployEnvironment, dryRun, generateSecrets };
 }
 

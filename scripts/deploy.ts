@@ -17,7 +17,15 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { deployedUrl, deployResources, parseDeployArgs, REQUIRED_SECRETS, secretPutCommand, USAGE, type DeployEnvironment } from "./deploy-plan.ts";
+import {
+  type DeployEnvironment,
+  deployedUrl,
+  deployResources,
+  parseDeployArgs,
+  REQUIRED_SECRETS,
+  secretPutCommand,
+  USAGE,
+} from "./deploy-plan.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const WRANGLER = process.env.KILN_WRANGLER ?? "wrangler";
@@ -31,7 +39,15 @@ function step(message: string): void {
 /** Prints the three-part failure and exits 1. */
 function fail(what: string, details: string, fix: string): never {
   process.stderr.write(`\nError: ${what}\n`);
-  if (details.trim()) process.stderr.write(`\n${details.trim().split("\n").slice(-15).map((l) => `  ${l}`).join("\n")}\n`);
+  if (details.trim())
+    process.stderr.write(
+      `\n${details
+        .trim()
+        .split("\n")
+        .slice(-15)
+        .map((l) => `  ${l}`)
+        .join("\n")}\n`,
+    );
   process.stderr.write(`\nHow to fix: ${fix}\n`);
   process.exit(1);
 }
@@ -39,7 +55,12 @@ function fail(what: string, details: string, fix: string): never {
 /** Runs wrangler, capturing its output (for commands whose output we parse). */
 function wrangler(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
   const result = spawnSync(WRANGLER, args, { cwd: ROOT, env: ENV, encoding: "utf8", input: input ?? "", shell: false });
-  if (result.error) fail(`Could not run ${WRANGLER}.`, String(result.error), "Run `npm ci` first (wrangler is a dev dependency), and run this through `npm run deploy`.");
+  if (result.error)
+    fail(
+      `Could not run ${WRANGLER}.`,
+      String(result.error),
+      "Run `npm ci` first (wrangler is a dev dependency), and run this through `npm run deploy`.",
+    );
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -54,7 +75,9 @@ function wranglerLive(args: string[]): Promise<{ status: number; output: string 
     };
     child.stdout.on("data", keep(process.stdout));
     child.stderr.on("data", keep(process.stderr));
-    child.on("error", (error) => fail(`Could not run ${WRANGLER}.`, String(error), "Run `npm ci` first, then `npm run deploy -- --env <env>`."));
+    child.on("error", (error) =>
+      fail(`Could not run ${WRANGLER}.`, String(error), "Run `npm ci` first, then `npm run deploy -- --env <env>`."),
+    );
     child.on("close", (status) => resolve({ status: status ?? 1, output }));
   });
 }
@@ -72,18 +95,22 @@ if (args.dryRun) {
   step("dry run: bundling the Worker, nothing in your account is touched");
   const dry = await wranglerLive(["deploy", "--dry-run", "--env", env]);
   if (dry.status !== 0) fail("The Worker does not bundle.", dry.output, "Fix the build error above; `npm test` runs the same dry run.");
-  step("dry run complete. Deploy for real: npm run deploy -- --env " + env);
+  step(`dry run complete. Deploy for real: npm run deploy -- --env ${env}`);
   process.exit(0);
 }
 
 // 1. Logged in?
 const who = wrangler(["whoami", "--json"]);
 if (who.status !== 0) {
-  fail("You are not logged in to Cloudflare.", who.stderr || who.stdout, "Run `npx wrangler login` (a browser opens), or in CI set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID. Then run this again.");
+  fail(
+    "You are not logged in to Cloudflare.",
+    who.stderr || who.stdout,
+    "Run `npx wrangler login` (a browser opens), or in CI set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID. Then run this again.",
+  );
 }
 let accounts: { name: string; id: string }[] = [];
 try {
-  accounts = ((JSON.parse(who.stdout) as { accounts?: { name: string; id: string }[] }).accounts ?? []);
+  accounts = (JSON.parse(who.stdout) as { accounts?: { name: string; id: string }[] }).accounts ?? [];
 } catch {
   // Older output formats: the login itself is what matters.
 }
@@ -98,7 +125,12 @@ step(`logged in${accounts.length === 1 ? ` (account ${accounts[0]!.name})` : ""}
 
 // 2. D1: create the database before migrating it; wrangler deploy would only create it after the code is live.
 const listed = wrangler(["d1", "list", "--json"]);
-if (listed.status !== 0) fail("Could not list your D1 databases.", listed.stderr || listed.stdout, "Check that your API token has the D1 Edit permission (or run `npx wrangler login` again).");
+if (listed.status !== 0)
+  fail(
+    "Could not list your D1 databases.",
+    listed.stderr || listed.stdout,
+    "Check that your API token has the D1 Edit permission (or run `npx wrangler login` again).",
+  );
 let databases: { name: string }[] = [];
 try {
   databases = JSON.parse(listed.stdout) as { name: string }[];
@@ -110,13 +142,22 @@ if (databases.some((db) => db.name === resources.database)) {
 } else {
   step(`creating D1 database ${resources.database}`);
   const created = wrangler(["d1", "create", resources.database]);
-  if (created.status !== 0) fail(`Could not create the D1 database ${resources.database}.`, created.stderr || created.stdout, `Create it yourself: npx wrangler d1 create ${resources.database}, then run this again.`);
+  if (created.status !== 0)
+    fail(
+      `Could not create the D1 database ${resources.database}.`,
+      created.stderr || created.stdout,
+      `Create it yourself: npx wrangler d1 create ${resources.database}, then run this again.`,
+    );
 }
 
 // R2 must be enabled once per account (a dashboard step) before any bucket can be created.
 const buckets = wrangler(["r2", "bucket", "list"]);
 if (buckets.status !== 0) {
-  fail("R2 is not available on this account.", buckets.stderr || buckets.stdout, "Enable R2 once in the Cloudflare dashboard (Storage & databases > R2 > enable/purchase; there is a free tier), then run this again.");
+  fail(
+    "R2 is not available on this account.",
+    buckets.stderr || buckets.stdout,
+    "Enable R2 once in the Cloudflare dashboard (Storage & databases > R2 > enable/purchase; there is a free tier), then run this again.",
+  );
 }
 const missingBuckets = resources.buckets.filter((name) => !buckets.stdout.includes(name));
 step(missingBuckets.length ? `R2 buckets to be created by wrangler deploy: ${missingBuckets.join(", ")}` : "R2 buckets exist");
@@ -124,7 +165,12 @@ step(missingBuckets.length ? `R2 buckets to be created by wrangler deploy: ${mis
 // 3. Migrations first: the new code may need the new schema; migrations only add.
 step("applying D1 migrations (remote)");
 const migrated = await wranglerLive(["d1", "migrations", "apply", resources.bindingOfDatabase, "--remote", "--env", env]);
-if (migrated.status !== 0) fail("The D1 migrations did not apply.", migrated.output, `Read the error above, then retry: npx wrangler d1 migrations apply ${resources.bindingOfDatabase} --remote --env ${env}`);
+if (migrated.status !== 0)
+  fail(
+    "The D1 migrations did not apply.",
+    migrated.output,
+    `Read the error above, then retry: npx wrangler d1 migrations apply ${resources.bindingOfDatabase} --remote --env ${env}`,
+  );
 
 // 4. Deploy (provisions missing R2 buckets, links the D1 database by name).
 step(`deploying the Worker ${resources.worker}`);
@@ -153,16 +199,20 @@ const missing = REQUIRED_SECRETS.filter((s) => !present.includes(s.name));
 let adminToken: string | null = null;
 if (missing.length > 0 && args.generateSecrets) {
   for (const secret of missing) {
-    const value = secret.name === "KILN_SECRET_KEY" ? randomBytes(32).toString("base64") : `kiln_bootstrap_${randomBytes(32).toString("base64url")}`;
+    const value =
+      secret.name === "KILN_SECRET_KEY" ? randomBytes(32).toString("base64") : `kiln_bootstrap_${randomBytes(32).toString("base64url")}`;
     const put = wrangler(["secret", "put", secret.name, "--env", env], value);
-    if (put.status !== 0) fail(`Could not set ${secret.name}.`, put.stderr || put.stdout, `Set it yourself: ${secretPutCommand(secret.name, env)}`);
+    if (put.status !== 0)
+      fail(`Could not set ${secret.name}.`, put.stderr || put.stdout, `Set it yourself: ${secretPutCommand(secret.name, env)}`);
     if (secret.name === "KILN_ADMIN_TOKEN") adminToken = value;
     step(`set ${secret.name} (${secret.why})`);
   }
 } else if (missing.length > 0) {
   step("the Worker is deployed, but it lacks secrets. Set them (values never leave your machine except to Cloudflare):");
   for (const secret of missing) process.stdout.write(`\n  # ${secret.name}: ${secret.why}\n  ${secretPutCommand(secret.name, env)}\n`);
-  process.stdout.write("\n  Keep the admin token value: it is how you create workspaces, tokens and fleets. Or rerun with --generate-secrets.\n\n");
+  process.stdout.write(
+    "\n  Keep the admin token value: it is how you create workspaces, tokens and fleets. Or rerun with --generate-secrets.\n\n",
+  );
 } else {
   step("secrets KILN_SECRET_KEY and KILN_ADMIN_TOKEN are set");
 }

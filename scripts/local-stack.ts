@@ -13,7 +13,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { newWebhookSecret } from "@kiln-build/protocol";
 
 /** Every scope: the development token drives the SDK, the CLI and the admin-ish commands. */
-export const DEV_SCOPES = ["images:read", "images:write", "secrets:read", "secrets:write", "tags:write", "fleets:read", "fleets:write", "tokens:write"];
+export const DEV_SCOPES = [
+  "images:read",
+  "images:write",
+  "secrets:read",
+  "secrets:write",
+  "tags:write",
+  "fleets:read",
+  "fleets:write",
+  "tokens:write",
+];
 
 /** What survives restarts (`state.json`); secrets live in their own 0600 files. */
 export type DevState = { workspace: string; token?: string; fleetId?: string; signingSecret?: string };
@@ -24,7 +33,14 @@ export type StackPaths = { root: string; persist: string; dev: string; secretsEn
 /** Where everything lives: `<root>/state` for wrangler's D1/R2/DO, `<root>/kiln-dev` for ours. */
 export function stackPaths(root: string): StackPaths {
   const dev = path.join(root, "kiln-dev");
-  return { root, persist: path.join(root, "state"), dev, secretsEnv: path.join(dev, "secrets.env"), state: path.join(dev, "state.json"), runner: path.join(dev, "runner") };
+  return {
+    root,
+    persist: path.join(root, "state"),
+    dev,
+    secretsEnv: path.join(dev, "secrets.env"),
+    state: path.join(dev, "state.json"),
+    runner: path.join(dev, "runner"),
+  };
 }
 
 /**
@@ -37,7 +53,11 @@ export function localWorkerSecrets(paths: StackPaths): { adminToken: string } {
   if (!existsSync(paths.secretsEnv)) {
     const adminToken = `kiln-dev-admin-${randomBytes(24).toString("hex")}`;
     const secretKey = randomBytes(32).toString("base64");
-    writeFileSync(paths.secretsEnv, `# npm start: local Worker secrets (never committed; delete to regenerate)\nKILN_ADMIN_TOKEN=${adminToken}\nKILN_SECRET_KEY=${secretKey}\n`, { mode: 0o600 });
+    writeFileSync(
+      paths.secretsEnv,
+      `# npm start: local Worker secrets (never committed; delete to regenerate)\nKILN_ADMIN_TOKEN=${adminToken}\nKILN_SECRET_KEY=${secretKey}\n`,
+      { mode: 0o600 },
+    );
   }
   const adminToken = /^KILN_ADMIN_TOKEN=(.+)$/m.exec(readFileSync(paths.secretsEnv, "utf8"))?.[1];
   if (!adminToken) throw new Error(`${paths.secretsEnv} has no KILN_ADMIN_TOKEN; delete the file and start again.`);
@@ -91,7 +111,12 @@ export function hasCommand(name: string): boolean {
 export type Child = { name: string; process: ChildProcess; output(): string; stop(graceMs?: number): Promise<void> };
 
 /** Starts a long-running child; `echo` copies its output to ours. */
-export function startChild(name: string, command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; echo: boolean }): Child {
+export function startChild(
+  name: string,
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; echo: boolean },
+): Child {
   const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
   const keep = (stream: NodeJS.WriteStream) => (d: Buffer) => {
@@ -100,7 +125,10 @@ export function startChild(name: string, command: string, args: string[], option
   };
   child.stdout!.on("data", keep(process.stdout));
   child.stderr!.on("data", keep(process.stderr));
-  const exited = () => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
+  const exited = () =>
+    new Promise<void>((resolve) =>
+      child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve()),
+    );
   const signal = (sig: NodeJS.Signals) => {
     try {
       process.kill(-child.pid!, sig);
@@ -125,14 +153,27 @@ export async function waitHealthy(url: string, child: ChildProcess, timeoutMs: n
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (child.exitCode !== null || child.signalCode !== null) return false;
-    if (await fetch(url).then((r) => r.ok, () => false)) return true;
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return true;
     await sleep(300);
   }
   return false;
 }
 
 /** A JSON call to the local API that throws with the answer on failure. */
-export async function api<T>(url: string, token: string, method: string, apiPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: T }> {
+export async function api<T>(
+  url: string,
+  token: string,
+  method: string,
+  apiPath: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: T }> {
   const res = await fetch(`${url}${apiPath}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
@@ -145,9 +186,17 @@ export async function api<T>(url: string, token: string, method: string, apiPath
 /** The development workspace and a working token: reused when the saved one still works. */
 export async function ensureWorkspaceAndToken(url: string, adminToken: string, state: DevState): Promise<string> {
   const ws = await api(url, adminToken, "POST", "/v1/workspaces", { name: state.workspace });
-  if (ws.status !== 201 && ws.status !== 409) throw new Error(`creating workspace '${state.workspace}' failed: HTTP ${ws.status} ${JSON.stringify(ws.json)}`);
+  if (ws.status !== 201 && ws.status !== 409)
+    throw new Error(`creating workspace '${state.workspace}' failed: HTTP ${ws.status} ${JSON.stringify(ws.json)}`);
   if (state.token && (await api(url, state.token, "GET", "/v1/images?limit=1")).status === 200) return state.token;
-  const created = await api<{ token: string }>(url, adminToken, "POST", "/v1/tokens", { name: "npm-start", scopes: DEV_SCOPES }, { "x-kiln-workspace": state.workspace });
+  const created = await api<{ token: string }>(
+    url,
+    adminToken,
+    "POST",
+    "/v1/tokens",
+    { name: "npm-start", scopes: DEV_SCOPES },
+    { "x-kiln-workspace": state.workspace },
+  );
   if (created.status !== 201) throw new Error(`creating a token failed: HTTP ${created.status} ${JSON.stringify(created.json)}`);
   return created.json.token;
 }
@@ -185,7 +234,10 @@ export async function ensureBusyboxBase(registryUrl: string, reference: string, 
   const [repo, tag] = repoPath!.split(":") as [string, string];
   const head = await fetch(`${registryUrl}/v2/${repo}/manifests/${tag}`, {
     method: "HEAD",
-    headers: { authorization: `Basic ${Buffer.from(`dev:${token}`).toString("base64")}`, accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+    headers: {
+      authorization: `Basic ${Buffer.from(`dev:${token}`).toString("base64")}`,
+      accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+    },
   });
   if (head.ok) return false;
   const work = mkdtempSync(path.join(storageDir, "busybox-"));
@@ -194,7 +246,9 @@ export async function ensureBusyboxBase(registryUrl: string, reference: string, 
     for (const d of ["bin", "tmp", "etc", "root"]) mkdirSync(path.join(rootfs, d), { recursive: true });
     copyFileSync("/bin/busybox", path.join(rootfs, "bin/busybox"));
     chmodSync(path.join(rootfs, "bin/busybox"), 0o755);
-    const applets = spawnSync("/bin/busybox", ["--list"], { encoding: "utf8" }).stdout.split("\n").filter((a) => a && a !== "busybox");
+    const applets = spawnSync("/bin/busybox", ["--list"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter((a) => a && a !== "busybox");
     for (const applet of applets) symlinkSync("busybox", path.join(rootfs, "bin", applet));
     writeFileSync(path.join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
     writeFileSync(path.join(rootfs, "etc/group"), "root:x:0:\n");

@@ -17,11 +17,25 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { Image } from "../sdk/src/image.ts";
 import { KilnClient } from "../sdk/src/client.ts";
+import { Image } from "../sdk/src/image.ts";
 import {
-  api, type Child, choosePort, type DevState, ensureBusyboxBase, ensureFleet, ensureWorkspaceAndToken, hasCommand, loadState, localWorkerSecrets, saveState,
-  signingSecret, stackPaths, startChild, staticBusybox, waitHealthy,
+  api,
+  type Child,
+  choosePort,
+  type DevState,
+  ensureBusyboxBase,
+  ensureFleet,
+  ensureWorkspaceAndToken,
+  hasCommand,
+  loadState,
+  localWorkerSecrets,
+  saveState,
+  signingSecret,
+  stackPaths,
+  startChild,
+  staticBusybox,
+  waitHealthy,
 } from "./local-stack.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -82,18 +96,40 @@ const migrate = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "appl
   env: { ...env, CI: "true" }, // never prompt: local migrations are safe to apply
   encoding: "utf8",
 });
-if (migrate.status !== 0) await fail("Could not apply the D1 migrations.", `${migrate.stdout}\n${migrate.stderr}`.slice(-3000), "Run `npm ci`, then `npm start` again.");
+if (migrate.status !== 0)
+  await fail(
+    "Could not apply the D1 migrations.",
+    `${migrate.stdout}\n${migrate.stderr}`.slice(-3000),
+    "Run `npm ci`, then `npm start` again.",
+  );
 
 say(`starting the orchestrator on ${url} (wrangler dev)`);
 const worker = startChild(
   "orchestrator",
   process.execPath,
-  [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", paths.persist, "--env-file", paths.secretsEnv, "--show-interactive-dev-session=false", ...(verbose ? [] : ["--log-level", "warn"])],
+  [
+    WRANGLER,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--persist-to",
+    paths.persist,
+    "--env-file",
+    paths.secretsEnv,
+    "--show-interactive-dev-session=false",
+    ...(verbose ? [] : ["--log-level", "warn"]),
+  ],
   { cwd: ROOT, env, echo: verbose },
 );
 children.push(worker);
 if (!(await waitHealthy(`${url}/healthz`, worker.process, 180_000))) {
-  await fail(`The orchestrator did not come up on ${url}.`, worker.output().slice(-3000), `Is port ${port} in use (another npm start)? Stop it or set KILN_PORT=<port>.`);
+  await fail(
+    `The orchestrator did not come up on ${url}.`,
+    worker.output().slice(-3000),
+    `Is port ${port} in use (another npm start)? Stop it or set KILN_PORT=<port>.`,
+  );
 }
 worker.process.on("exit", () => {
   if (!stopping) {
@@ -108,7 +144,11 @@ const state: DevState = loadState(paths, workspace);
 try {
   state.token = await ensureWorkspaceAndToken(url, adminToken, state);
 } catch (error) {
-  await fail("Could not set up the development workspace.", String((error as Error).message), "Delete .wrangler/kiln-dev/state.json and start again.");
+  await fail(
+    "Could not set up the development workspace.",
+    String((error as Error).message),
+    "Delete .wrangler/kiln-dev/state.json and start again.",
+  );
 }
 saveState(paths, state);
 const token = state.token!;
@@ -121,7 +161,8 @@ let welcome: string | null = null;
 let base: string | null = null;
 if (!hasCommand("buildah")) {
   runner = {
-    skipped: "buildah is not installed. Builds wait until a runner is registered.\n                How to fix: sudo apt-get install -y buildah   (Debian/Ubuntu), then npm start again.",
+    skipped:
+      "buildah is not installed. Builds wait until a runner is registered.\n                How to fix: sudo apt-get install -y buildah   (Debian/Ubuntu), then npm start again.",
   };
 } else {
   runner = await startRunner();
@@ -131,7 +172,8 @@ if (!hasCommand("buildah")) {
 }
 
 async function startRunner(): Promise<RunnerInfo> {
-  if (process.getuid?.() !== 0) say("warning: the runner builds with buildah's chroot isolation, which needs root; builds may fail otherwise.");
+  if (process.getuid?.() !== 0)
+    say("warning: the runner builds with buildah's chroot isolation, which needs root; builds may fail otherwise.");
   const runnerPort = await choosePort(Number(process.env.KILN_RUNNER_PORT ?? port + 1));
   const runnerUrl = `http://127.0.0.1:${runnerPort}`;
   const secret = signingSecret(state);
@@ -141,16 +183,35 @@ async function startRunner(): Promise<RunnerInfo> {
     "runner",
     process.execPath,
     [
-      RUNNER, "serve", "--host", "127.0.0.1", "--port", String(runnerPort), "--concurrency", "2",
-      "--work-dir", path.join(paths.runner, "work"), "--cache-dir", path.join(paths.runner, "cache"), "--secrets-dir", path.join(paths.runner, "secrets"),
-      "--storage-root", path.join(paths.runner, "storage"), "--storage-run-root", path.join(paths.runner, "run"), "--log-level", verbose ? "info" : "warn",
+      RUNNER,
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(runnerPort),
+      "--concurrency",
+      "2",
+      "--work-dir",
+      path.join(paths.runner, "work"),
+      "--cache-dir",
+      path.join(paths.runner, "cache"),
+      "--secrets-dir",
+      path.join(paths.runner, "secrets"),
+      "--storage-root",
+      path.join(paths.runner, "storage"),
+      "--storage-run-root",
+      path.join(paths.runner, "run"),
+      "--log-level",
+      verbose ? "info" : "warn",
     ],
     // The secret goes through the environment, never argv (visible in ps).
     { cwd: ROOT, env: { ...env, KILN_RUNNER_WEBHOOK_SECRET: secret }, echo: verbose },
   );
   children.push(child);
   if (!(await waitHealthy(`${runnerUrl}/healthz`, child.process, 60_000))) {
-    return { skipped: `the runner did not start:\n${child.output().slice(-2000).replace(/^/gm, "    ")}\n  Fix the problem above and run npm start again; the orchestrator runs without it.` };
+    return {
+      skipped: `the runner did not start:\n${child.output().slice(-2000).replace(/^/gm, "    ")}\n  Fix the problem above and run npm start again; the orchestrator runs without it.`,
+    };
   }
   child.process.on("exit", () => {
     if (!stopping) say(`the runner exited unexpectedly; builds will wait for a runner. Output:\n${child.output().slice(-2000)}`);
@@ -170,7 +231,8 @@ async function seedImages(): Promise<[string | null, string | null]> {
   const reference = `${host}/${workspace}/base:busybox`;
   try {
     mkdirSync(path.join(paths.dev, "seed"), { recursive: true });
-    if (await ensureBusyboxBase(url, reference, token, path.join(paths.dev, "seed"))) say(`pushed the base image ${reference} to the built-in registry`);
+    if (await ensureBusyboxBase(url, reference, token, path.join(paths.dev, "seed")))
+      say(`pushed the base image ${reference} to the built-in registry`);
     say("building the welcome image through the runner (a cache hit after the first start)");
     const built = await Image.fromRegistry(reference)
       .runCommands("echo 'Hello from Kiln' > /etc/motd")
@@ -179,7 +241,12 @@ async function seedImages(): Promise<[string | null, string | null]> {
     if (tagged.status !== 200) throw new Error(`tagging failed: HTTP ${tagged.status} ${JSON.stringify(tagged.json)}`);
     return [reference, "welcome"];
   } catch (error) {
-    say(`could not build the welcome image (the stack keeps running): ${String((error as Error).message).split("\n").slice(0, 6).join("\n  ")}`);
+    say(
+      `could not build the welcome image (the stack keeps running): ${String((error as Error).message)
+        .split("\n")
+        .slice(0, 6)
+        .join("\n  ")}`,
+    );
     return [reference, null];
   }
 }
@@ -192,7 +259,9 @@ const lines = [
   "Kiln is running:",
   `  orchestrator  ${url}   (wrangler dev; D1, R2 and Durable Objects in ${shown(paths.persist)})`,
   `  registry      ${host}/${workspace}/...   (built-in OCI registry at ${url}/v2/; password: the token)`,
-  "url" in runner ? `  runner        ${runner.url}   (fleet ${runner.fleetId}; buildah storage in ${shown(paths.runner)})` : `  runner        not started: ${runner.skipped}`,
+  "url" in runner
+    ? `  runner        ${runner.url}   (fleet ${runner.fleetId}; buildah storage in ${shown(paths.runner)})`
+    : `  runner        not started: ${runner.skipped}`,
   `  workspace     ${workspace}`,
   `  token         ${token}`,
   ...(welcome

@@ -6,8 +6,8 @@
  * redirects are not followed, as the spec advises) is a refusal the build retries elsewhere.
  */
 import type { Job } from "@kiln-build/protocol";
-import { currentRequestId } from "./log.ts";
 import { signWebhook } from "@kiln-build/protocol";
+import { currentRequestId } from "./log.ts";
 
 /** How long a fleet has to answer. */
 export const DISPATCH_TIMEOUT_MS = 10_000;
@@ -48,12 +48,22 @@ export async function dispatchJob(
     if (abort.signal.aborted || name === "TimeoutError" || name === "AbortError") {
       return { ok: false, error: { code: "timeout", status: null, message: `The fleet did not answer within ${timeoutMs / 1000} s.` } };
     }
-    return { ok: false, error: { code: "unreachable", status: null, message: `The fleet could not be reached: ${String((error as Error)?.message ?? error).slice(0, 200)}` } };
+    return {
+      ok: false,
+      error: {
+        code: "unreachable",
+        status: null,
+        message: `The fleet could not be reached: ${String((error as Error)?.message ?? error).slice(0, 200)}`,
+      },
+    };
   } finally {
     clearTimeout(timer);
   }
   // Only the status matters; release the connection.
   await response.body?.cancel().catch(() => undefined);
   if (response.status >= 200 && response.status < 300) return { ok: true, status: response.status };
-  return { ok: false, error: { code: "refused", status: response.status, message: `The fleet refused the job with HTTP ${response.status}.` } };
+  return {
+    ok: false,
+    error: { code: "refused", status: response.status, message: `The fleet refused the job with HTTP ${response.status}.` },
+  };
 }

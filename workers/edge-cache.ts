@@ -76,7 +76,10 @@ export const edgeCache = createMiddleware<AppEnv>(async (c, next) => {
     const etag = headers.get("etag");
     if (etag && ifNoneMatchHits(c.req.header("if-none-match"), etag)) {
       await hit.body?.cancel();
-      c.res = new Response(null, { status: 304, headers: { etag, "cache-control": headers.get("cache-control")!, [EDGE_CACHE_STATUS_HEADER]: "hit" } });
+      c.res = new Response(null, {
+        status: 304,
+        headers: { etag, "cache-control": headers.get("cache-control")!, [EDGE_CACHE_STATUS_HEADER]: "hit" },
+      });
       return;
     }
     c.res = new Response(hit.body, { status: hit.status, headers });
@@ -135,12 +138,14 @@ export async function invalidateImageCaches(
 ): Promise<void> {
   const names =
     params.tags ??
-    (await drizzle(env.DB)
-      .select({ name: tags.name })
-      .from(tags)
-      .innerJoin(workspaces, eq(workspaces.id, tags.workspaceId))
-      .where(and(eq(workspaces.name, params.workspace), eq(tags.imageId, params.imageId)))
-      .all()).map((row) => row.name);
+    (
+      await drizzle(env.DB)
+        .select({ name: tags.name })
+        .from(tags)
+        .innerJoin(workspaces, eq(workspaces.id, tags.workspaceId))
+        .where(and(eq(workspaces.name, params.workspace), eq(tags.imageId, params.imageId)))
+        .all()
+    ).map((row) => row.name);
   const paths = [`/images/${encodeURIComponent(params.imageId)}`, ...names.flatMap((tag) => tagPagePaths(params.workspace, tag))];
   await purgeEdgePaths(ctx, params.origin, paths);
 }
@@ -155,9 +160,15 @@ export async function invalidateTagCaches(
   params: { origin: string; workspaceId: string; workspaceName?: string; tags: readonly string[] },
 ): Promise<void> {
   if (params.tags.length === 0) return;
-  const name = params.workspaceName ?? (await drizzle(env.DB).select({ name: workspaces.name }).from(workspaces).where(eq(workspaces.id, params.workspaceId)).get())?.name;
+  const name =
+    params.workspaceName ??
+    (await drizzle(env.DB).select({ name: workspaces.name }).from(workspaces).where(eq(workspaces.id, params.workspaceId)).get())?.name;
   if (name === undefined) return;
-  await purgeEdgePaths(ctx, params.origin, params.tags.flatMap((tag) => tagPagePaths(name, tag)));
+  await purgeEdgePaths(
+    ctx,
+    params.origin,
+    params.tags.flatMap((tag) => tagPagePaths(name, tag)),
+  );
 }
 
 // Hands `work` to waitUntil when there is a context (the response need not wait), else returns it.

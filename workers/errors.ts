@@ -55,7 +55,9 @@ export const tooManyRequests = (scope: "client" | "token" | "runner", retryAfter
 /** The one place errors become responses. */
 export function errorResponse(error: unknown, c: Context): Response {
   if (error instanceof ApiError) {
-    const body = { error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) } };
+    const body = {
+      error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) },
+    };
     return c.json(body, error.status, error.headers);
   }
   const shed = sheddingError(error);
@@ -77,7 +79,9 @@ export function errorResponse(error: unknown, c: Context): Response {
  */
 export function sheddingError(error: unknown): ApiError | null {
   const flags = error as { overloaded?: unknown; retryable?: unknown } | null;
-  if (flags?.overloaded === true) return new ApiError(503, "overloaded", "The server is overloaded; retry shortly.", undefined, { "retry-after": "1" });
-  if (flags?.retryable === true) return new ApiError(503, "unavailable", "A transient failure interrupted the request; retry it.", undefined, { "retry-after": "1" });
+  if (flags?.overloaded === true)
+    return new ApiError(503, "overloaded", "The server is overloaded; retry shortly.", undefined, { "retry-after": "1" });
+  if (flags?.retryable === true)
+    return new ApiError(503, "unavailable", "A transient failure interrupted the request; retry it.", undefined, { "retry-after": "1" });
   return null;
 }

@@ -8,9 +8,10 @@
  *   const headers = signWebhook(secret, attemptId, body);
  * }
  */
-import { z } from "zod";
+
 import { and, asc, eq, isNull, or, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { z } from "zod";
 import { fleets } from "./db/schema/fleets.ts";
 import { decryptJson, encryptJson, fleetAad } from "./secrets/secret-box.ts";
 

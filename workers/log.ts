@@ -90,7 +90,8 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   await storage.run({ requestId, minLevel: parseLogLevel(c.env.LOG_LEVEL) }, async () => {
     await next();
     const status = c.res.status;
-    const level: LogLevel = status >= 500 ? "error" : status === 429 || status === 503 ? "warn" : c.req.path === "/healthz" ? "debug" : "info";
+    const level: LogLevel =
+      status >= 500 ? "error" : status === 429 || status === 503 ? "warn" : c.req.path === "/healthz" ? "debug" : "info";
     // Path only: query strings may carry digests or cursors nobody needs in the access log.
     log(level, "request", { method: c.req.method, path: c.req.path, status, durationMs: Date.now() - startedMs });
   });

@@ -51,7 +51,8 @@ export function rateLimitCharges(path: string, clientAddress: string | null, cre
     charges.push({ binding: "RATE_LIMIT_IP", key: `ip:${clientAddress}`, scope: "client" });
   }
   // Runner routes authenticate with a signature or a job token, charged per machine above.
-  if (credentialHash && !path.startsWith("/v1/runner/")) charges.push({ binding: "RATE_LIMIT_TOKEN", key: `cred:${credentialHash}`, scope: "token" });
+  if (credentialHash && !path.startsWith("/v1/runner/"))
+    charges.push({ binding: "RATE_LIMIT_TOKEN", key: `cred:${credentialHash}`, scope: "token" });
   return charges;
 }
 
@@ -71,7 +72,10 @@ export async function credentialDigest(credential: string): Promise<string> {
  * Charges `charges` against `limiters`; resolves to the first spent budget, or null when the
  * request may proceed. Missing bindings and limiter failures count as "allowed" (fail open).
  */
-export async function firstSpentBudget(limiters: Partial<Record<RateLimitBinding, Limiter>>, charges: RateLimitCharge[]): Promise<RateLimitCharge | null> {
+export async function firstSpentBudget(
+  limiters: Partial<Record<RateLimitBinding, Limiter>>,
+  charges: RateLimitCharge[],
+): Promise<RateLimitCharge | null> {
   const outcomes = await Promise.all(
     charges.map(async (charge) => {
       const limiter = limiters[charge.binding];
@@ -102,7 +106,11 @@ export function rateLimit(options: RateLimitOptions = {}) {
   return createMiddleware<AppEnv>(async (c, next) => {
     if (options.skip?.(c.req.path)) return next();
     const credential = presentedCredential(c.req.header("authorization"));
-    const charges = rateLimitCharges(c.req.path, c.req.header("cf-connecting-ip") ?? null, credential ? await credentialDigest(credential) : null);
+    const charges = rateLimitCharges(
+      c.req.path,
+      c.req.header("cf-connecting-ip") ?? null,
+      credential ? await credentialDigest(credential) : null,
+    );
     if (charges.length > 0) {
       const spent = await firstSpentBudget(c.env, charges);
       if (spent) throw error(spent.scope, RATE_LIMIT_PERIOD_SECONDS);
@@ -119,5 +127,11 @@ export function isRegistryPath(path: string): boolean {
 /** The same budgets for `/v2`, refusing in the registry's own format (`TOOMANYREQUESTS`, which docker and buildah retry). */
 export const registryRateLimit = rateLimit({
   error: (scope, retryAfterSeconds) =>
-    new RegistryError(429, "TOOMANYREQUESTS", `too many requests for this ${scope === "token" ? "credential" : "client address"}; retry after ${retryAfterSeconds} s`, { retryAfterSeconds }, { "retry-after": String(retryAfterSeconds) }),
+    new RegistryError(
+      429,
+      "TOOMANYREQUESTS",
+      `too many requests for this ${scope === "token" ? "credential" : "client address"}; retry after ${retryAfterSeconds} s`,
+      { retryAfterSeconds },
+      { "retry-after": String(retryAfterSeconds) },
+    ),
 });

@@ -92,7 +92,10 @@ export function resolveBuilderVersion(
         ? [fromEnv, "your `KILN_IMAGE_BUILDER_VERSION` environment variable"]
         : [DEFAULT_BUILDER_VERSION, "the SDK default"];
   if ((BUILDER_VERSIONS as readonly string[]).includes(value)) return value as BuilderVersion;
-  const supported = `{${[...BUILDER_VERSIONS].sort().map((v) => `'${v}'`).join(", ")}}`;
+  const supported = `{${[...BUILDER_VERSIONS]
+    .sort()
+    .map((v) => `'${v}'`)
+    .join(", ")}}`;
   throw new VersionError(
     `This version of the Kiln SDK supports the following image builder versions: ${supported}.\n\n` +
       `You are using '${value}' (based on ${source}). Please update or remove your local configuration.`,

@@ -12,7 +12,19 @@ export type GpuSpec = string | null | undefined;
  * them after the request; Kiln rejects them before any network call.
  */
 export const GPU_TYPES = [
-  "ANY", "T4", "L4", "A10", "A10G", "A100", "A100-40GB", "A100-80GB", "L40S", "H100", "H100!", "H200", "B200",
+  "ANY",
+  "T4",
+  "L4",
+  "A10",
+  "A10G",
+  "A100",
+  "A100-40GB",
+  "A100-80GB",
+  "L40S",
+  "H100",
+  "H100!",
+  "H200",
+  "B200",
 ] as const;
 
 /** Parses `type[:count]`, upper-casing the type, or returns null for no GPU. */

@@ -12,5 +12,5 @@ export * from "./gpu.ts";
 export * from "./layer-spec.ts";
 export * from "./names.ts";
 export * from "./runner-protocol.ts";
-export * from "./webhooks.ts";
 export * from "./version.ts";
+export * from "./webhooks.ts";

@@ -52,7 +52,10 @@ export const BuildFunctionSchema = z
 export const LayerSpecSchema = z
   .object({
     /** Exact Dockerfile lines; the first is `FROM base` or `FROM <reference>`. */
-    dockerfileCommands: z.array(z.string().max(64 * 1024)).min(1).max(10_000),
+    dockerfileCommands: z
+      .array(z.string().max(64 * 1024))
+      .min(1)
+      .max(10_000),
     /** The layer's build-context tarball, or null when it needs no local files. */
     context: z.object({ digest: Sha256Digest, sizeBytes: z.number().int().nonnegative() }).strict().nullable(),
     /** Names of the secrets whose values the layer's RUN steps see as environment variables. */
@@ -60,7 +63,10 @@ export const LayerSpecSchema = z
     gpu: GpuConfigSchema.nullable(),
     buildArgs: z.record(EnvName, z.string().max(64 * 1024)),
     /** How the runner authenticates to pull the base image, for registry root layers. */
-    registryAuth: z.object({ kind: z.enum(["static", "gcp", "aws"]), secret: z.string().min(1) }).strict().nullable(),
+    registryAuth: z
+      .object({ kind: z.enum(["static", "gcp", "aws"]), secret: z.string().min(1) })
+      .strict()
+      .nullable(),
     buildFunction: BuildFunctionSchema.nullable(),
     /** A python-build-standalone release the runner places at `/python` in the context. */
     pythonStandalone: z
@@ -86,7 +92,11 @@ export const ImageSpecSchema = z
     // Only the root layer names a base; every later layer builds on its parent, as in Modal.
     image.layers.forEach((layer, i) => {
       if (i > 0 && layer.dockerfileCommands[0] !== "FROM base") {
-        ctx.addIssue({ code: "custom", path: ["layers", i, "dockerfileCommands", 0], message: 'a derived layer must start with "FROM base"' });
+        ctx.addIssue({
+          code: "custom",
+          path: ["layers", i, "dockerfileCommands", 0],
+          message: 'a derived layer must start with "FROM base"',
+        });
       }
     });
   });
@@ -117,11 +127,7 @@ export function layerKeyInput(spec: LayerSpec, builderVersion: BuilderVersion, p
 }
 
 /** The layer key: hex sha256 of the RFC 8785 canonical JSON of `layerKeyInput`. */
-export async function computeLayerKey(
-  spec: LayerSpec,
-  builderVersion: BuilderVersion,
-  parentKey: string | null,
-): Promise<string> {
+export async function computeLayerKey(spec: LayerSpec, builderVersion: BuilderVersion, parentKey: string | null): Promise<string> {
   const json = canonicalize(layerKeyInput(spec, builderVersion, parentKey));
   if (json === undefined) throw new Error("layer key input is not serialisable");
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(json));

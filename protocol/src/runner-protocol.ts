@@ -12,9 +12,7 @@ const LayerKey = z.string().regex(/^[0-9a-f]{64}$/);
 const Id = z.string().min(1).max(128);
 
 /** Credentials the runner presents to a registry (basic auth or a bearer token). */
-export const RegistryCredentialsSchema = z
-  .object({ username: z.string(), password: z.string() })
-  .strict();
+export const RegistryCredentialsSchema = z.object({ username: z.string(), password: z.string() }).strict();
 
 /** One layer to build, in chain order. */
 export const JobLayerSchema = z

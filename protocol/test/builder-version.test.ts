@@ -22,8 +22,15 @@ describe("resolveBuilderVersion", () => {
 
 describe("envFlag", () => {
   it.each([
-    [undefined, false], ["", false], ["0", false], ["false", false], ["FALSE", false],
-    ["1", true], ["true", true], ["yes", true], ["anything", true],
+    [undefined, false],
+    ["", false],
+    ["0", false],
+    ["false", false],
+    ["FALSE", false],
+    ["1", true],
+    ["true", true],
+    ["yes", true],
+    ["anything", true],
   ])("%j -> %s", (value, expected) => {
     expect(envFlag(value)).toBe(expected);
   });

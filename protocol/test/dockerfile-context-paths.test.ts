@@ -6,7 +6,7 @@ import { InvalidError } from "../src/errors.ts";
 const paths = dockerfileContextPaths;
 
 function lines(...l: string[]): string {
-  return l.join("\n") + "\n";
+  return `${l.join("\n")}\n`;
 }
 
 const MULTI_STAGE = lines(
@@ -190,16 +190,36 @@ describe("dockerfileContextPaths: errors", () => {
     ["only comments", "# hi\n", {}, "file with no instructions"],
     ["--from index out of range", lines("FROM alpine", "COPY --from=1 /a /b"), {}, "invalid stage index 1"],
     ["negative --from index", lines("FROM alpine", "COPY --from=-1 /a /b"), {}, "invalid stage index -1"],
-    ["--from a later stage", lines("FROM alpine AS a", "COPY --from=b /x /", "FROM alpine AS b", "FROM a"), {}, 'cannot copy from stage "b", it needs to be defined before current stage "a"'],
+    [
+      "--from a later stage",
+      lines("FROM alpine AS a", "COPY --from=b /x /", "FROM alpine AS b", "FROM a"),
+      {},
+      'cannot copy from stage "b", it needs to be defined before current stage "a"',
+    ],
     ["--from itself", lines("FROM alpine AS a", "COPY --from=a /x /"), {}, "circular dependency detected on stage: a"],
-    ["--from with a variable", lines("ARG S=a", "FROM alpine", "COPY --from=$S /x /"), {}, "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"],
+    [
+      "--from with a variable",
+      lines("ARG S=a", "FROM alpine", "COPY --from=$S /x /"),
+      {},
+      "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
+    ],
     ["blank base name", lines("ARG BASE", "FROM ${BASE}"), {}, "base name (${BASE}) should not be blank"],
-    ["upper-case image", lines("FROM Alpine"), {}, 'failed to parse stage name "Alpine": invalid reference format: repository name (library/Alpine) must be lowercase'],
+    [
+      "upper-case image",
+      lines("FROM Alpine"),
+      {},
+      'failed to parse stage name "Alpine": invalid reference format: repository name (library/Alpine) must be lowercase',
+    ],
     ["COPY of a URL", lines("FROM alpine", "COPY https://example.com/x /"), {}, "source can't be a URL for COPY"],
     ["COPY of a Git repo", lines("FROM alpine", "COPY git@github.com:a/b.git /"), {}, "source can't be a git ref for COPY"],
     ["a required variable", lines("FROM alpine", "COPY ${SRC:?} /"), {}, 'failed to process "${SRC:?}": SRC: is not allowed to be unset'],
     ["an unknown instruction", lines("FROM alpine", "COPPY a /"), {}, "unknown instruction: COPPY"],
-    ["a missing destination", lines("FROM alpine", "COPY a"), {}, "COPY requires at least two arguments, but only one was provided. Destination could not be determined"],
+    [
+      "a missing destination",
+      lines("FROM alpine", "COPY a"),
+      {},
+      "COPY requires at least two arguments, but only one was provided. Destination could not be determined",
+    ],
   ])("rejects %s", (_label, text, opts, expected) => {
     expect(reason(text, opts)).toBe(expected);
   });

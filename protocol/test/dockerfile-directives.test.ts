@@ -14,7 +14,7 @@ const v = loadVector<DirectiveVectors>("instruction_level/directives.json");
 function withPrefix(input: string, hex?: string): string {
   if (hex === undefined) return input;
   expect(hex).toBe("efbbbf");
-  return "\ufeff" + input;
+  return `\ufeff${input}`;
 }
 
 describe("DirectiveParser.ParseAll (directives_test.go TestDirectives)", () => {

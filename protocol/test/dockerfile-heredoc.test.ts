@@ -35,7 +35,7 @@ describe("heredocsFromLine (TestHeredocsFromLine)", () => {
   it.each(v.heredocsFromLine.map((c) => [c.line, c.names] as const))("%j", (line, names) => {
     const found = heredocsFromLine(line).map((h) => h.name);
     if (names.length === 0) expect(found).toEqual([]);
-    found.forEach((name, i) => expect(name).toBe(names[i]));
+    for (const [i, name] of found.entries()) expect(name).toBe(names[i]);
     if (line !== "RUN <<- EOF") expect(found).toEqual(names);
   });
 });

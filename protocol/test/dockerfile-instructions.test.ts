@@ -66,8 +66,14 @@ describe("instruction parsing (instructions/parse_test.go, parse_heredoc_test.go
 
 describe("instruction details", () => {
   it("splits ENV and LABEL pairs, legacy form included", () => {
-    const [env] = parseStages(parseDockerfile("FROM a\nENV A=1 B=\"2 3\"\nENV C 4 5")).stages.flatMap((s) => s.commands);
-    expect(env).toMatchObject({ kind: "env", env: [{ key: "A", value: "1" }, { key: "B", value: '"2 3"' }] });
+    const [env] = parseStages(parseDockerfile('FROM a\nENV A=1 B="2 3"\nENV C 4 5')).stages.flatMap((s) => s.commands);
+    expect(env).toMatchObject({
+      kind: "env",
+      env: [
+        { key: "A", value: "1" },
+        { key: "B", value: '"2 3"' },
+      ],
+    });
   });
 
   it("reads FROM's stage name case-insensitively and validates it", () => {

@@ -19,19 +19,13 @@ interface ParseCase {
 const topLevel = topLevelVectorFiles().map((f) => loadVector<ParseCase>(f));
 
 describe("BuildKit parser goldens (testfiles/ and testfiles-negative/)", () => {
-  it.each(topLevel.filter((v) => v.error !== true).map((v) => [v.name, v] as const))(
-    "%s dumps exactly like BuildKit",
-    (_name, v) => {
-      expect(dumpDockerfile(parseDockerfile(v.dockerfile))).toBe(v.result);
-    },
-  );
+  it.each(topLevel.filter((v) => v.error !== true).map((v) => [v.name, v] as const))("%s dumps exactly like BuildKit", (_name, v) => {
+    expect(dumpDockerfile(parseDockerfile(v.dockerfile))).toBe(v.result);
+  });
 
-  it.each(topLevel.filter((v) => v.error === true).map((v) => [v.name, v] as const))(
-    "%s is rejected",
-    (_name, v) => {
-      expect(() => parseDockerfile(v.dockerfile)).toThrow(InvalidError);
-    },
-  );
+  it.each(topLevel.filter((v) => v.error === true).map((v) => [v.name, v] as const))("%s is rejected", (_name, v) => {
+    expect(() => parseDockerfile(v.dockerfile)).toThrow(InvalidError);
+  });
 
   it.each(topLevel.filter((v) => v.expected_root_lines !== undefined).map((v) => [v.name, v] as const))(
     "%s reports BuildKit's line numbers",
@@ -102,7 +96,7 @@ describe("parser warnings and limits (parser_test.go)", () => {
     const c = byName.get("line-too-long");
     // The record's generator is a Python expression; this is the same text.
     expect(c?.dockerfile_generator).toBe("'\\n\\t\\tFROM image\\n\\t\\tLABEL test=' + 'a'*65536 + '\\n'");
-    const text = "\n\t\tFROM image\n\t\tLABEL test=" + "a".repeat(65536) + "\n";
+    const text = `\n\t\tFROM image\n\t\tLABEL test=${"a".repeat(65536)}\n`;
     let caught: unknown;
     try {
       parseDockerfile(text);

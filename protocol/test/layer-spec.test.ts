@@ -42,7 +42,17 @@ describe("computeLayerKey", () => {
     ["the registry auth kind", { registryAuth: { kind: "aws", secret: "x" } }],
     [
       "the build function",
-      { buildFunction: { language: "javascript", name: "f", source: "function f(){}", args: [], kwargs: {}, globals: {}, timeoutSeconds: 60 } },
+      {
+        buildFunction: {
+          language: "javascript",
+          name: "f",
+          source: "function f(){}",
+          args: [],
+          kwargs: {},
+          globals: {},
+          timeoutSeconds: 60,
+        },
+      },
     ],
     ["python-build-standalone", { pythonStandalone: { series: "3.12", release: "20240107", version: "3.12.1", libc: "gnu" } }],
     ["builder", "builder"],

@@ -8,12 +8,18 @@
  * TLS verification and finds base-image logins from this. No I/O: the SDK's port of
  * BuildKit's parser, lexer and stage graph does the reading.
  */
-import { EnvList } from "@kiln-build/protocol/dockerfile";
+
 import type { ArgCommand } from "@kiln-build/protocol/dockerfile";
-import { parseStages } from "@kiln-build/protocol/dockerfile";
-import { parseDockerfile } from "@kiln-build/protocol/dockerfile";
-import { ShellLex } from "@kiln-build/protocol/dockerfile";
-import { buildDependencyGraph, DispatchStates, newState, reachableStates } from "@kiln-build/protocol/dockerfile";
+import {
+  buildDependencyGraph,
+  DispatchStates,
+  EnvList,
+  newState,
+  parseDockerfile,
+  parseStages,
+  reachableStates,
+  ShellLex,
+} from "@kiln-build/protocol/dockerfile";
 
 /** Options of {@link pulledImages}. */
 export type PulledImagesOptions = {
@@ -103,7 +109,10 @@ function globalArgsOf(metaArgs: readonly ArgCommand[], buildArgs: Record<string,
 
 /** `TARGETARCH` & co. for this machine (the runner builds for its own platform). */
 function platformArgs(buildArgs: Record<string, string>): EnvList {
-  const arch = ({ x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" } as Record<string, string>)[process.arch] ?? process.arch;
+  const arch =
+    ({ x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" } as Record<string, string>)[
+      process.arch
+    ] ?? process.arch;
   const platform = `linux/${arch}`;
   const defaults: [string, string][] = [];
   for (const side of ["BUILD", "TARGET"]) {

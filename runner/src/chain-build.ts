@@ -20,7 +20,17 @@ import type { JobLayer } from "@kiln-build/protocol";
 import type { BuildRequest, ChainProgress } from "./backends/types.ts";
 import { joinChain } from "./chain-plan.ts";
 import { infraFailure, JobFailure, toJobFailure } from "./failure.ts";
-import { type BuiltLayer, buildRequest, type LayerBuildEnv, type LayerInputs, type LayerResult, layerOutput, layerPieces, runTool, type ToolOutput } from "./layer-build.ts";
+import {
+  type BuiltLayer,
+  buildRequest,
+  type LayerBuildEnv,
+  type LayerInputs,
+  type LayerResult,
+  layerOutput,
+  layerPieces,
+  runTool,
+  type ToolOutput,
+} from "./layer-build.ts";
 import type { OutputSink } from "./log-shipper.ts";
 import { runProcess } from "./process.ts";
 import { parseReference, RegistrySession } from "./registry-client.ts";
@@ -36,14 +46,25 @@ export type ChainMember = { layer: JobLayer; index: number; inputs: LayerInputs 
  * hands every layer to `onBuilt`, in order, with its publication already under way. A failed
  * step fails the layer it belongs to; the layers finished before it are still handed on.
  */
-export async function buildChain(env: LayerBuildEnv, members: readonly ChainMember[], parentReference: string | null, onBuilt: (built: BuiltLayer) => void): Promise<void> {
+export async function buildChain(
+  env: LayerBuildEnv,
+  members: readonly ChainMember[],
+  parentReference: string | null,
+  onBuilt: (built: BuiltLayer) => void,
+): Promise<void> {
   const { job, backend, shipper } = env;
   const first = members[0]!;
   const last = members.at(-1)!;
   const pieces = [];
   for (const [i, member] of members.entries()) {
     const parent = i === 0 ? parentReference : members[i - 1]!.layer.target;
-    pieces.push(await layerPieces(env, member.layer, member.index, parent, member.inputs, { secretId: `kiln-env-${member.index}`, runFlags: [], continuesChain: i > 0 }));
+    pieces.push(
+      await layerPieces(env, member.layer, member.index, parent, member.inputs, {
+        secretId: `kiln-env-${member.index}`,
+        runFlags: [],
+        continuesChain: i > 0,
+      }),
+    );
   }
   const chain = joinChain(pieces.map((p) => p.dockerfileText));
   // At most one layer of a chain reads a context (chain-plan.ts); the others' are empty.
@@ -61,25 +82,39 @@ export async function buildChain(env: LayerBuildEnv, members: readonly ChainMemb
     },
   );
 
-  const memberRequest = (member: ChainMember): BuildRequest => ({ ...request, target: member.layer.target, metadataFile: path.join(member.inputs.dir, "digest") });
+  const memberRequest = (member: ChainMember): BuildRequest => ({
+    ...request,
+    target: member.layer.target,
+    metadataFile: path.join(member.inputs.dir, "digest"),
+  });
   const tagged = (member: ChainMember, image: string): Promise<void> => {
     const tag = backend.tag(image, member.layer.target);
     if (!tag) return Promise.resolve();
     return runProcess(tag, { signal: env.signal, killGraceMs: env.config.killGraceMs }).then((result) => {
-      if (result.exitCode !== 0) throw new JobFailure("infra", `${backend.name} could not name step image ${image} as ${member.layer.target} (exit ${result.exitCode ?? result.signal})`, { layerKey: member.layer.key });
+      if (result.exitCode !== 0)
+        throw new JobFailure(
+          "infra",
+          `${backend.name} could not name step image ${image} as ${member.layer.target} (exit ${result.exitCode ?? result.signal})`,
+          { layerKey: member.layer.key },
+        );
     });
   };
   const router = new ChainRouter(env, members, chain.lastSteps, chain.totalSteps, (line) => backend.chainProgress(line));
 
   const span = `${first.index + 1}-${last.index + 1}`;
-  for (const member of members) shipper.system(member.layer.key, `building layers ${span}/${job.layers.length} in one ${backend.name} session`);
+  for (const member of members)
+    shipper.system(member.layer.key, `building layers ${span}/${job.layers.length} in one ${backend.name} session`);
   try {
     await runTool(env, backend.build(request), "build", router.output());
     if (router.problem) throw router.problem;
-    if (router.images.length !== members.length - 1) throw new JobFailure("infra", `${backend.name} finished without reporting the image of every layer's last step`, { layerKey: last.layer.key });
+    if (router.images.length !== members.length - 1)
+      throw new JobFailure("infra", `${backend.name} finished without reporting the image of every layer's last step`, {
+        layerKey: last.layer.key,
+      });
   } catch (error) {
     // The layers finished before the failure are still built: name them and hand them on.
-    for (const [j, image] of router.images.entries()) onBuilt({ layer: members[j]!.layer, request: memberRequest(members[j]!), ready: quiet(tagged(members[j]!, image)) });
+    for (const [j, image] of router.images.entries())
+      onBuilt({ layer: members[j]!.layer, request: memberRequest(members[j]!), ready: quiet(tagged(members[j]!, image)) });
     throw error;
   } finally {
     router.end();
@@ -93,7 +128,9 @@ export async function buildChain(env: LayerBuildEnv, members: readonly ChainMemb
     const member = members[j]!;
     // Reading the config (local storage, shared lock) overlaps the last image's push.
     const config = quiet(localConfig(env, image));
-    const pushed = quiet(Promise.all([tagged(member, image), config, lastPublished]).then(([, own, final]) => publishPrefix(env, member.layer, own, final)));
+    const pushed = quiet(
+      Promise.all([tagged(member, image), config, lastPublished]).then(([, own, final]) => publishPrefix(env, member.layer, own, final)),
+    );
     onBuilt({ layer: member.layer, request: memberRequest(member), pushed });
   }
   onBuilt({ layer: last.layer, request, pushed: quiet(lastPublished.then((final) => final.result)) });
@@ -116,9 +153,16 @@ async function publishLast(env: LayerBuildEnv, layer: JobLayer, request: BuildRe
     }
     const [digest, { diffIds }] = await Promise.all([backend.digest(request), config]);
     // The job's own registry takes its credentials as they are: no token exchange per request.
-    const session = new RegistrySession(layer.target, { login: env.targetLogin, insecure: job.registry.insecure, signal: env.signal, basicFirst: true, ...(env.fetch ? { fetch: env.fetch } : {}) });
+    const session = new RegistrySession(layer.target, {
+      login: env.targetLogin,
+      insecure: job.registry.insecure,
+      signal: env.signal,
+      basicFirst: true,
+      ...(env.fetch ? { fetch: env.fetch } : {}),
+    });
     const pushed = await session.manifest(parseReference(layer.target).ref);
-    if (pushed.digest !== digest) throw infraFailure(`the registry holds ${pushed.digest} for ${layer.target}, but ${backend.name} reported pushing ${digest}`);
+    if (pushed.digest !== digest)
+      throw infraFailure(`the registry holds ${pushed.digest} for ${layer.target}, but ${backend.name} reported pushing ${digest}`);
     const manifest = JSON.parse(pushed.bytes.toString("utf8")) as ChainManifest;
     return { result: { digest, sizeBytes: pushed.sizeBytes, reference: layer.target }, manifest, diffIds, session };
   } catch (error) {
@@ -137,10 +181,20 @@ async function publishPrefix(env: LayerBuildEnv, layer: JobLayer, config: LocalC
       throw infraFailure(`the step image of ${layer.target} is not a base of the chain's last image`);
     }
     // The local config is the OCI one: it fits only an OCI manifest (a Docker v2s2 push converts its config).
-    if (last.manifest.config.mediaType !== OCI_CONFIG) throw infraFailure(`the chain's last image was pushed with a ${last.manifest.config.mediaType} config; only OCI images can share its blobs`);
+    if (last.manifest.config.mediaType !== OCI_CONFIG)
+      throw infraFailure(
+        `the chain's last image was pushed with a ${last.manifest.config.mediaType} config; only OCI images can share its blobs`,
+      );
     const configDigest = await last.session.putBlob(config.bytes);
     const layers = last.manifest.layers.slice(0, config.diffIds.length);
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.bytes.length }, layers }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.bytes.length },
+        layers,
+      }),
+    );
     const digest = await last.session.putManifest(parseReference(layer.target).ref, manifest, OCI_MANIFEST);
     return { digest, sizeBytes: config.bytes.length + layers.reduce((sum, l) => sum + l.size, 0), reference: layer.target };
   } catch (error) {
@@ -156,10 +210,18 @@ async function localConfig(env: LayerBuildEnv, image: string): Promise<LocalConf
   const command = env.backend.imageConfig(image);
   if (!command) throw infraFailure(`${env.backend.name} cannot read local image configs`);
   const chunks: Buffer[] = [];
-  const collect: OutputSink = { write: (data) => (chunks.push(data), true), waitForDrain: () => Promise.resolve(), end: () => {} };
+  const collect: OutputSink = {
+    write: (data) => {
+      chunks.push(data);
+      return true;
+    },
+    waitForDrain: () => Promise.resolve(),
+    end: () => {},
+  };
   const result = await runProcess(command, { stdout: collect, signal: env.signal, killGraceMs: env.config.killGraceMs });
   if (result.aborted) throw env.stopped();
-  if (result.exitCode !== 0) throw infraFailure(`${env.backend.name} could not read the config of ${image} (exit ${result.exitCode ?? result.signal})`);
+  if (result.exitCode !== 0)
+    throw infraFailure(`${env.backend.name} could not read the config of ${image} (exit ${result.exitCode ?? result.signal})`);
   let bytes = Buffer.concat(chunks);
   // A step image is named by a prefix of its id, the config's sha256: check that these are its bytes.
   if (/^[0-9a-f]+$/.test(image)) {
@@ -271,7 +333,11 @@ class ChainRouter {
       return;
     }
     if (progress.totalSteps !== this.#totalSteps) {
-      this.problem ??= new JobFailure("infra", `the build reports ${progress.totalSteps} steps where the joined Dockerfile has ${this.#totalSteps}`, { layerKey: this.#members[this.#member]!.layer.key });
+      this.problem ??= new JobFailure(
+        "infra",
+        `the build reports ${progress.totalSteps} steps where the joined Dockerfile has ${this.#totalSteps}`,
+        { layerKey: this.#members[this.#member]!.layer.key },
+      );
       return;
     }
     // The step before this one has ended: if it was a layer's last, that layer is built.
@@ -279,7 +345,9 @@ class ChainRouter {
     const boundary = this.#lastSteps.indexOf(ended);
     if (boundary >= 0 && boundary === this.images.length && boundary < this.#members.length - 1) {
       if (this.#stepImage === null) {
-        this.problem ??= new JobFailure("infra", `the build did not report the image of step ${ended}`, { layerKey: this.#members[boundary]!.layer.key });
+        this.problem ??= new JobFailure("infra", `the build did not report the image of step ${ended}`, {
+          layerKey: this.#members[boundary]!.layer.key,
+        });
       } else {
         this.images.push(this.#stepImage);
       }

@@ -15,7 +15,13 @@ const opt = (flags: string, description: string, env: string) => new Option(flag
 /** Adds the flags shared by `serve` and `doctor` to `command`. */
 export function withRunnerOptions(command: Command): Command {
   return command
-    .addOption(opt("--webhook-secret <secrets>", "fleet signing secret(s), comma-separated (whsec_...); prefer the env var or a file", "WEBHOOK_SECRET"))
+    .addOption(
+      opt(
+        "--webhook-secret <secrets>",
+        "fleet signing secret(s), comma-separated (whsec_...); prefer the env var or a file",
+        "WEBHOOK_SECRET",
+      ),
+    )
     .addOption(opt("--webhook-secret-file <path>", "file with one signing secret per line", "WEBHOOK_SECRET_FILE"))
     .addOption(opt("--host <host>", "address to listen on (default 0.0.0.0)", "HOST"))
     .addOption(opt("--port <port>", "port to listen on (default 8080)", "PORT").argParser(int))
@@ -34,8 +40,21 @@ export function withRunnerOptions(command: Command): Command {
     .addOption(opt("--buildx-builder <name>", "buildx builder instance", "BUILDX_BUILDER"))
     .addOption(opt("--buildctl <path>", "buildctl binary (buildctl backend)", "BUILDCTL"))
     .addOption(opt("--buildkit-addr <addr>", "buildkitd address, e.g. unix:///run/buildkit/buildkitd.sock", "BUILDKIT_ADDR"))
-    .addOption(opt("--insecure-registry <hosts>", "base-image registries pulled over plain HTTP / without TLS checks, comma-separated", "INSECURE_REGISTRY"))
-    .addOption(opt("--pull-base <policy>", "when root layers re-pull their base image", "PULL_BASE").choices(["missing", "always", "newer", "never"]))
+    .addOption(
+      opt(
+        "--insecure-registry <hosts>",
+        "base-image registries pulled over plain HTTP / without TLS checks, comma-separated",
+        "INSECURE_REGISTRY",
+      ),
+    )
+    .addOption(
+      opt("--pull-base <policy>", "when root layers re-pull their base image", "PULL_BASE").choices([
+        "missing",
+        "always",
+        "newer",
+        "never",
+      ]),
+    )
     .addOption(opt("--nvidia-smi <path>", "nvidia-smi binary used to discover GPUs", "NVIDIA_SMI"))
     .addOption(opt("--gpus <spec>", 'GPUs to advertise instead of asking nvidia-smi, e.g. "H100:8"', "GPUS"))
     .addOption(opt("--python-mirror <url>", "python-build-standalone mirror for addPython", "PYTHON_MIRROR"))
@@ -47,7 +66,9 @@ export function withRunnerOptions(command: Command): Command {
     .addOption(opt("--mask-min-length <n>", "shortest secret value masked in logs (default 4)", "MASK_MIN_LENGTH").argParser(int))
     .addOption(opt("--ecr-endpoint <url>", "AWS ECR API endpoint template ({region} is substituted)", "ECR_ENDPOINT"))
     .addOption(opt("--keep-images", "keep built images in local storage after each job", "KEEP_IMAGES"))
-    .addOption(opt("--no-chain-layers", "build every layer in its own backend session (default: runs of layers share one)", "NO_CHAIN_LAYERS"))
+    .addOption(
+      opt("--no-chain-layers", "build every layer in its own backend session (default: runs of layers share one)", "NO_CHAIN_LAYERS"),
+    )
     .addOption(opt("--log-level <level>", "runner log level", "LOG_LEVEL").choices(["debug", "info", "warn", "error"]));
 }
 
@@ -61,7 +82,9 @@ export function configFromFlags(flags: Flags): RunnerConfigInput {
     ...(flags.webhookSecretFile ? readFileSync(String(flags.webhookSecretFile), "utf8").split(/\s+/) : []),
   ].filter(Boolean);
   const pick = <K extends string>(map: Record<K, string>) =>
-    Object.fromEntries(Object.entries(map).flatMap(([key, flag]) => (flags[flag as string] === undefined ? [] : [[key, flags[flag as string]]])));
+    Object.fromEntries(
+      Object.entries(map).flatMap(([key, flag]) => (flags[flag as string] === undefined ? [] : [[key, flags[flag as string]]])),
+    );
   return {
     webhookSecrets: secrets,
     ...pick({
@@ -95,9 +118,17 @@ export function configFromFlags(flags: Flags): RunnerConfigInput {
       ecrEndpoint: "ecrEndpoint",
       logLevel: "logLevel",
     }),
-    ...(flags.insecureRegistry ? { insecureRegistries: String(flags.insecureRegistry).split(",").map((h) => h.trim()).filter(Boolean) } : {}),
-    ...(flags.keepImages === undefined ? {} : { keepImages: flags.keepImages === true || flags.keepImages === "true" || flags.keepImages === "1" }),
+    ...(flags.insecureRegistry
+      ? {
+          insecureRegistries: String(flags.insecureRegistry)
+            .split(",")
+            .map((h) => h.trim())
+            .filter(Boolean),
+        }
+      : {}),
+    ...(flags.keepImages === undefined
+      ? {}
+      : { keepImages: flags.keepImages === true || flags.keepImages === "true" || flags.keepImages === "1" }),
     ...(flags.chainLayers === false || flags.chainLayers === "false" || flags.chainLayers === "0" ? { chainLayers: false } : {}),
   } as RunnerConfigInput;
 }
-

@@ -14,7 +14,9 @@ import { advertise, detectGpus, gpusFromOverride } from "./gpu.ts";
 import { captureProcess } from "./process.ts";
 import { RUNNER_VERSION, startRunner } from "./runner.ts";
 
-const program = new Command("kiln-runner").description("Kiln reference runner: builds image layers dispatched by a Kiln orchestrator.").version(RUNNER_VERSION);
+const program = new Command("kiln-runner")
+  .description("Kiln reference runner: builds image layers dispatched by a Kiln orchestrator.")
+  .version(RUNNER_VERSION);
 
 withRunnerOptions(program.command("serve").description("serve the dispatch endpoint and build jobs")).action(async (flags: Flags) => {
   const runner = await startRunner(configFromFlags(flags));
@@ -29,25 +31,30 @@ withRunnerOptions(program.command("serve").description("serve the dispatch endpo
   process.on("SIGINT", () => shutdown("SIGINT"));
 });
 
-withRunnerOptions(program.command("doctor").description("check that the backend and GPUs are usable, then print the capabilities")).action(async (flags: Flags) => {
-  const config = resolveConfig(configFromFlags(flags));
-  const backend = createBackend(config);
-  let ok = true;
-  let gpuWarning: string | null = null;
-  try {
-    const version = (await captureProcess(backend.version())).trim().split("\n")[0] ?? "";
-    process.stdout.write(`backend ${backend.name}: ${version}\n`);
-    const buildah = /buildah version (\d+)\.(\d+)/.exec(version);
-    if (buildah && (Number(buildah[1]) < 1 || (Number(buildah[1]) === 1 && Number(buildah[2]) < 36))) gpuWarning = "buildah older than 1.36 cannot pass CDI GPU devices to builds (see docs/runner.md, GPU setup)";
-  } catch (error) {
-    ok = false;
-    process.stdout.write(`backend ${backend.name}: NOT USABLE (${error instanceof Error ? error.message : String(error)})\n  install it (Debian: apt-get install buildah) or choose --backend\n`);
-  }
-  const devices = config.gpus ? gpusFromOverride(config.gpus) : await detectGpus(config.nvidiaSmi);
-  process.stdout.write(`gpus: ${JSON.stringify(advertise(devices))}\n`);
-  if (devices.length > 0 && gpuWarning) process.stdout.write(`warning: ${gpuWarning}\n`);
-  process.exitCode = ok ? 0 : 1;
-});
+withRunnerOptions(program.command("doctor").description("check that the backend and GPUs are usable, then print the capabilities")).action(
+  async (flags: Flags) => {
+    const config = resolveConfig(configFromFlags(flags));
+    const backend = createBackend(config);
+    let ok = true;
+    let gpuWarning: string | null = null;
+    try {
+      const version = (await captureProcess(backend.version())).trim().split("\n")[0] ?? "";
+      process.stdout.write(`backend ${backend.name}: ${version}\n`);
+      const buildah = /buildah version (\d+)\.(\d+)/.exec(version);
+      if (buildah && (Number(buildah[1]) < 1 || (Number(buildah[1]) === 1 && Number(buildah[2]) < 36)))
+        gpuWarning = "buildah older than 1.36 cannot pass CDI GPU devices to builds (see docs/runner.md, GPU setup)";
+    } catch (error) {
+      ok = false;
+      process.stdout.write(
+        `backend ${backend.name}: NOT USABLE (${error instanceof Error ? error.message : String(error)})\n  install it (Debian: apt-get install buildah) or choose --backend\n`,
+      );
+    }
+    const devices = config.gpus ? gpusFromOverride(config.gpus) : await detectGpus(config.nvidiaSmi);
+    process.stdout.write(`gpus: ${JSON.stringify(advertise(devices))}\n`);
+    if (devices.length > 0 && gpuWarning) process.stdout.write(`warning: ${gpuWarning}\n`);
+    process.exitCode = ok ? 0 : 1;
+  },
+);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`kiln-runner: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -21,7 +21,8 @@ export type DownloadOptions = { token: string; signal?: AbortSignal; fetch?: typ
 /** Downloads `ref` to `file`; throws an `infra` JobFailure on any mismatch or error. */
 export async function downloadContext(ref: ContextRef, file: string, options: DownloadOptions): Promise<void> {
   const limit = Math.min(ref.sizeBytes, options.maxBytes ?? Number.MAX_SAFE_INTEGER);
-  if (ref.sizeBytes > limit) throw infraFailure(`context ${ref.digest} is ${ref.sizeBytes} bytes, over this runner's limit of ${limit} bytes`);
+  if (ref.sizeBytes > limit)
+    throw infraFailure(`context ${ref.digest} is ${ref.sizeBytes} bytes, over this runner's limit of ${limit} bytes`);
   const attempts = options.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -31,7 +32,9 @@ export async function downloadContext(ref: ContextRef, file: string, options: Do
       // A wrong digest or size will not improve; a dropped connection or a 5xx may.
       const retryable = !(error instanceof JobFailure);
       if (options.signal?.aborted || !retryable || attempt >= attempts) {
-        throw error instanceof JobFailure ? error : infraFailure(`could not download context ${ref.digest}: ${error instanceof Error ? error.message : String(error)}`, error);
+        throw error instanceof JobFailure
+          ? error
+          : infraFailure(`could not download context ${ref.digest}: ${error instanceof Error ? error.message : String(error)}`, error);
       }
       await sleep(500 * 2 ** attempt, options.signal);
     }

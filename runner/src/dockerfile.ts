@@ -5,8 +5,7 @@
  * supported by buildah and BuildKit alike) that the step sources before running, so values
  * never enter the image config, history, layers or the build arguments. Pure.
  */
-import { parseDockerfile } from "@kiln-build/protocol/dockerfile";
-import { extractBuilderFlags } from "@kiln-build/protocol/dockerfile";
+import { extractBuilderFlags, parseDockerfile } from "@kiln-build/protocol/dockerfile";
 
 /** Secret id of the per-layer environment file. */
 export const SECRET_ENV_ID = "kiln-env";
@@ -49,7 +48,7 @@ export function renderDockerfile(options: DockerfileOptions): string {
 /** Adds the secret mount (of secret `secretId`, if any) and `runFlags` to every RUN instruction of `text`. */
 export function rewriteRunSteps(text: string, secretId: string | null, runFlags: readonly string[]): string {
   const secretEnv = secretId !== null;
-  let ast;
+  let ast: ReturnType<typeof parseDockerfile>;
   try {
     ast = parseDockerfile(text);
   } catch (error) {
@@ -66,7 +65,8 @@ export function rewriteRunSteps(text: string, secretId: string | null, runFlags:
     const keyword = head[1]!.trim();
     const afterKeyword = head[2]!;
     const { rest } = extractBuilderFlags(afterKeyword);
-    if (!afterKeyword.endsWith(rest)) throw new DockerfileRenderError(`cannot rewrite the flags of line ${inst.startLine}: ${inst.original}`);
+    if (!afterKeyword.endsWith(rest))
+      throw new DockerfileRenderError(`cannot rewrite the flags of line ${inst.startLine}: ${inst.original}`);
     const userFlags = afterKeyword.slice(0, afterKeyword.length - rest.length).trim();
     const flags = [...(secretEnv ? [`--mount=type=secret,id=${secretId},target=${SECRET_ENV_TARGET}`] : []), ...runFlags];
     let command = rest;
@@ -75,7 +75,13 @@ export function rewriteRunSteps(text: string, secretId: string | null, runFlags:
       if (inst.json) {
         // Exec form has no shell: wrap it in one that loads the file, then execs the argv unchanged.
         command = JSON.stringify(["/bin/sh", "-c", `. ${SECRET_ENV_TARGET} && exec "$@"`, "sh", ...inst.args]);
-      } else if (inst.heredocs.length > 0 && rest.trim().split(/\s+/).every((w) => /^\d*<<-?/.test(w))) {
+      } else if (
+        inst.heredocs.length > 0 &&
+        rest
+          .trim()
+          .split(/\s+/)
+          .every((w) => /^\d*<<-?/.test(w))
+      ) {
         // `RUN <<EOF`: the body is the script; load the file on its first line.
         if (inst.heredocs[0]!.content.startsWith("#!")) {
           throw new DockerfileRenderError(

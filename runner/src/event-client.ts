@@ -6,9 +6,8 @@
  * timestamp. 409 `stale_attempt` means a newer attempt owns the job (docs/protocol.md).
  */
 import { randomUUID } from "node:crypto";
+import { type RunnerEvent, RunnerEventResponseSchema, RunnerEventSchema, signWebhook } from "@kiln-build/protocol";
 import { z } from "zod";
-import { type RunnerEvent, RunnerEventResponseSchema, RunnerEventSchema } from "@kiln-build/protocol";
-import { signWebhook } from "@kiln-build/protocol";
 import type { Logger } from "./logger.ts";
 
 type Distribute<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -85,7 +84,11 @@ export class EventClient {
     return JSON.stringify(parsed.data);
   }
 
-  async #attempt(id: string, payload: string, type: string): Promise<{ kind: "delivered" | "rejected" | "fenced" } | { kind: "retry"; retryAfterMs?: number }> {
+  async #attempt(
+    id: string,
+    payload: string,
+    type: string,
+  ): Promise<{ kind: "delivered" | "rejected" | "fenced" } | { kind: "retry"; retryAfterMs?: number }> {
     const { eventsUrl, secret, logger } = this.#options;
     let response: Response;
     try {
@@ -121,7 +124,10 @@ export class EventClient {
     }
     if (response.status === 408 || response.status === 429 || response.status >= 500) {
       const retryAfter = Number(response.headers.get("retry-after"));
-      return { kind: "retry", ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: Math.min(retryAfter * 1000, 60_000) } : {}) };
+      return {
+        kind: "retry",
+        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: Math.min(retryAfter * 1000, 60_000) } : {}),
+      };
     }
     logger.error("orchestrator rejected an event", { type, id, status: response.status, body: text.slice(0, 300) });
     return { kind: "rejected" };

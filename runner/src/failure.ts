@@ -3,8 +3,9 @@
  * one of these before it is reported, so the orchestrator's retry policy (never retry
  * `build`, retry `infra` elsewhere) sees the right reason.
  */
-import type { z } from "zod";
+
 import type { FailureReasonSchema } from "@kiln-build/protocol";
+import type { z } from "zod";
 
 /** `build` | `infra` | `timeout` | `cancelled`. */
 export type FailureReason = z.infer<typeof FailureReasonSchema>;
@@ -18,7 +19,11 @@ export class JobFailure extends Error {
   /** The layer being built when the job failed, if any. */
   layerKey: string | null;
 
-  constructor(reason: FailureReason, message: string, options: { exitCode?: number | null; layerKey?: string | null; cause?: unknown } = {}) {
+  constructor(
+    reason: FailureReason,
+    message: string,
+    options: { exitCode?: number | null; layerKey?: string | null; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "JobFailure";
     this.reason = reason;

@@ -49,7 +49,10 @@ export function gpuTypeOf(name: string, memoryMiB: number): string | null {
 /** Parses an operator override such as "H100:8" or "T4:1,L4:2" into devices. */
 export function gpusFromOverride(spec: string): GpuDevice[] {
   const devices: GpuDevice[] = [];
-  for (const part of spec.split(",").map((p) => p.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [type = "", count = "1"] = part.split(":");
     if (!/^\d+$/.test(count)) throw new Error(`invalid GPU override ${JSON.stringify(part)}: expected TYPE[:COUNT]`);
     for (let i = 0; i < Number(count); i++) {
@@ -106,7 +109,10 @@ export class GpuPool {
   check(request: GpuConfig): string | null {
     const matching = this.#devices.filter((d) => gpuMatches(request.type, d.type)).length;
     if (matching >= request.count) return null;
-    const have = advertise(this.#devices).map((g) => `${g.count}x ${g.type}`).join(", ") || "no GPUs";
+    const have =
+      advertise(this.#devices)
+        .map((g) => `${g.count}x ${g.type}`)
+        .join(", ") || "no GPUs";
     return `this runner cannot provide ${request.count}x ${request.type} (it has ${have})`;
   }
 

@@ -16,14 +16,22 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Job } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
+import { buildChain } from "./chain-build.ts";
+import { planChains } from "./chain-plan.ts";
 import type { RunnerConfig } from "./config.ts";
 import { type EventBody, EventClient } from "./event-client.ts";
 import { type FailureReason, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuPool } from "./gpu.ts";
 import { startHeartbeats } from "./heartbeat.ts";
-import { buildChain } from "./chain-build.ts";
-import { planChains } from "./chain-plan.ts";
-import { type BuiltLayer, buildLayer, type LayerBuildEnv, type LayerInputs, type LayerResult, prepareLayerInputs, publishLayer } from "./layer-build.ts";
+import {
+  type BuiltLayer,
+  buildLayer,
+  type LayerBuildEnv,
+  type LayerInputs,
+  type LayerResult,
+  prepareLayerInputs,
+  publishLayer,
+} from "./layer-build.ts";
 import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
@@ -126,7 +134,10 @@ export class JobRun {
       started.catch(() => undefined);
       for (const layer of job.layers) {
         const problem = layer.gpu ? this.#deps.gpuPool.check(layer.gpu) : null;
-        if (problem) throw new JobFailure("infra", `${problem}; the orchestrator should send this job to a fleet with matching GPUs`, { layerKey: layer.key });
+        if (problem)
+          throw new JobFailure("infra", `${problem}; the orchestrator should send this job to a fleet with matching GPUs`, {
+            layerKey: layer.key,
+          });
       }
       await mkdir(config.workDir, { recursive: true, mode: 0o700 });
       workDir = await mkdtemp(path.join(config.workDir, `${safeName(job.jobId)}-`));
@@ -137,9 +148,11 @@ export class JobRun {
       const targetLogin: RegistryLogin = { host: job.registry.host, ...job.registry.credentials };
       const baseLogins = new Map<number, RegistryLogin>();
       for (const layer of job.layers) {
-        const login = await baseImageLogin(layer, job.secrets, { ecrEndpoint: config.ecrEndpoint, signal: this.#stop.signal }).catch((error: unknown) => {
-          throw this.#stop.signal.aborted ? this.#stopped() : error;
-        });
+        const login = await baseImageLogin(layer, job.secrets, { ecrEndpoint: config.ecrEndpoint, signal: this.#stop.signal }).catch(
+          (error: unknown) => {
+            throw this.#stop.signal.aborted ? this.#stopped() : error;
+          },
+        );
         if (login) baseLogins.set(layer.index, login);
       }
       const extra = [targetLogin, ...baseLogins.values()].flatMap(loginSecrets);
@@ -148,7 +161,11 @@ export class JobRun {
       // A job stopped while it was being prepared (a deadline already past) ends before it has a log.
       if (this.#stopReason) throw this.#stopped();
       shipper = new LogShipper({
-        buffer: new LogBuffer({ spillPath: path.join(workDir, "log-spill.jsonl"), memoryBytes: config.logMemoryBytes, spillMaxBytes: config.logSpillMaxBytes }),
+        buffer: new LogBuffer({
+          spillPath: path.join(workDir, "log-spill.jsonl"),
+          memoryBytes: config.logMemoryBytes,
+          spillMaxBytes: config.logSpillMaxBytes,
+        }),
         masker,
         deliver: (body, giveUp) => this.#events.deliver(body, giveUp),
         logger,
@@ -277,7 +294,10 @@ export class JobRun {
   async #cleanup(workDir: string | null, secretDir: string | null, built: string[]): Promise<void> {
     const { config, backend, logger } = this.#deps;
     for (const dir of [secretDir, workDir]) {
-      if (dir) await rm(dir, { recursive: true, force: true }).catch((error: unknown) => logger.error("could not remove a job directory", { dir, error: String(error) }));
+      if (dir)
+        await rm(dir, { recursive: true, force: true }).catch((error: unknown) =>
+          logger.error("could not remove a job directory", { dir, error: String(error) }),
+        );
     }
     if (config.keepImages) return;
     for (const target of built) {

@@ -82,12 +82,22 @@ export async function prepareLayerInputs(env: LayerBuildEnv, layer: JobLayer, in
     shipper.system(layer.key, `downloading build context ${layer.context.digest} (${layer.context.sizeBytes} bytes)`);
     const tarball = path.join(dir, "context.tar");
     await guard(env, () =>
-      downloadContext(layer.context!, tarball, { token: job.callback.downloadToken, signal, maxBytes: config.contextMaxBytes, ...(env.fetch ? { fetch: env.fetch } : {}) }),
+      downloadContext(layer.context!, tarball, {
+        token: job.callback.downloadToken,
+        signal,
+        maxBytes: config.contextMaxBytes,
+        ...(env.fetch ? { fetch: env.fetch } : {}),
+      }),
     );
     try {
-      await extractTarFile(tarball, contextDir, { maxBytes: config.contextMaxBytes, maxEntries: config.contextMaxEntries, maxDepth: config.contextMaxDepth });
+      await extractTarFile(tarball, contextDir, {
+        maxBytes: config.contextMaxBytes,
+        maxEntries: config.contextMaxEntries,
+        maxDepth: config.contextMaxDepth,
+      });
     } catch (error) {
-      if (error instanceof UnsafeArchiveError) throw infraFailure(`refused the build context ${layer.context.digest}: ${error.message}`, error);
+      if (error instanceof UnsafeArchiveError)
+        throw infraFailure(`refused the build context ${layer.context.digest}: ${error.message}`, error);
       throw error;
     }
     await rm(tarball, { force: true });
@@ -161,7 +171,14 @@ export async function layerPieces(
 export async function buildRequest(
   env: LayerBuildEnv,
   at: { layer: JobLayer; dir: string; contextDir: string; parentReference: string | null },
-  pieces: { dockerfileText: string; secrets: SecretFile[]; logins: RegistryLogin[]; pullHosts: string[]; gpus: GpuDevice[]; stepImages: boolean },
+  pieces: {
+    dockerfileText: string;
+    secrets: SecretFile[];
+    logins: RegistryLogin[];
+    pullHosts: string[];
+    gpus: GpuDevice[];
+    stepImages: boolean;
+  },
 ): Promise<BuildRequest> {
   const { job, config, backend, shipper } = env;
   const dockerfile = path.join(at.dir, "dockerfile", "Dockerfile");
@@ -199,12 +216,21 @@ export async function buildRequest(
  * prepared `inputs`, tagged as `layer.target`. GPUs are held only while the build runs;
  * nothing is pushed yet (BuildKit backends excepted: their build pushes).
  */
-export async function buildLayer(env: LayerBuildEnv, layer: JobLayer, index: number, parentReference: string | null, inputs: LayerInputs): Promise<BuiltLayer> {
+export async function buildLayer(
+  env: LayerBuildEnv,
+  layer: JobLayer,
+  index: number,
+  parentReference: string | null,
+  inputs: LayerInputs,
+): Promise<BuiltLayer> {
   const { job, backend, shipper, signal } = env;
   const gpus = layer.gpu ? await env.gpuPool.acquire(layer.gpu, signal).catch(() => Promise.reject(env.stopped())) : null;
   try {
     const devices = gpus?.devices ?? [];
-    const pieces = await layerPieces(env, layer, index, parentReference, inputs, { secretId: SECRET_ENV_ID, runFlags: backend.runFlags(devices) });
+    const pieces = await layerPieces(env, layer, index, parentReference, inputs, {
+      secretId: SECRET_ENV_ID,
+      runFlags: backend.runFlags(devices),
+    });
     const request = await buildRequest(
       env,
       { layer, dir: inputs.dir, contextDir: inputs.contextDir, parentReference },
@@ -243,7 +269,12 @@ export async function publishLayer(env: LayerBuildEnv, built: BuiltLayer): Promi
       throw infraFailure(`could not read the pushed digest of ${layer.target}: ${String(error)}`);
     });
     const manifest = await guard(env, () =>
-      fetchManifest(layer.target, { login: env.targetLogin, insecure: job.registry.insecure, signal, ...(env.fetch ? { fetch: env.fetch } : {}) }),
+      fetchManifest(layer.target, {
+        login: env.targetLogin,
+        insecure: job.registry.insecure,
+        signal,
+        ...(env.fetch ? { fetch: env.fetch } : {}),
+      }),
     );
     if (manifest.digest !== digest) {
       throw infraFailure(`the registry holds ${manifest.digest} for ${layer.target}, but ${backend.name} reported pushing ${digest}`);
@@ -285,7 +316,7 @@ export async function runTool(env: LayerBuildEnv, command: Command, what: "build
       },
     };
   };
-  let result;
+  let result: Awaited<ReturnType<typeof runProcess>>;
   const leave = await env.janitor.enter();
   try {
     result = await runProcess(command, {
@@ -296,7 +327,10 @@ export async function runTool(env: LayerBuildEnv, command: Command, what: "build
     });
   } catch (error) {
     await leave(false);
-    throw infraFailure(`could not start ${command.argv[0]}: ${error instanceof Error ? error.message : String(error)}; is it installed?`, error);
+    throw infraFailure(
+      `could not start ${command.argv[0]}: ${error instanceof Error ? error.message : String(error)}; is it installed?`,
+      error,
+    );
   }
   // A build killed mid-way may leave a working container behind: clean up once idle. A
   // push only reads the image, so a stopped push leaves nothing to clean.
@@ -306,10 +340,15 @@ export async function runTool(env: LayerBuildEnv, command: Command, what: "build
   const layer = output.failedLayer();
   const stepExit = what === "build" ? env.backend.stepExitCode(lines) : null;
   if (stepExit !== null) {
-    throw new JobFailure("build", `a build step of layer ${layer.index} exited with code ${stepExit}`, { exitCode: stepExit, layerKey: layer.key });
+    throw new JobFailure("build", `a build step of layer ${layer.index} exited with code ${stepExit}`, {
+      exitCode: stepExit,
+      layerKey: layer.key,
+    });
   }
   const status = result.exitCode ?? result.signal;
-  throw new JobFailure("infra", `${env.backend.name} ${what} exited with ${status}: ${lines.at(-1) ?? "no output"}`, { layerKey: layer.key });
+  throw new JobFailure("infra", `${env.backend.name} ${what} exited with ${status}: ${lines.at(-1) ?? "no output"}`, {
+    layerKey: layer.key,
+  });
 }
 
 /** Runs an I/O step; an abort becomes the stop reason, anything else an infra failure. */

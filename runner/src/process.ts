@@ -104,11 +104,19 @@ export async function captureProcess(command: Command, signal?: AbortSignal): Pr
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const collect = (into: Buffer[]): OutputSink => ({
-    write: (data) => (into.push(data), true),
+    write: (data) => {
+      into.push(data);
+      return true;
+    },
     waitForDrain: () => Promise.resolve(),
     end: () => {},
   });
-  const result = await runProcess(command, { stdout: collect(out), stderr: collect(err), ...(signal ? { signal } : {}), killGraceMs: 2_000 });
+  const result = await runProcess(command, {
+    stdout: collect(out),
+    stderr: collect(err),
+    ...(signal ? { signal } : {}),
+    killGraceMs: 2_000,
+  });
   if (result.exitCode !== 0) {
     const why = Buffer.concat(err).toString("utf8").trim().split("\n").slice(-5).join("\n");
     throw new Error(`${command.argv[0]} exited with ${result.exitCode ?? result.signal}: ${why}`);

@@ -68,10 +68,12 @@ export class PythonCache {
     const staging = `${tree}.${randomUUID()}.staging`;
     try {
       const actual = await this.#download(url, archive, signal);
-      if (actual !== expected) throw infraFailure(`${asset} from the Python mirror does not match its sha256 (expected ${expected}, got ${actual})`);
+      if (actual !== expected)
+        throw infraFailure(`${asset} from the Python mirror does not match its sha256 (expected ${expected}, got ${actual})`);
       await mkdir(staging, { mode: 0o755 });
       await extractTarFile(archive, staging, this.#options.limits);
-      if (!(await exists(path.join(staging, "python")))) throw infraFailure(`${asset} has no python/ directory; is the mirror serving install_only archives?`);
+      if (!(await exists(path.join(staging, "python"))))
+        throw infraFailure(`${asset} has no python/ directory; is the mirror serving install_only archives?`);
       await writeFile(path.join(staging, ".complete"), `${expected}\n`);
       await rm(tree, { recursive: true, force: true });
       await rename(staging, tree);

@@ -5,9 +5,9 @@
  * build tools only through a 0600 auth file, never through argv (visible in `ps`) or logs.
  */
 import { writeFile } from "node:fs/promises";
+import type { Job, JobLayer } from "@kiln-build/protocol";
 import { AwsClient } from "aws4fetch";
 import { z } from "zod";
-import type { Job, JobLayer } from "@kiln-build/protocol";
 import { pulledImages } from "./base-images.ts";
 import { infraFailure } from "./failure.ts";
 
@@ -54,13 +54,18 @@ export type BaseLoginOptions = { ecrEndpoint?: string; signal?: AbortSignal };
  * The login a root layer needs for its base image (its first FROM, ARGs expanded with the
  * layer's build args), from the secret its `baseAuth` names; null when it needs none.
  */
-export async function baseImageLogin(layer: JobLayer, secrets: Job["secrets"], options: BaseLoginOptions = {}): Promise<RegistryLogin | null> {
+export async function baseImageLogin(
+  layer: JobLayer,
+  secrets: Job["secrets"],
+  options: BaseLoginOptions = {},
+): Promise<RegistryLogin | null> {
   if (!layer.baseAuth) return null;
   const reference = pulledImages(layer.dockerfileCommands, { buildArgs: layer.buildArgs }).base;
   if (!reference) throw infraFailure("the layer declares registry credentials but pulls no base image (no FROM line, or FROM scratch)");
   const host = registryHostOf(reference);
   const values = secrets[layer.baseAuth.secret];
-  if (!values) throw infraFailure(`the job does not carry the registry secret ${JSON.stringify(layer.baseAuth.secret)} the base image needs`);
+  if (!values)
+    throw infraFailure(`the job does not carry the registry secret ${JSON.stringify(layer.baseAuth.secret)} the base image needs`);
   const need = (key: string): string => {
     const value = values[key];
     if (!value) throw infraFailure(`registry secret ${JSON.stringify(layer.baseAuth!.secret)} has no ${key}; add it to the secret`);
@@ -76,7 +81,12 @@ export async function baseImageLogin(layer: JobLayer, secrets: Job["secrets"], o
       const region = values.AWS_REGION || /\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/.exec(host)?.[1];
       if (!region) throw infraFailure(`registry secret ${JSON.stringify(layer.baseAuth.secret)} has no AWS_REGION and ${host} names none`);
       const token = await ecrAuthorization(
-        { accessKeyId: need("AWS_ACCESS_KEY_ID"), secretAccessKey: need("AWS_SECRET_ACCESS_KEY"), sessionToken: values.AWS_SESSION_TOKEN, region },
+        {
+          accessKeyId: need("AWS_ACCESS_KEY_ID"),
+          secretAccessKey: need("AWS_SECRET_ACCESS_KEY"),
+          sessionToken: values.AWS_SESSION_TOKEN,
+          region,
+        },
         options,
       );
       return { host, ...token };
@@ -90,7 +100,10 @@ const EcrTokenResponse = z.object({ authorizationData: z.array(z.object({ author
 export type AwsCredentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined; region: string };
 
 /** Calls ECR `GetAuthorizationToken` (SigV4, service `ecr`) and decodes its `AWS:<password>` token. */
-export async function ecrAuthorization(credentials: AwsCredentials, options: BaseLoginOptions = {}): Promise<{ username: string; password: string }> {
+export async function ecrAuthorization(
+  credentials: AwsCredentials,
+  options: BaseLoginOptions = {},
+): Promise<{ username: string; password: string }> {
   const client = new AwsClient({
     accessKeyId: credentials.accessKeyId,
     secretAccessKey: credentials.secretAccessKey,
@@ -104,7 +117,10 @@ export async function ecrAuthorization(credentials: AwsCredentials, options: Bas
   try {
     response = await client.fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken" },
+      headers: {
+        "content-type": "application/x-amz-json-1.1",
+        "x-amz-target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
+      },
       body: "{}",
       ...(options.signal ? { signal: options.signal } : {}),
     });

@@ -17,7 +17,9 @@ const MANIFEST_TYPES = [
 ].join(", ");
 
 const Descriptor = z.object({ size: z.number().int().nonnegative() }).loose();
-const ManifestSchema = z.object({ config: Descriptor.optional(), layers: z.array(Descriptor).optional(), manifests: z.array(Descriptor).optional() }).loose();
+const ManifestSchema = z
+  .object({ config: Descriptor.optional(), layers: z.array(Descriptor).optional(), manifests: z.array(Descriptor).optional() })
+  .loose();
 const TokenSchema = z.object({ token: z.string().optional(), access_token: z.string().optional() }).loose();
 
 /** A manifest as stored by the registry. */
@@ -120,7 +122,12 @@ export class RegistrySession {
     const response = await attempt();
     if (response.status !== 401) return response;
     await response.body?.cancel();
-    this.#authorization = await authorize(response.headers.get("www-authenticate") ?? "", this.#options.login ?? null, doFetch, this.#options.signal);
+    this.#authorization = await authorize(
+      response.headers.get("www-authenticate") ?? "",
+      this.#options.login ?? null,
+      doFetch,
+      this.#options.signal,
+    );
     return attempt();
   }
 }
@@ -144,7 +151,12 @@ function basicAuthorization(login: RegistryLogin): string {
   return `Basic ${Buffer.from(`${login.username}:${login.password}`).toString("base64")}`;
 }
 
-async function authorize(challenge: string, login: RegistryLogin | null, doFetch: typeof fetch, signal?: AbortSignal): Promise<string | undefined> {
+async function authorize(
+  challenge: string,
+  login: RegistryLogin | null,
+  doFetch: typeof fetch,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
   const basic = login ? basicAuthorization(login) : undefined;
   if (/^basic/i.test(challenge)) return basic;
   if (!/^bearer/i.test(challenge)) return undefined;

@@ -86,7 +86,13 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
       if (result === "queued") {
         jobs.set(run.id, run);
         run.accept();
-        logger.info("job accepted", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length, queued: queue.queued, requestId: context?.requestId ?? undefined });
+        logger.info("job accepted", {
+          jobId: job.jobId,
+          attemptId: job.attemptId,
+          layers: job.layers.length,
+          queued: queue.queued,
+          requestId: context?.requestId ?? undefined,
+        });
       }
       return result;
     },
@@ -105,7 +111,12 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
   });
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  logger.info("kiln-runner listening", { url: `http://${host}:${address.port}`, backend: backend.name, gpus: advertise(devices), concurrency: config.concurrency });
+  logger.info("kiln-runner listening", {
+    url: `http://${host}:${address.port}`,
+    backend: backend.name,
+    gpus: advertise(devices),
+    concurrency: config.concurrency,
+  });
   return {
     config,
     url: `http://${host}:${address.port}`,

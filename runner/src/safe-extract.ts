@@ -97,7 +97,10 @@ async function writeEntry(state: State, header: Header, body: EntryBody): Promis
   const rel = checkedPath(state, header.name, "entry");
   state.entries++;
   if (state.entries > state.limits.maxEntries) {
-    throw new UnsafeArchiveError("too_many_entries", `the archive has more than ${state.limits.maxEntries} entries (limit: max entries); refusing a possible tar bomb`);
+    throw new UnsafeArchiveError(
+      "too_many_entries",
+      `the archive has more than ${state.limits.maxEntries} entries (limit: max entries); refusing a possible tar bomb`,
+    );
   }
   const abs = path.join(state.root, rel);
   const mode = (header.mode ?? 0o644) & 0o7777;
@@ -108,7 +111,8 @@ async function writeEntry(state: State, header: Header, body: EntryBody): Promis
       await ensureParents(state, rel);
       const existing = await lstatOrNull(abs);
       if (existing?.isSymbolicLink()) throw throughSymlink(header.name);
-      if (existing && !existing.isDirectory()) throw new UnsafeArchiveError("bad_entry", `directory entry ${quote(header.name)} replaces a file`);
+      if (existing && !existing.isDirectory())
+        throw new UnsafeArchiveError("bad_entry", `directory entry ${quote(header.name)} replaces a file`);
       if (!existing) await mkdir(abs, { mode: 0o700 });
       await chmod(abs, mode);
       state.dirs.add(rel);
@@ -119,7 +123,10 @@ async function writeEntry(state: State, header: Header, body: EntryBody): Promis
     case "contiguous-file": {
       const size = header.size ?? 0;
       if (state.bytes + size > state.limits.maxBytes) {
-        throw new UnsafeArchiveError("too_large", `the archive expands to more than ${state.limits.maxBytes} bytes (limit: max bytes); refusing a possible tar bomb`);
+        throw new UnsafeArchiveError(
+          "too_large",
+          `the archive expands to more than ${state.limits.maxBytes} bytes (limit: max bytes); refusing a possible tar bomb`,
+        );
       }
       await prepareLeaf(state, rel, header.name);
       const file = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
@@ -149,7 +156,10 @@ async function writeEntry(state: State, header: Header, body: EntryBody): Promis
       await ensureParents(state, targetRel);
       const target = await lstatOrNull(path.join(state.root, targetRel));
       if (!target?.isFile()) {
-        throw new UnsafeArchiveError("link_escape", `hard link ${quote(header.name)} must point at a regular file extracted earlier, not ${quote(header.linkname ?? "")}`);
+        throw new UnsafeArchiveError(
+          "link_escape",
+          `hard link ${quote(header.name)} must point at a regular file extracted earlier, not ${quote(header.linkname ?? "")}`,
+        );
       }
       await prepareLeaf(state, rel, header.name);
       await link(path.join(state.root, targetRel), abs);
@@ -158,7 +168,10 @@ async function writeEntry(state: State, header: Header, body: EntryBody): Promis
     case "character-device":
     case "block-device":
     case "fifo":
-      throw new UnsafeArchiveError("special_file", `entry ${quote(header.name)} is a ${header.type}; build contexts may only hold files, directories and links`);
+      throw new UnsafeArchiveError(
+        "special_file",
+        `entry ${quote(header.name)} is a ${header.type}; build contexts may only hold files, directories and links`,
+      );
     default:
       throw new UnsafeArchiveError("bad_entry", `entry ${quote(header.name)} has an unsupported type (${String(header.type)})`);
   }
@@ -167,11 +180,16 @@ async function writeEntry(state: State, header: Header, body: EntryBody): Promis
 /** Normalises an archive path; refuses absolute paths, `..`, NUL and excessive depth. */
 function checkedPath(state: State, name: string, what: string): string {
   if (name.includes("\0")) throw new UnsafeArchiveError("bad_entry", `${what} name contains a NUL byte`);
-  if (name.startsWith("/")) throw new UnsafeArchiveError("absolute_path", `${what} ${quote(name)} is an absolute path; archive paths must be relative`);
+  if (name.startsWith("/"))
+    throw new UnsafeArchiveError("absolute_path", `${what} ${quote(name)} is an absolute path; archive paths must be relative`);
   const parts = name.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw new UnsafeArchiveError("path_traversal", `${what} ${quote(name)} contains '..'; archive paths must stay inside the context`);
+  if (parts.includes(".."))
+    throw new UnsafeArchiveError("path_traversal", `${what} ${quote(name)} contains '..'; archive paths must stay inside the context`);
   if (parts.length > state.limits.maxDepth) {
-    throw new UnsafeArchiveError("too_deep", `${what} ${quote(name)} is ${parts.length} levels deep (limit: max depth ${state.limits.maxDepth})`);
+    throw new UnsafeArchiveError(
+      "too_deep",
+      `${what} ${quote(name)} is ${parts.length} levels deep (limit: max depth ${state.limits.maxDepth})`,
+    );
   }
   return parts.join("/");
 }
@@ -185,7 +203,8 @@ async function ensureParents(state: State, rel: string): Promise<void> {
     const abs = path.join(state.root, dir);
     const info = await lstatOrNull(abs);
     if (info?.isSymbolicLink()) throw throughSymlink(rel);
-    if (info && !info.isDirectory()) throw new UnsafeArchiveError("bad_entry", `entry ${quote(rel)} needs ${quote(dir)} to be a directory, but it is a file`);
+    if (info && !info.isDirectory())
+      throw new UnsafeArchiveError("bad_entry", `entry ${quote(rel)} needs ${quote(dir)} to be a directory, but it is a file`);
     if (!info) await mkdir(abs, { mode: 0o755 });
     state.dirs.add(dir);
   }
@@ -213,7 +232,10 @@ async function prepareLeaf(state: State, rel: string, name: string): Promise<voi
 function checkLinkTarget(state: State, rel: string, target: string, name = rel): void {
   if (target === "") throw new UnsafeArchiveError("bad_entry", `symlink ${quote(name)} has an empty target`);
   if (target.startsWith("/")) {
-    throw new UnsafeArchiveError("link_escape", `symlink ${quote(name)} points at the absolute path ${quote(target)}, outside the context; use a relative target`);
+    throw new UnsafeArchiveError(
+      "link_escape",
+      `symlink ${quote(name)} points at the absolute path ${quote(target)}, outside the context; use a relative target`,
+    );
   }
   const start = rel.split("/").slice(0, -1);
   if (resolveInside(state, start, target, 0) === null) {

@@ -6,8 +6,7 @@
  * and reveal nothing about jobs. Errors use the orchestrator's shape `{ error: { code, message } }`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { type Job, JobSchema } from "@kiln-build/protocol";
-import { verifyWebhook } from "@kiln-build/protocol";
+import { type Job, JobSchema, verifyWebhook } from "@kiln-build/protocol";
 import type { OfferResult } from "./job-queue.ts";
 import type { Logger } from "./logger.ts";
 import { ReplayCache } from "./replay-cache.ts";
@@ -44,14 +43,18 @@ async function route(handler: DispatchHandler, replay: ReplayCache, req: Incomin
   const url = new URL(req.url ?? "/", "http://runner");
   if (req.method === "GET" && url.pathname === "/healthz") return send(res, 200, handler.health());
   if (req.method === "GET" && url.pathname === "/v1/capabilities") return send(res, 200, handler.capabilities());
-  if (url.pathname !== "/v1/jobs") return send(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${url.pathname}` } });
+  if (url.pathname !== "/v1/jobs")
+    return send(res, 404, { error: { code: "not_found", message: `no route for ${req.method} ${url.pathname}` } });
   if (req.method !== "POST") return send(res, 405, { error: { code: "method_not_allowed", message: "use POST /v1/jobs" } });
 
   // The orchestrator's request id (workers/log.ts), logged so both sides' lines can be joined.
   const header = req.headers["x-request-id"];
   const requestId = typeof header === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : null;
   const body = await readBody(req, handler.maxBodyBytes);
-  if (body === null) return send(res, 413, { error: { code: "payload_too_large", message: `dispatch bodies are limited to ${handler.maxBodyBytes} bytes` } });
+  if (body === null)
+    return send(res, 413, {
+      error: { code: "payload_too_large", message: `dispatch bodies are limited to ${handler.maxBodyBytes} bytes` },
+    });
 
   let verified: ReturnType<typeof verifyWebhook> = { ok: false, error: "bad_signature" };
   for (const secret of handler.secrets) {
@@ -69,7 +72,8 @@ async function route(handler: DispatchHandler, replay: ReplayCache, req: Incomin
   }
   const seen = replay.check(verified.id);
   if (seen === "replay") return send(res, 409, { error: { code: "replayed", message: `webhook-id ${verified.id} was already delivered` } });
-  if (seen === "full") return send(res, 503, { error: { code: "runner_busy", message: "too many recent dispatches; retry later" } }, { "retry-after": "30" });
+  if (seen === "full")
+    return send(res, 503, { error: { code: "runner_busy", message: "too many recent dispatches; retry later" } }, { "retry-after": "30" });
 
   let json: unknown;
   try {

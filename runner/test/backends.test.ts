@@ -36,15 +36,34 @@ describe("buildah backend", () => {
 
   it("builds with bud, chroot isolation and vfs storage by default", () => {
     expect(backend.build(request).argv).toEqual([
-      "buildah", "--root", "/var/lib/kiln/storage", "--runroot", "/run/kiln/storage", "--storage-driver", "vfs",
-      "bud", "--isolation", "chroot",
-      "--file", "/srv/kiln-runner/job/layer-1/dockerfile/Dockerfile",
-      "--tag", "registry.example:5000/ws/layers:abc",
-      "--authfile", "/dev/shm/kiln-runner-secrets-x/auth-1/config.json",
-      "--tls-verify=true", "--pull=missing",
-      "--secret", "id=kiln-env,src=/dev/shm/kiln-runner-secrets-x/layer-1.env",
-      "--build-arg", "PY=3.12", "--build-arg", "EMPTY=",
-      "--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=3",
+      "buildah",
+      "--root",
+      "/var/lib/kiln/storage",
+      "--runroot",
+      "/run/kiln/storage",
+      "--storage-driver",
+      "vfs",
+      "bud",
+      "--isolation",
+      "chroot",
+      "--file",
+      "/srv/kiln-runner/job/layer-1/dockerfile/Dockerfile",
+      "--tag",
+      "registry.example:5000/ws/layers:abc",
+      "--authfile",
+      "/dev/shm/kiln-runner-secrets-x/auth-1/config.json",
+      "--tls-verify=true",
+      "--pull=missing",
+      "--secret",
+      "id=kiln-env,src=/dev/shm/kiln-runner-secrets-x/layer-1.env",
+      "--build-arg",
+      "PY=3.12",
+      "--build-arg",
+      "EMPTY=",
+      "--device",
+      "nvidia.com/gpu=0",
+      "--device",
+      "nvidia.com/gpu=3",
       "/srv/kiln-runner/job/layer-1/context",
     ]);
     expect(backend.runFlags()).toEqual([]);
@@ -54,17 +73,41 @@ describe("buildah backend", () => {
     const custom = new BuildahBackend({ bin: "/opt/buildah", isolation: "oci", storageDriver: "overlay" });
     const argv = custom.build({ ...request, gpus: [], secrets: [], buildArgs: {}, pull: "always", pullTlsVerify: false }).argv;
     expect(argv).toEqual([
-      "/opt/buildah", "--storage-driver", "overlay", "bud", "--isolation", "oci",
-      "--file", request.dockerfile, "--tag", request.target, "--authfile", request.authFile,
-      "--tls-verify=false", "--pull=always", request.contextDir,
+      "/opt/buildah",
+      "--storage-driver",
+      "overlay",
+      "bud",
+      "--isolation",
+      "oci",
+      "--file",
+      request.dockerfile,
+      "--tag",
+      request.target,
+      "--authfile",
+      request.authFile,
+      "--tls-verify=false",
+      "--pull=always",
+      request.contextDir,
     ]);
   });
 
   it("pushes with a digest file, TLS per the target registry", () => {
     expect(backend.push({ ...request, targetInsecure: true }).argv).toEqual([
-      "buildah", "--root", "/var/lib/kiln/storage", "--runroot", "/run/kiln/storage", "--storage-driver", "vfs",
-      "push", "--authfile", request.authFile, "--tls-verify=false", "--digestfile", "/srv/kiln-runner/job/layer-1/digest",
-      "registry.example:5000/ws/layers:abc", "docker://registry.example:5000/ws/layers:abc",
+      "buildah",
+      "--root",
+      "/var/lib/kiln/storage",
+      "--runroot",
+      "/run/kiln/storage",
+      "--storage-driver",
+      "vfs",
+      "push",
+      "--authfile",
+      request.authFile,
+      "--tls-verify=false",
+      "--digestfile",
+      "/srv/kiln-runner/job/layer-1/digest",
+      "registry.example:5000/ws/layers:abc",
+      "docker://registry.example:5000/ws/layers:abc",
     ]);
   });
 
@@ -76,7 +119,9 @@ describe("buildah backend", () => {
   it("reads the exit code of a failed step from buildah's error line", () => {
     expect(backend.stepExitCode(["STEP 2/2: RUN exit 7", 'Error: building at STEP "RUN exit 7": exit status 7'])).toBe(7);
     expect(backend.stepExitCode(['Error: building at STEP "RUN false": while running runtime: exit status 1'])).toBe(1);
-    expect(backend.stepExitCode(["Error: creating build container: initializing source docker://x: pinging container registry"])).toBeNull();
+    expect(
+      backend.stepExitCode(["Error: creating build container: initializing source docker://x: pinging container registry"]),
+    ).toBeNull();
   });
 });
 
@@ -98,14 +143,29 @@ describe("buildah chains", () => {
   it("reads steps and step images from buildah's output, and nothing else", () => {
     expect(backend.chainProgress("STEP 3/7: RUN make")).toEqual({ step: 3, totalSteps: 7 });
     expect(backend.chainProgress("--> 9cbc3781c5f")).toEqual({ image: "9cbc3781c5f" });
-    for (const line of ["[1/2] STEP 1/3: FROM x AS a", "--> Using cache 9cbc3781c5f", "--> 9cbc", "--> 9CBC3781C5F", "  STEP 1/2: x", "COMMIT r/x:y", "hello"]) {
+    for (const line of [
+      "[1/2] STEP 1/3: FROM x AS a",
+      "--> Using cache 9cbc3781c5f",
+      "--> 9cbc",
+      "--> 9CBC3781C5F",
+      "  STEP 1/2: x",
+      "COMMIT r/x:y",
+      "hello",
+    ]) {
       expect(backend.chainProgress(line)).toBeNull();
     }
   });
 
   it("names step images and prints image configs", () => {
     expect(backend.tag("9cbc3781c5f", "r/x:y").argv.slice(-3)).toEqual(["tag", "9cbc3781c5f", "r/x:y"]);
-    expect(backend.imageConfig("9cbc3781c5f").argv.slice(-6)).toEqual(["inspect", "--type", "image", "--format", "{{.Config}}", "9cbc3781c5f"]);
+    expect(backend.imageConfig("9cbc3781c5f").argv.slice(-6)).toEqual([
+      "inspect",
+      "--type",
+      "image",
+      "--format",
+      "{{.Config}}",
+      "9cbc3781c5f",
+    ]);
     expect(backend.chains).toBe(true);
     expect(new DockerBuildxBackend().chains).toBe(false);
   });
@@ -117,14 +177,28 @@ describe("docker buildx backend", () => {
   it("builds and pushes in one command, with secrets, device entitlement and a private DOCKER_CONFIG", () => {
     const command = backend.build({ ...request, targetInsecure: true, pull: "always" });
     expect(command.argv).toEqual([
-      "docker", "buildx", "build", "--builder", "kiln", "--progress", "plain",
-      "--file", request.dockerfile,
-      "--output", "type=image,name=registry.example:5000/ws/layers:abc,push=true,registry.insecure=true",
-      "--metadata-file", request.metadataFile,
+      "docker",
+      "buildx",
+      "build",
+      "--builder",
+      "kiln",
+      "--progress",
+      "plain",
+      "--file",
+      request.dockerfile,
+      "--output",
+      "type=image,name=registry.example:5000/ws/layers:abc,push=true,registry.insecure=true",
+      "--metadata-file",
+      request.metadataFile,
       "--pull",
-      "--secret", `id=kiln-env,src=${request.secrets[0]!.path}`,
-      "--build-arg", "PY=3.12", "--build-arg", "EMPTY=",
-      "--allow", "device",
+      "--secret",
+      `id=kiln-env,src=${request.secrets[0]!.path}`,
+      "--build-arg",
+      "PY=3.12",
+      "--build-arg",
+      "EMPTY=",
+      "--allow",
+      "device",
       request.contextDir,
     ]);
     expect(command.env).toEqual({ DOCKER_CONFIG: "/dev/shm/kiln-runner-secrets-x/auth-1", BUILDX_CONFIG: "/root/.docker/buildx" });
@@ -133,7 +207,9 @@ describe("docker buildx backend", () => {
 
   it("exposes GPUs to RUN steps as CDI devices and recognises BuildKit's step failure", () => {
     expect(backend.runFlags(gpus)).toEqual(["--device=nvidia.com/gpu=0", "--device=nvidia.com/gpu=3"]);
-    expect(backend.stepExitCode(['ERROR: failed to solve: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3'])).toBe(3);
+    expect(backend.stepExitCode(['ERROR: failed to solve: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3'])).toBe(
+      3,
+    );
   });
 
   it("reads the digest from the metadata file", async () => {
@@ -152,16 +228,32 @@ describe("buildctl backend", () => {
     const backend = new BuildctlBackend({ addr: "unix:///run/buildkit/buildkitd.sock" });
     const command = backend.build(request);
     expect(command.argv).toEqual([
-      "buildctl", "--addr", "unix:///run/buildkit/buildkitd.sock", "build", "--progress", "plain",
-      "--frontend", "dockerfile.v0",
-      "--local", "context=/srv/kiln-runner/job/layer-1/context",
-      "--local", "dockerfile=/srv/kiln-runner/job/layer-1/dockerfile",
-      "--opt", "filename=Dockerfile",
-      "--opt", "build-arg:PY=3.12", "--opt", "build-arg:EMPTY=",
-      "--secret", `id=kiln-env,src=${request.secrets[0]!.path}`,
-      "--allow", "device",
-      "--output", "type=image,name=registry.example:5000/ws/layers:abc,push=true",
-      "--metadata-file", request.metadataFile,
+      "buildctl",
+      "--addr",
+      "unix:///run/buildkit/buildkitd.sock",
+      "build",
+      "--progress",
+      "plain",
+      "--frontend",
+      "dockerfile.v0",
+      "--local",
+      "context=/srv/kiln-runner/job/layer-1/context",
+      "--local",
+      "dockerfile=/srv/kiln-runner/job/layer-1/dockerfile",
+      "--opt",
+      "filename=Dockerfile",
+      "--opt",
+      "build-arg:PY=3.12",
+      "--opt",
+      "build-arg:EMPTY=",
+      "--secret",
+      `id=kiln-env,src=${request.secrets[0]!.path}`,
+      "--allow",
+      "device",
+      "--output",
+      "type=image,name=registry.example:5000/ws/layers:abc,push=true",
+      "--metadata-file",
+      request.metadataFile,
     ]);
     expect(command.env).toEqual({ DOCKER_CONFIG: "/dev/shm/kiln-runner-secrets-x/auth-1" });
     expect(backend.build({ ...request, pull: "always", gpus: [] }).argv).toContain("image-resolve-mode=pull");

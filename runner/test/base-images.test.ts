@@ -10,7 +10,10 @@ const HTTP = "127.0.0.1:5000";
 
 describe("pulledImages", () => {
   it("expands ARG defaults declared before the first FROM", () => {
-    expect(pulledImages([`ARG BASE=${HTTP}/busybox:1`, "FROM $BASE", "RUN true"])).toEqual({ base: `${HTTP}/busybox:1`, images: [`${HTTP}/busybox:1`] });
+    expect(pulledImages([`ARG BASE=${HTTP}/busybox:1`, "FROM $BASE", "RUN true"])).toEqual({
+      base: `${HTTP}/busybox:1`,
+      images: [`${HTTP}/busybox:1`],
+    });
     expect(pulledImages([`ARG HOST=${HTTP}`, "ARG TAG=1", "ARG BASE=${HOST}/busybox:$TAG", "FROM ${BASE}"]).base).toBe(`${HTTP}/busybox:1`);
   });
 
@@ -44,7 +47,10 @@ describe("pulledImages", () => {
       "COPY --from=ghcr.io/org/tools:3 /bin/tool /bin/",
       "RUN --mount=from=quay.io/org/certs:1,target=/certs true",
     ];
-    expect(pulledImages(lines)).toEqual({ base: `${HTTP}/golang:1`, images: [`${HTTP}/golang:1`, "ghcr.io/org/tools:3", "quay.io/org/certs:1"] });
+    expect(pulledImages(lines)).toEqual({
+      base: `${HTTP}/golang:1`,
+      images: [`${HTTP}/golang:1`, "ghcr.io/org/tools:3", "quay.io/org/certs:1"],
+    });
   });
 
   it("leaves out stages the last stage does not need (buildah skips them)", () => {
@@ -53,14 +59,22 @@ describe("pulledImages", () => {
   });
 
   it("points a leading FROM base at the parent image", () => {
-    expect(pulledImages(["FROM base", "RUN true"], { parentReference: `${HTTP}/ws/layers:abc` })).toEqual({ base: `${HTTP}/ws/layers:abc`, images: [`${HTTP}/ws/layers:abc`] });
-    expect(pulledImages(["FROM base", "COPY --from=python:3.12 /usr/local /usr/local"], { parentReference: `${HTTP}/ws/layers:abc` }).images).toEqual([`${HTTP}/ws/layers:abc`, "python:3.12"]);
+    expect(pulledImages(["FROM base", "RUN true"], { parentReference: `${HTTP}/ws/layers:abc` })).toEqual({
+      base: `${HTTP}/ws/layers:abc`,
+      images: [`${HTTP}/ws/layers:abc`],
+    });
+    expect(
+      pulledImages(["FROM base", "COPY --from=python:3.12 /usr/local /usr/local"], { parentReference: `${HTTP}/ws/layers:abc` }).images,
+    ).toEqual([`${HTTP}/ws/layers:abc`, "python:3.12"]);
   });
 
   it("finds nothing to pull in FROM scratch, and falls back to the literal FROM for lines the frontend rejects", () => {
     expect(pulledImages(["FROM scratch", "COPY . /"])).toEqual({ base: null, images: [] });
     // An unterminated ${ is a syntax error: the build reports it; until then the literal line is all there is.
-    expect(pulledImages(["FROM ghcr.io/org/img:${TAG", "RUN true"])).toEqual({ base: "ghcr.io/org/img:${TAG", images: ["ghcr.io/org/img:${TAG"] });
+    expect(pulledImages(["FROM ghcr.io/org/img:${TAG", "RUN true"])).toEqual({
+      base: "ghcr.io/org/img:${TAG",
+      images: ["ghcr.io/org/img:${TAG"],
+    });
   });
 });
 

@@ -2,10 +2,11 @@
 // image in a real local registry: a multi-layer job with runCommands, env, workdir,
 // addLocalDir(copy) and a secret, then a failing step. Digests are checked against the
 // registry; the image, its config and history, the logs and the disk are searched for the secret.
+
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -45,11 +46,19 @@ describe("a multi-layer job built with buildah", () => {
       .env({ GREETING: "hello-env" })
       .workdir("/app")
       .addLocalDir(app, "/app", { copy: true })
-      .runCommands('echo "token=$API_TOKEN" && printf %s "$API_TOKEN" | sha256sum | cut -d" " -f1 > /token-sha && cat data.txt > /copied.txt', {
-        secrets: [inlineSecret],
-      });
+      .runCommands(
+        'echo "token=$API_TOKEN" && printf %s "$API_TOKEN" | sha256sum | cut -d" " -f1 > /token-sha && cat data.txt > /copied.txt',
+        {
+          secrets: [inlineSecret],
+        },
+      );
     const tar = await contextTar([{ kind: "dir", localPath: app, archivePath: archivePathOf("/app"), ignore: [] }]);
-    const job = await jobFromImage(image, { orchestrator, registryHost: harness.registry.host, contexts: { 4: tar }, secrets: { [inlineSecret.ref]: { API_TOKEN: SECRET_VALUE } } });
+    const job = await jobFromImage(image, {
+      orchestrator,
+      registryHost: harness.registry.host,
+      contexts: { 4: tar },
+      secrets: { [inlineSecret.ref]: { API_TOKEN: SECRET_VALUE } },
+    });
 
     const response = await dispatch(harness.runner.url, job, harness.secret);
     expect(response.status).toBe(202);
@@ -95,7 +104,10 @@ describe("a multi-layer job built with buildah", () => {
 
   it("fails with reason build, the step's exit code and the last lines when a step exits non-zero", async () => {
     const { orchestrator } = harness;
-    const image = Image.fromRegistry(harness.baseRef).runCommands("echo first > /first.txt").runCommands("echo about to fail; exit 7").runCommands("echo never");
+    const image = Image.fromRegistry(harness.baseRef)
+      .runCommands("echo first > /first.txt")
+      .runCommands("echo about to fail; exit 7")
+      .runCommands("echo never");
     const job = await jobFromImage(image, { orchestrator, registryHost: harness.registry.host });
     expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     const final = await orchestrator.final();
@@ -119,7 +131,9 @@ function grepTree(needle: string, dirs: string[]): string[] {
   const existing = dirs.filter((d) => existsSync(d));
   if (existing.length === 0) return [];
   try {
-    return execFileSync("grep", ["-rlF", "--no-messages", needle, ...existing], { encoding: "utf8" }).split("\n").filter(Boolean);
+    return execFileSync("grep", ["-rlF", "--no-messages", needle, ...existing], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean);
   } catch {
     return []; // grep exits 1 when nothing matches
   }

@@ -19,9 +19,16 @@ describe("a chain of layers in one buildah session", () => {
     const layers = [
       layer(0, "root", [`FROM ${harness.baseRef}`, "RUN echo zero > /zero"], registry.host),
       layer(1, "one", ["FROM base", `RUN echo "a=${seen("TOKEN_A")}" > /one`], registry.host, { secrets: ["alpha"] }),
-      layer(2, "two", ["FROM base", "ENV STAGE=two", `RUN echo "a=${seen("TOKEN_A")} b=${seen("TOKEN_B")}" > /two`], registry.host, { secrets: ["beta"] }),
+      layer(2, "two", ["FROM base", "ENV STAGE=two", `RUN echo "a=${seen("TOKEN_A")} b=${seen("TOKEN_B")}" > /two`], registry.host, {
+        secrets: ["beta"],
+      }),
     ];
-    const job = makeJob({ orchestrator, registryHost: registry.host, layers, secrets: { alpha: { TOKEN_A: "alpha-value-1234" }, beta: { TOKEN_B: "beta-value-5678" } } });
+    const job = makeJob({
+      orchestrator,
+      registryHost: registry.host,
+      layers,
+      secrets: { alpha: { TOKEN_A: "alpha-value-1234" }, beta: { TOKEN_B: "beta-value-5678" } },
+    });
     expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     expect(await orchestrator.final()).toMatchObject({ type: "succeeded" });
     expect(orchestrator.problems).toEqual([]);
@@ -37,10 +44,13 @@ describe("a chain of layers in one buildah session", () => {
     expect(files[1]!.get("/one")?.data.toString()).toBe("a=yes\n");
     expect(files[1]!.has("/two")).toBe(false);
     expect(files[2]!.get("/two")?.data.toString()).toBe("a=no b=yes\n");
-    const configs = await Promise.all(layers.map(async (l) => (await imageConfig(l.target)).json as { config?: { Env?: string[] }; rootfs: { diff_ids: string[] } }));
+    const configs = await Promise.all(
+      layers.map(async (l) => (await imageConfig(l.target)).json as { config?: { Env?: string[] }; rootfs: { diff_ids: string[] } }),
+    );
     expect(configs[1]!.config?.Env ?? []).not.toContain("STAGE=two");
     expect(configs[2]!.config?.Env).toContain("STAGE=two");
-    for (const i of [1, 2]) expect(configs[i]!.rootfs.diff_ids.slice(0, configs[i - 1]!.rootfs.diff_ids.length)).toEqual(configs[i - 1]!.rootfs.diff_ids);
+    for (const i of [1, 2])
+      expect(configs[i]!.rootfs.diff_ids.slice(0, configs[i - 1]!.rootfs.diff_ids.length)).toEqual(configs[i - 1]!.rootfs.diff_ids);
 
     // Steps are numbered across the chain; each step's lines are in its own layer's log.
     const logOf = (key: string) => orchestrator.logText((e) => e.layerKey === key);
@@ -64,6 +74,10 @@ async function waitForIdle(): Promise<void> {
 /** Every image id in the runner's storage, intermediate ones included. */
 function storageImages(): string[] {
   const { root, runRoot } = harness.storage;
-  const out = execFileSync("buildah", ["--root", root, "--runroot", runRoot, "--storage-driver", "vfs", "images", "--all", "--quiet", "--no-trunc"], { encoding: "utf8" });
+  const out = execFileSync(
+    "buildah",
+    ["--root", root, "--runroot", runRoot, "--storage-driver", "vfs", "images", "--all", "--quiet", "--no-trunc"],
+    { encoding: "utf8" },
+  );
   return out.split("\n").filter(Boolean).sort();
 }

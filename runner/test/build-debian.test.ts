@@ -17,7 +17,10 @@ const harness = useBuildHarness({ base: "debian" });
 // Runs inside the image with node: only its arguments, globals and `require` are available.
 function writeMarker(file: string, text: string, options: { flag: boolean }): void {
   const fs = require("node:fs") as typeof import("node:fs");
-  fs.writeFileSync(file, [text, GREETING, process.env.KILN_IMAGE_KEY, JSON.stringify(options), String(process.env.FN_TOKEN?.length)].join("|"));
+  fs.writeFileSync(
+    file,
+    [text, GREETING, process.env.KILN_IMAGE_KEY, JSON.stringify(options), String(process.env.FN_TOKEN?.length)].join("|"),
+  );
 }
 declare const GREETING: string;
 
@@ -39,9 +42,21 @@ describe("a Debian image with aptInstall and runFunction", () => {
     const image = Image.fromRegistry(harness.baseRef)
       .aptInstall("hello", "python3-minimal", "nodejs")
       .runCommands("ln -s /usr/bin/python3 /usr/local/bin/python && hello > /hello.txt")
-      .runFunction({ file: module, name: "write_marker" }, { args: ["/py-marker", "from-python"], kwargs: { suffix: "!" }, globals: { MULTIPLIER: 21 } })
-      .runFunction(writeMarker, { args: ["/js-marker", "from-node"], kwargs: { flag: true }, globals: { GREETING: "hi" }, secrets: [Secret.fromDict({ FN_TOKEN })] });
-    const job = await jobFromImage(image, { orchestrator, registryHost: harness.registry.host, secrets: { [Secret.fromDict({ FN_TOKEN }).ref]: { FN_TOKEN } } });
+      .runFunction(
+        { file: module, name: "write_marker" },
+        { args: ["/py-marker", "from-python"], kwargs: { suffix: "!" }, globals: { MULTIPLIER: 21 } },
+      )
+      .runFunction(writeMarker, {
+        args: ["/js-marker", "from-node"],
+        kwargs: { flag: true },
+        globals: { GREETING: "hi" },
+        secrets: [Secret.fromDict({ FN_TOKEN })],
+      });
+    const job = await jobFromImage(image, {
+      orchestrator,
+      registryHost: harness.registry.host,
+      secrets: { [Secret.fromDict({ FN_TOKEN }).ref]: { FN_TOKEN } },
+    });
     expect(job.layers[3]!.buildFunction?.language).toBe("python");
     expect(job.layers[4]!.buildFunction?.language).toBe("javascript");
 

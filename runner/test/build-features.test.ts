@@ -3,10 +3,11 @@
 // ECR), base images named through ARGs and build args on plain-HTTP registries (TLS and
 // login decided from the expanded FROM, every stage's registry), and addPython's
 // interpreter from a local python-build-standalone mirror.
+
+import type { Job } from "@kiln-build/protocol";
 import bcrypt from "bcryptjs";
 import { describe, expect, it } from "vitest";
 import { Image, Secret } from "../../sdk/src/index.ts";
-import type { Job } from "@kiln-build/protocol";
 import { standaloneAsset } from "../src/python-standalone.ts";
 import { busyboxRootfs, pushRootfsImage } from "./helpers/base-images.ts";
 import { useBuildHarness } from "./helpers/build-harness.ts";
@@ -17,7 +18,12 @@ import { fakePythonArchive, type PythonMirror, releaseFiles, startPythonMirror }
 import { startRegistry, type TestRegistry } from "./helpers/registry.ts";
 
 const STATIC_PASSWORD = "static-registry-password-91b2";
-const SERVICE_ACCOUNT = JSON.stringify({ type: "service_account", project_id: "kiln-test", private_key_id: "k1", client_email: "builder@kiln-test.iam.gserviceaccount.com" });
+const SERVICE_ACCOUNT = JSON.stringify({
+  type: "service_account",
+  project_id: "kiln-test",
+  private_key_id: "k1",
+  client_email: "builder@kiln-test.iam.gserviceaccount.com",
+});
 const ECR_PASSWORD = "ecr-token-password-5d1f";
 const AWS = { accessKeyId: "AKIAKILNTESTEXAMPLE", secretAccessKey: "kiln/test/secret/access/key/EXAMPLE", region: "eu-west-1" };
 
@@ -78,7 +84,11 @@ describe("base images from a private registry", () => {
   it("pulls with static REGISTRY_USERNAME / REGISTRY_PASSWORD, never logging the password", async () => {
     const { orchestrator } = harness;
     const image = Image.fromRegistry(privateRef, { secret: Secret.fromName("base-creds") }).runCommands("echo built-on-private > /proof");
-    const job = await jobFromImage(image, { orchestrator, registryHost: harness.registry.host, secrets: { "base-creds": { REGISTRY_USERNAME: "kiln-base", REGISTRY_PASSWORD: STATIC_PASSWORD } } });
+    const job = await jobFromImage(image, {
+      orchestrator,
+      registryHost: harness.registry.host,
+      secrets: { "base-creds": { REGISTRY_USERNAME: "kiln-base", REGISTRY_PASSWORD: STATIC_PASSWORD } },
+    });
     expect(job.layers[0]!.baseAuth).toEqual({ kind: "static", secret: "base-creds" });
     expect(await run(job)).toMatchObject({ type: "succeeded" });
     expect((await imageContents(job.layers[1]!.target)).files.get("/proof")?.data.toString()).toBe("built-on-private\n");
@@ -111,7 +121,9 @@ describe("base images from a private registry", () => {
   it("fails with infra and a clear message, without the password, when the credentials are wrong", async () => {
     const { orchestrator } = harness;
     const wrong = "wrong-password-value-77";
-    const final = await run(privateJob({ kind: "static", secret: "bad" }, { bad: { REGISTRY_USERNAME: "kiln-base", REGISTRY_PASSWORD: wrong } }));
+    const final = await run(
+      privateJob({ kind: "static", secret: "bad" }, { bad: { REGISTRY_USERNAME: "kiln-base", REGISTRY_PASSWORD: wrong } }),
+    );
     expect(final).toMatchObject({ type: "failed", reason: "infra" });
     expect(final.type === "failed" && final.message).toMatch(/unauthorized|authentication required/i);
     expect(JSON.stringify(orchestrator.events)).not.toContain(wrong);
@@ -124,7 +136,12 @@ describe("base images named through ARGs", () => {
   it("pulls over plain HTTP, with the login, from an insecure registry named by an ARG default", async () => {
     const { orchestrator } = harness;
     const lines = [`ARG BASE=${privateRef}`, "FROM $BASE", "RUN echo via-arg > /proof"];
-    const job = makeJob({ orchestrator, registryHost: harness.registry.host, layers: [layer(0, "arg", lines, harness.registry.host, { baseAuth: { kind: "static", secret: "base-creds" } })], secrets: staticCreds });
+    const job = makeJob({
+      orchestrator,
+      registryHost: harness.registry.host,
+      layers: [layer(0, "arg", lines, harness.registry.host, { baseAuth: { kind: "static", secret: "base-creds" } })],
+      secrets: staticCreds,
+    });
     expect(await run(job)).toMatchObject({ type: "succeeded" });
     expect((await imageContents(job.layers[0]!.target)).files.get("/proof")?.data.toString()).toBe("via-arg\n");
   }, 120_000);
@@ -132,15 +149,30 @@ describe("base images named through ARGs", () => {
   it("pulls from the job's own insecure registry named by a build arg", async () => {
     const { orchestrator } = harness;
     const lines = ["ARG BASE", "FROM ${BASE}", "RUN echo via-build-arg > /proof"];
-    const job = makeJob({ orchestrator, registryHost: harness.registry.host, layers: [layer(0, "build-arg", lines, harness.registry.host, { buildArgs: { BASE: harness.baseRef } })] });
+    const job = makeJob({
+      orchestrator,
+      registryHost: harness.registry.host,
+      layers: [layer(0, "build-arg", lines, harness.registry.host, { buildArgs: { BASE: harness.baseRef } })],
+    });
     expect(await run(job)).toMatchObject({ type: "succeeded" });
     expect((await imageContents(job.layers[0]!.target)).files.get("/proof")?.data.toString()).toBe("via-build-arg\n");
   }, 120_000);
 
   it("pulls every stage's base when all of their registries are insecure", async () => {
     const { orchestrator } = harness;
-    const lines = [`ARG PRIVATE=${privateRef}`, "FROM ${PRIVATE} AS tools", "RUN echo from-tools > /tool", `FROM \${PUBLIC:-${harness.baseRef}}`, "COPY --from=tools /tool /tool"];
-    const job = makeJob({ orchestrator, registryHost: harness.registry.host, layers: [layer(0, "stages", lines, harness.registry.host, { baseAuth: { kind: "static", secret: "base-creds" } })], secrets: staticCreds });
+    const lines = [
+      `ARG PRIVATE=${privateRef}`,
+      "FROM ${PRIVATE} AS tools",
+      "RUN echo from-tools > /tool",
+      `FROM \${PUBLIC:-${harness.baseRef}}`,
+      "COPY --from=tools /tool /tool",
+    ];
+    const job = makeJob({
+      orchestrator,
+      registryHost: harness.registry.host,
+      layers: [layer(0, "stages", lines, harness.registry.host, { baseAuth: { kind: "static", secret: "base-creds" } })],
+      secrets: staticCreds,
+    });
     expect(await run(job)).toMatchObject({ type: "succeeded" });
     expect((await imageContents(job.layers[0]!.target)).files.get("/tool")?.data.toString()).toBe("from-tools\n");
   }, 120_000);

@@ -90,7 +90,10 @@ describe("deadline", () => {
 });
 
 function logOf(fake: FakeOrchestrator): string {
-  return fake.logEntries().map((e) => e.data).join("");
+  return fake
+    .logEntries()
+    .map((e) => e.data)
+    .join("");
 }
 
 /** No process of the build survives and the job's directories are gone. */
@@ -105,6 +108,10 @@ async function expectNoLeftovers(marker: string): Promise<void> {
   expect(processes.split("\n").filter((l) => l && !l.includes("pgrep"))).toEqual([]);
   expect((await readdir(harness.workDir)).filter((n) => n !== "cache")).toEqual([]);
   // No half-built working container is left in storage.
-  const containers = execFileSync("buildah", ["--root", harness.storage.root, "--runroot", harness.storage.runRoot, "--storage-driver", "vfs", "containers", "--quiet"], { encoding: "utf8" });
+  const containers = execFileSync(
+    "buildah",
+    ["--root", harness.storage.root, "--runroot", harness.storage.runRoot, "--storage-driver", "vfs", "containers", "--quiet"],
+    { encoding: "utf8" },
+  );
   expect(containers.trim()).toBe("");
 }

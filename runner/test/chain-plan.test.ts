@@ -1,7 +1,8 @@
 // Which layers share one build session, and the joined Dockerfile's step numbering: the
 // rules that keep a chain's images identical to layer-by-layer builds.
-import { describe, expect, it } from "vitest";
+
 import type { JobLayer } from "@kiln-build/protocol";
+import { describe, expect, it } from "vitest";
 import { joinChain, planChains } from "../src/chain-plan.ts";
 import { layer } from "./helpers/jobs.ts";
 
@@ -39,19 +40,29 @@ describe("planChains", () => {
       at(3, ["FROM base", "COPY . /more"], { context }),
       at(4, ["FROM base", "COPY --from=alpine /etc/os-release /os"]),
     ];
-    expect(plan(layers)).toEqual([[0, 1, 2], [3, 4]]);
+    expect(plan(layers)).toEqual([
+      [0, 1, 2],
+      [3, 4],
+    ]);
     // A COPY from an empty context reads the context too.
     expect(plan([at(0, ["FROM x", "COPY a /a"]), at(1, ["FROM base", "COPY . /b"], { context })])).toEqual([[0], [1]]);
   });
 
   it("keeps GPU layers and layers with other build arguments apart", () => {
     const gpu = { count: 1, type: "A100-80GB" } as JobLayer["gpu"];
-    expect(plan([at(0, ["FROM x", "RUN a"]), at(1, ["FROM base", "RUN nvidia-smi"], { gpu }), at(2, ["FROM base", "RUN b"])])).toEqual([[0], [1], [2]]);
-    const args = (buildArgs: Record<string, string>) => ({ buildArgs });
-    expect(plan([at(0, ["FROM x", "RUN a"], args({ A: "1", B: "2" })), at(1, ["FROM base", "RUN b"], args({ B: "2", A: "1" })), at(2, ["FROM base", "RUN c"], args({ A: "2" }))])).toEqual([
-      [0, 1],
+    expect(plan([at(0, ["FROM x", "RUN a"]), at(1, ["FROM base", "RUN nvidia-smi"], { gpu }), at(2, ["FROM base", "RUN b"])])).toEqual([
+      [0],
+      [1],
       [2],
     ]);
+    const args = (buildArgs: Record<string, string>) => ({ buildArgs });
+    expect(
+      plan([
+        at(0, ["FROM x", "RUN a"], args({ A: "1", B: "2" })),
+        at(1, ["FROM base", "RUN b"], args({ B: "2", A: "1" })),
+        at(2, ["FROM base", "RUN c"], args({ A: "2" })),
+      ]),
+    ).toEqual([[0, 1], [2]]);
   });
 
   it("leaves lines that do not parse to the layer's own build", () => {
@@ -61,7 +72,11 @@ describe("planChains", () => {
 
 describe("joinChain", () => {
   it("drops the later layers' FROM lines and counts steps as buildah does", () => {
-    const chain = joinChain(["ARG BASE=x\nFROM ${BASE}\nRUN a\n", "FROM parent:1\nENV A=1\nRUN <<EOF\necho b\necho c\nEOF\n", "FROM parent:2\nWORKDIR /w\n"]);
+    const chain = joinChain([
+      "ARG BASE=x\nFROM ${BASE}\nRUN a\n",
+      "FROM parent:1\nENV A=1\nRUN <<EOF\necho b\necho c\nEOF\n",
+      "FROM parent:2\nWORKDIR /w\n",
+    ]);
     expect(chain.text).toBe("ARG BASE=x\nFROM ${BASE}\nRUN a\nENV A=1\nRUN <<EOF\necho b\necho c\nEOF\nWORKDIR /w\n");
     // The global ARG is not a step; FROM is step 1.
     expect(chain.lastSteps).toEqual([2, 4, 5]);

@@ -44,7 +44,20 @@ describe("kiln-runner flags", () => {
 
   it("uses the documented defaults", () => {
     const config = resolveConfig(configFromFlags(parse(["--webhook-secret", SECRET_A])));
-    expect(config).toMatchObject({ host: "0.0.0.0", port: 8080, concurrency: 1, backend: "buildah", isolation: "chroot", storageDriver: "vfs", pullBase: "missing", heartbeatMs: 15_000, killGraceMs: 10_000, logChunkBytes: 1024 * 1024, keepImages: false, chainLayers: true });
+    expect(config).toMatchObject({
+      host: "0.0.0.0",
+      port: 8080,
+      concurrency: 1,
+      backend: "buildah",
+      isolation: "chroot",
+      storageDriver: "vfs",
+      pullBase: "missing",
+      heartbeatMs: 15_000,
+      killGraceMs: 10_000,
+      logChunkBytes: 1024 * 1024,
+      keepImages: false,
+      chainLayers: true,
+    });
   });
 
   it("turns layer chains off with --no-chain-layers", () => {
@@ -54,7 +67,10 @@ describe("kiln-runner flags", () => {
   it("reads secrets from a file and refuses a missing or malformed one", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "kiln-cli-"));
     await writeFile(path.join(dir, "secrets"), `${SECRET_A}\n${SECRET_B}\n`);
-    expect(resolveConfig(configFromFlags(parse(["--webhook-secret-file", path.join(dir, "secrets")]))).webhookSecrets).toEqual([SECRET_A, SECRET_B]);
+    expect(resolveConfig(configFromFlags(parse(["--webhook-secret-file", path.join(dir, "secrets")]))).webhookSecrets).toEqual([
+      SECRET_A,
+      SECRET_B,
+    ]);
     await rm(dir, { recursive: true, force: true });
     expect(() => resolveConfig(configFromFlags(parse([])))).toThrow(/webhookSecrets/);
     expect(() => resolveConfig(configFromFlags(parse(["--webhook-secret", "not-a-secret"])))).toThrow(/whsec_/);

@@ -57,19 +57,27 @@ describe("downloadContext", () => {
 
   it("refuses a wrong digest or size at once, leaving no file", async () => {
     const wrong = `sha256:${"0".repeat(64)}`;
-    const error = await downloadContext({ url, digest: wrong, sizeBytes: body.length }, file(), { token: "token-1" }).catch((e: unknown) => e);
+    const error = await downloadContext({ url, digest: wrong, sizeBytes: body.length }, file(), { token: "token-1" }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(JobFailure);
     expect((error as Error).message).toMatch(/does not match its digest/);
     expect(seen).toHaveLength(1);
-    await expect(downloadContext({ url, digest, sizeBytes: body.length - 1 }, file(), { token: "token-1" })).rejects.toThrow(/larger than its declared/);
+    await expect(downloadContext({ url, digest, sizeBytes: body.length - 1 }, file(), { token: "token-1" })).rejects.toThrow(
+      /larger than its declared/,
+    );
     plan = ["short"];
-    await expect(downloadContext({ url, digest, sizeBytes: body.length }, file(), { token: "token-1" })).rejects.toThrow(/bytes, but the job declared|does not match/);
+    await expect(downloadContext({ url, digest, sizeBytes: body.length }, file(), { token: "token-1" })).rejects.toThrow(
+      /bytes, but the job declared|does not match/,
+    );
     expect(existsSync(file())).toBe(false);
   });
 
   it("does not retry a refused token, and respects the runner's size limit", async () => {
     await expect(downloadContext({ url, digest, sizeBytes: body.length }, file(), { token: "wrong" })).rejects.toThrow(/HTTP 401/);
     expect(seen).toHaveLength(1);
-    await expect(downloadContext({ url, digest, sizeBytes: body.length }, file(), { token: "token-1", maxBytes: 10 })).rejects.toThrow(/over this runner's limit/);
+    await expect(downloadContext({ url, digest, sizeBytes: body.length }, file(), { token: "token-1", maxBytes: 10 })).rejects.toThrow(
+      /over this runner's limit/,
+    );
   });
 });

@@ -18,7 +18,14 @@ afterEach(async () => {
 });
 
 function client(extra: Partial<ConstructorParameters<typeof EventClient>[0]> = {}) {
-  return new EventClient({ eventsUrl: fake.eventsUrl, secret, job: { jobId: "job_1", attemptId: "att_1", fencingToken: 3 }, logger: silentLogger, maxBackoffMs: 50, ...extra });
+  return new EventClient({
+    eventsUrl: fake.eventsUrl,
+    secret,
+    job: { jobId: "job_1", attemptId: "att_1", fencingToken: 3 },
+    logger: silentLogger,
+    maxBackoffMs: 50,
+    ...extra,
+  });
 }
 
 describe("EventClient", () => {
@@ -30,7 +37,15 @@ describe("EventClient", () => {
 
   it("retries a lost response with the same webhook-id; the orchestrator's duplicate_event counts as delivered", async () => {
     fake.loseResponses = 1;
-    expect(await client().deliver({ type: "layer_succeeded", layerKey: "a".repeat(64), digest: `sha256:${"b".repeat(64)}`, sizeBytes: 10, reference: "r/x:y" })).toBe("delivered");
+    expect(
+      await client().deliver({
+        type: "layer_succeeded",
+        layerKey: "a".repeat(64),
+        digest: `sha256:${"b".repeat(64)}`,
+        sizeBytes: 10,
+        reference: "r/x:y",
+      }),
+    ).toBe("delivered");
     expect(fake.deliveries).toBe(2);
     expect(fake.ofType("layer_succeeded")).toHaveLength(1);
   });
@@ -78,6 +93,8 @@ describe("EventClient", () => {
   });
 
   it("refuses to send an event the protocol forbids", async () => {
-    await expect(client().deliver({ type: "log", seq: -1, layerKey: null, stream: "stdout", data: "x" })).rejects.toThrow(/invalid log event/);
+    await expect(client().deliver({ type: "log", seq: -1, layerKey: null, stream: "stdout", data: "x" })).rejects.toThrow(
+      /invalid log event/,
+    );
   });
 });

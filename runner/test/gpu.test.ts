@@ -37,9 +37,15 @@ describe("GPU discovery", () => {
 
   it("knows the product names of every Kiln GPU type", () => {
     const names: [string, number, string][] = [
-      ["NVIDIA L4", 23034, "L4"], ["NVIDIA A10G", 23028, "A10G"], ["NVIDIA A10", 23028, "A10"],
-      ["NVIDIA A100-SXM4-40GB", 40960, "A100-40GB"], ["NVIDIA A100 80GB PCIe", 81920, "A100-80GB"],
-      ["NVIDIA L40S", 46068, "L40S"], ["NVIDIA H100 80GB HBM3", 81559, "H100"], ["NVIDIA H200", 143771, "H200"], ["NVIDIA B200", 183359, "B200"],
+      ["NVIDIA L4", 23034, "L4"],
+      ["NVIDIA A10G", 23028, "A10G"],
+      ["NVIDIA A10", 23028, "A10"],
+      ["NVIDIA A100-SXM4-40GB", 40960, "A100-40GB"],
+      ["NVIDIA A100 80GB PCIe", 81920, "A100-80GB"],
+      ["NVIDIA L40S", 46068, "L40S"],
+      ["NVIDIA H100 80GB HBM3", 81559, "H100"],
+      ["NVIDIA H200", 143771, "H200"],
+      ["NVIDIA B200", 183359, "B200"],
     ];
     for (const [name, memory, type] of names) expect(gpuTypeOf(name, memory)).toBe(type);
     expect(gpuTypeOf("Quadro RTX 8000", 49152)).toBeNull();
@@ -96,7 +102,17 @@ describe("a runner with one T4 and one A100-80GB", () => {
     secret = testSecret();
     fake = await FakeOrchestrator.start(secret);
     const workDir = path.join(dir, "work");
-    runner = await startRunner({ webhookSecrets: [secret], host: "127.0.0.1", port: 0, workDir, cacheDir: path.join(dir, "cache"), nvidiaSmi: path.join(dir, "nvidia-smi") }, { logger: silentLogger, backend });
+    runner = await startRunner(
+      {
+        webhookSecrets: [secret],
+        host: "127.0.0.1",
+        port: 0,
+        workDir,
+        cacheDir: path.join(dir, "cache"),
+        nvidiaSmi: path.join(dir, "nvidia-smi"),
+      },
+      { logger: silentLogger, backend },
+    );
   });
   afterAll(async () => {
     await runner.close();
@@ -105,14 +121,20 @@ describe("a runner with one T4 and one A100-80GB", () => {
 
   it("advertises its GPUs", async () => {
     const caps = (await (await fetch(`${runner.url}/v1/capabilities`)).json()) as { gpus: unknown };
-    expect(caps.gpus).toEqual([{ type: "T4", count: 1 }, { type: "A100-80GB", count: 1 }]);
+    expect(caps.gpus).toEqual([
+      { type: "T4", count: 1 },
+      { type: "A100-80GB", count: 1 },
+    ]);
   });
 
   it("refuses a job asking for a GPU it lacks with an infra failure, building nothing", async () => {
     const job = makeJob({
       orchestrator: fake,
       registryHost: "127.0.0.1:1",
-      layers: [layer(0, "base", ["FROM busybox"], "127.0.0.1:1"), layer(1, "gpu", ["FROM base", "RUN nvidia-smi"], "127.0.0.1:1", { gpu: { type: "H100", count: 1 } })],
+      layers: [
+        layer(0, "base", ["FROM busybox"], "127.0.0.1:1"),
+        layer(1, "gpu", ["FROM base", "RUN nvidia-smi"], "127.0.0.1:1", { gpu: { type: "H100", count: 1 } }),
+      ],
     });
     expect((await dispatch(runner.url, job, secret)).status).toBe(202);
     await fake.waitFor(() => fake.ofType("failed").some((e) => e.jobId === job.jobId), 10_000);
@@ -123,7 +145,11 @@ describe("a runner with one T4 and one A100-80GB", () => {
   });
 
   it("gives a layer the devices it asked for", async () => {
-    const job = makeJob({ orchestrator: fake, registryHost: "127.0.0.1:1", layers: [layer(0, "a100", ["FROM busybox", "RUN nvidia-smi"], "127.0.0.1:1", { gpu: { type: "A100", count: 1 } })] });
+    const job = makeJob({
+      orchestrator: fake,
+      registryHost: "127.0.0.1:1",
+      layers: [layer(0, "a100", ["FROM busybox", "RUN nvidia-smi"], "127.0.0.1:1", { gpu: { type: "A100", count: 1 } })],
+    });
     expect((await dispatch(runner.url, job, secret)).status).toBe(202);
     await fake.waitFor(() => fake.ofType("failed").some((e) => e.jobId === job.jobId), 10_000);
     expect(requests.at(-1)!.gpus.map((g) => [g.index, g.type])).toEqual([[1, "A100-80GB"]]);

@@ -8,8 +8,8 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Job } from "@kiln-build/protocol";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { JobOutcome } from "../src/job-run.ts";
 import { silentLogger } from "../src/logger.ts";
 import { type RunningRunner, startRunner } from "../src/runner.ts";
@@ -35,8 +35,24 @@ beforeAll(async () => {
   secretsDir = path.join(dir, "secrets");
   secret = testSecret();
   runner = await startRunner(
-    { webhookSecrets: [secret], host: "127.0.0.1", port: 0, workDir, secretsDir, cacheDir: path.join(dir, "cache"), gpus: "T4:1", heartbeatMs: 200, logFlushMs: 100, killGraceMs: 1_000 },
-    { logger: silentLogger, backend, fetch: fakeRegistryFetch(REGISTRY), onOutcome: (run, outcome) => outcomes.set(run.job.jobId, outcome) },
+    {
+      webhookSecrets: [secret],
+      host: "127.0.0.1",
+      port: 0,
+      workDir,
+      secretsDir,
+      cacheDir: path.join(dir, "cache"),
+      gpus: "T4:1",
+      heartbeatMs: 200,
+      logFlushMs: 100,
+      killGraceMs: 1_000,
+    },
+    {
+      logger: silentLogger,
+      backend,
+      fetch: fakeRegistryFetch(REGISTRY),
+      onOutcome: (run, outcome) => outcomes.set(run.job.jobId, outcome),
+    },
   );
 });
 
@@ -59,7 +75,13 @@ afterAll(async () => {
 /** A job of `count` layers, each FROM the previous; all ask for the machine's only GPU when `gpu` is set. */
 function chainJob(count: number, options: { gpu?: boolean } = {}): Job {
   const layers = Array.from({ length: count }, (_, i) =>
-    layer(i, `layer-${i}`, i === 0 ? ["FROM busybox", `RUN echo ${i}`] : ["FROM base", `RUN echo ${i}`], REGISTRY, options.gpu ? { gpu: { type: "T4", count: 1 } } : {}),
+    layer(
+      i,
+      `layer-${i}`,
+      i === 0 ? ["FROM busybox", `RUN echo ${i}`] : ["FROM base", `RUN echo ${i}`],
+      REGISTRY,
+      options.gpu ? { gpu: { type: "T4", count: 1 } } : {},
+    ),
   );
   return makeJob({ orchestrator, registryHost: REGISTRY, layers });
 }
@@ -75,7 +97,9 @@ async function run(job: Job): Promise<JobOutcome> {
 
 /** Event types other than logs and heartbeats, in delivery order. */
 function milestones(): string[] {
-  return orchestrator.events.filter((e) => e.type !== "log" && e.type !== "logs" && e.type !== "heartbeat").map((e) => (e.type === "layer_succeeded" ? `layer_succeeded:${e.layerKey}` : e.type));
+  return orchestrator.events
+    .filter((e) => e.type !== "log" && e.type !== "logs" && e.type !== "heartbeat")
+    .map((e) => (e.type === "layer_succeeded" ? `layer_succeeded:${e.layerKey}` : e.type));
 }
 
 /** Asserts that `a` was marked before `b`. */
@@ -134,7 +158,9 @@ describe("the layer pipeline", () => {
 
   it("downloads and unpacks layer i+1's build context while layer i builds", async () => {
     const job = chainJob(2);
-    job.layers[1]!.context = orchestrator.addContext(await contextTar([{ kind: "file", localPath: await fileWith("ready"), archivePath: "next.txt" }]));
+    job.layers[1]!.context = orchestrator.addContext(
+      await contextTar([{ kind: "file", localPath: await fileWith("ready"), archivePath: "next.txt" }]),
+    );
     // Layer 0's build waits for layer 1's unpacked context, beside its own directory: a runner
     // that fetched it only when layer 1's build began would time out here.
     backend.scripts.set(0, { build: `mark build-0-start\nawait_file "$CONTEXT/../../layer-1/context/next.txt"\nmark build-0-end` });
@@ -156,7 +182,9 @@ describe("failures while a push runs", () => {
   it("a build failing during the previous layer's push fails the job with the build's failure, after reporting the pushed layer", async () => {
     const job = chainJob(3);
     // The push outlives the failed build and still needs its auth file afterwards.
-    backend.scripts.set(0, { push: `mark push-0-start; await build-1-end; sleep 1; [ -f "$AUTH" ] || { echo "auth file gone"; exit 8; }; mark push-0-end` });
+    backend.scripts.set(0, {
+      push: `mark push-0-start; await build-1-end; sleep 1; [ -f "$AUTH" ] || { echo "auth file gone"; exit 8; }; mark push-0-end`,
+    });
     backend.scripts.set(1, { build: `mark build-1-start; echo about to fail; mark build-1-end; ${failingStep(3)}` });
     const outcome = await run(job);
     expect(outcome).toMatchObject({ status: "failed", reason: "build" });
@@ -214,7 +242,11 @@ describe("failures while a push runs", () => {
       backend.scripts.set(1, { build: "mark build-1-start; sleep 30; mark build-1-end" });
       const done = run(job);
       done.catch(() => {}); // awaited below; a failure to start both must not go unhandled meanwhile
-      await orchestrator.waitFor(() => backend.marked("push-0-start") && backend.marked("build-1-start"), 20_000, "a push and a build at once");
+      await orchestrator.waitFor(
+        () => backend.marked("push-0-start") && backend.marked("build-1-start"),
+        20_000,
+        "a push and a build at once",
+      );
       const stoppedAt = Date.now();
       if (how === "cancelled") orchestrator.cancel = true;
       else orchestrator.staleAttempts.add(job.attemptId);

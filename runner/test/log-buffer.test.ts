@@ -55,7 +55,12 @@ describe("LogBuffer", () => {
     buffer.append({ layerKey: null, stream: "stdout", data: text });
     const all = batches(buffer);
     for (const b of all) expect(b.reduce((n, e) => n + Buffer.byteLength(e.data), 0)).toBeLessThanOrEqual(1024 * 1024);
-    expect(all.flat().map((c) => c.data).join("")).toBe(text);
+    expect(
+      all
+        .flat()
+        .map((c) => c.data)
+        .join(""),
+    ).toBe(text);
   });
 
   it("spills past the memory limit, keeps FIFO order, never writes more than it was given, and deletes the file", async () => {
@@ -68,11 +73,18 @@ describe("LogBuffer", () => {
     expect(await readFile(spillPath, "utf8")).toContain("line-499");
     // Interleave reading and writing across the boundary.
     let out = "";
-    out += buffer.takeBatch(50).map((c) => c.data).join("");
+    out += buffer
+      .takeBatch(50)
+      .map((c) => c.data)
+      .join("");
     buffer.append({ layerKey: null, stream: "stdout", data: "late-1\n" });
-    out += drain(buffer, 1000).map((c) => c.data).join("");
+    out += drain(buffer, 1000)
+      .map((c) => c.data)
+      .join("");
     buffer.append({ layerKey: null, stream: "stdout", data: "late-2\n" });
-    out += drain(buffer).map((c) => c.data).join("");
+    out += drain(buffer)
+      .map((c) => c.data)
+      .join("");
     expect(out).toBe(`${lines.join("")}late-1\nlate-2\n`);
     expect(buffer.spilling).toBe(false);
     buffer.dispose();

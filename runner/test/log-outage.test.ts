@@ -19,7 +19,11 @@ const harness = useBuildHarness({
 /** A build step printing `line-1` .. `line-N`, pausing every 100 lines so it takes a few seconds. */
 function noisyJob() {
   const script = `i=0; while [ $i -lt ${LINES} ]; do i=$((i+1)); echo "line-$i"; if [ $((i % 100)) -eq 0 ]; then sleep 0.2; fi; done`;
-  return makeJob({ orchestrator: harness.orchestrator, registryHost: harness.registry.host, layers: [layer(0, "noisy", [`FROM ${harness.baseRef}`, `RUN ${script}`], harness.registry.host)] });
+  return makeJob({
+    orchestrator: harness.orchestrator,
+    registryHost: harness.registry.host,
+    layers: [layer(0, "noisy", [`FROM ${harness.baseRef}`, `RUN ${script}`], harness.registry.host)],
+  });
 }
 
 function expectEveryLineOnce(log: string): void {

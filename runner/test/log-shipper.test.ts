@@ -23,7 +23,10 @@ type LogBody = Extract<EventBody, { type: "logs" }>;
 /** The text of an event's entries. */
 const text = (b: LogBody) => b.entries.map((e) => e.data).join("");
 
-function shipper(deliver: (body: LogBody) => Promise<DeliveryOutcome>, options: { memoryBytes?: number; chunkBytes?: number; flushMs?: number; secrets?: string[] } = {}) {
+function shipper(
+  deliver: (body: LogBody) => Promise<DeliveryOutcome>,
+  options: { memoryBytes?: number; chunkBytes?: number; flushMs?: number; secrets?: string[] } = {},
+) {
   return new LogShipper({
     buffer: new LogBuffer({ spillPath: path.join(dir, "spill"), memoryBytes: options.memoryBytes ?? 1024 * 1024 }),
     masker: new SecretMasker(options.secrets ?? []),

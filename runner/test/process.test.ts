@@ -13,7 +13,10 @@ describe("runProcess", () => {
   it("streams stdout and stderr and reports the exit code", async () => {
     const out = collector();
     const err = collector();
-    const result = await runProcess({ argv: ["sh", "-c", "echo out; echo err >&2; exit 3"], env: { EXTRA: "1" } }, { stdout: out, stderr: err });
+    const result = await runProcess(
+      { argv: ["sh", "-c", "echo out; echo err >&2; exit 3"], env: { EXTRA: "1" } },
+      { stdout: out, stderr: err },
+    );
     expect(result).toEqual({ exitCode: 3, signal: null, aborted: false });
     expect(out.text()).toBe("out\n");
     expect(err.text()).toBe("err\n");
@@ -42,7 +45,10 @@ describe("runProcess", () => {
     const controller = new AbortController();
     const out = collector();
     // The shell and its child both ignore SIGTERM (ignored dispositions survive exec).
-    const running = runProcess({ argv: ["sh", "-c", 'trap "" TERM; echo ready; sleep 30 & wait'] }, { stdout: out, signal: controller.signal, killGraceMs: 500 });
+    const running = runProcess(
+      { argv: ["sh", "-c", 'trap "" TERM; echo ready; sleep 30 & wait'] },
+      { stdout: out, signal: controller.signal, killGraceMs: 500 },
+    );
     while (!out.text().includes("ready")) await new Promise((r) => setTimeout(r, 10));
     const started = Date.now();
     controller.abort();
@@ -54,7 +60,10 @@ describe("runProcess", () => {
   it("stops at SIGTERM when the process honours it", async () => {
     const controller = new AbortController();
     const out = collector();
-    const running = runProcess({ argv: ["sh", "-c", "echo ready; exec sleep 30"] }, { stdout: out, signal: controller.signal, killGraceMs: 10_000 });
+    const running = runProcess(
+      { argv: ["sh", "-c", "echo ready; exec sleep 30"] },
+      { stdout: out, signal: controller.signal, killGraceMs: 10_000 },
+    );
     while (!out.text().includes("ready")) await new Promise((r) => setTimeout(r, 10));
     controller.abort();
     expect(await running).toMatchObject({ aborted: true, signal: "SIGTERM" });

@@ -23,8 +23,14 @@ describe("PublishQueue", () => {
     const log: string[] = [];
     const first = deferred<string>();
     const second = deferred<string>();
-    queue.add(() => (log.push("start 0"), first.promise), (r) => log.push(`done ${r}`));
-    queue.add(() => (log.push("start 1"), second.promise), (r) => log.push(`done ${r}`));
+    queue.add(
+      () => (log.push("start 0"), first.promise),
+      (r) => log.push(`done ${r}`),
+    );
+    queue.add(
+      () => (log.push("start 1"), second.promise),
+      (r) => log.push(`done ${r}`),
+    );
     await tick();
     // The second publish does not start while the first runs, even if its result were ready.
     second.resolve("b");
@@ -43,9 +49,18 @@ describe("PublishQueue", () => {
     const error = new Error("push refused");
     const failing = deferred<string>();
     let laterStarted = false;
-    queue.add(() => Promise.resolve("a"), (r) => results.push(r));
-    queue.add(() => failing.promise, (r) => results.push(r));
-    queue.add(() => ((laterStarted = true), Promise.resolve("c")), (r) => results.push(r));
+    queue.add(
+      () => Promise.resolve("a"),
+      (r) => results.push(r),
+    );
+    queue.add(
+      () => failing.promise,
+      (r) => results.push(r),
+    );
+    queue.add(
+      () => ((laterStarted = true), Promise.resolve("c")),
+      (r) => results.push(r),
+    );
     await tick();
     expect(queue.signal.aborted).toBe(false);
     failing.reject(error);
@@ -56,7 +71,10 @@ describe("PublishQueue", () => {
     expect(queue.signal.aborted).toBe(true);
     expect(queue.signal.reason).toBe(error);
     // Added after the failure: skipped as well.
-    queue.add(() => ((laterStarted = true), Promise.resolve("d")), (r) => results.push(r));
+    queue.add(
+      () => ((laterStarted = true), Promise.resolve("d")),
+      (r) => results.push(r),
+    );
     await queue.settled();
     expect(laterStarted).toBe(false);
   });

@@ -56,8 +56,12 @@ describe("PythonCache", () => {
   });
 
   it("refuses an archive that does not match its checksum, and caches nothing", async () => {
-    mirror = await startPythonMirror(releaseFiles(spec.release, asset, await fakePythonArchive(spec.version), { checksum: "f".repeat(64) }));
-    const error = await cache(mirror).ensure(spec).catch((e: unknown) => e);
+    mirror = await startPythonMirror(
+      releaseFiles(spec.release, asset, await fakePythonArchive(spec.version), { checksum: "f".repeat(64) }),
+    );
+    const error = await cache(mirror)
+      .ensure(spec)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(JobFailure);
     expect((error as Error).message).toMatch(/does not match its sha256/);
     expect(await lstat(path.join(dir, "cache/python/20240107", asset.replace(".tar.gz", ""))).catch(() => null)).toBeNull();

@@ -1,10 +1,11 @@
 // Registry logins: reference parsing, the auth file both tool families read, static and
 // Google `_json_key` logins, and AWS ECR through a SigV4-signed GetAuthorizationToken
 // verified by a fake ECR. Failures name what is missing, never a secret value.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
 import type { JobLayer } from "@kiln-build/protocol";
-import { JobFailure } from "../src/failure.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pulledImages } from "../src/base-images.ts";
+import { JobFailure } from "../src/failure.ts";
 import { authFileJson, baseImageLogin, ecrAuthorization, registryHostOf } from "../src/registry-auth.ts";
 import { type FakeEcr, startFakeEcr } from "./helpers/fake-ecr.ts";
 import { layer } from "./helpers/jobs.ts";
@@ -27,11 +28,18 @@ describe("image references", () => {
     expect(registryHostOf("ghcr.io/org/img:tag")).toBe("ghcr.io");
     expect(registryHostOf("127.0.0.1:5000/x/y")).toBe("127.0.0.1:5000");
     expect(registryHostOf("localhost/img")).toBe("localhost");
-    expect(pulledImages(["FROM --platform=linux/amd64 us-docker.pkg.dev/p/r/img:1 AS build", "RUN x"]).base).toBe("us-docker.pkg.dev/p/r/img:1");
+    expect(pulledImages(["FROM --platform=linux/amd64 us-docker.pkg.dev/p/r/img:1 AS build", "RUN x"]).base).toBe(
+      "us-docker.pkg.dev/p/r/img:1",
+    );
   });
 
   it("writes one auth file for containers/image and Docker, with Docker Hub's legacy key too", () => {
-    const json = JSON.parse(authFileJson([{ host: "docker.io", username: "u", password: "p:w" }, { host: "ghcr.io", username: "a", password: "b" }]));
+    const json = JSON.parse(
+      authFileJson([
+        { host: "docker.io", username: "u", password: "p:w" },
+        { host: "ghcr.io", username: "a", password: "b" },
+      ]),
+    );
     expect(json.auths["docker.io"].auth).toBe(Buffer.from("u:p:w").toString("base64"));
     expect(json.auths["https://index.docker.io/v1/"].auth).toBe(Buffer.from("u:p:w").toString("base64"));
     expect(json.auths["ghcr.io"].auth).toBe(Buffer.from("a:b").toString("base64"));
@@ -48,9 +56,15 @@ describe("base image logins", () => {
 
   it("finds the registry of a base image named through an ARG, overridden by the layer's build args", async () => {
     const creds = { creds: { REGISTRY_USERNAME: "bot", REGISTRY_PASSWORD: "hunter2-long" } };
-    const viaDefault = layer(0, "root", ["ARG BASE=registry.example.com/team/base:1", "FROM $BASE", "RUN true"], "127.0.0.1:5000", { baseAuth: { kind: "static", secret: "creds" } });
+    const viaDefault = layer(0, "root", ["ARG BASE=registry.example.com/team/base:1", "FROM $BASE", "RUN true"], "127.0.0.1:5000", {
+      baseAuth: { kind: "static", secret: "creds" },
+    });
     expect(await baseImageLogin(viaDefault, creds)).toMatchObject({ host: "registry.example.com" });
-    const viaBuildArg = { ...viaDefault, dockerfileCommands: ["ARG BASE", "FROM ${BASE}", "RUN true"], buildArgs: { BASE: "private.example.org:5443/base:2" } };
+    const viaBuildArg = {
+      ...viaDefault,
+      dockerfileCommands: ["ARG BASE", "FROM ${BASE}", "RUN true"],
+      buildArgs: { BASE: "private.example.org:5443/base:2" },
+    };
     expect(await baseImageLogin(viaBuildArg, creds)).toMatchObject({ host: "private.example.org:5443" });
     const scratch = { ...viaDefault, dockerfileCommands: ["FROM scratch", "COPY . /"] };
     await expect(baseImageLogin(scratch, creds)).rejects.toThrow(/pulls no base image/);
@@ -58,7 +72,9 @@ describe("base image logins", () => {
 
   it("logs in to Artifact Registry as _json_key with the service account JSON", async () => {
     const sa = JSON.stringify({ type: "service_account", private_key: "-----BEGIN PRIVATE KEY-----abc" });
-    const login = await baseImageLogin(root("FROM us-docker.pkg.dev/proj/repo/img:1", { kind: "gcp", secret: "gcp" }), { gcp: { SERVICE_ACCOUNT_JSON: sa } });
+    const login = await baseImageLogin(root("FROM us-docker.pkg.dev/proj/repo/img:1", { kind: "gcp", secret: "gcp" }), {
+      gcp: { SERVICE_ACCOUNT_JSON: sa },
+    });
     expect(login).toEqual({ host: "us-docker.pkg.dev", username: "_json_key", password: sa });
   });
 
@@ -74,7 +90,9 @@ describe("base image logins", () => {
   });
 
   it("reports a refused ECR call without echoing the keys", async () => {
-    const error = await ecrAuthorization({ ...AWS, secretAccessKey: "wrong-secret-key-value" }, { ecrEndpoint: ecr.endpoint }).catch((e: unknown) => e);
+    const error = await ecrAuthorization({ ...AWS, secretAccessKey: "wrong-secret-key-value" }, { ecrEndpoint: ecr.endpoint }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(JobFailure);
     expect((error as JobFailure).reason).toBe("infra");
     expect((error as Error).message).toContain("UnrecognizedClientException");
@@ -83,7 +101,9 @@ describe("base image logins", () => {
   });
 
   it("names the missing key or secret, never a value", async () => {
-    const error = await baseImageLogin(root("FROM r.example/x", { kind: "static", secret: "creds" }), { creds: { REGISTRY_PASSWORD: "pw-value-123" } }).catch((e: unknown) => e);
+    const error = await baseImageLogin(root("FROM r.example/x", { kind: "static", secret: "creds" }), {
+      creds: { REGISTRY_PASSWORD: "pw-value-123" },
+    }).catch((e: unknown) => e);
     expect((error as Error).message).toContain("REGISTRY_USERNAME");
     expect((error as Error).message).not.toContain("pw-value-123");
     await expect(baseImageLogin(root("FROM r.example/x", { kind: "gcp", secret: "nope" }), {})).rejects.toThrow(/"nope"/);

@@ -11,7 +11,14 @@ import { collectContextEntries } from "../../sdk/src/context.ts";
 import { DEFAULT_EXTRACT_LIMITS, type ExtractLimits, extractTar, extractTarFile, UnsafeArchiveError } from "../src/safe-extract.ts";
 import { contextTar } from "./helpers/jobs.ts";
 
-type Entry = { name: string; type?: "file" | "directory" | "symlink" | "link" | "character-device" | "block-device" | "fifo"; body?: string | Buffer; linkname?: string; mode?: number; mtime?: Date };
+type Entry = {
+  name: string;
+  type?: "file" | "directory" | "symlink" | "link" | "character-device" | "block-device" | "fifo";
+  body?: string | Buffer;
+  linkname?: string;
+  mode?: number;
+  mtime?: Date;
+};
 
 async function tarOf(entries: Entry[]): Promise<Buffer> {
   const p = pack();
@@ -21,7 +28,12 @@ async function tarOf(entries: Entry[]): Promise<Buffer> {
   })();
   for (const e of entries) {
     const { body, ...header } = e;
-    const opts = { type: "file" as const, mode: 0o644, ...header, ...(header.type === "character-device" || header.type === "block-device" ? { devmajor: 1, devminor: 3 } : {}) };
+    const opts = {
+      type: "file" as const,
+      mode: 0o644,
+      ...header,
+      ...(header.type === "character-device" || header.type === "block-device" ? { devmajor: 1, devminor: 3 } : {}),
+    };
     await new Promise<void>((resolve, reject) => {
       const callback = (err?: Error | null) => (err ? reject(err) : resolve());
       if (opts.type === "file") p.entry(opts, body ?? "", callback);
@@ -77,33 +89,68 @@ describe("safe extraction refuses", () => {
   });
 
   it("symlinks whose relative target leaves the root", async () => {
-    await expectRefused([{ name: "dir", type: "directory" }, { name: "dir/up", type: "symlink", linkname: "../../outside" }], "link_escape");
+    await expectRefused(
+      [
+        { name: "dir", type: "directory" },
+        { name: "dir/up", type: "symlink", linkname: "../../outside" },
+      ],
+      "link_escape",
+    );
   });
 
   it("symlinks that escape through another symlink of the archive, in either order", async () => {
-    await expectRefused([{ name: "s", type: "symlink", linkname: "." }, { name: "t", type: "symlink", linkname: "s/.." }], "link_escape");
+    await expectRefused(
+      [
+        { name: "s", type: "symlink", linkname: "." },
+        { name: "t", type: "symlink", linkname: "s/.." },
+      ],
+      "link_escape",
+    );
     await rm(root, { recursive: true });
     await mkdir(root);
     // `t` looks harmless when it arrives (s does not exist yet); the final check catches it.
-    await expectRefused([{ name: "t", type: "symlink", linkname: "s/.." }, { name: "s", type: "symlink", linkname: "." }], "link_escape");
+    await expectRefused(
+      [
+        { name: "t", type: "symlink", linkname: "s/.." },
+        { name: "s", type: "symlink", linkname: "." },
+      ],
+      "link_escape",
+    );
   });
 
   it("hard links out of the root or to something that is not an extracted file", async () => {
     await expectRefused([{ name: "h", type: "link", linkname: "../outside" }], "path_traversal");
     await expectRefused([{ name: "h", type: "link", linkname: "/etc/passwd" }], "absolute_path");
     await expectRefused([{ name: "h", type: "link", linkname: "missing" }], "link_escape");
-    await expectRefused([{ name: "d", type: "directory" }, { name: "h", type: "link", linkname: "d" }], "link_escape");
+    await expectRefused(
+      [
+        { name: "d", type: "directory" },
+        { name: "h", type: "link", linkname: "d" },
+      ],
+      "link_escape",
+    );
   });
 
   it("writing through a symlink, even one pointing inside", async () => {
     await expectRefused(
-      [{ name: "real", type: "directory" }, { name: "alias", type: "symlink", linkname: "real" }, { name: "alias/file", body: "x" }],
+      [
+        { name: "real", type: "directory" },
+        { name: "alias", type: "symlink", linkname: "real" },
+        { name: "alias/file", body: "x" },
+      ],
       "write_through_symlink",
     );
     expect(await readdir(path.join(root, "real"))).toEqual([]);
     await rm(root, { recursive: true });
     await mkdir(root);
-    await expectRefused([{ name: "real", type: "directory" }, { name: "alias", type: "symlink", linkname: "real" }, { name: "alias", type: "directory" }], "write_through_symlink");
+    await expectRefused(
+      [
+        { name: "real", type: "directory" },
+        { name: "alias", type: "symlink", linkname: "real" },
+        { name: "alias", type: "directory" },
+      ],
+      "write_through_symlink",
+    );
   });
 
   it("device and FIFO entries", async () => {
@@ -114,14 +161,23 @@ describe("safe extraction refuses", () => {
 
   it("archives over the total size limit, including a gzip bomb", async () => {
     const limits = { ...DEFAULT_EXTRACT_LIMITS, maxBytes: 1000 };
-    await expectRefused([{ name: "a", body: Buffer.alloc(600) }, { name: "b", body: Buffer.alloc(600) }], "too_large", limits);
+    await expectRefused(
+      [
+        { name: "a", body: Buffer.alloc(600) },
+        { name: "b", body: Buffer.alloc(600) },
+      ],
+      "too_large",
+      limits,
+    );
     const bomb = gzipSync(await tarOf([{ name: "zeros", body: Buffer.alloc(8 * 1024 * 1024) }]));
     expect(bomb.length).toBeLessThan(64 * 1024);
     // Partial output of a refused archive is the caller's to delete (the job's work dir goes).
     await rm(root, { recursive: true });
     await mkdir(root);
     await writeFile(path.join(root, "..bomb.tar.gz"), bomb);
-    const error = await extractTarFile(path.join(root, "..bomb.tar.gz"), root, { ...DEFAULT_EXTRACT_LIMITS, maxBytes: 1024 * 1024 }).catch((e: unknown) => e);
+    const error = await extractTarFile(path.join(root, "..bomb.tar.gz"), root, { ...DEFAULT_EXTRACT_LIMITS, maxBytes: 1024 * 1024 }).catch(
+      (e: unknown) => e,
+    );
     expect((error as UnsafeArchiveError).code).toBe("too_large");
     expect((await readdir(root)).filter((n) => n !== "..bomb.tar.gz")).toEqual([]);
   });
@@ -162,7 +218,11 @@ describe("safe extraction keeps", () => {
   });
 
   it("replaces a symlink by a later file of the same name without touching the link's target", async () => {
-    await extract([{ name: "target.txt", body: "original" }, { name: "link", type: "symlink", linkname: "target.txt" }, { name: "link", body: "replacement" }]);
+    await extract([
+      { name: "target.txt", body: "original" },
+      { name: "link", type: "symlink", linkname: "target.txt" },
+      { name: "link", body: "replacement" },
+    ]);
     expect(await readFile(path.join(root, "target.txt"), "utf8")).toBe("original");
     expect((await lstat(path.join(root, "link"))).isFile()).toBe(true);
   });

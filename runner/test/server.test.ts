@@ -2,11 +2,11 @@
 // stale and future timestamps, missing headers, secret rotation), replay protection by
 // webhook-id, job validation, queue limits and the unauthenticated info routes.
 import { randomUUID } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { AddressInfo } from "node:net";
 import type { Job } from "@kiln-build/protocol";
 import { signWebhook } from "@kiln-build/protocol";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { OfferResult } from "../src/job-queue.ts";
 import { silentLogger } from "../src/logger.ts";
 import { createDispatchServer } from "../src/server.ts";
@@ -43,9 +43,16 @@ afterEach(async () => {
   await fake.close();
 });
 
-const job = () => makeJob({ orchestrator: fake, registryHost: "127.0.0.1:5000", layers: [layer(0, "x", ["FROM busybox"], "127.0.0.1:5000")] });
+const job = () =>
+  makeJob({ orchestrator: fake, registryHost: "127.0.0.1:5000", layers: [layer(0, "x", ["FROM busybox"], "127.0.0.1:5000")] });
 
-async function post(body: string, headers: Record<string, string>): Promise<{ status: number; json: { error?: { code: string; message: string; details?: unknown[] }; duplicate?: boolean; ok?: boolean } }> {
+async function post(
+  body: string,
+  headers: Record<string, string>,
+): Promise<{
+  status: number;
+  json: { error?: { code: string; message: string; details?: unknown[] }; duplicate?: boolean; ok?: boolean };
+}> {
   const response = await fetch(`${url}/v1/jobs`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
   return { status: response.status, json: (await response.json()) as never };
 }
@@ -69,15 +76,24 @@ describe("POST /v1/jobs", () => {
     const body = JSON.stringify(job());
     expect(await post(body, signed(body, testSecret()))).toMatchObject({ status: 401, json: { error: { code: "bad_signature" } } });
     const headers = signed(body);
-    expect(await post(body.replace("ws_test", "ws_evil"), headers)).toMatchObject({ status: 401, json: { error: { code: "bad_signature" } } });
+    expect(await post(body.replace("ws_test", "ws_evil"), headers)).toMatchObject({
+      status: 401,
+      json: { error: { code: "bad_signature" } },
+    });
     expect(await post(body, {})).toMatchObject({ status: 401, json: { error: { code: "missing_headers" } } });
     expect(dispatched).toEqual([]);
   });
 
   it("refuses stale and future timestamps", async () => {
     const body = JSON.stringify(job());
-    expect(await post(body, signed(body, secret, undefined, new Date(Date.now() - 10 * 60_000)))).toMatchObject({ status: 401, json: { error: { code: "stale_timestamp" } } });
-    expect(await post(body, signed(body, secret, undefined, new Date(Date.now() + 10 * 60_000)))).toMatchObject({ status: 401, json: { error: { code: "stale_timestamp" } } });
+    expect(await post(body, signed(body, secret, undefined, new Date(Date.now() - 10 * 60_000)))).toMatchObject({
+      status: 401,
+      json: { error: { code: "stale_timestamp" } },
+    });
+    expect(await post(body, signed(body, secret, undefined, new Date(Date.now() + 10 * 60_000)))).toMatchObject({
+      status: 401,
+      json: { error: { code: "stale_timestamp" } },
+    });
     expect(dispatched).toEqual([]);
   });
 

@@ -20,8 +20,14 @@ afterAll(async () => {
 /** A janitor whose cleanup appends a line to a file (after `delaySeconds`). */
 function janitorWithLog(name: string, delaySeconds = 0): { janitor: StorageJanitor; cleanups: () => Promise<number> } {
   const file = path.join(dir, name);
-  const backend = { cleanup: () => ({ argv: ["sh", "-c", `sleep ${delaySeconds}; echo cleaned >> "${file}"`] }) } as unknown as BuildBackend;
-  const cleanups = () => readFile(file, "utf8").then((t) => t.split("\n").filter(Boolean).length, () => 0);
+  const backend = {
+    cleanup: () => ({ argv: ["sh", "-c", `sleep ${delaySeconds}; echo cleaned >> "${file}"`] }),
+  } as unknown as BuildBackend;
+  const cleanups = () =>
+    readFile(file, "utf8").then(
+      (t) => t.split("\n").filter(Boolean).length,
+      () => 0,
+    );
   return { janitor: new StorageJanitor(backend, silentLogger), cleanups };
 }
 

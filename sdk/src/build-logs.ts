@@ -9,7 +9,14 @@ import type { KilnClient } from "./client.ts";
 import { APIConnectionError, InternalServerError, RateLimitError } from "./errors.ts";
 
 /** One log chunk as the server returns it. */
-export type LogChunk = { pos: number; attempt: number; layerKey: string | null; stream: "stdout" | "stderr" | "system"; data: string; atMs: number };
+export type LogChunk = {
+  pos: number;
+  attempt: number;
+  layerKey: string | null;
+  stream: "stdout" | "stderr" | "system";
+  data: string;
+  atMs: number;
+};
 type LogPage = { status: string; chunks: LogChunk[]; cursor: number; done: boolean };
 
 /** How long one poll waits on the server for new chunks. */
@@ -44,7 +51,9 @@ export async function patiently<T>(request: () => Promise<T>): Promise<T> {
 /** Reads every chunk of a build's log from `cursor` until the build ends; resumes from the same cursor after an outage, so nothing is lost or repeated. */
 export async function* followLog(client: KilnClient, buildId: string, cursor = 0): AsyncGenerator<LogChunk> {
   for (;;) {
-    const page = await patiently(() => client.json<LogPage>("GET", ["v1", "builds", buildId, "logs"], { query: { cursor, waitSeconds: WAIT_SECONDS } }));
+    const page = await patiently(() =>
+      client.json<LogPage>("GET", ["v1", "builds", buildId, "logs"], { query: { cursor, waitSeconds: WAIT_SECONDS } }),
+    );
     for (const chunk of page.chunks) yield chunk;
     cursor = page.cursor;
     if (page.done) return;
@@ -98,7 +107,9 @@ export class LineAssembler {
 
   /** Whatever is left without a final newline, once the log ended. */
   flush(): { layerKey: string | null; stream: LogChunk["stream"]; line: string }[] {
-    const rest = [...this.#pending.values()].filter((p) => p.text !== "").map((p) => ({ layerKey: p.layerKey, stream: p.stream, line: p.text }));
+    const rest = [...this.#pending.values()]
+      .filter((p) => p.text !== "")
+      .map((p) => ({ layerKey: p.layerKey, stream: p.stream, line: p.text }));
     this.#pending.clear();
     return rest;
   }

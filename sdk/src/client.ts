@@ -97,13 +97,18 @@ export class KilnClient {
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
-        const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(this.#timeoutMs)]) : AbortSignal.timeout(this.#timeoutMs);
+        const signal = options.signal
+          ? AbortSignal.any([options.signal, AbortSignal.timeout(this.#timeoutMs)])
+          : AbortSignal.timeout(this.#timeoutMs);
         const init: RequestInit & { duplex?: "half" } = { method, headers, body, signal, ...(options.duplex ? { duplex: "half" } : {}) };
         response = await this.#fetch(url, init);
       } catch (error) {
         if (options.signal?.aborted) throw error;
         if (attempt >= this.#maxRetries || !isReplayable(body)) {
-          throw new APIConnectionError(`Could not reach the Kiln server at ${this.serverUrl}: ${(error as Error).message}. Is it running? (npm start)`, { cause: error });
+          throw new APIConnectionError(
+            `Could not reach the Kiln server at ${this.serverUrl}: ${(error as Error).message}. Is it running? (npm start)`,
+            { cause: error },
+          );
         }
         await sleep(backoffMs(attempt, null));
         continue;
@@ -121,7 +126,9 @@ export class KilnClient {
 
 /** Whether a body can be sent again (streams cannot). */
 function isReplayable(body: RequestBody | undefined): boolean {
-  return body === undefined || typeof body === "string" || body instanceof Uint8Array || body instanceof ArrayBuffer || body instanceof Blob;
+  return (
+    body === undefined || typeof body === "string" || body instanceof Uint8Array || body instanceof ArrayBuffer || body instanceof Blob
+  );
 }
 
 /** Delay before retry `attempt` (0-based): Retry-After when given (seconds or HTTP date), else jittered exponential. */

@@ -13,9 +13,9 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from "node:fs";
-import { setImmediate } from "node:timers/promises";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { setImmediate } from "node:timers/promises";
 import { ExecutionError, InvalidError } from "./errors.ts";
 
 /** One archive member, already selected and sorted by the caller. */
@@ -156,12 +156,7 @@ function tarReadable(
  * more time handing work to the libuv pool and back than reading (measured 2x slower on
  * 10k files). Responsiveness comes from yielding to the event loop every SLICE_MS instead.
  */
-async function emitTar(
-  entries: ContextEntries,
-  buffer: Buffer | null,
-  files: ContextFileDigest[] | null,
-  sink: Sink,
-): Promise<void> {
+async function emitTar(entries: ContextEntries, buffer: Buffer | null, files: ContextFileDigest[] | null, sink: Sink): Promise<void> {
   let sliceStart = performance.now();
   for await (const entry of entries) {
     checkEntry(entry);

@@ -59,7 +59,9 @@ async function uploadWhole(client: KilnClient, context: PendingContext): Promise
 
 async function uploadMultipart(client: KilnClient, context: PendingContext): Promise<void> {
   const path = ["v1", "contexts", context.digest, "uploads"];
-  const upload = await client.json<{ uploadId: string }>("POST", path, { json: { sizeBytes: context.sizeBytes, partSizeBytes: PART_BYTES } });
+  const upload = await client.json<{ uploadId: string }>("POST", path, {
+    json: { sizeBytes: context.sizeBytes, partSizeBytes: PART_BYTES },
+  });
   const parts: { partNumber: number; etag: string }[] = [];
   let partNumber = 1;
   // One part in memory at a time: bounded by PART_BYTES, and retries can resend it.

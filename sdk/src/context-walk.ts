@@ -4,18 +4,12 @@
  * with `!` re-includes, excluded directories listed only once something below them is, and
  * subtrees skipped only when no pattern could bring anything inside them back.
  */
-import { promises as fsp, type Dirent, type Stats } from "node:fs";
+import { type Dirent, promises as fsp, type Stats } from "node:fs";
 import path from "node:path";
 import type { ContextEntry } from "./context-tar.ts";
-import { parseDockerignore, ignoreFileCandidates, type IgnoreFileLookup } from "./dockerignore.ts";
+import { type IgnoreFileLookup, ignoreFileCandidates, parseDockerignore } from "./dockerignore.ts";
 import { InvalidError, NotFoundError } from "./errors.ts";
-import {
-  FilePatternMatcher,
-  toIgnorePredicate,
-  type IgnorePredicate,
-  type IgnoreSpec,
-  type MatchInfo,
-} from "./pattern-matcher.ts";
+import { FilePatternMatcher, type IgnorePredicate, type IgnoreSpec, type MatchInfo, toIgnorePredicate } from "./pattern-matcher.ts";
 
 /**
  * One file, directory or symlink of the context: the same shape `hashContext` archives.
@@ -274,7 +268,15 @@ async function* walk(root: string, filter: PatternFilter, ignore: IgnorePredicat
         passesIgnore = false;
       }
       const listNow = !decision.prune && !decision.skip && passesIgnore;
-      return { rel: childRel, abs: path.join(abs, d.name), isDir, decision, passesIgnore, listNow, stats: undefined as Promise<Stats | null> | undefined };
+      return {
+        rel: childRel,
+        abs: path.join(abs, d.name),
+        isDir,
+        decision,
+        passesIgnore,
+        listNow,
+        stats: undefined as Promise<Stats | null> | undefined,
+      };
     });
     for (let start = 0; start < visits.length; start += STAT_BATCH) {
       const batch = visits.slice(start, start + STAT_BATCH);

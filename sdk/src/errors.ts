@@ -65,7 +65,14 @@ export class ImageBuildError extends KilnError {
   readonly logTail: readonly string[];
 
   constructor(fields: {
-    imageId: string; buildId?: string; layerIndex?: number; layerKey?: string; exitCode?: number; reason: string; message: string; logTail?: string[];
+    imageId: string;
+    buildId?: string;
+    layerIndex?: number;
+    layerKey?: string;
+    exitCode?: number;
+    reason: string;
+    message: string;
+    logTail?: string[];
   }) {
     // Layers are numbered from 1 here, as in the build log and on the status page.
     const where = fields.layerIndex === undefined ? "" : ` at layer ${fields.layerIndex + 1}`;
@@ -84,16 +91,31 @@ export class ImageBuildError extends KilnError {
 }
 
 /** Chooses the APIError subclass for a status: the one place statuses map to classes. */
-export function apiErrorFor(status: number, code: string, message: string, requestId?: string, details?: unknown, options?: ErrorOptions): APIError {
+export function apiErrorFor(
+  status: number,
+  code: string,
+  message: string,
+  requestId?: string,
+  details?: unknown,
+  options?: ErrorOptions,
+): APIError {
   const Class =
-    status === 400 || status === 422 ? BadRequestError
-    : status === 401 ? AuthenticationError
-    : status === 403 ? PermissionDeniedError
-    : status === 404 ? NotFoundAPIError
-    : status === 409 ? ConflictError
-    : status === 413 ? PayloadTooLargeError
-    : status === 429 ? RateLimitError
-    : status >= 500 ? InternalServerError
-    : APIError;
+    status === 400 || status === 422
+      ? BadRequestError
+      : status === 401
+        ? AuthenticationError
+        : status === 403
+          ? PermissionDeniedError
+          : status === 404
+            ? NotFoundAPIError
+            : status === 409
+              ? ConflictError
+              : status === 413
+                ? PayloadTooLargeError
+                : status === 429
+                  ? RateLimitError
+                  : status >= 500
+                    ? InternalServerError
+                    : APIError;
   return new Class(status, code, message, requestId, details, options);
 }

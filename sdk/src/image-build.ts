@@ -4,7 +4,7 @@
  */
 import { followLog, LineAssembler, logSink, patiently, sleep } from "./build-logs.ts";
 import type { KilnClient } from "./client.ts";
-import { uploadContexts, type UploadReport } from "./context-upload.ts";
+import { type UploadReport, uploadContexts } from "./context-upload.ts";
 import { APIError, apiErrorFor, ImageBuildError } from "./errors.ts";
 import type { ImageDescription } from "./image-describe.ts";
 import type { ContextSource } from "./lowering/types.ts";
@@ -86,7 +86,10 @@ export async function runBuild(
 }
 
 /** The `POST /v1/images` body: the chain, the build options, required secret keys and runtime mounts. */
-export function submissionBody(description: ImageDescription, params: Pick<ImageBuildParams, "forceBuild" | "ignoreCache" | "tag">): Record<string, unknown> {
+export function submissionBody(
+  description: ImageDescription,
+  params: Pick<ImageBuildParams, "forceBuild" | "ignoreCache" | "tag">,
+): Record<string, unknown> {
   return {
     ...description.spec,
     forceBuild: params.forceBuild || undefined,
@@ -112,7 +115,8 @@ export function explainSecretError(error: unknown, description: ImageDescription
   const name = details?.secret;
   if (typeof name !== "string") return error;
   const users = description.layers.flatMap((l, i) => (l.secrets.includes(name) || l.registryAuth?.secret === name ? [i + 1] : []));
-  const usedBy = users.length === 0 ? "" : ` (used by layer${users.length > 1 ? "s" : ""} ${users.join(", ")} of ${description.layers.length})`;
+  const usedBy =
+    users.length === 0 ? "" : ` (used by layer${users.length > 1 ? "s" : ""} ${users.join(", ")} of ${description.layers.length})`;
   const required = description.requiredSecretKeys[name] ?? [];
   let message: string;
   if (error.code === "secret_missing_keys") {
@@ -129,7 +133,13 @@ export function explainSecretError(error: unknown, description: ImageDescription
   return apiErrorFor(error.status, error.code, message, error.requestId, error.details, { cause: error });
 }
 
-async function streamLog(client: KilnClient, buildId: string, description: ImageDescription, sink: ReturnType<typeof logSink>, tail: string[]) {
+async function streamLog(
+  client: KilnClient,
+  buildId: string,
+  description: ImageDescription,
+  sink: ReturnType<typeof logSink>,
+  tail: string[],
+) {
   const indexOf = new Map(description.layers.map((l, i) => [l.key, i]));
   const total = description.layers.length;
   const prefix = (key: string | null) => (key === null ? "[kiln]" : `[${(indexOf.get(key) ?? 0) + 1}/${total}]`);

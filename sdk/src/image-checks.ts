@@ -12,7 +12,11 @@ export function rejectOptionLike(method: string, packages: string[]): void {
 }
 
 /** The one registry secret the cloud-registry factories need. */
-export function requireRegistrySecret(method: string, kind: "gcp" | "aws", params: P.ImageFromRegistryParams & { secrets?: unknown }): RegistryAuthDef {
+export function requireRegistrySecret(
+  method: string,
+  kind: "gcp" | "aws",
+  params: P.ImageFromRegistryParams & { secrets?: unknown },
+): RegistryAuthDef {
   if ("secrets" in params) throw new InvalidError(`Image.${method} takes one registry \`secret\`, not \`secrets\`.`);
   if (!(params.secret instanceof Secret)) {
     const keys = kind === "gcp" ? "SERVICE_ACCOUNT_JSON" : "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION";

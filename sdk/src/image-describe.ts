@@ -2,11 +2,10 @@
  * `Image.describe()`: lowers each layer for a builder version, hashes its context and
  * computes its key. Everything here runs offline.
  */
-import { type BuilderVersion, envFlag, processEnv } from "@kiln-build/protocol";
+import { type BuilderVersion, computeLayerKey, envFlag, type ImageSpec, type LayerSpec, processEnv } from "@kiln-build/protocol";
 import { resolveContext } from "./context.ts";
 import type { ContextFileDigest } from "./context-tar.ts";
 import type { LayerDef } from "./layer-def.ts";
-import { computeLayerKey, type ImageSpec, type LayerSpec } from "@kiln-build/protocol";
 import type { RuntimeMount } from "./local-files.ts";
 import type { ContextSource } from "./lowering/types.ts";
 import { addPythonCommands, pythonStandalone } from "./python-version.ts";
@@ -90,7 +89,12 @@ export async function describeWithSources(
     layers: layers.map(({ contextFiles: _files, key: _key, ...layer }) => layer),
   };
   const description = {
-    builderVersion, layers, runtimeMounts: [...runtimeMounts], ignoreCache: envFlag(env.KILN_IGNORE_CACHE), requiredSecretKeys: requiredSecretKeys(referenced), spec,
+    builderVersion,
+    layers,
+    runtimeMounts: [...runtimeMounts],
+    ignoreCache: envFlag(env.KILN_IGNORE_CACHE),
+    requiredSecretKeys: requiredSecretKeys(referenced),
+    spec,
   };
   return { description, sources, inlineSecrets };
 }

@@ -11,17 +11,24 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { assertStringList, flattenStrings, splitParams } from "./args.ts";
 import { DEFAULT_PYTHON_SERIES, resolveBuilderVersion } from "@kiln-build/protocol";
+import { assertStringList, flattenStrings, splitParams } from "./args.ts";
+import { KilnClient } from "./client.ts";
 import { dockerContextSources } from "./docker-context.ts";
 import { ExecutionError, InvalidError, NotFoundError } from "./errors.ts";
-import { parseGpu } from "@kiln-build/protocol";
 import { type ImageBuildParams, type ImageView, runBuild } from "./image-build.ts";
+import {
+  assertRegistryHost,
+  checkBuildArgs,
+  deprecated,
+  isModuleNotFound,
+  rejectOptionLike,
+  requireRegistrySecret,
+} from "./image-checks.ts";
 import { describeImage, describeWithSources, type ImageDescription } from "./image-describe.ts";
-import { KilnClient } from "./client.ts";
 import type * as P from "./image-params.ts";
 import { type LayerDef, layerCommon, type RegistryAuthDef } from "./layer-def.ts";
-import { archivePathOf, findPythonSource, remoteTarget, requireDir, requireFile, resolveLocal, type RuntimeMount } from "./local-files.ts";
+import { archivePathOf, findPythonSource, type RuntimeMount, remoteTarget, requireDir, requireFile, resolveLocal } from "./local-files.ts";
 import { debianSlimLayer, micromambaLayer, registryLayer } from "./lowering/base-images.ts";
 import * as py from "./lowering/python-packages.ts";
 import type { ContextSource, LoweredLayer } from "./lowering/types.ts";
@@ -31,7 +38,6 @@ import { pythonStandalone, validatePythonVersion } from "./python-version.ts";
 import { buildFunctionDef } from "./run-function.ts";
 import { collectSecrets, Secret } from "./secret.ts";
 import { shellQuote } from "./shell-quote.ts";
-import { assertRegistryHost, checkBuildArgs, deprecated, isModuleNotFound, rejectOptionLike, requireRegistrySecret } from "./image-checks.ts";
 
 type ImageState = {
   layers: readonly LayerDef[];
@@ -91,14 +97,24 @@ export class Image {
   /** A private image in Google Artifact Registry; the secret holds `SERVICE_ACCOUNT_JSON`. */
   static fromGcpArtifactRegistry(tag: string, secret?: Secret | P.ImageFromRegistryParams, params: P.ImageFromRegistryParams = {}): Image {
     const opts = secret instanceof Secret || secret === undefined ? { ...params, secret: secret ?? params.secret } : secret;
-    assertRegistryHost("fromGcpArtifactRegistry", tag, /^([a-z0-9-]+-docker\.pkg\.dev|([a-z]+\.)?gcr\.io)$/, "<region>-docker.pkg.dev or gcr.io");
+    assertRegistryHost(
+      "fromGcpArtifactRegistry",
+      tag,
+      /^([a-z0-9-]+-docker\.pkg\.dev|([a-z]+\.)?gcr\.io)$/,
+      "<region>-docker.pkg.dev or gcr.io",
+    );
     return Image.#registry("fromGcpArtifactRegistry", tag, opts, requireRegistrySecret("fromGcpArtifactRegistry", "gcp", opts));
   }
 
   /** A private image in AWS ECR; the secret holds `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION`. */
   static fromAwsEcr(tag: string, secret?: Secret | P.ImageFromRegistryParams, params: P.ImageFromRegistryParams = {}): Image {
     const opts = secret instanceof Secret || secret === undefined ? { ...params, secret: secret ?? params.secret } : secret;
-    assertRegistryHost("fromAwsEcr", tag, /^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/, "<account>.dkr.ecr.<region>.amazonaws.com");
+    assertRegistryHost(
+      "fromAwsEcr",
+      tag,
+      /^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/,
+      "<account>.dkr.ecr.<region>.amazonaws.com",
+    );
     return Image.#registry("fromAwsEcr", tag, opts, requireRegistrySecret("fromAwsEcr", "aws", opts));
   }
 
@@ -121,7 +137,13 @@ export class Image {
       buildArgs,
       lower: () => {
         const text = readFileSync(file, "utf8");
-        const context = dockerContextSources(text, { contextDir, dockerfilePath: file, ignore: params.ignore, buildArgs, target: params.target });
+        const context = dockerContextSources(text, {
+          contextDir,
+          dockerfilePath: file,
+          ignore: params.ignore,
+          buildArgs,
+          target: params.target,
+        });
         // Modal keeps the raw text, comments, continuations and trailing "" included.
         return { commands: text.split("\n"), context };
       },
@@ -129,7 +151,11 @@ export class Image {
     // Modal applies force_build only to the second layer; Kiln forces both (a forced
     // rebuild that reuses the cached Dockerfile layer is not what the caller asked for).
     return dockerfile.#push(
-      { ...layerCommon({ forceBuild: params.forceBuild }), addPython: params.addPython ?? null, lower: () => ({ commands: ["FROM base"], context: [] }) },
+      {
+        ...layerCommon({ forceBuild: params.forceBuild }),
+        addPython: params.addPython ?? null,
+        lower: () => ({ commands: ["FROM base"], context: [] }),
+      },
       params.forceBuild ?? false,
     );
   }
@@ -140,7 +166,9 @@ export class Image {
    */
   static async fromId(imageId: string, params: { client?: KilnClient } = {}): Promise<Image> {
     if (typeof imageId !== "string" || !/^im-[A-Za-z0-9_-]+$/.test(imageId)) {
-      throw new InvalidError(`Invalid image id: ${JSON.stringify(imageId)}. Image ids look like "im-..."; copy one from \`kiln images ls\`.`);
+      throw new InvalidError(
+        `Invalid image id: ${JSON.stringify(imageId)}. Image ids look like "im-..."; copy one from \`kiln images ls\`.`,
+      );
     }
     const client = params.client ?? new KilnClient();
     const response = await client.request("GET", ["v1", "images", imageId], { accept: [404] });
@@ -160,7 +188,9 @@ export class Image {
   static #fromView(view: ImageView): Image {
     const top = view.layers.at(-1);
     if (view.status !== "succeeded" || !top?.reference) {
-      throw new ExecutionError(`Image ${view.id} is ${view.status}, not built; it has no registry reference yet. Wait for its build or build it again.`);
+      throw new ExecutionError(
+        `Image ${view.id} is ${view.status}, not built; it has no registry reference yet. Wait for its build or build it again.`,
+      );
     }
     const reference = top.reference;
     const image = Image.#root({ ...layerCommon({}), lower: () => registryLayer(reference, []) });
@@ -183,7 +213,9 @@ export class Image {
     const { items, params } = splitParams<P.ImagePipInstallPrivateReposParams>(args);
     const repositories = flattenStrings("pip_install_private_repos", "repositories", items);
     if (!params.secrets?.length) {
-      throw new InvalidError("No secrets provided to function. Installing private packages requires tokens to be passed via Secret objects.");
+      throw new InvalidError(
+        "No secrets provided to function. Installing private packages requires tokens to be passed via Secret objects.",
+      );
     }
     if (typeof params.gitUser !== "string" || params.gitUser === "") {
       throw new InvalidError("pipInstallPrivateRepos needs `gitUser`, the account the token belongs to.");
@@ -224,7 +256,9 @@ export class Image {
         lockfile = requireFile(inferred, "poetry.lock");
       } catch {
         const where = params.poetryLockfile ? "at" : "at inferred location:";
-        throw new NotFoundError(`poetry.lock not found ${where} ${inferred}. If a lockfile is not needed, \`ignoreLockfile: true\` can be used.`);
+        throw new NotFoundError(
+          `poetry.lock not found ${where} ${inferred}. If a lockfile is not needed, \`ignoreLockfile: true\` can be used.`,
+        );
       }
     }
     const groups = { withGroups: params.with ?? [], without: params.without ?? [], only: params.only ?? [] };
@@ -252,7 +286,13 @@ export class Image {
       if (opts[name] !== undefined) assertStringList(opts[name], `${name} must be None or a list of strings`);
     }
     const resolved = resolveLocal(dir);
-    const options = { groups: opts.groups ?? [], extras: opts.extras ?? [], frozen: opts.frozen ?? true, extraOptions: opts.extraOptions ?? "", uvVersion: opts.uvVersion };
+    const options = {
+      groups: opts.groups ?? [],
+      extras: opts.extras ?? [],
+      frozen: opts.frozen ?? true,
+      extraOptions: opts.extraOptions ?? "",
+      uvVersion: opts.uvVersion,
+    };
     return this.#extend(opts, () => py.uvSyncLayer(resolved, dir, options));
   }
 
@@ -315,14 +355,20 @@ export class Image {
 
   /** Sets environment variables (`ENV k=v`, values shell-quoted as Modal does). */
   env(vars: Record<string, string>): Image {
-    if (vars === null || typeof vars !== "object" || Array.isArray(vars)) throw new InvalidError("Image.env expects an object of string values.");
-    const invalid = Object.entries(vars).filter(([, v]) => typeof v !== "string").map(([k]) => `'${k}'`);
+    if (vars === null || typeof vars !== "object" || Array.isArray(vars))
+      throw new InvalidError("Image.env expects an object of string values.");
+    const invalid = Object.entries(vars)
+      .filter(([, v]) => typeof v !== "string")
+      .map(([k]) => `'${k}'`);
     if (invalid.length) throw new InvalidError(`Image ENV variables must be strings. Invalid keys: [${invalid.join(", ")}]`);
     const entries = Object.entries(vars);
     if (entries.length === 0) return this;
     // env/workdir do not pass forceBuild on, as in Modal.
     return this.#push(
-      { ...layerCommon({}), lower: () => ({ commands: ["FROM base", ...entries.map(([k, v]) => `ENV ${k}=${shellQuote(v)}`)], context: [] }) },
+      {
+        ...layerCommon({}),
+        lower: () => ({ commands: ["FROM base", ...entries.map(([k, v]) => `ENV ${k}=${shellQuote(v)}`)], context: [] }),
+      },
       false,
     );
   }
@@ -378,10 +424,11 @@ export class Image {
       return sources.reduce<Image>((image, s) => image.#mount({ ...s, ...(s.kind === "dir" ? { ignore } : {}) }), this);
     }
     return this.#copyLayer(
-      sources.map((s): ContextSource =>
-        s.kind === "dir"
-          ? { kind: "dir", localPath: s.localPath, archivePath: archivePathOf(s.remotePath), ignore }
-          : { kind: "file", localPath: s.localPath, archivePath: archivePathOf(s.remotePath) },
+      sources.map(
+        (s): ContextSource =>
+          s.kind === "dir"
+            ? { kind: "dir", localPath: s.localPath, archivePath: archivePathOf(s.remotePath), ignore }
+            : { kind: "file", localPath: s.localPath, archivePath: archivePathOf(s.remotePath) },
       ),
     );
   }
@@ -418,7 +465,10 @@ export class Image {
   runFunction(fn: ((...args: never[]) => unknown) | P.PythonFunctionRef, params: P.ImageRunFunctionParams = {}): Image {
     const buildFunction = buildFunctionDef(fn, params);
     const forceBuild = this.#state.forceBuild || !!params.forceBuild;
-    return this.#push({ ...layerCommon(params), forceBuild, buildFunction, lower: () => ({ commands: ["FROM base"], context: [] }) }, forceBuild);
+    return this.#push(
+      { ...layerCommon(params), forceBuild, buildFunction, lower: () => ({ commands: ["FROM base"], context: [] }) },
+      forceBuild,
+    );
   }
 
   /**
@@ -451,19 +501,31 @@ export class Image {
 
   async #build(params: ImageBuildParams): Promise<Image> {
     const client = params.client ?? new KilnClient();
-    const { description, sources, inlineSecrets } = await describeWithSources(this.#state.layers, this.#state.runtimeMounts, resolveBuilderVersion(undefined));
+    const { description, sources, inlineSecrets } = await describeWithSources(
+      this.#state.layers,
+      this.#state.runtimeMounts,
+      resolveBuilderVersion(undefined),
+    );
     // Inline secrets (Secret.fromDict, `env` params) are stored under their ref first, so the
     // server hands their values to runners exactly like named secrets'.
     for (const [name, values] of inlineSecrets) await client.request("PUT", ["v1", "secrets", name], { json: { values } });
     const { view, upload } = await runBuild(client, description, sources, params);
     const top = view.layers.at(-1);
-    return new Image({ ...this.#state, imageId: view.id, reference: top?.reference ?? undefined, digest: top?.digest ?? undefined, uploadedBytes: upload.bytesUploaded });
+    return new Image({
+      ...this.#state,
+      imageId: view.id,
+      reference: top?.reference ?? undefined,
+      digest: top?.digest ?? undefined,
+      uploadedBytes: upload.bytesUploaded,
+    });
   }
 
   /** Resolves an already-built image against the server; an unbuilt one explains how to build it. */
   async hydrate(params: { client?: KilnClient } = {}): Promise<Image> {
     if (!this.#state.imageId) {
-      throw new ExecutionError("This image has not been built yet, so there is nothing to resolve. Build it with `await image.build()` (or `kiln build FILE.ts`), or load a built one with Image.fromId(id) / Image.fromName(tag).");
+      throw new ExecutionError(
+        "This image has not been built yet, so there is nothing to resolve. Build it with `await image.build()` (or `kiln build FILE.ts`), or load a built one with Image.fromId(id) / Image.fromName(tag).",
+      );
     }
     await Image.fromId(this.#state.imageId, params);
     return this;
@@ -529,10 +591,17 @@ export class Image {
   }
 
   #mount(mount: RuntimeMount): Image {
-    return new Image({ layers: this.#state.layers, forceBuild: this.#state.forceBuild, runtimeMounts: [...this.#state.runtimeMounts, mount] });
+    return new Image({
+      layers: this.#state.layers,
+      forceBuild: this.#state.forceBuild,
+      runtimeMounts: [...this.#state.runtimeMounts, mount],
+    });
   }
 
-  #extend(params: P.LayerParams & { buildArgs?: Record<string, string> }, lower: (v: Parameters<LayerDef["lower"]>[0]) => LoweredLayer): Image {
+  #extend(
+    params: P.LayerParams & { buildArgs?: Record<string, string> },
+    lower: (v: Parameters<LayerDef["lower"]>[0]) => LoweredLayer,
+  ): Image {
     const forceBuild = this.#state.forceBuild || !!params.forceBuild;
     return this.#push({ ...layerCommon(params), buildArgs: params.buildArgs ?? {}, forceBuild, lower }, forceBuild);
   }

@@ -6,22 +6,48 @@
  * const image = Image.debianSlim("3.12").aptInstall("git").pipInstall("requests");
  * console.log((await image.describe()).layers.map((l) => l.dockerfileCommands));
  */
+
+export {
+  BUILDER_VERSIONS,
+  type BuilderVersion,
+  computeChainKeys,
+  computeLayerKey,
+  DEFAULT_BUILDER_VERSION,
+  DEFAULT_PYTHON_SERIES,
+  GPU_TYPES,
+  type GpuConfig,
+  type ImageSpec,
+  ImageSpecSchema,
+  type LayerSpec,
+  LayerSpecSchema,
+  parseGpu,
+} from "@kiln-build/protocol";
+export { dockerfileContextPaths } from "@kiln-build/protocol/dockerfile";
+export { KilnClient, type KilnClientParams } from "./client.ts";
+export { parseDockerignore } from "./dockerignore.ts";
+export {
+  APIConnectionError,
+  APIError,
+  AuthenticationError,
+  BadRequestError,
+  ConflictError,
+  ExecutionError,
+  ImageBuildError,
+  InternalServerError,
+  InvalidError,
+  KilnError,
+  NotFoundAPIError,
+  NotFoundError,
+  PayloadTooLargeError,
+  PermissionDeniedError,
+  RateLimitError,
+  VersionError,
+} from "./errors.ts";
 export { Image } from "./image.ts";
-export type * from "./image-params.ts";
+export type { ImageBuildParams } from "./image-build.ts";
 export type { ImageDescription, LayerDescription } from "./image-describe.ts";
-export { Secret, type SecretFromNameParams } from "./secret.ts";
+export type * from "./image-params.ts";
 export { Mount, type MountFromLocalDirParams, type MountFromLocalFileParams } from "./mount.ts";
 export { FilePatternMatcher, type IgnoreSpec } from "./pattern-matcher.ts";
-export { parseDockerignore } from "./dockerignore.ts";
-export { dockerfileContextPaths } from "@kiln-build/protocol/dockerfile";
-export { parseGpu, GPU_TYPES, type GpuConfig } from "@kiln-build/protocol";
-export {
-  KilnError, InvalidError, NotFoundError, VersionError, ExecutionError, APIError, BadRequestError, AuthenticationError,
-  PermissionDeniedError, NotFoundAPIError, ConflictError, PayloadTooLargeError, RateLimitError, InternalServerError,
-  APIConnectionError, ImageBuildError,
-} from "./errors.ts";
-export { KilnClient, type KilnClientParams } from "./client.ts";
-export type { ImageBuildParams } from "./image-build.ts";
-export { BUILDER_VERSIONS, DEFAULT_BUILDER_VERSION, DEFAULT_PYTHON_SERIES, type BuilderVersion } from "@kiln-build/protocol";
-export { computeLayerKey, computeChainKeys, LayerSpecSchema, ImageSpecSchema, type LayerSpec, type ImageSpec } from "@kiln-build/protocol";
-export { shellQuote, shellJoin } from "./shell-quote.ts";
+export { Secret, type SecretFromNameParams } from "./secret.ts";
+export { shellJoin, shellQuote } from "./shell-quote.ts";

@@ -1,9 +1,9 @@
 /** The SDK-side definition of one layer, before it is lowered for a builder version. */
-import { parseGpu, type GpuConfig } from "@kiln-build/protocol";
-import type { BuildFunction } from "./run-function.ts";
-import type { Lowering } from "./lowering/types.ts";
-import { collectSecrets, type Secret } from "./secret.ts";
+import { type GpuConfig, parseGpu } from "@kiln-build/protocol";
 import type { LayerParams } from "./image-params.ts";
+import type { Lowering } from "./lowering/types.ts";
+import type { BuildFunction } from "./run-function.ts";
+import { collectSecrets, type Secret } from "./secret.ts";
 
 /** How the runner authenticates to the base image's registry. */
 export type RegistryAuthDef = { kind: "static" | "gcp" | "aws"; secret: Secret };

@@ -247,6 +247,7 @@ function parsePatterns(patterns: readonly string[]): CompiledRule[] {
 
 /** Python's `str.splitlines()`: every Unicode line boundary, no trailing empty line. */
 function splitLines(text: string): string[] {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: Python's line boundaries include these control characters.
   const lines = text.split(/\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/u);
   if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
   return lines;

@@ -16,22 +16,15 @@ export type PythonVersionRules = {
 };
 
 /** Validates a Python version for a builder version and returns it unchanged. */
-export function validatePythonVersion(
-  version: unknown,
-  builderVersion: BuilderVersion,
-  rules: PythonVersionRules,
-): string {
+export function validatePythonVersion(version: unknown, builderVersion: BuilderVersion, rules: PythonVersionRules): string {
   if (typeof version !== "string") {
-    throw new InvalidError(
-      `The \`pythonVersion\` argument should be a string, not a ${typeof version}. Pass it like "3.12".`,
-    );
+    throw new InvalidError(`The \`pythonVersion\` argument should be a string, not a ${typeof version}. Pass it like "3.12".`);
   }
   if (!PYTHON_VERSION.test(version)) throw new InvalidError(`Invalid Python version: '${version}'`);
   const components = version.split(".");
   if (components.length === 3 && !rules.allowMicro) {
     throw new InvalidError(
-      "Python version must be specified as 'major.minor' for this interface; " +
-        `micro-level specification ('${version}') is not valid.`,
+      `Python version must be specified as 'major.minor' for this interface; micro-level specification ('${version}') is not valid.`,
     );
   }
   const series = `${components[0]}.${components[1]}`;

@@ -5,9 +5,9 @@
  * module file and function name; the module's whole source enters the definition.
  */
 import { readFileSync } from "node:fs";
+import type { LayerSpec } from "@kiln-build/protocol";
 import { InvalidError } from "./errors.ts";
 import type { ImageRunFunctionParams, PythonFunctionRef } from "./image-params.ts";
-import type { LayerSpec } from "@kiln-build/protocol";
 import { requireFile } from "./local-files.ts";
 
 /** The build-function part of a layer spec. */
@@ -29,7 +29,9 @@ export function buildFunctionDef(
   const globals = jsonObject(params.globals ?? {}, "globals");
   const size = new TextEncoder().encode(JSON.stringify({ args, kwargs, globals })).byteLength;
   if (size > MAX_FUNCTION_INPUT_BYTES) {
-    throw new InvalidError(`Arguments to \`runFunction\` are too large (${size} bytes). Maximum size is ${MAX_FUNCTION_INPUT_BYTES} bytes.`);
+    throw new InvalidError(
+      `Arguments to \`runFunction\` are too large (${size} bytes). Maximum size is ${MAX_FUNCTION_INPUT_BYTES} bytes.`,
+    );
   }
   const timeoutSeconds = params.timeout ?? 3600;
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 86_400) {
@@ -39,10 +41,15 @@ export function buildFunctionDef(
 
   if (typeof fn === "function") {
     const source = Function.prototype.toString.call(fn);
-    if (source.includes("[native code]")) throw new InvalidError("Image.runFunction needs a function written in JavaScript; built-in and bound functions have no source to send.");
+    if (source.includes("[native code]"))
+      throw new InvalidError(
+        "Image.runFunction needs a function written in JavaScript; built-in and bound functions have no source to send.",
+      );
     if (/^class\b/.test(source)) throw new InvalidError("Image.runFunction expects a function, not a class.");
     if (!fn.name) {
-      throw new InvalidError("Image.runFunction does not support anonymous (lambda) functions; declare a named function or assign it to a const first.");
+      throw new InvalidError(
+        "Image.runFunction does not support anonymous (lambda) functions; declare a named function or assign it to a const first.",
+      );
     }
     return () => ({ language: "javascript", name: fn.name, source, ...common });
   }
@@ -65,10 +72,13 @@ function jsonValue(value: unknown, where: string): Json {
   if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
     return jsonObject(value as Record<string, unknown>, where);
   }
-  throw new InvalidError(`runFunction \`${where}\` must hold only JSON values (null, booleans, numbers, strings, arrays, plain objects); found ${typeof value}.`);
+  throw new InvalidError(
+    `runFunction \`${where}\` must hold only JSON values (null, booleans, numbers, strings, arrays, plain objects); found ${typeof value}.`,
+  );
 }
 
 function jsonObject(value: Record<string, unknown>, where: string): { [key: string]: Json } {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new InvalidError(`runFunction \`${where}\` must be a plain object.`);
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    throw new InvalidError(`runFunction \`${where}\` must be a plain object.`);
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonValue(v, where)]));
 }

@@ -37,7 +37,8 @@ export class Secret {
       );
     }
     const requiredKeys = params.requiredKeys ?? [];
-    if (!Array.isArray(requiredKeys)) throw new InvalidError(`Secret.fromName('${name}'): requiredKeys must be a list of environment variable names.`);
+    if (!Array.isArray(requiredKeys))
+      throw new InvalidError(`Secret.fromName('${name}'): requiredKeys must be a list of environment variable names.`);
     for (const key of requiredKeys) assertEnvKey(key, "requiredKeys");
     const unique = [...new Set(requiredKeys)];
     assertRequiredKeyCount(name, unique.length);
@@ -69,7 +70,9 @@ export class Secret {
    */
   get ref(): string {
     if (this.#name !== undefined) return this.#name;
-    const keys = Object.keys(this.#values ?? {}).sort().join(",");
+    const keys = Object.keys(this.#values ?? {})
+      .sort()
+      .join(",");
     return `inline-${createHash("sha256").update(keys).digest("hex").slice(0, 32)}`;
   }
 
@@ -91,7 +94,9 @@ export class Secret {
   /** Source-like text for messages, e.g. `Secret.fromName('gh')`. Never shows values. */
   toString(): string {
     if (this.#name !== undefined) return `Secret.fromName('${this.#name}')`;
-    return `Secret.fromDict({${Object.keys(this.#values ?? {}).sort().join(", ")}})`;
+    return `Secret.fromDict({${Object.keys(this.#values ?? {})
+      .sort()
+      .join(", ")}})`;
   }
 }
 
@@ -120,7 +125,9 @@ export function requiredSecretKeys(secrets: Iterable<Secret>): Record<string, st
 
 function assertRequiredKeyCount(name: string, count: number): void {
   if (count > MAX_REQUIRED_KEYS) {
-    throw new InvalidError(`Secret '${name}' has ${count} required keys across the image; the server accepts at most ${MAX_REQUIRED_KEYS} per secret. Require fewer keys.`);
+    throw new InvalidError(
+      `Secret '${name}' has ${count} required keys across the image; the server accepts at most ${MAX_REQUIRED_KEYS} per secret. Require fewer keys.`,
+    );
   }
 }
 

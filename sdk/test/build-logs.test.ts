@@ -3,7 +3,14 @@ import { describe, expect, it } from "vitest";
 import { followLog, LineAssembler, type LogChunk, logSink } from "../src/build-logs.ts";
 import { KilnClient } from "../src/client.ts";
 
-const chunk = (pos: number, data: string, layerKey: string | null = "k1", stream: LogChunk["stream"] = "stdout"): LogChunk => ({ pos, attempt: 1, layerKey, stream, data, atMs: pos });
+const chunk = (pos: number, data: string, layerKey: string | null = "k1", stream: LogChunk["stream"] = "stdout"): LogChunk => ({
+  pos,
+  attempt: 1,
+  layerKey,
+  stream,
+  data,
+  atMs: pos,
+});
 
 describe("followLog", () => {
   it("resumes from the last cursor after a dropped connection: nothing lost, nothing repeated", async () => {
@@ -19,7 +26,9 @@ describe("followLog", () => {
       if (calls >= 2 && calls <= 5) throw new TypeError("socket hang up");
       const chunks = log.filter((c) => c.pos > cursor).slice(0, 1);
       const next = chunks.at(-1)?.pos ?? cursor;
-      return new Response(JSON.stringify({ status: "running", chunks, cursor: next, done: next === 3 }), { headers: { "content-type": "application/json" } });
+      return new Response(JSON.stringify({ status: "running", chunks, cursor: next, done: next === 3 }), {
+        headers: { "content-type": "application/json" },
+      });
     }) as typeof globalThis.fetch;
     const client = new KilnClient({ serverUrl: "http://kiln.test", token: "t", fetch, maxRetries: 3 });
     const seen: string[] = [];

@@ -3,7 +3,13 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { backoffMs, KilnClient } from "../src/client.ts";
 import {
-  APIConnectionError, AuthenticationError, BadRequestError, ConflictError, InternalServerError, NotFoundAPIError, RateLimitError,
+  APIConnectionError,
+  AuthenticationError,
+  BadRequestError,
+  ConflictError,
+  InternalServerError,
+  NotFoundAPIError,
+  RateLimitError,
 } from "../src/errors.ts";
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
@@ -51,7 +57,9 @@ describe("KilnClient", () => {
 
   it("never retries 409 and maps statuses to classes with the request id", async () => {
     const cases: [number, string, unknown][] = [
-      [409, "stale_attempt", ConflictError], [400, "invalid_request", BadRequestError], [401, "unauthorized", AuthenticationError],
+      [409, "stale_attempt", ConflictError],
+      [400, "invalid_request", BadRequestError],
+      [401, "unauthorized", AuthenticationError],
       [404, "not_found", NotFoundAPIError],
     ];
     for (const [status, code, Class] of cases) {
@@ -79,7 +87,9 @@ describe("KilnClient", () => {
       calls++;
       return fetch(...args);
     };
-    await expect(new KilnClient({ serverUrl: url, maxRetries: 1, fetch: counting }).request("GET", ["x"])).rejects.toBeInstanceOf(APIConnectionError);
+    await expect(new KilnClient({ serverUrl: url, maxRetries: 1, fetch: counting }).request("GET", ["x"])).rejects.toBeInstanceOf(
+      APIConnectionError,
+    );
     expect(calls).toBe(2);
   });
 

@@ -5,12 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  type ContextEntry,
-  createContextTarStream,
-  hashContext,
-  writeContextTar,
-} from "../src/context-tar.ts";
+import { type ContextEntry, createContextTarStream, hashContext, writeContextTar } from "../src/context-tar.ts";
 import { ExecutionError, InvalidError } from "../src/errors.ts";
 
 const temps: string[] = [];
@@ -340,23 +335,27 @@ describe("large files", () => {
 
   // 8 GiB + 1 byte (sparse): the ustar size field overflows, so the size goes in a pax record.
   // Streams 8 GiB through `tar -t`, so it only runs with KILN_SLOW_TESTS=1.
-  it.skipIf(!process.env.KILN_SLOW_TESTS)("stores files over 8 GiB with a pax size record", async () => {
-    const root = path.join(tempDir(), "ctx");
-    fs.mkdirSync(root);
-    const size = 8 * 1024 ** 3 + 1;
-    const fd = fs.openSync(path.join(root, "huge.bin"), "w", 0o644);
-    fs.writeSync(fd, Buffer.from("x"), 0, 1, size - 1);
-    fs.closeSync(fd);
-    const tar = spawn("tar", ["-tvf", "-"], { stdio: ["pipe", "pipe", "inherit"] });
-    let listing = "";
-    tar.stdout.on("data", (d: Buffer) => (listing += d.toString()));
-    const exited = new Promise<number | null>((resolve) => tar.on("close", resolve));
-    let bytes = 0;
-    const source = createContextTarStream(walk(root));
-    source.on("data", (chunk: Buffer) => (bytes += chunk.length));
-    await pipeline(source, tar.stdin);
-    expect(await exited).toBe(0);
-    expect(listing).toMatch(new RegExp(`^-rw-r--r-- 0/0 +${size} 1970-01-01 00:00 huge\\.bin$`, "m"));
-    expect(bytes).toBe(3 * 512 + Math.ceil(size / 512) * 512 + 1024);
-  }, 600_000);
+  it.skipIf(!process.env.KILN_SLOW_TESTS)(
+    "stores files over 8 GiB with a pax size record",
+    async () => {
+      const root = path.join(tempDir(), "ctx");
+      fs.mkdirSync(root);
+      const size = 8 * 1024 ** 3 + 1;
+      const fd = fs.openSync(path.join(root, "huge.bin"), "w", 0o644);
+      fs.writeSync(fd, Buffer.from("x"), 0, 1, size - 1);
+      fs.closeSync(fd);
+      const tar = spawn("tar", ["-tvf", "-"], { stdio: ["pipe", "pipe", "inherit"] });
+      let listing = "";
+      tar.stdout.on("data", (d: Buffer) => (listing += d.toString()));
+      const exited = new Promise<number | null>((resolve) => tar.on("close", resolve));
+      let bytes = 0;
+      const source = createContextTarStream(walk(root));
+      source.on("data", (chunk: Buffer) => (bytes += chunk.length));
+      await pipeline(source, tar.stdin);
+      expect(await exited).toBe(0);
+      expect(listing).toMatch(new RegExp(`^-rw-r--r-- 0/0 +${size} 1970-01-01 00:00 huge\\.bin$`, "m"));
+      expect(bytes).toBe(3 * 512 + Math.ceil(size / 512) * 512 + 1024);
+    },
+    600_000,
+  );
 });

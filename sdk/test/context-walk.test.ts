@@ -1,9 +1,9 @@
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { promises as fsp, readFileSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { contextIncludes, type ContextWalkEntry, walkContext, type WalkContextOptions } from "../src/context-walk.ts";
+import { type ContextWalkEntry, contextIncludes, type WalkContextOptions, walkContext } from "../src/context-walk.ts";
 import { parseDockerignore } from "../src/dockerignore.ts";
 import { InvalidError, NotFoundError } from "../src/errors.ts";
 import { FilePatternMatcher } from "../src/pattern-matcher.ts";
@@ -28,7 +28,9 @@ const { cases } = JSON.parse(readFileSync(new URL("../../test/vectors/context_wa
 };
 
 const named = cases.map((c, i) => {
-  const patterns = c.stacked_filters ? `stacked ${JSON.stringify(c.stacked_filters)}` : `include ${JSON.stringify(c.include_patterns)} exclude ${JSON.stringify(c.exclude_patterns)}`;
+  const patterns = c.stacked_filters
+    ? `stacked ${JSON.stringify(c.stacked_filters)}`
+    : `include ${JSON.stringify(c.include_patterns)} exclude ${JSON.stringify(c.exclude_patterns)}`;
   return [`#${i} ${c.name} ${patterns}`, c] as const;
 });
 
@@ -191,7 +193,9 @@ describe("walkContext", () => {
     expect(listing(await collect(walkContext(root, { excludePatterns: ["src"], ignore: ["!src/a.py"] })))).toEqual(["file top.txt"]);
     // ...and lists a directory the patterns re-entered even when it ignores the child (fsutil stacking).
     expect(
-      listing(await collect(walkContext(root, { excludePatterns: ["src", "!src/a.py"], ignore: (p) => p === "src/a.py" || p === "top.txt" }))),
+      listing(
+        await collect(walkContext(root, { excludePatterns: ["src", "!src/a.py"], ignore: (p) => p === "src/a.py" || p === "top.txt" })),
+      ),
     ).toEqual(["dir src"]);
   });
 

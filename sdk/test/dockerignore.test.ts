@@ -40,7 +40,9 @@ const readAll = [...vectors.read_all, ...vectors.read_all_derived].map((r, i) =>
 const isModal = (s: BuildSelection | ModalSelection): s is ModalSelection => "existing" in s;
 const modalSelections = vectors.selection.filter(isModal).map((s) => [s.name, s] as const);
 const buildSelections = vectors.selection.filter((s): s is BuildSelection => !isModal(s)).map((s) => [s.name, s] as const);
-const properties = vectors.pattern_properties.map((p, i) => [`#${i} ${JSON.stringify(p.patterns)}${p.inverted ? " inverted" : ""}`, p] as const);
+const properties = vectors.pattern_properties.map(
+  (p, i) => [`#${i} ${JSON.stringify(p.patterns)}${p.inverted ? " inverted" : ""}`, p] as const,
+);
 
 describe("dockerignore vectors", () => {
   it("covers every record", () => {
@@ -167,7 +169,10 @@ describe("Docker's documented .dockerignore examples", () => {
 });
 
 describe("ignore file selection rules", () => {
-  const exists = (...paths: string[]) => (p: string) => paths.includes(p);
+  const exists =
+    (...paths: string[]) =>
+    (p: string) =>
+      paths.includes(p);
 
   it("prefers <Dockerfile>.dockerignore beside the Dockerfile, then the context root", () => {
     expect(ignoreFileCandidates({ contextDir: "ctx", dockerfilePath: "ctx/sub/app.Dockerfile" })).toEqual([
@@ -185,13 +190,21 @@ describe("ignore file selection rules", () => {
   });
 
   it("buildkit reads the Dockerfile's own ignore file even outside the context; modal does not", () => {
-    const lookup = { contextDir: "ctx", dockerfilePath: "docker/Dockerfile", exists: exists("docker/Dockerfile.dockerignore", "ctx/.dockerignore") };
+    const lookup = {
+      contextDir: "ctx",
+      dockerfilePath: "docker/Dockerfile",
+      exists: exists("docker/Dockerfile.dockerignore", "ctx/.dockerignore"),
+    };
     expect(selectIgnoreFile(lookup)).toBe("docker/Dockerfile.dockerignore");
     expect(selectIgnoreFile({ ...lookup, rule: "modal" })).toBe("ctx/.dockerignore");
   });
 
   it("modal also accepts a plain .dockerignore beside a nested Dockerfile", () => {
-    const lookup = { contextDir: "ctx", dockerfilePath: "ctx/sub/Dockerfile", exists: exists("ctx/sub/.dockerignore", "ctx/.dockerignore") };
+    const lookup = {
+      contextDir: "ctx",
+      dockerfilePath: "ctx/sub/Dockerfile",
+      exists: exists("ctx/sub/.dockerignore", "ctx/.dockerignore"),
+    };
     expect(selectIgnoreFile({ ...lookup, rule: "modal" })).toBe("ctx/sub/.dockerignore");
     expect(selectIgnoreFile(lookup)).toBe("ctx/.dockerignore");
   });

@@ -142,7 +142,12 @@ describe("Image.fromDockerfile", () => {
     fs.mkdirSync(path.join(dir, "src"));
     fs.writeFileSync(path.join(dir, "src", "main.txt"), "main");
     fs.writeFileSync(path.join(dir, "unrelated.txt"), "not sent");
-    const image = Image.fromDockerfile(path.join(dir, "Dockerfile"), { contextDir: dir, addPython: "3.13", buildArgs: { V: "1" }, gpu: "T4" });
+    const image = Image.fromDockerfile(path.join(dir, "Dockerfile"), {
+      contextDir: dir,
+      addPython: "3.13",
+      buildArgs: { V: "1" },
+      gpu: "T4",
+    });
     const { layers } = await image.describe();
     expect(layers).toHaveLength(2);
     expect(layers[0]!.dockerfileCommands).toEqual(text.split("\n"));

@@ -3,7 +3,7 @@
 // Modal's `_image.py` and `mount.py` (modal-notes.md §2.2 and §5).
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { FilePatternMatcher, Image, InvalidError, Mount, NotFoundError } from "../src/index.ts";
+import { FilePatternMatcher, type Image, InvalidError, Mount, NotFoundError } from "../src/index.ts";
 import { base, commandsOf, failure, layerOf, sha256, useIsolatedEnv, useTempDirs, writeFile } from "./image-helpers.ts";
 
 // ---- helpers ----------------------------------------------------------------------------
@@ -100,7 +100,11 @@ describe("Image.addLocalDir", () => {
       sha256: sha256("#!/bin/sh\necho hi\n"),
       mode: 0o755,
     });
-    expect(layer.contextFiles.find((f) => f.path === "assets/sub/c.txt")).toEqual({ path: "assets/sub/c.txt", sha256: sha256("gamma"), mode: 0o644 });
+    expect(layer.contextFiles.find((f) => f.path === "assets/sub/c.txt")).toEqual({
+      path: "assets/sub/c.txt",
+      sha256: sha256("gamma"),
+      mode: 0o644,
+    });
   });
 
   it("handles nested remote paths and /", async () => {
@@ -132,10 +136,12 @@ describe("Image.addLocalDir", () => {
 
   it("accepts an inverted matcher, keeping only what it matches", async () => {
     const dir = sampleDir();
-    expect(await pathsOf(base().addLocalDir(dir, "/d", { copy: true, ignore: new FilePatternMatcher("**/*.py").invert() }))).toEqual(["d/sub/e.py"]);
-    expect(await pathsOf(base().addLocalDir(dir, "/d", { copy: true, ignore: new FilePatternMatcher("**/*.txt", "*.sh").invert() }))).toEqual(
-      under("d", ["a.txt", "run.sh", "sub/c.txt"]),
-    );
+    expect(await pathsOf(base().addLocalDir(dir, "/d", { copy: true, ignore: new FilePatternMatcher("**/*.py").invert() }))).toEqual([
+      "d/sub/e.py",
+    ]);
+    expect(
+      await pathsOf(base().addLocalDir(dir, "/d", { copy: true, ignore: new FilePatternMatcher("**/*.txt", "*.sh").invert() })),
+    ).toEqual(under("d", ["a.txt", "run.sh", "sub/c.txt"]));
   });
 
   it("accepts a matcher read from a file, without comment stripping", async () => {
@@ -153,7 +159,9 @@ describe("Image.addLocalDir", () => {
       seen.push(p);
       return p.endsWith(".txt");
     };
-    expect(await pathsOf(base().addLocalDir(dir, "/d", { copy: true, ignore }))).toEqual(under("d", ["b.log", "run.sh", "sub/d.log", "sub/e.py"]));
+    expect(await pathsOf(base().addLocalDir(dir, "/d", { copy: true, ignore }))).toEqual(
+      under("d", ["b.log", "run.sh", "sub/d.log", "sub/e.py"]),
+    );
     expect(seen).toEqual(expect.arrayContaining(["a.txt", "sub/c.txt", "sub/e.py"]));
     expect(seen.every((p) => !path.isAbsolute(p) && !p.includes("\\"))).toBe(true);
     const noSub = (p: string) => p === "sub" || p.startsWith("sub/");
@@ -244,7 +252,11 @@ describe("addLocal* with copy: false", () => {
 describe("copy layers and forceBuild", () => {
   it("addLocal* copy layers neither inherit nor pass on forceBuild (Modal's _copy_mount passes none)", async () => {
     const file = writeFile(tmpDir(), "x.txt", "x");
-    const { layers } = await base().pipInstall(["numpy"], { forceBuild: true }).addLocalFile(file, "/x.txt", { copy: true }).aptInstall("git").describe();
+    const { layers } = await base()
+      .pipInstall(["numpy"], { forceBuild: true })
+      .addLocalFile(file, "/x.txt", { copy: true })
+      .aptInstall("git")
+      .describe();
     expect(layers.map((l) => l.forceBuild)).toEqual([false, true, false, false]);
   });
 });
@@ -320,7 +332,11 @@ describe("Image.addLocalPythonSource", () => {
     expect(layers).toHaveLength(1);
     expect(runtimeMounts).toHaveLength(2);
     expect(runtimeMounts[0]).toMatchObject({ kind: "dir", localPath: path.join(root, "kiln_test_pkg"), remotePath: "/root/kiln_test_pkg" });
-    expect(runtimeMounts[1]).toMatchObject({ kind: "file", localPath: path.join(root, "kiln_test_mod.py"), remotePath: "/root/kiln_test_mod.py" });
+    expect(runtimeMounts[1]).toMatchObject({
+      kind: "file",
+      localPath: path.join(root, "kiln_test_mod.py"),
+      remotePath: "/root/kiln_test_mod.py",
+    });
   });
 
   it("raises NotFoundError for a module that cannot be found", async () => {
@@ -429,7 +445,9 @@ describe("Mount", () => {
     captureWarnings();
     const dir = sampleDir();
     const file = writeFile(tmpDir(), "x.txt", "x");
-    const mount = Mount.fromLocalDir(dir, { remotePath: "/d", ignore: ["sub"] }).extend(Mount.fromLocalFile(file, { remotePath: "/x.txt" }));
+    const mount = Mount.fromLocalDir(dir, { remotePath: "/d", ignore: ["sub"] }).extend(
+      Mount.fromLocalFile(file, { remotePath: "/x.txt" }),
+    );
     expect(await pathsOf(base().copyMount(mount, "/"))).toEqual(["d/a.txt", "d/b.log", "d/run.sh", "x.txt"]);
   });
 

@@ -3,7 +3,7 @@
 // (modal-notes.md §2.2 "run_function in detail" and "Other surfaces").
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ExecutionError, Image, InvalidError, NotFoundError, Secret } from "../src/index.ts";
+import { ExecutionError, type Image, InvalidError, NotFoundError, Secret } from "../src/index.ts";
 import { base, failure, layerOf, useIsolatedEnv, useTempDirs, writeFile } from "./image-helpers.ts";
 
 // ---- helpers ----------------------------------------------------------------------------
@@ -114,11 +114,7 @@ describe("Image.runFunction with a JavaScript function", () => {
 
   it("rejects anonymous functions", () => {
     expect(() => base().runFunction(() => 1)).toThrow(InvalidError);
-    expect(() =>
-      base().runFunction(function () {
-        return 1;
-      }),
-    ).toThrow(InvalidError);
+    expect(() => base().runFunction(() => 1)).toThrow(InvalidError);
   });
 
   it("rejects values that are not functions or { file, name }", () => {

@@ -3,7 +3,7 @@
 // differences: TS names in messages, "Secret(s)" instead of "modal.Secret(s)".
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { Image, type ImagePipInstallParams, InvalidError, NotFoundError, Secret } from "../src/index.ts";
+import { type ImagePipInstallParams, InvalidError, NotFoundError, Secret } from "../src/index.ts";
 import { base, commandsOf, failure, layerOf, sha256, useIsolatedEnv, useTempDirs, writeFile } from "./image-helpers.ts";
 
 // ---- helpers ----------------------------------------------------------------------------
@@ -108,7 +108,10 @@ describe("Image.pipInstall", () => {
     expect(await commandsOf(image, "2024.04")).toEqual(["FROM base", "RUN python -m pip install numpy"]);
     expect(await commandsOf(image, "2024.10")).toEqual(["FROM base", "RUN python -m pip install numpy"]);
     expect(await commandsOf(image, "2025.06")).toEqual(["FROM base", "RUN python -m pip install numpy"]);
-    expect(await commandsOf(base().pipInstall(["numpy"], { pre: true }), "2023.12")).toEqual(["FROM base", "RUN python -m pip install numpy  --pre"]);
+    expect(await commandsOf(base().pipInstall(["numpy"], { pre: true }), "2023.12")).toEqual([
+      "FROM base",
+      "RUN python -m pip install numpy  --pre",
+    ]);
     expect(await commandsOf(base().pipInstall(["numpy"], { indexUrl: "i" }), "2023.12")).toEqual([
       "FROM base",
       "RUN python -m pip install numpy --index-url i",
@@ -127,10 +130,15 @@ describe("Image.pipInstallPrivateRepos", () => {
     `RUN bash -c "[[ -v GITLAB_TOKEN ]] || (echo 'GITLAB_TOKEN env var not set by provided Secret(s): ${names}' && exit 1)"`;
 
   it("emits one token check per host family, the git install, then one line per repo in argument order", async () => {
-    const image = base().pipInstallPrivateRepos("github.com/ecorp/two@main", "gitlab.com/ecorp/one@1.0", "github.com/ecorp/a#subdirectory=inner", {
-      gitUser: "erik",
-      secrets: [gh, gl],
-    });
+    const image = base().pipInstallPrivateRepos(
+      "github.com/ecorp/two@main",
+      "gitlab.com/ecorp/one@1.0",
+      "github.com/ecorp/a#subdirectory=inner",
+      {
+        gitUser: "erik",
+        secrets: [gh, gl],
+      },
+    );
     const layer = await layerOf(image);
     const names = "Secret.fromName('gh'),Secret.fromName('gl')";
     expect(layer.dockerfileCommands).toEqual([
@@ -236,7 +244,9 @@ describe("Image.pipInstallFromRequirements", () => {
   it("appends the other pip flags", async () => {
     const file = writeFile(tmpDir(), "reqs.txt", REQS);
     const image = base().pipInstallFromRequirements(file, { indexUrl: "i", extraIndexUrl: "e", pre: true, extraOptions: "--no-deps" });
-    expect((await commandsOf(image)).at(-1)).toBe("RUN python -m pip install -r /.requirements.txt --index-url i --extra-index-url e --pre --no-deps");
+    expect((await commandsOf(image)).at(-1)).toBe(
+      "RUN python -m pip install -r /.requirements.txt --index-url i --extra-index-url e --pre --no-deps",
+    );
     expect((await commandsOf(base().pipInstallFromRequirements(file, { pre: true }))).at(-1)).toBe(
       "RUN python -m pip install -r /.requirements.txt  --pre",
     );
@@ -334,7 +344,7 @@ describe("Image.pipInstallFromPyproject", () => {
 
 describe("Image.poetryInstallFromFile", () => {
   const PYPROJECT = '[tool.poetry]\nname = "demo"\n\n[tool.poetry.dependencies]\npython = "^3.12"\n';
-  const LOCK = "# poetry lock\n[[package]]\nname = \"x\"\n";
+  const LOCK = '# poetry lock\n[[package]]\nname = "x"\n';
   const CD = "RUN cd /tmp/poetry && \\ ";
   const CONFIG = "  poetry config virtualenvs.create false && \\ ";
 
@@ -423,12 +433,18 @@ describe("Image.poetryInstallFromFile", () => {
     const { pyproject } = project();
     const all = base().poetryInstallFromFile(pyproject, { with: ["dev", "test"], without: ["docs"], only: ["main", "extra"] });
     expect((await commandsOf(all)).at(-1)).toBe("poetry install --no-root --with dev,test --without docs --only main,extra --compile");
-    expect((await commandsOf(base().poetryInstallFromFile(pyproject, { with: ["dev"] }))).at(-1)).toBe("poetry install --no-root --with dev --compile");
+    expect((await commandsOf(base().poetryInstallFromFile(pyproject, { with: ["dev"] }))).at(-1)).toBe(
+      "poetry install --no-root --with dev --compile",
+    );
     expect((await commandsOf(base().poetryInstallFromFile(pyproject, { without: ["a", "b"] }))).at(-1)).toBe(
       "poetry install --no-root --without a,b --compile",
     );
-    expect((await commandsOf(base().poetryInstallFromFile(pyproject, { only: ["main"] }))).at(-1)).toBe("poetry install --no-root --only main --compile");
-    expect((await commandsOf(all, "2023.12")).at(-1)).toBe("  poetry install --no-root --with dev,test --without docs --only main,extra --compile");
+    expect((await commandsOf(base().poetryInstallFromFile(pyproject, { only: ["main"] }))).at(-1)).toBe(
+      "poetry install --no-root --only main --compile",
+    );
+    expect((await commandsOf(all, "2023.12")).at(-1)).toBe(
+      "  poetry install --no-root --with dev,test --without docs --only main,extra --compile",
+    );
   });
 
   it("uses an explicit lockfile", async () => {
@@ -465,9 +481,9 @@ describe("Image.poetryInstallFromFile", () => {
   });
 
   it("raises NotFoundError for a missing pyproject", async () => {
-    expect(await failure(() => base().poetryInstallFromFile(path.join(tmpDir(), "pyproject.toml"), { ignoreLockfile: true }))).toBeInstanceOf(
-      NotFoundError,
-    );
+    expect(
+      await failure(() => base().poetryInstallFromFile(path.join(tmpDir(), "pyproject.toml"), { ignoreLockfile: true })),
+    ).toBeInstanceOf(NotFoundError);
   });
 });
 
@@ -579,7 +595,13 @@ describe("Image.uvSync", () => {
     const dir = tmpDir();
     writeFile(dir, "pyproject.toml", PYPROJECT);
     writeFile(dir, "uv.lock", LOCK);
-    const image = base().uvSync(dir, { groups: ["dev", "lint"], extras: ["cuda"], extraOptions: "--no-dev", frozen: false, uvVersion: "0.8.3" });
+    const image = base().uvSync(dir, {
+      groups: ["dev", "lint"],
+      extras: ["cuda"],
+      extraOptions: "--no-dev",
+      frozen: false,
+      uvVersion: "0.8.3",
+    });
     expect(await commandsOf(image)).toEqual([
       "FROM base",
       "COPY --from=ghcr.io/astral-sh/uv:0.8.3 /uv /.uv/uv",

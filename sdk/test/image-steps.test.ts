@@ -171,14 +171,18 @@ describe("Image.dockerfileCommands", () => {
     writeFile(ctx, "data/secret.env", "x");
     const layer = await layerOf(base().dockerfileCommands(["COPY data /data"], { contextDir: ctx, ignore: ["data/secret.env"] }));
     expect(layer.contextFiles.map((f) => f.path)).toEqual(["data/a.txt"]);
-    const matcher = await layerOf(base().dockerfileCommands(["COPY data /data"], { contextDir: ctx, ignore: new FilePatternMatcher("**/*.txt") }));
+    const matcher = await layerOf(
+      base().dockerfileCommands(["COPY data /data"], { contextDir: ctx, ignore: new FilePatternMatcher("**/*.txt") }),
+    );
     expect(matcher.contextFiles.map((f) => f.path)).toEqual(["data/secret.env"]);
   });
 
   it("sends contextFiles at their container paths", async () => {
     const dir = tmpDir();
     const conf = writeFile(dir, "local/conf.json", '{"a":1}');
-    const layer = await layerOf(base().dockerfileCommands(["COPY /app/conf.json /etc/conf.json"], { contextFiles: { "/app/conf.json": conf }, contextDir: tmpDir() }));
+    const layer = await layerOf(
+      base().dockerfileCommands(["COPY /app/conf.json /etc/conf.json"], { contextFiles: { "/app/conf.json": conf }, contextDir: tmpDir() }),
+    );
     expect(layer.dockerfileCommands).toEqual(["FROM base", "COPY /app/conf.json /etc/conf.json"]);
     expect(layer.contextFiles).toContainEqual({ path: "app/conf.json", sha256: sha256('{"a":1}'), mode: 0o644 });
   });
@@ -252,7 +256,11 @@ describe("Image.entrypoint, Image.shell and Image.cmd", () => {
 describe("layer parameters", () => {
   it("reflect gpu, secrets and env in the layer", async () => {
     const layer = await layerOf(
-      base().runCommands("nvidia-smi", { gpu: "A100-80GB:2", secrets: [Secret.fromName("hf"), Secret.fromName("wandb")], env: { B: "2", A: "1" } }),
+      base().runCommands("nvidia-smi", {
+        gpu: "A100-80GB:2",
+        secrets: [Secret.fromName("hf"), Secret.fromName("wandb")],
+        env: { B: "2", A: "1" },
+      }),
     );
     expect(layer.gpu).toEqual({ type: "A100-80GB", count: 2 });
     // env becomes an inline secret appended after the user's secrets; only key names appear.

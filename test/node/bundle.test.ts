@@ -50,17 +50,23 @@ function uploadedGzipBytes(outdir: string): number {
 }
 
 describe("deploy dry run", () => {
-  it.each(["staging", "production"])("bundles the Worker for %s without credentials", (env) => {
-    const run = dryRun(env);
-    expect(run.status, run.output).toBe(0);
-    expect(run.output).toContain("--dry-run: exiting now.");
-  }, 120_000);
+  it.each(["staging", "production"])(
+    "bundles the Worker for %s without credentials",
+    (env) => {
+      const run = dryRun(env);
+      expect(run.status, run.output).toBe(0);
+      expect(run.output).toContain("--dry-run: exiting now.");
+    },
+    120_000,
+  );
 
   it("keeps the gzipped bundle under 10 MiB and under the recorded budget", () => {
     const outdir = path.join(outRoot, "production");
     const gzipBytes = uploadedGzipBytes(outdir);
     expect(gzipBytes).toBeGreaterThan(0);
-    expect(gzipBytes, `the gzipped Worker is ${gzipBytes} bytes, over the Workers paid-plan limit`).toBeLessThanOrEqual(PAID_PLAN_LIMIT_BYTES);
+    expect(gzipBytes, `the gzipped Worker is ${gzipBytes} bytes, over the Workers paid-plan limit`).toBeLessThanOrEqual(
+      PAID_PLAN_LIMIT_BYTES,
+    );
     if (process.env.KILN_UPDATE_BUNDLE_BUDGET === "1") {
       const budget: Budget = {
         limitBytes: PAID_PLAN_LIMIT_BYTES,

@@ -54,23 +54,38 @@ function deploy(argv: string[], state: State) {
     env: { ...process.env, KILN_WRANGLER: FAKE, FAKE_LOG: log, FAKE_STATE: JSON.stringify(state), CLOUDFLARE_ACCOUNT_ID: "" },
     encoding: "utf8",
   });
-  const calls = readFileSync(log, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { args: string[]; ci: string; stdinLength?: number; stdinBase64Bytes?: number });
+  const calls = readFileSync(log, "utf8")
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { args: string[]; ci: string; stdinLength?: number; stdinBase64Bytes?: number });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, calls, commands: calls.map((c) => c.args.join(" ")) };
 }
 
 describe("deploy plan", () => {
   it("reads what each environment deploys from wrangler.toml", () => {
     const toml = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-    expect(deployResources(toml, "staging")).toEqual({ worker: "kiln-staging", database: "kiln-staging", bindingOfDatabase: "DB", buckets: ["kiln-staging-contexts", "kiln-staging-logs", "kiln-staging-registry"] });
+    expect(deployResources(toml, "staging")).toEqual({
+      worker: "kiln-staging",
+      database: "kiln-staging",
+      bindingOfDatabase: "DB",
+      buckets: ["kiln-staging-contexts", "kiln-staging-logs", "kiln-staging-registry"],
+    });
     expect(deployResources(toml, "production").database).toBe("kiln-production");
   });
 
   it("parses arguments and refuses unknown environments", () => {
     expect(parseDeployArgs(["--env", "staging"])).toEqual({ env: "staging", dryRun: false, generateSecrets: false });
-    expect(parseDeployArgs(["--env=production", "--dry-run", "--generate-secrets"])).toEqual({ env: "production", dryRun: true, generateSecrets: true });
+    expect(parseDeployArgs(["--env=production", "--dry-run", "--generate-secrets"])).toEqual({
+      env: "production",
+      dryRun: true,
+      generateSecrets: true,
+    });
     expect(parseDeployArgs([])).toHaveProperty("error");
     expect(parseDeployArgs(["--env", "prod"])).toHaveProperty("error");
-    expect(secretPutCommand("KILN_SECRET_KEY", "staging")).toBe("openssl rand -base64 32 | npx wrangler secret put KILN_SECRET_KEY --env staging");
+    expect(secretPutCommand("KILN_SECRET_KEY", "staging")).toBe(
+      "openssl rand -base64 32 | npx wrangler secret put KILN_SECRET_KEY --env staging",
+    );
     expect(deployedUrl("x\n  https://kiln-staging.acme.workers.dev\n")).toBe("https://kiln-staging.acme.workers.dev");
   });
 });
@@ -89,14 +104,21 @@ describe("npm run deploy (fake wrangler)", () => {
       "secret list --env staging --format json",
     ]);
     expect(run.calls.every((c) => c.ci === "true")).toBe(true);
-    expect(run.stdout).toContain("R2 buckets to be created by wrangler deploy: kiln-staging-contexts, kiln-staging-logs, kiln-staging-registry");
+    expect(run.stdout).toContain(
+      "R2 buckets to be created by wrangler deploy: kiln-staging-contexts, kiln-staging-logs, kiln-staging-registry",
+    );
     expect(run.stdout).toContain("openssl rand -base64 32 | npx wrangler secret put KILN_SECRET_KEY --env staging");
     expect(run.stdout).toContain("npx wrangler secret put KILN_ADMIN_TOKEN --env staging");
     expect(run.stdout).toContain("KILN_SERVER_URL=https://kiln-staging.acme.workers.dev KILN_TOKEN=<admin token> npx kiln doctor");
   });
 
   it("on a deployed account: creates nothing and reports the secrets set", () => {
-    const run = deploy(["--env", "staging"], { ...ACCOUNT, databases: ["kiln-staging"], buckets: ["kiln-staging-contexts", "kiln-staging-logs", "kiln-staging-registry"], secrets: ["KILN_SECRET_KEY", "KILN_ADMIN_TOKEN"] });
+    const run = deploy(["--env", "staging"], {
+      ...ACCOUNT,
+      databases: ["kiln-staging"],
+      buckets: ["kiln-staging-contexts", "kiln-staging-logs", "kiln-staging-registry"],
+      secrets: ["KILN_SECRET_KEY", "KILN_ADMIN_TOKEN"],
+    });
     expect(run.status, run.stderr).toBe(0);
     expect(run.commands.some((c) => c.startsWith("d1 create"))).toBe(false);
     expect(run.stdout).toContain("R2 buckets exist");
@@ -104,7 +126,11 @@ describe("npm run deploy (fake wrangler)", () => {
   });
 
   it("sets missing secrets with --generate-secrets and shows the admin token once", () => {
-    const run = deploy(["--env", "production", "--generate-secrets"], { ...ACCOUNT, databases: ["kiln-production"], secrets: ["KILN_ADMIN_TOKEN"] });
+    const run = deploy(["--env", "production", "--generate-secrets"], {
+      ...ACCOUNT,
+      databases: ["kiln-production"],
+      secrets: ["KILN_ADMIN_TOKEN"],
+    });
     expect(run.status, run.stderr).toBe(0);
     const puts = run.calls.filter((c) => c.args[0] === "secret" && c.args[1] === "put");
     expect(puts.map((c) => c.args.join(" "))).toEqual(["secret put KILN_SECRET_KEY --env production"]);

@@ -2,14 +2,15 @@
 // secrets set) and a real runner dispatch endpoint (runner/src/server.ts) registered as a
 // fleet. A healthy deployment passes every check; a fleet with the wrong secret, a wrong
 // token and an unreachable server each fail with their own exit code and a fix.
-import type { AddressInfo } from "node:net";
+
 import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { newWebhookSecret } from "@kiln-build/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDispatchServer } from "../../runner/src/server.ts";
 import { silentLogger } from "../../runner/src/logger.ts";
+import { createDispatchServer } from "../../runner/src/server.ts";
 import { renderDoctorReport, runDoctor } from "../../sdk/src/cli/doctor.ts";
 import { EXIT } from "../../sdk/src/cli/output.ts";
-import { newWebhookSecret } from "@kiln-build/protocol";
 import { ADMIN_TOKEN, freePort, type Stack, startStack } from "./registry-harness.ts";
 
 let stack: Stack;
@@ -41,7 +42,12 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => runner.listen(0, "127.0.0.1", resolve));
   runnerUrl = `http://127.0.0.1:${(runner.address() as AddressInfo).port}/v1/jobs`;
   await api("POST", "/v1/workspaces", { name: "doctor" });
-  await api("POST", "/v1/fleets", { name: "local", url: runnerUrl, gpuTypes: [], maxConcurrentBuilds: 1, signingSecret: runnerSecret }, "doctor");
+  await api(
+    "POST",
+    "/v1/fleets",
+    { name: "local", url: runnerUrl, gpuTypes: [], maxConcurrentBuilds: 1, signingSecret: runnerSecret },
+    "doctor",
+  );
 }, 240_000);
 
 afterAll(async () => {
@@ -67,7 +73,12 @@ describe("kiln doctor against a local deployment", () => {
   }, 60_000);
 
   it("fails a fleet whose runner has another secret, saying how to fix it", async () => {
-    await api("POST", "/v1/fleets", { name: "wrong-secret", url: runnerUrl, gpuTypes: [], maxConcurrentBuilds: 1, signingSecret: newWebhookSecret() }, "doctor");
+    await api(
+      "POST",
+      "/v1/fleets",
+      { name: "wrong-secret", url: runnerUrl, gpuTypes: [], maxConcurrentBuilds: 1, signingSecret: newWebhookSecret() },
+      "doctor",
+    );
     const result = await runDoctor({ serverUrl: stack.url, token: ADMIN_TOKEN, workspace: "doctor" });
     expect(result.exitCode).toBe(EXIT.failure);
     const bad = result.checks.find((c) => c.name === "fleet wrong-secret")!;

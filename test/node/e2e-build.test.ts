@@ -11,7 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { debianRootfs } from "../../runner/test/helpers/base-images.ts";
 import { Image, Secret } from "../../sdk/src/index.ts";
 import {
-  type Buildah, type LocalRunner, newWorkspace, privateBuildah, pushBaseImage, requireE2eTools, sharedStack, type StackInfo, startLocalRunner, type Tenant,
+  type Buildah,
+  type LocalRunner,
+  newWorkspace,
+  privateBuildah,
+  pushBaseImage,
+  requireE2eTools,
+  type StackInfo,
+  sharedStack,
+  startLocalRunner,
+  type Tenant,
 } from "./e2e-stack.ts";
 
 const SECRET_VALUE = "e2e-secret-value-5d1c9a7e";
@@ -28,7 +37,10 @@ beforeAll(async () => {
   tenant = await newWorkspace(stack, "e2e-debian");
   buildah = await privateBuildah();
   work = mkdtempSync(path.join(os.tmpdir(), "kiln-e2e-build-"));
-  [runner, base] = await Promise.all([startLocalRunner(stack, tenant), debianRootfs().then((rootfs) => pushBaseImage(stack, tenant, rootfs, "debian:bookworm"))]);
+  [runner, base] = await Promise.all([
+    startLocalRunner(stack, tenant),
+    debianRootfs().then((rootfs) => pushBaseImage(stack, tenant, rootfs, "debian:bookworm")),
+  ]);
   await tenant.client.json("PUT", ["v1", "secrets", "e2e-token"], { json: { values: { E2E_TOKEN: SECRET_VALUE } } });
 }, 1_200_000);
 
@@ -71,19 +83,28 @@ describe("image.build() end to end on a Debian base", { timeout: 1_200_000 }, ()
     const image = Image.fromDockerfile(path.join(app, "Dockerfile"), { contextDir: app })
       .aptInstall("hello")
       // The secret is used (its hash is kept, and it is echoed so masking shows) but never stored.
-      .runCommands('test -n "$E2E_TOKEN" && printf %s "$E2E_TOKEN" | sha256sum | cut -c1-16 > /etc/secret-hash && echo "token: $E2E_TOKEN"', {
-        secrets: [Secret.fromName("e2e-token")],
-      })
+      .runCommands(
+        'test -n "$E2E_TOKEN" && printf %s "$E2E_TOKEN" | sha256sum | cut -c1-16 > /etc/secret-hash && echo "token: $E2E_TOKEN"',
+        {
+          secrets: [Secret.fromName("e2e-token")],
+        },
+      )
       .env({ GREETING: "hello-kiln" })
       .workdir("/srv/app")
       .addLocalDir(path.join(work, "data"), "/srv/app/data", { copy: true, ignore: ["*.log"] })
-      .dockerfileCommands(["COPY extra.txt /opt/extra.txt", "RUN echo from-dockerfile-commands > /opt/dfc.txt"], { contextDir: path.join(work, "extra") });
+      .dockerfileCommands(["COPY extra.txt /opt/extra.txt", "RUN echo from-dockerfile-commands > /opt/dfc.txt"], {
+        contextDir: path.join(work, "extra"),
+      });
 
     const built = await image.build({ client: tenant.client, logs: false });
     expect(built.imageId).toMatch(/^im-/);
     expect(built.reference).toBe(`${stack.host}/${tenant.workspace}/layers@${built.digest}`);
     expect(built.uploadedBytes).toBeGreaterThan(0);
-    const view = await tenant.client.json<{ status: string; buildId: string; layers: { status: string; digest: string }[] }>("GET", ["v1", "images", built.imageId!]);
+    const view = await tenant.client.json<{ status: string; buildId: string; layers: { status: string; digest: string }[] }>("GET", [
+      "v1",
+      "images",
+      built.imageId!,
+    ]);
     expect(view.status).toBe("succeeded");
     expect(view.layers).toHaveLength(8);
     expect(view.layers.every((l) => l.status === "succeeded" && /^sha256:/.test(l.digest))).toBe(true);
@@ -139,7 +160,11 @@ async function allLogText(buildId: string): Promise<string> {
   let cursor = 0;
   let text = "";
   for (;;) {
-    const page = await tenant.client.json<{ chunks: { pos: number; data: string }[]; cursor: number; done: boolean }>("GET", ["v1", "builds", buildId, "logs"], { query: { cursor } });
+    const page = await tenant.client.json<{ chunks: { pos: number; data: string }[]; cursor: number; done: boolean }>(
+      "GET",
+      ["v1", "builds", buildId, "logs"],
+      { query: { cursor } },
+    );
     text += page.chunks.map((c) => c.data).join("");
     if (page.done || page.chunks.length === 0) return text;
     cursor = page.cursor;

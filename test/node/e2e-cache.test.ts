@@ -9,7 +9,16 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxRootfs } from "../../runner/test/helpers/base-images.ts";
 import { Image, ImageBuildError } from "../../sdk/src/index.ts";
-import { type LocalRunner, newWorkspace, pushBaseImage, requireE2eTools, sharedStack, type StackInfo, startLocalRunner, type Tenant } from "./e2e-stack.ts";
+import {
+  type LocalRunner,
+  newWorkspace,
+  pushBaseImage,
+  requireE2eTools,
+  type StackInfo,
+  sharedStack,
+  startLocalRunner,
+  type Tenant,
+} from "./e2e-stack.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const KILN = path.join(ROOT, "sdk/dist/cli/bin.js");
@@ -24,7 +33,10 @@ beforeAll(async () => {
   stack = await sharedStack();
   tenant = await newWorkspace(stack, "e2e-cache");
   work = mkdtempSync(path.join(os.tmpdir(), "kiln-e2e-cache-"));
-  [runner, base] = await Promise.all([startLocalRunner(stack, tenant, { concurrency: 2 }), busyboxRootfs().then((rootfs) => pushBaseImage(stack, tenant, rootfs, "busybox:1"))]);
+  [runner, base] = await Promise.all([
+    startLocalRunner(stack, tenant, { concurrency: 2 }),
+    busyboxRootfs().then((rootfs) => pushBaseImage(stack, tenant, rootfs, "busybox:1")),
+  ]);
 }, 600_000);
 
 afterAll(async () => {
@@ -136,7 +148,10 @@ describe("builds through the stack share work and report failures", { timeout: 6
     // The CLI turns it into the documented exit code 3.
     const file = path.join(work, "failing.ts");
     const sdk = pathToFileURL(path.join(ROOT, "sdk/src/index.ts")).href;
-    writeFileSync(file, `import { Image } from ${JSON.stringify(sdk)};\nexport const image = Image.fromRegistry(${JSON.stringify(base)}).runCommands("exit 9 # ${Date.now()}");\n`);
+    writeFileSync(
+      file,
+      `import { Image } from ${JSON.stringify(sdk)};\nexport const image = Image.fromRegistry(${JSON.stringify(base)}).runCommands("exit 9 # ${Date.now()}");\n`,
+    );
     const cli = await kiln(["build", file, "--no-logs"]);
     expect(cli.code).toBe(3);
     expect(cli.stderr).toContain("Error: The image build failed.");

@@ -4,7 +4,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxRootfs } from "../../runner/test/helpers/base-images.ts";
 import { Image } from "../../sdk/src/index.ts";
-import { type LocalRunner, newWorkspace, pushBaseImage, requireE2eTools, sharedStack, type StackInfo, startLocalRunner, type Tenant } from "./e2e-stack.ts";
+import {
+  type LocalRunner,
+  newWorkspace,
+  pushBaseImage,
+  requireE2eTools,
+  type StackInfo,
+  sharedStack,
+  startLocalRunner,
+  type Tenant,
+} from "./e2e-stack.ts";
 
 let stack: StackInfo;
 let tenant: Tenant;

@@ -14,16 +14,25 @@ import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { newWebhookSecret } from "@kiln-build/protocol";
 import { pushRootfsImage, testStorage } from "../../runner/test/helpers/base-images.ts";
 import { KilnClient } from "../../sdk/src/client.ts";
-import { newWebhookSecret } from "@kiln-build/protocol";
 import { ADMIN_TOKEN, freePort, type Stack } from "./registry-harness.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const RUNNER_CLI = path.join(ROOT, "runner/dist/cli.js");
 const DAEMON = path.join(import.meta.dirname, "e2e-stack-daemon.ts");
 /** Every scope, so one token drives the whole SDK and CLI surface. */
-export const ALL_SCOPES = ["images:read", "images:write", "secrets:read", "secrets:write", "tags:write", "fleets:read", "fleets:write", "tokens:write"];
+export const ALL_SCOPES = [
+  "images:read",
+  "images:write",
+  "secrets:read",
+  "secrets:write",
+  "tags:write",
+  "fleets:read",
+  "fleets:write",
+  "tokens:write",
+];
 
 /** The address of a running stack and its admin token. */
 export type StackInfo = { url: string; host: string; adminToken: string };
@@ -72,7 +81,13 @@ export async function sharedStack(): Promise<StackInfo> {
     if (existsSync(state)) {
       const info = JSON.parse(readFileSync(state, "utf8")) as StackInfo | { error: string };
       if ("error" in info) throw new Error(`The shared e2e stack did not start:\n${info.error}`);
-      if (await fetch(`${info.url}/healthz`).then((r) => r.ok, () => false)) return info;
+      if (
+        await fetch(`${info.url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return info;
     }
     await sleep(250);
   }
@@ -113,7 +128,7 @@ export type LocalRunnerOptions = { name?: string; concurrency?: number; logLevel
  * Starts `kiln-runner serve` on a free loopback port with its own work, cache and buildah
  * storage directories, and registers it as a fleet of `tenant` with a fresh signing secret.
  */
-export async function startLocalRunner(stack: StackInfo, tenant: Tenant, options: LocalRunnerOptions = {}): Promise<LocalRunner> {
+export async function startLocalRunner(_stack: StackInfo, tenant: Tenant, options: LocalRunnerOptions = {}): Promise<LocalRunner> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "kiln-e2e-runner-"));
   // The runner makes per-job directories inside these but expects the parents to exist.
   for (const sub of ["work", "cache", "secrets"]) mkdirSync(path.join(dir, sub), { mode: 0o700 });
@@ -122,9 +137,26 @@ export async function startLocalRunner(stack: StackInfo, tenant: Tenant, options
   const child = spawn(
     process.execPath,
     [
-      RUNNER_CLI, "serve", "--host", "127.0.0.1", "--port", String(port), "--concurrency", String(options.concurrency ?? 1),
-      "--work-dir", path.join(dir, "work"), "--cache-dir", path.join(dir, "cache"), "--secrets-dir", path.join(dir, "secrets"),
-      "--storage-root", path.join(dir, "storage"), "--storage-run-root", path.join(dir, "run"), "--log-level", options.logLevel ?? "info",
+      RUNNER_CLI,
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--concurrency",
+      String(options.concurrency ?? 1),
+      "--work-dir",
+      path.join(dir, "work"),
+      "--cache-dir",
+      path.join(dir, "cache"),
+      "--secrets-dir",
+      path.join(dir, "secrets"),
+      "--storage-root",
+      path.join(dir, "storage"),
+      "--storage-run-root",
+      path.join(dir, "run"),
+      "--log-level",
+      options.logLevel ?? "info",
     ],
     { cwd: ROOT, env: { ...process.env, KILN_RUNNER_WEBHOOK_SECRET: secret }, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
@@ -143,15 +175,28 @@ export async function startLocalRunner(stack: StackInfo, tenant: Tenant, options
       // Already gone.
     }
   };
-  const exited = () => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
+  const exited = () =>
+    new Promise<void>((resolve) =>
+      child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve()),
+    );
   const cleanup = () => {
     // vfs storage holds root-owned read-only trees; buildah removes what it made, rm the rest.
-    spawnSync("buildah", ["--root", path.join(dir, "storage"), "--runroot", path.join(dir, "run"), "--storage-driver", "vfs", "rm", "--all"], { stdio: "ignore" });
+    spawnSync(
+      "buildah",
+      ["--root", path.join(dir, "storage"), "--runroot", path.join(dir, "run"), "--storage-driver", "vfs", "rm", "--all"],
+      { stdio: "ignore" },
+    );
     rmSync(dir, { recursive: true, force: true });
   };
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`kiln-runner exited with ${child.exitCode}:\n${output}`);
-    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     if (i > 240) {
       await signal("SIGKILL");
       throw new Error(`kiln-runner did not answer on ${url}:\n${output}`);
@@ -159,7 +204,13 @@ export async function startLocalRunner(stack: StackInfo, tenant: Tenant, options
     await sleep(250);
   }
   const fleet = await tenant.client.json<{ id: string }>("POST", ["v1", "fleets"], {
-    json: { name: options.name ?? `runner-${port}`, url: `${url}/v1/jobs`, gpuTypes: [], maxConcurrentBuilds: options.concurrency ?? 1, signingSecret: secret },
+    json: {
+      name: options.name ?? `runner-${port}`,
+      url: `${url}/v1/jobs`,
+      gpuTypes: [],
+      maxConcurrentBuilds: options.concurrency ?? 1,
+      signingSecret: secret,
+    },
   });
   return {
     url,
@@ -200,7 +251,9 @@ export async function pushBaseImage(stack: StackInfo, tenant: Tenant, rootfs: st
   try {
     await pushRootfsImage(rootfs, reference, storage, `e2e:${tenant.token}`);
   } finally {
-    spawnSync("buildah", ["--root", storage.root, "--runroot", storage.runRoot, "--storage-driver", "vfs", "rmi", "--all", "--force"], { stdio: "ignore" });
+    spawnSync("buildah", ["--root", storage.root, "--runroot", storage.runRoot, "--storage-driver", "vfs", "rmi", "--all", "--force"], {
+      stdio: "ignore",
+    });
     await storage.dispose();
   }
   return reference;
@@ -227,7 +280,9 @@ export async function privateBuildah(): Promise<Buildah> {
         child.stdout.on("data", (d: Buffer) => (out += d.toString()));
         child.stderr.on("data", (d: Buffer) => (err += d.toString()));
         child.on("error", reject);
-        child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`buildah ${args.join(" ")} exited ${code}:\n${err}\n${out}`))));
+        child.on("close", (code) =>
+          code === 0 ? resolve(out) : reject(new Error(`buildah ${args.join(" ")} exited ${code}:\n${err}\n${out}`)),
+        );
       }),
     dispose() {
       spawnSync("buildah", [...global, "rm", "--all"], { stdio: "ignore" });
@@ -241,7 +296,9 @@ export function requireE2eTools(...tools: string[]): void {
   const apt: Record<string, string> = { busybox: "busybox-static" };
   const missing = tools.filter((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
   if (missing.length) {
-    throw new Error(`The end-to-end tests need ${missing.join(", ")}. Install with: apt-get install -y --no-install-recommends ${missing.map((t) => apt[t] ?? t).join(" ")}`);
+    throw new Error(
+      `The end-to-end tests need ${missing.join(", ")}. Install with: apt-get install -y --no-install-recommends ${missing.map((t) => apt[t] ?? t).join(" ")}`,
+    );
   }
 }
 

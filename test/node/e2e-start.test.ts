@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "./registry-harness.ts";
 import { requireE2eTools } from "./e2e-stack.ts";
+import { freePort } from "./registry-harness.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 let stateDir: string;
@@ -54,7 +54,11 @@ function kiln(token: string, ...args: string[]): { code: number; stdout: string;
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
-const up = (u: string) => fetch(u).then((r) => r.ok, () => false);
+const up = (u: string) =>
+  fetch(u).then(
+    (r) => r.ok,
+    () => false,
+  );
 
 beforeAll(async () => {
   requireE2eTools("buildah", "busybox");
@@ -67,7 +71,11 @@ beforeAll(async () => {
 afterAll(() => {
   if (!stateDir) return;
   const runner = path.join(stateDir, "kiln-dev/runner");
-  spawnSync("buildah", ["--root", path.join(runner, "storage"), "--runroot", path.join(runner, "run"), "--storage-driver", "vfs", "rm", "--all"], { stdio: "ignore" });
+  spawnSync(
+    "buildah",
+    ["--root", path.join(runner, "storage"), "--runroot", path.join(runner, "run"), "--storage-driver", "vfs", "rm", "--all"],
+    { stdio: "ignore" },
+  );
   rmSync(stateDir, { recursive: true, force: true });
 });
 
@@ -96,7 +104,9 @@ describe("npm start", { timeout: 900_000 }, () => {
     expect(status.stdout).toContain(`${result.imageId}  succeeded`);
     const fleets = JSON.parse(kiln(first.token, "--json", "fleet", "ls").stdout) as { url: string }[];
     expect(fleets.map((f) => f.url)).toEqual([`http://127.0.0.1:${runnerPort}/v1/jobs`]);
-    expect(kiln(first.token, "badge", "welcome", "--workspace", "dev").stdout.trim()).toBe(`[![kiln: welcome](${url}/badges/dev/welcome.svg)](${url}/images/by-tag/dev/welcome)`);
+    expect(kiln(first.token, "badge", "welcome", "--workspace", "dev").stdout.trim()).toBe(
+      `[![kiln: welcome](${url}/badges/dev/welcome.svg)](${url}/images/by-tag/dev/welcome)`,
+    );
     // Documented exit codes: not found 5, bad token 4, usage 2.
     expect(kiln(first.token, "status", "im-nosuchimage").code).toBe(5);
     const denied = kiln("kiln_api_wrong", "images", "ls");

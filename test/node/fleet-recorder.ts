@@ -39,7 +39,10 @@ export async function startFleetRecorder(port = 0): Promise<FleetRecorder> {
       if (req.method === "POST" && match) {
         const [, fleet, mode] = match as unknown as [string, string, string];
         const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
-        byFleet.set(fleet, [...list(fleet), { fleet, mode, headers, body: Buffer.concat(chunks).toString("utf8"), receivedAtMs: Date.now() }]);
+        byFleet.set(fleet, [
+          ...list(fleet),
+          { fleet, mode, headers, body: Buffer.concat(chunks).toString("utf8"), receivedAtMs: Date.now() },
+        ]);
         for (const wake of [...waiters]) wake();
         if (mode === "hang") return;
         const location = mode === "redirect" ? { location: `/fleet/${fleet}/accept` } : {};

@@ -33,7 +33,16 @@ afterAll(async () => {
   await stack?.stop();
   if (tmp) {
     // buildah's vfs storage holds root-owned layers; `buildah rm` first keeps rmSync simple.
-    spawnSync("buildah", ["--root", path.join(tmp, "storage"), "--runroot", path.join(tmp, "run"), "--storage-driver", "vfs", "rm", "--all"]);
+    spawnSync("buildah", [
+      "--root",
+      path.join(tmp, "storage"),
+      "--runroot",
+      path.join(tmp, "run"),
+      "--storage-driver",
+      "vfs",
+      "rm",
+      "--all",
+    ]);
     rmSync(tmp, { recursive: true, force: true });
   }
 }, 60_000);
@@ -53,14 +62,23 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
       from = `localhost/multi:${i}`;
     }
     await buildah("push", "--tls-verify=false", "--creds", `x:${acme.token}`, "localhost/multi:2", `docker://${stack.host}/acme/multi:v1`);
-    const inspected = JSON.parse(await ok("skopeo", ["inspect", "--tls-verify=false", "--creds", `x:${acme.token}`, `docker://${stack.host}/acme/multi:v1`]));
+    const inspected = JSON.parse(
+      await ok("skopeo", ["inspect", "--tls-verify=false", "--creds", `x:${acme.token}`, `docker://${stack.host}/acme/multi:v1`]),
+    );
     expect(inspected.Layers).toHaveLength(3);
     await buildah("rmi", "--all", "--force");
     await buildah("pull", "--tls-verify=false", "--creds", `x:${acme.token}`, `docker://${stack.host}/acme/multi:v1`);
     const images = await buildah("images", "--format", "{{.Name}}:{{.Tag}}");
     expect(images).toContain(`${stack.host}/acme/multi:v1`);
     const out = path.join(tmp, "multi-oci");
-    await ok("skopeo", ["copy", "--src-tls-verify=false", "--src-creds", `x:${acme.token}`, `docker://${stack.host}/acme/multi:v1`, `oci:${out}:v1`]);
+    await ok("skopeo", [
+      "copy",
+      "--src-tls-verify=false",
+      "--src-creds",
+      `x:${acme.token}`,
+      `docker://${stack.host}/acme/multi:v1`,
+      `oci:${out}:v1`,
+    ]);
     const index = JSON.parse(readFileSync(path.join(out, "index.json"), "utf8"));
     const manifest = JSON.parse(readFileSync(path.join(out, "blobs/sha256", index.manifests[0].digest.slice(7)), "utf8"));
     for (const layer of manifest.layers) {
@@ -76,14 +94,35 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
     const index = layout.index([amd.manifest, arm.manifest]);
     layout.tag(index, "v1");
     const creds = `x:${acme.token}`;
-    await ok("skopeo", ["copy", "--all", "--dest-tls-verify=false", "--dest-creds", creds, `oci:${layout.dir}:v1`, `docker://${stack.host}/acme/multiarch:v1`]);
-    const raw = JSON.parse(await ok("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", creds, `docker://${stack.host}/acme/multiarch:v1`]));
+    await ok("skopeo", [
+      "copy",
+      "--all",
+      "--dest-tls-verify=false",
+      "--dest-creds",
+      creds,
+      `oci:${layout.dir}:v1`,
+      `docker://${stack.host}/acme/multiarch:v1`,
+    ]);
+    const raw = JSON.parse(
+      await ok("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", creds, `docker://${stack.host}/acme/multiarch:v1`]),
+    );
     expect(raw.mediaType).toBe("application/vnd.oci.image.index.v1+json");
     expect(raw.manifests.map((m: { digest: string }) => m.digest)).toEqual([amd.manifest.digest, arm.manifest.digest]);
-    const head = await fetch(`${stack.url}/v2/acme/multiarch/manifests/v1`, { method: "HEAD", headers: { authorization: basic(acme.token) } });
+    const head = await fetch(`${stack.url}/v2/acme/multiarch/manifests/v1`, {
+      method: "HEAD",
+      headers: { authorization: basic(acme.token) },
+    });
     expect(head.headers.get("docker-content-digest")).toBe(index.digest);
     const out = path.join(tmp, "index-out");
-    await ok("skopeo", ["copy", "--all", "--src-tls-verify=false", "--src-creds", creds, `docker://${stack.host}/acme/multiarch@${index.digest}`, `oci:${out}:v1`]);
+    await ok("skopeo", [
+      "copy",
+      "--all",
+      "--src-tls-verify=false",
+      "--src-creds",
+      creds,
+      `docker://${stack.host}/acme/multiarch@${index.digest}`,
+      `oci:${out}:v1`,
+    ]);
     expect(JSON.parse(readFileSync(path.join(out, "index.json"), "utf8")).manifests[0].digest).toBe(index.digest);
   });
 
@@ -99,10 +138,24 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
     const manifest = JSON.parse(readFileSync(path.join(layout.dir, "blobs/sha256", image.manifest.digest.slice(7)), "utf8"));
     const config = readFileSync(path.join(layout.dir, "blobs/sha256", manifest.config.digest.slice(7)));
     expect((await pushBlobChunked(stack.url, "acme/big", auth, config, 1024)).status).toBe(201);
-    const put = await putManifest(stack.url, "acme/big", "v1", auth, manifest.mediaType, readFileSync(path.join(layout.dir, "blobs/sha256", image.manifest.digest.slice(7))));
+    const put = await putManifest(
+      stack.url,
+      "acme/big",
+      "v1",
+      auth,
+      manifest.mediaType,
+      readFileSync(path.join(layout.dir, "blobs/sha256", image.manifest.digest.slice(7))),
+    );
     expect(put.status, await put.text()).toBe(201);
     const out = path.join(tmp, "big-out");
-    await ok("skopeo", ["copy", "--src-tls-verify=false", "--src-creds", `x:${acme.token}`, `docker://${stack.host}/acme/big:v1`, `oci:${out}:v1`]);
+    await ok("skopeo", [
+      "copy",
+      "--src-tls-verify=false",
+      "--src-creds",
+      `x:${acme.token}`,
+      `docker://${stack.host}/acme/big:v1`,
+      `oci:${out}:v1`,
+    ]);
     expect(sha256(readFileSync(path.join(out, "blobs/sha256", image.layers[0]!.digest.slice(7))))).toBe(image.layers[0]!.digest);
   });
 
@@ -121,7 +174,9 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
         sent += 1024 * 1024;
       },
     });
-    await fetch(location, { method: "PATCH", headers: { authorization: auth }, body: broken, duplex: "half" } as RequestInit).catch(() => undefined);
+    await fetch(location, { method: "PATCH", headers: { authorization: auth }, body: broken, duplex: "half" } as RequestInit).catch(
+      () => undefined,
+    );
     let status: Response | undefined;
     for (let i = 0; i < 50; i++) {
       status = await fetch(location, { headers: { authorization: auth } });
@@ -139,7 +194,11 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
     let offset = kept;
     let patch: Response | undefined;
     for (let attempt = 0; attempt < 5; attempt++) {
-      patch = await fetch(location, { method: "PATCH", headers: { authorization: auth, "content-range": `${offset}-${data.byteLength - 1}` }, body: data.subarray(offset) });
+      patch = await fetch(location, {
+        method: "PATCH",
+        headers: { authorization: auth, "content-range": `${offset}-${data.byteLength - 1}` },
+        body: data.subarray(offset),
+      });
       if (patch.status !== 416) break;
       offset = Number(patch.headers.get("range")!.split("-")[1]) + 1;
     }
@@ -147,7 +206,11 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
     const done = await fetch(`${location}?digest=${digest}`, { method: "PUT", headers: { authorization: auth } });
     expect(done.status, await done.text()).toBe(201);
     const blob = await fetch(`${stack.url}/v2/acme/resume/blobs/${digest}`, { headers: { authorization: auth } });
-    expect(createHash("sha256").update(Buffer.from(await blob.arrayBuffer())).digest("hex")).toBe(digest.slice(7));
+    expect(
+      createHash("sha256")
+        .update(Buffer.from(await blob.arrayBuffer()))
+        .digest("hex"),
+    ).toBe(digest.slice(7));
   });
 
   it("rejects a wrong digest and keeps nothing", async () => {
@@ -157,10 +220,16 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
     const chunked = await pushBlobChunked(stack.url, "acme/wrong", auth, data, 5 * 1024 * 1024, wrong);
     expect(chunked.status).toBe(400);
     expect(JSON.parse(chunked.body).errors[0].code).toBe("DIGEST_INVALID");
-    const mono = await fetch(`${stack.url}/v2/acme/wrong/blobs/uploads/?digest=${wrong}`, { method: "POST", headers: { authorization: auth, "content-length": String(data.byteLength) }, body: data });
+    const mono = await fetch(`${stack.url}/v2/acme/wrong/blobs/uploads/?digest=${wrong}`, {
+      method: "POST",
+      headers: { authorization: auth, "content-length": String(data.byteLength) },
+      body: data,
+    });
     expect(mono.status).toBe(400);
     for (const digest of [wrong, sha256(data)]) {
-      expect((await fetch(`${stack.url}/v2/acme/wrong/blobs/${digest}`, { method: "HEAD", headers: { authorization: auth } })).status).toBe(404);
+      expect((await fetch(`${stack.url}/v2/acme/wrong/blobs/${digest}`, { method: "HEAD", headers: { authorization: auth } })).status).toBe(
+        404,
+      );
     }
   });
 
@@ -172,12 +241,35 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
     const second = new OciLayout(path.join(tmp, "tag-b"));
     const b = second.image([100_000], 52);
     second.tag(b.manifest, "v1");
-    await ok("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", creds, `oci:${first.dir}:v1`, `docker://${stack.host}/acme/moving:v1`]);
-    await ok("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", creds, `oci:${second.dir}:v1`, `docker://${stack.host}/acme/moving:v1`]);
-    const now = JSON.parse(await ok("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", creds, `docker://${stack.host}/acme/moving:v1`]));
+    await ok("skopeo", [
+      "copy",
+      "--dest-tls-verify=false",
+      "--dest-creds",
+      creds,
+      `oci:${first.dir}:v1`,
+      `docker://${stack.host}/acme/moving:v1`,
+    ]);
+    await ok("skopeo", [
+      "copy",
+      "--dest-tls-verify=false",
+      "--dest-creds",
+      creds,
+      `oci:${second.dir}:v1`,
+      `docker://${stack.host}/acme/moving:v1`,
+    ]);
+    const now = JSON.parse(
+      await ok("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", creds, `docker://${stack.host}/acme/moving:v1`]),
+    );
     expect(now.layers[0].digest).toBe(b.layers[0]!.digest);
     const old = path.join(tmp, "tag-old");
-    await ok("skopeo", ["copy", "--src-tls-verify=false", "--src-creds", creds, `docker://${stack.host}/acme/moving@${a.manifest.digest}`, `oci:${old}:old`]);
+    await ok("skopeo", [
+      "copy",
+      "--src-tls-verify=false",
+      "--src-creds",
+      creds,
+      `docker://${stack.host}/acme/moving@${a.manifest.digest}`,
+      `oci:${old}:old`,
+    ]);
     expect(sha256(readFileSync(path.join(old, "blobs/sha256", a.layers[0]!.digest.slice(7))))).toBe(a.layers[0]!.digest);
   });
 
@@ -189,10 +281,14 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
     expect(scoped.status).toBe(401);
     expect(scoped.headers.get("www-authenticate")).toContain('scope="repository:acme/multi:pull"');
     expect(((await scoped.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe("UNAUTHORIZED");
-    const wrong = await fetch(`${stack.url}/v2/acme/multi/manifests/v1`, { headers: { authorization: basic("kiln_api_wrongwrongwrongwrongwrongwrong123456") } });
+    const wrong = await fetch(`${stack.url}/v2/acme/multi/manifests/v1`, {
+      headers: { authorization: basic("kiln_api_wrongwrongwrongwrongwrongwrong123456") },
+    });
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get("www-authenticate")).toMatch(/^Bearer realm=/);
-    const token = await fetch(`${stack.url}/v2/token?service=kiln&scope=repository:acme/multi:pull`, { headers: { authorization: basic("not-a-token") } });
+    const token = await fetch(`${stack.url}/v2/token?service=kiln&scope=repository:acme/multi:pull`, {
+      headers: { authorization: basic("not-a-token") },
+    });
     expect(token.status).toBe(401);
     const denied = await run("skopeo", ["inspect", "--tls-verify=false", `docker://${stack.host}/acme/multi:v1`]);
     expect(denied.status).not.toBe(0);
@@ -200,12 +296,25 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
   });
 
   it("keeps one workspace's private repositories from another, and serves public ones to anyone", async () => {
-    const stolen = await run("skopeo", ["inspect", "--tls-verify=false", "--creds", `x:${rival.token}`, `docker://${stack.host}/acme/multi:v1`]);
+    const stolen = await run("skopeo", [
+      "inspect",
+      "--tls-verify=false",
+      "--creds",
+      `x:${rival.token}`,
+      `docker://${stack.host}/acme/multi:v1`,
+    ]);
     expect(stolen.status).not.toBe(0);
     const direct = await fetch(`${stack.url}/v2/acme/multi/manifests/v1`, { headers: { authorization: basic(rival.token) } });
     expect(direct.status).toBe(403);
     expect(((await direct.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe("DENIED");
-    const push = await run("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", `x:${rival.token}`, `oci:${path.join(tmp, "tag-a")}:v1`, `docker://${stack.host}/acme/hijack:v1`]);
+    const push = await run("skopeo", [
+      "copy",
+      "--dest-tls-verify=false",
+      "--dest-creds",
+      `x:${rival.token}`,
+      `oci:${path.join(tmp, "tag-a")}:v1`,
+      `docker://${stack.host}/acme/hijack:v1`,
+    ]);
     expect(push.status).not.toBe(0);
     const visibility = await fetch(`${stack.url}/v1/registry/repositories`, {
       method: "PUT",
@@ -213,9 +322,18 @@ describe("registry with real clients", { timeout: 600_000 }, () => {
       body: JSON.stringify({ repository: "acme/moving", public: true }),
     });
     expect(visibility.status).toBe(200);
-    const anonymous = JSON.parse(await ok("skopeo", ["inspect", "--raw", "--tls-verify=false", "--no-creds", `docker://${stack.host}/acme/moving:v1`]));
+    const anonymous = JSON.parse(
+      await ok("skopeo", ["inspect", "--raw", "--tls-verify=false", "--no-creds", `docker://${stack.host}/acme/moving:v1`]),
+    );
     expect(anonymous.schemaVersion).toBe(2);
-    const rivalReadsPublic = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `x:${rival.token}`, `docker://${stack.host}/acme/moving:v1`]);
+    const rivalReadsPublic = await run("skopeo", [
+      "inspect",
+      "--raw",
+      "--tls-verify=false",
+      "--creds",
+      `x:${rival.token}`,
+      `docker://${stack.host}/acme/moving:v1`,
+    ]);
     expect(rivalReadsPublic.status).toBe(0);
   });
 });

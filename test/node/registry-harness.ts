@@ -26,7 +26,8 @@ export { freePort };
 /** Throws a clear error when a command-line tool the registry tests need is missing. */
 export function requireTool(name: string, aptPackage = name): void {
   const found = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
-  if (found.status !== 0) throw new Error(`${name} is not installed; the registry tests push and pull with it. Fix: apt-get install -y ${aptPackage}`);
+  if (found.status !== 0)
+    throw new Error(`${name} is not installed; the registry tests push and pull with it. Fix: apt-get install -y ${aptPackage}`);
 }
 
 /**
@@ -38,20 +39,43 @@ export function requireTool(name: string, aptPackage = name): void {
 export async function startStack(options: { transformConfig?: (toml: string) => string } = {}): Promise<Stack> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "kiln-registry-"));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` };
-  const bundle = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", path.join(dir, "bundle")], { cwd: ROOT, env, encoding: "utf8" });
+  const bundle = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", path.join(dir, "bundle")], {
+    cwd: ROOT,
+    env,
+    encoding: "utf8",
+  });
   if (bundle.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${bundle.stdout}\n${bundle.stderr}`);
   const config = (options.transformConfig ?? ((toml: string) => toml))(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8"))
     .replace(/^main = .*$/m, `main = ${JSON.stringify(path.join(dir, "bundle/index.js"))}\nno_bundle = true`)
     .replace(/^migrations_dir = .*$/m, `migrations_dir = ${JSON.stringify(path.join(ROOT, "migrations"))}`);
   const configPath = path.join(dir, "wrangler.toml");
   writeFileSync(configPath, config);
-  const migrate = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", dir, "-c", configPath], { cwd: ROOT, env, encoding: "utf8" });
+  const migrate = spawnSync(
+    process.execPath,
+    [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", dir, "-c", configPath],
+    { cwd: ROOT, env, encoding: "utf8" },
+  );
   if (migrate.status !== 0) throw new Error(`wrangler d1 migrations apply failed:\n${migrate.stdout}\n${migrate.stderr}`);
   const port = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
-    [WRANGLER, "dev", "-c", configPath, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", dir, "--show-interactive-dev-session=false",
-      "--var", `KILN_ADMIN_TOKEN:${ADMIN_TOKEN}`, "--var", `KILN_SECRET_KEY:${SECRET_KEY}`],
+    [
+      WRANGLER,
+      "dev",
+      "-c",
+      configPath,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      dir,
+      "--show-interactive-dev-session=false",
+      "--var",
+      `KILN_ADMIN_TOKEN:${ADMIN_TOKEN}`,
+      "--var",
+      `KILN_SECRET_KEY:${SECRET_KEY}`,
+    ],
     { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   let log = "";
@@ -78,7 +102,13 @@ export async function startStack(options: { transformConfig?: (toml: string) => 
   };
   for (let attempt = 0; attempt < 240; attempt++) {
     if (child.exitCode !== null) break;
-    if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) return { url, host: `127.0.0.1:${port}`, dir, stop };
+    if (
+      await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { url, host: `127.0.0.1:${port}`, dir, stop };
     await sleep(250);
   }
   await stop();
@@ -86,11 +116,19 @@ export async function startStack(options: { transformConfig?: (toml: string) => 
 }
 
 /** Creates a workspace and an API token with `scopes`; returns the workspace name and token. */
-export async function newTenant(stack: Stack, name: string, scopes = ["images:read", "images:write"]): Promise<{ workspace: string; token: string }> {
+export async function newTenant(
+  stack: Stack,
+  name: string,
+  scopes = ["images:read", "images:write"],
+): Promise<{ workspace: string; token: string }> {
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
   const ws = await fetch(`${stack.url}/v1/workspaces`, { method: "POST", headers: admin, body: JSON.stringify({ name }) });
   if (ws.status !== 201) throw new Error(`create workspace: ${ws.status} ${await ws.text()}`);
-  const tok = await fetch(`${stack.url}/v1/tokens`, { method: "POST", headers: { ...admin, "x-kiln-workspace": name }, body: JSON.stringify({ name: "registry-test", scopes }) });
+  const tok = await fetch(`${stack.url}/v1/tokens`, {
+    method: "POST",
+    headers: { ...admin, "x-kiln-workspace": name },
+    body: JSON.stringify({ name: "registry-test", scopes }),
+  });
   if (tok.status !== 201) throw new Error(`create token: ${tok.status} ${await tok.text()}`);
   return { workspace: name, token: ((await tok.json()) as { token: string }).token };
 }

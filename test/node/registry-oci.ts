@@ -34,14 +34,14 @@ export function tarOf(name: string, data: Uint8Array): Buffer {
   header.write("0000644\0", 100);
   header.write("0000000\0", 108);
   header.write("0000000\0", 116);
-  header.write(data.byteLength.toString(8).padStart(11, "0") + "\0", 124);
+  header.write(`${data.byteLength.toString(8).padStart(11, "0")}\0`, 124);
   header.write("00000000000\0", 136);
   header.write("        ", 148);
   header.write("0", 156);
   header.write("ustar\0" + "00", 257);
   let sum = 0;
   for (const b of header) sum += b;
-  header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+  header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
   const pad = Buffer.alloc((512 - (data.byteLength % 512)) % 512);
   return Buffer.concat([header, data, pad, Buffer.alloc(1024)]);
 }
@@ -77,7 +77,17 @@ export class OciLayout {
       layerBytes.push(gz);
       layers.push(this.blob("application/vnd.oci.image.layer.v1.tar+gzip", gz));
     });
-    const config = this.blob("application/vnd.oci.image.config.v1+json", Buffer.from(JSON.stringify({ architecture: arch, os: "linux", rootfs: { type: "layers", diff_ids: diffIds }, config: { Labels: { seed: String(seed) } } })));
+    const config = this.blob(
+      "application/vnd.oci.image.config.v1+json",
+      Buffer.from(
+        JSON.stringify({
+          architecture: arch,
+          os: "linux",
+          rootfs: { type: "layers", diff_ids: diffIds },
+          config: { Labels: { seed: String(seed) } },
+        }),
+      ),
+    );
     const manifest = this.blob(
       "application/vnd.oci.image.manifest.v1+json",
       Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config, layers })),
@@ -87,17 +97,30 @@ export class OciLayout {
 
   /** An image index over manifests. */
   index(manifests: Desc[]): Desc {
-    return this.blob("application/vnd.oci.image.index.v1+json", Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests })));
+    return this.blob(
+      "application/vnd.oci.image.index.v1+json",
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests })),
+    );
   }
 
   /** Writes index.json naming `desc` as `ref`. */
   tag(desc: Desc, ref: string): void {
-    writeFileSync(path.join(this.dir, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ ...desc, annotations: { "org.opencontainers.image.ref.name": ref } }] }));
+    writeFileSync(
+      path.join(this.dir, "index.json"),
+      JSON.stringify({ schemaVersion: 2, manifests: [{ ...desc, annotations: { "org.opencontainers.image.ref.name": ref } }] }),
+    );
   }
 }
 
 /** Pushes one blob with POST, PATCHes of at most `chunkBytes` (with Content-Range) and PUT. Returns each PATCH's size. */
-export async function pushBlobChunked(base: string, repo: string, auth: string, bytes: Uint8Array, chunkBytes: number, digest = sha256(bytes)): Promise<{ status: number; patches: number[]; body: string }> {
+export async function pushBlobChunked(
+  base: string,
+  repo: string,
+  auth: string,
+  bytes: Uint8Array,
+  chunkBytes: number,
+  digest = sha256(bytes),
+): Promise<{ status: number; patches: number[]; body: string }> {
   let response = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: "POST", headers: { authorization: auth } });
   if (response.status !== 202) return { status: response.status, patches: [], body: await response.text() };
   let location = new URL(response.headers.get("location")!, base).toString();
@@ -106,7 +129,11 @@ export async function pushBlobChunked(base: string, repo: string, auth: string, 
     const chunk = bytes.subarray(start, Math.min(start + chunkBytes, bytes.byteLength));
     response = await fetch(location, {
       method: "PATCH",
-      headers: { authorization: auth, "content-type": "application/octet-stream", "content-range": `${start}-${start + chunk.byteLength - 1}` },
+      headers: {
+        authorization: auth,
+        "content-type": "application/octet-stream",
+        "content-range": `${start}-${start + chunk.byteLength - 1}`,
+      },
       body: chunk,
     });
     if (response.status !== 202) return { status: response.status, patches, body: await response.text() };
@@ -120,6 +147,17 @@ export async function pushBlobChunked(base: string, repo: string, auth: string, 
 }
 
 /** PUTs a manifest. */
-export async function putManifest(base: string, repo: string, reference: string, auth: string, mediaType: string, bytes: Uint8Array): Promise<Response> {
-  return fetch(`${base}/v2/${repo}/manifests/${reference}`, { method: "PUT", headers: { authorization: auth, "content-type": mediaType }, body: bytes });
+export async function putManifest(
+  base: string,
+  repo: string,
+  reference: string,
+  auth: string,
+  mediaType: string,
+  bytes: Uint8Array,
+): Promise<Response> {
+  return fetch(`${base}/v2/${repo}/manifests/${reference}`, {
+    method: "PUT",
+    headers: { authorization: auth, "content-type": mediaType },
+    body: bytes,
+  });
 }

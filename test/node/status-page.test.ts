@@ -8,7 +8,16 @@ import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxRootfs } from "../../runner/test/helpers/base-images.ts";
 import { Image } from "../../sdk/src/index.ts";
-import { type LocalRunner, newWorkspace, pushBaseImage, requireE2eTools, sharedStack, type StackInfo, startLocalRunner, type Tenant } from "./e2e-stack.ts";
+import {
+  type LocalRunner,
+  newWorkspace,
+  pushBaseImage,
+  requireE2eTools,
+  type StackInfo,
+  sharedStack,
+  startLocalRunner,
+  type Tenant,
+} from "./e2e-stack.ts";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-artifacts");
 let stack: StackInfo;
@@ -27,7 +36,16 @@ beforeAll(async () => {
     busyboxRootfs().then((rootfs) => pushBaseImage(stack, tenant, rootfs, "busybox:1")),
     chromium.launch({
       executablePath: "/usr/bin/chromium",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     }),
   ]);
 }, 600_000);
@@ -122,7 +140,9 @@ describe("the image status page", { timeout: 600_000 }, () => {
   });
 
   it("answers private and unknown images with the same 404", async () => {
-    const hidden = await Image.fromRegistry(base).env({ HIDDEN: `${Date.now()}` }).build({ client: tenant.client, logs: false, tag: "hidden" });
+    const hidden = await Image.fromRegistry(base)
+      .env({ HIDDEN: `${Date.now()}` })
+      .build({ client: tenant.client, logs: false, tag: "hidden" });
     const ws = tenant.workspace;
     const paths = [
       `/images/${hidden.imageId}`,

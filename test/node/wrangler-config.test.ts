@@ -16,7 +16,9 @@ type Section = {
   ratelimits?: Binding[];
   observability?: { enabled?: boolean };
 };
-const config = parse(readFileSync(path.resolve(import.meta.dirname, "../../wrangler.toml"), "utf8")) as Section & { env?: Record<string, Section> };
+const config = parse(readFileSync(path.resolve(import.meta.dirname, "../../wrangler.toml"), "utf8")) as Section & {
+  env?: Record<string, Section>;
+};
 const ENVIRONMENTS = ["staging", "production"] as const;
 
 // What must match between the top level and an environment: the binding's name and how it is

@@ -7,12 +7,21 @@ import { call, callJson, newTenant } from "./periphery-helpers.ts";
 
 describe("migrationStatus", () => {
   it("is current when every expected migration is applied and nothing else", () => {
-    expect(migrationStatus(["0000_init.sql", "0001_x.sql"], ["0000_init.sql", "0001_x.sql"])).toEqual({ expected: 2, applied: 2, pending: [], unknown: [], current: true });
+    expect(migrationStatus(["0000_init.sql", "0001_x.sql"], ["0000_init.sql", "0001_x.sql"])).toEqual({
+      expected: 2,
+      applied: 2,
+      pending: [],
+      unknown: [],
+      current: true,
+    });
   });
 
   it("names pending migrations, and migrations the deployed code does not know", () => {
     expect(migrationStatus(["0000_init.sql", "0001_x.sql"], ["0000_init.sql"])).toMatchObject({ pending: ["0001_x.sql"], current: false });
-    expect(migrationStatus(["0000_init.sql"], ["0000_init.sql", "0001_newer.sql"])).toMatchObject({ unknown: ["0001_newer.sql"], current: false });
+    expect(migrationStatus(["0000_init.sql"], ["0000_init.sql", "0001_newer.sql"])).toMatchObject({
+      unknown: ["0001_newer.sql"],
+      current: false,
+    });
   });
 
   it("expects the migrations drizzle-kit generated, as file names", () => {
@@ -44,7 +53,10 @@ describe("GET /v1/admin/status", () => {
 
   it("probes every enabled fleet with ?fleets=true and says why one fails", async () => {
     const { workspace } = await newTenant();
-    const created = await callJson("POST", "/v1/fleets", 201, { workspace: workspace.name, json: { name: "nowhere", url: "http://127.0.0.1:9/v1/jobs", gpuTypes: [], maxConcurrentBuilds: 1 } });
+    const created = await callJson("POST", "/v1/fleets", 201, {
+      workspace: workspace.name,
+      json: { name: "nowhere", url: "http://127.0.0.1:9/v1/jobs", gpuTypes: [], maxConcurrentBuilds: 1 },
+    });
     const status = await callJson("GET", "/v1/admin/status?fleets=true", 200);
     const fleet = status.fleets.find((f: { id: string }) => f.id === created.id);
     expect(fleet.reachable).toMatchObject({ ok: false, code: "unreachable", status: null });

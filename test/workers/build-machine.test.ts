@@ -1,6 +1,13 @@
 // The build state machine, pure: every transition the Build object relies on.
 import { describe, expect, it } from "vitest";
-import { type Effect, initialState, isTerminal, type MachineEvent, type MachineState, transition } from "../../durable-objects/build-machine.ts";
+import {
+  type Effect,
+  initialState,
+  isTerminal,
+  type MachineEvent,
+  type MachineState,
+  transition,
+} from "../../durable-objects/build-machine.ts";
 import { RETRY_POLICY } from "../../durable-objects/retry-policy.ts";
 
 const types = (effects: Effect[]) => effects.map((e) => e.type);
@@ -42,7 +49,11 @@ describe("build machine", () => {
     let s = running();
     const delays: number[] = [];
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const t = transition(s, { type: "attempt_failed", failure: attempt === 1 ? "lost" : attempt === 2 ? "refused" : "infra", message: "gone" });
+      const t = transition(s, {
+        type: "attempt_failed",
+        failure: attempt === 1 ? "lost" : attempt === 2 ? "refused" : "infra",
+        message: "gone",
+      });
       if (attempt < 3) {
         expect(t.state.status).toBe("retrying");
         expect(types(t.effects)).toEqual(["end_attempt", "schedule_retry"]);
@@ -96,9 +107,15 @@ describe("build machine", () => {
   });
 
   it("fails a build whose dependency failed, or for which no fleet qualifies, without retry", () => {
-    expect(transition(initialState(), { type: "dependency_failed", message: "x" }).state).toMatchObject({ status: "failed", failure: { reason: "dependency" } });
+    expect(transition(initialState(), { type: "dependency_failed", message: "x" }).state).toMatchObject({
+      status: "failed",
+      failure: { reason: "dependency" },
+    });
     const queued = run([{ type: "claims_done", layersToBuild: 1 }]);
-    expect(transition(queued, { type: "no_fleet", message: "none" }).state).toMatchObject({ status: "failed", failure: { reason: "infra" } });
+    expect(transition(queued, { type: "no_fleet", message: "none" }).state).toMatchObject({
+      status: "failed",
+      failure: { reason: "infra" },
+    });
   });
 
   it("ignores every event once terminal, and events that do not apply", () => {

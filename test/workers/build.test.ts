@@ -4,7 +4,21 @@
 // fleet choice by GPU, and state surviving eviction.
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { apiJson, buildStub, chain, completeJob, dispatches, layer, makeDue, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
+import {
+  apiJson,
+  buildStub,
+  chain,
+  completeJob,
+  dispatches,
+  layer,
+  makeDue,
+  newFleet,
+  newTenant,
+  nthJob,
+  sendEvent,
+  settle,
+  submitImage,
+} from "./helpers.ts";
 
 async function started(options: { fleets?: number; mode?: "accept" | "refuse" } = {}) {
   const t = await newTenant();
@@ -25,7 +39,7 @@ async function fire(buildId: string, timer: string) {
 describe("leases and retries", () => {
   it("retries a lost runner on another fleet after 10 s, fencing the old attempt", async () => {
     const { fleets, buildId } = await started({ fleets: 2 });
-    const [f1, f2] = fleets as [typeof fleets[0], typeof fleets[0]];
+    const [f1, f2] = fleets as [(typeof fleets)[0], (typeof fleets)[0]];
     const job1 = await nthJob(f1, 1);
     expect(job1).toMatchObject({ jobId: buildId, fencingToken: 1 });
     expect((await sendEvent(f1, job1, { type: "accepted" })).status).toBe(200);
@@ -68,9 +82,16 @@ describe("leases and retries", () => {
   it("never retries a build failure", async () => {
     const { fleets, buildId } = await started({ fleets: 2 });
     const job = await nthJob(fleets[0]!, 1);
-    const r = await sendEvent(fleets[0]!, job, { type: "failed", reason: "build", message: "RUN exited 1", layerKey: job.layers[0]!.key, exitCode: 1, logTail: [] });
+    const r = await sendEvent(fleets[0]!, job, {
+      type: "failed",
+      reason: "build",
+      message: "RUN exited 1",
+      layerKey: job.layers[0]!.key,
+      exitCode: 1,
+      logTail: [],
+    });
     expect(r.status).toBe(200);
-    const s = (await settle(buildId));
+    const s = await settle(buildId);
     expect(s.build.machine).toMatchObject({ status: "failed", attemptNo: 1, failure: { reason: "build" } });
     expect(s.timers.retry).toBeUndefined();
     expect(await dispatches(fleets[1]!, 0)).toHaveLength(0);
@@ -79,7 +100,14 @@ describe("leases and retries", () => {
   it("retries an infra failure the runner reports", async () => {
     const { fleets, buildId } = await started({ fleets: 2 });
     const job = await nthJob(fleets[0]!, 1);
-    await sendEvent(fleets[0]!, job, { type: "failed", reason: "infra", message: "no space left", layerKey: null, exitCode: null, logTail: [] });
+    await sendEvent(fleets[0]!, job, {
+      type: "failed",
+      reason: "infra",
+      message: "no space left",
+      layerKey: null,
+      exitCode: null,
+      logTail: [],
+    });
     expect((await fire(buildId, "retry")).build.machine).toMatchObject({ status: "running", attemptNo: 2 });
     expect(await dispatches(fleets[1]!, 1)).toHaveLength(1);
   });
@@ -96,14 +124,34 @@ describe("failure details", () => {
   async function infraThenRetry() {
     const s = await started({ fleets: 2 });
     const job1 = await nthJob(s.fleets[0]!, 1);
-    const pushFailed = { type: "failed", reason: "infra", message: "push failed", layerKey: job1.layers[1]!.key, exitCode: 125, logTail: ["pushing", "denied"] } as const;
+    const pushFailed = {
+      type: "failed",
+      reason: "infra",
+      message: "push failed",
+      layerKey: job1.layers[1]!.key,
+      exitCode: 125,
+      logTail: ["pushing", "denied"],
+    } as const;
     expect((await sendEvent(s.fleets[0]!, job1, pushFailed)).status).toBe(200);
     const retrying = (await buildStub(s.buildId).snapshot())!.build;
-    expect(retrying).toMatchObject({ machine: { status: "retrying" }, failedLayer: job1.layers[1]!.key, failureExitCode: null, failureLogTail: ["pushing", "denied"] });
+    expect(retrying).toMatchObject({
+      machine: { status: "retrying" },
+      failedLayer: job1.layers[1]!.key,
+      failureExitCode: null,
+      failureLogTail: ["pushing", "denied"],
+    });
     const during = await apiJson("GET", `/v1/builds/${s.buildId}`, { token: s.t.token });
-    expect(during.body).toMatchObject({ status: "retrying", failure: { reason: "infra", exitCode: null, layerKey: job1.layers[1]!.key, logTail: ["pushing", "denied"] } });
+    expect(during.body).toMatchObject({
+      status: "retrying",
+      failure: { reason: "infra", exitCode: null, layerKey: job1.layers[1]!.key, logTail: ["pushing", "denied"] },
+    });
     const retried = await fire(s.buildId, "retry");
-    expect(retried.build).toMatchObject({ machine: { status: "running", attemptNo: 2 }, failedLayer: null, failureExitCode: null, failureLogTail: [] });
+    expect(retried.build).toMatchObject({
+      machine: { status: "running", attemptNo: 2 },
+      failedLayer: null,
+      failureExitCode: null,
+      failureLogTail: [],
+    });
     return { ...s, job1, job2: await nthJob(s.fleets[1]!, 1) };
   }
   const failureOf = async (s: { t: { token: string }; buildId: string; imageId: string }) => ({
@@ -116,7 +164,12 @@ describe("failure details", () => {
     expect((await failureOf(s)).build).toBeNull();
     await completeJob(s.fleets[1]!, s.job2);
     const done = (await buildStub(s.buildId).snapshot())!.build;
-    expect(done).toMatchObject({ machine: { status: "succeeded", failure: null }, failedLayer: null, failureExitCode: null, failureLogTail: [] });
+    expect(done).toMatchObject({
+      machine: { status: "succeeded", failure: null },
+      failedLayer: null,
+      failureExitCode: null,
+      failureLogTail: [],
+    });
     expect(await failureOf(s)).toEqual({ build: null, image: null });
   });
 
@@ -124,15 +177,43 @@ describe("failure details", () => {
     const s = await infraThenRetry();
     // The infra failure named the second layer; this one names the first.
     const first = s.job2.layers[0]!;
-    expect((await sendEvent(s.fleets[1]!, s.job2, { type: "failed", reason: "build", message: "RUN exit 7 failed", layerKey: first.key, exitCode: 7, logTail: ["+ exit 7"] })).status).toBe(200);
+    expect(
+      (
+        await sendEvent(s.fleets[1]!, s.job2, {
+          type: "failed",
+          reason: "build",
+          message: "RUN exit 7 failed",
+          layerKey: first.key,
+          exitCode: 7,
+          logTail: ["+ exit 7"],
+        })
+      ).status,
+    ).toBe(200);
     const { build, image } = await failureOf(s);
-    expect(build).toEqual({ reason: "build", message: "RUN exit 7 failed (exit code 7)", exitCode: 7, layerKey: first.key, logTail: ["+ exit 7"] });
+    expect(build).toEqual({
+      reason: "build",
+      message: "RUN exit 7 failed (exit code 7)",
+      exitCode: 7,
+      layerKey: first.key,
+      logTail: ["+ exit 7"],
+    });
     expect(image).toMatchObject({ exitCode: 7, layerKey: first.key, layerIndex: first.index, logTail: ["+ exit 7"] });
   });
 
   it("does not lend an earlier attempt's details to a failure that reports none", async () => {
     const s = await infraThenRetry();
-    expect((await sendEvent(s.fleets[1]!, s.job2, { type: "failed", reason: "build", message: "killed", layerKey: null, exitCode: null, logTail: [] })).status).toBe(200);
+    expect(
+      (
+        await sendEvent(s.fleets[1]!, s.job2, {
+          type: "failed",
+          reason: "build",
+          message: "killed",
+          layerKey: null,
+          exitCode: null,
+          logTail: [],
+        })
+      ).status,
+    ).toBe(200);
     const { build, image } = await failureOf(s);
     // The runner named no layer: the first one the build had not finished, not the layer the infra failure named.
     expect(build).toEqual({ reason: "build", message: "killed", exitCode: null, layerKey: s.job2.layers[0]!.key, logTail: [] });
@@ -142,7 +223,14 @@ describe("failure details", () => {
   it("forgets an infra failure's details when the build is cancelled between attempts", async () => {
     const { t, fleets, buildId } = await started({ fleets: 2 });
     const job = await nthJob(fleets[0]!, 1);
-    await sendEvent(fleets[0]!, job, { type: "failed", reason: "infra", message: "no space left", layerKey: job.layers[0]!.key, exitCode: null, logTail: ["ENOSPC"] });
+    await sendEvent(fleets[0]!, job, {
+      type: "failed",
+      reason: "infra",
+      message: "no space left",
+      layerKey: job.layers[0]!.key,
+      exitCode: null,
+      logTail: ["ENOSPC"],
+    });
     expect((await apiJson("POST", `/v1/builds/${buildId}/cancel`, { token: t.token })).status).toBe(200);
     const done = await apiJson("GET", `/v1/builds/${buildId}`, { token: t.token });
     expect(done.body).toMatchObject({ status: "cancelled", failure: { reason: "cancelled", exitCode: null, layerKey: null, logTail: [] } });
@@ -158,7 +246,14 @@ describe("cancel", () => {
     expect(asked.status).toBe(202);
     expect(asked.body).toMatchObject({ status: "running", cancelRequested: true });
     expect((await sendEvent(fleets[0]!, job, { type: "heartbeat" })).body).toEqual({ ok: true, cancel: true });
-    await sendEvent(fleets[0]!, job, { type: "failed", reason: "cancelled", message: "stopped", layerKey: null, exitCode: null, logTail: [] });
+    await sendEvent(fleets[0]!, job, {
+      type: "failed",
+      reason: "cancelled",
+      message: "stopped",
+      layerKey: null,
+      exitCode: null,
+      logTail: [],
+    });
     const done = await apiJson("GET", `/v1/builds/${buildId}`, { token: t.token });
     expect(done.body.status).toBe("cancelled");
     expect((await apiJson("GET", `/v1/images/${imageId}`, { token: t.token })).body.status).toBe("cancelled");

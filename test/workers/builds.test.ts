@@ -7,7 +7,16 @@ describe("/v1/builds", () => {
   it("shows a build's status, attempts, fleet and the layers it produced", async () => {
     const { t, fleet, submitted: r, job } = await dispatchedBuild(2);
     const during = await apiJson("GET", `/v1/builds/${r.body.buildId}`, { token: t.token });
-    expect(during.body).toMatchObject({ id: r.body.buildId, status: "running", mode: "normal", attempts: 1, fleetId: fleet.id, cancelRequested: false, layers: [], finishedAt: null });
+    expect(during.body).toMatchObject({
+      id: r.body.buildId,
+      status: "running",
+      mode: "normal",
+      attempts: 1,
+      fleetId: fleet.id,
+      cancelRequested: false,
+      layers: [],
+      finishedAt: null,
+    });
     expect(during.body.layerKeys).toEqual(r.body.layers.map((l: { key: string }) => l.key));
     await completeJob(fleet, job);
     const after = await apiJson("GET", `/v1/builds/${r.body.buildId}`, { token: t.token });
@@ -17,12 +26,25 @@ describe("/v1/builds", () => {
 
   it("shows a failed step's exit code, layer and log tail", async () => {
     const { t, fleet, submitted: r, job } = await dispatchedBuild(2);
-    const logTail = ["+ make", "error: <missing> & \"quoted\"", "+ exit 7"];
-    const failed = await sendEvent(fleet, job, { type: "failed", reason: "build", message: "RUN make failed", layerKey: job.layers[1]!.key, exitCode: 7, logTail });
+    const logTail = ["+ make", 'error: <missing> & "quoted"', "+ exit 7"];
+    const failed = await sendEvent(fleet, job, {
+      type: "failed",
+      reason: "build",
+      message: "RUN make failed",
+      layerKey: job.layers[1]!.key,
+      exitCode: 7,
+      logTail,
+    });
     expect(failed.status).toBe(200);
     const view = await apiJson("GET", `/v1/builds/${r.body.buildId}`, { token: t.token });
     expect(view.body).toMatchObject({ status: "failed", finishedAt: expect.any(String) });
-    expect(view.body.failure).toEqual({ reason: "build", message: "RUN make failed (exit code 7)", exitCode: 7, layerKey: job.layers[1]!.key, logTail });
+    expect(view.body.failure).toEqual({
+      reason: "build",
+      message: "RUN make failed (exit code 7)",
+      exitCode: 7,
+      layerKey: job.layers[1]!.key,
+      logTail,
+    });
   });
 
   it("answers 404 for unknown builds and other workspaces', 403 without the scope", async () => {
@@ -58,7 +80,13 @@ describe("GET /v1/builds/:id?waitSeconds", () => {
     // Every event below is committed and its outbox delivered, which wakes the waiter; none ends the build.
     for (const e of [{ type: "accepted" }, { type: "started" }] as const) expect((await sendEvent(fleet, job, e)).status).toBe(200);
     for (const l of job.layers) {
-      const built = await sendEvent(fleet, job, { type: "layer_succeeded", layerKey: l.key, digest: digestFor(l.key), sizeBytes: 1000 + l.index, reference: l.target });
+      const built = await sendEvent(fleet, job, {
+        type: "layer_succeeded",
+        layerKey: l.key,
+        digest: digestFor(l.key),
+        sizeBytes: 1000 + l.index,
+        reference: l.target,
+      });
       expect(built.status).toBe(200);
     }
     expect(poll.state.answered).toBe(false);
@@ -75,7 +103,14 @@ describe("GET /v1/builds/:id?waitSeconds", () => {
     const poll = longPoll(t.token, buildId, 20);
     for (const e of [{ type: "accepted" }, { type: "started" }] as const) expect((await sendEvent(fleet, job, e)).status).toBe(200);
     expect(poll.state.answered).toBe(false);
-    const failed = await sendEvent(fleet, job, { type: "failed", reason: "build", message: "RUN make failed", layerKey: job.layers[0]!.key, exitCode: 2, logTail: ["boom"] });
+    const failed = await sendEvent(fleet, job, {
+      type: "failed",
+      reason: "build",
+      message: "RUN make failed",
+      layerKey: job.layers[0]!.key,
+      exitCode: 2,
+      logTail: ["boom"],
+    });
     expect(failed.status).toBe(200);
     const { status, body } = await poll.answer;
     expect(status).toBe(200);

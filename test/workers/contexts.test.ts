@@ -2,12 +2,16 @@
 // uploads verified before they become visible, nothing stored on a mismatch, size limits.
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { app as worker } from "../../workers/index.ts";
 import { contextKey, MIN_PART_BYTES } from "../../workers/contexts/upload-plan.ts";
+import { app as worker } from "../../workers/index.ts";
 import { bytes, call, callJson, newTenant, sha256Digest } from "./periphery-helpers.ts";
 
 async function upload(token: string, data: Uint8Array, digest?: string) {
-  return call("PUT", `/v1/contexts/${digest ?? (await sha256Digest(data))}`, { token, body: data, headers: { "content-type": "application/octet-stream" } });
+  return call("PUT", `/v1/contexts/${digest ?? (await sha256Digest(data))}`, {
+    token,
+    body: data,
+    headers: { "content-type": "application/octet-stream" },
+  });
 }
 
 async function stagingKeys(): Promise<string[]> {
@@ -41,7 +45,13 @@ describe("POST /v1/contexts/missing", () => {
     const { token } = await newTenant();
     const digests = Array.from({ length: 256 }, (_, i) => `sha256:${i.toString(16).padStart(64, "0")}`);
     expect((await callJson("POST", "/v1/contexts/missing", 200, { token, json: { digests } })).missing).toHaveLength(256);
-    for (const json of [{ digests: [...digests, `sha256:${"f".repeat(64)}`] }, { digests: ["sha256:XYZ"] }, { digests: [`sha512:${"a".repeat(64)}`] }, { digests: [], more: 1 }, {}]) {
+    for (const json of [
+      { digests: [...digests, `sha256:${"f".repeat(64)}`] },
+      { digests: ["sha256:XYZ"] },
+      { digests: [`sha512:${"a".repeat(64)}`] },
+      { digests: [], more: 1 },
+      {},
+    ]) {
       await callJson("POST", "/v1/contexts/missing", 400, { token, json });
     }
   });
@@ -62,8 +72,12 @@ describe("PUT /v1/contexts/:digest", () => {
     expect(await response.json()).toEqual({ digest, sizeBytes: 4096 });
     const object = await env.CONTEXTS.get(`contexts/sha256/${digest.slice(7)}`);
     expect(new Uint8Array(await object!.arrayBuffer())).toEqual(data);
-    expect(object!.checksums.sha256 && [...new Uint8Array(object!.checksums.sha256)].map((b) => b.toString(16).padStart(2, "0")).join("")).toBe(digest.slice(7));
-    const row = await env.DB.prepare("SELECT size_bytes FROM context_uploads WHERE workspace_id = ? AND digest = ?").bind(workspace.id, digest).first();
+    expect(
+      object!.checksums.sha256 && [...new Uint8Array(object!.checksums.sha256)].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    ).toBe(digest.slice(7));
+    const row = await env.DB.prepare("SELECT size_bytes FROM context_uploads WHERE workspace_id = ? AND digest = ?")
+      .bind(workspace.id, digest)
+      .first();
     expect(row).toEqual({ size_bytes: 4096 });
     // Again: already there, the body is not needed.
     expect((await upload(token, data)).status).toBe(200);
@@ -85,7 +99,12 @@ describe("PUT /v1/contexts/:digest", () => {
     expect((await response.json<any>()).error.code).toBe("digest_mismatch");
     expect(await env.CONTEXTS.head(contextKey(claimed))).toBeNull();
     expect(await env.CONTEXTS.head(contextKey(await sha256Digest(data)))).toBeNull();
-    expect(await env.DB.prepare("SELECT * FROM context_uploads WHERE workspace_id = ?").bind(workspace.id).all().then((r) => r.results)).toEqual([]);
+    expect(
+      await env.DB.prepare("SELECT * FROM context_uploads WHERE workspace_id = ?")
+        .bind(workspace.id)
+        .all()
+        .then((r) => r.results),
+    ).toEqual([]);
     expect(await callJson("POST", "/v1/contexts/missing", 200, { token, json: { digests: [claimed] } })).toEqual({ missing: [claimed] });
   });
 
@@ -98,22 +117,35 @@ describe("PUT /v1/contexts/:digest", () => {
     expect((await upload(b.token, bytes(2048, 9), digest)).status).toBe(400);
     expect(new Uint8Array(await (await env.CONTEXTS.get(contextKey(digest)))!.arrayBuffer())).toEqual(data);
     // B proved nothing, so B still has to upload it.
-    expect(await callJson("POST", "/v1/contexts/missing", 200, { token: b.token, json: { digests: [digest] } })).toEqual({ missing: [digest] });
+    expect(await callJson("POST", "/v1/contexts/missing", 200, { token: b.token, json: { digests: [digest] } })).toEqual({
+      missing: [digest],
+    });
   });
 
   it("requires Content-Length (400) and refuses bodies over CONTEXT_MAX_BYTES (413) before reading them", async () => {
     const { token } = await newTenant();
     const data = bytes(2000, 10);
     const digest = await sha256Digest(data);
-    const stream = new ReadableStream({ start: (c) => { c.enqueue(data); c.close(); } });
+    const stream = new ReadableStream({
+      start: (c) => {
+        c.enqueue(data);
+        c.close();
+      },
+    });
     const chunked = await call("PUT", `/v1/contexts/${digest}`, { token, body: stream });
     expect(chunked.status).toBe(400);
     expect((await chunked.json<any>()).error.code).toBe("length_required");
     // The Worker's own app with a small limit (vars are per deployment; this is the same code path).
     const small = { ...env, CONTEXT_MAX_BYTES: "1000" } as unknown as Env;
-    const tooBig = await worker.request(`/v1/contexts/${digest}`, { method: "PUT", body: data, headers: { authorization: `Bearer ${token}`, "content-length": String(data.byteLength) } }, small);
+    const tooBig = await worker.request(
+      `/v1/contexts/${digest}`,
+      { method: "PUT", body: data, headers: { authorization: `Bearer ${token}`, "content-length": String(data.byteLength) } },
+      small,
+    );
     expect(tooBig.status).toBe(413);
-    expect(await tooBig.json()).toEqual({ error: { code: "payload_too_large", message: "Request body exceeds the limit of 1000 bytes.", details: { limitBytes: 1000 } } });
+    expect(await tooBig.json()).toEqual({
+      error: { code: "payload_too_large", message: "Request body exceeds the limit of 1000 bytes.", details: { limitBytes: 1000 } },
+    });
     expect(await env.CONTEXTS.head(contextKey(digest))).toBeNull();
   });
 
@@ -150,7 +182,10 @@ describe("multipart uploads", () => {
       parts.push(await response.json<{ partNumber: number; etag: string }>());
     }
     expect(await env.CONTEXTS.head(contextKey(digest))).toBeNull();
-    expect(await callJson("POST", `/v1/contexts/${digest}/uploads/${created.uploadId}/complete`, 201, { token, json: { parts } })).toEqual({ digest, sizeBytes: size });
+    expect(await callJson("POST", `/v1/contexts/${digest}/uploads/${created.uploadId}/complete`, 201, { token, json: { parts } })).toEqual({
+      digest,
+      sizeBytes: size,
+    });
     // Compare digests, not arrays: a failing deep-equal of 10 MiB would print the whole diff.
     expect(await sha256Digest(new Uint8Array(await (await env.CONTEXTS.get(contextKey(digest)))!.arrayBuffer()))).toBe(digest);
     expect(await stagingKeys()).toEqual([]);
@@ -169,15 +204,21 @@ describe("multipart uploads", () => {
     expect(body.error.code).toBe("digest_mismatch");
     expect(await env.CONTEXTS.head(contextKey(claimed))).toBeNull();
     expect(await stagingKeys()).toEqual([]);
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM context_multipart_uploads WHERE workspace_id = ?").bind(workspace.id).first()).toEqual({ n: 0 });
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM context_uploads WHERE workspace_id = ?").bind(workspace.id).first()).toEqual({ n: 0 });
+    expect(
+      await env.DB.prepare("SELECT count(*) AS n FROM context_multipart_uploads WHERE workspace_id = ?").bind(workspace.id).first(),
+    ).toEqual({ n: 0 });
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM context_uploads WHERE workspace_id = ?").bind(workspace.id).first()).toEqual({
+      n: 0,
+    });
   });
 
   it("enforces the layout: part sizes, part numbers, part lists, declared size limits", async () => {
     const { token } = await newTenant();
     const digest = await sha256Digest(data);
     const created = await start(token, digest);
-    expect((await (await part(token, digest, created.uploadId, 1, slice(2).subarray(0, 100))).json<any>()).error.code).toBe("part_size_mismatch");
+    expect((await (await part(token, digest, created.uploadId, 1, slice(2).subarray(0, 100))).json<any>()).error.code).toBe(
+      "part_size_mismatch",
+    );
     expect((await part(token, digest, created.uploadId, 4, slice(3))).status).toBe(400);
     expect((await part(token, digest, created.uploadId, 0, slice(3))).status).toBe(400);
     const p1 = await (await part(token, digest, created.uploadId, 1, slice(1))).json<any>();
@@ -188,10 +229,18 @@ describe("multipart uploads", () => {
     const bad = [p1, { partNumber: 2, etag: "nope" }, { partNumber: 3, etag: "nope" }];
     await callJson("POST", `/v1/contexts/${digest}/uploads/${created.uploadId}/complete`, 400, { token, json: { parts: bad } });
     expect((await part(token, digest, created.uploadId, 2, slice(2))).status).toBe(200);
-    for (const json of [{ sizeBytes: size, partSizeBytes: MIN_PART_BYTES - 1 }, { sizeBytes: size, partSizeBytes: 64 * 1024 * 1024 + 1 }, { sizeBytes: 0, partSizeBytes: MIN_PART_BYTES }, { sizeBytes: size, partSizeBytes: MIN_PART_BYTES, x: 1 }]) {
+    for (const json of [
+      { sizeBytes: size, partSizeBytes: MIN_PART_BYTES - 1 },
+      { sizeBytes: size, partSizeBytes: 64 * 1024 * 1024 + 1 },
+      { sizeBytes: 0, partSizeBytes: MIN_PART_BYTES },
+      { sizeBytes: size, partSizeBytes: MIN_PART_BYTES, x: 1 },
+    ]) {
       await callJson("POST", `/v1/contexts/${digest}/uploads`, 400, { token, json });
     }
-    await callJson("POST", `/v1/contexts/${digest}/uploads`, 413, { token, json: { sizeBytes: 6 * 1024 ** 3, partSizeBytes: 64 * 1024 * 1024 } });
+    await callJson("POST", `/v1/contexts/${digest}/uploads`, 413, {
+      token,
+      json: { sizeBytes: 6 * 1024 ** 3, partSizeBytes: 64 * 1024 * 1024 },
+    });
   });
 
   it("keeps uploads private to their workspace (404) and can be aborted", async () => {
@@ -200,7 +249,10 @@ describe("multipart uploads", () => {
     const digest = await sha256Digest(data);
     const created = await start(a.token, digest);
     expect((await part(b.token, digest, created.uploadId, 1, slice(1))).status).toBe(404);
-    await callJson("POST", `/v1/contexts/${digest}/uploads/${created.uploadId}/complete`, 404, { token: b.token, json: { parts: [{ partNumber: 1, etag: "x" }] } });
+    await callJson("POST", `/v1/contexts/${digest}/uploads/${created.uploadId}/complete`, 404, {
+      token: b.token,
+      json: { parts: [{ partNumber: 1, etag: "x" }] },
+    });
     await callJson("DELETE", `/v1/contexts/${digest}/uploads/${created.uploadId}`, 404, { token: b.token });
     await callJson("DELETE", `/v1/contexts/${digest}/uploads/${created.uploadId}`, 200, { token: a.token });
     expect((await part(a.token, digest, created.uploadId, 1, slice(1))).status).toBe(404);

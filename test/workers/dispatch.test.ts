@@ -1,19 +1,28 @@
 // Signed dispatch against a real HTTP endpoint (test/node/fleet-recorder.ts) that records what
 // it receives: the signature verifies over the exact bytes, 2xx is acceptance, anything else
 // (a redirect included, never followed) is a refusal, and an unreachable or silent fleet fails cleanly.
-import { inject } from "vitest";
-import { describe, expect, it } from "vitest";
+
+import { JobSchema, newWebhookSecret, verifyWebhook } from "@kiln-build/protocol";
+import { describe, expect, inject, it } from "vitest";
 import { composeJob } from "../../durable-objects/job.ts";
 import { dispatchJob } from "../../workers/dispatch.ts";
-import { JobSchema } from "@kiln-build/protocol";
-import { newWebhookSecret, verifyWebhook } from "@kiln-build/protocol";
 import { dispatches, layer, newFleet, newTenant } from "./helpers.ts";
 
 function job(attemptId: string) {
   return composeJob({
-    buildId: "bd-dispatch", workspaceId: "ws", workspaceName: "acme", origin: "http://127.0.0.1:8787", mode: "normal", builderVersion: "2025.06",
-    attemptId, fencingToken: 1, parentReference: null, layers: [{ index: 0, key: "a".repeat(64), spec: layer(["RUN true"], {}, true) }],
-    secrets: {}, token: "kjt_x", deadlineMs: Date.now() + 3_600_000,
+    buildId: "bd-dispatch",
+    workspaceId: "ws",
+    workspaceName: "acme",
+    origin: "http://127.0.0.1:8787",
+    mode: "normal",
+    builderVersion: "2025.06",
+    attemptId,
+    fencingToken: 1,
+    parentReference: null,
+    layers: [{ index: 0, key: "a".repeat(64), spec: layer(["RUN true"], {}, true) }],
+    secrets: {},
+    token: "kjt_x",
+    deadlineMs: Date.now() + 3_600_000,
   });
 }
 
@@ -39,9 +48,15 @@ describe("dispatchJob", () => {
   });
 
   it("reports 5xx and 4xx answers as refusals", async () => {
-    for (const [mode, status] of [["refuse", 503], ["reject", 400]] as const) {
+    for (const [mode, status] of [
+      ["refuse", 503],
+      ["reject", 400],
+    ] as const) {
       const { url } = await fleetUrl(mode);
-      expect(await dispatchJob(url, newWebhookSecret(), job(`at-${mode}`))).toEqual({ ok: false, error: { code: "refused", status, message: `The fleet refused the job with HTTP ${status}.` } });
+      expect(await dispatchJob(url, newWebhookSecret(), job(`at-${mode}`))).toEqual({
+        ok: false,
+        error: { code: "refused", status, message: `The fleet refused the job with HTTP ${status}.` },
+      });
     }
   });
 
@@ -53,8 +68,14 @@ describe("dispatchJob", () => {
   });
 
   it("fails cleanly when the fleet is unreachable or does not answer in time", async () => {
-    expect(await dispatchJob("http://127.0.0.1:1/jobs", newWebhookSecret(), job("at-down"))).toMatchObject({ ok: false, error: { code: "unreachable" } });
+    expect(await dispatchJob("http://127.0.0.1:1/jobs", newWebhookSecret(), job("at-down"))).toMatchObject({
+      ok: false,
+      error: { code: "unreachable" },
+    });
     const { url } = await fleetUrl("hang");
-    expect(await dispatchJob(url, newWebhookSecret(), job("at-hang"), { timeoutMs: 200 })).toMatchObject({ ok: false, error: { code: "timeout" } });
+    expect(await dispatchJob(url, newWebhookSecret(), job("at-hang"), { timeoutMs: 200 })).toMatchObject({
+      ok: false,
+      error: { code: "timeout" },
+    });
   });
 });

@@ -11,15 +11,29 @@ import { workspacesApp } from "../../workers/routes/workspaces.ts";
 import { call } from "./periphery-helpers.ts";
 
 const PERIPHERY_OPERATIONS = [
-  "POST /v1/workspaces", "GET /v1/workspaces",
-  "POST /v1/tokens", "GET /v1/tokens", "DELETE /v1/tokens/{id}",
-  "POST /v1/fleets", "GET /v1/fleets", "GET /v1/fleets/{id}", "PATCH /v1/fleets/{id}",
-  "PUT /v1/secrets/{name}", "GET /v1/secrets", "DELETE /v1/secrets/{name}",
-  "POST /v1/contexts/missing", "PUT /v1/contexts/{digest}", "POST /v1/contexts/{digest}/uploads",
-  "PUT /v1/contexts/{digest}/uploads/{uploadId}/parts/{n}", "POST /v1/contexts/{digest}/uploads/{uploadId}/complete",
-  "DELETE /v1/contexts/{digest}/uploads/{uploadId}", "GET /v1/runner/contexts/{digest}",
-  "PUT /v1/tags/{name}", "GET /v1/tags/{name}",
-  "GET /badges/{workspace}/{tag}.svg", "GET /badges/{workspace}/{tag}.json",
+  "POST /v1/workspaces",
+  "GET /v1/workspaces",
+  "POST /v1/tokens",
+  "GET /v1/tokens",
+  "DELETE /v1/tokens/{id}",
+  "POST /v1/fleets",
+  "GET /v1/fleets",
+  "GET /v1/fleets/{id}",
+  "PATCH /v1/fleets/{id}",
+  "PUT /v1/secrets/{name}",
+  "GET /v1/secrets",
+  "DELETE /v1/secrets/{name}",
+  "POST /v1/contexts/missing",
+  "PUT /v1/contexts/{digest}",
+  "POST /v1/contexts/{digest}/uploads",
+  "PUT /v1/contexts/{digest}/uploads/{uploadId}/parts/{n}",
+  "POST /v1/contexts/{digest}/uploads/{uploadId}/complete",
+  "DELETE /v1/contexts/{digest}/uploads/{uploadId}",
+  "GET /v1/runner/contexts/{digest}",
+  "PUT /v1/tags/{name}",
+  "GET /v1/tags/{name}",
+  "GET /badges/{workspace}/{tag}.svg",
+  "GET /badges/{workspace}/{tag}.json",
 ];
 
 function operationsOf(spec: { paths: Record<string, Record<string, unknown>> }): string[] {
@@ -29,7 +43,9 @@ function operationsOf(spec: { paths: Record<string, Record<string, unknown>> }):
 describe("GET /openapi.json", () => {
   it("each periphery sub-app generates its part of the document", () => {
     const apps = [workspacesApp, tokensApp, fleetsApp, secretsApp, contextsApp, runnerContextsApp, tagsApp, badgesApp];
-    const operations = apps.flatMap((a) => operationsOf(a.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "t", version: "1" } }) as never));
+    const operations = apps.flatMap((a) =>
+      operationsOf(a.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "t", version: "1" } }) as never),
+    );
     expect(operations.sort()).toEqual([...PERIPHERY_OPERATIONS].sort());
   });
 

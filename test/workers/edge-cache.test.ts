@@ -3,7 +3,14 @@
 // client still sees `no-cache` with ETag/304.
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { EDGE_TTL_HEADER, edgeCacheKey, edgeTtlFor, FINAL_TTL_SECONDS, invalidateImageCaches, tagPagePaths } from "../../workers/edge-cache.ts";
+import {
+  EDGE_TTL_HEADER,
+  edgeCacheKey,
+  edgeTtlFor,
+  FINAL_TTL_SECONDS,
+  invalidateImageCaches,
+  tagPagePaths,
+} from "../../workers/edge-cache.ts";
 import { call, callJson, insertImage, newTenant, setBuildStatus } from "./periphery-helpers.ts";
 
 async function publicTag(buildStatus: Parameters<typeof insertImage>[1], tag = "main") {
@@ -20,7 +27,9 @@ async function badge(workspace: string, ext = "json", headers: Record<string, st
 
 describe("edge cache keys and TTLs", () => {
   it("keys pages under the Worker's own origin and lists a tag's pages", () => {
-    expect(edgeCacheKey("https://kiln.example.com", "/badges/acme/main.svg")).toBe("https://kiln.example.com/__kiln-edge/badges/acme/main.svg");
+    expect(edgeCacheKey("https://kiln.example.com", "/badges/acme/main.svg")).toBe(
+      "https://kiln.example.com/__kiln-edge/badges/acme/main.svg",
+    );
     expect(tagPagePaths("acme", "v1.2")).toEqual(["/badges/acme/v1.2.svg", "/badges/acme/v1.2.json", "/images/by-tag/acme/v1.2"]);
   });
 

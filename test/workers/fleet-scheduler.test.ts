@@ -25,7 +25,10 @@ describe("FleetScheduler", () => {
     await fleet.acquire("fl-unit-2", "bd-lost", { capacity: 1, enqueue: true, slotTtlMs: 60_000 });
     await fleet.acquire("fl-unit-2", "bd-next", { capacity: 1, enqueue: true, slotTtlMs: 60_000 });
     // Time does not pass in workerd: expire the slot by hand, then let the alarm run.
-    await runInDurableObject(fleet, (_i: unknown, state: DurableObjectState) => void state.storage.sql.exec("UPDATE slots SET expires_ms = 0"));
+    await runInDurableObject(
+      fleet,
+      (_i: unknown, state: DurableObjectState) => void state.storage.sql.exec("UPDATE slots SET expires_ms = 0"),
+    );
     await makeDue(fleet, "expire");
     expect(await runDurableObjectAlarm(fleet)).toBe(true);
     // The slot went to the queue's head; bd-next is no build, so it declined and the slot is free again.

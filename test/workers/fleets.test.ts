@@ -2,9 +2,9 @@
 // encrypted at rest under the fleet id, list/read/update/disable, shared fleets, isolation,
 // and the functions the build core dispatches with.
 import { env } from "cloudflare:test";
+import { newWebhookSecret, signWebhook, verifyWebhook } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import { findFleet, fleetSigningSecret, listDispatchableFleets } from "../../workers/fleets.ts";
-import { newWebhookSecret, signWebhook, verifyWebhook } from "@kiln-build/protocol";
 import { call, callJson, newTenant } from "./periphery-helpers.ts";
 
 const fleetBody = { name: "gpu-pool", url: "https://runners.example.com/v1/jobs", gpuTypes: ["T4", "A100-80GB"], maxConcurrentBuilds: 4 };
@@ -13,9 +13,17 @@ describe("POST /v1/fleets", () => {
   it("generates a signing secret when none is given, returns it once, stores it encrypted", async () => {
     const { workspace, token } = await newTenant();
     const created = await callJson("POST", "/v1/fleets", 201, { token, json: fleetBody });
-    expect(created).toMatchObject({ ...fleetBody, id: expect.stringMatching(/^flt_/), shared: false, workspaceId: workspace.id, disabledAt: null });
+    expect(created).toMatchObject({
+      ...fleetBody,
+      id: expect.stringMatching(/^flt_/),
+      shared: false,
+      workspaceId: workspace.id,
+      disabledAt: null,
+    });
     expect(created.signingSecret).toMatch(/^whsec_/);
-    const row = await env.DB.prepare("SELECT signing_secret_enc FROM fleets WHERE id = ?").bind(created.id).first<{ signing_secret_enc: string }>();
+    const row = await env.DB.prepare("SELECT signing_secret_enc FROM fleets WHERE id = ?")
+      .bind(created.id)
+      .first<{ signing_secret_enc: string }>();
     expect(row!.signing_secret_enc).not.toContain(created.signingSecret.slice(6));
     const fleet = (await findFleet(env, created.id))!;
     expect(await fleetSigningSecret(env, fleet)).toBe(created.signingSecret);
@@ -39,7 +47,9 @@ describe("POST /v1/fleets", () => {
     const { token } = await newTenant();
     const a = await callJson("POST", "/v1/fleets", 201, { token, json: fleetBody });
     const b = await callJson("POST", "/v1/fleets", 201, { token, json: fleetBody });
-    await env.DB.prepare("UPDATE fleets SET signing_secret_enc = (SELECT signing_secret_enc FROM fleets WHERE id = ?) WHERE id = ?").bind(a.id, b.id).run();
+    await env.DB.prepare("UPDATE fleets SET signing_secret_enc = (SELECT signing_secret_enc FROM fleets WHERE id = ?) WHERE id = ?")
+      .bind(a.id, b.id)
+      .run();
     await expect(fleetSigningSecret(env, (await findFleet(env, b.id))!)).rejects.toThrow(b.id);
   });
 
@@ -97,7 +107,10 @@ describe("GET/PATCH /v1/fleets", () => {
   it("updates fields, disables and re-enables, rotates the secret (shown once)", async () => {
     const { token } = await newTenant();
     const created = await callJson("POST", "/v1/fleets", 201, { token, json: fleetBody });
-    const updated = await callJson("PATCH", `/v1/fleets/${created.id}`, 200, { token, json: { maxConcurrentBuilds: 9, gpuTypes: [], url: "http://127.0.0.1:9000/v1/jobs" } });
+    const updated = await callJson("PATCH", `/v1/fleets/${created.id}`, 200, {
+      token,
+      json: { maxConcurrentBuilds: 9, gpuTypes: [], url: "http://127.0.0.1:9000/v1/jobs" },
+    });
     expect(updated).toMatchObject({ maxConcurrentBuilds: 9, gpuTypes: [], url: "http://127.0.0.1:9000/v1/jobs", name: "gpu-pool" });
     expect(updated.signingSecret).toBeUndefined();
     const disabled = await callJson("PATCH", `/v1/fleets/${created.id}`, 200, { token, json: { disabled: true } });
@@ -113,7 +126,12 @@ describe("GET/PATCH /v1/fleets", () => {
   it("refuses empty, contradictory and unknown updates", async () => {
     const { token } = await newTenant();
     const created = await callJson("POST", "/v1/fleets", 201, { token, json: fleetBody });
-    for (const json of [{}, { rotateSigningSecret: true, signingSecret: newWebhookSecret() }, { rotateSigningSecret: false }, { workspaceId: "ws_x" }]) {
+    for (const json of [
+      {},
+      { rotateSigningSecret: true, signingSecret: newWebhookSecret() },
+      { rotateSigningSecret: false },
+      { workspaceId: "ws_x" },
+    ]) {
       await callJson("PATCH", `/v1/fleets/${created.id}`, 400, { token, json });
     }
     await callJson("PATCH", "/v1/fleets/flt_missing", 404, { token, json: { disabled: true } });
@@ -136,7 +154,11 @@ describe("listDispatchableFleets", () => {
     expect(ids).not.toContain(ownDisabled.id);
     expect(ids).not.toContain(theirs.id);
     expect(ids.indexOf(own.id)).toBeLessThan(ids.indexOf(shared.id));
-    expect(fleets.find((f) => f.id === own.id)).toMatchObject({ gpuTypes: ["T4", "A100-80GB"], maxConcurrentBuilds: 4, workspaceId: a.workspace.id });
+    expect(fleets.find((f) => f.id === own.id)).toMatchObject({
+      gpuTypes: ["T4", "A100-80GB"],
+      maxConcurrentBuilds: 4,
+      workspaceId: a.workspace.id,
+    });
     expect(await findFleet(env, "flt_nope")).toBeNull();
   });
 

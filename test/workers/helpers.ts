@@ -2,15 +2,14 @@
 // fleets written straight into D1, layer-spec factories, signed runner events, and the
 // recording fleet endpoint started by test/node/fleet-recorder-setup.ts.
 import { env, SELF } from "cloudflare:test";
+import type { Job, LayerSpec, RunnerEvent } from "@kiln-build/protocol";
+import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { drizzle } from "drizzle-orm/d1";
 import { inject } from "vitest";
-import type { LayerSpec } from "@kiln-build/protocol";
 import { generateToken, hashToken, SCOPES, type Scope } from "../../workers/auth/tokens.ts";
 import { fleets } from "../../workers/db/schema/fleets.ts";
 import { tokens, workspaces } from "../../workers/db/schema/workspaces.ts";
 import { sealSigningSecret } from "../../workers/fleets.ts";
-import type { Job, RunnerEvent } from "@kiln-build/protocol";
-import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 
 /** One request the recorder got (test/node/fleet-recorder.ts). */
 export type Recorded = { fleet: string; mode: string; headers: Record<string, string>; body: string; receivedAtMs: number };
@@ -19,7 +18,8 @@ export type Recorded = { fleet: string; mode: string; headers: Record<string, st
 export const ORIGIN = "https://kiln.test";
 
 let counter = 0;
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+const unique = (prefix: string) =>
+  `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 
 /** A workspace and an API token with `scopes`, written directly to D1. */
 export async function newTenant(scopes: readonly Scope[] = SCOPES): Promise<{ workspaceId: string; workspaceName: string; token: string }> {
@@ -28,14 +28,18 @@ export async function newTenant(scopes: readonly Scope[] = SCOPES): Promise<{ wo
   const workspaceName = unique("ws");
   const token = generateToken("api");
   await db.insert(workspaces).values({ id: workspaceId, name: workspaceName });
-  await db.insert(tokens).values({ id: unique("tok"), workspaceId, kind: "api", hash: await hashToken(token), name: "test", scopes: [...scopes] });
+  await db
+    .insert(tokens)
+    .values({ id: unique("tok"), workspaceId, kind: "api", hash: await hashToken(token), name: "test", scopes: [...scopes] });
   return { workspaceId, workspaceName, token };
 }
 
 /** Another API token of an existing workspace. */
 export async function newToken(workspaceId: string, scopes: readonly Scope[] = SCOPES): Promise<string> {
   const token = generateToken("api");
-  await drizzle(env.DB).insert(tokens).values({ id: unique("tok"), workspaceId, kind: "api", hash: await hashToken(token), name: "test", scopes: [...scopes] });
+  await drizzle(env.DB)
+    .insert(tokens)
+    .values({ id: unique("tok"), workspaceId, kind: "api", hash: await hashToken(token), name: "test", scopes: [...scopes] });
   return token;
 }
 
@@ -50,15 +54,28 @@ export type TestFleet = { id: string; name: string; secret: string; recorderKey:
 /** Registers a fleet for the workspace (null: shared) that dispatches to the recording endpoint. */
 export async function newFleet(
   workspaceId: string | null,
-  options: { mode?: "accept" | "refuse" | "reject" | "redirect" | "hang"; gpuTypes?: string[]; maxConcurrentBuilds?: number; url?: string } = {},
+  options: {
+    mode?: "accept" | "refuse" | "reject" | "redirect" | "hang";
+    gpuTypes?: string[];
+    maxConcurrentBuilds?: number;
+    url?: string;
+  } = {},
 ): Promise<TestFleet> {
   const id = unique("fl");
   const recorderKey = unique("rec");
   const secret = newWebhookSecret();
   const url = options.url ?? `${inject("fleetRecorderUrl")}/fleet/${recorderKey}/${options.mode ?? "accept"}`;
-  await drizzle(env.DB).insert(fleets).values({
-    id, workspaceId, name: recorderKey, url, signingSecretEnc: await sealSigningSecret(env, id, secret), gpuTypes: options.gpuTypes ?? [], maxConcurrentBuilds: options.maxConcurrentBuilds ?? 4,
-  });
+  await drizzle(env.DB)
+    .insert(fleets)
+    .values({
+      id,
+      workspaceId,
+      name: recorderKey,
+      url,
+      signingSecretEnc: await sealSigningSecret(env, id, secret),
+      gpuTypes: options.gpuTypes ?? [],
+      maxConcurrentBuilds: options.maxConcurrentBuilds ?? 4,
+    });
   return { id, name: recorderKey, secret, recorderKey };
 }
 
@@ -90,7 +107,14 @@ export async function nthJob(fleet: TestFleet, n = 1): Promise<Job> {
 export function layer(lines: string[], overrides: Partial<LayerSpec> = {}, root = false): LayerSpec {
   return {
     dockerfileCommands: [root ? "FROM busybox:1.36" : "FROM base", ...lines],
-    context: null, secrets: [], gpu: null, buildArgs: {}, registryAuth: null, buildFunction: null, pythonStandalone: null, forceBuild: false,
+    context: null,
+    secrets: [],
+    gpu: null,
+    buildArgs: {},
+    registryAuth: null,
+    buildFunction: null,
+    pythonStandalone: null,
+    forceBuild: false,
     ...overrides,
   };
 }
@@ -112,7 +136,11 @@ export function api(method: string, path: string, options: ApiOptions = {}): Pro
 }
 
 /** `api` returning the status and parsed JSON body. */
-export async function apiJson<T = any>(method: string, path: string, options: ApiOptions = {}): Promise<{ status: number; body: T; headers: Headers }> {
+export async function apiJson<T = any>(
+  method: string,
+  path: string,
+  options: ApiOptions = {},
+): Promise<{ status: number; body: T; headers: Headers }> {
   const response = await api(method, path, options);
   const text = await response.text();
   return { status: response.status, body: (text ? JSON.parse(text) : null) as T, headers: response.headers };
@@ -163,7 +191,15 @@ export function digestFor(key: string, salt = ""): string {
 export async function completeJob(fleet: TestFleet, job: Job, salt = ""): Promise<void> {
   for (const e of [{ type: "accepted" }, { type: "started" }] as const) expectOk(await sendEvent(fleet, job, e));
   for (const l of job.layers) {
-    expectOk(await sendEvent(fleet, job, { type: "layer_succeeded", layerKey: l.key, digest: digestFor(l.key, salt), sizeBytes: 1000 + l.index, reference: l.target }));
+    expectOk(
+      await sendEvent(fleet, job, {
+        type: "layer_succeeded",
+        layerKey: l.key,
+        digest: digestFor(l.key, salt),
+        sizeBytes: 1000 + l.index,
+        reference: l.target,
+      }),
+    );
   }
   expectOk(await sendEvent(fleet, job, { type: "succeeded" }));
 }

@@ -2,10 +2,23 @@
 // keys, the one-statement cached resolve, Idempotency-Key, secret and context checks, what the
 // dispatched job carries, tags, runtime mounts and workspace isolation.
 import { env, listDurableObjectIds, SELF } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
 import { computeChainKeys } from "@kiln-build/protocol";
+import { describe, expect, it } from "vitest";
 import { clearResolvedChains } from "../../workers/images/resolved-chains.ts";
-import { api, apiJson, chain, completeJob, dispatches, layer, newFleet, newTenant, nthJob, ORIGIN, settle, submitImage } from "./helpers.ts";
+import {
+  api,
+  apiJson,
+  chain,
+  completeJob,
+  dispatches,
+  layer,
+  newFleet,
+  newTenant,
+  nthJob,
+  ORIGIN,
+  settle,
+  submitImage,
+} from "./helpers.ts";
 
 async function builtChain(n = 3) {
   const t = await newTenant();
@@ -22,7 +35,11 @@ async function uploadContext(token: string, text: string): Promise<string> {
   const bytes = new TextEncoder().encode(text);
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   const digest = `sha256:${[...hash].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-  const response = await SELF.fetch(`${ORIGIN}/v1/contexts/${digest}`, { method: "PUT", headers: { authorization: `Bearer ${token}`, "content-length": String(bytes.length) }, body: bytes });
+  const response = await SELF.fetch(`${ORIGIN}/v1/contexts/${digest}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${token}`, "content-length": String(bytes.length) },
+    body: bytes,
+  });
   expect(response.status).toBe(201);
   return digest;
 }
@@ -45,14 +62,21 @@ describe("POST /v1/images validation", () => {
       expect(r.status, JSON.stringify(json).slice(0, 80)).toBe(400);
       expect(r.body.error).toMatchObject({ code: "invalid_request", message: expect.any(String) });
     }
-    const notJson = await SELF.fetch(`${ORIGIN}/v1/images`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: "{nope" });
+    const notJson = await SELF.fetch(`${ORIGIN}/v1/images`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: "{nope",
+    });
     expect(notJson.status).toBe(400);
-    expect((await notJson.json() as any).error.code).toBe("invalid_request");
+    expect(((await notJson.json()) as any).error.code).toBe("invalid_request");
   });
 
   it("refuses bodies over 16 MiB with 413, missing tokens with 401, missing scopes with 403", async () => {
     const { token } = await newTenant(["images:read"]);
-    const big = await api("POST", "/v1/images", { token: (await newTenant()).token, json: { builderVersion: "2025.06", layers: [layer(["RUN " + "x".repeat(17 * 1024 * 1024)], {}, true)] } });
+    const big = await api("POST", "/v1/images", {
+      token: (await newTenant()).token,
+      json: { builderVersion: "2025.06", layers: [layer([`RUN ${"x".repeat(17 * 1024 * 1024)}`], {}, true)] },
+    });
     expect(big.status).toBe(413);
     expect((await apiJson("POST", "/v1/images", { json: { builderVersion: "2025.06", layers: chain(1) } })).status).toBe(401);
     const forbidden = await apiJson("POST", "/v1/images", { token, json: { builderVersion: "2025.06", layers: chain(1) } });
@@ -69,7 +93,11 @@ describe("POST /v1/images answers", () => {
     const layers = chain(3);
     const r = await submitImage(t.token, layers);
     expect(r.status).toBe(202);
-    expect(r.body).toMatchObject({ id: expect.stringMatching(/^im-[a-z2-7]{26}$/), status: "queued", buildId: expect.stringMatching(/^bd-/) });
+    expect(r.body).toMatchObject({
+      id: expect.stringMatching(/^im-[a-z2-7]{26}$/),
+      status: "queued",
+      buildId: expect.stringMatching(/^bd-/),
+    });
     const keys = await computeChainKeys({ builderVersion: "2025.06", layers });
     expect(r.body.layers).toEqual(keys.map((key, index) => ({ index, key, status: "queued" })));
   });
@@ -96,7 +124,9 @@ describe("POST /v1/images answers", () => {
     expect(mounted.body.id).not.toBe(first.body.id);
     const view = await apiJson("GET", `/v1/images/${again.body.id}`, { token: t.token });
     expect(view.status).toBe(200);
-    expect(view.body.layers.map((l: any) => [l.cached, l.reference])).toEqual(job.layers.map((l) => [true, expect.stringMatching(new RegExp(`^kiln\\.test/${t.workspaceName}/layers@sha256:`))]));
+    expect(view.body.layers.map((l: any) => [l.cached, l.reference])).toEqual(
+      job.layers.map((_l) => [true, expect.stringMatching(new RegExp(`^kiln\\.test/${t.workspaceName}/layers@sha256:`))]),
+    );
   });
 
   it("never answers forceBuild or ignoreCache from memory, and still moves the tag on a remembered chain", async () => {
@@ -155,7 +185,9 @@ describe("POST /v1/images answers", () => {
     expect(missingSecret.status).toBe(422);
     expect(missingSecret.body.error).toMatchObject({ code: "secret_not_found", details: { secret: "db" } });
     expect((await apiJson("PUT", "/v1/secrets/db", { token: t.token, json: { values: { USER: "u" } } })).status).toBe(200);
-    const missingKey = await submitImage(t.token, [layer(["RUN env"], { secrets: ["db"] }, true)], { requiredSecretKeys: { db: ["USER", "PASSWORD"] } });
+    const missingKey = await submitImage(t.token, [layer(["RUN env"], { secrets: ["db"] }, true)], {
+      requiredSecretKeys: { db: ["USER", "PASSWORD"] },
+    });
     expect(missingKey.status).toBe(422);
     expect(missingKey.body.error).toMatchObject({ code: "secret_missing_keys", details: { missingKeys: ["PASSWORD"] } });
     const digest = `sha256:${"e".repeat(64)}`;

@@ -14,7 +14,12 @@ const fixture = { fleetId: "", tokenId: "", imageId: "", digest: "", uploadId: "
 beforeAll(async () => {
   a = await newTenant();
   b = await newTenant();
-  fixture.fleetId = (await callJson("POST", "/v1/fleets", 201, { token: b.token, json: { name: "b", url: "https://b.example/v1/jobs", maxConcurrentBuilds: 1 } })).id;
+  fixture.fleetId = (
+    await callJson("POST", "/v1/fleets", 201, {
+      token: b.token,
+      json: { name: "b", url: "https://b.example/v1/jobs", maxConcurrentBuilds: 1 },
+    })
+  ).id;
   fixture.tokenId = (await callJson("POST", "/v1/tokens", 201, { token: b.token, json: { name: "b2", scopes: ["images:read"] } })).id;
   await callJson("PUT", "/v1/secrets/b-secret", 200, { token: b.token, json: { values: { K: "b-value" } } });
   fixture.imageId = await insertImage(b.workspace.id, "succeeded");
@@ -22,7 +27,12 @@ beforeAll(async () => {
   const data = bytes(1234, 31);
   fixture.digest = await sha256Digest(data);
   expect((await call("PUT", `/v1/contexts/${fixture.digest}`, { token: b.token, body: data })).status).toBe(201);
-  fixture.uploadId = (await callJson("POST", `/v1/contexts/${fixture.digest}/uploads`, 201, { token: b.token, json: { sizeBytes: 10, partSizeBytes: MIN_PART_BYTES } })).uploadId;
+  fixture.uploadId = (
+    await callJson("POST", `/v1/contexts/${fixture.digest}/uploads`, 201, {
+      token: b.token,
+      json: { sizeBytes: 10, partSizeBytes: MIN_PART_BYTES },
+    })
+  ).uploadId;
 });
 
 describe("a token of workspace A", () => {
@@ -42,11 +52,15 @@ describe("a token of workspace A", () => {
       expect(response.status, `${method} ${path}`).toBe(404);
       expect((await response.json<any>()).error.code).toBe("not_found");
     }
-    expect((await call("PUT", `/v1/contexts/${fixture.digest}/uploads/${fixture.uploadId}/parts/1`, { token: a.token, body: bytes(10) })).status).toBe(404);
+    expect(
+      (await call("PUT", `/v1/contexts/${fixture.digest}/uploads/${fixture.uploadId}/parts/1`, { token: a.token, body: bytes(10) })).status,
+    ).toBe(404);
   });
 
   it("lists none of B's fleets, tokens or secrets", async () => {
-    const listings = await Promise.all(["/v1/fleets", "/v1/tokens", "/v1/secrets"].map((path) => callJson("GET", path, 200, { token: a.token })));
+    const listings = await Promise.all(
+      ["/v1/fleets", "/v1/tokens", "/v1/secrets"].map((path) => callJson("GET", path, 200, { token: a.token })),
+    );
     const text = JSON.stringify(listings);
     for (const needle of [fixture.fleetId, fixture.tokenId, "b-secret", b.workspace.id]) expect(text).not.toContain(needle);
   });
@@ -60,8 +74,12 @@ describe("a token of workspace A", () => {
   });
 
   it("must upload B's context itself, and A's jobs cannot download B's", async () => {
-    expect(await callJson("POST", "/v1/contexts/missing", 200, { token: a.token, json: { digests: [fixture.digest] } })).toEqual({ missing: [fixture.digest] });
-    expect(await callJson("POST", "/v1/contexts/missing", 200, { token: b.token, json: { digests: [fixture.digest] } })).toEqual({ missing: [] });
+    expect(await callJson("POST", "/v1/contexts/missing", 200, { token: a.token, json: { digests: [fixture.digest] } })).toEqual({
+      missing: [fixture.digest],
+    });
+    expect(await callJson("POST", "/v1/contexts/missing", 200, { token: b.token, json: { digests: [fixture.digest] } })).toEqual({
+      missing: [],
+    });
     const jobOfA = await insertJobToken(a.workspace.id);
     expect((await call("GET", contextDownloadPath(fixture.digest), { token: jobOfA })).status).toBe(404);
     const jobOfB = await insertJobToken(b.workspace.id);
@@ -74,7 +92,9 @@ describe("a token of workspace A", () => {
 
   it("left B's objects intact", async () => {
     expect((await callJson("GET", `/v1/fleets/${fixture.fleetId}`, 200, { token: b.token })).disabledAt).toBeNull();
-    expect((await callJson("GET", "/v1/tokens", 200, { token: b.token })).tokens.every((t: { revokedAt: unknown }) => t.revokedAt === null)).toBe(true);
+    expect(
+      (await callJson("GET", "/v1/tokens", 200, { token: b.token })).tokens.every((t: { revokedAt: unknown }) => t.revokedAt === null),
+    ).toBe(true);
     expect(await secretValuesForJob(env, b.workspace.id, ["b-secret"])).toEqual({ "b-secret": { K: "b-value" } });
     expect((await callJson("GET", "/v1/tags/b-tag", 200, { token: b.token })).imageId).toBe(fixture.imageId);
   });

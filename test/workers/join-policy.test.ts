@@ -22,15 +22,34 @@ describe("decideSubmit", () => {
 
   it("lets a normal submission join a forced build, but never an ignore-cache one", () => {
     expect(decideSubmit({ ...empty, holder: { buildId: "bd-f", mode: "force" } }, normal, 0)).toEqual({ kind: "join", buildId: "bd-f" });
-    expect(decideSubmit({ ...empty, pending: [{ buildId: "bd-f", mode: "force", freshFrom: 0 }] }, normal, 0)).toEqual({ kind: "join", buildId: "bd-f" });
-    expect(decideSubmit({ ...empty, holder: { buildId: "bd-i", mode: "ignore" }, pending: [{ buildId: "bd-i", mode: "ignore", freshFrom: 0 }] }, normal, 0)).toEqual({ kind: "create" });
+    expect(decideSubmit({ ...empty, pending: [{ buildId: "bd-f", mode: "force", freshFrom: 0 }] }, normal, 0)).toEqual({
+      kind: "join",
+      buildId: "bd-f",
+    });
+    expect(
+      decideSubmit(
+        { ...empty, holder: { buildId: "bd-i", mode: "ignore" }, pending: [{ buildId: "bd-i", mode: "ignore", freshFrom: 0 }] },
+        normal,
+        0,
+      ),
+    ).toEqual({ kind: "create" });
   });
 
   it("never lets a forced submission join a build that started before it (or use the cache)", () => {
     expect(decideSubmit({ ...empty, success }, force, 0)).toEqual({ kind: "create" });
-    const started: KeyState = { ...empty, holder: { buildId: "bd-f", mode: "force" }, pending: [{ buildId: "bd-f", mode: "force", freshFrom: 0 }] };
+    const started: KeyState = {
+      ...empty,
+      holder: { buildId: "bd-f", mode: "force" },
+      pending: [{ buildId: "bd-f", mode: "force", freshFrom: 0 }],
+    };
     expect(decideSubmit(started, force, 0)).toEqual({ kind: "create" });
-    expect(decideSubmit({ ...empty, holder: { buildId: "bd-n", mode: "normal" }, pending: [{ buildId: "bd-n", mode: "normal", freshFrom: 3 }] }, force, 0)).toEqual({ kind: "create" });
+    expect(
+      decideSubmit(
+        { ...empty, holder: { buildId: "bd-n", mode: "normal" }, pending: [{ buildId: "bd-n", mode: "normal", freshFrom: 3 }] },
+        force,
+        0,
+      ),
+    ).toEqual({ kind: "create" });
   });
 
   it("coalesces forced submissions into a forced build that has not started and rebuilds at least as much", () => {
@@ -41,7 +60,10 @@ describe("decideSubmit", () => {
 
   it("keeps ignore-cache builds private", () => {
     expect(decideSubmit({ ...empty, success, holder: { buildId: "bd-n", mode: "normal" } }, ignore, 0)).toEqual({ kind: "create" });
-    expect(decideSubmit({ ...empty, pending: [{ buildId: "bd-i", mode: "ignore", freshFrom: 0 }] }, ignore, 0)).toEqual({ kind: "join", buildId: "bd-i" });
+    expect(decideSubmit({ ...empty, pending: [{ buildId: "bd-i", mode: "ignore", freshFrom: 0 }] }, ignore, 0)).toEqual({
+      kind: "join",
+      buildId: "bd-i",
+    });
   });
 
   it("memoises a failure only within its window", () => {
@@ -61,17 +83,39 @@ describe("decideClaim and applyRelease", () => {
   });
 
   it("answers a non-fresh claim from the cache or the memo, a fresh one never", () => {
-    expect(decideClaim({ ...empty, success }, { buildId: "b", mode: "normal", fresh: false }, 0)).toMatchObject({ kind: "cached", digest: "sha256:aa" });
+    expect(decideClaim({ ...empty, success }, { buildId: "b", mode: "normal", fresh: false }, 0)).toMatchObject({
+      kind: "cached",
+      digest: "sha256:aa",
+    });
     expect(decideClaim({ ...empty, success }, { buildId: "b", mode: "normal", fresh: true }, 0)).toEqual({ kind: "claimed" });
-    expect(decideClaim({ ...empty, failure: { buildId: "x", untilMs: 10 } }, { buildId: "b", mode: "normal", fresh: false }, 5)).toEqual({ kind: "failed", buildId: "x" });
+    expect(decideClaim({ ...empty, failure: { buildId: "x", untilMs: 10 } }, { buildId: "b", mode: "normal", fresh: false }, 5)).toEqual({
+      kind: "failed",
+      buildId: "x",
+    });
   });
 
   it("caches successes of normal and forced builds only, memoises failures, and wakes waiters", () => {
-    const held: KeyState = { ...empty, holder: { buildId: "a", mode: "normal" }, pending: [{ buildId: "a", mode: "normal", freshFrom: 3 }] };
+    const held: KeyState = {
+      ...empty,
+      holder: { buildId: "a", mode: "normal" },
+      pending: [{ buildId: "a", mode: "normal", freshFrom: 3 }],
+    };
     const ok = applyRelease(held, "a", "normal", { kind: "succeeded", digest: "d", reference: "r", sizeBytes: 2 }, 0, 60_000);
     expect(ok.notifyWaiters).toBe(true);
-    expect(ok.state).toEqual({ holder: null, pending: [], success: { buildId: "a", digest: "d", reference: "r", sizeBytes: 2 }, failure: null });
-    const ignored = applyRelease({ ...held, holder: { buildId: "a", mode: "ignore" } }, "a", "ignore", { kind: "succeeded", digest: "d", reference: "r", sizeBytes: 2 }, 0, 60_000);
+    expect(ok.state).toEqual({
+      holder: null,
+      pending: [],
+      success: { buildId: "a", digest: "d", reference: "r", sizeBytes: 2 },
+      failure: null,
+    });
+    const ignored = applyRelease(
+      { ...held, holder: { buildId: "a", mode: "ignore" } },
+      "a",
+      "ignore",
+      { kind: "succeeded", digest: "d", reference: "r", sizeBytes: 2 },
+      0,
+      60_000,
+    );
     expect(ignored.state.success).toBeNull();
     const failed = applyRelease(held, "a", "normal", { kind: "failed", memo: true }, 100, 60_000);
     expect(failed.state.failure).toEqual({ buildId: "a", untilMs: 60_100 });

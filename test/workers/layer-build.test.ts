@@ -8,7 +8,20 @@ import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { layerBuildName } from "../../durable-objects/layer-build.ts";
 import { layers as layersTable } from "../../workers/db/schema/layers.ts";
-import { apiJson, chain, completeJob, digestFor, dispatches, layer, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
+import {
+  apiJson,
+  chain,
+  completeJob,
+  digestFor,
+  dispatches,
+  layer,
+  newFleet,
+  newTenant,
+  nthJob,
+  sendEvent,
+  settle,
+  submitImage,
+} from "./helpers.ts";
 
 async function setup() {
   const t = await newTenant();
@@ -17,7 +30,11 @@ async function setup() {
 }
 
 async function cacheRow(workspaceId: string, key: string) {
-  return drizzle(env.DB).select().from(layersTable).where(and(eq(layersTable.workspaceId, workspaceId), eq(layersTable.key, key))).get();
+  return drizzle(env.DB)
+    .select()
+    .from(layersTable)
+    .where(and(eq(layersTable.workspaceId, workspaceId), eq(layersTable.key, key)))
+    .get();
 }
 
 describe("shared prefixes", () => {
@@ -93,7 +110,10 @@ describe("forceBuild and ignoreCache", () => {
     const r = await submitImage(t.token, layers);
     await settle(r.body.buildId);
     await completeJob(fleet, await nthJob(fleet, 1));
-    const partial = await submitImage(t.token, layers.map((l, i) => (i === 1 ? { ...l, forceBuild: true } : l)));
+    const partial = await submitImage(
+      t.token,
+      layers.map((l, i) => (i === 1 ? { ...l, forceBuild: true } : l)),
+    );
     expect(partial.status).toBe(202);
     await settle(partial.body.buildId);
     expect((await nthJob(fleet, 2)).layers.map((l) => l.index)).toEqual([1, 2]);
@@ -129,8 +149,25 @@ describe("failures", () => {
     await settle(r.body.buildId);
     const job = await nthJob(fleet, 1);
     const root = job.layers[0]!;
-    expect((await sendEvent(fleet, job, { type: "layer_succeeded", layerKey: root.key, digest: digestFor(root.key), sizeBytes: 1, reference: root.target })).status).toBe(200);
-    const failed = await sendEvent(fleet, job, { type: "failed", reason: "build", message: "step 2 exited non-zero", layerKey: job.layers[1]!.key, exitCode: 2, logTail: ["boom"] });
+    expect(
+      (
+        await sendEvent(fleet, job, {
+          type: "layer_succeeded",
+          layerKey: root.key,
+          digest: digestFor(root.key),
+          sizeBytes: 1,
+          reference: root.target,
+        })
+      ).status,
+    ).toBe(200);
+    const failed = await sendEvent(fleet, job, {
+      type: "failed",
+      reason: "build",
+      message: "step 2 exited non-zero",
+      layerKey: job.layers[1]!.key,
+      exitCode: 2,
+      logTail: ["boom"],
+    });
     expect(failed.status).toBe(200);
     const view = await apiJson("GET", `/v1/images/${r.body.id}`, { token: t.token });
     expect(view.body).toMatchObject({ status: "failed", failure: { reason: "build", message: "step 2 exited non-zero (exit code 2)" } });
@@ -145,7 +182,10 @@ describe("failures", () => {
 
     // Past the window (made due by hand: time does not advance in workerd) it is built again.
     const top = env.LAYER_BUILD.getByName(layerBuildName(t.workspaceId, job.layers[1]!.key));
-    await runInDurableObject(top, (_i: unknown, state: DurableObjectState) => void state.storage.sql.exec("UPDATE outcome SET failed_until_ms = 0"));
+    await runInDurableObject(
+      top,
+      (_i: unknown, state: DurableObjectState) => void state.storage.sql.exec("UPDATE outcome SET failed_until_ms = 0"),
+    );
     const retried = await submitImage(t.token, layers);
     expect(retried.status).toBe(202);
     expect(retried.body.buildId).not.toBe(r.body.buildId);

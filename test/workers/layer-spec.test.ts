@@ -1,7 +1,8 @@
 // The Worker recomputes layer keys itself with the SDK's shared module; this proves the module
 // loads in workerd unchanged and agrees with Node on the same input.
-import { describe, expect, it } from "vitest";
+
 import { computeLayerKey, ImageSpecSchema, type LayerSpec } from "@kiln-build/protocol";
+import { describe, expect, it } from "vitest";
 
 const base: LayerSpec = {
   dockerfileCommands: ["FROM python:3.12.10-slim-bookworm", "RUN apt-get update"],

@@ -19,7 +19,8 @@ async function fetchAtInfo(path: string, headers: Record<string, string>): Promi
 /** Every JSON line written to the console while `fn` runs. */
 async function captured(fn: () => Promise<unknown> | unknown): Promise<Record<string, unknown>[]> {
   const lines: string[] = [];
-  for (const method of ["log", "warn", "error"] as const) vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(String(args[0])));
+  for (const method of ["log", "warn", "error"] as const)
+    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(String(args[0])));
   await fn();
   vi.restoreAllMocks();
   return lines.flatMap((line) => {
@@ -39,7 +40,14 @@ describe("formatLogLine", () => {
   });
 
   it("redacts fields named like credentials and cuts long values", () => {
-    const parsed = JSON.parse(formatLogLine("warn", "x", { token: "kiln_api_abc", signingSecret: "whsec_x", authorization: "Bearer y", tokenId: "tk_1", detail: "a".repeat(5000) }, null));
+    const parsed = JSON.parse(
+      formatLogLine(
+        "warn",
+        "x",
+        { token: "kiln_api_abc", signingSecret: "whsec_x", authorization: "Bearer y", tokenId: "tk_1", detail: "a".repeat(5000) },
+        null,
+      ),
+    );
     expect(parsed.token).toBe("[redacted]");
     expect(parsed.signingSecret).toBe("[redacted]");
     expect(parsed.authorization).toBe("[redacted]");
@@ -69,7 +77,9 @@ describe("request ids through the Worker", () => {
   });
 
   it("writes no access line at the local default level (warn) for a successful request", async () => {
-    const lines = await captured(async () => (await SELF.fetch("https://kiln.test/healthz", { headers: { "x-request-id": "quiet-1" } })).arrayBuffer());
+    const lines = await captured(async () =>
+      (await SELF.fetch("https://kiln.test/healthz", { headers: { "x-request-id": "quiet-1" } })).arrayBuffer(),
+    );
     expect(lines.filter((l) => l.requestId === "quiet-1")).toEqual([]);
   });
 
@@ -105,10 +115,14 @@ describe("explicit contexts (Durable Object RPC, alarms)", () => {
 
   it("drops lines below the level and lets an explicit requestId field win", async () => {
     const lines = await captured(() =>
-      withRequestId("ctx-id", () => {
-        log("debug", "hidden");
-        log("warn", "shown", { requestId: "explicit-id" });
-      }, "info"),
+      withRequestId(
+        "ctx-id",
+        () => {
+          log("debug", "hidden");
+          log("warn", "shown", { requestId: "explicit-id" });
+        },
+        "info",
+      ),
     );
     expect(lines).toEqual([{ level: "warn", msg: "shown", requestId: "explicit-id" }]);
   });

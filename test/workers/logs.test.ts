@@ -4,7 +4,6 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { apiJson, completeJob, dispatchedBuild, sendEvent } from "./helpers.ts";
 
-
 const log = (seq: number, data: string) => ({ type: "log" as const, seq, layerKey: null, stream: "stdout" as const, data });
 /** A batched event: entries as `[stream, data]`, all job-level. */
 const logs = (seq: number, entries: [stream: "stdout" | "stderr", data: string][]) => ({
@@ -41,11 +40,30 @@ describe("GET /v1/builds/:id/logs", () => {
 
   it("stores a batched event's entries in order under its sequence number, shared with single chunks, across gaps", async () => {
     const { t, fleet, job, buildId } = await dispatchedBuild(1);
-    expect((await sendEvent(fleet, job, logs(2, [["stdout", "c1\n"], ["stderr", "c2\n"]]))).status).toBe(200);
+    expect(
+      (
+        await sendEvent(
+          fleet,
+          job,
+          logs(2, [
+            ["stdout", "c1\n"],
+            ["stderr", "c2\n"],
+          ]),
+        )
+      ).status,
+    ).toBe(200);
     expect((await sendEvent(fleet, job, log(1, "b\n"))).status).toBe(200);
     const held = (await readAll(t.token, buildId, 100)).seen.filter((c) => c.stream !== "system");
     expect(held).toEqual([]);
-    await sendEvent(fleet, job, logs(0, [["stdout", "a1\n"], ["stderr", "a2\n"], ["stdout", "a3\n"]]));
+    await sendEvent(
+      fleet,
+      job,
+      logs(0, [
+        ["stdout", "a1\n"],
+        ["stderr", "a2\n"],
+        ["stdout", "a3\n"],
+      ]),
+    );
     await sendEvent(fleet, job, logs(0, [["stdout", "a1 again\n"]]));
     const out = (await readAll(t.token, buildId, 100)).seen.filter((c) => c.stream !== "system");
     expect(out.map((c) => [c.stream, c.data])).toEqual([
@@ -60,7 +78,14 @@ describe("GET /v1/builds/:id/logs", () => {
 
   it("keeps a batch still held behind a gap when the build ends, after a note of what never arrived", async () => {
     const { t, fleet, job, buildId } = await dispatchedBuild(1);
-    await sendEvent(fleet, job, logs(1, [["stdout", "late 1\n"], ["stderr", "late 2\n"]]));
+    await sendEvent(
+      fleet,
+      job,
+      logs(1, [
+        ["stdout", "late 1\n"],
+        ["stderr", "late 2\n"],
+      ]),
+    );
     await completeJob(fleet, job);
     const { seen } = await readAll(t.token, buildId, 100);
     const text = seen.map((c) => c.data).join("");
@@ -72,7 +97,14 @@ describe("GET /v1/builds/:id/logs", () => {
     const { t, fleet, job, buildId } = await dispatchedBuild(1);
     const bad = [
       { type: "logs", seq: 0, entries: [] },
-      { type: "logs", seq: 0, entries: [{ layerKey: null, stream: "stdout", data: "x".repeat(600_000) }, { layerKey: null, stream: "stdout", data: "y".repeat(600_000) }] },
+      {
+        type: "logs",
+        seq: 0,
+        entries: [
+          { layerKey: null, stream: "stdout", data: "x".repeat(600_000) },
+          { layerKey: null, stream: "stdout", data: "y".repeat(600_000) },
+        ],
+      },
       { type: "logs", seq: 0, entries: [{ layerKey: "not-a-key", stream: "stdout", data: "x" }] },
       { type: "logs", seq: 0, entries: [{ layerKey: null, stream: "stdin", data: "x" }] },
     ];

@@ -4,7 +4,7 @@ import { env, SELF } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { hashToken, SCOPES, type Scope } from "../../workers/auth/tokens.ts";
-import { builds, type BuildStatusColumn } from "../../workers/db/schema/builds.ts";
+import { type BuildStatusColumn, builds } from "../../workers/db/schema/builds.ts";
 import { images } from "../../workers/db/schema/images.ts";
 import { jobTokens } from "../../workers/db/schema/job-tokens.ts";
 
@@ -46,7 +46,10 @@ export async function newWorkspace(prefix = "ws"): Promise<{ id: string; name: s
 /** A new workspace and an API token for it holding `scopes` (all by default). */
 export async function newTenant(scopes: readonly Scope[] = SCOPES): Promise<{ workspace: { id: string; name: string }; token: string }> {
   const workspace = await newWorkspace();
-  const created = await callJson<{ token: string }>("POST", "/v1/tokens", 201, { workspace: workspace.name, json: { name: "test", scopes } });
+  const created = await callJson<{ token: string }>("POST", "/v1/tokens", 201, {
+    workspace: workspace.name,
+    json: { name: "test", scopes },
+  });
   return { workspace, token: created.token };
 }
 

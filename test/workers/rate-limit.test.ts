@@ -2,11 +2,18 @@
 // one error shape (the registry's own format under /v2), through the Worker's real app with
 // deterministic stand-in limiters; plus the real binding from wrangler.toml.
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
 import { Hono } from "hono";
+import { describe, expect, it } from "vitest";
 import { errorResponse, sheddingError } from "../../workers/errors.ts";
 import worker from "../../workers/index.ts";
-import { credentialDigest, firstSpentBudget, type Limiter, presentedCredential, RATE_LIMIT_PERIOD_SECONDS, rateLimitCharges } from "../../workers/rate-limit.ts";
+import {
+  credentialDigest,
+  firstSpentBudget,
+  type Limiter,
+  presentedCredential,
+  RATE_LIMIT_PERIOD_SECONDS,
+  rateLimitCharges,
+} from "../../workers/rate-limit.ts";
 import { ADMIN } from "./periphery-helpers.ts";
 
 /** A limiter that allows `allowed` calls per key, and records every key it saw. */
@@ -28,14 +35,20 @@ async function send(path: string, limiters: Record<string, Limiter>, init: Reque
   const headers = new Headers(init.headers);
   if (init.ip) headers.set("cf-connecting-ip", init.ip);
   const ctx = createExecutionContext();
-  const response = await worker.fetch!(new Request(`https://kiln.test${path}`, { ...init, headers }) as never, { ...env, ...limiters } as Env, ctx);
+  const response = await worker.fetch!(
+    new Request(`https://kiln.test${path}`, { ...init, headers }) as never,
+    { ...env, ...limiters } as Env,
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
   return response;
 }
 
 describe("rateLimitCharges", () => {
   it("charges the client address, and the credential when one is presented", () => {
-    expect(rateLimitCharges("/v1/images", "203.0.113.7", null)).toEqual([{ binding: "RATE_LIMIT_IP", key: "ip:203.0.113.7", scope: "client" }]);
+    expect(rateLimitCharges("/v1/images", "203.0.113.7", null)).toEqual([
+      { binding: "RATE_LIMIT_IP", key: "ip:203.0.113.7", scope: "client" },
+    ]);
     expect(rateLimitCharges("/v1/images", "203.0.113.7", "abc")).toEqual([
       { binding: "RATE_LIMIT_IP", key: "ip:203.0.113.7", scope: "client" },
       { binding: "RATE_LIMIT_TOKEN", key: "cred:abc", scope: "token" },
@@ -43,7 +56,9 @@ describe("rateLimitCharges", () => {
   });
 
   it("charges runner routes to the larger per-machine budget only", () => {
-    expect(rateLimitCharges("/v1/runner/events", "198.51.100.2", "abc")).toEqual([{ binding: "RATE_LIMIT_RUNNER", key: "runner:198.51.100.2", scope: "runner" }]);
+    expect(rateLimitCharges("/v1/runner/events", "198.51.100.2", "abc")).toEqual([
+      { binding: "RATE_LIMIT_RUNNER", key: "runner:198.51.100.2", scope: "runner" },
+    ]);
   });
 
   it("never charges the liveness probe, and no address budget without an address", () => {
@@ -80,7 +95,11 @@ describe("429 through the Worker", () => {
     expect(refused.headers.get("retry-after")).toBe(String(RATE_LIMIT_PERIOD_SECONDS));
     expect(refused.headers.get("x-request-id")).toBe("rl-test-1");
     expect(await refused.json()).toEqual({
-      error: { code: "rate_limited", message: expect.stringContaining("client address"), details: { scope: "client", retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS } },
+      error: {
+        code: "rate_limited",
+        message: expect.stringContaining("client address"),
+        details: { scope: "client", retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS },
+      },
     });
     // Another address has its own budget; the liveness probe is never refused.
     expect((await send("/openapi.json", limiters, { ip: "203.0.113.10" })).status).toBe(200);
@@ -109,7 +128,12 @@ describe("429 through the Worker", () => {
 
   it("charges runner events to the runner budget, not the client's", async () => {
     const limiters = { RATE_LIMIT_IP: limiter(0), RATE_LIMIT_TOKEN: limiter(0), RATE_LIMIT_RUNNER: limiter(0) };
-    const refused = await send("/v1/runner/events", limiters, { ip: "192.0.2.4", method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    const refused = await send("/v1/runner/events", limiters, {
+      ip: "192.0.2.4",
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
     expect(refused.status).toBe(429);
     expect(((await refused.json()) as { error: { details: { scope: string } } }).error.details.scope).toBe("runner");
     expect(limiters.RATE_LIMIT_IP.keys).toEqual([]);

@@ -32,12 +32,19 @@ async function pushImage(repo: string, auth: string, tag: string, seed: number, 
   const layer = bytes(1000 + seed, seed);
   const configDigest = await pushBlob(repo, auth, config);
   const layerDigest = await pushBlob(repo, auth, layer);
-  const manifest = new TextEncoder().encode(JSON.stringify({
-    schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.byteLength },
-    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigest, size: layer.byteLength }], ...extra,
-  }));
-  const put = await req("PUT", `/v2/${repo}/manifests/${tag}`, auth, { body: manifest, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" } });
+  const manifest = new TextEncoder().encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.byteLength },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigest, size: layer.byteLength }],
+      ...extra,
+    }),
+  );
+  const put = await req("PUT", `/v2/${repo}/manifests/${tag}`, auth, {
+    body: manifest,
+    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+  });
   expect(put.status, await put.clone().text()).toBe(201);
   return { digest: await sha256Digest(manifest), layerDigest, configDigest, size: manifest.byteLength };
 }
@@ -49,7 +56,11 @@ describe("registry auth", () => {
     expect(bare.status).toBe(401);
     expect(bare.headers.get("www-authenticate")).toBe(`Bearer realm="${BASE}/v2/token",service="kiln"`);
     expect(bare.headers.get("docker-distribution-api-version")).toBe("registry/2.0");
-    const issued = await req("GET", `/v2/token?service=kiln&scope=repository:${workspace.name}/app:pull,push&scope=repository:other/app:pull`, basic(token));
+    const issued = await req(
+      "GET",
+      `/v2/token?service=kiln&scope=repository:${workspace.name}/app:pull,push&scope=repository:other/app:pull`,
+      basic(token),
+    );
     expect(issued.status).toBe(200);
     const body = await issued.json<{ token: string; expires_in: number }>();
     expect(body.expires_in).toBe(900);
@@ -70,21 +81,32 @@ describe("registry auth", () => {
     const image = await pushImage(repo, basic(a.token), "v1", 2);
     const denied = await req("GET", `/v2/${repo}/manifests/v1`, basic(b.token));
     expect(denied.status).toBe(403);
-    expect(await denied.json()).toEqual({ errors: [{ code: "DENIED", message: "requested access to the resource is denied", detail: { repository: repo, actions: ["pull"] } }] });
+    expect(await denied.json()).toEqual({
+      errors: [{ code: "DENIED", message: "requested access to the resource is denied", detail: { repository: repo, actions: ["pull"] } }],
+    });
     expect((await req("GET", `/v2/${repo}/blobs/${image.layerDigest}`, basic(b.token))).status).toBe(403);
     expect((await req("POST", `/v2/${reader.workspace.name}/x/blobs/uploads/`, basic(reader.token))).status).toBe(403);
     // A job token: username kiln-job, sha256 in job_tokens.
     const jobToken = "job-secret-0123456789";
     await env.DB.prepare("INSERT INTO job_tokens (hash, workspace_id, job_id, actions, expires_at) VALUES (?, ?, ?, ?, ?)")
-      .bind(await hashToken(jobToken), a.workspace.id, "job-1", JSON.stringify(["pull", "push"]), Date.now() + 60_000).run();
+      .bind(await hashToken(jobToken), a.workspace.id, "job-1", JSON.stringify(["pull", "push"]), Date.now() + 60_000)
+      .run();
     await pushImage(`${a.workspace.name}/built`, basic(jobToken, "kiln-job"), "layer-1", 3);
     expect((await req("GET", `/v2/${b.workspace.name}/x/tags/list`, basic(jobToken, "kiln-job"))).status).toBe(403);
     expect((await req("GET", "/v2/", basic(jobToken, "someone-else"))).status).toBe(401);
     const anon = await req("GET", `/v2/${repo}/manifests/v1`, null);
     expect(anon.status).toBe(401);
-    const made = await SELF.fetch(`${BASE}/v1/registry/repositories`, { method: "PUT", headers: { authorization: `Bearer ${a.token}`, "content-type": "application/json" }, body: JSON.stringify({ repository: repo, public: true }) });
+    const made = await SELF.fetch(`${BASE}/v1/registry/repositories`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${a.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ repository: repo, public: true }),
+    });
     expect(made.status).toBe(200);
-    const other = await SELF.fetch(`${BASE}/v1/registry/repositories`, { method: "PUT", headers: { authorization: `Bearer ${b.token}`, "content-type": "application/json" }, body: JSON.stringify({ repository: repo, public: false }) });
+    const other = await SELF.fetch(`${BASE}/v1/registry/repositories`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${b.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ repository: repo, public: false }),
+    });
     expect(other.status).toBe(404);
     expect((await req("GET", `/v2/${repo}/manifests/v1`, null)).status).toBe(200);
     expect((await req("GET", `/v2/${repo}/blobs/${image.layerDigest}`, null)).status).toBe(200);
@@ -117,7 +139,10 @@ describe("registry blobs", { timeout: 60_000 }, () => {
     const bad = await req("PUT", `${location}?digest=${wrong}`, auth);
     expect(bad.status).toBe(400);
     expect((await bad.json<any>()).errors[0].code).toBe("DIGEST_INVALID");
-    const mono = await req("POST", `/v2/${repo}/blobs/uploads/?digest=${wrong}`, auth, { body: bytes(100, 9), headers: { "content-length": "100" } });
+    const mono = await req("POST", `/v2/${repo}/blobs/uploads/?digest=${wrong}`, auth, {
+      body: bytes(100, 9),
+      headers: { "content-length": "100" },
+    });
     expect(mono.status).toBe(400);
     expect((await env.REGISTRY.list({ prefix: "blobs/" })).objects.length).toBe(before);
     expect((await req("GET", location, auth)).status).toBe(404);
@@ -147,11 +172,16 @@ describe("registry blobs", { timeout: 60_000 }, () => {
     joined.set(more, data.byteLength);
     const second = await upload();
     expect((await req("PATCH", second, auth, { body: data, headers: { "content-length": String(data.byteLength) } })).status).toBe(202);
-    const chunk = await req("PATCH", second, auth, { body: more, headers: { "content-range": `${data.byteLength}-${joined.byteLength - 1}` } });
+    const chunk = await req("PATCH", second, auth, {
+      body: more,
+      headers: { "content-range": `${data.byteLength}-${joined.byteLength - 1}` },
+    });
     expect(chunk.headers.get("range")).toBe(`0-${joined.byteLength - 1}`);
     const joinedDigest = await sha256Digest(joined);
     expect((await req("PUT", `${second}?digest=${joinedDigest}`, auth)).status).toBe(201);
-    expect(await sha256Digest(new Uint8Array(await (await req("GET", `/v2/${repo}/blobs/${joinedDigest}`, auth)).arrayBuffer()))).toBe(joinedDigest);
+    expect(await sha256Digest(new Uint8Array(await (await req("GET", `/v2/${repo}/blobs/${joinedDigest}`, auth)).arrayBuffer()))).toBe(
+      joinedDigest,
+    );
 
     // A streamed body cut short stores nothing: the session stays at offset 0.
     const third = await upload();
@@ -190,10 +220,18 @@ describe("registry blobs", { timeout: 60_000 }, () => {
     const a = await newTenant(["images:read", "images:write"]);
     const b = await newTenant(["images:read", "images:write"]);
     const digest = await pushBlob(`${a.workspace.name}/src`, basic(a.token), bytes(500, 3));
-    const mounted = await req("POST", `/v2/${a.workspace.name}/dst/blobs/uploads/?mount=${digest}&from=${a.workspace.name}/src`, basic(a.token));
+    const mounted = await req(
+      "POST",
+      `/v2/${a.workspace.name}/dst/blobs/uploads/?mount=${digest}&from=${a.workspace.name}/src`,
+      basic(a.token),
+    );
     expect(mounted.status).toBe(201);
     expect((await req("HEAD", `/v2/${a.workspace.name}/dst/blobs/${digest}`, basic(a.token))).status).toBe(200);
-    const stolen = await req("POST", `/v2/${b.workspace.name}/dst/blobs/uploads/?mount=${digest}&from=${a.workspace.name}/src`, basic(b.token));
+    const stolen = await req(
+      "POST",
+      `/v2/${b.workspace.name}/dst/blobs/uploads/?mount=${digest}&from=${a.workspace.name}/src`,
+      basic(b.token),
+    );
     expect(stolen.status).toBe(202);
     expect((await req("HEAD", `/v2/${b.workspace.name}/dst/blobs/${digest}`, basic(b.token))).status).toBe(404);
   });
@@ -212,7 +250,14 @@ describe("registry manifests, tags and referrers", () => {
     expect((await req("GET", `/v2/${repo}/manifests/${first.digest}`, auth)).status).toBe(200);
     for (const tag of ["a", "b", "c"]) {
       const raw = await (await req("GET", `/v2/${repo}/manifests/${first.digest}`, auth)).arrayBuffer();
-      expect((await req("PUT", `/v2/${repo}/manifests/${tag}`, auth, { body: raw, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" } })).status).toBe(201);
+      expect(
+        (
+          await req("PUT", `/v2/${repo}/manifests/${tag}`, auth, {
+            body: raw,
+            headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+          })
+        ).status,
+      ).toBe(201);
     }
     const page = await req("GET", `/v2/${repo}/tags/list?n=2`, auth);
     expect(await page.json()).toEqual({ name: repo, tags: ["a", "b"] });
@@ -220,19 +265,43 @@ describe("registry manifests, tags and referrers", () => {
     expect(await (await req("GET", `/v2/${repo}/tags/list?n=2&last=b`, auth)).json()).toEqual({ name: repo, tags: ["c", "v1"] });
     expect((await req("GET", `/v2/${workspace.name}/none/tags/list`, auth)).status).toBe(404);
 
-    const sbom = await pushImage(repo, auth, "sbom", 12, { artifactType: "application/spdx+json", subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: second.digest, size: second.size }, annotations: { kind: "sbom" } });
+    const sbom = await pushImage(repo, auth, "sbom", 12, {
+      artifactType: "application/spdx+json",
+      subject: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: second.digest, size: second.size },
+      annotations: { kind: "sbom" },
+    });
     const referrers = await req("GET", `/v2/${repo}/referrers/${second.digest}`, auth);
     expect(referrers.headers.get("content-type")).toBe("application/vnd.oci.image.index.v1+json");
-    expect((await referrers.json<any>()).manifests).toEqual([{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sbom.digest, size: sbom.size, artifactType: "application/spdx+json", annotations: { kind: "sbom" } }]);
+    expect((await referrers.json<any>()).manifests).toEqual([
+      {
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        digest: sbom.digest,
+        size: sbom.size,
+        artifactType: "application/spdx+json",
+        annotations: { kind: "sbom" },
+      },
+    ]);
     expect((await (await req("GET", `/v2/${repo}/referrers/${second.digest}?artifactType=other`, auth)).json<any>()).manifests).toEqual([]);
 
     const missing = await req("PUT", `/v2/${repo}/manifests/broken`, auth, {
-      body: JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "x", digest: `sha256:${"9".repeat(64)}`, size: 1 }, layers: [] }),
+      body: JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "x", digest: `sha256:${"9".repeat(64)}`, size: 1 },
+        layers: [],
+      }),
       headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
     });
     expect(missing.status).toBe(400);
     expect((await missing.json<any>()).errors[0].code).toBe("MANIFEST_BLOB_UNKNOWN");
-    expect((await req("PUT", `/v2/${repo}/manifests/bad`, auth, { body: "not json", headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" } })).status).toBe(400);
+    expect(
+      (
+        await req("PUT", `/v2/${repo}/manifests/bad`, auth, {
+          body: "not json",
+          headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+        })
+      ).status,
+    ).toBe(400);
 
     expect((await req("DELETE", `/v2/${repo}/manifests/a`, auth)).status).toBe(202);
     expect((await req("GET", `/v2/${repo}/manifests/a`, auth)).status).toBe(404);

@@ -1,7 +1,7 @@
 // Pure cores of the built-in registry: names and routes, scopes, manifests, pagination,
 // ranges and bearer tokens.
 import { describe, expect, it } from "vitest";
-import { parseManifest, OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST } from "../../workers/registry/manifest.ts";
+import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, parseManifest } from "../../workers/registry/manifest.ts";
 import { pageOf, parsePage } from "../../workers/registry/pagination.ts";
 import { parseContentRange, parseRangeHeader, uploadRangeHeader } from "../../workers/registry/ranges.ts";
 import { classifyDigest, isRepositoryName, isTag, parseRegistryPath, parseScopes } from "../../workers/registry/reference.ts";
@@ -50,28 +50,54 @@ describe("manifest parsing", () => {
 
   it("reads image manifests: blobs to check, foreign layers skipped, subject and artifact type", () => {
     const foreign = { ...layer("c"), urls: ["https://example.invalid/x"] };
-    const parsed = parseManifest(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer("b"), foreign], subject: { ...config, digest: `sha256:${"d".repeat(64)}` } }), OCI_MANIFEST);
+    const parsed = parseManifest(
+      json({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config,
+        layers: [layer("b"), foreign],
+        subject: { ...config, digest: `sha256:${"d".repeat(64)}` },
+      }),
+      OCI_MANIFEST,
+    );
     expect(parsed).toEqual({
       ok: true,
-      manifest: { mediaType: OCI_MANIFEST, kind: "manifest", blobs: [D, `sha256:${"b".repeat(64)}`], manifests: [], subject: `sha256:${"d".repeat(64)}`, artifactType: config.mediaType, annotations: null },
+      manifest: {
+        mediaType: OCI_MANIFEST,
+        kind: "manifest",
+        blobs: [D, `sha256:${"b".repeat(64)}`],
+        manifests: [],
+        subject: `sha256:${"d".repeat(64)}`,
+        artifactType: config.mediaType,
+        annotations: null,
+      },
     });
   });
 
   it("reads indexes and Docker manifests, and refuses mismatches and schema 1", () => {
-    const index = parseManifest(json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...config, mediaType: OCI_MANIFEST }] }), undefined);
+    const index = parseManifest(
+      json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...config, mediaType: OCI_MANIFEST }] }),
+      undefined,
+    );
     expect(index.ok && index.manifest.manifests).toEqual([D]);
     expect(parseManifest(json({ schemaVersion: 2, config, layers: [] }), DOCKER_MANIFEST).ok).toBe(true);
     expect(parseManifest(json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }), OCI_MANIFEST).ok).toBe(false);
     expect(parseManifest(json({ schemaVersion: 1, fsLayers: [] }), "application/vnd.docker.distribution.manifest.v1+json").ok).toBe(false);
     expect(parseManifest(new TextEncoder().encode("{"), OCI_MANIFEST).ok).toBe(false);
-    expect(parseManifest(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, digest: "md5:x" }, layers: [] }), OCI_MANIFEST).ok).toBe(false);
+    expect(
+      parseManifest(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, digest: "md5:x" }, layers: [] }), OCI_MANIFEST)
+        .ok,
+    ).toBe(false);
   });
 });
 
 describe("pagination and ranges", () => {
   it("pages tags with n and last and links the next page", () => {
     const request = parsePage("2", "a")!;
-    expect(pageOf(["b", "c", "d"], request, "/v2/x/y/tags/list")).toEqual({ names: ["b", "c"], link: '</v2/x/y/tags/list?n=2&last=c>; rel="next"' });
+    expect(pageOf(["b", "c", "d"], request, "/v2/x/y/tags/list")).toEqual({
+      names: ["b", "c"],
+      link: '</v2/x/y/tags/list?n=2&last=c>; rel="next"',
+    });
     expect(pageOf(["b"], request, "/p")).toEqual({ names: ["b"], link: null });
     expect(parsePage("x", undefined)).toBeNull();
     expect(parsePage(undefined, undefined)).toEqual({ limit: 1000, last: null });
@@ -101,7 +127,10 @@ describe("bearer tokens", () => {
     expect(await verifyBearer(key, token, 150)).toEqual(claims);
     expect(await verifyBearer(key, token, 200)).toBeNull();
     const [body, mac] = token.split(".");
-    const forged = btoa(JSON.stringify({ ...claims, acc: { "rival/app": ["push"] } })).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+    const forged = btoa(JSON.stringify({ ...claims, acc: { "rival/app": ["push"] } }))
+      .replace(/=+$/, "")
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_");
     expect(await verifyBearer(key, `${forged}.${mac}`, 150)).toBeNull();
     expect(await verifyBearer(await bearerKey(btoa("x".repeat(32))), token, 150)).toBeNull();
     expect(await verifyBearer(key, `${body}`, 150)).toBeNull();

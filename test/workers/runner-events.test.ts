@@ -2,13 +2,12 @@
 // stale attempts and malformed bodies all answered 4xx, and none of them changes the build.
 // And planRunnerEvent (durable-objects/runner-events.ts), pure: what a `failed` event keeps.
 import { SELF } from "cloudflare:test";
+import type { RunnerEvent } from "@kiln-build/protocol";
+import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import type { LayerRow } from "../../durable-objects/build-store.ts";
 import { FAILURE_LOG_LINE_CHARS, planRunnerEvent } from "../../durable-objects/runner-events.ts";
-import type { RunnerEvent } from "@kiln-build/protocol";
-import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { buildStub, dispatchedBuild, newFleet, ORIGIN, sendEvent } from "./helpers.ts";
-
 
 const statusOf = async (buildId: string) => (await buildStub(buildId).snapshot())!.build.machine.status;
 
@@ -40,13 +39,19 @@ describe("POST /v1/runner/events", () => {
   it("refuses malformed bodies with 400 and unknown jobs or attempts with 404", async () => {
     const { fleet, job } = await dispatchedBuild(1);
     const raw = async (body: string) => {
-      const response = await SELF.fetch(`${ORIGIN}/v1/runner/events`, { method: "POST", headers: { "content-type": "application/json", ...signWebhook(fleet.secret, "msg_x", body) }, body });
+      const response = await SELF.fetch(`${ORIGIN}/v1/runner/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...signWebhook(fleet.secret, "msg_x", body) },
+        body,
+      });
       return { status: response.status, body: (await response.json()) as any };
     };
     expect((await raw("{not json")).status).toBe(400);
     expect((await raw(JSON.stringify({ type: "heartbeat", jobId: job.jobId }))).body.error.code).toBe("invalid_request");
     expect((await raw(JSON.stringify({ type: "explode", jobId: job.jobId, attemptId: job.attemptId, fencingToken: 1 }))).status).toBe(400);
-    expect((await raw(JSON.stringify({ type: "heartbeat", jobId: job.jobId, attemptId: job.attemptId, fencingToken: 1, extra: 1 }))).status).toBe(400);
+    expect(
+      (await raw(JSON.stringify({ type: "heartbeat", jobId: job.jobId, attemptId: job.attemptId, fencingToken: 1, extra: 1 }))).status,
+    ).toBe(400);
     const unknownJob = await sendEvent(fleet, { ...job, jobId: "bd-unknown" }, { type: "heartbeat" });
     expect(unknownJob).toMatchObject({ status: 404, body: { error: { code: "unknown_attempt" } } });
   });
@@ -64,15 +69,30 @@ describe("POST /v1/runner/events", () => {
 
   it("answers a replayed final event as a duplicate (delivered), not as stale", async () => {
     const { fleet, job, buildId } = await dispatchedBuild(1);
-    await sendEvent(fleet, job, { type: "layer_succeeded", layerKey: job.layers[0]!.key, digest: `sha256:${"2".repeat(64)}`, sizeBytes: 1, reference: job.layers[0]!.target });
+    await sendEvent(fleet, job, {
+      type: "layer_succeeded",
+      layerKey: job.layers[0]!.key,
+      digest: `sha256:${"2".repeat(64)}`,
+      sizeBytes: 1,
+      reference: job.layers[0]!.target,
+    });
     expect((await sendEvent(fleet, job, { type: "succeeded" }, { webhookId: "msg_final" })).status).toBe(200);
     expect(await statusOf(buildId)).toBe("succeeded");
-    expect(await sendEvent(fleet, job, { type: "succeeded" }, { webhookId: "msg_final" })).toMatchObject({ status: 409, body: { error: { code: "duplicate_event" } } });
+    expect(await sendEvent(fleet, job, { type: "succeeded" }, { webhookId: "msg_final" })).toMatchObject({
+      status: 409,
+      body: { error: { code: "duplicate_event" } },
+    });
   });
 
   it("refuses a layer the job does not build, and events after the build ended", async () => {
     const { fleet, job, buildId } = await dispatchedBuild(1);
-    const wrong = await sendEvent(fleet, job, { type: "layer_succeeded", layerKey: "f".repeat(64), digest: `sha256:${"1".repeat(64)}`, sizeBytes: 1, reference: "x" });
+    const wrong = await sendEvent(fleet, job, {
+      type: "layer_succeeded",
+      layerKey: "f".repeat(64),
+      digest: `sha256:${"1".repeat(64)}`,
+      sizeBytes: 1,
+      reference: "x",
+    });
     expect(wrong).toMatchObject({ status: 409, body: { error: { code: "unknown_layer" } } });
     await sendEvent(fleet, job, { type: "failed", reason: "build", message: "no", layerKey: null, exitCode: 1, logTail: [] });
     expect(await statusOf(buildId)).toBe("failed");
@@ -82,11 +102,36 @@ describe("POST /v1/runner/events", () => {
 
 describe("planRunnerEvent of a failed event", () => {
   const KEYS = ["a".repeat(64), "b".repeat(64)];
-  const layers: LayerRow[] = KEYS.map((key, index) => ({ index, key, state: index === 0 ? "built" : "claimed", digest: null, reference: null, sizeBytes: null, released: false }));
+  const layers: LayerRow[] = KEYS.map((key, index) => ({
+    index,
+    key,
+    state: index === 0 ? "built" : "claimed",
+    digest: null,
+    reference: null,
+    sizeBytes: null,
+    released: false,
+  }));
   const attempt = { attemptNo: 1, attemptId: "at-1", fleetId: "fl-1", deadlineMs: 0, dispatchedMs: 0, endedMs: null, tokenHashes: [] };
   const plan = (event: Partial<Extract<RunnerEvent, { type: "failed" }>>) => {
-    const failed: RunnerEvent = { type: "failed", jobId: "bd-1", attemptId: "at-1", fencingToken: 1, reason: "build", message: "m", layerKey: null, exitCode: null, logTail: [], ...event };
-    const result = planRunnerEvent({ status: "running", attemptNo: 1, cancelRequested: false, failure: null }, attempt, layers, failed, (key) => key);
+    const failed: RunnerEvent = {
+      type: "failed",
+      jobId: "bd-1",
+      attemptId: "at-1",
+      fencingToken: 1,
+      reason: "build",
+      message: "m",
+      layerKey: null,
+      exitCode: null,
+      logTail: [],
+      ...event,
+    };
+    const result = planRunnerEvent(
+      { status: "running", attemptNo: 1, cancelRequested: false, failure: null },
+      attempt,
+      layers,
+      failed,
+      (key) => key,
+    );
     if (!result.ok) throw new Error(result.error);
     return result.plan;
   };
@@ -106,9 +151,17 @@ describe("planRunnerEvent of a failed event", () => {
   it("guesses the first unbuilt layer for a step only, keeps no exit code but a step's, and names no layer for a cancel", () => {
     // A layer that is already built is not the one that failed.
     expect(plan({ layerKey: KEYS[0]! }).failure).toEqual({ layer: KEYS[1], exitCode: null, logTail: [] });
-    expect(plan({ reason: "infra", exitCode: 125, logTail: ["denied"] }).failure).toEqual({ layer: null, exitCode: null, logTail: ["denied"] });
+    expect(plan({ reason: "infra", exitCode: 125, logTail: ["denied"] }).failure).toEqual({
+      layer: null,
+      exitCode: null,
+      logTail: ["denied"],
+    });
     expect(plan({ reason: "infra", layerKey: KEYS[1]! }).failure).toMatchObject({ layer: KEYS[1] });
     expect(plan({ reason: "timeout" }).failure).toMatchObject({ layer: null });
-    expect(plan({ reason: "cancelled", layerKey: KEYS[1]!, logTail: ["stopping"] }).failure).toEqual({ layer: null, exitCode: null, logTail: ["stopping"] });
+    expect(plan({ reason: "cancelled", layerKey: KEYS[1]!, logTail: ["stopping"] }).failure).toEqual({
+      layer: null,
+      exitCode: null,
+      logTail: ["stopping"],
+    });
   });
 });

@@ -2,7 +2,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../../workers/errors.ts";
-import { decryptJson, encryptJson, fleetAad, secretAad, SecretBoxError } from "../../workers/secrets/secret-box.ts";
+import { decryptJson, encryptJson, fleetAad, SecretBoxError, secretAad } from "../../workers/secrets/secret-box.ts";
 
 const key = { KILN_SECRET_KEY: env.KILN_SECRET_KEY };
 const otherKey = { KILN_SECRET_KEY: btoa(String.fromCharCode(...new Uint8Array(32).fill(7))) };
@@ -21,7 +21,7 @@ describe("secret box", () => {
     const raw = Uint8Array.from(atob(a), (ch) => ch.charCodeAt(0));
     // 12-byte IV + len('{"K":"v"}') = 9 bytes of ciphertext + 16-byte tag.
     expect(raw.byteLength).toBe(12 + 9 + 16);
-    expect(a).not.toContain("v\"");
+    expect(a).not.toContain('v"');
   });
 
   it("refuses to open under different additional data (name, workspace, or fleet)", async () => {

@@ -71,7 +71,10 @@ describe("GET and DELETE /v1/secrets", () => {
     const text = await response.text();
     expect(text).not.toContain(VALUE);
     const { secrets } = JSON.parse(text);
-    expect(secrets.map((s: { name: string; keys: string[] }) => [s.name, s.keys])).toEqual([["alpha", ["A", "B"]], ["zeta", ["Z"]]]);
+    expect(secrets.map((s: { name: string; keys: string[] }) => [s.name, s.keys])).toEqual([
+      ["alpha", ["A", "B"]],
+      ["zeta", ["Z"]],
+    ]);
   });
 
   it("deletes, and answers 404 for unknown or another workspace's secrets", async () => {
@@ -89,7 +92,12 @@ describe("checkRequiredKeys and secretValuesForJob", () => {
   it("accepts present secrets with their required keys", async () => {
     const { workspace, token } = await newTenant();
     await callJson("PUT", "/v1/secrets/hf", 200, { token, json: { values: { HF_TOKEN: VALUE, OTHER: "x" } } });
-    await expect(checkRequiredKeys(env, workspace.id, [{ name: "hf", requiredKeys: ["HF_TOKEN"] }, { name: "hf", requiredKeys: [] }])).resolves.toBeUndefined();
+    await expect(
+      checkRequiredKeys(env, workspace.id, [
+        { name: "hf", requiredKeys: ["HF_TOKEN"] },
+        { name: "hf", requiredKeys: [] },
+      ]),
+    ).resolves.toBeUndefined();
     await expect(checkRequiredKeys(env, workspace.id, [])).resolves.toBeUndefined();
   });
 
@@ -126,6 +134,12 @@ describe("checkRequiredKeys and secretValuesForJob", () => {
     const values = await secretValuesForJob(env, workspace.id, names);
     expect(Object.keys(values)).toHaveLength(120);
     expect(values.s119).toEqual({ K: "s119" });
-    await expect(checkRequiredKeys(env, workspace.id, names.map((name) => ({ name, requiredKeys: ["K"] })))).resolves.toBeUndefined();
+    await expect(
+      checkRequiredKeys(
+        env,
+        workspace.id,
+        names.map((name) => ({ name, requiredKeys: ["K"] })),
+      ),
+    ).resolves.toBeUndefined();
   });
 });

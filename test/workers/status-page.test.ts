@@ -4,16 +4,25 @@
 import { describe, expect, it } from "vitest";
 import type { ImageView } from "../../workers/images/view.ts";
 import { renderStatusPage } from "../../workers/status-page/render.ts";
-import { api, apiJson, chain, dispatchedBuild, sendEvent } from "./helpers.ts";
+import { api, apiJson, dispatchedBuild, sendEvent } from "./helpers.ts";
 
 describe("GET /images/:id after a failed step", () => {
   it("shows the failed layer, the exit code and the escaped log tail", async () => {
     const { t, fleet, submitted, job } = await dispatchedBuild(2);
     const failedKey = job.layers[1]!.key;
     const logTail = ["+ ./configure", `<script>alert("tail")</script> & 'quoted'`, "+ exit 7"];
-    const failed = await sendEvent(fleet, job, { type: "failed", reason: "build", message: "RUN <make> failed", layerKey: failedKey, exitCode: 7, logTail });
+    const failed = await sendEvent(fleet, job, {
+      type: "failed",
+      reason: "build",
+      message: "RUN <make> failed",
+      layerKey: failedKey,
+      exitCode: 7,
+      logTail,
+    });
     expect(failed.status).toBe(200);
-    expect((await apiJson("PUT", "/v1/tags/main", { token: t.token, json: { imageId: submitted.body.id, public: true } })).status).toBe(200);
+    expect((await apiJson("PUT", "/v1/tags/main", { token: t.token, json: { imageId: submitted.body.id, public: true } })).status).toBe(
+      200,
+    );
 
     const response = await api("GET", `/images/${submitted.body.id}`);
     expect(response.status).toBe(200);
@@ -33,13 +42,30 @@ describe("GET /images/:id after a failed step", () => {
 
 describe("renderStatusPage failure block", () => {
   const view = (failure: ImageView["failure"]): ImageView => ({
-    id: "im-x", status: "cancelled", buildId: "bd-x", mode: "normal", failure, layers: [], createdAt: new Date(0).toISOString(),
+    id: "im-x",
+    status: "cancelled",
+    buildId: "bd-x",
+    mode: "normal",
+    failure,
+    layers: [],
+    createdAt: new Date(0).toISOString(),
   });
   const render = (image: ImageView) =>
-    renderStatusPage({ image, tag: null, badgeUrl: null, pageUrl: "https://kiln.test/images/im-x", builtAt: new Map(), log: [], logPollUrl: null, logCursor: 0 });
+    renderStatusPage({
+      image,
+      tag: null,
+      badgeUrl: null,
+      pageUrl: "https://kiln.test/images/im-x",
+      builtAt: new Map(),
+      log: [],
+      logPollUrl: null,
+      logCursor: 0,
+    });
 
   it("shows only reason and message when there is no layer, exit code or tail", () => {
-    const html = render(view({ reason: "cancelled", message: "Cancelled on request.", exitCode: null, layerKey: null, layerIndex: null, logTail: [] }));
+    const html = render(
+      view({ reason: "cancelled", message: "Cancelled on request.", exitCode: null, layerKey: null, layerIndex: null, logTail: [] }),
+    );
     const block = /<div class="failure" id="failure">([\s\S]*?)<\/div>/.exec(html)![1]!;
     expect(block).toContain("<strong>cancelled</strong>: Cancelled on request.");
     expect(block).not.toContain("exit code");

@@ -8,8 +8,18 @@ import { call, callJson, newTenant, newWorkspace } from "./periphery-helpers.ts"
 describe("POST /v1/tokens", () => {
   it("returns a checksummed kiln_api_ token once and stores only its sha256", async () => {
     const ws = await newWorkspace();
-    const created = await callJson("POST", "/v1/tokens", 201, { workspace: ws.name, json: { name: "ci", scopes: ["images:read", "images:write"] } });
-    expect(created).toMatchObject({ id: expect.stringMatching(/^tok_/), name: "ci", kind: "api", workspaceId: ws.id, scopes: ["images:read", "images:write"], revokedAt: null });
+    const created = await callJson("POST", "/v1/tokens", 201, {
+      workspace: ws.name,
+      json: { name: "ci", scopes: ["images:read", "images:write"] },
+    });
+    expect(created).toMatchObject({
+      id: expect.stringMatching(/^tok_/),
+      name: "ci",
+      kind: "api",
+      workspaceId: ws.id,
+      scopes: ["images:read", "images:write"],
+      revokedAt: null,
+    });
     expect(parseToken(created.token)).toBe("api");
     const row = await env.DB.prepare("SELECT hash FROM tokens WHERE id = ?").bind(created.id).first<{ hash: string }>();
     expect(row!.hash).toBe(await hashToken(created.token));
@@ -24,22 +34,34 @@ describe("POST /v1/tokens", () => {
     expect(parseToken(created.token)).toBe("admin");
     expect(created.workspaceId).toBeNull();
     await callJson("POST", "/v1/workspaces", 201, { token: created.token, json: { name: `by-admin-${Date.now()}` } });
-    expect((await callJson("POST", "/v1/tokens", 400, { json: { name: "ops", kind: "admin", scopes: ["images:read"] } })).error.code).toBe("invalid_request");
+    expect((await callJson("POST", "/v1/tokens", 400, { json: { name: "ops", kind: "admin", scopes: ["images:read"] } })).error.code).toBe(
+      "invalid_request",
+    );
   });
 
   it("refuses escalation: a workspace token grants only scopes it holds and never admin", async () => {
     const { token } = await newTenant(["tokens:write", "images:read"]);
     await callJson("POST", "/v1/tokens", 201, { token, json: { name: "sub", scopes: ["images:read"] } });
-    expect((await callJson("POST", "/v1/tokens", 403, { token, json: { name: "sub", scopes: ["secrets:read"] } })).error.message).toContain("secrets:read");
+    expect((await callJson("POST", "/v1/tokens", 403, { token, json: { name: "sub", scopes: ["secrets:read"] } })).error.message).toContain(
+      "secrets:read",
+    );
     await callJson("POST", "/v1/tokens", 403, { token, json: { name: "root", kind: "admin" } });
   });
 
   it("validates the body: unknown scopes and fields, missing scopes, admin without a workspace", async () => {
     const ws = await newWorkspace();
-    for (const json of [{ name: "x", scopes: ["root"] }, { name: "x", scopes: ["images:read"], extra: true }, { name: "x" }, { name: "", scopes: ["images:read"] }, { name: "x", scopes: [] }]) {
+    for (const json of [
+      { name: "x", scopes: ["root"] },
+      { name: "x", scopes: ["images:read"], extra: true },
+      { name: "x" },
+      { name: "", scopes: ["images:read"] },
+      { name: "x", scopes: [] },
+    ]) {
       await callJson("POST", "/v1/tokens", 400, { workspace: ws.name, json });
     }
-    expect((await callJson("POST", "/v1/tokens", 400, { json: { name: "x", scopes: ["images:read"] } })).error.message).toContain("x-kiln-workspace");
+    expect((await callJson("POST", "/v1/tokens", 400, { json: { name: "x", scopes: ["images:read"] } })).error.message).toContain(
+      "x-kiln-workspace",
+    );
     await callJson("POST", "/v1/tokens", 404, { workspace: "no-such-workspace", json: { name: "x", scopes: ["images:read"] } });
   });
 
@@ -81,7 +103,10 @@ describe("GET /v1/tokens", () => {
 describe("DELETE /v1/tokens/:id", () => {
   it("revokes at once and idempotently", async () => {
     const { workspace } = await newTenant();
-    const victim = await callJson("POST", "/v1/tokens", 201, { workspace: workspace.name, json: { name: "victim", scopes: ["images:read"] } });
+    const victim = await callJson("POST", "/v1/tokens", 201, {
+      workspace: workspace.name,
+      json: { name: "victim", scopes: ["images:read"] },
+    });
     await callJson("GET", "/v1/secrets", 403, { token: victim.token });
     await callJson("DELETE", `/v1/tokens/${victim.id}`, 200, { workspace: workspace.name });
     expect((await call("GET", "/v1/secrets", { token: victim.token })).status).toBe(401);

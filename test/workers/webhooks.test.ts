@@ -1,10 +1,19 @@
 // Standard Webhooks: the specification's own test vectors (test/vectors/standard-webhooks.json)
 // against workers/protocol/webhooks.ts, inside workerd.
-import { describe, expect, it } from "vitest";
+
 import { signWebhook, verifyWebhook } from "@kiln-build/protocol";
+import { describe, expect, it } from "vitest";
 import vectors from "../vectors/standard-webhooks.json";
 
-type Case = (typeof vectors.verify.cases)[number] & Partial<{ drop: string; setTimestamp: string; setSignature: string; truncateSignature: number; secretPrefix: string; signatureList: string[] }>;
+type Case = (typeof vectors.verify.cases)[number] &
+  Partial<{
+    drop: string;
+    setTimestamp: string;
+    setSignature: string;
+    truncateSignature: number;
+    secretPrefix: string;
+    signatureList: string[];
+  }>;
 
 describe("Standard Webhooks vectors", () => {
   for (const v of vectors.sign) {
@@ -34,7 +43,10 @@ describe("Standard Webhooks vectors", () => {
   it("classifies refusals", () => {
     const headers = signWebhook(secret, msgId, payload, new Date(Date.now() - 10 * 60_000));
     expect(verifyWebhook(secret, headers, payload)).toEqual({ ok: false, error: "stale_timestamp" });
-    expect(verifyWebhook(secret, { ...signWebhook(secret, msgId, payload), "webhook-signature": "v1,AAAA" }, payload)).toEqual({ ok: false, error: "bad_signature" });
+    expect(verifyWebhook(secret, { ...signWebhook(secret, msgId, payload), "webhook-signature": "v1,AAAA" }, payload)).toEqual({
+      ok: false,
+      error: "bad_signature",
+    });
     expect(verifyWebhook(secret, {}, payload)).toEqual({ ok: false, error: "missing_headers" });
     expect(verifyWebhook(secret, signWebhook(secret, msgId, payload), `${payload} `)).toEqual({ ok: false, error: "bad_signature" });
   });

@@ -16,7 +16,16 @@ describe("POST /v1/workspaces", () => {
   });
 
   it("refuses bad names, unknown fields, wrong types and non-JSON with 4xx in the one error shape", async () => {
-    for (const json of [{ name: "Upper" }, { name: "-lead" }, { name: "" }, { name: "a".repeat(64) }, { name: "x y" }, { name: "ok", extra: 1 }, { name: 5 }, {}]) {
+    for (const json of [
+      { name: "Upper" },
+      { name: "-lead" },
+      { name: "" },
+      { name: "a".repeat(64) },
+      { name: "x y" },
+      { name: "ok", extra: 1 },
+      { name: 5 },
+      {},
+    ]) {
       const body = await callJson("POST", "/v1/workspaces", 400, { json });
       expect(body.error.code).toBe("invalid_request");
     }

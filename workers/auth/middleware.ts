@@ -5,9 +5,9 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { createMiddleware } from "hono/factory";
+import type { AppEnv, AuthContext } from "../app-env.ts";
 import { tokens, workspaces } from "../db/schema/workspaces.ts";
 import { badRequest, forbidden, notFound, unauthorized } from "../errors.ts";
-import type { AppEnv, AuthContext } from "../app-env.ts";
 import { hashToken, parseToken, SCOPES, type Scope, timingSafeEqualText } from "./tokens.ts";
 
 /** Resolves the caller from `Authorization: Bearer ...` and stores it as `c.var.auth`. */
@@ -39,7 +39,8 @@ export async function resolveToken(env: Env, token: string): Promise<AuthContext
 export function requireScope(scope: Scope) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const auth = c.get("auth");
-    if (!auth.scopes.includes(scope)) throw forbidden(`This token lacks the \`${scope}\` scope. Create one with it: \`kiln token create --scope ${scope}\`.`);
+    if (!auth.scopes.includes(scope))
+      throw forbidden(`This token lacks the \`${scope}\` scope. Create one with it: \`kiln token create --scope ${scope}\`.`);
     await next();
   });
 }
@@ -48,7 +49,11 @@ export function requireScope(scope: Scope) {
  * The workspace a request acts in: the token's own, or for admin tokens the workspace named
  * by the `x-kiln-workspace` header.
  */
-export async function workspaceOf(c: { get: (k: "auth") => AuthContext; req: { header: (n: string) => string | undefined }; env: Env }): Promise<string> {
+export async function workspaceOf(c: {
+  get: (k: "auth") => AuthContext;
+  req: { header: (n: string) => string | undefined };
+  env: Env;
+}): Promise<string> {
   const auth = c.get("auth");
   if (auth.workspaceId) return auth.workspaceId;
   const name = c.req.header("x-kiln-workspace");

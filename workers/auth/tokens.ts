@@ -11,7 +11,14 @@ export type TokenKind = "admin" | "api";
 
 /** Every scope a token can hold. */
 export const SCOPES = [
-  "images:read", "images:write", "secrets:read", "secrets:write", "tags:write", "fleets:read", "fleets:write", "tokens:write",
+  "images:read",
+  "images:write",
+  "secrets:read",
+  "secrets:write",
+  "tags:write",
+  "fleets:read",
+  "fleets:write",
+  "tokens:write",
 ] as const;
 /** One permission. */
 export type Scope = (typeof SCOPES)[number];

@@ -13,7 +13,9 @@ const rendered = new Map<BadgeStatus, Promise<string>>();
 export function renderBadgeSvg(status: BadgeStatus): Promise<string> {
   let svg = rendered.get(status);
   if (!svg) {
-    svg = import("badge-maker").then(({ makeBadge }) => makeBadge({ label: BADGE_LABEL, message: status, color: BADGE_COLORS[status], style: "flat" }));
+    svg = import("badge-maker").then(({ makeBadge }) =>
+      makeBadge({ label: BADGE_LABEL, message: status, color: BADGE_COLORS[status], style: "flat" }),
+    );
     // A failed import must not poison the cache for the isolate's lifetime.
     svg.catch(() => rendered.delete(status));
     rendered.set(status, svg);

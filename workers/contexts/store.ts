@@ -5,8 +5,8 @@
  */
 import { and, eq, inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { contextUploads } from "../db/schema/contexts.ts";
 import { chunk } from "../db/in-chunks.ts";
+import { contextUploads } from "../db/schema/contexts.ts";
 import { contextKey, digestHex } from "./upload-plan.ts";
 
 /**
@@ -20,7 +20,10 @@ export async function missingContexts(env: Env, workspaceId: string, digests: re
   if (unique.length === 0) return [];
   const db = drizzle(env.DB);
   const queries = chunk(unique).map((part) =>
-    db.select({ digest: contextUploads.digest }).from(contextUploads).where(and(eq(contextUploads.workspaceId, workspaceId), inArray(contextUploads.digest, part))),
+    db
+      .select({ digest: contextUploads.digest })
+      .from(contextUploads)
+      .where(and(eq(contextUploads.workspaceId, workspaceId), inArray(contextUploads.digest, part))),
   );
   const results = await db.batch(queries as [(typeof queries)[number], ...(typeof queries)[number][]]);
   const recorded = new Set(results.flat().map((r) => r.digest));

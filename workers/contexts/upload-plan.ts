@@ -57,11 +57,23 @@ export type PlanError = { code: "part_size_out_of_range" | "too_many_parts"; mes
 /** The number of parts of a `sizeBytes` upload in `partSizeBytes` parts, or why the layout is invalid. */
 export function planParts(sizeBytes: number, partSizeBytes: number): { ok: true; partCount: number } | { ok: false; error: PlanError } {
   if (partSizeBytes < MIN_PART_BYTES || partSizeBytes > MAX_PART_BYTES) {
-    return { ok: false, error: { code: "part_size_out_of_range", message: `partSizeBytes must be between ${MIN_PART_BYTES} (5 MiB, R2's minimum) and ${MAX_PART_BYTES} (64 MiB).` } };
+    return {
+      ok: false,
+      error: {
+        code: "part_size_out_of_range",
+        message: `partSizeBytes must be between ${MIN_PART_BYTES} (5 MiB, R2's minimum) and ${MAX_PART_BYTES} (64 MiB).`,
+      },
+    };
   }
   const partCount = Math.max(1, Math.ceil(sizeBytes / partSizeBytes));
   if (partCount > MAX_PARTS) {
-    return { ok: false, error: { code: "too_many_parts", message: `${sizeBytes} bytes in parts of ${partSizeBytes} is ${partCount} parts; at most ${MAX_PARTS} are allowed. Use larger parts.` } };
+    return {
+      ok: false,
+      error: {
+        code: "too_many_parts",
+        message: `${sizeBytes} bytes in parts of ${partSizeBytes} is ${partCount} parts; at most ${MAX_PARTS} are allowed. Use larger parts.`,
+      },
+    };
   }
   return { ok: true, partCount };
 }

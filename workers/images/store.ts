@@ -6,7 +6,7 @@
 import canonicalize from "canonicalize";
 import { and, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { buildLayers, builds, type BuildStatusColumn } from "../db/schema/builds.ts";
+import { type BuildStatusColumn, buildLayers, builds } from "../db/schema/builds.ts";
 import { idempotencyKeys, images, type StoredRuntimeMount } from "../db/schema/images.ts";
 import { layers } from "../db/schema/layers.ts";
 import { workspaces } from "../db/schema/workspaces.ts";
@@ -58,12 +58,23 @@ export async function cachedImageId(workspaceId: string, topKey: string, runtime
 
 /** Inserts an image row (a no-op if a content-addressed one exists already). */
 export async function insertImage(db: D1Database, image: NewImage): Promise<void> {
-  await drizzle(db).insert(images).values({ ...image, topKey: image.layerKeys.at(-1)!, createdAt: new Date() }).onConflictDoNothing();
+  await drizzle(db)
+    .insert(images)
+    .values({ ...image, topKey: image.layerKeys.at(-1)!, createdAt: new Date() })
+    .onConflictDoNothing();
 }
 
 /** An image's view, or null when the workspace has no such image. Two round trips. */
-export async function loadImageView(db: D1Database, workspaceId: string, imageId: string): Promise<(ImageView & { runtimeMounts: StoredRuntimeMount[] }) | null> {
-  const image = await drizzle(db).select().from(images).where(and(eq(images.id, imageId), eq(images.workspaceId, workspaceId))).get();
+export async function loadImageView(
+  db: D1Database,
+  workspaceId: string,
+  imageId: string,
+): Promise<(ImageView & { runtimeMounts: StoredRuntimeMount[] }) | null> {
+  const image = await drizzle(db)
+    .select()
+    .from(images)
+    .where(and(eq(images.id, imageId), eq(images.workspaceId, workspaceId)))
+    .get();
   if (!image) return null;
   const [buildRows, ownRows, cacheRows] = await drizzle(db).batch(viewQueries(db, image));
   return present(image, buildRows[0] ?? null, ownRows, cacheRows);
@@ -74,7 +85,10 @@ export async function insertImageWithBuildStatus(db: D1Database, image: NewImage
   const d = drizzle(db);
   const [, rows] = await d.batch([
     d.insert(images).values({ ...image, topKey: image.layerKeys.at(-1)!, createdAt: new Date() }),
-    d.select({ status: builds.status }).from(builds).where(eq(builds.id, image.buildId ?? "")),
+    d
+      .select({ status: builds.status })
+      .from(builds)
+      .where(eq(builds.id, image.buildId ?? "")),
   ]);
   return rows[0]?.status ?? null;
 }
@@ -85,7 +99,15 @@ function viewQueries(db: D1Database, image: { workspaceId: string; buildId: stri
   return [
     d.select().from(builds).where(eq(builds.id, buildId)),
     d.select().from(buildLayers).where(eq(buildLayers.buildId, buildId)),
-    d.select().from(layers).where(and(eq(layers.workspaceId, image.workspaceId), sql`${layers.key} IN (SELECT value FROM json_each(${JSON.stringify(image.layerKeys)}))`)),
+    d
+      .select()
+      .from(layers)
+      .where(
+        and(
+          eq(layers.workspaceId, image.workspaceId),
+          sql`${layers.key} IN (SELECT value FROM json_each(${JSON.stringify(image.layerKeys)}))`,
+        ),
+      ),
   ] as const;
 }
 
@@ -104,7 +126,11 @@ function present(
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60_000;
 
 /** The image a live Idempotency-Key points at, with the hash of the body that reserved it. */
-export async function findIdempotencyKey(db: D1Database, workspaceId: string, key: string): Promise<{ requestHash: string; imageId: string } | null> {
+export async function findIdempotencyKey(
+  db: D1Database,
+  workspaceId: string,
+  key: string,
+): Promise<{ requestHash: string; imageId: string } | null> {
   const row = await drizzle(db)
     .select()
     .from(idempotencyKeys)
@@ -115,7 +141,13 @@ export async function findIdempotencyKey(db: D1Database, workspaceId: string, ke
 }
 
 /** Reserves an Idempotency-Key for `imageId`; false when another request holds it (an expired one is taken over). */
-export async function reserveIdempotencyKey(db: D1Database, workspaceId: string, key: string, requestHash: string, imageId: string): Promise<boolean> {
+export async function reserveIdempotencyKey(
+  db: D1Database,
+  workspaceId: string,
+  key: string,
+  requestHash: string,
+  imageId: string,
+): Promise<boolean> {
   const now = Date.now();
   const row = await drizzle(db)
     .insert(idempotencyKeys)

@@ -6,9 +6,8 @@
  * the cached resolve should cost one D1 statement, not a re-validation of every layer.
  */
 import { z } from "@hono/zod-openapi";
+import { BUILDER_VERSIONS, computeChainKeys, ImageSpecSchema, LayerSpecSchema } from "@kiln-build/protocol";
 import canonicalize from "canonicalize";
-import { BUILDER_VERSIONS } from "@kiln-build/protocol";
-import { computeChainKeys, ImageSpecSchema, LayerSpecSchema } from "@kiln-build/protocol";
 import type { BuildMode } from "../../durable-objects/join-policy.ts";
 import { badRequest } from "../errors.ts";
 import { SecretName } from "../routes/secrets.ts";
@@ -19,7 +18,11 @@ const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 
 /** A runtime mount: files attached at container start, not built into a layer. */
 export const RuntimeMountSchema = z
-  .object({ kind: z.enum(["file", "dir"]), remotePath: z.string().startsWith("/").max(4096), context: z.object({ digest: Digest, sizeBytes: z.number().int().nonnegative() }).strict().nullable() })
+  .object({
+    kind: z.enum(["file", "dir"]),
+    remotePath: z.string().startsWith("/").max(4096),
+    context: z.object({ digest: Digest, sizeBytes: z.number().int().nonnegative() }).strict().nullable(),
+  })
   .strict();
 
 /** The submission: the SDK's image spec plus the submission's own options. */

@@ -24,7 +24,14 @@ export type LayerView = {
 };
 
 /** The image row's fields the view needs. */
-export type ImageRowLike = { id: string; layerKeys: string[]; buildId: string | null; mode: "normal" | "force" | "ignore"; freshFrom: number; createdAt: Date };
+export type ImageRowLike = {
+  id: string;
+  layerKeys: string[];
+  buildId: string | null;
+  mode: "normal" | "force" | "ignore";
+  freshFrom: number;
+  createdAt: Date;
+};
 /**
  * The build row's fields the view needs. The `failure*` details beyond reason and message are
  * what the runner's `failed` event reported (D1 columns since migration 0001; null in older
@@ -89,7 +96,12 @@ export function imageStatusOfBuild(status: BuildStatusColumn | undefined): Image
  * the cache's (`cache`) for layers this image did not force or ignore; the image has
  * succeeded once its top layer has a result.
  */
-export function imageView(image: ImageRowLike, build: BuildRowLike | null, own: ReadonlyMap<string, LayerResultRow>, cache: ReadonlyMap<string, LayerResultRow>): ImageView {
+export function imageView(
+  image: ImageRowLike,
+  build: BuildRowLike | null,
+  own: ReadonlyMap<string, LayerResultRow>,
+  cache: ReadonlyMap<string, LayerResultRow>,
+): ImageView {
   const resolved = image.layerKeys.map((key, index) => {
     const mine = own.get(key);
     if (mine) return { result: mine, cached: false };
@@ -105,8 +117,12 @@ export function imageView(image: ImageRowLike, build: BuildRowLike | null, own: 
   else if (image.buildId === null) {
     status = "failed";
     failure = {
-      reason: "infra", message: "A cached layer of this image is no longer in the cache. Submit the image again.",
-      exitCode: null, layerKey: image.layerKeys[firstMissing] ?? null, layerIndex: firstMissing >= 0 ? firstMissing : null, logTail: [],
+      reason: "infra",
+      message: "A cached layer of this image is no longer in the cache. Submit the image again.",
+      exitCode: null,
+      layerKey: image.layerKeys[firstMissing] ?? null,
+      layerIndex: firstMissing >= 0 ? firstMissing : null,
+      logTail: [],
     };
   } else {
     status = imageStatusOfBuild(build?.status);
@@ -118,7 +134,17 @@ export function imageView(image: ImageRowLike, build: BuildRowLike | null, own: 
   }
   const layers = image.layerKeys.map((key, index): LayerView => {
     const r = resolved[index];
-    if (r) return { index, key, status: "succeeded", cached: r.cached, digest: r.result.digest, reference: r.result.reference, sizeBytes: r.result.sizeBytes, buildId: r.result.buildId };
+    if (r)
+      return {
+        index,
+        key,
+        status: "succeeded",
+        cached: r.cached,
+        digest: r.result.digest,
+        reference: r.result.reference,
+        sizeBytes: r.result.sizeBytes,
+        buildId: r.result.buildId,
+      };
     return { index, key, status, cached: false, digest: null, reference: null, sizeBytes: null, buildId: image.buildId };
   });
   return { id: image.id, status, buildId: image.buildId, mode: image.mode, failure, layers, createdAt: image.createdAt.toISOString() };
@@ -136,5 +162,12 @@ function failureOf(build: BuildRowLike, reason: string, layerKeys: readonly stri
   const exitCode = build.failureExitCode ?? (suffix ? Number(suffix[1]) : null);
   const layerKey = build.failureLayerKey ?? (isBuild && firstMissing >= 0 ? layerKeys[firstMissing]! : null);
   const index = layerKey === null ? -1 : layerKeys.indexOf(layerKey);
-  return { reason, message, exitCode, layerKey, layerIndex: index >= 0 ? index : null, logTail: (build.failureLogTail ?? []).slice(-FAILURE_LOG_TAIL_LINES) };
+  return {
+    reason,
+    message,
+    exitCode,
+    layerKey,
+    layerIndex: index >= 0 ? index : null,
+    logTail: (build.failureLogTail ?? []).slice(-FAILURE_LOG_TAIL_LINES),
+  };
 }

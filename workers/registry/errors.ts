@@ -7,13 +7,31 @@ import { ApiError } from "../errors.ts";
 
 /** Every error code of the OCI Distribution Spec v1.1 (plus distribution's UNSUPPORTED/TOOMANYREQUESTS). */
 export type RegistryErrorCode =
-  | "BLOB_UNKNOWN" | "BLOB_UPLOAD_INVALID" | "BLOB_UPLOAD_UNKNOWN" | "DIGEST_INVALID" | "MANIFEST_BLOB_UNKNOWN"
-  | "MANIFEST_INVALID" | "MANIFEST_UNKNOWN" | "NAME_INVALID" | "NAME_UNKNOWN" | "SIZE_INVALID" | "UNAUTHORIZED"
-  | "DENIED" | "UNSUPPORTED" | "TOOMANYREQUESTS" | "RANGE_INVALID";
+  | "BLOB_UNKNOWN"
+  | "BLOB_UPLOAD_INVALID"
+  | "BLOB_UPLOAD_UNKNOWN"
+  | "DIGEST_INVALID"
+  | "MANIFEST_BLOB_UNKNOWN"
+  | "MANIFEST_INVALID"
+  | "MANIFEST_UNKNOWN"
+  | "NAME_INVALID"
+  | "NAME_UNKNOWN"
+  | "SIZE_INVALID"
+  | "UNAUTHORIZED"
+  | "DENIED"
+  | "UNSUPPORTED"
+  | "TOOMANYREQUESTS"
+  | "RANGE_INVALID";
 
 /** A registry failure with its spec code; rendered by `registryErrorBody`. */
 export class RegistryError extends ApiError {
-  constructor(status: ApiError["status"], code: RegistryErrorCode, message: string, detail?: unknown, headers: Record<string, string> = {}) {
+  constructor(
+    status: ApiError["status"],
+    code: RegistryErrorCode,
+    message: string,
+    detail?: unknown,
+    headers: Record<string, string> = {},
+  ) {
     super(status, code, message, detail, headers);
   }
 }
@@ -32,7 +50,8 @@ export const uploadInvalid = (message: string) => new RegistryError(400, "BLOB_U
 /** 400 DIGEST_INVALID: the content does not match the digest (nothing was kept). */
 export const digestInvalid = (message: string, detail?: unknown) => new RegistryError(400, "DIGEST_INVALID", message, detail);
 /** 404 MANIFEST_UNKNOWN. */
-export const manifestUnknown = (reference: string) => new RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown to registry", { reference });
+export const manifestUnknown = (reference: string) =>
+  new RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown to registry", { reference });
 /** 400 MANIFEST_INVALID. */
 export const manifestInvalid = (message: string, detail?: unknown) => new RegistryError(400, "MANIFEST_INVALID", message, detail);
 /** 400 MANIFEST_BLOB_UNKNOWN: the manifest refers to something this repository does not hold. */
@@ -45,7 +64,8 @@ export const nameUnknown = (name: string) => new RegistryError(404, "NAME_UNKNOW
 /** 400 SIZE_INVALID. */
 export const sizeInvalid = (message: string) => new RegistryError(400, "SIZE_INVALID", message);
 /** 416 with the upload's current range, so the client can resume. */
-export const rangeInvalid = (message: string, headers: Record<string, string>) => new RegistryError(416, "RANGE_INVALID", message, undefined, headers);
+export const rangeInvalid = (message: string, headers: Record<string, string>) =>
+  new RegistryError(416, "RANGE_INVALID", message, undefined, headers);
 /** 405 UNSUPPORTED. */
 export const unsupported = (message: string) => new RegistryError(405, "UNSUPPORTED", message);
 /** 401 UNAUTHORIZED with a Bearer challenge (`WWW-Authenticate`). */

@@ -97,7 +97,11 @@ export function parseBearer(header: string | undefined): string | null {
  * The `WWW-Authenticate` challenge a 401 carries: where to get a token and, when the request
  * concerned a repository, the scope to ask for.
  */
-export function challenge(origin: string, scope: { name: string; actions: readonly RegistryAction[] } | null, error?: "invalid_token" | "insufficient_scope"): string {
+export function challenge(
+  origin: string,
+  scope: { name: string; actions: readonly RegistryAction[] } | null,
+  error?: "invalid_token" | "insufficient_scope",
+): string {
   let header = `Bearer realm="${origin}/v2/token",service="kiln"`;
   if (scope) header += `,scope="repository:${scope.name}:${scope.actions.join(",")}"`;
   if (error) header += `,error="${error}"`;

@@ -13,8 +13,8 @@ import journal from "../../migrations/meta/_journal.json";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate } from "../auth/middleware.ts";
 import { fleets } from "../db/schema/fleets.ts";
+import { type ProbeResult, probeReachable, probeSigning } from "../fleet-probe.ts";
 import { fleetSigningSecret } from "../fleets.ts";
-import { probeReachable, probeSigning, type ProbeResult } from "../fleet-probe.ts";
 import { bearerSecurity, errorResponses, registerBearerScheme, requireAdmin } from "./common.ts";
 
 /** The admin status sub-app, mounted at the root. */
@@ -41,11 +41,24 @@ export function migrationStatus(expected: readonly string[], applied: readonly s
   return { expected: expected.length, applied: applied.length, pending, unknown, current: pending.length === 0 && unknown.length === 0 };
 }
 
-const Probe = z.object({ ok: z.boolean(), code: z.string(), status: z.number().int().nullable(), message: z.string(), durationMs: z.number() });
+const Probe = z.object({
+  ok: z.boolean(),
+  code: z.string(),
+  status: z.number().int().nullable(),
+  message: z.string(),
+  durationMs: z.number(),
+});
 const StatusSchema = z
   .object({
     ok: z.boolean(),
-    migrations: z.object({ expected: z.number().int(), applied: z.number().int(), pending: z.array(z.string()), unknown: z.array(z.string()), current: z.boolean(), error: z.string().optional() }),
+    migrations: z.object({
+      expected: z.number().int(),
+      applied: z.number().int(),
+      pending: z.array(z.string()),
+      unknown: z.array(z.string()),
+      current: z.boolean(),
+      error: z.string().optional(),
+    }),
     secrets: z.object({ KILN_ADMIN_TOKEN: z.boolean(), KILN_SECRET_KEY: z.enum(["ok", "missing", "invalid"]) }),
     bindings: z.object({ missing: z.array(z.string()), rateLimitsMissing: z.array(z.string()) }),
     fleets: z
@@ -63,8 +76,18 @@ adminApp.openapi(
     description: "What `kiln doctor` checks on the server. `ok` is false when anything needs an operator; the failing parts say what.",
     security: bearerSecurity,
     middleware: [authenticate, requireAdmin] as const,
-    request: { query: z.object({ fleets: z.enum(["true", "false"]).optional().openapi({ description: "Also probe every enabled fleet (reachability and signature)." }) }) },
-    responses: { 200: { description: "The status.", content: { "application/json": { schema: StatusSchema } } }, ...errorResponses(400, 401, 403) },
+    request: {
+      query: z.object({
+        fleets: z
+          .enum(["true", "false"])
+          .optional()
+          .openapi({ description: "Also probe every enabled fleet (reachability and signature)." }),
+      }),
+    },
+    responses: {
+      200: { description: "The status.", content: { "application/json": { schema: StatusSchema } } },
+      ...errorResponses(400, 401, 403),
+    },
   }),
   async (c) => {
     const env = c.env;
@@ -76,7 +99,12 @@ adminApp.openapi(
       rateLimitsMissing: OPTIONAL_BINDINGS.filter((name) => bound[name] === undefined),
     };
     const probed = c.req.valid("query").fleets === "true" ? await probeFleets(env) : undefined;
-    const ok = migrations.current && secrets.KILN_ADMIN_TOKEN && secrets.KILN_SECRET_KEY === "ok" && bindings.missing.length === 0 && (probed ?? []).every((f) => f.reachable.ok && f.signing.ok);
+    const ok =
+      migrations.current &&
+      secrets.KILN_ADMIN_TOKEN &&
+      secrets.KILN_SECRET_KEY === "ok" &&
+      bindings.missing.length === 0 &&
+      (probed ?? []).every((f) => f.reachable.ok && f.signing.ok);
     return c.json({ ok, migrations, secrets, bindings, ...(probed ? { fleets: probed } : {}) }, 200);
   },
 );
@@ -84,7 +112,10 @@ adminApp.openapi(
 async function readMigrations(db: D1Database) {
   try {
     const rows = await db.prepare("SELECT name FROM d1_migrations ORDER BY id").all<{ name: string }>();
-    return migrationStatus(EXPECTED_MIGRATIONS, rows.results.map((r) => r.name));
+    return migrationStatus(
+      EXPECTED_MIGRATIONS,
+      rows.results.map((r) => r.name),
+    );
   } catch (error) {
     // No d1_migrations table: nothing was ever applied to this database.
     return { ...migrationStatus(EXPECTED_MIGRATIONS, []), error: String((error as Error)?.message ?? error).slice(0, 200) };

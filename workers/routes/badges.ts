@@ -11,11 +11,11 @@ import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { badgeEtag, badgeStatus, endpointJson, ifNoneMatchHits, parseBadgeFile } from "../badges/badge.ts";
 import { renderBadgeSvg } from "../badges/render.ts";
-import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
 import { builds } from "../db/schema/builds.ts";
 import { images } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
 import { workspaces } from "../db/schema/workspaces.ts";
+import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
 import { notFound } from "../errors.ts";
 import { errorResponses } from "./common.ts";
 import { TagName } from "./tags.ts";
@@ -30,7 +30,12 @@ badgesApp.use("/badges/*", edgeCache);
 const CACHE_CONTROL = "no-cache";
 
 const EndpointSchema = z
-  .object({ schemaVersion: z.literal(1), label: z.string(), message: z.enum(["queued", "building", "passing", "failed", "timeout", "cancelled"]), color: z.string() })
+  .object({
+    schemaVersion: z.literal(1),
+    label: z.string(),
+    message: z.enum(["queued", "building", "passing", "failed", "timeout", "cancelled"]),
+    color: z.string(),
+  })
   .openapi("BadgeEndpoint");
 const headers = z.object({ "if-none-match": z.string().max(1024).optional() });
 const docParams = (ext: string) =>
@@ -46,7 +51,8 @@ badgesApp.openAPIRegistry.registerPath({
   method: "get",
   path: "/badges/{workspace}/{tag}.svg",
   summary: "Build-status badge (SVG)",
-  description: "Statuses: queued, building, passing, failed, timeout, cancelled. Public tags only; any other tag answers 404 exactly like an unknown one.",
+  description:
+    "Statuses: queued, building, passing, failed, timeout, cancelled. Public tags only; any other tag answers 404 exactly like an unknown one.",
   request: { params: docParams("svg"), headers },
   responses: { 200: { description: "The badge.", content: { "image/svg+xml": { schema: z.string() } } }, ...common },
 });
@@ -56,7 +62,10 @@ badgesApp.openAPIRegistry.registerPath({
   summary: "Build-status badge (shields.io endpoint JSON)",
   description: "For `https://img.shields.io/endpoint?url=...`. Public tags only; any other tag answers 404 exactly like an unknown one.",
   request: { params: docParams("json"), headers },
-  responses: { 200: { description: "Shields.io endpoint schema v1.", content: { "application/json": { schema: EndpointSchema } } }, ...common },
+  responses: {
+    200: { description: "Shields.io endpoint schema v1.", content: { "application/json": { schema: EndpointSchema } } },
+    ...common,
+  },
 });
 
 badgesApp.openapi(
@@ -65,7 +74,13 @@ badgesApp.openapi(
     path: "/badges/{workspace}/{file}",
     hide: true,
     request: {
-      params: z.object({ workspace: WorkspaceName, file: z.string().max(140).regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\.(svg|json)$/) }),
+      params: z.object({
+        workspace: WorkspaceName,
+        file: z
+          .string()
+          .max(140)
+          .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\.(svg|json)$/),
+      }),
       headers,
     },
     responses: { 200: { description: "The badge." }, 304: { description: "Not modified." } },

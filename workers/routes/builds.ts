@@ -21,7 +21,12 @@ registerBearerScheme(buildsApp);
 const MAX_WAIT_SECONDS = 25;
 const LOG_PAGE_BYTES = 1024 * 1024;
 
-const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "bd-abc" }) });
+const IdParam = z.object({
+  id: z
+    .string()
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" }, example: "bd-abc" }),
+});
 const BuildSchema = z
   .object({
     id: z.string(),
@@ -31,9 +36,18 @@ const BuildSchema = z
       .object({
         reason: z.string(),
         message: z.string(),
-        exitCode: z.number().int().nullable().openapi({ description: "The failing build step's exit code; null for other failures or when the runner reported none." }),
-        layerKey: z.string().nullable().openapi({ description: "The layer the runner's failure named, else for a failed step the first layer the build had not finished; null otherwise." }),
-        logTail: z.array(z.string()).openapi({ description: "The last lines of output the runner sent with the failure (at most 20, oldest first, secrets masked)." }),
+        exitCode: z
+          .number()
+          .int()
+          .nullable()
+          .openapi({ description: "The failing build step's exit code; null for other failures or when the runner reported none." }),
+        layerKey: z.string().nullable().openapi({
+          description:
+            "The layer the runner's failure named, else for a failed step the first layer the build had not finished; null otherwise.",
+        }),
+        logTail: z.array(z.string()).openapi({
+          description: "The last lines of output the runner sent with the failure (at most 20, oldest first, secrets masked).",
+        }),
       })
       .nullable(),
     attempts: z.number().int(),
@@ -47,7 +61,12 @@ const BuildSchema = z
   })
   .openapi("Build");
 const ChunkSchema = z.object({
-  pos: z.number().int(), attempt: z.number().int(), layerKey: z.string().nullable(), stream: z.enum(["stdout", "stderr", "system"]), data: z.string(), atMs: z.number().int(),
+  pos: z.number().int(),
+  attempt: z.number().int(),
+  layerKey: z.string().nullable(),
+  stream: z.enum(["stdout", "stderr", "system"]),
+  data: z.string(),
+  atMs: z.number().int(),
 });
 const LogPageSchema = z
   .object({
@@ -67,7 +86,8 @@ buildsApp.openapi(
     method: "get",
     path: "/v1/builds/{id}",
     summary: "Read a build",
-    description: "With `waitSeconds`, a build that has not ended is answered when it ends or when that many seconds have passed, whichever is first (a long-poll for clients that wait for the outcome without following the log).",
+    description:
+      "With `waitSeconds`, a build that has not ended is answered when it ends or when that many seconds have passed, whichever is first (a long-poll for clients that wait for the outcome without following the log).",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:read")] as const,
     request: {
@@ -100,7 +120,11 @@ buildsApp.openapi(
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:write")] as const,
     request: { params: IdParam },
-    responses: { 200: json(BuildSchema, "The build is final."), 202: json(BuildSchema, "Cancellation requested; the runner stops at its next heartbeat."), ...errorResponses(400, 401, 403, 404) },
+    responses: {
+      200: json(BuildSchema, "The build is final."),
+      202: json(BuildSchema, "Cancellation requested; the runner stops at its next heartbeat."),
+      ...errorResponses(400, 401, 403, 404),
+    },
   }),
   async (c) => {
     const { id } = c.req.valid("param");
@@ -138,10 +162,17 @@ buildsApp.openapi(
     const row = await buildRow(c.env, await workspaceOf(c), id);
     let archive = row.logArchive;
     if (archive === null) {
-      const page = await c.env.BUILD.getByName(id).readLogs(cursor, { maxChunks: limit, maxBytes: LOG_PAGE_BYTES, waitMs: waitSeconds * 1000 });
+      const page = await c.env.BUILD.getByName(id).readLogs(cursor, {
+        maxChunks: limit,
+        maxBytes: LOG_PAGE_BYTES,
+        waitMs: waitSeconds * 1000,
+      });
       if (!page.ok) throw notFound(`Build '${id}'`);
       if (page.archived === null) {
-        return c.json({ buildId: id, status: page.status, chunks: page.chunks, cursor: page.chunks.at(-1)?.pos ?? cursor, done: page.done }, 200);
+        return c.json(
+          { buildId: id, status: page.status, chunks: page.chunks, cursor: page.chunks.at(-1)?.pos ?? cursor, done: page.done },
+          200,
+        );
       }
       archive = page.archived;
     }
@@ -153,7 +184,11 @@ buildsApp.openapi(
 );
 
 async function buildRow(env: Env, workspaceId: string, id: string) {
-  const row = await drizzle(env.DB).select().from(builds).where(and(eq(builds.id, id), eq(builds.workspaceId, workspaceId))).get();
+  const row = await drizzle(env.DB)
+    .select()
+    .from(builds)
+    .where(and(eq(builds.id, id), eq(builds.workspaceId, workspaceId)))
+    .get();
   if (!row) throw notFound(`Build '${id}'`);
   return row;
 }
@@ -167,7 +202,13 @@ async function present(env: Env, row: typeof builds.$inferSelect): Promise<z.inf
     status: row.status,
     mode: row.mode,
     failure: row.failureReason
-      ? { reason: row.failureReason, message: row.failureMessage ?? "", exitCode: row.failureExitCode, layerKey: row.failureLayerKey, logTail: row.failureLogTail ?? [] }
+      ? {
+          reason: row.failureReason,
+          message: row.failureMessage ?? "",
+          exitCode: row.failureExitCode,
+          layerKey: row.failureLayerKey,
+          logTail: row.failureLogTail ?? [],
+        }
       : null,
     attempts: row.attempts,
     fleetId: row.fleetId,

@@ -5,8 +5,8 @@
  * `app.route()` they inherit the root app's `defaultHook` (validation failures -> our 400).
  */
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { createMiddleware } from "hono/factory";
 import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env.ts";
 import { workspaceOf } from "../auth/middleware.ts";
 import { forbidden, payloadTooLarge } from "../errors.ts";
@@ -47,7 +47,8 @@ export function registerBearerScheme(app: OpenAPIHono<AppEnv>) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
-    description: "An API token `kiln_api_...`, an admin token `kiln_admin_...`, or the bootstrap admin token (Worker secret KILN_ADMIN_TOKEN).",
+    description:
+      "An API token `kiln_api_...`, an admin token `kiln_admin_...`, or the bootstrap admin token (Worker secret KILN_ADMIN_TOKEN).",
   });
 }
 
@@ -66,7 +67,8 @@ export function jsonBodyLimit(maxBytes: number) {
 
 /** Requires an admin token (the bootstrap secret or a stored `kiln_admin_` token). Run after `authenticate`. */
 export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
-  if (c.get("auth").kind !== "admin") throw forbidden("This endpoint needs an admin token (kiln_admin_... or the bootstrap KILN_ADMIN_TOKEN).");
+  if (c.get("auth").kind !== "admin")
+    throw forbidden("This endpoint needs an admin token (kiln_admin_... or the bootstrap KILN_ADMIN_TOKEN).");
   await next();
 });
 

@@ -12,7 +12,16 @@ import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { hasUpload, missingContexts, putVerified, recordUpload } from "../contexts/store.ts";
 import {
-  contextKey, contextMaxBytes, declaredLength, DIGEST_PATTERN, expectedPartBytes, MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES, planParts, stagingKey,
+  contextKey,
+  contextMaxBytes,
+  DIGEST_PATTERN,
+  declaredLength,
+  expectedPartBytes,
+  MAX_PART_BYTES,
+  MAX_PARTS,
+  MIN_PART_BYTES,
+  planParts,
+  stagingKey,
 } from "../contexts/upload-plan.ts";
 import { contextMultipartUploads } from "../db/schema/contexts.ts";
 import { ApiError, badRequest, notFound, payloadTooLarge } from "../errors.ts";
@@ -27,11 +36,24 @@ const STALE_UPLOAD_MS = 7 * 24 * 60 * 60 * 1000;
 // A chain has at most 256 layers, hence at most 256 contexts; R2 heads count as subrequests.
 const MAX_DIGESTS_PER_CALL = 256;
 
-const Digest = z.string().regex(DIGEST_PATTERN).openapi({ example: `sha256:${"ab".repeat(32)}` });
+const Digest = z
+  .string()
+  .regex(DIGEST_PATTERN)
+  .openapi({ example: `sha256:${"ab".repeat(32)}` });
 const DigestParam = z.object({ digest: Digest.openapi({ param: { name: "digest", in: "path" } }) });
-const UploadParams = DigestParam.extend({ uploadId: z.string().regex(/^upl_[0-9a-f]{32}$/).openapi({ param: { name: "uploadId", in: "path" } }) });
+const UploadParams = DigestParam.extend({
+  uploadId: z
+    .string()
+    .regex(/^upl_[0-9a-f]{32}$/)
+    .openapi({ param: { name: "uploadId", in: "path" } }),
+});
 const PartParams = UploadParams.extend({
-  n: z.coerce.number().int().min(1).max(MAX_PARTS).openapi({ param: { name: "n", in: "path" }, type: "integer" }),
+  n: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_PARTS)
+    .openapi({ param: { name: "n", in: "path" }, type: "integer" }),
 });
 const StoredSchema = z.object({ digest: Digest, sizeBytes: z.number().int() }).openapi("ContextStored");
 const binaryBody = (description: string) => ({
@@ -47,16 +69,27 @@ contextsApp.openapi(
     method: "post",
     path: "/v1/contexts/missing",
     summary: "Which context digests still need uploading",
-    description: "One call for a whole chain. Lists the digests this workspace never uploaded or whose object is gone; an unchanged resubmission gets `[]` and uploads nothing.",
+    description:
+      "One call for a whole chain. Lists the digests this workspace never uploaded or whose object is gone; an unchanged resubmission gets `[]` and uploads nothing.",
     security: bearerSecurity,
     middleware: [...guard("images:write"), jsonBodyLimit(64 * 1024)],
     request: {
       body: {
         required: true,
-        content: { "application/json": { schema: z.object({ digests: z.array(Digest).max(MAX_DIGESTS_PER_CALL) }).strict().openapi("ContextsMissingRequest") } },
+        content: {
+          "application/json": {
+            schema: z
+              .object({ digests: z.array(Digest).max(MAX_DIGESTS_PER_CALL) })
+              .strict()
+              .openapi("ContextsMissingRequest"),
+          },
+        },
       },
     },
-    responses: { 200: json(z.object({ missing: z.array(Digest) }).openapi("ContextsMissing"), "The digests to upload, in request order."), ...errorResponses(400, 401, 403, 413) },
+    responses: {
+      200: json(z.object({ missing: z.array(Digest) }).openapi("ContextsMissing"), "The digests to upload, in request order."),
+      ...errorResponses(400, 401, 403, 413),
+    },
   }),
   async (c) => {
     const { digests } = c.req.valid("json");
@@ -98,7 +131,13 @@ contextsApp.openapi(
 );
 
 const UploadSchema = z
-  .object({ uploadId: z.string(), digest: Digest, sizeBytes: z.number().int(), partSizeBytes: z.number().int(), partCount: z.number().int() })
+  .object({
+    uploadId: z.string(),
+    digest: Digest,
+    sizeBytes: z.number().int(),
+    partSizeBytes: z.number().int(),
+    partCount: z.number().int(),
+  })
   .openapi("ContextUpload");
 
 contextsApp.openapi(
@@ -115,7 +154,10 @@ contextsApp.openapi(
         required: true,
         content: {
           "application/json": {
-            schema: z.object({ sizeBytes: z.number().int().min(1), partSizeBytes: z.number().int() }).strict().openapi("ContextUploadCreate"),
+            schema: z
+              .object({ sizeBytes: z.number().int().min(1), partSizeBytes: z.number().int() })
+              .strict()
+              .openapi("ContextUploadCreate"),
           },
         },
       },
@@ -134,8 +176,17 @@ contextsApp.openapi(
     const upload = await c.env.CONTEXTS.createMultipartUpload(stagingKey(id), { httpMetadata: { contentType: "application/x-tar" } });
     const db = drizzle(c.env.DB);
     await db.batch([
-      db.delete(contextMultipartUploads).where(and(eq(contextMultipartUploads.workspaceId, workspaceId), lt(contextMultipartUploads.createdAt, new Date(Date.now() - STALE_UPLOAD_MS)))),
-      db.insert(contextMultipartUploads).values({ id, workspaceId, digest, sizeBytes, partSizeBytes, r2UploadId: upload.uploadId, stagingKey: stagingKey(id) }),
+      db
+        .delete(contextMultipartUploads)
+        .where(
+          and(
+            eq(contextMultipartUploads.workspaceId, workspaceId),
+            lt(contextMultipartUploads.createdAt, new Date(Date.now() - STALE_UPLOAD_MS)),
+          ),
+        ),
+      db
+        .insert(contextMultipartUploads)
+        .values({ id, workspaceId, digest, sizeBytes, partSizeBytes, r2UploadId: upload.uploadId, stagingKey: stagingKey(id) }),
     ]);
     return c.json({ uploadId: id, digest, sizeBytes, partSizeBytes, partCount: plan.partCount }, 201);
   },
@@ -146,12 +197,16 @@ contextsApp.openapi(
     method: "put",
     path: "/v1/contexts/{digest}/uploads/{uploadId}/parts/{n}",
     summary: "Upload one part of a multipart context upload",
-    description: "The body must be exactly the part's size from the layout (Content-Length required). Parts may be sent in any order and retried.",
+    description:
+      "The body must be exactly the part's size from the layout (Content-Length required). Parts may be sent in any order and retried.",
     security: bearerSecurity,
     middleware: guard("images:write"),
     request: { params: PartParams, body: binaryBody("The part's bytes.") },
     responses: {
-      200: json(z.object({ partNumber: z.number().int(), etag: z.string() }).openapi("ContextUploadPart"), "Stored; pass the etag to complete."),
+      200: json(
+        z.object({ partNumber: z.number().int(), etag: z.string() }).openapi("ContextUploadPart"),
+        "Stored; pass the etag to complete.",
+      ),
       ...errorResponses(400, 401, 403, 404, 413),
     },
   }),
@@ -162,9 +217,15 @@ contextsApp.openapi(
     if (length === null) throw lengthRequired();
     if (length > MAX_PART_BYTES) throw payloadTooLarge(MAX_PART_BYTES);
     const expected = expectedPartBytes(upload.sizeBytes, upload.partSizeBytes, n);
-    if (expected === null) throw badRequest(`Part ${n} is out of range for this upload.`, { partCount: Math.ceil(upload.sizeBytes / upload.partSizeBytes) });
-    if (length !== expected) throw new ApiError(400, "part_size_mismatch", `Part ${n} must be exactly ${expected} bytes; got ${length}.`, { expectedBytes: expected });
-    const part = await r2Call(() => c.env.CONTEXTS.resumeMultipartUpload(upload.stagingKey, upload.r2UploadId).uploadPart(n, c.req.raw.body ?? new Uint8Array(0)));
+    if (expected === null)
+      throw badRequest(`Part ${n} is out of range for this upload.`, { partCount: Math.ceil(upload.sizeBytes / upload.partSizeBytes) });
+    if (length !== expected)
+      throw new ApiError(400, "part_size_mismatch", `Part ${n} must be exactly ${expected} bytes; got ${length}.`, {
+        expectedBytes: expected,
+      });
+    const part = await r2Call(() =>
+      c.env.CONTEXTS.resumeMultipartUpload(upload.stagingKey, upload.r2UploadId).uploadPart(n, c.req.raw.body ?? new Uint8Array(0)),
+    );
     return c.json({ partNumber: part.partNumber, etag: part.etag }, 200);
   },
 );
@@ -185,7 +246,12 @@ contextsApp.openapi(
         content: {
           "application/json": {
             schema: z
-              .object({ parts: z.array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), etag: z.string().min(1).max(256) }).strict()).min(1).max(MAX_PARTS) })
+              .object({
+                parts: z
+                  .array(z.object({ partNumber: z.number().int().min(1).max(MAX_PARTS), etag: z.string().min(1).max(256) }).strict())
+                  .min(1)
+                  .max(MAX_PARTS),
+              })
               .strict()
               .openapi("ContextUploadComplete"),
           },
@@ -240,7 +306,9 @@ contextsApp.openapi(
   async (c) => {
     const { digest, uploadId } = c.req.valid("param");
     const upload = await findUpload(c.env, await workspaceOf(c), digest, uploadId);
-    await c.env.CONTEXTS.resumeMultipartUpload(upload.stagingKey, upload.r2UploadId).abort().catch(() => undefined);
+    await c.env.CONTEXTS.resumeMultipartUpload(upload.stagingKey, upload.r2UploadId)
+      .abort()
+      .catch(() => undefined);
     await drizzle(c.env.DB).delete(contextMultipartUploads).where(eq(contextMultipartUploads.id, uploadId));
     return c.json({ ok: true as const }, 200);
   },
@@ -251,7 +319,13 @@ async function findUpload(env: Env, workspaceId: string, digest: string, uploadI
   const row = await drizzle(env.DB)
     .select()
     .from(contextMultipartUploads)
-    .where(and(eq(contextMultipartUploads.id, uploadId), eq(contextMultipartUploads.workspaceId, workspaceId), eq(contextMultipartUploads.digest, digest)))
+    .where(
+      and(
+        eq(contextMultipartUploads.id, uploadId),
+        eq(contextMultipartUploads.workspaceId, workspaceId),
+        eq(contextMultipartUploads.digest, digest),
+      ),
+    )
     .get();
   if (!row) throw notFound("Upload");
   return row;
@@ -275,7 +349,11 @@ async function r2Call<T>(call: () => Promise<T>, invalidCode = "invalid_request"
 }
 
 function lengthRequired() {
-  return new ApiError(400, "length_required", "Send the body with a Content-Length header: R2 checks the sha256 of a body of known length only.");
+  return new ApiError(
+    400,
+    "length_required",
+    "Send the body with a Content-Length header: R2 checks the sha256 of a body of known length only.",
+  );
 }
 
 function digestMismatch(digest: string) {

@@ -13,7 +13,8 @@ import type { AppEnv } from "../app-env.ts";
 export const docsApp = new OpenAPIHono<AppEnv>();
 
 /** Only same-origin fetches, inline script and style: the page can load nothing from elsewhere. */
-export const DOCS_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const DOCS_CSP =
+  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 docsApp.get("/docs", (c) => c.html(DOCS_HTML, 200, { "content-security-policy": DOCS_CSP, "cache-control": "public, max-age=300" }));
 

@@ -5,15 +5,14 @@
  * returned once, stored AES-GCM encrypted with the fleet id as additional data.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { GPU_TYPES, newWebhookSecret } from "@kiln-build/protocol";
 import { asc, eq, isNull, or } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { GPU_TYPES } from "@kiln-build/protocol";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { fleets } from "../db/schema/fleets.ts";
 import { forbidden, notFound } from "../errors.ts";
-import { type Fleet, findFleet, sealSigningSecret, SigningSecretSchema } from "../fleets.ts";
-import { newWebhookSecret } from "@kiln-build/protocol";
+import { type Fleet, findFleet, SigningSecretSchema, sealSigningSecret } from "../fleets.ts";
 import { bearerSecurity, errorResponses, iso, jsonBodyLimit, registerBearerScheme, workspaceOrNull } from "./common.ts";
 
 /** The fleet admin sub-app, mounted at the root. */
@@ -25,8 +24,14 @@ const FLEET_GPU_TYPES = GPU_TYPES.filter((t) => t !== "ANY") as [string, ...stri
 
 const FleetFields = {
   name: z.string().min(1).max(64),
-  url: z.url({ protocol: /^https?$/ }).max(2048).openapi({ description: "The runner's dispatch endpoint (`POST /v1/jobs`).", example: "https://runners.example.com/v1/jobs" }),
-  gpuTypes: z.array(z.enum(FLEET_GPU_TYPES)).max(FLEET_GPU_TYPES.length).openapi({ description: "GPU types the fleet's machines have; [] for CPU only." }),
+  url: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .openapi({ description: "The runner's dispatch endpoint (`POST /v1/jobs`).", example: "https://runners.example.com/v1/jobs" }),
+  gpuTypes: z
+    .array(z.enum(FLEET_GPU_TYPES))
+    .max(FLEET_GPU_TYPES.length)
+    .openapi({ description: "GPU types the fleet's machines have; [] for CPU only." }),
   maxConcurrentBuilds: z.number().int().min(1).max(10_000),
   signingSecret: SigningSecretSchema.openapi({ description: "Standard Webhooks secret (`whsec_...`). Write-only." }),
 };
@@ -45,7 +50,10 @@ const FleetSchema = z
   })
   .openapi("Fleet");
 const FleetWithSecretSchema = FleetSchema.extend({
-  signingSecret: z.string().optional().openapi({ description: "Present only when the server generated the secret: shown once, store it in the runner's config now." }),
+  signingSecret: z
+    .string()
+    .optional()
+    .openapi({ description: "Present only when the server generated the secret: shown once, store it in the runner's config now." }),
 }).openapi("FleetWithSecret");
 
 const CreateBody = z
@@ -75,7 +83,12 @@ const UpdateBody = z
   .refine((b) => !(b.signingSecret && b.rotateSigningSecret), "Send either signingSecret or rotateSigningSecret, not both.")
   .openapi("FleetUpdate");
 
-const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" } }) });
+const IdParam = z.object({
+  id: z
+    .string()
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
 fleetsApp.openapi(
@@ -97,7 +110,15 @@ fleetsApp.openapi(
     const signingSecretEnc = await sealSigningSecret(c.env, id, body.signingSecret ?? generated!);
     const row = await drizzle(c.env.DB)
       .insert(fleets)
-      .values({ id, workspaceId, name: body.name, url: body.url, signingSecretEnc, gpuTypes: [...new Set(body.gpuTypes)], maxConcurrentBuilds: body.maxConcurrentBuilds })
+      .values({
+        id,
+        workspaceId,
+        name: body.name,
+        url: body.url,
+        signingSecretEnc,
+        gpuTypes: [...new Set(body.gpuTypes)],
+        maxConcurrentBuilds: body.maxConcurrentBuilds,
+      })
       .returning()
       .get();
     return c.json({ ...present(row), ...(generated ? { signingSecret: generated } : {}) }, 201);
@@ -145,7 +166,8 @@ fleetsApp.openapi(
     method: "patch",
     path: "/v1/fleets/{id}",
     summary: "Update, disable, enable or re-key a fleet",
-    description: "Shared fleets can be changed by admins only. In-flight builds on a disabled fleet run to the end; no new ones are dispatched.",
+    description:
+      "Shared fleets can be changed by admins only. In-flight builds on a disabled fleet run to the end; no new ones are dispatched.",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("fleets:write"), jsonBodyLimit(16 * 1024)],
     request: { params: IdParam, body: { required: true, content: { "application/json": { schema: UpdateBody } } } },

@@ -22,10 +22,20 @@ registerBearerScheme(imagesListApp);
 
 const Status = z.enum(["queued", "building", "succeeded", "failed", "cancelled", "timeout"]);
 const ImageSummarySchema = z
-  .object({ id: z.string(), status: Status, buildId: z.string().nullable(), layerCount: z.number().int(), topKey: z.string(), createdAt: z.string() })
+  .object({
+    id: z.string(),
+    status: Status,
+    buildId: z.string().nullable(),
+    layerCount: z.number().int(),
+    topKey: z.string(),
+    createdAt: z.string(),
+  })
   .openapi("ImageSummary");
 const ImageListSchema = z
-  .object({ images: z.array(ImageSummarySchema), nextCursor: z.string().nullable().openapi({ description: "Pass as `cursor` for the next page; null on the last one." }) })
+  .object({
+    images: z.array(ImageSummarySchema),
+    nextCursor: z.string().nullable().openapi({ description: "Pass as `cursor` for the next page; null on the last one." }),
+  })
   .openapi("ImageList");
 
 /** Opaque page cursor: the last row's creation time and id (ids break ties within a millisecond). */
@@ -56,7 +66,10 @@ imagesListApp.openapi(
         cursor: z.string().max(128).optional(),
       }),
     },
-    responses: { 200: { description: "A page of images.", content: { "application/json": { schema: ImageListSchema } } }, ...errorResponses(400, 401, 403) },
+    responses: {
+      200: { description: "A page of images.", content: { "application/json": { schema: ImageListSchema } } },
+      ...errorResponses(400, 401, 403),
+    },
   }),
   async (c) => {
     const { limit, cursor } = c.req.valid("query");
@@ -64,7 +77,12 @@ imagesListApp.openapi(
     if (cursor !== undefined && after === null) throw badRequest("Invalid cursor; pass back the `nextCursor` of a previous page.");
     const workspaceId = await workspaceOf(c);
     const d = drizzle(c.env.DB);
-    const older = after ? or(lt(images.createdAt, new Date(after.createdAtMs)), and(eq(images.createdAt, new Date(after.createdAtMs)), lt(images.id, after.id))) : undefined;
+    const older = after
+      ? or(
+          lt(images.createdAt, new Date(after.createdAtMs)),
+          and(eq(images.createdAt, new Date(after.createdAtMs)), lt(images.id, after.id)),
+        )
+      : undefined;
     const rows = await d
       .select()
       .from(images)
@@ -77,7 +95,10 @@ imagesListApp.openapi(
     const [buildRows, ownRows, cacheRows] = await d.batch([
       d.select().from(builds).where(sql`${builds.id} IN (SELECT value FROM json_each(${buildIds}))`),
       d.select().from(buildLayers).where(sql`${buildLayers.buildId} IN (SELECT value FROM json_each(${buildIds}))`),
-      d.select().from(layers).where(and(eq(layers.workspaceId, workspaceId), sql`${layers.key} IN (SELECT value FROM json_each(${topKeys}))`)),
+      d
+        .select()
+        .from(layers)
+        .where(and(eq(layers.workspaceId, workspaceId), sql`${layers.key} IN (SELECT value FROM json_each(${topKeys}))`)),
     ]);
     const buildById = new Map(buildRows.map((b) => [b.id, b]));
     const cache = new Map<string, LayerResultRow>(cacheRows.map((r) => [r.key, r]));
@@ -85,7 +106,14 @@ imagesListApp.openapi(
       const own = new Map<string, LayerResultRow>(ownRows.filter((r) => r.buildId === image.buildId).map((r) => [r.key, r]));
       // Only the top layer decides an image's status; the cache map holds just the top keys.
       const view = imageView(image, image.buildId ? (buildById.get(image.buildId) ?? null) : null, own, cache);
-      return { id: image.id, status: view.status, buildId: image.buildId, layerCount: image.layerKeys.length, topKey: image.topKey, createdAt: iso(image.createdAt) };
+      return {
+        id: image.id,
+        status: view.status,
+        buildId: image.buildId,
+        layerCount: image.layerKeys.length,
+        topKey: image.topKey,
+        createdAt: iso(image.createdAt),
+      };
     });
     const last = page.at(-1);
     const nextCursor = rows.length > limit && last ? encodeCursor(last.createdAt.getTime(), last.id) : null;

@@ -6,11 +6,12 @@
  * (durable-objects/layer-build.ts).
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { LayerSpec } from "@kiln-build/protocol";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { LayerSpec } from "@kiln-build/protocol";
 import { layerBuildName } from "../../durable-objects/layer-build.ts";
 import { timeoutMsFor } from "../../durable-objects/retry-policy.ts";
+import { newId } from "../../durable-objects/storage.ts";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { authenticateCached } from "../auth/token-cache.ts";
@@ -19,15 +20,22 @@ import { d1QueryTiming, markHandlerStart } from "../db/query-counter.ts";
 import type { StoredRuntimeMount } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
 import { executionContextOf, invalidateTagCaches, type WaitUntil } from "../edge-cache.ts";
-import { currentRequestId } from "../log.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../errors.ts";
+import { rememberResolved, resolvedWorkspaceName } from "../images/resolved-chains.ts";
 import {
-  cachedImageId, findIdempotencyKey, insertImage, insertImageWithBuildStatus, loadImageView, type NewImage, probeChain, releaseIdempotencyKey, reserveIdempotencyKey,
+  cachedImageId,
+  findIdempotencyKey,
+  insertImage,
+  insertImageWithBuildStatus,
+  loadImageView,
+  type NewImage,
+  probeChain,
+  releaseIdempotencyKey,
+  reserveIdempotencyKey,
 } from "../images/store.ts";
 import { type ImageRequest, ImageRequestSchema, parseSubmission, RuntimeMountSchema } from "../images/submission.ts";
-import { rememberResolved, resolvedWorkspaceName } from "../images/resolved-chains.ts";
-import { imageStatusOfBuild, type ImageStatus } from "../images/view.ts";
-import { newId } from "../../durable-objects/storage.ts";
+import { type ImageStatus, imageStatusOfBuild } from "../images/view.ts";
+import { currentRequestId } from "../log.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "./common.ts";
 import { checkRequiredKeys } from "./secrets.ts";
 
@@ -48,16 +56,34 @@ const SubmissionSchema = z
   })
   .openapi("ImageSubmission");
 const LayerViewSchema = z.object({
-  index: z.number().int(), key: z.string(), status: Status, cached: z.boolean(),
-  digest: z.string().nullable(), reference: z.string().nullable(), sizeBytes: z.number().int().nullable(), buildId: z.string().nullable(),
+  index: z.number().int(),
+  key: z.string(),
+  status: Status,
+  cached: z.boolean(),
+  digest: z.string().nullable(),
+  reference: z.string().nullable(),
+  sizeBytes: z.number().int().nullable(),
+  buildId: z.string().nullable(),
 });
 const ImageSchema = z
   .object({
-    id: z.string(), status: Status, buildId: z.string().nullable(), mode: z.enum(["normal", "force", "ignore"]),
-    failure: z.object({
-      reason: z.string(), message: z.string(), exitCode: z.number().int().nullable(), layerKey: z.string().nullable(), layerIndex: z.number().int().nullable(), logTail: z.array(z.string()),
-    }).nullable(),
-    layers: z.array(LayerViewSchema), runtimeMounts: z.array(RuntimeMountSchema), createdAt: z.string(),
+    id: z.string(),
+    status: Status,
+    buildId: z.string().nullable(),
+    mode: z.enum(["normal", "force", "ignore"]),
+    failure: z
+      .object({
+        reason: z.string(),
+        message: z.string(),
+        exitCode: z.number().int().nullable(),
+        layerKey: z.string().nullable(),
+        layerIndex: z.number().int().nullable(),
+        logTail: z.array(z.string()),
+      })
+      .nullable(),
+    layers: z.array(LayerViewSchema),
+    runtimeMounts: z.array(RuntimeMountSchema),
+    createdAt: z.string(),
   })
   .openapi("Image");
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
@@ -86,13 +112,20 @@ imagesApp.openAPIRegistry.registerPath(submitRoute);
 imagesApp.post("/v1/images", d1QueryTiming, authenticateCached, requireScope("images:write"), jsonBodyLimit(MAX_BODY_BYTES), async (c) => {
   markHandlerStart(c.req.raw);
   const idempotencyKey = c.req.header("idempotency-key");
-  if (idempotencyKey !== undefined && !IdempotencyKey.safeParse(idempotencyKey).success) throw badRequest("Idempotency-Key must be 1-255 visible ASCII characters.");
+  if (idempotencyKey !== undefined && !IdempotencyKey.safeParse(idempotencyKey).success)
+    throw badRequest("Idempotency-Key must be 1-255 visible ASCII characters.");
   const parsed = await parseSubmission(await c.req.text());
   const { body } = parsed;
   if (body.tag && !c.get("auth").scopes.includes("tags:write")) throw forbidden("Setting `tag` needs the `tags:write` scope.");
   const workspaceId = await workspaceOf(c);
   const image: NewImage = {
-    id: newId("im"), workspaceId, layerKeys: parsed.keys, buildId: null, mode: parsed.mode, freshFrom: parsed.freshFrom, runtimeMounts: (body.runtimeMounts ?? []) as StoredRuntimeMount[],
+    id: newId("im"),
+    workspaceId,
+    layerKeys: parsed.keys,
+    buildId: null,
+    mode: parsed.mode,
+    freshFrom: parsed.freshFrom,
+    runtimeMounts: (body.runtimeMounts ?? []) as StoredRuntimeMount[],
   };
   if (idempotencyKey) {
     const replay = await idempotentReplay(c.env.DB, workspaceId, idempotencyKey, parsed.requestHash);
@@ -119,7 +152,14 @@ imagesApp.openapi(
     summary: "Read an image: status, per-layer digests and registry references, runtime mounts",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:read")] as const,
-    request: { params: z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" }, example: "im-abc" }) }) },
+    request: {
+      params: z.object({
+        id: z
+          .string()
+          .max(64)
+          .openapi({ param: { name: "id", in: "path" }, example: "im-abc" }),
+      }),
+    },
     responses: { 200: json(ImageSchema, "The image."), ...errorResponses(400, 401, 403, 404) },
   }),
   async (c) => {
@@ -133,7 +173,14 @@ imagesApp.openapi(
 type Submission = z.infer<typeof SubmissionSchema>;
 
 // `idempotent`: the request reserved `image.id` under an Idempotency-Key, so it must answer with that id.
-async function submit(env: Env, ctx: WaitUntil | undefined, image: NewImage, body: ImageRequest, origin: string, idempotent: boolean): Promise<Submission> {
+async function submit(
+  env: Env,
+  ctx: WaitUntil | undefined,
+  image: NewImage,
+  body: ImageRequest,
+  origin: string,
+  idempotent: boolean,
+): Promise<Submission> {
   const keys = image.layerKeys;
   // The hot path: a fully cached chain costs one read and no Durable Object (plus one write, the
   // first time), and nothing at all when this isolate has answered it before (resolved-chains.ts).
@@ -165,8 +212,14 @@ async function submit(env: Env, ctx: WaitUntil | undefined, image: NewImage, bod
     freshFrom: image.freshFrom,
     chainLength: keys.length,
     spec: {
-      workspaceId: image.workspaceId, workspaceName, origin, mode: image.mode, freshFrom: image.freshFrom, builderVersion: body.builderVersion,
-      parentKey: parent?.key ?? null, parentReference: parent?.reference ?? null,
+      workspaceId: image.workspaceId,
+      workspaceName,
+      origin,
+      mode: image.mode,
+      freshFrom: image.freshFrom,
+      builderVersion: body.builderVersion,
+      parentKey: parent?.key ?? null,
+      parentReference: parent?.reference ?? null,
       layers: todo.map((spec, i) => ({ index: prefix + i, key: keys[prefix + i]!, spec })),
       timeoutMs: timeoutMsFor(body.timeoutSeconds),
       requestId: currentRequestId(),
@@ -178,7 +231,12 @@ async function submit(env: Env, ctx: WaitUntil | undefined, image: NewImage, bod
   await writeTag(env, ctx, { origin, workspaceName }, image, body.tag);
   // The build's row may lag a memoised success by a moment; the object's answer is authoritative then.
   const rest: ImageStatus = result.outcome === "cached" ? "succeeded" : imageStatusOfBuild(buildStatus ?? undefined);
-  return { id: image.id, status: rest, buildId: image.buildId, layers: keys.map((key, index) => ({ index, key, status: index < prefix ? "succeeded" : rest })) };
+  return {
+    id: image.id,
+    status: rest,
+    buildId: image.buildId,
+    layers: keys.map((key, index) => ({ index, key, status: index < prefix ? "succeeded" : rest })),
+  };
 }
 
 // Secrets the layers to build use must exist (with their required keys); their contexts must have been uploaded.
@@ -188,20 +246,38 @@ async function checkReferences(env: Env, workspaceId: string, todo: LayerSpec[],
     for (const name of layer.secrets) names.add(name);
     if (layer.registryAuth) names.add(layer.registryAuth.secret);
   }
-  await checkRequiredKeys(env, workspaceId, [...names].map((name) => ({ name, requiredKeys: requiredKeys[name] ?? [] })));
+  await checkRequiredKeys(
+    env,
+    workspaceId,
+    [...names].map((name) => ({ name, requiredKeys: requiredKeys[name] ?? [] })),
+  );
   const digests = todo.flatMap((l) => (l.context ? [l.context.digest] : []));
   const missing = await missingContexts(env, workspaceId, digests);
   if (missing.length > 0) {
-    throw new ApiError(422, "context_not_found", `Build context ${missing[0]} has not been uploaded${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}. Upload it with PUT /v1/contexts/<digest> first.`, { missing });
+    throw new ApiError(
+      422,
+      "context_not_found",
+      `Build context ${missing[0]} has not been uploaded${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}. Upload it with PUT /v1/contexts/<digest> first.`,
+      { missing },
+    );
   }
 }
 
-async function writeTag(env: Env, ctx: WaitUntil | undefined, where: { origin: string; workspaceName: string }, image: NewImage, tag: string | undefined): Promise<void> {
+async function writeTag(
+  env: Env,
+  ctx: WaitUntil | undefined,
+  where: { origin: string; workspaceName: string },
+  image: NewImage,
+  tag: string | undefined,
+): Promise<void> {
   if (!tag) return;
   await drizzle(env.DB)
     .insert(tags)
     .values({ workspaceId: image.workspaceId, name: tag, imageId: image.id })
-    .onConflictDoUpdate({ target: [tags.workspaceId, tags.name], set: { imageId: image.id, updatedAt: sql`(unixepoch('subsec') * 1000)` } });
+    .onConflictDoUpdate({
+      target: [tags.workspaceId, tags.name],
+      set: { imageId: image.id, updatedAt: sql`(unixepoch('subsec') * 1000)` },
+    });
   // The tag's badges and status page may be cached at the edge showing the image it pointed at before.
   await invalidateTagCaches(env, ctx, { ...where, workspaceId: image.workspaceId, tags: [tag] });
 }
@@ -210,15 +286,29 @@ async function idempotentReplay(db: D1Database, workspaceId: string, key: string
   const found = await findIdempotencyKey(db, workspaceId, key);
   if (!found) return null;
   if (found.requestHash !== requestHash) {
-    throw new ApiError(422, "idempotency_key_reused", "This Idempotency-Key was used with a different request body. Use a new key for a different request.");
+    throw new ApiError(
+      422,
+      "idempotency_key_reused",
+      "This Idempotency-Key was used with a different request body. Use a new key for a different request.",
+    );
   }
   const view = await loadImageView(db, workspaceId, found.imageId);
   if (!view) return null;
-  return { id: view.id, status: view.status, buildId: view.buildId, layers: view.layers.map(({ index, key: k, status }) => ({ index, key: k, status })) };
+  return {
+    id: view.id,
+    status: view.status,
+    buildId: view.buildId,
+    layers: view.layers.map(({ index, key: k, status }) => ({ index, key: k, status })),
+  };
 }
 
 function cachedAnswer(image: Pick<NewImage, "id" | "layerKeys">): Submission {
-  return { id: image.id, status: "succeeded", buildId: null, layers: image.layerKeys.map((key, index) => ({ index, key, status: "succeeded" as const })) };
+  return {
+    id: image.id,
+    status: "succeeded",
+    buildId: null,
+    layers: image.layerKeys.map((key, index) => ({ index, key, status: "succeeded" as const })),
+  };
 }
 
 function final(status: ImageStatus): boolean {

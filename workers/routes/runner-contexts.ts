@@ -26,7 +26,8 @@ runnerContextsApp.openAPIRegistry.registerComponent("securitySchemes", "jobToken
   description: "The per-job download token from the dispatched job's `callback.downloadToken`.",
 });
 
-const JOB_TOKEN_MESSAGE = "Missing, unknown or expired job token. Pass the dispatched job's `callback.downloadToken` as `Authorization: Bearer ...`.";
+const JOB_TOKEN_MESSAGE =
+  "Missing, unknown or expired job token. Pass the dispatched job's `callback.downloadToken` as `Authorization: Bearer ...`.";
 
 runnerContextsApp.openapi(
   createRoute({
@@ -35,12 +36,20 @@ runnerContextsApp.openapi(
     summary: "Download a build context (runners)",
     security: [{ jobToken: [] }],
     request: {
-      params: z.object({ digest: z.string().regex(DIGEST_PATTERN).openapi({ param: { name: "digest", in: "path" } }) }),
+      params: z.object({
+        digest: z
+          .string()
+          .regex(DIGEST_PATTERN)
+          .openapi({ param: { name: "digest", in: "path" } }),
+      }),
       headers: z.object({ range: z.string().max(256).optional().openapi({ description: "One byte range, e.g. `bytes=1048576-`." }) }),
     },
     responses: {
       200: { description: "The tarball.", content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } } },
-      206: { description: "The requested range of the tarball.", content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } } },
+      206: {
+        description: "The requested range of the tarball.",
+        content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } },
+      },
       416: { description: "The range starts past the end of the context." },
       ...errorResponses(400, 401, 403, 404),
     },
@@ -49,18 +58,29 @@ runnerContextsApp.openapi(
     const { digest } = c.req.valid("param");
     const token = /^Bearer\s+(\S{1,512})$/i.exec(c.req.header("authorization") ?? "")?.[1];
     if (!token) throw unauthorized(JOB_TOKEN_MESSAGE);
-    const row = await drizzle(c.env.DB).select().from(jobTokens).where(eq(jobTokens.hash, await hashToken(token))).get();
+    const row = await drizzle(c.env.DB)
+      .select()
+      .from(jobTokens)
+      .where(eq(jobTokens.hash, await hashToken(token)))
+      .get();
     if (!row || row.expiresAt.getTime() <= Date.now()) throw unauthorized(JOB_TOKEN_MESSAGE);
     if (!row.actions.includes(CONTEXT_READ_ACTION)) throw forbidden(`This job token lacks the \`${CONTEXT_READ_ACTION}\` action.`);
     if (!(await hasUpload(c.env, row.workspaceId, digest))) throw notFound(`Context ${digest}`);
     const range = parseByteRange(c.req.header("range"));
     const head = range ? await c.env.CONTEXTS.head(contextKey(digest)) : null;
     if (range && head && !rangeSatisfiable(range, head.size)) {
-      throw new ApiError(416, "range_not_satisfiable", `The range starts past the end of the ${head.size}-byte context.`, undefined, { "content-range": `bytes */${head.size}` });
+      throw new ApiError(416, "range_not_satisfiable", `The range starts past the end of the ${head.size}-byte context.`, undefined, {
+        "content-range": `bytes */${head.size}`,
+      });
     }
     const object = await c.env.CONTEXTS.get(contextKey(digest), range && head ? { range } : {});
     if (!object) throw notFound(`Context ${digest}`);
-    const headers = new Headers({ "content-type": "application/x-tar", etag: object.httpEtag, "accept-ranges": "bytes", "cache-control": "private, no-store" });
+    const headers = new Headers({
+      "content-type": "application/x-tar",
+      etag: object.httpEtag,
+      "accept-ranges": "bytes",
+      "cache-control": "private, no-store",
+    });
     if (range && head) {
       const served = contentRange(range, object.size);
       headers.set("content-range", served.header);

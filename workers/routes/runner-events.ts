@@ -7,6 +7,7 @@
  * atomically with applying the event. The answer's `cancel` asks the runner to stop.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { RunnerEventResponseSchema, RunnerEventSchema, verifyWebhook } from "@kiln-build/protocol";
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
@@ -14,8 +15,6 @@ import { buildAttempts } from "../db/schema/builds.ts";
 import { fleets } from "../db/schema/fleets.ts";
 import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
 import { fleetSigningSecret } from "../fleets.ts";
-import { RunnerEventResponseSchema, RunnerEventSchema } from "@kiln-build/protocol";
-import { verifyWebhook } from "@kiln-build/protocol";
 import { errorResponses, jsonBodyLimit } from "./common.ts";
 
 /** The runner-events sub-app, mounted at the root. */
@@ -24,7 +23,8 @@ runnerEventsApp.openAPIRegistry.registerComponent("securitySchemes", "fleetSigna
   type: "apiKey",
   in: "header",
   name: "webhook-signature",
-  description: "Standard Webhooks signature (`v1,<base64 HMAC-SHA256>` of `<webhook-id>.<webhook-timestamp>.<body>`) with the fleet's signing secret.",
+  description:
+    "Standard Webhooks signature (`v1,<base64 HMAC-SHA256>` of `<webhook-id>.<webhook-timestamp>.<body>`) with the fleet's signing secret.",
 });
 
 // A log chunk holds at most 1 MiB of text; JSON escaping can grow it up to six times.
@@ -35,7 +35,10 @@ const REFUSALS: Record<string, ApiError> = {
   stale_attempt: conflict("stale_attempt", "This attempt is no longer current (retried, cancelled or finished). Stop the job."),
   duplicate_event: conflict("duplicate_event", "This webhook-id was already processed; nothing changed. Treat it as delivered."),
   unknown_layer: conflict("unknown_layer", "This job does not build that layer (or it is not being built now)."),
-  log_gap_too_large: conflict("log_gap_too_large", "Too many log chunks are missing before this one. Resend from the first unacknowledged sequence number."),
+  log_gap_too_large: conflict(
+    "log_gap_too_large",
+    "Too many log chunks are missing before this one. Resend from the first unacknowledged sequence number.",
+  ),
 };
 
 runnerEventsApp.openapi(
@@ -43,12 +46,25 @@ runnerEventsApp.openapi(
     method: "post",
     path: "/v1/runner/events",
     summary: "Report a runner event (runners)",
-    description: "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered.",
+    description:
+      "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered.",
     security: [{ fleetSignature: [] }],
     middleware: [jsonBodyLimit(MAX_EVENT_BYTES)] as const,
-    request: { body: { required: true, content: { "application/json": { schema: z.object({}).passthrough().openapi({ description: "A RunnerEvent (workers/protocol/runner-protocol.ts)." }) } } } },
+    request: {
+      body: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: z.object({}).passthrough().openapi({ description: "A RunnerEvent (workers/protocol/runner-protocol.ts)." }),
+          },
+        },
+      },
+    },
     responses: {
-      200: { description: "Accepted.", content: { "application/json": { schema: RunnerEventResponseSchema.openapi("RunnerEventResponse") } } },
+      200: {
+        description: "Accepted.",
+        content: { "application/json": { schema: RunnerEventResponseSchema.openapi("RunnerEventResponse") } },
+      },
       ...errorResponses(400, 401, 404, 409, 413),
     },
   }),
@@ -73,7 +89,11 @@ runnerEventsApp.openapi(
     if (!fleet) throw new ApiError(404, "unknown_attempt", `No attempt '${event.attemptId}' of job '${event.jobId}' was dispatched.`);
     const verified = verifyWebhook(await fleetSigningSecret(c.env, fleet.fleet), c.req.raw.headers, raw);
     if (!verified.ok) {
-      const why = { missing_headers: "The webhook-id, webhook-timestamp and webhook-signature headers are required.", bad_signature: "The signature does not verify with the fleet's signing secret.", stale_timestamp: "webhook-timestamp is more than 5 minutes from the server's clock." }[verified.error];
+      const why = {
+        missing_headers: "The webhook-id, webhook-timestamp and webhook-signature headers are required.",
+        bad_signature: "The signature does not verify with the fleet's signing secret.",
+        stale_timestamp: "webhook-timestamp is more than 5 minutes from the server's clock.",
+      }[verified.error];
       throw new ApiError(401, verified.error, why);
     }
     if (verified.id.length > 256) throw badRequest("webhook-id is longer than 256 characters.");

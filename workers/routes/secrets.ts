@@ -20,7 +20,9 @@ export const secretsApp = new OpenAPIHono<AppEnv>();
 registerBearerScheme(secretsApp);
 
 /** Secret names, as `Secret.fromName` accepts them. */
-export const SecretName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+export const SecretName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
 /** Keys become environment variables of build steps. */
 const EnvKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,255}$/, "an environment variable name");
 const MAX_BODY_BYTES = 256 * 1024;
@@ -47,7 +49,11 @@ secretsApp.openapi(
         content: {
           "application/json": {
             schema: z
-              .object({ values: z.record(EnvKey, z.string().max(64 * 1024)).refine((v) => Object.keys(v).length >= 1 && Object.keys(v).length <= 256, "1 to 256 keys") })
+              .object({
+                values: z
+                  .record(EnvKey, z.string().max(64 * 1024))
+                  .refine((v) => Object.keys(v).length >= 1 && Object.keys(v).length <= 256, "1 to 256 keys"),
+              })
               .strict()
               .openapi("SecretPut"),
           },
@@ -65,7 +71,10 @@ secretsApp.openapi(
     const row = await drizzle(c.env.DB)
       .insert(secrets)
       .values({ workspaceId, name, keys, ciphertext })
-      .onConflictDoUpdate({ target: [secrets.workspaceId, secrets.name], set: { keys, ciphertext, updatedAt: sql`(unixepoch('subsec') * 1000)` } })
+      .onConflictDoUpdate({
+        target: [secrets.workspaceId, secrets.name],
+        set: { keys, ciphertext, updatedAt: sql`(unixepoch('subsec') * 1000)` },
+      })
       .returning()
       .get();
     return c.json(present(row!), 200);
@@ -82,7 +91,12 @@ secretsApp.openapi(
     responses: { 200: json(z.object({ secrets: z.array(SecretSchema) }), "By name."), ...errorResponses(401, 403, 404) },
   }),
   async (c) => {
-    const rows = await drizzle(c.env.DB).select().from(secrets).where(eq(secrets.workspaceId, await workspaceOf(c))).orderBy(asc(secrets.name)).all();
+    const rows = await drizzle(c.env.DB)
+      .select()
+      .from(secrets)
+      .where(eq(secrets.workspaceId, await workspaceOf(c)))
+      .orderBy(asc(secrets.name))
+      .all();
     return c.json({ secrets: rows.map(present) }, 200);
   },
 );
@@ -116,17 +130,27 @@ secretsApp.openapi(
  * and the missing key names (never values). One D1 query per 90 names, no decryption.
  */
 export async function checkRequiredKeys(env: Env, workspaceId: string, refs: { name: string; requiredKeys: string[] }[]): Promise<void> {
-  const rows = await selectSecrets(env, workspaceId, refs.map((r) => r.name), { withCiphertext: false });
+  const rows = await selectSecrets(
+    env,
+    workspaceId,
+    refs.map((r) => r.name),
+    { withCiphertext: false },
+  );
   const keysByName = new Map(rows.map((r) => [r.name, new Set(r.keys)]));
   for (const ref of refs) {
     const keys = keysByName.get(ref.name);
     if (!keys) throw secretNotFound(ref.name);
     const missing = ref.requiredKeys.filter((k) => !keys.has(k));
     if (missing.length > 0) {
-      throw new ApiError(422, "secret_missing_keys", `Secret '${ref.name}' lacks required keys: ${missing.join(", ")}. Add them with PUT /v1/secrets/${ref.name}.`, {
-        secret: ref.name,
-        missingKeys: missing,
-      });
+      throw new ApiError(
+        422,
+        "secret_missing_keys",
+        `Secret '${ref.name}' lacks required keys: ${missing.join(", ")}. Add them with PUT /v1/secrets/${ref.name}.`,
+        {
+          secret: ref.name,
+          missingKeys: missing,
+        },
+      );
     }
   }
 }
@@ -157,13 +181,23 @@ async function selectSecrets(env: Env, workspaceId: string, names: string[], { w
   if (unique.length === 0) return [];
   const db = drizzle(env.DB);
   const columns = { name: secrets.name, keys: secrets.keys, ...(withCiphertext ? { ciphertext: secrets.ciphertext } : {}) };
-  const queries = chunk(unique).map((part) => db.select(columns).from(secrets).where(and(eq(secrets.workspaceId, workspaceId), inArray(secrets.name, part))));
+  const queries = chunk(unique).map((part) =>
+    db
+      .select(columns)
+      .from(secrets)
+      .where(and(eq(secrets.workspaceId, workspaceId), inArray(secrets.name, part))),
+  );
   const results = await db.batch(queries as [(typeof queries)[number], ...(typeof queries)[number][]]);
   return results.flat() as { name: string; keys: string[]; ciphertext?: string }[];
 }
 
 function secretNotFound(name: string) {
-  return new ApiError(422, "secret_not_found", `Secret '${name}' does not exist in this workspace. Create it with PUT /v1/secrets/${name}.`, { secret: name });
+  return new ApiError(
+    422,
+    "secret_not_found",
+    `Secret '${name}' does not exist in this workspace. Create it with PUT /v1/secrets/${name}.`,
+    { secret: name },
+  );
 }
 
 function present(row: typeof secrets.$inferSelect) {

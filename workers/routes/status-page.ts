@@ -39,7 +39,13 @@ const POLL_LOG_CHUNKS = 500;
 const LOG_BYTES = 1024 * 1024;
 const MAX_WAIT_SECONDS = 25;
 
-const IdParams = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" }, example: "im-abc" }) });
+const IdParams = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" }, example: "im-abc" }),
+});
 const TagParams = z.object({
   workspace: WorkspaceName.openapi({ param: { name: "workspace", in: "path" } }),
   tag: TagName.openapi({ param: { name: "tag", in: "path" } }),
@@ -56,14 +62,23 @@ const LogLinesSchema = z
   })
   .openapi("StatusPageLog");
 const html = { "text/html": { schema: z.string() } };
-const pageDescription = "HTML: layers with status, digests and timings, the badge Markdown and the build log. Works without JavaScript; with it, a running build's log streams in. Only for images a public tag points at; anything else is 404, exactly as an unknown image.";
-const logsDescription = "The log lines after `cursor` (long-poll up to `waitSeconds` while the build runs), for the page's live script. Public images only.";
+const pageDescription =
+  "HTML: layers with status, digests and timings, the badge Markdown and the build log. Works without JavaScript; with it, a running build's log streams in. Only for images a public tag points at; anything else is 404, exactly as an unknown image.";
+const logsDescription =
+  "The log lines after `cursor` (long-poll up to `waitSeconds` while the build runs), for the page's live script. Public images only.";
 
 /** A public image: its workspace and a public tag pointing at it. */
 type PublicImage = { imageId: string; workspaceId: string; workspace: string; tag: string };
 
 statusPageApp.openapi(
-  createRoute({ method: "get", path: "/images/{id}", summary: "Status page of an image", description: pageDescription, request: { params: IdParams }, responses: { 200: { description: "The page.", content: html }, ...errorResponses(400, 404) } }),
+  createRoute({
+    method: "get",
+    path: "/images/{id}",
+    summary: "Status page of an image",
+    description: pageDescription,
+    request: { params: IdParams },
+    responses: { 200: { description: "The page.", content: html }, ...errorResponses(400, 404) },
+  }),
   async (c) => {
     const { id } = c.req.valid("param");
     const found = await publicImageById(c.env, id);
@@ -73,22 +88,52 @@ statusPageApp.openapi(
 );
 
 statusPageApp.openapi(
-  createRoute({ method: "get", path: "/images/by-tag/{workspace}/{tag}", summary: "Status page of a public tag's image", description: pageDescription, request: { params: TagParams }, responses: { 200: { description: "The page.", content: html }, ...errorResponses(400, 404) } }),
+  createRoute({
+    method: "get",
+    path: "/images/by-tag/{workspace}/{tag}",
+    summary: "Status page of a public tag's image",
+    description: pageDescription,
+    request: { params: TagParams },
+    responses: { 200: { description: "The page.", content: html }, ...errorResponses(400, 404) },
+  }),
   async (c) => {
     const { workspace, tag } = c.req.valid("param");
     const found = await publicImageByTag(c.env, workspace, tag);
     const origin = new URL(c.req.url).origin;
-    return page(c, found, { reachedByTag: true, pageUrl: `${origin}/images/by-tag/${encodeURIComponent(workspace)}/${encodeURIComponent(tag)}` });
+    return page(c, found, {
+      reachedByTag: true,
+      pageUrl: `${origin}/images/by-tag/${encodeURIComponent(workspace)}/${encodeURIComponent(tag)}`,
+    });
   },
 );
 
 statusPageApp.openapi(
-  createRoute({ method: "get", path: "/images/{id}/logs", summary: "Status page log (by image id)", description: logsDescription, request: { params: IdParams, query: PollQuery }, responses: { 200: { description: "Lines after the cursor.", content: { "application/json": { schema: LogLinesSchema } } }, ...errorResponses(400, 404) } }),
+  createRoute({
+    method: "get",
+    path: "/images/{id}/logs",
+    summary: "Status page log (by image id)",
+    description: logsDescription,
+    request: { params: IdParams, query: PollQuery },
+    responses: {
+      200: { description: "Lines after the cursor.", content: { "application/json": { schema: LogLinesSchema } } },
+      ...errorResponses(400, 404),
+    },
+  }),
   async (c) => c.json(await pollLines(c.env, await publicImageById(c.env, c.req.valid("param").id), c.req.valid("query")), 200),
 );
 
 statusPageApp.openapi(
-  createRoute({ method: "get", path: "/images/by-tag/{workspace}/{tag}/logs", summary: "Status page log (by tag)", description: logsDescription, request: { params: TagParams, query: PollQuery }, responses: { 200: { description: "Lines after the cursor.", content: { "application/json": { schema: LogLinesSchema } } }, ...errorResponses(400, 404) } }),
+  createRoute({
+    method: "get",
+    path: "/images/by-tag/{workspace}/{tag}/logs",
+    summary: "Status page log (by tag)",
+    description: logsDescription,
+    request: { params: TagParams, query: PollQuery },
+    responses: {
+      200: { description: "Lines after the cursor.", content: { "application/json": { schema: LogLinesSchema } } },
+      ...errorResponses(400, 404),
+    },
+  }),
   async (c) => {
     const { workspace, tag } = c.req.valid("param");
     return c.json(await pollLines(c.env, await publicImageByTag(c.env, workspace, tag), c.req.valid("query")), 200);
@@ -137,7 +182,12 @@ async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reac
     badgeUrl: `${origin}/badges/${encodeURIComponent(found.workspace)}/${encodeURIComponent(found.tag)}.svg`,
     pageUrl: where.pageUrl,
     builtAt,
-    log: log ? chunksToLines(log.chunks, view.layers.map((l) => l.key)) : [],
+    log: log
+      ? chunksToLines(
+          log.chunks,
+          view.layers.map((l) => l.key),
+        )
+      : [],
     logPollUrl: log && !log.done ? `${where.pageUrl}/logs` : null,
     logCursor: log?.cursor ?? 0,
   });
@@ -158,8 +208,18 @@ async function pollLines(env: Env, found: PublicImage | null, query: z.infer<typ
   if (!view) throw unknownImage();
   const buildId = logBuildOf(view);
   if (!buildId) return { lines: [], cursor: query.cursor, done: true };
-  const log = await readLog(env, found.workspaceId, buildId, query.cursor, { maxChunks: POLL_LOG_CHUNKS, waitMs: query.waitSeconds * 1000 });
-  return { lines: chunksToLines(log.chunks, view.layers.map((l) => l.key)), cursor: log.cursor, done: log.done };
+  const log = await readLog(env, found.workspaceId, buildId, query.cursor, {
+    maxChunks: POLL_LOG_CHUNKS,
+    waitMs: query.waitSeconds * 1000,
+  });
+  return {
+    lines: chunksToLines(
+      log.chunks,
+      view.layers.map((l) => l.key),
+    ),
+    cursor: log.cursor,
+    done: log.done,
+  };
 }
 
 // The image's own build; for a fully cached image, the build that produced its top layer.
@@ -171,12 +231,26 @@ function logBuildOf(view: ImageView): string | null {
  * Chunks after `cursor`: from the build's object while it runs, from the R2 archive once it
  * ended (the same sources as `GET /v1/builds/:id/logs`). A build that is gone reads as empty.
  */
-async function readLog(env: Env, workspaceId: string, buildId: string, cursor: number, options: { maxChunks: number; waitMs: number }): Promise<{ chunks: ChunkLike[]; cursor: number; done: boolean }> {
-  const row = await drizzle(env.DB).select({ logArchive: builds.logArchive }).from(builds).where(and(eq(builds.id, buildId), eq(builds.workspaceId, workspaceId))).get();
+async function readLog(
+  env: Env,
+  workspaceId: string,
+  buildId: string,
+  cursor: number,
+  options: { maxChunks: number; waitMs: number },
+): Promise<{ chunks: ChunkLike[]; cursor: number; done: boolean }> {
+  const row = await drizzle(env.DB)
+    .select({ logArchive: builds.logArchive })
+    .from(builds)
+    .where(and(eq(builds.id, buildId), eq(builds.workspaceId, workspaceId)))
+    .get();
   if (!row) return { chunks: [], cursor, done: true };
   let archive = row.logArchive;
   if (archive === null) {
-    const live = await env.BUILD.getByName(buildId).readLogs(cursor, { maxChunks: options.maxChunks, maxBytes: LOG_BYTES, waitMs: options.waitMs });
+    const live = await env.BUILD.getByName(buildId).readLogs(cursor, {
+      maxChunks: options.maxChunks,
+      maxBytes: LOG_BYTES,
+      waitMs: options.waitMs,
+    });
     if (!live.ok) return { chunks: [], cursor, done: true };
     if (live.archived === null) return { chunks: live.chunks, cursor: live.chunks.at(-1)?.pos ?? cursor, done: live.done };
     archive = live.archived;
@@ -192,8 +266,14 @@ async function builtTimes(env: Env, workspaceId: string, view: ImageView): Promi
   const d = drizzle(env.DB);
   const keys = JSON.stringify(view.layers.map((l) => l.key));
   const [own, cached] = await d.batch([
-    d.select({ key: buildLayers.key, builtAt: buildLayers.builtAt }).from(buildLayers).where(eq(buildLayers.buildId, view.buildId ?? "")),
-    d.select({ key: layers.key, builtAt: layers.builtAt }).from(layers).where(and(eq(layers.workspaceId, workspaceId), sql`${layers.key} IN (SELECT value FROM json_each(${keys}))`)),
+    d
+      .select({ key: buildLayers.key, builtAt: buildLayers.builtAt })
+      .from(buildLayers)
+      .where(eq(buildLayers.buildId, view.buildId ?? "")),
+    d
+      .select({ key: layers.key, builtAt: layers.builtAt })
+      .from(layers)
+      .where(and(eq(layers.workspaceId, workspaceId), sql`${layers.key} IN (SELECT value FROM json_each(${keys}))`)),
   ]);
   const times = new Map(cached.map((r) => [r.key, r.builtAt.getTime()]));
   for (const r of own) times.set(r.key, r.builtAt.getTime());

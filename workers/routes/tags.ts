@@ -18,7 +18,9 @@ export const tagsApp = new OpenAPIHono<AppEnv>();
 registerBearerScheme(tagsApp);
 
 /** Tag names: Docker's tag syntax, so a tag can double as an image tag. */
-export const TagName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'");
+export const TagName = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'");
 
 const TagSchema = z.object({ name: z.string(), imageId: z.string(), public: z.boolean(), updatedAt: z.string() }).openapi("Tag");
 const NameParam = z.object({ name: TagName.openapi({ param: { name: "name", in: "path" }, example: "main" }) });
@@ -29,14 +31,22 @@ tagsApp.openapi(
     method: "put",
     path: "/v1/tags/{name}",
     summary: "Point a tag at an image",
-    description: "Creates or moves the tag. `public` makes its badge visible without a token; omitted, a new tag is private and an existing one keeps its setting.",
+    description:
+      "Creates or moves the tag. `public` makes its badge visible without a token; omitted, a new tag is private and an existing one keeps its setting.",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("tags:write"), jsonBodyLimit(4 * 1024)],
     request: {
       params: NameParam,
       body: {
         required: true,
-        content: { "application/json": { schema: z.object({ imageId: z.string().min(1).max(64), public: z.boolean().optional() }).strict().openapi("TagPut") } },
+        content: {
+          "application/json": {
+            schema: z
+              .object({ imageId: z.string().min(1).max(64), public: z.boolean().optional() })
+              .strict()
+              .openapi("TagPut"),
+          },
+        },
       },
     },
     responses: { 200: json(TagSchema, "The tag as stored."), ...errorResponses(400, 401, 403, 404, 413) },
@@ -47,14 +57,22 @@ tagsApp.openapi(
     const workspaceId = await workspaceOf(c);
     const db = drizzle(c.env.DB);
     // The image must be this workspace's: a tag must never expose another workspace's status.
-    const image = await db.select({ id: images.id }).from(images).where(and(eq(images.id, body.imageId), eq(images.workspaceId, workspaceId))).get();
+    const image = await db
+      .select({ id: images.id })
+      .from(images)
+      .where(and(eq(images.id, body.imageId), eq(images.workspaceId, workspaceId)))
+      .get();
     if (!image) throw notFound(`Image '${body.imageId}'`);
     const row = await db
       .insert(tags)
       .values({ workspaceId, name, imageId: body.imageId, public: body.public ?? false })
       .onConflictDoUpdate({
         target: [tags.workspaceId, tags.name],
-        set: { imageId: body.imageId, ...(body.public === undefined ? {} : { public: body.public }), updatedAt: sql`(unixepoch('subsec') * 1000)` },
+        set: {
+          imageId: body.imageId,
+          ...(body.public === undefined ? {} : { public: body.public }),
+          updatedAt: sql`(unixepoch('subsec') * 1000)`,
+        },
       })
       .returning()
       .get();

@@ -39,7 +39,12 @@ const CreateBody = z
   .object({
     name: z.string().min(1).max(64),
     kind: z.enum(["api", "admin"]).default("api").openapi({ description: "`admin` needs an admin caller and holds every scope." }),
-    scopes: z.array(ScopeSchema).min(1).max(SCOPES.length).optional().openapi({ description: "Required for `api` tokens; omitted for `admin`." }),
+    scopes: z
+      .array(ScopeSchema)
+      .min(1)
+      .max(SCOPES.length)
+      .optional()
+      .openapi({ description: "Required for `api` tokens; omitted for `admin`." }),
   })
   .strict()
   .openapi("TokenCreate");
@@ -51,7 +56,8 @@ tokensApp.openapi(
     method: "post",
     path: "/v1/tokens",
     summary: "Create an API token",
-    description: "An `api` token belongs to the caller's workspace (admins name it with `x-kiln-workspace`). Non-admin callers can grant only scopes they hold.",
+    description:
+      "An `api` token belongs to the caller's workspace (admins name it with `x-kiln-workspace`). Non-admin callers can grant only scopes they hold.",
     security: bearerSecurity,
     middleware: [...guard, jsonBodyLimit(4 * 1024)],
     request: { body: { required: true, content: { "application/json": { schema: CreateBody } } } },
@@ -70,7 +76,7 @@ tokensApp.openapi(
       if (body.scopes) throw badRequest("Admin tokens hold every scope; omit `scopes`.");
       scopes = [...SCOPES];
     } else {
-      if (!body.scopes) throw badRequest("API tokens need `scopes`, e.g. [\"images:write\",\"images:read\"].");
+      if (!body.scopes) throw badRequest('API tokens need `scopes`, e.g. ["images:write","images:read"].');
       const missing = body.scopes.filter((s) => !auth.scopes.includes(s));
       if (missing.length > 0) throw forbidden(`A token cannot grant scopes it does not hold: ${missing.join(", ")}.`);
       workspaceId = await workspaceOf(c);
@@ -79,7 +85,14 @@ tokensApp.openapi(
     const token = generateToken(body.kind);
     const row = await drizzle(c.env.DB)
       .insert(tokens)
-      .values({ id: `tok_${crypto.randomUUID().replaceAll("-", "")}`, workspaceId, kind: body.kind, hash: await hashToken(token), name: body.name, scopes })
+      .values({
+        id: `tok_${crypto.randomUUID().replaceAll("-", "")}`,
+        workspaceId,
+        kind: body.kind,
+        hash: await hashToken(token),
+        name: body.name,
+        scopes,
+      })
       .returning()
       .get();
     return c.json({ ...present(row), token }, 201);
@@ -91,11 +104,15 @@ tokensApp.openapi(
     method: "get",
     path: "/v1/tokens",
     summary: "List tokens",
-    description: "The caller's workspace's tokens; an admin caller without `x-kiln-workspace` lists the admin tokens. Secrets and hashes are never returned.",
+    description:
+      "The caller's workspace's tokens; an admin caller without `x-kiln-workspace` lists the admin tokens. Secrets and hashes are never returned.",
     security: bearerSecurity,
     middleware: guard,
     responses: {
-      200: { description: "Tokens, oldest first.", content: { "application/json": { schema: z.object({ tokens: z.array(TokenSchema) }) } } },
+      200: {
+        description: "Tokens, oldest first.",
+        content: { "application/json": { schema: z.object({ tokens: z.array(TokenSchema) }) } },
+      },
       ...errorResponses(401, 403, 404),
     },
   }),
@@ -115,8 +132,18 @@ tokensApp.openapi(
     description: "Revoking is immediate and idempotent. Another workspace's token answers 404.",
     security: bearerSecurity,
     middleware: guard,
-    request: { params: z.object({ id: z.string().max(64).openapi({ param: { name: "id", in: "path" } }) }) },
-    responses: { 200: { description: "Revoked.", content: { "application/json": { schema: OkSchema } } }, ...errorResponses(401, 403, 404) },
+    request: {
+      params: z.object({
+        id: z
+          .string()
+          .max(64)
+          .openapi({ param: { name: "id", in: "path" } }),
+      }),
+    },
+    responses: {
+      200: { description: "Revoked.", content: { "application/json": { schema: OkSchema } } },
+      ...errorResponses(401, 403, 404),
+    },
   }),
   async (c) => {
     const { id } = c.req.valid("param");
@@ -131,7 +158,11 @@ tokensApp.openapi(
       .get();
     if (!row) {
       // Already revoked counts as success, but only when the caller could see the token at all.
-      const existing = await drizzle(c.env.DB).select({ id: tokens.id }).from(tokens).where(and(eq(tokens.id, id), visible)).get();
+      const existing = await drizzle(c.env.DB)
+        .select({ id: tokens.id })
+        .from(tokens)
+        .where(and(eq(tokens.id, id), visible))
+        .get();
       if (!existing) throw notFound(`Token '${id}'`);
     }
     return c.json({ ok: true as const }, 200);

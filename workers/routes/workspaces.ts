@@ -34,7 +34,12 @@ workspacesApp.openapi(
     summary: "Create a workspace (admin)",
     security: bearerSecurity,
     middleware: [authenticate, requireAdmin, jsonBodyLimit(4 * 1024)],
-    request: { body: { required: true, content: { "application/json": { schema: z.object({ name: WorkspaceName }).strict().openapi("WorkspaceCreate") } } } },
+    request: {
+      body: {
+        required: true,
+        content: { "application/json": { schema: z.object({ name: WorkspaceName }).strict().openapi("WorkspaceCreate") } },
+      },
+    },
     responses: {
       201: { description: "Created.", content: { "application/json": { schema: WorkspaceSchema } } },
       ...errorResponses(400, 401, 403, 409, 413),
@@ -57,7 +62,10 @@ workspacesApp.openapi(
     security: bearerSecurity,
     middleware: [authenticate, requireAdmin],
     responses: {
-      200: { description: "Every workspace, by name.", content: { "application/json": { schema: z.object({ workspaces: z.array(WorkspaceSchema) }) } } },
+      200: {
+        description: "Every workspace, by name.",
+        content: { "application/json": { schema: z.object({ workspaces: z.array(WorkspaceSchema) }) } },
+      },
       ...errorResponses(401, 403),
     },
   }),

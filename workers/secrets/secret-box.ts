@@ -47,13 +47,21 @@ const keyCache = new Map<string, Promise<CryptoKey>>();
 function keyFor(source: SecretKeySource): Promise<CryptoKey> {
   const encoded = source.KILN_SECRET_KEY;
   if (!encoded) {
-    throw new ApiError(503, "secret_key_missing", "The server has no KILN_SECRET_KEY. An operator must set it: `openssl rand -base64 32 | wrangler secret put KILN_SECRET_KEY`.");
+    throw new ApiError(
+      503,
+      "secret_key_missing",
+      "The server has no KILN_SECRET_KEY. An operator must set it: `openssl rand -base64 32 | wrangler secret put KILN_SECRET_KEY`.",
+    );
   }
   let cached = keyCache.get(encoded);
   if (!cached) {
     const raw = decodeBase64(encoded);
     if (!raw || raw.byteLength !== KEY_BYTES) {
-      throw new ApiError(503, "secret_key_invalid", "The server's KILN_SECRET_KEY is not base64 of 32 bytes. An operator must replace it: `openssl rand -base64 32 | wrangler secret put KILN_SECRET_KEY`.");
+      throw new ApiError(
+        503,
+        "secret_key_invalid",
+        "The server's KILN_SECRET_KEY is not base64 of 32 bytes. An operator must replace it: `openssl rand -base64 32 | wrangler secret put KILN_SECRET_KEY`.",
+      );
     }
     cached = crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
     keyCache.set(encoded, cached);

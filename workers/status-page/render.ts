@@ -79,7 +79,9 @@ ${running && data.logPollUrl ? liveScript(data.logPollUrl, data.logCursor) : ""}
 /** The failure: reason and message, then the failed layer and exit code where known, then the log tail. */
 function failureBlock(failure: NonNullable<ImageView["failure"]>): string {
   const where = [
-    failure.layerKey === null ? null : `layer ${failure.layerIndex === null ? "" : `${failure.layerIndex + 1} `}<code title="${escapeHtml(failure.layerKey)}">${escapeHtml(failure.layerKey.slice(0, 12))}</code>`,
+    failure.layerKey === null
+      ? null
+      : `layer ${failure.layerIndex === null ? "" : `${failure.layerIndex + 1} `}<code title="${escapeHtml(failure.layerKey)}">${escapeHtml(failure.layerKey.slice(0, 12))}</code>`,
     failure.exitCode === null ? null : `exit code <code>${failure.exitCode}</code>`,
   ].filter((part) => part !== null);
   return `<div class="failure" id="failure">

@@ -5,7 +5,7 @@
  * stages are not context paths. Pure: runs in Node and in the Cloudflare Worker.
  */
 
-import { dispatchState, type DispatchContext } from "./dispatch.ts";
+import { type DispatchContext, dispatchState } from "./dispatch.ts";
 import { EnvList } from "./env-list.ts";
 import { DockerfileError } from "./errors.ts";
 import { imageReferenceProblem } from "./image-ref.ts";
@@ -14,20 +14,13 @@ import { parseStages } from "./instructions.ts";
 import { parseDockerfile } from "./parser.ts";
 import { joinPath } from "./posix-path.ts";
 import { ShellLex } from "./shell-expand.ts";
-import {
-  addOnBuildTriggers,
-  buildDependencyGraph,
-  type DispatchState,
-  DispatchStates,
-  newState,
-  reachableStates,
-} from "./stage-graph.ts";
+import { addOnBuildTriggers, buildDependencyGraph, type DispatchState, DispatchStates, newState, reachableStates } from "./stage-graph.ts";
 import { compareUtf8 } from "./text.ts";
 
+export { DockerfileError } from "./errors.ts";
+export type { DockerfileAst, Heredoc, Instruction, ParseWarning } from "./parser.ts";
 // The parser is re-exported so callers need only this module.
 export { parseDockerfile } from "./parser.ts";
-export type { DockerfileAst, Heredoc, Instruction, ParseWarning } from "./parser.ts";
-export { DockerfileError } from "./errors.ts";
 
 /** Options of {@link dockerfileContextPaths}. */
 export interface ContextPathsOptions {

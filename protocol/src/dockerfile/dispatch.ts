@@ -56,7 +56,8 @@ function dispatchCommand(d: DispatchState, c: StateCommand, ctx: DispatchContext
   const expand = (word: string) => ctx.lex.processWord(word, d.env);
   switch (cmd.kind) {
     case "arg":
-      return dispatchArg(d, cmd.args, ctx);
+      dispatchArg(d, cmd.args, ctx);
+      return;
     case "env": {
       const pairs = cmd.env.map((kv) => [expand(kv.key), expand(kv.value)] as const);
       for (const [k, v] of pairs) {
@@ -89,11 +90,14 @@ function dispatchCommand(d: DispatchState, c: StateCommand, ctx: DispatchContext
       for (const p of cmd.ports) ctx.lex.processWords(p, d.env);
       return;
     case "copy":
-      return dispatchCopy(d, cmd, c.sources[0], ctx);
+      dispatchCopy(d, cmd, c.sources[0], ctx);
+      return;
     case "add":
-      return dispatchAdd(d, cmd, ctx);
+      dispatchAdd(d, cmd, ctx);
+      return;
     case "run":
-      return dispatchRun(d, cmd, c.sources, ctx);
+      dispatchRun(d, cmd, c.sources, ctx);
+      return;
     default:
       return;
   }
@@ -141,10 +145,9 @@ function rejectRemote(src: string, command: string): void {
 function dispatchCopy(d: DispatchState, cmd: CopyCommand, from: DispatchState | undefined, ctx: DispatchContext): void {
   const sources = expandSources(d, cmd, ctx);
   if (from !== undefined && !from.dispatched) {
-    throw new DockerfileError(
-      `cannot copy from stage "${cmd.from}", it needs to be defined before current stage "${d.stageName}"`,
-      { hint: `move the "${cmd.from}" stage above this one` },
-    );
+    throw new DockerfileError(`cannot copy from stage "${cmd.from}", it needs to be defined before current stage "${d.stageName}"`, {
+      hint: `move the "${cmd.from}" stage above this one`,
+    });
   }
   for (const src of sources) rejectRemote(src, "COPY");
   if (from !== undefined) return;
@@ -170,10 +173,9 @@ function dispatchRun(d: DispatchState, cmd: RunCommand, sources: (DispatchState 
     const from = m.from === "" && m.type === "cache" ? "scratch" : m.from;
     const src = sources[i];
     if (from !== "" && src !== undefined && !src.dispatched) {
-      throw new DockerfileError(
-        `cannot mount from stage "${from}" to "${m.target}", stage needs to be defined before current command`,
-        { hint: `move the "${from}" stage above this one` },
-      );
+      throw new DockerfileError(`cannot mount from stage "${from}" to "${m.target}", stage needs to be defined before current command`, {
+        hint: `move the "${from}" stage above this one`,
+      });
     }
     if (from === "" && m.type === "bind") ctx.ctxPaths.add(joinPath("/", m.source));
   });

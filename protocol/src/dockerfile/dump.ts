@@ -11,7 +11,7 @@ export function dumpInstruction(inst: Instruction): string {
   let out = inst.keyword.toLowerCase();
   if (inst.flags.length > 0) out += ` [${inst.flags.map(goQuote).join(" ")}]`;
   if (inst.sub !== undefined) return trimSpace(`${out} (${dumpInstruction(inst.sub)})`);
-  for (const arg of inst.args) out += " " + goQuote(arg);
+  for (const arg of inst.args) out += ` ${goQuote(arg)}`;
   return trimSpace(out);
 }
 

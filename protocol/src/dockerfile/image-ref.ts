@@ -50,7 +50,7 @@ export function imageReferenceProblem(name: string): string | undefined {
     }
   }
   if (domain === "index.docker.io") domain = "docker.io";
-  if (domain === "docker.io" && !remainder.includes("/")) remainder = "library/" + remainder;
+  if (domain === "docker.io" && !remainder.includes("/")) remainder = `library/${remainder}`;
   const colon = remainder.indexOf(":");
   const remoteName = colon >= 0 ? remainder.slice(0, colon) : remainder;
   if (remoteName.toLowerCase() !== remoteName) {

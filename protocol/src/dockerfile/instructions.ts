@@ -27,8 +27,24 @@ import { goQuote, trimSpace } from "./text.ts";
 export type * from "./instruction-types.ts";
 
 const INSTRUCTIONS = [
-  "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck",
-  "label", "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
+  "add",
+  "arg",
+  "cmd",
+  "copy",
+  "entrypoint",
+  "env",
+  "expose",
+  "from",
+  "healthcheck",
+  "label",
+  "maintainer",
+  "onbuild",
+  "run",
+  "shell",
+  "stopsignal",
+  "user",
+  "volume",
+  "workdir",
 ];
 
 function atLeastOne(command: string): DockerfileError {
@@ -40,10 +56,9 @@ function exactlyOne(command: string): DockerfileError {
 }
 
 function noDestination(command: string): DockerfileError {
-  return new DockerfileError(
-    `${command} requires at least two arguments, but only one was provided. Destination could not be determined`,
-    { hint: `write ${command} <source>... <destination>` },
-  );
+  return new DockerfileError(`${command} requires at least two arguments, but only one was provided. Destination could not be determined`, {
+    hint: `write ${command} <source>... <destination>`,
+  });
 }
 
 function flagsOf(inst: Instruction, declare: (f: BFlags) => void = () => {}): BFlags {
@@ -177,10 +192,9 @@ function parseFrom(inst: Instruction): StageHeader {
   if (a.length === 3 && (a[1] ?? "").toLowerCase() === "as") {
     name = (a[2] ?? "").toLowerCase();
     if (!/^[a-z][a-z0-9-_.]*$/.test(name)) {
-      throw new DockerfileError(
-        `invalid name for build stage: ${goQuote(a[2] ?? "")}, name can't start with a number or contain symbols`,
-        { hint: "use lower-case letters, digits, '-', '_' and '.', starting with a letter" },
-      );
+      throw new DockerfileError(`invalid name for build stage: ${goQuote(a[2] ?? "")}, name can't start with a number or contain symbols`, {
+        hint: "use lower-case letters, digits, '-', '_' and '.', starting with a letter",
+      });
     }
   } else if (a.length !== 1) {
     throw new DockerfileError("FROM requires either one or three arguments", { hint: "write FROM <image> [AS <name>]" });
@@ -198,7 +212,7 @@ function parseOnbuild(inst: Instruction): Command {
     throw new DockerfileError(`${trigger} isn't allowed as an ONBUILD trigger`);
   }
   let expression = inst.original.replace(/^[\t\n\f\r ]*onbuild[\t\n\f\r ]*/i, "");
-  for (const h of inst.heredocs) expression += "\n" + h.content + h.name;
+  for (const h of inst.heredocs) expression += `\n${h.content}${h.name}`;
   return { kind: "onbuild", instruction: inst, expression };
 }
 
@@ -227,7 +241,7 @@ function parseHealthcheck(inst: Instruction): Command {
   return { kind: "healthcheck", instruction: inst, test: [inst.json ? "CMD" : "CMD-SHELL", ...cmd] };
 }
 
-const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1e3, m: 6e4, h: 3.6e6 };
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1e3, m: 6e4, h: 3.6e6 };
 
 /** Checks a Go duration (`1m30s`) and BuildKit's 1ms minimum for non-zero intervals. */
 function checkInterval(name: string, value: string): void {

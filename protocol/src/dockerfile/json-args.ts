@@ -6,10 +6,7 @@
 import { trimLeftSpace } from "./text.ts";
 
 /** Outcome of trying to read instruction arguments as a JSON array. */
-export type JsonArgs =
-  | { kind: "json"; values: string[] }
-  | { kind: "not-json" }
-  | { kind: "not-string-array" };
+export type JsonArgs = { kind: "json"; values: string[] } | { kind: "not-json" } | { kind: "not-string-array" };
 
 /** The error BuildKit raises for a JSON array that holds anything but strings. */
 export const NOT_STRING_ARRAY = "when using JSON array syntax, arrays must be comprised of strings only";

@@ -7,7 +7,7 @@ import { DockerfileError } from "./errors.ts";
 import { NOT_STRING_ARRAY, parseJsonArgs } from "./json-args.ts";
 import { parseWords } from "./shell-words.ts";
 import { TOKEN_WHITESPACE } from "./split-command.ts";
-import { goQuote, goSplit, isGoSpace, toByteString, fromByteString } from "./text.ts";
+import { fromByteString, goQuote, goSplit, isGoSpace, toByteString } from "./text.ts";
 
 /** The argument nodes of one instruction, before line numbers are attached. */
 export interface ParsedArgs {
@@ -77,10 +77,9 @@ function nameVal(rest: string, keyword: string, escapeToken: string): ParsedArgs
   for (const word of words) {
     const eq = word.indexOf("=");
     if (eq < 0) {
-      throw new DockerfileError(
-        `Syntax error - can't find = in ${goQuote(word)}. Must be of the form: name=value`,
-        { hint: "quote values that contain spaces" },
-      );
+      throw new DockerfileError(`Syntax error - can't find = in ${goQuote(word)}. Must be of the form: name=value`, {
+        hint: "quote values that contain spaces",
+      });
     }
     args.push(word.slice(0, eq), word.slice(eq + 1), "=");
   }

@@ -18,7 +18,7 @@ export function cleanPath(p: string): string {
     out.push(part);
   }
   const joined = out.join("/");
-  if (rooted) return "/" + joined;
+  if (rooted) return `/${joined}`;
   return joined === "" ? "." : joined;
 }
 

@@ -218,7 +218,7 @@ export class ShellLex {
     this.#next();
     let space = "";
     while (isHeredocSpace(this.#peek())) space += this.#next();
-    return "<<" + space;
+    return `<<${space}`;
   }
 
   #getEnv(name: string): [string, boolean] {
@@ -237,7 +237,7 @@ export class ShellLex {
       const name = this.#processName();
       if (name === "") return "$";
       const [value, found] = this.#getEnv(name);
-      if (!found && this.#skipUnsetEnv) return "$" + name;
+      if (!found && this.#skipUnsetEnv) return `$${name}`;
       return value;
     }
     this.#next();
@@ -250,7 +250,7 @@ export class ShellLex {
     let modifier = ch;
     if (ch === "}") {
       const [value, set] = this.#getEnv(name);
-      if (!set && this.#skipUnsetEnv) return "${" + name + "}";
+      if (!set && this.#skipUnsetEnv) return `\${${name}}`;
       return value;
     }
     if (ch === "/") return this.#processReplace(name);
@@ -264,7 +264,7 @@ export class ShellLex {
     }
     const word = this.#stopOnBrace(ch === "#" || ch === "%");
     const [value, set] = this.#getEnv(name);
-    if (this.#skipUnsetEnv && !set) return "${" + name + modifier + word + "}";
+    if (this.#skipUnsetEnv && !set) return `\${${name}${modifier}${word}}`;
     const unset = !set || (nullIsUnset && value === "");
     switch (ch) {
       case "-":
@@ -310,7 +310,7 @@ export class ShellLex {
     }
     const replacement = this.#stopOnBrace(true);
     const [value, set] = this.#getEnv(name);
-    if (this.#skipUnsetEnv && !set) return "${" + name + "/" + pattern + "/" + replacement + "}";
+    if (this.#skipUnsetEnv && !set) return `\${${name}/${pattern}/${replacement}}`;
     return replacePattern(pattern, value, replacement, all);
   }
 

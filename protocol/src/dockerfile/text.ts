@@ -116,7 +116,7 @@ export function goQuote(s: string): string {
   for (const ch of s) {
     const cp = ch.codePointAt(0) ?? 0;
     if (ch === '"' || ch === "\\") {
-      out += "\\" + ch;
+      out += `\\${ch}`;
       continue;
     }
     // Lone surrogates cannot exist in a Go string; Go would have replaced them with U+FFFD.
@@ -151,11 +151,11 @@ export function goQuote(s: string): string {
         out += "\\v";
         continue;
     }
-    if (cp < 0x20 || cp === 0x7f) out += "\\x" + hex(cp, 2);
-    else if (cp < 0x10000) out += "\\u" + hex(cp, 4);
-    else out += "\\U" + hex(cp, 8);
+    if (cp < 0x20 || cp === 0x7f) out += `\\x${hex(cp, 2)}`;
+    else if (cp < 0x10000) out += `\\u${hex(cp, 4)}`;
+    else out += `\\U${hex(cp, 8)}`;
   }
-  return out + '"';
+  return `${out}"`;
 }
 
 /**
@@ -166,7 +166,7 @@ export function goQuote(s: string): string {
 export function goSplit(s: string, re: RegExp, n: number): string[] {
   if (n === 0) return [];
   if (s === "") return [""];
-  const global = new RegExp(re.source, re.flags.includes("g") ? re.flags : re.flags + "g");
+  const global = new RegExp(re.source, re.flags.includes("g") ? re.flags : `${re.flags}g`);
   const out: string[] = [];
   let beg = 0;
   let end = 0;

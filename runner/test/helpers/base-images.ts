@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile, copyFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { runProcess } from "../../src/process.ts";
@@ -48,7 +48,8 @@ export async function debianRootfs(): Promise<string> {
     if (result.exitCode !== 0) throw new Error(`debootstrap failed with ${result.exitCode}; see ${dir}/debootstrap/debootstrap.log`);
     // Device nodes are provided by the build container; an image must not carry them.
     for (const d of ["dev", "proc", "sys"]) {
-      for (const entry of await readdir(path.join(dir, d)).catch(() => [])) await rm(path.join(dir, d, entry), { recursive: true, force: true });
+      for (const entry of await readdir(path.join(dir, d)).catch(() => []))
+        await rm(path.join(dir, d, entry), { recursive: true, force: true });
     }
     await rm(path.join(dir, "var/cache/apt/archives"), { recursive: true, force: true });
     await mkdir(path.join(dir, "var/cache/apt/archives/partial"), { recursive: true });
@@ -74,8 +75,31 @@ export async function pushRootfsImage(rootfs: string, reference: string, storage
     await writeFile(path.join(work, "Dockerfile"), "FROM scratch\nCOPY . /\n");
     await writeFile(path.join(work, "ignore"), "");
     const global = ["buildah", "--root", storage.root, "--runroot", storage.runRoot, "--storage-driver", "vfs"];
-    await run([...global, "bud", "--isolation", "chroot", "--quiet", "--ignorefile", path.join(work, "ignore"), "-f", path.join(work, "Dockerfile"), "-t", reference, rootfs]);
-    await run([...global, "push", "--quiet", "--tls-verify=false", ...(creds ? ["--creds", creds] : []), "--digestfile", path.join(work, "digest"), reference, `docker://${reference}`]);
+    await run([
+      ...global,
+      "bud",
+      "--isolation",
+      "chroot",
+      "--quiet",
+      "--ignorefile",
+      path.join(work, "ignore"),
+      "-f",
+      path.join(work, "Dockerfile"),
+      "-t",
+      reference,
+      rootfs,
+    ]);
+    await run([
+      ...global,
+      "push",
+      "--quiet",
+      "--tls-verify=false",
+      ...(creds ? ["--creds", creds] : []),
+      "--digestfile",
+      path.join(work, "digest"),
+      reference,
+      `docker://${reference}`,
+    ]);
     return readFileSync(path.join(work, "digest"), "utf8").trim();
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -88,7 +112,8 @@ async function run(argv: string[]): Promise<void> {
     { argv },
     { stderr: { write: (d) => (err.push(d), true), waitForDrain: async () => {}, end() {} }, killGraceMs: 5_000 },
   );
-  if (result.exitCode !== 0) throw new Error(`${argv.slice(0, 6).join(" ")} ... failed (${result.exitCode}): ${Buffer.concat(err).toString().slice(-2000)}`);
+  if (result.exitCode !== 0)
+    throw new Error(`${argv.slice(0, 6).join(" ")} ... failed (${result.exitCode}): ${Buffer.concat(err).toString().slice(-2000)}`);
 }
 
 function readdirSafe(dir: string): string[] {

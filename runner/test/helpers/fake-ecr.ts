@@ -11,7 +11,12 @@ import { AwsV4Signer } from "aws4fetch";
 export type FakeEcr = { endpoint: string; calls: number; problems: string[]; close(): Promise<void> };
 
 /** Starts a fake ECR that accepts only requests signed with `accessKeyId`/`secretAccessKey`. */
-export async function startFakeEcr(options: { accessKeyId: string; secretAccessKey: string; region: string; password: string }): Promise<FakeEcr> {
+export async function startFakeEcr(options: {
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+  password: string;
+}): Promise<FakeEcr> {
   const state = { calls: 0, problems: [] as string[] };
   const server: Server = createServer(async (req, res) => {
     state.calls++;
@@ -36,16 +41,25 @@ export async function startFakeEcr(options: { accessKeyId: string; secretAccessK
       datetime: headers["x-amz-date"],
     }).sign();
     const authorization = req.headers.authorization ?? "";
-    if (headers["x-amz-target"] !== "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken") state.problems.push(`target ${headers["x-amz-target"]}`);
+    if (headers["x-amz-target"] !== "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken")
+      state.problems.push(`target ${headers["x-amz-target"]}`);
     if (!authorization.includes(`/${options.region}/ecr/aws4_request`)) state.problems.push(`scope ${authorization}`);
     if (authorization !== expected.headers.get("authorization")) {
       res.writeHead(403, { "content-type": "application/x-amz-json-1.1" });
-      return void res.end(JSON.stringify({ __type: "UnrecognizedClientException", message: "The security token included in the request is invalid." }));
+      return void res.end(
+        JSON.stringify({ __type: "UnrecognizedClientException", message: "The security token included in the request is invalid." }),
+      );
     }
     res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
     res.end(
       JSON.stringify({
-        authorizationData: [{ authorizationToken: Buffer.from(`AWS:${options.password}`).toString("base64"), expiresAt: Date.now() / 1000 + 43200, proxyEndpoint: "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com" }],
+        authorizationData: [
+          {
+            authorizationToken: Buffer.from(`AWS:${options.password}`).toString("base64"),
+            expiresAt: Date.now() / 1000 + 43200,
+            proxyEndpoint: "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+          },
+        ],
       }),
     );
   });

@@ -7,8 +7,7 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { type LogEntry, type RunnerEvent, RunnerEventSchema } from "@kiln-build/protocol";
-import { verifyWebhook } from "@kiln-build/protocol";
+import { type LogEntry, type RunnerEvent, RunnerEventSchema, verifyWebhook } from "@kiln-build/protocol";
 
 /** The fake orchestrator's state and controls. */
 export class FakeOrchestrator {
@@ -77,7 +76,11 @@ export class FakeOrchestrator {
   /** Every log entry received (`log` and batched `logs` events), in sequence order, with its event's number. */
   logEntries(): (LogEntry & { seq: number })[] {
     const events = this.events.filter((e) => e.type === "log" || e.type === "logs").sort((a, b) => a.seq - b.seq);
-    return events.flatMap((e) => (e.type === "logs" ? e.entries.map((entry) => ({ ...entry, seq: e.seq })) : [{ layerKey: e.layerKey, stream: e.stream, data: e.data, seq: e.seq }]));
+    return events.flatMap((e) =>
+      e.type === "logs"
+        ? e.entries.map((entry) => ({ ...entry, seq: e.seq }))
+        : [{ layerKey: e.layerKey, stream: e.stream, data: e.data, seq: e.seq }],
+    );
   }
 
   /** The log as the orchestrator would reassemble it, checking sequence numbers are 0..n-1 exactly once. */
@@ -88,7 +91,10 @@ export class FakeOrchestrator {
       if (seq !== i) throw new Error(`log sequence has a gap at ${i} (got ${seq})`);
     });
     if (events !== seqs.length) throw new Error(`log sequence has ${events - seqs.length} duplicate(s)`);
-    return this.logEntries().filter(filter).map((e) => e.data).join("");
+    return this.logEntries()
+      .filter(filter)
+      .map((e) => e.data)
+      .join("");
   }
 
   /** Waits until `predicate` holds (checked after every event). */
@@ -147,9 +153,12 @@ export class FakeOrchestrator {
     }
     if (this.failNext > 0) {
       this.failNext--;
-      return void res.writeHead(this.failStatus, { "content-type": "application/json", "retry-after": "0" }).end('{"error":{"code":"test","message":"test"}}');
+      return void res
+        .writeHead(this.failStatus, { "content-type": "application/json", "retry-after": "0" })
+        .end('{"error":{"code":"test","message":"test"}}');
     }
-    const conflict = (code: string) => void res.writeHead(409, { "content-type": "application/json" }).end(JSON.stringify({ error: { code, message: code } }));
+    const conflict = (code: string) =>
+      void res.writeHead(409, { "content-type": "application/json" }).end(JSON.stringify({ error: { code, message: code } }));
     if (this.staleAttempts.has(parsed.data.attemptId)) return conflict("stale_attempt");
     // As the real orchestrator: an id already applied is refused as a duplicate, changing nothing.
     if (this.#seen.has(verified.id)) return conflict("duplicate_event");

@@ -21,8 +21,12 @@ export async function registryDigest(reference: string): Promise<string> {
 }
 
 /** The raw image config JSON (Env, WorkingDir, history, ...). */
-export async function imageConfig(reference: string): Promise<{ text: string; json: { config?: { Env?: string[]; WorkingDir?: string }; history?: { created_by?: string }[] } }> {
-  const { stdout } = await exec("skopeo", ["inspect", "--tls-verify=false", "--config", "--raw", `docker://${reference}`], { maxBuffer: 64 * 1024 * 1024 });
+export async function imageConfig(
+  reference: string,
+): Promise<{ text: string; json: { config?: { Env?: string[]; WorkingDir?: string }; history?: { created_by?: string }[] } }> {
+  const { stdout } = await exec("skopeo", ["inspect", "--tls-verify=false", "--config", "--raw", `docker://${reference}`], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return { text: stdout, json: JSON.parse(stdout) };
 }
 
@@ -33,10 +37,15 @@ export type ImageContents = { files: Map<string, { type: string; data: Buffer }>
 export async function imageContents(reference: string): Promise<ImageContents> {
   const dir = await mkdtemp(path.join(tmpdir(), "kiln-inspect-"));
   try {
-    await exec("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://${reference}`, `oci:${dir}:image`], { maxBuffer: 64 * 1024 * 1024 });
+    await exec("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://${reference}`, `oci:${dir}:image`], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
     const index = JSON.parse(await readFile(path.join(dir, "index.json"), "utf8")) as { manifests: { digest: string }[] };
     const blob = (digest: string) => readFile(path.join(dir, "blobs", ...digest.split(":")));
-    const manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as { config: { digest: string }; layers: { digest: string }[] };
+    const manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as {
+      config: { digest: string };
+      layers: { digest: string }[];
+    };
     const files = new Map<string, { type: string; data: Buffer }>();
     const blobs: Buffer[] = [await blob(manifest.config.digest)];
     for (const layer of manifest.layers) {
@@ -48,7 +57,10 @@ export async function imageContents(reference: string): Promise<ImageContents> {
       for await (const entry of ex) {
         const chunks: Buffer[] = [];
         for await (const c of entry) chunks.push(c as Buffer);
-        files.set(`/${entry.header.name.replace(/^\.?\//, "").replace(/\/$/, "")}`, { type: entry.header.type, data: Buffer.concat(chunks) });
+        files.set(`/${entry.header.name.replace(/^\.?\//, "").replace(/\/$/, "")}`, {
+          type: entry.header.type,
+          data: Buffer.concat(chunks),
+        });
       }
     }
     return { files, blobs };

@@ -4,12 +4,12 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { PassThrough } from "node:stream";
+import type { Job, JobLayer } from "@kiln-build/protocol";
+import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { collectContextEntries } from "../../../sdk/src/context.ts";
 import { writeContextTar } from "../../../sdk/src/context-tar.ts";
 import type { Image } from "../../../sdk/src/index.ts";
 import type { ContextSource } from "../../../sdk/src/lowering/types.ts";
-import type { Job, JobLayer } from "@kiln-build/protocol";
-import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import type { FakeOrchestrator } from "./fake-orchestrator.ts";
 
 /** A fresh fleet secret for a test file. */
@@ -46,7 +46,8 @@ export async function jobFromImage(image: Image, options: JobFromImageOptions): 
     if (layer.context) {
       if (!tar) throw new Error(`layer ${index} has a context; pass its tarball in options.contexts`);
       context = options.orchestrator.addContext(tar);
-      if (context.digest !== layer.context.digest) throw new Error(`layer ${index}: test tarball ${context.digest} differs from the SDK's ${layer.context.digest}`);
+      if (context.digest !== layer.context.digest)
+        throw new Error(`layer ${index}: test tarball ${context.digest} differs from the SDK's ${layer.context.digest}`);
     }
     return {
       key: layer.key,
@@ -62,11 +63,24 @@ export async function jobFromImage(image: Image, options: JobFromImageOptions): 
       target: `${options.registryHost}/${options.repository ?? "kiln-test/layers"}:${layer.key}`,
     };
   });
-  return makeJob({ orchestrator: options.orchestrator, registryHost: options.registryHost, layers, secrets: options.secrets ?? {}, deadlineMs: options.deadlineMs });
+  return makeJob({
+    orchestrator: options.orchestrator,
+    registryHost: options.registryHost,
+    layers,
+    secrets: options.secrets ?? {},
+    deadlineMs: options.deadlineMs,
+  });
 }
 
 /** A job around `layers`, with fresh ids. */
-export function makeJob(options: { orchestrator: FakeOrchestrator; registryHost: string; layers: JobLayer[]; secrets?: Job["secrets"]; deadlineMs?: number | undefined; parentReference?: string | null }): Job {
+export function makeJob(options: {
+  orchestrator: FakeOrchestrator;
+  registryHost: string;
+  layers: JobLayer[];
+  secrets?: Job["secrets"];
+  deadlineMs?: number | undefined;
+  parentReference?: string | null;
+}): Job {
   return {
     jobId: `job_${randomUUID()}`,
     attemptId: `att_${randomUUID()}`,
@@ -104,5 +118,9 @@ export function layer(index: number, name: string, commands: string[], registryH
 /** POSTs `job` to a runner, signed with `secret`. */
 export async function dispatch(runnerUrl: string, job: Job, secret: string, id = `msg_${randomUUID()}`): Promise<Response> {
   const body = JSON.stringify(job);
-  return fetch(`${runnerUrl}/v1/jobs`, { method: "POST", headers: { "content-type": "application/json", ...signWebhook(secret, id, body) }, body });
+  return fetch(`${runnerUrl}/v1/jobs`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...signWebhook(secret, id, body) },
+    body,
+  });
 }

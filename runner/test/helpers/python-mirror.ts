@@ -56,10 +56,16 @@ export async function startPythonMirror(files: Map<string, Buffer>): Promise<Pyt
 }
 
 /** Mirror files for one release: the archive and its `.sha256`. */
-export function releaseFiles(release: string, asset: string, archive: Buffer, options: { sums?: boolean; checksum?: string } = {}): Map<string, Buffer> {
+export function releaseFiles(
+  release: string,
+  asset: string,
+  archive: Buffer,
+  options: { sums?: boolean; checksum?: string } = {},
+): Map<string, Buffer> {
   const sha = options.checksum ?? createHash("sha256").update(archive).digest("hex");
   const files = new Map<string, Buffer>([[`/releases/download/${release}/${asset}`, archive]]);
-  if (options.sums) files.set(`/releases/download/${release}/SHA256SUMS`, Buffer.from(`${"0".repeat(64)}  other.tar.gz\n${sha}  ${asset}\n`));
+  if (options.sums)
+    files.set(`/releases/download/${release}/SHA256SUMS`, Buffer.from(`${"0".repeat(64)}  other.tar.gz\n${sha}  ${asset}\n`));
   else files.set(`/releases/download/${release}/${asset}.sha256`, Buffer.from(`${sha}\n`));
   return files;
 }

@@ -118,7 +118,10 @@ export class ScriptBackend implements BuildBackend {
       `await_file() { n=0; while [ ! -e "$1" ]; do n=$((n+1)); if [ $n -gt ${this.awaitSeconds * 20} ]; then echo "timed out waiting for $1"; exit 9; fi; sleep 0.05; done; }`,
       'await() { await_file "$M/$1"; }',
     ].join("\n");
-    return { argv: ["sh", "-c", `${prelude}\n${body}`], env: { M: this.marks, AUTH: request?.authFile ?? "", CONTEXT: request?.contextDir ?? "" } };
+    return {
+      argv: ["sh", "-c", `${prelude}\n${body}`],
+      env: { M: this.marks, AUTH: request?.authFile ?? "", CONTEXT: request?.contextDir ?? "" },
+    };
   }
 }
 

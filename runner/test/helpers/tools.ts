@@ -25,7 +25,9 @@ export function requireTools(...tools: string[]): void {
   });
   if (missing.length === 0) return;
   const packages = missing.map((t) => PACKAGES[t] ?? t).join(" ");
-  throw new Error(`runner build tests need ${missing.join(", ")} on PATH and run as root. Install with: apt-get install -y --no-install-recommends ${packages}`);
+  throw new Error(
+    `runner build tests need ${missing.join(", ")} on PATH and run as root. Install with: apt-get install -y --no-install-recommends ${packages}`,
+  );
 }
 
 /** True when running as root (buildah chroot isolation with vfs needs it). */

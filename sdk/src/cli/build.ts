@@ -30,9 +30,15 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "ERR_MODULE_NOT_FOUND" && String((error as Error).message).includes(path.resolve(file))) {
-      throw new CliError(`Cannot find ${file}.`, { fix: "Pass the path of a .ts or .js module that exports an Image.", exitCode: EXIT.usage });
+      throw new CliError(`Cannot find ${file}.`, {
+        fix: "Pass the path of a .ts or .js module that exports an Image.",
+        exitCode: EXIT.usage,
+      });
     }
-    throw new CliError(`Importing ${file} failed.`, { details: String((error as Error)?.stack ?? error), fix: "Fix the error in the module, then run kiln build again." });
+    throw new CliError(`Importing ${file} failed.`, {
+      details: String((error as Error)?.stack ?? error),
+      fix: "Fix the error in the module, then run kiln build again.",
+    });
   }
 }
 
@@ -41,7 +47,10 @@ export function pickImage(module: Record<string, unknown>, file: string, name?: 
   if (name) {
     const value = module[name];
     if (value instanceof Image) return value;
-    throw new CliError(`${file} has no Image export named '${name}'.`, { fix: `Export it: export const ${name} = Image.debianSlim()...`, exitCode: EXIT.usage });
+    throw new CliError(`${file} has no Image export named '${name}'.`, {
+      fix: `Export it: export const ${name} = Image.debianSlim()...`,
+      exitCode: EXIT.usage,
+    });
   }
   if (module.default instanceof Image) return module.default;
   const images = Object.entries(module).filter(([, v]) => v instanceof Image);

@@ -33,7 +33,13 @@ const SECRET_FIX = "openssl rand -base64 32 | npx wrangler secret put KILN_SECRE
 
 /** Runs every check; never throws for a failed check (only for bugs). */
 export async function runDoctor(params: DoctorParams): Promise<{ serverUrl: string; checks: DoctorCheck[]; exitCode: number }> {
-  const client = new KilnClient({ ...(params.serverUrl ? { serverUrl: params.serverUrl } : {}), ...(params.token ? { token: params.token } : {}), maxRetries: 1, timeoutMs: 20_000, ...(params.fetch ? { fetch: params.fetch } : {}) });
+  const client = new KilnClient({
+    ...(params.serverUrl ? { serverUrl: params.serverUrl } : {}),
+    ...(params.token ? { token: params.token } : {}),
+    maxRetries: 1,
+    timeoutMs: 20_000,
+    ...(params.fetch ? { fetch: params.fetch } : {}),
+  });
   const doFetch = params.fetch ?? globalThis.fetch;
   const checks: DoctorCheck[] = [];
   const serverUrl = client.serverUrl;
@@ -57,7 +63,12 @@ export async function runDoctor(params: DoctorParams): Promise<{ serverUrl: stri
 
   const token = params.token ?? process.env.KILN_TOKEN;
   if (!token) {
-    checks.push({ name: "token", ok: null, summary: "skipped: no token", fix: "Pass --token or set KILN_TOKEN (an admin token checks everything)." });
+    checks.push({
+      name: "token",
+      ok: null,
+      summary: "skipped: no token",
+      fix: "Pass --token or set KILN_TOKEN (an admin token checks everything).",
+    });
     return { serverUrl, checks, exitCode: EXIT.ok };
   }
   let status: AdminStatus | null = null;
@@ -65,14 +76,25 @@ export async function runDoctor(params: DoctorParams): Promise<{ serverUrl: stri
     const response = await client.request("GET", ["v1", "admin", "status"], { query: { fleets: "true" }, accept: [403] });
     if (response.status === 403) {
       await response.body?.cancel();
-      checks.push({ name: "token", ok: true, summary: "accepted (not an admin token: server-side checks skipped)", fix: "Run with an admin token to also check migrations, secrets and fleets." });
+      checks.push({
+        name: "token",
+        ok: true,
+        summary: "accepted (not an admin token: server-side checks skipped)",
+        fix: "Run with an admin token to also check migrations, secrets and fleets.",
+      });
     } else {
       status = (await response.json()) as AdminStatus;
       checks.push({ name: "token", ok: true, summary: "accepted (admin)" });
     }
   } catch (error) {
     if (error instanceof AuthenticationError) {
-      checks.push({ name: "token", ok: false, summary: "refused (401)", details: error.message, fix: "Use a token of this deployment: the bootstrap token is the KILN_ADMIN_TOKEN Worker secret; others come from `kiln token create`." });
+      checks.push({
+        name: "token",
+        ok: false,
+        summary: "refused (401)",
+        details: error.message,
+        fix: "Use a token of this deployment: the bootstrap token is the KILN_ADMIN_TOKEN Worker secret; others come from `kiln token create`.",
+      });
       return { serverUrl, checks, exitCode: EXIT.auth };
     }
     checks.push({ name: "token", ok: false, summary: "GET /v1/admin/status failed", details: String((error as Error)?.message ?? error) });
@@ -92,9 +114,15 @@ export function serverChecks(status: AdminStatus): DoctorCheck[] {
       : {
           name: "migrations",
           ok: false,
-          summary: m.unknown.length > 0 ? `the database has migrations this Worker does not know: ${m.unknown.join(", ")}` : `${m.pending.length} pending: ${m.pending.join(", ")}`,
+          summary:
+            m.unknown.length > 0
+              ? `the database has migrations this Worker does not know: ${m.unknown.join(", ")}`
+              : `${m.pending.length} pending: ${m.pending.join(", ")}`,
           ...(m.error ? { details: m.error } : {}),
-          fix: m.unknown.length > 0 ? "Deploy the Worker version that matches the database (`npm run deploy -- --env <env>`)." : "npx wrangler d1 migrations apply DB --remote --env <staging|production> (npm run deploy does this).",
+          fix:
+            m.unknown.length > 0
+              ? "Deploy the Worker version that matches the database (`npm run deploy -- --env <env>`)."
+              : "npx wrangler d1 migrations apply DB --remote --env <staging|production> (npm run deploy does this).",
         },
   );
   const secretProblems = [
@@ -108,12 +136,29 @@ export function serverChecks(status: AdminStatus): DoctorCheck[] {
   );
   checks.push(
     status.bindings.missing.length === 0
-      ? { name: "bindings", ok: true, summary: status.bindings.rateLimitsMissing.length === 0 ? "all bound" : `all required bound; rate limits off: ${status.bindings.rateLimitsMissing.join(", ")}` }
-      : { name: "bindings", ok: false, summary: `missing: ${status.bindings.missing.join(", ")}`, fix: "Deploy with the repository's wrangler.toml and --env (`npm run deploy -- --env <env>`); every environment must repeat every binding." },
+      ? {
+          name: "bindings",
+          ok: true,
+          summary:
+            status.bindings.rateLimitsMissing.length === 0
+              ? "all bound"
+              : `all required bound; rate limits off: ${status.bindings.rateLimitsMissing.join(", ")}`,
+        }
+      : {
+          name: "bindings",
+          ok: false,
+          summary: `missing: ${status.bindings.missing.join(", ")}`,
+          fix: "Deploy with the repository's wrangler.toml and --env (`npm run deploy -- --env <env>`); every environment must repeat every binding.",
+        },
   );
   const fleets = status.fleets ?? [];
   if (fleets.length === 0) {
-    checks.push({ name: "fleets", ok: null, summary: "none registered: builds wait with `no_fleet`", fix: "Start a runner (docs/runner.md) and register it: kiln fleet add <name> https://<runner>/v1/jobs" });
+    checks.push({
+      name: "fleets",
+      ok: null,
+      summary: "none registered: builds wait with `no_fleet`",
+      fix: "Start a runner (docs/runner.md) and register it: kiln fleet add <name> https://<runner>/v1/jobs",
+    });
   }
   for (const fleet of fleets) {
     const bad = !fleet.reachable.ok ? fleet.reachable : !fleet.signing.ok ? fleet.signing : null;
@@ -136,20 +181,41 @@ export function serverChecks(status: AdminStatus): DoctorCheck[] {
 }
 
 // Push, read back and delete a small unique blob through the OCI API, as a runner would.
-async function registryCheck(client: KilnClient, doFetch: typeof fetch, token: string, workspace: string | undefined, admin: boolean): Promise<DoctorCheck> {
+async function registryCheck(
+  client: KilnClient,
+  doFetch: typeof fetch,
+  token: string,
+  workspace: string | undefined,
+  admin: boolean,
+): Promise<DoctorCheck> {
   let ws = workspace;
   if (!ws && admin) {
     const listed = await client.json<{ workspaces: { name: string }[] }>("GET", ["v1", "workspaces"]).catch(() => null);
     ws = listed?.workspaces[0]?.name;
   }
-  if (!ws) return { name: "registry", ok: null, summary: "skipped: no workspace to push to", fix: "Pass --workspace <name> (the token's workspace)." };
+  if (!ws)
+    return {
+      name: "registry",
+      ok: null,
+      summary: "skipped: no workspace to push to",
+      fix: "Pass --workspace <name> (the token's workspace).",
+    };
   const repository = `${ws}/kiln-doctor`;
   const bytes = new TextEncoder().encode(`kiln doctor ${new Date().toISOString()} ${crypto.randomUUID()}\n`);
   const digest = `sha256:${[...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
   const auth = { authorization: `Basic ${btoa(`kiln-doctor:${token}`)}`, "x-request-id": crypto.randomUUID() };
   const base = `${client.serverUrl}/v2/${repository}/blobs`;
   const steps: [string, () => Promise<Response>, number][] = [
-    ["push", () => doFetch(`${base}/uploads/?digest=${digest}`, { method: "POST", headers: { ...auth, "content-type": "application/octet-stream" }, body: bytes }), 201],
+    [
+      "push",
+      () =>
+        doFetch(`${base}/uploads/?digest=${digest}`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/octet-stream" },
+          body: bytes,
+        }),
+      201,
+    ],
     ["read back", () => doFetch(`${base}/${digest}`, { method: "HEAD", headers: auth }), 200],
     ["delete", () => doFetch(`${base}/${digest}`, { method: "DELETE", headers: auth }), 202],
   ];
@@ -162,9 +228,10 @@ async function registryCheck(client: KilnClient, doFetch: typeof fetch, token: s
         ok: false,
         summary: `${step} of a test blob to ${repository} answered HTTP ${response.status} (expected ${expected})`,
         details: `${text.slice(0, 300)}${response.headers.get("x-request-id") ? ` (request id ${response.headers.get("x-request-id")})` : ""}`,
-        fix: response.status === 401 || response.status === 403
-          ? `Use a token with images:write on workspace '${ws}' (or an admin token).`
-          : "Check the REGISTRY R2 bucket binding and the Worker's logs for this request id (`npx wrangler tail --env <env>`).",
+        fix:
+          response.status === 401 || response.status === 403
+            ? `Use a token with images:write on workspace '${ws}' (or an admin token).`
+            : "Check the REGISTRY R2 bucket binding and the Worker's logs for this request id (`npx wrangler tail --env <env>`).",
       };
     }
   }
@@ -194,6 +261,8 @@ export function renderDoctorReport(serverUrl: string, checks: readonly DoctorChe
 /** The `kiln doctor` command: prints the report (or JSON) and resolves to the exit code (see the module comment). */
 export async function doctorCommand(params: DoctorParams, json: boolean): Promise<number> {
   const { serverUrl, checks, exitCode } = await runDoctor(params);
-  process.stdout.write(json ? `${JSON.stringify({ serverUrl, ok: exitCode === EXIT.ok, checks }, null, 2)}\n` : `${renderDoctorReport(serverUrl, checks)}\n`);
+  process.stdout.write(
+    json ? `${JSON.stringify({ serverUrl, ok: exitCode === EXIT.ok, checks }, null, 2)}\n` : `${renderDoctorReport(serverUrl, checks)}\n`,
+  );
   return exitCode;
 }

@@ -10,7 +10,11 @@ export async function followLogCommand(client: KilnClient, buildId: string, foll
   } else {
     let cursor = 0;
     for (;;) {
-      const page = await client.json<{ chunks: Parameters<LineAssembler["push"]>[0][]; cursor: number }>("GET", ["v1", "builds", buildId, "logs"], { query: { cursor } });
+      const page = await client.json<{ chunks: Parameters<LineAssembler["push"]>[0][]; cursor: number }>(
+        "GET",
+        ["v1", "builds", buildId, "logs"],
+        { query: { cursor } },
+      );
       for (const chunk of page.chunks) for (const line of lines.push(chunk)) process.stdout.write(`${line}\n`);
       if (page.chunks.length === 0 || page.cursor === cursor) break;
       cursor = page.cursor;

@@ -48,23 +48,43 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command("status <image>")
     .description("show an image's status and layers")
     .action(async (id: string) => {
-      const view = await client().json<{ id: string; status: string; buildId: string | null; layers: { index: number; status: string; digest: string | null; reference: string | null }[] }>("GET", ["v1", "images", id]);
+      const view = await client().json<{
+        id: string;
+        status: string;
+        buildId: string | null;
+        layers: { index: number; status: string; digest: string | null; reference: string | null }[];
+      }>("GET", ["v1", "images", id]);
       emit(json(), view, () =>
-        [`${view.id}  ${view.status}${view.buildId ? `  build ${view.buildId}` : ""}`, table([["LAYER", "STATUS", "DIGEST", "REFERENCE"], ...view.layers.map((l) => [String(l.index + 1), l.status, l.digest ?? "-", l.reference ?? "-"])])].join("\n"),
+        [
+          `${view.id}  ${view.status}${view.buildId ? `  build ${view.buildId}` : ""}`,
+          table([
+            ["LAYER", "STATUS", "DIGEST", "REFERENCE"],
+            ...view.layers.map((l) => [String(l.index + 1), l.status, l.digest ?? "-", l.reference ?? "-"]),
+          ]),
+        ].join("\n"),
       );
     });
 
   const images = program.command("images").description("list images");
-  images.command("ls").description("list this workspace's images, newest first").action(async () => {
-    const { images: rows } = await client().json<{ images: { id: string; status: string; createdAt: string }[] }>("GET", ["v1", "images"]);
-    emit(json(), rows, () => table([["IMAGE", "STATUS", "CREATED"], ...rows.map((r) => [r.id, r.status, r.createdAt])]));
-  });
+  images
+    .command("ls")
+    .description("list this workspace's images, newest first")
+    .action(async () => {
+      const { images: rows } = await client().json<{ images: { id: string; status: string; createdAt: string }[] }>("GET", [
+        "v1",
+        "images",
+      ]);
+      emit(json(), rows, () => table([["IMAGE", "STATUS", "CREATED"], ...rows.map((r) => [r.id, r.status, r.createdAt])]));
+    });
 
   const tags = program.command("tags").description("name images");
-  tags.command("set <name> <image>").option("--public", "anyone can read the tag's badge and status page").action(async (name: string, image: string, opts: { public?: boolean }) => {
-    const tag = await client().json("PUT", ["v1", "tags", name], { json: { imageId: image, public: !!opts.public } });
-    emit(json(), tag, () => `${name} -> ${image}${opts.public ? " (public)" : ""}`);
-  });
+  tags
+    .command("set <name> <image>")
+    .option("--public", "anyone can read the tag's badge and status page")
+    .action(async (name: string, image: string, opts: { public?: boolean }) => {
+      const tag = await client().json("PUT", ["v1", "tags", name], { json: { imageId: image, public: !!opts.public } });
+      emit(json(), tag, () => `${name} -> ${image}${opts.public ? " (public)" : ""}`);
+    });
   tags.command("get <name>").action(async (name: string) => {
     const tag = await client().json<{ name: string; imageId: string; public: boolean }>("GET", ["v1", "tags", name]);
     emit(json(), tag, () => `${tag.name} -> ${tag.imageId}${tag.public ? " (public)" : ""}`);
@@ -78,7 +98,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       const values: Record<string, string> = {};
       for (const pair of pairs) {
         const eq = pair.indexOf("=");
-        if (eq <= 0) throw new CliError(`'${pair}' is not KEY=VALUE.`, { fix: "Pass pairs like GITHUB_TOKEN=ghp_...", exitCode: EXIT.usage });
+        if (eq <= 0)
+          throw new CliError(`'${pair}' is not KEY=VALUE.`, { fix: "Pass pairs like GITHUB_TOKEN=ghp_...", exitCode: EXIT.usage });
         values[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
       const secret = await client().json<{ name: string; keys: string[] }>("PUT", ["v1", "secrets", name], { json: { values } });
@@ -99,7 +120,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command("create <name>")
     .addOption(new Option("--scope <scope...>", "scopes to grant").default(["images:read", "images:write"]))
     .action(async (name: string, opts: { scope: string[] }) => {
-      const created = await client().json<{ id: string; token: string; scopes: string[] }>("POST", ["v1", "tokens"], { json: { name, kind: "api", scopes: opts.scope } });
+      const created = await client().json<{ id: string; token: string; scopes: string[] }>("POST", ["v1", "tokens"], {
+        json: { name, kind: "api", scopes: opts.scope },
+      });
       emit(json(), created, () => `${created.token}\n(token ${created.id}, scopes ${created.scopes.join(",")}; shown once, store it now)`);
     });
 
@@ -111,13 +134,30 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option("--signing-secret <secret>", "Standard Webhooks secret (default: generated and printed once)")
     .action(async (name: string, url: string, opts: { gpu: string[]; maxBuilds: string; signingSecret?: string }) => {
       const created = await client().json<{ id: string; signingSecret?: string }>("POST", ["v1", "fleets"], {
-        json: { name, url, gpuTypes: opts.gpu, maxConcurrentBuilds: Number(opts.maxBuilds), ...(opts.signingSecret ? { signingSecret: opts.signingSecret } : {}) },
+        json: {
+          name,
+          url,
+          gpuTypes: opts.gpu,
+          maxConcurrentBuilds: Number(opts.maxBuilds),
+          ...(opts.signingSecret ? { signingSecret: opts.signingSecret } : {}),
+        },
       });
-      emit(json(), created, () => `fleet ${created.id}${created.signingSecret ? `\nsigning secret (shown once): ${created.signingSecret}` : ""}`);
+      emit(
+        json(),
+        created,
+        () => `fleet ${created.id}${created.signingSecret ? `\nsigning secret (shown once): ${created.signingSecret}` : ""}`,
+      );
     });
   fleet.command("ls").action(async () => {
-    const { fleets } = await client().json<{ fleets: { id: string; name: string; url: string; gpuTypes: string[]; maxConcurrentBuilds: number }[] }>("GET", ["v1", "fleets"]);
-    emit(json(), fleets, () => table([["FLEET", "NAME", "URL", "GPUS", "MAX"], ...fleets.map((f) => [f.id, f.name, f.url, f.gpuTypes.join(",") || "-", String(f.maxConcurrentBuilds)])]));
+    const { fleets } = await client().json<{
+      fleets: { id: string; name: string; url: string; gpuTypes: string[]; maxConcurrentBuilds: number }[];
+    }>("GET", ["v1", "fleets"]);
+    emit(json(), fleets, () =>
+      table([
+        ["FLEET", "NAME", "URL", "GPUS", "MAX"],
+        ...fleets.map((f) => [f.id, f.name, f.url, f.gpuTypes.join(",") || "-", String(f.maxConcurrentBuilds)]),
+      ]),
+    );
   });
 
   program
@@ -137,7 +177,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option("--workspace <name>", "workspace whose registry namespace the write check uses (default: the first one, for admin tokens)")
     .action(async (opts: { workspace?: string }) => {
       const g = program.opts<Globals>();
-      exitCode = await doctorCommand({ ...(g.server ? { serverUrl: g.server } : {}), ...(g.token ? { token: g.token } : {}), ...(opts.workspace ? { workspace: opts.workspace } : {}) }, json());
+      exitCode = await doctorCommand(
+        {
+          ...(g.server ? { serverUrl: g.server } : {}),
+          ...(g.token ? { token: g.token } : {}),
+          ...(opts.workspace ? { workspace: opts.workspace } : {}),
+        },
+        json(),
+      );
     });
 
   // `kiln logs BUILD | head`: a closed pipe ends the output, it is not a failure.

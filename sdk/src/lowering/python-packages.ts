@@ -4,9 +4,9 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { type BuilderVersion, versionAtMost } from "@kiln-build/protocol";
 import { parse as parseToml } from "smol-toml";
 import { pySorted } from "../args.ts";
-import { type BuilderVersion, versionAtMost } from "@kiln-build/protocol";
 import { InvalidError, NotFoundError } from "../errors.ts";
 import { shellJoin, shellQuote } from "../shell-quote.ts";
 import type { LoweredLayer } from "./types.ts";
@@ -57,7 +57,10 @@ export function privateReposLayer(
 ): LoweredLayer {
   const extra = pipExtraArgs(options);
   const commands: string[] = [];
-  for (const [prefix, variable] of [["github.com/", "GITHUB_TOKEN"], ["gitlab.com/", "GITLAB_TOKEN"]] as const) {
+  for (const [prefix, variable] of [
+    ["github.com/", "GITHUB_TOKEN"],
+    ["gitlab.com/", "GITLAB_TOKEN"],
+  ] as const) {
     if (!repositories.some((r) => r.startsWith(prefix))) continue;
     commands.push(
       `RUN bash -c "[[ -v ${variable} ]] || (echo '${variable} env var not set by provided Secret(s): ${secretNames}' && exit 1)"`,
@@ -123,8 +126,7 @@ export type PoetryOptions = {
 export function poetryLayer(pyproject: string, options: PoetryOptions, version: BuilderVersion): LoweredLayer {
   const commands = ["FROM base"];
   if (options.poetryVersion !== null) {
-    const pin =
-      options.poetryVersion === "latest" ? (versionAtMost(version, "2024.10") ? "~=1.7" : "") : `==${options.poetryVersion}`;
+    const pin = options.poetryVersion === "latest" ? (versionAtMost(version, "2024.10") ? "~=1.7" : "") : `==${options.poetryVersion}`;
     commands.push(`RUN python -m pip install poetry${pin}`);
   }
   if (options.oldInstaller) commands.push("RUN poetry config experimental.new-installer false");

@@ -8,7 +8,17 @@ import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlit
 import { workspaces } from "./workspaces.ts";
 
 /** Every status a build passes through (durable-objects/build-machine.ts owns the transitions). */
-export const BUILD_STATUSES = ["waiting", "queued", "retrying", "dispatching", "running", "succeeded", "failed", "cancelled", "timeout"] as const;
+export const BUILD_STATUSES = [
+  "waiting",
+  "queued",
+  "retrying",
+  "dispatching",
+  "running",
+  "succeeded",
+  "failed",
+  "cancelled",
+  "timeout",
+] as const;
 /** One build status. */
 export type BuildStatusColumn = (typeof BUILD_STATUSES)[number];
 
@@ -18,7 +28,9 @@ export const builds = sqliteTable(
   {
     /** `bd-` + 26 base32 characters; also the dispatched job's `jobId`. */
     id: text("id").primaryKey(),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     /** The layer this build ends with. */
     topKey: text("top_key").notNull(),
     /** JSON array of the keys this build is responsible for, in chain order (a suffix of the chain). */

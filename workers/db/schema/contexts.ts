@@ -11,7 +11,9 @@ import { workspaces } from "./workspaces.ts";
 export const contextUploads = sqliteTable(
   "context_uploads",
   {
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     /** `sha256:<64 hex>`, as in layer specs. */
     digest: text("digest").notNull(),
     sizeBytes: integer("size_bytes").notNull(),
@@ -29,7 +31,9 @@ export const contextMultipartUploads = sqliteTable(
   {
     /** Our id (`upl_...`), used in URLs; R2's own upload id stays server-side. */
     id: text("id").primaryKey(),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     digest: text("digest").notNull(),
     /** Declared total size; every part but the last is exactly `partSizeBytes` (R2 requires equal parts). */
     sizeBytes: integer("size_bytes").notNull(),

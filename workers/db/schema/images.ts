@@ -21,7 +21,9 @@ export const images = sqliteTable(
   {
     /** `im-` + 26 base32 characters: random, or derived from (workspace, top key, mounts) for a cached chain. */
     id: text("id").primaryKey(),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     /** JSON array of the chain's layer keys, base first (recomputed by the Worker, never the client's). */
     layerKeys: text("layer_keys", { mode: "json" }).$type<string[]>().notNull(),
     /** The last key of `layer_keys`: the layer this image is. */
@@ -29,7 +31,9 @@ export const images = sqliteTable(
     /** The build that produces the top layer, or null when the chain was fully cached. */
     buildId: text("build_id"),
     /** `normal`, `force` (some layers rebuilt, cache replaced) or `ignore` (`ignoreCache`: rebuilt, cache untouched). */
-    mode: text("mode", { enum: ["normal", "force", "ignore"] }).notNull().default("normal"),
+    mode: text("mode", { enum: ["normal", "force", "ignore"] })
+      .notNull()
+      .default("normal"),
     /** Chain index from which this submission rebuilds regardless of the cache (= chain length when nothing is forced). */
     freshFrom: integer("fresh_from").notNull(),
     runtimeMounts: text("runtime_mounts", { mode: "json" }).$type<StoredRuntimeMount[]>().notNull().default(sql`'[]'`),
@@ -46,7 +50,9 @@ export const images = sqliteTable(
 export const idempotencyKeys = sqliteTable(
   "idempotency_keys",
   {
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     key: text("key").notNull(),
     /** sha256 hex of the request body as received. */
     requestHash: text("request_hash").notNull(),

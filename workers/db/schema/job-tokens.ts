@@ -8,7 +8,9 @@ import { workspaces } from "./workspaces.ts";
  */
 export const jobTokens = sqliteTable("job_tokens", {
   hash: text("hash").primaryKey(),
-  workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+  workspaceId: text("workspace_id")
+    .notNull()
+    .references(() => workspaces.id),
   jobId: text("job_id").notNull(),
   /** JSON array: ["pull"] or ["pull","push"]. */
   actions: text("actions", { mode: "json" }).$type<string[]>().notNull(),

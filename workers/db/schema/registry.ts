@@ -15,7 +15,9 @@ export const registryRepositories = sqliteTable(
   "registry_repositories",
   {
     name: text("name").primaryKey(),
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     /** Public repositories answer pulls without credentials (`PUT /v1/registry/repositories/{name}`). */
     public: integer("public", { mode: "boolean" }).notNull().default(false),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(now),
@@ -64,7 +66,11 @@ export const registryManifests = sqliteTable(
     annotations: text("annotations", { mode: "json" }).$type<Record<string, string>>(),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(now),
   },
-  (t) => [primaryKey({ columns: [t.repository, t.digest] }), index("registry_manifests_subject").on(t.repository, t.subject), index("registry_manifests_digest").on(t.digest)],
+  (t) => [
+    primaryKey({ columns: [t.repository, t.digest] }),
+    index("registry_manifests_subject").on(t.repository, t.subject),
+    index("registry_manifests_digest").on(t.digest),
+  ],
 );
 
 /** Every digest a manifest refers to: blobs (config, layers) and child manifests. The GC marks from here. */

@@ -11,7 +11,9 @@ import { workspaces } from "./workspaces.ts";
 export const secrets = sqliteTable(
   "secrets",
   {
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     name: text("name").notNull(),
     /** Key names only (listing shows these, never values). */
     keys: text("keys", { mode: "json" }).$type<string[]>().notNull(),

@@ -7,7 +7,9 @@ import { workspaces } from "./workspaces.ts";
 export const tags = sqliteTable(
   "tags",
   {
-    workspaceId: text("workspace_id").notNull().references(() => workspaces.id),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
     name: text("name").notNull(),
     imageId: text("image_id").notNull(),
     public: integer("public", { mode: "boolean" }).notNull().default(false),

@@ -5,12 +5,13 @@
  * Pulls of public repositories need no credentials. Denials never say whether a repository
  * exists: another workspace's private repository and a missing one answer alike.
  */
-import type { Context } from "hono";
+
 import { eq } from "drizzle-orm";
-import { jobTokens } from "../../db/schema/job-tokens.ts";
+import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import { resolveToken } from "../../auth/middleware.ts";
 import { hashToken } from "../../auth/tokens.ts";
+import { jobTokens } from "../../db/schema/job-tokens.ts";
 import { ApiError } from "../../errors.ts";
 import { RegistryError, registryUnauthorized } from "../../registry/errors.ts";
 import { type RegistryAction, workspaceNameOf } from "../../registry/reference.ts";
@@ -31,15 +32,16 @@ export type Principal = {
 };
 
 /** The caller of one registry request. */
-export type RegistryCaller =
-  | { kind: "anonymous" }
-  | { kind: "principal"; principal: Principal }
-  | { kind: "bearer"; claims: BearerClaims };
+export type RegistryCaller = { kind: "anonymous" } | { kind: "principal"; principal: Principal } | { kind: "bearer"; claims: BearerClaims };
 
 /** Resolves Basic credentials; null when they are wrong. */
 export async function principalOf(env: Env, username: string, password: string, nowMs: number): Promise<Principal | null> {
   if (username === JOB_USERNAME) {
-    const row = await db(env).select().from(jobTokens).where(eq(jobTokens.hash, await hashToken(password))).get();
+    const row = await db(env)
+      .select()
+      .from(jobTokens)
+      .where(eq(jobTokens.hash, await hashToken(password)))
+      .get();
     if (!row || row.expiresAt.getTime() <= nowMs) return null;
     const actions = row.actions.filter((a): a is RegistryAction => a === "pull" || a === "push");
     return { sub: `job:${row.jobId}`, workspaceId: row.workspaceId, actions, expiresAt: Math.floor(row.expiresAt.getTime() / 1000) };

@@ -49,7 +49,14 @@ export async function writeRequest(
   if (state.wholeObject) {
     const promoted = await promoteToParts(bucket, state, progress);
     if (promoted.error) return promoted;
-    current = { ...state, ...promoted.commit, partCount: promoted.newParts.length, writes: state.writes + 1, firstSha256: null, wholeObject: false };
+    current = {
+      ...state,
+      ...promoted.commit,
+      partCount: promoted.newParts.length,
+      writes: state.writes + 1,
+      firstSha256: null,
+      wholeObject: false,
+    };
     const appended = await appendBody(bucket, current, body, progress);
     return { ...appended, newParts: [...promoted.newParts, ...appended.newParts] };
   }
@@ -110,7 +117,17 @@ async function writeWholeObject(
 async function promoteToParts(bucket: R2Bucket, state: UploadState, progress: (commit: UploadCommit) => Promise<void>): Promise<Appended> {
   const object = await bucket.get(state.r2Key);
   if (!object) throw new Error(`R2 object ${state.r2Key} of upload ${state.uploadId} is missing`);
-  const asParts: UploadState = { ...state, mpuId: null, offset: 0, partCount: 0, tailKey: null, tailSize: 0, writes: 1, firstSha256: null, wholeObject: false };
+  const asParts: UploadState = {
+    ...state,
+    mpuId: null,
+    offset: 0,
+    partCount: 0,
+    tailKey: null,
+    tailSize: 0,
+    writes: 1,
+    firstSha256: null,
+    wholeObject: false,
+  };
   return appendBody(bucket, asParts, object.body, progress);
 }
 
@@ -169,7 +186,15 @@ export async function appendBody(
       pending = upload.uploadPart(partNumber, part).then(async (uploaded) => {
         newParts.push({ partNumber: uploaded.partNumber, etag: uploaded.etag });
         const stored = { partNumber: uploaded.partNumber, etag: uploaded.etag };
-        await progress({ mpuId: upload.uploadId, newParts: [stored], offset: (state.partCount + newParts.length) * PART_BYTES, tailKey: null, tailSize: 0, progress: true, sha256: null });
+        await progress({
+          mpuId: upload.uploadId,
+          newParts: [stored],
+          offset: (state.partCount + newParts.length) * PART_BYTES,
+          tailKey: null,
+          tailSize: 0,
+          progress: true,
+          sha256: null,
+        });
       });
       if (eof) {
         tail = new Uint8Array(0);
@@ -192,7 +217,7 @@ export async function appendBody(
     await bucket.put(tailKey, tail);
   }
   if (!error && hashWriter && digest) {
-    if (tail && tail.byteLength) await hashWriter.write(tail);
+    if (tail?.byteLength) await hashWriter.write(tail);
     await hashWriter.close();
     sha256 = digestOfBytes(await digest.digest);
   }
@@ -212,7 +237,12 @@ export type Assembled = { ok: true; r2Key: string; sizeBytes: number } | { ok: f
  * completed in place and hashed by streaming through `crypto.DigestStream`, unless one
  * request wrote them all and was hashed on the way in. A mismatch deletes what was written.
  */
-export async function assemble(bucket: R2Bucket, state: UploadState, parts: { partNumber: number; etag: string }[], expected: string): Promise<Assembled> {
+export async function assemble(
+  bucket: R2Bucket,
+  state: UploadState,
+  parts: { partNumber: number; etag: string }[],
+  expected: string,
+): Promise<Assembled> {
   if (state.wholeObject) {
     const actual = state.firstSha256 ?? (await hashObject(bucket, state.r2Key));
     if (actual !== expected) {
@@ -245,7 +275,11 @@ export async function assemble(bucket: R2Bucket, state: UploadState, parts: { pa
  * Writes a whole blob sent in one request straight to its content-addressed key; R2 checks
  * the sha256 and stores nothing on a mismatch. Returns false on a mismatch.
  */
-export async function putMonolithic(bucket: R2Bucket, digest: string, body: ReadableStream | ArrayBuffer | Uint8Array): Promise<{ sizeBytes: number } | false> {
+export async function putMonolithic(
+  bucket: R2Bucket,
+  digest: string,
+  body: ReadableStream | ArrayBuffer | Uint8Array,
+): Promise<{ sizeBytes: number } | false> {
   try {
     const object = await bucket.put(blobKey(digest), body, { sha256: digestHex(digest) });
     return { sizeBytes: object!.size };

@@ -6,8 +6,8 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import { blobUnknown, digestInvalid, RegistryError } from "../../registry/errors.ts";
-import { classifyDigest } from "../../registry/reference.ts";
 import { parseRangeHeader } from "../../registry/ranges.ts";
+import { classifyDigest } from "../../registry/reference.ts";
 import { authorize, type RegistryCaller } from "./auth.ts";
 import { blobIn, db, unlinkBlob } from "./store.ts";
 
@@ -32,7 +32,13 @@ export async function readBlob(c: Context<AppEnv>, caller: RegistryCaller, name:
   };
   const range = parseRangeHeader(c.req.header("range"), blob.sizeBytes);
   if (range === "unsatisfiable") {
-    throw new RegistryError(416, "BLOB_UNKNOWN", "requested range not satisfiable", { size: blob.sizeBytes }, { "content-range": `bytes */${blob.sizeBytes}` });
+    throw new RegistryError(
+      416,
+      "BLOB_UNKNOWN",
+      "requested range not satisfiable",
+      { size: blob.sizeBytes },
+      { "content-range": `bytes */${blob.sizeBytes}` },
+    );
   }
   if (c.req.method === "HEAD") {
     return new Response(null, { status: 200, headers: { ...headers, "content-length": String(blob.sizeBytes) } });

@@ -36,23 +36,44 @@ export async function runRegistryGc(env: Env, options: RegistryGcOptions): Promi
   const d = db(env);
   const unreferenced = and(
     lt(registryBlobs.touchedAt, cutoff),
-    notExists(d.select({ one: sql`1` }).from(registryManifestRefs).where(and(eq(registryManifestRefs.child, registryBlobs.digest), eq(registryManifestRefs.kind, "blob")))),
+    notExists(
+      d
+        .select({ one: sql`1` })
+        .from(registryManifestRefs)
+        .where(and(eq(registryManifestRefs.child, registryBlobs.digest), eq(registryManifestRefs.kind, "blob"))),
+    ),
   );
-  const candidates = await d.select({ digest: registryBlobs.digest, sizeBytes: registryBlobs.sizeBytes, r2Key: registryBlobs.r2Key }).from(registryBlobs).where(unreferenced).all();
-  const report: RegistryGcReport = { dryRun: options.dryRun, cutoff: cutoff.toISOString(), blobs: [], manifestObjects: [], orphanObjects: [], freedBytes: 0 };
+  const candidates = await d
+    .select({ digest: registryBlobs.digest, sizeBytes: registryBlobs.sizeBytes, r2Key: registryBlobs.r2Key })
+    .from(registryBlobs)
+    .where(unreferenced)
+    .all();
+  const report: RegistryGcReport = {
+    dryRun: options.dryRun,
+    cutoff: cutoff.toISOString(),
+    blobs: [],
+    manifestObjects: [],
+    orphanObjects: [],
+    freedBytes: 0,
+  };
   for (const blob of candidates) {
     if (options.dryRun) {
       report.blobs.push(blob);
       continue;
     }
     // Re-checked in the delete itself: a manifest pushed since the mark keeps the blob.
-    const gone = await d.delete(registryBlobs).where(and(eq(registryBlobs.digest, blob.digest), unreferenced)).returning();
+    const gone = await d
+      .delete(registryBlobs)
+      .where(and(eq(registryBlobs.digest, blob.digest), unreferenced))
+      .returning();
     if (gone.length === 0) continue;
     await d.delete(registryRepositoryBlobs).where(eq(registryRepositoryBlobs.digest, blob.digest));
     await env.REGISTRY.delete(blob.r2Key);
     report.blobs.push(blob);
   }
-  const liveManifests = new Set((await d.selectDistinct({ digest: registryManifests.digest }).from(registryManifests).all()).map((r) => r.digest.slice(7)));
+  const liveManifests = new Set(
+    (await d.selectDistinct({ digest: registryManifests.digest }).from(registryManifests).all()).map((r) => r.digest.slice(7)),
+  );
   const liveKeys = new Set((await d.select({ r2Key: registryBlobs.r2Key }).from(registryBlobs).all()).map((r) => r.r2Key));
   for (const object of await listOlderThan(env.REGISTRY, "manifests/sha256/", cutoff)) {
     if (!liveManifests.has(object.key.slice("manifests/sha256/".length))) report.manifestObjects.push(object.key);
@@ -66,7 +87,17 @@ export async function runRegistryGc(env: Env, options: RegistryGcOptions): Promi
     for (let i = 0; i < keys.length; i += 1000) await env.REGISTRY.delete(keys.slice(i, i + 1000));
   }
   report.freedBytes = report.blobs.reduce((n, b) => n + b.sizeBytes, 0);
-  console.log(JSON.stringify({ level: "info", msg: "registry gc", dryRun: report.dryRun, blobs: report.blobs.length, manifestObjects: report.manifestObjects.length, orphanObjects: report.orphanObjects.length, freedBytes: report.freedBytes }));
+  console.log(
+    JSON.stringify({
+      level: "info",
+      msg: "registry gc",
+      dryRun: report.dryRun,
+      blobs: report.blobs.length,
+      manifestObjects: report.manifestObjects.length,
+      orphanObjects: report.orphanObjects.length,
+      freedBytes: report.freedBytes,
+    }),
+  );
   return report;
 }
 

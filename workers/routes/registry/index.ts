@@ -4,11 +4,11 @@
  * classifies the path with the pure `parseRegistryPath` and dispatches by method. Errors use
  * the spec's body (`{ errors: [...] }`), mapped here and nowhere else. docs/registry.md.
  */
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import { ApiError, errorResponse } from "../../errors.ts";
-import { nameInvalid, registryErrorBody, registryUnauthorized, RegistryError, unsupported } from "../../registry/errors.ts";
 import { registryRateLimit } from "../../rate-limit.ts";
+import { nameInvalid, RegistryError, registryErrorBody, registryUnauthorized, unsupported } from "../../registry/errors.ts";
 import { isRepositoryName, parseRegistryPath } from "../../registry/reference.ts";
 import { challenge } from "../../registry/token.ts";
 import { callerOf, type RegistryCaller } from "./auth.ts";
@@ -37,13 +37,29 @@ registryApp.route("/", registryVisibilityApp);
 registryApp.onError((error, c) => {
   const status = error instanceof ApiError ? error.status : 500;
   if (!(error instanceof ApiError)) {
-    console.error(JSON.stringify({ level: "error", msg: "registry: unhandled error", requestId: c.get("requestId"), method: c.req.method, path: c.req.path, error: String((error as Error)?.stack ?? error) }));
+    console.error(
+      JSON.stringify({
+        level: "error",
+        msg: "registry: unhandled error",
+        requestId: c.get("requestId"),
+        method: c.req.method,
+        path: c.req.path,
+        error: String((error as Error)?.stack ?? error),
+      }),
+    );
   }
-  const body = error instanceof ApiError ? registryErrorBody(error) : { errors: [{ code: "UNKNOWN", message: "internal error; it has been logged" }] };
-  const headers: Record<string, string> = { "docker-distribution-api-version": "registry/2.0", ...(error instanceof ApiError ? error.headers : {}) };
+  const body =
+    error instanceof ApiError ? registryErrorBody(error) : { errors: [{ code: "UNKNOWN", message: "internal error; it has been logged" }] };
+  const headers: Record<string, string> = {
+    "docker-distribution-api-version": "registry/2.0",
+    ...(error instanceof ApiError ? error.headers : {}),
+  };
   // Only `/v2` speaks the registry's error format; `/v1/registry/...` keeps the Kiln shape.
   if (!c.req.path.startsWith("/v2")) return errorResponse(error, c);
-  return new Response(c.req.method === "HEAD" ? null : JSON.stringify(body), { status, headers: { ...headers, "content-type": "application/json" } });
+  return new Response(c.req.method === "HEAD" ? null : JSON.stringify(body), {
+    status,
+    headers: { ...headers, "content-type": "application/json" },
+  });
 });
 
 async function dispatch(c: Context<AppEnv>): Promise<Response> {
@@ -63,7 +79,12 @@ async function dispatch(c: Context<AppEnv>): Promise<Response> {
   return handle(c, caller, route, method);
 }
 
-function handle(c: Context<AppEnv>, caller: RegistryCaller, route: Exclude<ReturnType<typeof parseRegistryPath>, { kind: "token" | "base" | "unknown" }>, method: string): Promise<Response> {
+function handle(
+  c: Context<AppEnv>,
+  caller: RegistryCaller,
+  route: Exclude<ReturnType<typeof parseRegistryPath>, { kind: "token" | "base" | "unknown" }>,
+  method: string,
+): Promise<Response> {
   const read = method === "GET" || method === "HEAD";
   switch (route.kind) {
     case "blob":

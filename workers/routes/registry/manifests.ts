@@ -6,15 +6,23 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
-import {
-  digestInvalid, manifestBlobUnknown, manifestInvalid, manifestUnknown, nameUnknown, RegistryError,
-} from "../../registry/errors.ts";
+import { digestInvalid, manifestBlobUnknown, manifestInvalid, manifestUnknown, nameUnknown, RegistryError } from "../../registry/errors.ts";
 import { MAX_MANIFEST_BYTES, OCI_INDEX, parseManifest } from "../../registry/manifest.ts";
 import { pageOf, parsePage } from "../../registry/pagination.ts";
 import { classifyDigest, digestHex, digestOfBytes, isTag } from "../../registry/reference.ts";
 import { authorize, ownerWorkspace, type RegistryCaller } from "./auth.ts";
 import { requireDigest } from "./blobs.ts";
-import { db, deleteManifest, deleteTag, findManifest, listTags, missingReference, referrers, repositoryExists, storeManifest } from "./store.ts";
+import {
+  db,
+  deleteManifest,
+  deleteTag,
+  findManifest,
+  listTags,
+  missingReference,
+  referrers,
+  repositoryExists,
+  storeManifest,
+} from "./store.ts";
 
 /** R2 key of a manifest's bytes. */
 export const manifestKey = (digest: string) => `manifests/sha256/${digestHex(digest)}`;
@@ -33,7 +41,12 @@ export async function readManifest(c: Context<AppEnv>, caller: RegistryCaller, n
   checkReference(reference);
   const row = await findManifest(db(c.env), name, reference);
   if (!row) throw manifestUnknown(reference);
-  const headers = { "content-type": row.mediaType, "docker-content-digest": row.digest, "content-length": String(row.sizeBytes), etag: `"${row.digest}"` };
+  const headers = {
+    "content-type": row.mediaType,
+    "docker-content-digest": row.digest,
+    "content-length": String(row.sizeBytes),
+    etag: `"${row.digest}"`,
+  };
   if (c.req.method === "HEAD") return new Response(null, { status: 200, headers });
   const object = await c.env.REGISTRY.get(manifestKey(row.digest));
   if (!object) {
@@ -72,16 +85,24 @@ export async function putManifest(c: Context<AppEnv>, caller: RegistryCaller, na
   const workspaceId = await ownerWorkspace(c.env, name);
   const bytes = await readLimited(c);
   const digest = digestOfBytes(await crypto.subtle.digest("SHA-256", bytes));
-  if (kind === "digest" && digest !== reference) throw digestInvalid("the manifest's digest does not match the reference", { reference, actual: digest });
+  if (kind === "digest" && digest !== reference)
+    throw digestInvalid("the manifest's digest does not match the reference", { reference, actual: digest });
   const parsed = parseManifest(bytes, c.req.header("content-type"));
   if (!parsed.ok) throw manifestInvalid(parsed.message, parsed.detail);
   const d = db(c.env);
   const now = Date.now();
   const missing = await missingReference(d, name, parsed.manifest, now);
   if (missing) throw manifestBlobUnknown(missing);
-  await c.env.REGISTRY.put(manifestKey(digest), bytes, { sha256: digestHex(digest), httpMetadata: { contentType: parsed.manifest.mediaType } });
+  await c.env.REGISTRY.put(manifestKey(digest), bytes, {
+    sha256: digestHex(digest),
+    httpMetadata: { contentType: parsed.manifest.mediaType },
+  });
   await storeManifest(d, name, workspaceId, digest, bytes.byteLength, parsed.manifest, kind === "tag" ? reference : null, now);
-  const headers: Record<string, string> = { location: `/v2/${name}/manifests/${digest}`, "docker-content-digest": digest, "content-length": "0" };
+  const headers: Record<string, string> = {
+    location: `/v2/${name}/manifests/${digest}`,
+    "docker-content-digest": digest,
+    "content-length": "0",
+  };
   if (parsed.manifest.subject) headers["oci-subject"] = parsed.manifest.subject;
   return new Response(null, { status: 201, headers });
 }

@@ -4,13 +4,18 @@
  */
 import { and, asc, eq, gt, inArray, isNotNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { chunk } from "../../db/in-chunks.ts";
 import {
-  registryBlobs, registryManifestRefs, registryManifests, registryRepositories, registryRepositoryBlobs, registryTags,
+  registryBlobs,
+  registryManifestRefs,
+  registryManifests,
+  registryRepositories,
+  registryRepositoryBlobs,
+  registryTags,
 } from "../../db/schema/registry.ts";
 import { workspaces } from "../../db/schema/workspaces.ts";
 import type { ParsedManifest } from "../../registry/manifest.ts";
 import { classifyDigest } from "../../registry/reference.ts";
-import { chunk } from "../../db/in-chunks.ts";
 
 /** The drizzle handle the registry uses. */
 export type Db = ReturnType<typeof drizzle>;
@@ -24,12 +29,21 @@ export async function workspaceIdByName(d: Db, name: string): Promise<string | n
 
 /** Whether a repository exists and is public. */
 export async function repository(d: Db, name: string): Promise<{ workspaceId: string; public: boolean } | null> {
-  return (await d.select({ workspaceId: registryRepositories.workspaceId, public: registryRepositories.public }).from(registryRepositories).where(eq(registryRepositories.name, name)).get()) ?? null;
+  return (
+    (await d
+      .select({ workspaceId: registryRepositories.workspaceId, public: registryRepositories.public })
+      .from(registryRepositories)
+      .where(eq(registryRepositories.name, name))
+      .get()) ?? null
+  );
 }
 
 /** Marks a repository public or private (creating it empty if needed). */
 export async function setVisibility(d: Db, name: string, workspaceId: string, isPublic: boolean): Promise<void> {
-  await d.insert(registryRepositories).values({ name, workspaceId, public: isPublic }).onConflictDoUpdate({ target: registryRepositories.name, set: { public: isPublic } });
+  await d
+    .insert(registryRepositories)
+    .values({ name, workspaceId, public: isPublic })
+    .onConflictDoUpdate({ target: registryRepositories.name, set: { public: isPublic } });
 }
 
 /** A blob as visible in `repo`: only once the repository pushed or mounted it. */
@@ -48,11 +62,22 @@ export async function blobIn(d: Db, repo: string, digest: string): Promise<{ siz
  * Records a verified blob and links it to `repo`. When the digest was already stored (under
  * another key) the existing copy wins; returns the key now in use.
  */
-export async function recordBlob(d: Db, repo: string, workspaceId: string, digest: string, sizeBytes: number, r2Key: string, nowMs: number): Promise<string> {
+export async function recordBlob(
+  d: Db,
+  repo: string,
+  workspaceId: string,
+  digest: string,
+  sizeBytes: number,
+  r2Key: string,
+  nowMs: number,
+): Promise<string> {
   const at = new Date(nowMs);
   const [, , , row] = await d.batch([
     d.insert(registryRepositories).values({ name: repo, workspaceId }).onConflictDoNothing(),
-    d.insert(registryBlobs).values({ digest, sizeBytes, r2Key, createdAt: at, touchedAt: at }).onConflictDoUpdate({ target: registryBlobs.digest, set: { touchedAt: at } }),
+    d
+      .insert(registryBlobs)
+      .values({ digest, sizeBytes, r2Key, createdAt: at, touchedAt: at })
+      .onConflictDoUpdate({ target: registryBlobs.digest, set: { touchedAt: at } }),
     d.insert(registryRepositoryBlobs).values({ repository: repo, digest }).onConflictDoNothing(),
     d.select({ r2Key: registryBlobs.r2Key }).from(registryBlobs).where(eq(registryBlobs.digest, digest)),
   ]);
@@ -64,7 +89,10 @@ export async function mountBlob(d: Db, from: string, repo: string, workspaceId: 
   if (!(await blobIn(d, from, digest))) return false;
   await d.batch([
     d.insert(registryRepositories).values({ name: repo, workspaceId }).onConflictDoNothing(),
-    d.update(registryBlobs).set({ touchedAt: new Date(nowMs) }).where(eq(registryBlobs.digest, digest)),
+    d
+      .update(registryBlobs)
+      .set({ touchedAt: new Date(nowMs) })
+      .where(eq(registryBlobs.digest, digest)),
     d.insert(registryRepositoryBlobs).values({ repository: repo, digest }).onConflictDoNothing(),
   ]);
   return true;
@@ -72,7 +100,10 @@ export async function mountBlob(d: Db, from: string, repo: string, workspaceId: 
 
 /** Removes a blob from one repository (the bytes go when the GC finds nothing refers to them). */
 export async function unlinkBlob(d: Db, repo: string, digest: string): Promise<boolean> {
-  const rows = await d.delete(registryRepositoryBlobs).where(and(eq(registryRepositoryBlobs.repository, repo), eq(registryRepositoryBlobs.digest, digest))).returning();
+  const rows = await d
+    .delete(registryRepositoryBlobs)
+    .where(and(eq(registryRepositoryBlobs.repository, repo), eq(registryRepositoryBlobs.digest, digest)))
+    .returning();
   return rows.length > 0;
 }
 
@@ -83,13 +114,22 @@ export type ManifestRow = { digest: string; mediaType: string; sizeBytes: number
 export async function findManifest(d: Db, repo: string, reference: string): Promise<ManifestRow | null> {
   const columns = { digest: registryManifests.digest, mediaType: registryManifests.mediaType, sizeBytes: registryManifests.sizeBytes };
   if (classifyDigest(reference) !== "invalid") {
-    return (await d.select(columns).from(registryManifests).where(and(eq(registryManifests.repository, repo), eq(registryManifests.digest, reference))).get()) ?? null;
+    return (
+      (await d
+        .select(columns)
+        .from(registryManifests)
+        .where(and(eq(registryManifests.repository, repo), eq(registryManifests.digest, reference)))
+        .get()) ?? null
+    );
   }
   return (
     (await d
       .select(columns)
       .from(registryTags)
-      .innerJoin(registryManifests, and(eq(registryManifests.repository, registryTags.repository), eq(registryManifests.digest, registryTags.digest)))
+      .innerJoin(
+        registryManifests,
+        and(eq(registryManifests.repository, registryTags.repository), eq(registryManifests.digest, registryTags.digest)),
+      )
       .where(and(eq(registryTags.repository, repo), eq(registryTags.tag, reference)))
       .get()) ?? null
   );
@@ -103,22 +143,40 @@ export async function findManifest(d: Db, repo: string, reference: string): Prom
 export async function missingReference(d: Db, repo: string, manifest: ParsedManifest, nowMs: number): Promise<string | null> {
   const have = new Set<string>();
   for (const part of chunk(manifest.blobs)) {
-    await d.update(registryBlobs).set({ touchedAt: new Date(nowMs) }).where(inArray(registryBlobs.digest, part));
-    const held = await d.select({ digest: registryRepositoryBlobs.digest }).from(registryRepositoryBlobs)
+    await d
+      .update(registryBlobs)
+      .set({ touchedAt: new Date(nowMs) })
+      .where(inArray(registryBlobs.digest, part));
+    const held = await d
+      .select({ digest: registryRepositoryBlobs.digest })
+      .from(registryRepositoryBlobs)
       .innerJoin(registryBlobs, eq(registryBlobs.digest, registryRepositoryBlobs.digest))
-      .where(and(eq(registryRepositoryBlobs.repository, repo), inArray(registryRepositoryBlobs.digest, part))).all();
+      .where(and(eq(registryRepositoryBlobs.repository, repo), inArray(registryRepositoryBlobs.digest, part)))
+      .all();
     for (const r of held) have.add(r.digest);
   }
   for (const part of chunk(manifest.manifests)) {
-    const held = await d.select({ digest: registryManifests.digest }).from(registryManifests)
-      .where(and(eq(registryManifests.repository, repo), inArray(registryManifests.digest, part))).all();
+    const held = await d
+      .select({ digest: registryManifests.digest })
+      .from(registryManifests)
+      .where(and(eq(registryManifests.repository, repo), inArray(registryManifests.digest, part)))
+      .all();
     for (const r of held) have.add(r.digest);
   }
   return [...manifest.blobs, ...manifest.manifests].find((digest) => !have.has(digest)) ?? null;
 }
 
 /** Stores a manifest row, its references and (for a tag reference) moves the tag, in one batch. */
-export async function storeManifest(d: Db, repo: string, workspaceId: string, digest: string, sizeBytes: number, manifest: ParsedManifest, tag: string | null, nowMs: number): Promise<void> {
+export async function storeManifest(
+  d: Db,
+  repo: string,
+  workspaceId: string,
+  digest: string,
+  sizeBytes: number,
+  manifest: ParsedManifest,
+  tag: string | null,
+  nowMs: number,
+): Promise<void> {
   const at = new Date(nowMs);
   const refs = [
     ...manifest.blobs.map((child) => ({ repository: repo, manifest: digest, child, kind: "blob" as const })),
@@ -126,25 +184,51 @@ export async function storeManifest(d: Db, repo: string, workspaceId: string, di
   ];
   const statements = [
     d.insert(registryRepositories).values({ name: repo, workspaceId }).onConflictDoNothing(),
-    d.insert(registryManifests).values({
-      repository: repo, digest, mediaType: manifest.mediaType, sizeBytes, subject: manifest.subject, artifactType: manifest.artifactType,
-      annotations: manifest.annotations, createdAt: at,
-    }).onConflictDoNothing(),
+    d
+      .insert(registryManifests)
+      .values({
+        repository: repo,
+        digest,
+        mediaType: manifest.mediaType,
+        sizeBytes,
+        subject: manifest.subject,
+        artifactType: manifest.artifactType,
+        annotations: manifest.annotations,
+        createdAt: at,
+      })
+      .onConflictDoNothing(),
     ...chunk(refs, 20).map((rows) => d.insert(registryManifestRefs).values(rows).onConflictDoNothing()),
-    ...(tag ? [d.insert(registryTags).values({ repository: repo, tag, digest, updatedAt: at }).onConflictDoUpdate({ target: [registryTags.repository, registryTags.tag], set: { digest, updatedAt: at } })] : []),
+    ...(tag
+      ? [
+          d
+            .insert(registryTags)
+            .values({ repository: repo, tag, digest, updatedAt: at })
+            .onConflictDoUpdate({ target: [registryTags.repository, registryTags.tag], set: { digest, updatedAt: at } }),
+        ]
+      : []),
   ];
-  await d.batch(statements as [typeof statements[number], ...typeof statements]);
+  await d.batch(statements as [(typeof statements)[number], ...typeof statements]);
 }
 
 /** Deletes a tag; true when it existed. */
 export async function deleteTag(d: Db, repo: string, tag: string): Promise<boolean> {
-  return (await d.delete(registryTags).where(and(eq(registryTags.repository, repo), eq(registryTags.tag, tag))).returning()).length > 0;
+  return (
+    (
+      await d
+        .delete(registryTags)
+        .where(and(eq(registryTags.repository, repo), eq(registryTags.tag, tag)))
+        .returning()
+    ).length > 0
+  );
 }
 
 /** Deletes a manifest, its references and every tag pointing at it; true when it existed. */
 export async function deleteManifest(d: Db, repo: string, digest: string): Promise<boolean> {
   const [deleted] = await d.batch([
-    d.delete(registryManifests).where(and(eq(registryManifests.repository, repo), eq(registryManifests.digest, digest))).returning(),
+    d
+      .delete(registryManifests)
+      .where(and(eq(registryManifests.repository, repo), eq(registryManifests.digest, digest)))
+      .returning(),
     d.delete(registryManifestRefs).where(and(eq(registryManifestRefs.repository, repo), eq(registryManifestRefs.manifest, digest))),
     d.delete(registryTags).where(and(eq(registryTags.repository, repo), eq(registryTags.digest, digest))),
   ]);
@@ -163,7 +247,13 @@ export async function referrers(d: Db, repo: string, digest: string, artifactTyp
   const conditions = [eq(registryManifests.repository, repo), eq(registryManifests.subject, digest), isNotNull(registryManifests.subject)];
   if (artifactType) conditions.push(eq(registryManifests.artifactType, artifactType));
   return d
-    .select({ digest: registryManifests.digest, mediaType: registryManifests.mediaType, sizeBytes: registryManifests.sizeBytes, artifactType: registryManifests.artifactType, annotations: registryManifests.annotations })
+    .select({
+      digest: registryManifests.digest,
+      mediaType: registryManifests.mediaType,
+      sizeBytes: registryManifests.sizeBytes,
+      artifactType: registryManifests.artifactType,
+      annotations: registryManifests.annotations,
+    })
     .from(registryManifests)
     .where(and(...conditions))
     .orderBy(asc(registryManifests.digest))
@@ -173,5 +263,7 @@ export async function referrers(d: Db, repo: string, digest: string, artifactTyp
 
 /** True when the repository has any row at all (tags list on an unknown name is NAME_UNKNOWN). */
 export async function repositoryExists(d: Db, repo: string): Promise<boolean> {
-  return (await d.select({ one: sql<number>`1` }).from(registryRepositories).where(eq(registryRepositories.name, repo)).get()) !== undefined;
+  return (
+    (await d.select({ one: sql<number>`1` }).from(registryRepositories).where(eq(registryRepositories.name, repo)).get()) !== undefined
+  );
 }

@@ -19,7 +19,8 @@ export async function issueToken(c: Context<AppEnv>): Promise<Response> {
   let scopes = c.req.queries("scope") ?? [];
   if (c.req.method === "POST") {
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
-    if (typeof form.username === "string" && typeof form.password === "string") ({ username, password } = form as { username: string; password: string });
+    if (typeof form.username === "string" && typeof form.password === "string")
+      ({ username, password } = form as { username: string; password: string });
     if (typeof form.scope === "string") scopes = [form.scope];
   }
   const basic = parseBasic(c.req.header("authorization"));
@@ -36,9 +37,17 @@ export async function issueToken(c: Context<AppEnv>): Promise<Response> {
   for (const scope of parseScopes(scopes)) {
     const held = principal ? await allowedFor(c.env, principal, scope.name) : [];
     let granted = scope.actions.filter((a) => held.includes(a));
-    if (scope.actions.includes("pull") && !granted.includes("pull") && (await repository(db(c.env), scope.name))?.public) granted = [...granted, "pull"];
+    if (scope.actions.includes("pull") && !granted.includes("pull") && (await repository(db(c.env), scope.name))?.public)
+      granted = [...granted, "pull"];
     if (granted.length) acc[scope.name] = granted.sort();
   }
-  const token = await signBearer(await bearerKey(secretOf(c.env)), { v: 1, sub: principal?.sub ?? "anonymous", ws: principal?.workspaceId ?? null, acc, iat, exp });
+  const token = await signBearer(await bearerKey(secretOf(c.env)), {
+    v: 1,
+    sub: principal?.sub ?? "anonymous",
+    ws: principal?.workspaceId ?? null,
+    acc,
+    iat,
+    exp,
+  });
   return c.json({ token, access_token: token, expires_in: exp - iat, issued_at: new Date(iat * 1000).toISOString() });
 }

@@ -5,11 +5,11 @@
  * RegistryUpload Durable Object, bytes in R2 (docs/decisions/0011-registry-upload-sessions.md).
  */
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env.ts";
 import type { RegistryUpload, UploadCommit, UploadFailure } from "../../../durable-objects/registry-upload.ts";
-import { digestInvalid, rangeInvalid, RegistryError, uploadInvalid, uploadUnknown } from "../../registry/errors.ts";
-import { isRepositoryName } from "../../registry/reference.ts";
+import type { AppEnv } from "../../app-env.ts";
+import { digestInvalid, type RegistryError, rangeInvalid, uploadInvalid, uploadUnknown } from "../../registry/errors.ts";
 import { parseContentRange, uploadRangeHeader } from "../../registry/ranges.ts";
+import { isRepositoryName } from "../../registry/reference.ts";
 import { authorize, ownerWorkspace, type RegistryCaller } from "./auth.ts";
 import { assemble, PART_BYTES, putMonolithic, type RequestShape, writeRequest } from "./blob-writer.ts";
 import { requireDigest } from "./blobs.ts";
@@ -18,11 +18,19 @@ import { db, mountBlob, recordBlob } from "./store.ts";
 const session = (env: Env, uploadId: string) => env.REGISTRY_UPLOAD.getByName(uploadId);
 
 function uploadHeaders(name: string, uploadId: string, offset: number): Record<string, string> {
-  return { location: `/v2/${name}/blobs/uploads/${uploadId}`, range: uploadRangeHeader(offset), "docker-upload-uuid": uploadId, "content-length": "0" };
+  return {
+    location: `/v2/${name}/blobs/uploads/${uploadId}`,
+    range: uploadRangeHeader(offset),
+    "docker-upload-uuid": uploadId,
+    "content-length": "0",
+  };
 }
 
 function created(name: string, digest: string): Response {
-  return new Response(null, { status: 201, headers: { location: `/v2/${name}/blobs/${digest}`, "docker-content-digest": digest, "content-length": "0" } });
+  return new Response(null, {
+    status: 201,
+    headers: { location: `/v2/${name}/blobs/${digest}`, "docker-content-digest": digest, "content-length": "0" },
+  });
 }
 
 function failure(name: string, uploadId: string, result: UploadFailure): RegistryError {
@@ -42,7 +50,10 @@ async function progress(stub: DurableObjectStub<RegistryUpload>, lease: string, 
 /** The body's declared length and whether it came as a chunk (`Content-Range`) of a chunked upload. */
 function shapeOf(c: Context<AppEnv>): RequestShape {
   const length = c.req.header("content-length");
-  return { contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : null, hasContentRange: c.req.header("content-range") !== undefined };
+  return {
+    contentLength: length !== undefined && /^\d+$/.test(length) ? Number(length) : null,
+    hasContentRange: c.req.header("content-range") !== undefined,
+  };
 }
 
 /** True when the request carries a body (a length above zero, or a chunked body). */
@@ -61,7 +72,10 @@ export async function startUpload(c: Context<AppEnv>, caller: RegistryCaller, na
   if (mount && from && isRepositoryName(from)) {
     requireDigest(mount);
     // Mounting needs pull on the source: without it this silently becomes a normal upload.
-    const canPull = await authorize(c, caller, from, ["pull"]).then(() => true, () => false);
+    const canPull = await authorize(c, caller, from, ["pull"]).then(
+      () => true,
+      () => false,
+    );
     if (canPull && (await mountBlob(db(c.env), from, name, workspaceId, mount, now))) return created(name, mount);
   }
   const digest = c.req.query("digest");
@@ -93,7 +107,7 @@ export async function patchUpload(c: Context<AppEnv>, caller: RegistryCaller, na
   const stub = session(c.env, uploadId);
   const claim = await stub.claim(name, range?.start ?? null, Date.now());
   if (!claim.ok) throw failure(name, uploadId, claim);
-  let appended;
+  let appended: Awaited<ReturnType<typeof writeRequest>>;
   try {
     appended = await writeRequest(c.env.REGISTRY, claim.state, c.req.raw.body, shapeOf(c), (update) => progress(stub, claim.lease, update));
   } catch (e) {
@@ -112,7 +126,13 @@ export async function putUpload(c: Context<AppEnv>, caller: RegistryCaller, name
   return finishUpload(c, caller, name, uploadId, false);
 }
 
-async function finishUpload(c: Context<AppEnv>, _caller: RegistryCaller, name: string, uploadId: string, monolithic: boolean): Promise<Response> {
+async function finishUpload(
+  c: Context<AppEnv>,
+  _caller: RegistryCaller,
+  name: string,
+  uploadId: string,
+  monolithic: boolean,
+): Promise<Response> {
   const digest = c.req.query("digest");
   if (!digest) throw digestInvalid("the digest query parameter is required to finish an upload");
   requireDigest(digest);

@@ -16,7 +16,10 @@ registerBearerScheme(registryVisibilityApp);
 
 const Visibility = z
   .object({
-    repository: z.string().refine(isRepositoryName, "a repository name `<workspace>/<path>` in the OCI grammar").openapi({ example: "acme/app" }),
+    repository: z
+      .string()
+      .refine(isRepositoryName, "a repository name `<workspace>/<path>` in the OCI grammar")
+      .openapi({ example: "acme/app" }),
     public: z.boolean(),
   })
   .strict()
@@ -41,7 +44,8 @@ registryVisibilityApp.openapi(
     const auth = c.get("auth");
     const owner = await workspaceIdByName(db(c.env), workspaceNameOf(body.repository));
     // Another workspace's namespace answers like a missing one.
-    if (!owner || (auth.workspaceId !== null && auth.workspaceId !== owner)) throw notFound(`Workspace '${workspaceNameOf(body.repository)}'`);
+    if (!owner || (auth.workspaceId !== null && auth.workspaceId !== owner))
+      throw notFound(`Workspace '${workspaceNameOf(body.repository)}'`);
     await setVisibility(db(c.env), body.repository, owner, body.public);
     return c.json(body, 200);
   },
