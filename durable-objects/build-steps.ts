@@ -8,7 +8,7 @@ import { JobSchema } from "@kiln-build/protocol";
 import { hashToken } from "../workers/auth/tokens.ts";
 import { dispatchJob } from "../workers/dispatch.ts";
 import { findFleet, fleetSigningSecret, listDispatchableFleets } from "../workers/fleets.ts";
-import { secretValuesForJob } from "../workers/routes/secrets.ts";
+import { secretValuesForJob } from "../workers/secrets/store.ts";
 import { newJobToken, recordAttempt } from "./build-d1.ts";
 import type { BuildLogs } from "./build-logs.ts";
 import { isAttemptLive, type MachineEvent } from "./build-machine.ts";

@@ -11,8 +11,9 @@
  * built by two builds at once (the holder).
  */
 
-/** How a build treats the cache: `normal` reads and fills it (first writer wins), `force` rebuilds and replaces, `ignore` rebuilds and leaves it alone. */
-export type BuildMode = "normal" | "force" | "ignore";
+import type { BuildMode } from "../workers/images/build-mode.ts";
+
+export type { BuildMode };
 
 /** A build that ends with this key and has not ended. `freshFrom`: chain index from which it rebuilds regardless of the cache. */
 export type PendingBuild = { buildId: string; mode: BuildMode; freshFrom: number };

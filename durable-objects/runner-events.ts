@@ -4,8 +4,7 @@
  * applies the answer; nothing here touches storage.
  */
 
-import type { RunnerEvent } from "@kiln-build/protocol";
-import { FAILURE_LOG_TAIL_LINES } from "../workers/images/view.ts";
+import { FAILURE_LOG_TAIL_LINES, type RunnerEvent } from "@kiln-build/protocol";
 import { isAttemptLive, type MachineEvent, type MachineState } from "./build-machine.ts";
 import type { AttemptRow, FailureDetails, LayerRow } from "./build-store.ts";
 import { pinnedReference } from "./job.ts";

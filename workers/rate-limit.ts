@@ -11,6 +11,7 @@
  * binding is missing or fails, the request goes through: an outage of the limiter must not
  * become an outage of the API.
  */
+import { sha256Hex } from "@kiln-build/protocol";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./app-env.ts";
 import { type ApiError, tooManyRequests } from "./errors.ts";
@@ -64,8 +65,7 @@ export function presentedCredential(authorization: string | undefined): string |
 
 /** First 32 hex digits of sha256(credential): a stable budget key that reveals nothing. */
 export async function credentialDigest(credential: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(credential));
-  return [...new Uint8Array(digest).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return (await sha256Hex(credential)).slice(0, 32);
 }
 
 /**

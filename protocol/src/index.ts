@@ -5,6 +5,8 @@
  * Depends on no other Kiln package and on no Node-only API: it runs on Node and workerd.
  * The Dockerfile front-end is the subpath `@kiln-build/protocol/dockerfile`.
  */
+
+export * from "./api.ts";
 export * from "./builder-version.ts";
 export * from "./digest.ts";
 export * from "./errors.ts";

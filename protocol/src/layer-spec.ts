@@ -7,12 +7,11 @@
 import canonicalize from "canonicalize";
 import { z } from "zod";
 import { BUILDER_VERSIONS, type BuilderVersion } from "./builder-version.ts";
+import { Sha256Digest, sha256Hex } from "./digest.ts";
+import { EnvName } from "./names.ts";
 
 /** Bumped whenever the key input's shape or meaning changes, so old and new keys never collide. */
 export const LAYER_KEY_VERSION = 1;
-
-const Sha256Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, "expected sha256:<64 hex digits>");
-const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 
 /** A GPU request: upper-case type and count. */
 export const GpuConfigSchema = z.object({ type: z.string().min(1).max(32), count: z.number().int().min(1).max(64) }).strict();
@@ -130,8 +129,7 @@ export function layerKeyInput(spec: LayerSpec, builderVersion: BuilderVersion, p
 export async function computeLayerKey(spec: LayerSpec, builderVersion: BuilderVersion, parentKey: string | null): Promise<string> {
   const json = canonicalize(layerKeyInput(spec, builderVersion, parentKey));
   if (json === undefined) throw new Error("layer key input is not serialisable");
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(json));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(json);
 }
 
 /** Keys of every layer of a chain, base first; each key folds in its parent's. */

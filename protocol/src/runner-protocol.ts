@@ -5,38 +5,45 @@
  * the flow. Pure module: imported by the Worker and by the Node runner.
  */
 import { z } from "zod";
-import { BuildFunctionSchema, GpuConfigSchema } from "./layer-spec.ts";
+import { LayerKey, Sha256Digest } from "./digest.ts";
+import { LayerSpecSchema } from "./layer-spec.ts";
 
-const Sha256Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
-const LayerKey = z.string().regex(/^[0-9a-f]{64}$/);
 const Id = z.string().min(1).max(128);
+
+/** Most lines a runner sends as a failed layer's log tail. */
+export const MAX_LOG_TAIL_LINES = 100;
+
+/** Longest log-tail line a runner sends; longer lines are cut. */
+export const MAX_LOG_TAIL_LINE_CHARS = 4096;
+
+/** Lines of a failure's log tail the orchestrator keeps and shows (the SDK's `ImageBuildError.logTail`). */
+export const FAILURE_LOG_TAIL_LINES = 20;
 
 /** Credentials the runner presents to a registry (basic auth or a bearer token). */
 export const RegistryCredentialsSchema = z.object({ username: z.string(), password: z.string() }).strict();
 
-/** One layer to build, in chain order. */
-export const JobLayerSchema = z
-  .object({
+/**
+ * One layer to build, in chain order: the submitted layer spec (one definition, in
+ * layer-spec.ts) plus what the orchestrator adds for the runner: the layer's key, its
+ * position, where to download its context and where to push its image. The spec's
+ * `registryAuth` travels as `baseAuth`, and `forceBuild` stays with the orchestrator.
+ */
+export const JobLayerSchema = LayerSpecSchema.pick({
+  dockerfileCommands: true,
+  secrets: true,
+  gpu: true,
+  buildArgs: true,
+  buildFunction: true,
+  pythonStandalone: true,
+})
+  .extend({
     key: LayerKey,
     /** Position in the image chain (0 = root). */
     index: z.number().int().nonnegative(),
-    dockerfileCommands: z.array(z.string()).min(1),
     /** Where to download this layer's build-context tarball; null when it has none. */
     context: z.object({ digest: Sha256Digest, sizeBytes: z.number().int().nonnegative(), url: z.url() }).strict().nullable(),
-    /** Names of the job's secrets this layer's RUN steps see as environment variables. */
-    secrets: z.array(z.string()),
-    gpu: GpuConfigSchema.nullable(),
-    buildArgs: z.record(z.string(), z.string()),
-    buildFunction: BuildFunctionSchema.nullable(),
-    pythonStandalone: z
-      .object({ series: z.string(), release: z.string(), version: z.string(), libc: z.literal("gnu") })
-      .strict()
-      .nullable(),
-    /** Registry credentials for a root layer's base image (`fromRegistry(..., { secret })`). */
-    baseAuth: z
-      .object({ kind: z.enum(["static", "gcp", "aws"]), secret: z.string() })
-      .strict()
-      .nullable(),
+    /** Registry credentials for a root layer's base image (`fromRegistry(..., { secret })`): the spec's `registryAuth`. */
+    baseAuth: LayerSpecSchema.shape.registryAuth,
     /** The reference this layer's image is pushed to, e.g. `127.0.0.1:8787/ws_x/layers:<key>`. */
     target: z.string().min(1),
   })
@@ -151,7 +158,7 @@ export const RunnerEventSchema = z.discriminatedUnion("type", [
       layerKey: LayerKey.nullable(),
       exitCode: z.number().int().nullable(),
       /** The last lines of output, secrets masked. */
-      logTail: z.array(z.string().max(4096)).max(100),
+      logTail: z.array(z.string().max(MAX_LOG_TAIL_LINE_CHARS)).max(MAX_LOG_TAIL_LINES),
     })
     .strict(),
 ]);

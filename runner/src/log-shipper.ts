@@ -5,7 +5,7 @@
  * mixes (one event per round, not one per run of a stream). An event keeps its sequence
  * number until it is delivered, so an outage delays the log but never loses or reorders a line.
  */
-import { MAX_LOG_ENTRIES } from "@kiln-build/protocol";
+import { MAX_LOG_ENTRIES, MAX_LOG_TAIL_LINE_CHARS, MAX_LOG_TAIL_LINES } from "@kiln-build/protocol";
 import { type DeliveryOutcome, type EventBody, sleep } from "./event-client.ts";
 import type { LogBuffer, LogRecord } from "./log-buffer.ts";
 import type { Logger } from "./logger.ts";
@@ -30,8 +30,6 @@ export type LogShipperOptions = {
   /** Lines kept for the `failed` event's `logTail` (default 100). */
   tailLines?: number;
 };
-
-const MAX_TAIL_LINE = 4096;
 
 /** One job's log stream. */
 export class LogShipper {
@@ -132,8 +130,8 @@ export class LogShipper {
   }
 
   #remember(line: string): void {
-    this.#tail.push(line.length > MAX_TAIL_LINE ? line.slice(0, MAX_TAIL_LINE) : line);
-    if (this.#tail.length > (this.#options.tailLines ?? 100)) this.#tail.shift();
+    this.#tail.push(line.length > MAX_LOG_TAIL_LINE_CHARS ? line.slice(0, MAX_LOG_TAIL_LINE_CHARS) : line);
+    if (this.#tail.length > (this.#options.tailLines ?? MAX_LOG_TAIL_LINES)) this.#tail.shift();
   }
 
   async #run(): Promise<void> {

@@ -4,20 +4,13 @@
  * prefixes each line with its layer: a spinner with the current layer on a TTY, plain lines
  * otherwise (CI logs), nothing with `logs: false`.
  */
+import type { LogChunk, LogPage } from "@kiln-build/protocol";
 import ora, { type Ora } from "ora";
 import type { KilnClient } from "./client.ts";
 import { APIConnectionError, InternalServerError, RateLimitError } from "./errors.ts";
 
 /** One log chunk as the server returns it. */
-export type LogChunk = {
-  pos: number;
-  attempt: number;
-  layerKey: string | null;
-  stream: "stdout" | "stderr" | "system";
-  data: string;
-  atMs: number;
-};
-type LogPage = { status: string; chunks: LogChunk[]; cursor: number; done: boolean };
+export type { LogChunk };
 
 /** How long one poll waits on the server for new chunks. */
 const WAIT_SECONDS = 20;

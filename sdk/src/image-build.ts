@@ -2,6 +2,7 @@
  * `image.build()`: describe -> upload missing contexts -> submit the chain -> follow the
  * log -> read the result. Idempotent per call (one Idempotency-Key across retries).
  */
+import type { ImageView as ApiImageView, Failure, LayerView } from "@kiln-build/protocol";
 import { followLog, LineAssembler, logSink, patiently, sleep } from "./build-logs.ts";
 import type { KilnClient } from "./client.ts";
 import { type UploadReport, uploadContexts } from "./context-upload.ts";
@@ -23,29 +24,16 @@ export type ImageBuildParams = {
 };
 
 /** One layer of a built image, as the server reports it. */
-export type BuiltLayer = { index: number; key: string; status: string; cached: boolean; digest: string | null; reference: string | null };
+export type BuiltLayer = LayerView;
 
 /**
  * Why an image failed. Servers before the structured fields send only `reason` and `message`
- * (with the exit code inside the message); newer ones send every field, null when unknown.
+ * (with the exit code inside the message), so the other fields may be missing.
  */
-export type ImageFailure = {
-  reason: string;
-  message: string;
-  exitCode?: number | null;
-  layerKey?: string | null;
-  layerIndex?: number | null;
-  logTail?: string[];
-};
+export type ImageFailure = Pick<Failure, "reason" | "message"> & Partial<Failure>;
 
-/** What the server returns for an image. */
-export type ImageView = {
-  id: string;
-  status: "queued" | "building" | "succeeded" | "failed" | "cancelled" | "timeout";
-  buildId: string | null;
-  failure: ImageFailure | null;
-  layers: BuiltLayer[];
-};
+/** What the server returns for an image; `failure` may come from an older server. */
+export type ImageView = Omit<ApiImageView, "failure"> & { failure: ImageFailure | null };
 
 /** The outcome `Image.build` turns into a built `Image`. */
 export type BuildResult = { view: ImageView; upload: UploadReport };

@@ -3,7 +3,7 @@
 // image's failure becomes an ImageBuildError, from new servers' fields and old servers' messages;
 // how build() waits for a running build: following its log, or with `logs: false` long-polling the build.
 
-import { computeChainKeys } from "@kiln-build/protocol";
+import { computeChainKeys, type ImageStatus } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import { KilnClient } from "../src/client.ts";
 import { BadRequestError, ImageBuildError, InvalidError } from "../src/errors.ts";
@@ -66,11 +66,16 @@ function server(
         layers: keys.map((key, index) => ({
           index,
           key,
-          status: options.layerStatus?.(index) ?? "succeeded",
+          status: (options.layerStatus?.(index) ?? "succeeded") as ImageStatus,
           cached: false,
           digest: null,
           reference: null,
+          sizeBytes: null,
+          buildId: null,
         })),
+        mode: "normal",
+        runtimeMounts: [],
+        createdAt: new Date(0).toISOString(),
       };
       return { body: view };
     }

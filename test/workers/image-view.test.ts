@@ -1,8 +1,10 @@
 // An image view's failure details (workers/images/view.ts): the exit code, the failed layer and
 // the log tail, stored in the build's D1 row or derived from it and the layers it produced, and
 // what `GET /v1/images/:id` shows after a runner reports a failed step.
+
+import { FAILURE_LOG_TAIL_LINES } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
-import { type BuildRowLike, FAILURE_LOG_TAIL_LINES, type ImageRowLike, imageView, type LayerResultRow } from "../../workers/images/view.ts";
+import { type BuildRowLike, type ImageRowLike, imageView, type LayerResultRow } from "../../workers/images/view.ts";
 import { apiJson, chain, digestFor, dispatchedBuild, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
 
 const KEYS = ["a".repeat(64), "b".repeat(64), "c".repeat(64)];

@@ -3,7 +3,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { contextDownloadPath, MIN_PART_BYTES } from "../../workers/contexts/upload-plan.ts";
-import { secretValuesForJob } from "../../workers/routes/secrets.ts";
+import { secretValuesForJob } from "../../workers/secrets/store.ts";
 import { bytes, call, callJson, insertImage, insertJobToken, newTenant, sha256Digest } from "./periphery-helpers.ts";
 
 type Tenant = Awaited<ReturnType<typeof newTenant>>;

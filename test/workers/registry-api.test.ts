@@ -3,7 +3,7 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { hashToken } from "../../workers/auth/tokens.ts";
-import { runRegistryGc } from "../../workers/routes/registry/gc.ts";
+import { runRegistryGc } from "../../workers/registry/gc.ts";
 import { bytes, newTenant, sha256Digest } from "./periphery-helpers.ts";
 
 const BASE = "https://kiln.test";

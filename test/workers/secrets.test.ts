@@ -3,7 +3,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../../workers/errors.ts";
-import { checkRequiredKeys, secretValuesForJob } from "../../workers/routes/secrets.ts";
+import { checkRequiredKeys, secretValuesForJob } from "../../workers/secrets/store.ts";
 import { call, callJson, newTenant } from "./periphery-helpers.ts";
 
 const VALUE = "s3cr3t-value-that-must-never-leak";

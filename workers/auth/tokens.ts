@@ -5,6 +5,7 @@
  * clients and secret scanners reject a mistyped or truncated token without a database
  * lookup; only sha256(token) is stored.
  */
+import { sha256Hex } from "@kiln-build/protocol";
 
 /** Token kinds: `admin` acts across workspaces; `api` belongs to one workspace. */
 export type TokenKind = "admin" | "api";
@@ -66,8 +67,7 @@ export function parseToken(token: string): TokenKind | null {
 
 /** sha256(token) as lowercase hex: what the database stores and looks up. */
 export async function hashToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(token);
 }
 
 /** Constant-time string comparison for secrets. */

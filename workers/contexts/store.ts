@@ -3,11 +3,13 @@
  * itself checks against the expected sha256, plus the per-workspace D1 record of verified
  * uploads. Thin effectful shell over `upload-plan.ts`.
  */
+
+import { digestHex } from "@kiln-build/protocol";
 import { and, eq, inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { chunk } from "../db/in-chunks.ts";
 import { contextUploads } from "../db/schema/contexts.ts";
-import { contextKey, digestHex } from "./upload-plan.ts";
+import { contextKey } from "./upload-plan.ts";
 
 /**
  * The digests (of `digests`, order kept, duplicates dropped) this workspace still has to

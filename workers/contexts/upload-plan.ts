@@ -5,9 +5,6 @@
  * smallest plans), so Kiln caps parts at 64 MiB and fixes the layout when the upload is created.
  */
 
-/** `sha256:<64 lowercase hex>`, the digest syntax of layer specs. */
-export const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
-
 /** Smallest part R2 accepts, except for the last part. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 /** Largest part Kiln accepts, so every request stays well under Workers' body limits. */
@@ -32,11 +29,6 @@ export function contextKey(digest: string): string {
 /** The R2 key a multipart upload stages its parts under until the digest is verified. */
 export function stagingKey(uploadId: string): string {
   return `contexts/staging/${uploadId}`;
-}
-
-/** The hex sha256 that R2's `put(..., { sha256 })` checks. */
-export function digestHex(digest: string): string {
-  return digest.slice("sha256:".length);
 }
 
 /** The path runners download a context from (the build core prefixes the Worker's origin). */

@@ -5,54 +5,17 @@
  * exact body bytes, because the SDK resubmits identical bodies on every `image.build()` and
  * the cached resolve should cost one D1 statement, not a re-validation of every layer.
  */
-import { z } from "@hono/zod-openapi";
-import { BUILDER_VERSIONS, computeChainKeys, ImageSpecSchema, LayerSpecSchema } from "@kiln-build/protocol";
+// Evaluated first: it adds `.openapi()` to zod schemas, which this module calls at load.
+import "@hono/zod-openapi";
+import { computeChainKeys, type ImageRequest, ImageRequestSchema as ProtocolImageRequestSchema, sha256Hex } from "@kiln-build/protocol";
 import canonicalize from "canonicalize";
-import type { BuildMode } from "../../durable-objects/join-policy.ts";
 import { badRequest } from "../errors.ts";
-import { SecretName } from "../routes/secrets.ts";
-import { TagName } from "../routes/tags.ts";
+import type { BuildMode } from "./build-mode.ts";
 
-const EnvKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
-const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
+/** The submission, documented under the name clients generate from. */
+export const ImageRequestSchema = ProtocolImageRequestSchema.openapi("ImageRequest");
 
-/** A runtime mount: files attached at container start, not built into a layer. */
-export const RuntimeMountSchema = z
-  .object({
-    kind: z.enum(["file", "dir"]),
-    remotePath: z.string().startsWith("/").max(4096),
-    context: z.object({ digest: Digest, sizeBytes: z.number().int().nonnegative() }).strict().nullable(),
-  })
-  .strict();
-
-/** The submission: the SDK's image spec plus the submission's own options. */
-export const ImageRequestSchema = z
-  .object({
-    builderVersion: z.enum(BUILDER_VERSIONS),
-    layers: z.array(LayerSpecSchema).min(1).max(256),
-    /** Rebuild every layer and replace the cached results. */
-    forceBuild: z.boolean().optional(),
-    /** Rebuild every layer without reading or replacing the cache. */
-    ignoreCache: z.boolean().optional(),
-    /** Point this tag at the new image (needs `tags:write`). */
-    tag: TagName.optional(),
-    /** Per attempt; default 3600, at most 86400. */
-    timeoutSeconds: z.number().int().min(60).max(86_400).optional(),
-    /** Keys each named secret must hold (`Secret.fromName(name, { requiredKeys })`). */
-    requiredSecretKeys: z.record(SecretName, z.array(EnvKey).max(256)).optional(),
-    /** Files attached at container start; stored and returned as given. */
-    runtimeMounts: z.array(RuntimeMountSchema).max(256).optional(),
-  })
-  .strict()
-  .superRefine((body, ctx) => {
-    // The chain rules (only the root names a base) live with the SDK's schema: apply them, not a copy.
-    const chain = ImageSpecSchema.safeParse({ builderVersion: body.builderVersion, layers: body.layers });
-    if (!chain.success) for (const issue of chain.error.issues) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
-  })
-  .openapi("ImageRequest");
-
-/** A validated submission. */
-export type ImageRequest = z.infer<typeof ImageRequestSchema>;
+export type { ImageRequest };
 
 /** A submission parsed, validated and keyed. */
 export type ParsedSubmission = {
@@ -105,9 +68,4 @@ async function parse(raw: string): Promise<ParsedSubmission> {
   const freshFrom = body.forceBuild || body.ignoreCache ? 0 : forcedAt >= 0 ? forcedAt : keys.length;
   const mode: BuildMode = body.ignoreCache ? "ignore" : freshFrom < keys.length ? "force" : "normal";
   return { body, keys, mode, freshFrom, requestHash: await sha256Hex(canonicalize(body) ?? "") };
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

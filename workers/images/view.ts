@@ -3,25 +3,14 @@
  * the build's own layer results and the workspace's layer cache. Pure; `store.ts` loads the
  * rows. Used by `GET /v1/images/:id`, the submission answer, and badges.
  */
-import type { BuildStatusColumn } from "../db/schema/builds.ts";
+import { FAILURE_LOG_TAIL_LINES, type ImageStatus, type LayerView } from "@kiln-build/protocol";
 
-/** What users see: `queued` covers waiting for a prefix, a fleet slot or a retry. */
-export type ImageStatus = "queued" | "building" | "succeeded" | "failed" | "cancelled" | "timeout";
+export type { ImageStatus, LayerView };
+
+import type { BuildStatusColumn } from "../db/schema/builds.ts";
 
 /** A built layer's result. */
 export type LayerResultRow = { key: string; digest: string; reference: string; sizeBytes: number; buildId: string | null };
-
-/** One layer of an image view. `cached`: the result came from the workspace's cache, not the image's build. */
-export type LayerView = {
-  index: number;
-  key: string;
-  status: ImageStatus;
-  cached: boolean;
-  digest: string | null;
-  reference: string | null;
-  sizeBytes: number | null;
-  buildId: string | null;
-};
 
 /** The image row's fields the view needs. */
 export type ImageRowLike = {
@@ -69,9 +58,6 @@ export type ImageView = {
   layers: LayerView[];
   createdAt: string;
 };
-
-/** At most this many lines of a failure's log tail are shown. */
-export const FAILURE_LOG_TAIL_LINES = 20;
 
 // The Build object appends the runner's exit code to the failure message in this form (durable-objects/runner-events.ts).
 const EXIT_CODE_SUFFIX = / \(exit code (-?\d+)\)$/;

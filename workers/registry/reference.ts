@@ -3,6 +3,7 @@
  * digests, the `/v2/...` route shape (names contain slashes, so no router pattern can split
  * them) and token scopes. Grammar from the OCI Distribution Spec v1.1.
  */
+import { digestInvalid } from "./errors.ts";
 
 const NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
@@ -34,16 +35,6 @@ export function isTag(reference: string): boolean {
 export function classifyDigest(value: string): "sha256" | "other" | "invalid" {
   if (SHA256.test(value)) return "sha256";
   return ANY_DIGEST.test(value) ? "other" : "invalid";
-}
-
-/** The hex part of a `sha256:<hex>` digest. */
-export function digestHex(digest: string): string {
-  return digest.slice("sha256:".length);
-}
-
-/** `sha256:<hex>` of raw digest bytes. */
-export function digestOfBytes(hash: ArrayBuffer): string {
-  return `sha256:${[...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 /** What a `/v2/...` path addresses. */
@@ -106,4 +97,11 @@ export function parseScopes(values: readonly string[]): RepositoryScope[] {
     }
   }
   return [...out].map(([name, actions]) => ({ name, actions: [...actions].sort() }));
+}
+
+/** Throws DIGEST_INVALID unless `digest` is a sha256 digest. */
+export function requireDigest(digest: string): void {
+  const kind = classifyDigest(digest);
+  if (kind === "invalid") throw digestInvalid("invalid digest", { digest });
+  if (kind === "other") throw digestInvalid("only sha256 digests are supported", { digest });
 }

@@ -6,6 +6,7 @@
  * not exist, so badges never reveal which private tags or workspaces exist.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { TagName, WorkspaceName } from "@kiln-build/protocol";
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
@@ -18,8 +19,6 @@ import { workspaces } from "../db/schema/workspaces.ts";
 import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
 import { notFound } from "../errors.ts";
 import { errorResponses } from "./common.ts";
-import { TagName } from "./tags.ts";
-import { WorkspaceName } from "./workspaces.ts";
 
 /** The badge sub-app, mounted at the root. */
 export const badgesApp = new OpenAPIHono<AppEnv>();

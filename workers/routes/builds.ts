@@ -4,7 +4,9 @@
  * live, resumable log: a long-poll on a cursor (docs/decisions/0007-build-logs-transport.md).
  * While the build runs the chunks come from its object; once it ended, from the R2 archive.
  */
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { LogPageSchema as ProtocolLogPageSchema } from "@kiln-build/protocol";
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { readArchive } from "../../durable-objects/log-archive.ts";
@@ -60,25 +62,7 @@ const BuildSchema = z
     finishedAt: z.string().nullable(),
   })
   .openapi("Build");
-const ChunkSchema = z.object({
-  pos: z.number().int(),
-  attempt: z.number().int(),
-  layerKey: z.string().nullable(),
-  stream: z.enum(["stdout", "stderr", "system"]),
-  data: z.string(),
-  atMs: z.number().int(),
-});
-const LogPageSchema = z
-  .object({
-    buildId: z.string(),
-    status: z.string(),
-    chunks: z.array(ChunkSchema),
-    /** Pass back as `cursor` to continue exactly after the last chunk returned. */
-    cursor: z.number().int(),
-    /** The build ended and every chunk up to the end was returned. */
-    done: z.boolean(),
-  })
-  .openapi("LogPage");
+const LogPageSchema = ProtocolLogPageSchema.openapi("LogPage");
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
 buildsApp.openapi(

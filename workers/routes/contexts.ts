@@ -5,7 +5,9 @@
  * verified (docs/decisions/0008-context-uploads.md). The runners' download route is in
  * `runner-contexts.ts`.
  */
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { SHA256_DIGEST_PATTERN } from "@kiln-build/protocol";
 import { and, eq, lt } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
@@ -14,7 +16,6 @@ import { hasUpload, missingContexts, putVerified, recordUpload } from "../contex
 import {
   contextKey,
   contextMaxBytes,
-  DIGEST_PATTERN,
   declaredLength,
   expectedPartBytes,
   MAX_PART_BYTES,
@@ -38,7 +39,7 @@ const MAX_DIGESTS_PER_CALL = 256;
 
 const Digest = z
   .string()
-  .regex(DIGEST_PATTERN)
+  .regex(SHA256_DIGEST_PATTERN)
   .openapi({ example: `sha256:${"ab".repeat(32)}` });
 const DigestParam = z.object({ digest: Digest.openapi({ param: { name: "digest", in: "path" } }) });
 const UploadParams = DigestParam.extend({

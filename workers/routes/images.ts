@@ -5,8 +5,10 @@
  * the LayerBuild object of the chain's top key, which joins or creates the build
  * (durable-objects/layer-build.ts).
  */
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { LayerSpec } from "@kiln-build/protocol";
+import { ImageSubmissionSchema, ImageViewSchema } from "@kiln-build/protocol";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { layerBuildName } from "../../durable-objects/layer-build.ts";
@@ -33,11 +35,11 @@ import {
   releaseIdempotencyKey,
   reserveIdempotencyKey,
 } from "../images/store.ts";
-import { type ImageRequest, ImageRequestSchema, parseSubmission, RuntimeMountSchema } from "../images/submission.ts";
+import { type ImageRequest, ImageRequestSchema, parseSubmission } from "../images/submission.ts";
 import { type ImageStatus, imageStatusOfBuild } from "../images/view.ts";
 import { currentRequestId } from "../log.ts";
+import { checkRequiredKeys } from "../secrets/store.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "./common.ts";
-import { checkRequiredKeys } from "./secrets.ts";
 
 /** The images sub-app, mounted at the root. */
 export const imagesApp = new OpenAPIHono<AppEnv>();
@@ -46,46 +48,8 @@ registerBearerScheme(imagesApp);
 // 256 layers of Dockerfile lines and build-function sources; far above real chains, far below Workers' limits.
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
-const Status = z.enum(["queued", "building", "succeeded", "failed", "cancelled", "timeout"]);
-const SubmissionSchema = z
-  .object({
-    id: z.string(),
-    status: Status,
-    buildId: z.string().nullable(),
-    layers: z.array(z.object({ index: z.number().int(), key: z.string(), status: Status })),
-  })
-  .openapi("ImageSubmission");
-const LayerViewSchema = z.object({
-  index: z.number().int(),
-  key: z.string(),
-  status: Status,
-  cached: z.boolean(),
-  digest: z.string().nullable(),
-  reference: z.string().nullable(),
-  sizeBytes: z.number().int().nullable(),
-  buildId: z.string().nullable(),
-});
-const ImageSchema = z
-  .object({
-    id: z.string(),
-    status: Status,
-    buildId: z.string().nullable(),
-    mode: z.enum(["normal", "force", "ignore"]),
-    failure: z
-      .object({
-        reason: z.string(),
-        message: z.string(),
-        exitCode: z.number().int().nullable(),
-        layerKey: z.string().nullable(),
-        layerIndex: z.number().int().nullable(),
-        logTail: z.array(z.string()),
-      })
-      .nullable(),
-    layers: z.array(LayerViewSchema),
-    runtimeMounts: z.array(RuntimeMountSchema),
-    createdAt: z.string(),
-  })
-  .openapi("Image");
+const SubmissionSchema = ImageSubmissionSchema.openapi("ImageSubmission");
+const ImageSchema = ImageViewSchema.openapi("Image");
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, "1-255 visible ASCII characters");
 

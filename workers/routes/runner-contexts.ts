@@ -6,14 +6,16 @@
  * can never read another workspace's context by digest. Supports `Range` so a runner can
  * resume a large download.
  */
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { SHA256_DIGEST_PATTERN } from "@kiln-build/protocol";
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { hashToken } from "../auth/tokens.ts";
 import { contentRange, parseByteRange, rangeSatisfiable } from "../contexts/byte-range.ts";
 import { hasUpload } from "../contexts/store.ts";
-import { CONTEXT_READ_ACTION, contextKey, DIGEST_PATTERN } from "../contexts/upload-plan.ts";
+import { CONTEXT_READ_ACTION, contextKey } from "../contexts/upload-plan.ts";
 import { jobTokens } from "../db/schema/job-tokens.ts";
 import { ApiError, forbidden, notFound, unauthorized } from "../errors.ts";
 import { errorResponses } from "./common.ts";
@@ -39,7 +41,7 @@ runnerContextsApp.openapi(
       params: z.object({
         digest: z
           .string()
-          .regex(DIGEST_PATTERN)
+          .regex(SHA256_DIGEST_PATTERN)
           .openapi({ param: { name: "digest", in: "path" } }),
       }),
       headers: z.object({ range: z.string().max(256).optional().openapi({ description: "One byte range, e.g. `bytes=1048576-`." }) }),

@@ -7,6 +7,7 @@
  * which private images exist (as badges, decision 0009).
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { TagName, WorkspaceName } from "@kiln-build/protocol";
 import { and, asc, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Context } from "hono";
@@ -24,8 +25,6 @@ import type { ImageView } from "../images/view.ts";
 import { type ChunkLike, chunksToLines } from "../status-page/log-lines.ts";
 import { renderStatusPage } from "../status-page/render.ts";
 import { errorResponses } from "./common.ts";
-import { TagName } from "./tags.ts";
-import { WorkspaceName } from "./workspaces.ts";
 
 /** The status-page sub-app, mounted at the root. */
 export const statusPageApp = new OpenAPIHono<AppEnv>();

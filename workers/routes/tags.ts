@@ -3,6 +3,7 @@
  * served at `/badges/<workspace>/<tag>.svg`). `PUT` moves the tag; `GET` reads it.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { TagName } from "@kiln-build/protocol";
 import { and, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
@@ -16,11 +17,6 @@ import { bearerSecurity, errorResponses, iso, jsonBodyLimit, registerBearerSchem
 /** The tags sub-app, mounted at the root. */
 export const tagsApp = new OpenAPIHono<AppEnv>();
 registerBearerScheme(tagsApp);
-
-/** Tag names: Docker's tag syntax, so a tag can double as an image tag. */
-export const TagName = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'");
 
 const TagSchema = z.object({ name: z.string(), imageId: z.string(), public: z.boolean(), updatedAt: z.string() }).openapi("Tag");
 const NameParam = z.object({ name: TagName.openapi({ param: { name: "name", in: "path" }, example: "main" }) });

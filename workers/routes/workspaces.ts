@@ -3,7 +3,9 @@
  * with the Worker secret KILN_ADMIN_TOKEN: create a workspace, then a token for it
  * (`POST /v1/tokens` with `x-kiln-workspace`).
  */
+
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { WorkspaceName } from "@kiln-build/protocol";
 import { asc } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
@@ -16,16 +18,9 @@ import { bearerSecurity, errorResponses, iso, jsonBodyLimit, registerBearerSchem
 export const workspacesApp = new OpenAPIHono<AppEnv>();
 registerBearerScheme(workspacesApp);
 
-/**
- * Workspace names are URL path segments (badges) and registry namespaces
- * (`<registry>/<name>/...`), so they follow the stricter of the two: lowercase DNS-label style.
- */
-export const WorkspaceName = z
-  .string()
-  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, "1-63 lowercase letters, digits or '-', starting and ending with a letter or digit")
-  .openapi({ example: "acme" });
+const WorkspaceNameParam = WorkspaceName.openapi({ example: "acme" });
 
-const WorkspaceSchema = z.object({ id: z.string(), name: WorkspaceName, createdAt: z.string() }).openapi("Workspace");
+const WorkspaceSchema = z.object({ id: z.string(), name: WorkspaceNameParam, createdAt: z.string() }).openapi("Workspace");
 
 workspacesApp.openapi(
   createRoute({
@@ -37,7 +32,7 @@ workspacesApp.openapi(
     request: {
       body: {
         required: true,
-        content: { "application/json": { schema: z.object({ name: WorkspaceName }).strict().openapi("WorkspaceCreate") } },
+        content: { "application/json": { schema: z.object({ name: WorkspaceNameParam }).strict().openapi("WorkspaceCreate") } },
       },
     },
     responses: {

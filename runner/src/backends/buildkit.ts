@@ -3,12 +3,14 @@
  * itself and writes its digest to a metadata file, nothing is kept locally, GPUs are CDI
  * devices on RUN steps, and a failed step has BuildKit's message.
  */
+
 import { readFile } from "node:fs/promises";
+import { Sha256Digest } from "@kiln-build/protocol";
 import { z } from "zod";
 import type { GpuDevice } from "../gpu.ts";
 import { type BuildRequest, lastExitCode } from "./types.ts";
 
-const MetadataSchema = z.object({ "containerimage.digest": z.string().regex(/^sha256:[0-9a-f]{64}$/) }).loose();
+const MetadataSchema = z.object({ "containerimage.digest": Sha256Digest }).loose();
 
 /** BuildKit's message for a failed RUN step. */
 const STEP_FAILURE = /did not complete successfully: exit code: (\d+)/;

@@ -10,6 +10,7 @@
  *
  * Exit codes: 0 healthy; 1 a check failed; 4 the token was refused; 6 the server is unreachable.
  */
+import { sha256Hex } from "@kiln-build/protocol";
 import { KilnClient } from "../client.ts";
 import { AuthenticationError } from "../errors.ts";
 import { EXIT } from "./output.ts";
@@ -202,7 +203,7 @@ async function registryCheck(
     };
   const repository = `${ws}/kiln-doctor`;
   const bytes = new TextEncoder().encode(`kiln doctor ${new Date().toISOString()} ${crypto.randomUUID()}\n`);
-  const digest = `sha256:${[...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const digest = `sha256:${await sha256Hex(bytes)}`;
   const auth = { authorization: `Basic ${btoa(`kiln-doctor:${token}`)}`, "x-request-id": crypto.randomUUID() };
   const base = `${client.serverUrl}/v2/${repository}/blobs`;
   const steps: [string, () => Promise<Response>, number][] = [

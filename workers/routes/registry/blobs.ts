@@ -5,18 +5,11 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
-import { blobUnknown, digestInvalid, RegistryError } from "../../registry/errors.ts";
+import { authorize, type RegistryCaller } from "../../registry/auth.ts";
+import { blobUnknown, RegistryError } from "../../registry/errors.ts";
 import { parseRangeHeader } from "../../registry/ranges.ts";
-import { classifyDigest } from "../../registry/reference.ts";
-import { authorize, type RegistryCaller } from "./auth.ts";
-import { blobIn, db, unlinkBlob } from "./store.ts";
-
-/** Throws DIGEST_INVALID unless `digest` is a sha256 digest. */
-export function requireDigest(digest: string): void {
-  const kind = classifyDigest(digest);
-  if (kind === "invalid") throw digestInvalid("invalid digest", { digest });
-  if (kind === "other") throw digestInvalid("only sha256 digests are supported", { digest });
-}
+import { requireDigest } from "../../registry/reference.ts";
+import { blobIn, db, unlinkBlob } from "../../registry/store.ts";
 
 /** HEAD or GET of a blob. */
 export async function readBlob(c: Context<AppEnv>, caller: RegistryCaller, name: string, digest: string): Promise<Response> {

@@ -8,17 +8,17 @@ import { type Context, Hono } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import { ApiError, errorResponse } from "../../errors.ts";
 import { registryRateLimit } from "../../rate-limit.ts";
+import { callerOf, type RegistryCaller } from "../../registry/auth.ts";
 import { nameInvalid, RegistryError, registryErrorBody, registryUnauthorized, unsupported } from "../../registry/errors.ts";
 import { isRepositoryName, parseRegistryPath } from "../../registry/reference.ts";
 import { challenge } from "../../registry/token.ts";
-import { callerOf, type RegistryCaller } from "./auth.ts";
 import { deleteBlob, readBlob } from "./blobs.ts";
 import { listReferrers, putManifest, readManifest, removeManifest, tagsList } from "./manifests.ts";
 import { issueToken } from "./token-endpoint.ts";
 import { cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from "./uploads.ts";
 import { registryVisibilityApp } from "./visibility.ts";
 
-export { runRegistryGc } from "./gc.ts";
+export { runRegistryGc } from "../../registry/gc.ts";
 
 /** The registry sub-app; mount with `app.route("/", registryApp)`. */
 export const registryApp = new Hono<AppEnv>();

@@ -4,14 +4,15 @@
  * content-addressed in R2 (`manifests/sha256/<hex>`, sha256 checked by R2 on write); D1
  * holds the rows, the references (the GC's mark set) and tags as pointers.
  */
+
+import { digestHex, digestOfBytes } from "@kiln-build/protocol";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
+import { authorize, ownerWorkspace, type RegistryCaller } from "../../registry/auth.ts";
 import { digestInvalid, manifestBlobUnknown, manifestInvalid, manifestUnknown, nameUnknown, RegistryError } from "../../registry/errors.ts";
 import { MAX_MANIFEST_BYTES, OCI_INDEX, parseManifest } from "../../registry/manifest.ts";
 import { pageOf, parsePage } from "../../registry/pagination.ts";
-import { classifyDigest, digestHex, digestOfBytes, isTag } from "../../registry/reference.ts";
-import { authorize, ownerWorkspace, type RegistryCaller } from "./auth.ts";
-import { requireDigest } from "./blobs.ts";
+import { classifyDigest, isTag, requireDigest } from "../../registry/reference.ts";
 import {
   db,
   deleteManifest,
@@ -22,7 +23,7 @@ import {
   referrers,
   repositoryExists,
   storeManifest,
-} from "./store.ts";
+} from "../../registry/store.ts";
 
 /** R2 key of a manifest's bytes. */
 export const manifestKey = (digest: string) => `manifests/sha256/${digestHex(digest)}`;

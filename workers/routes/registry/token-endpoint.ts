@@ -6,11 +6,11 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
+import { allowedFor, type Principal, principalOf, secretOf } from "../../registry/auth.ts";
 import { registryUnauthorized } from "../../registry/errors.ts";
 import { parseScopes, type RegistryAction } from "../../registry/reference.ts";
+import { db, repository } from "../../registry/store.ts";
 import { BEARER_TTL_SECONDS, bearerKey, parseBasic, signBearer } from "../../registry/token.ts";
-import { allowedFor, type Principal, principalOf, secretOf } from "./auth.ts";
-import { db, repository } from "./store.ts";
 
 /** Issues a bearer token. */
 export async function issueToken(c: Context<AppEnv>): Promise<Response> {

@@ -7,13 +7,12 @@
 import type { Context } from "hono";
 import type { RegistryUpload, UploadCommit, UploadFailure } from "../../../durable-objects/registry-upload.ts";
 import type { AppEnv } from "../../app-env.ts";
+import { authorize, ownerWorkspace, type RegistryCaller } from "../../registry/auth.ts";
+import { assemble, PART_BYTES, putMonolithic, type RequestShape, writeRequest } from "../../registry/blob-writer.ts";
 import { digestInvalid, type RegistryError, rangeInvalid, uploadInvalid, uploadUnknown } from "../../registry/errors.ts";
 import { parseContentRange, uploadRangeHeader } from "../../registry/ranges.ts";
-import { isRepositoryName } from "../../registry/reference.ts";
-import { authorize, ownerWorkspace, type RegistryCaller } from "./auth.ts";
-import { assemble, PART_BYTES, putMonolithic, type RequestShape, writeRequest } from "./blob-writer.ts";
-import { requireDigest } from "./blobs.ts";
-import { db, mountBlob, recordBlob } from "./store.ts";
+import { isRepositoryName, requireDigest } from "../../registry/reference.ts";
+import { db, mountBlob, recordBlob } from "../../registry/store.ts";
 
 const session = (env: Env, uploadId: string) => env.REGISTRY_UPLOAD.getByName(uploadId);
 

@@ -7,8 +7,8 @@ import type { AppEnv } from "../../app-env.ts";
 import { authenticate, requireScope } from "../../auth/middleware.ts";
 import { notFound } from "../../errors.ts";
 import { isRepositoryName, workspaceNameOf } from "../../registry/reference.ts";
+import { db, setVisibility, workspaceIdByName } from "../../registry/store.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "../common.ts";
-import { db, setVisibility, workspaceIdByName } from "./store.ts";
 
 /** The registry's part of the `/v1` API. */
 export const registryVisibilityApp = new OpenAPIHono<AppEnv>();

@@ -8,8 +8,9 @@
  * most two parts (16 MiB) are in memory at once.
  * See docs/decisions/0011-registry-upload-sessions.md.
  */
-import type { UploadCommit, UploadState } from "../../../durable-objects/registry-upload.ts";
-import { digestHex, digestOfBytes } from "../../registry/reference.ts";
+
+import { digestHex, digestOfBytes } from "@kiln-build/protocol";
+import type { UploadCommit, UploadState } from "./upload-session.ts";
 
 /** Size of every multipart part but the last (R2 needs >= 5 MiB; 10,000 parts cap a blob at 80 GiB). */
 export const PART_BYTES = 8 * 1024 * 1024;

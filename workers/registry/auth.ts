@@ -8,15 +8,15 @@
 
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
-import type { AppEnv } from "../../app-env.ts";
-import { resolveToken } from "../../auth/middleware.ts";
-import { hashToken } from "../../auth/tokens.ts";
-import { jobTokens } from "../../db/schema/job-tokens.ts";
-import { ApiError } from "../../errors.ts";
-import { RegistryError, registryUnauthorized } from "../../registry/errors.ts";
-import { type RegistryAction, workspaceNameOf } from "../../registry/reference.ts";
-import { type BearerClaims, bearerKey, challenge, parseBasic, parseBearer, verifyBearer } from "../../registry/token.ts";
+import type { AppEnv } from "../app-env.ts";
+import { resolveToken } from "../auth/middleware.ts";
+import { hashToken } from "../auth/tokens.ts";
+import { jobTokens } from "../db/schema/job-tokens.ts";
+import { ApiError } from "../errors.ts";
+import { RegistryError, registryUnauthorized } from "./errors.ts";
+import { type RegistryAction, workspaceNameOf } from "./reference.ts";
 import { db, repository, workspaceIdByName } from "./store.ts";
+import { type BearerClaims, bearerKey, challenge, parseBasic, parseBearer, verifyBearer } from "./token.ts";
 
 /** Username runners log in with; the password is the job's registry token. */
 export const JOB_USERNAME = "kiln-job";

@@ -8,7 +8,7 @@
  * (leftovers of interrupted completions). Dry-run reports and changes nothing.
  */
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
-import { registryBlobs, registryManifestRefs, registryManifests, registryRepositoryBlobs } from "../../db/schema/registry.ts";
+import { registryBlobs, registryManifestRefs, registryManifests, registryRepositoryBlobs } from "../db/schema/registry.ts";
 import { db } from "./store.ts";
 
 /** The shortest grace period the GC accepts: 24 h. */

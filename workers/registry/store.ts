@@ -4,7 +4,7 @@
  */
 import { and, asc, eq, gt, inArray, isNotNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { chunk } from "../../db/in-chunks.ts";
+import { chunk } from "../db/in-chunks.ts";
 import {
   registryBlobs,
   registryManifestRefs,
@@ -12,10 +12,10 @@ import {
   registryRepositories,
   registryRepositoryBlobs,
   registryTags,
-} from "../../db/schema/registry.ts";
-import { workspaces } from "../../db/schema/workspaces.ts";
-import type { ParsedManifest } from "../../registry/manifest.ts";
-import { classifyDigest } from "../../registry/reference.ts";
+} from "../db/schema/registry.ts";
+import { workspaces } from "../db/schema/workspaces.ts";
+import type { ParsedManifest } from "./manifest.ts";
+import { classifyDigest } from "./reference.ts";
 
 /** The drizzle handle the registry uses. */
 export type Db = ReturnType<typeof drizzle>;
