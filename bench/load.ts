@@ -20,30 +20,22 @@
  *
  * `cf-connecting-ip` is set per simulated client: wrangler dev keeps a client's value (Cloudflare
  * overwrites it in production), which is how one machine plays many addresses here.
+ *
+ * The parts: load-setup.ts (the workspace and builds), load-traffic.ts (the four classes),
+ * load-api.ts (requests and signed events), load-outcomes.ts, load-config.ts (KILN_LOAD_*).
  */
 
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import autocannon from "autocannon";
 import { startFleetRecorder } from "../test/node/fleet-recorder.ts";
-import { ADMIN_TOKEN, startStack } from "../test/node/registry-harness.ts";
+import { startStack } from "../test/node/registry-harness.ts";
+import { loadApi } from "./load-api.ts";
+import { BASELINE_S, BUDGET_SCALE, CONNECTIONS, DURATION_S, RATES } from "./load-config.ts";
+import { round, summary } from "./load-outcomes.ts";
+import { setUpLoad } from "./load-setup.ts";
+import { startTraffic } from "./load-traffic.ts";
 import { percentile } from "./stats.ts";
-
-const DURATION_S = Number(process.env.KILN_LOAD_SECONDS ?? 60);
-const BASELINE_S = Number(process.env.KILN_LOAD_BASELINE_SECONDS ?? 15);
-const API_CLIENTS = 6;
-const CONNECTIONS = { api: 12, badges: 8, runner: 4, abusive: 16 };
-// Requests per second of the well-behaved classes (all their connections together).
-const RATES = {
-  api: Number(process.env.KILN_LOAD_API_RPS ?? 24),
-  badges: Number(process.env.KILN_LOAD_BADGE_RPS ?? 24),
-  runner: Number(process.env.KILN_LOAD_EVENT_RPS ?? 12),
-};
-const BUDGET_SCALE = Number(process.env.KILN_LOAD_BUDGET_SCALE ?? 0.05);
-
-type Job = { jobId: string; attemptId: string; fencingToken: number; layers: { key: string; index: number; target: string }[] };
-type Outcome = { count: number; statuses: Record<string, number>; latenciesMs: number[] };
 
 function log(message: string): void {
   process.stdout.write(`bench:load: ${message}\n`);
@@ -60,158 +52,12 @@ const stack = await startStack({
 });
 const recorder = await startFleetRecorder();
 const url = stack.url;
-
-async function api(method: string, path: string, options: { token?: string; json?: unknown; headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { authorization: `Bearer ${options.token ?? ADMIN_TOKEN}`, ...options.headers };
-  if (options.json !== undefined) headers["content-type"] = "application/json";
-  // Like the SDK: a spent budget (429) is waited out, then the request is sent again.
-  for (;;) {
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers,
-      body: options.json === undefined ? undefined : JSON.stringify(options.json),
-    });
-    const text = await response.text();
-    if (response.status === 429) {
-      await sleep(Number(response.headers.get("retry-after") ?? 1) * 1000);
-      continue;
-    }
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  }
-}
-
-async function must(promise: ReturnType<typeof api>, status: number, what: string) {
-  const r = await promise;
-  if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
-  return r.body;
-}
-
-function chainOf(n: number, seed: string) {
-  return Array.from({ length: n }, (_, i) => ({
-    dockerfileCommands: [i === 0 ? "FROM busybox:1.36" : "FROM base", `RUN echo ${seed} ${i}`],
-    context: null,
-    secrets: [],
-    gpu: null,
-    buildArgs: {},
-    registryAuth: null,
-    buildFunction: null,
-    pythonStandalone: null,
-    forceBuild: false,
-  }));
-}
-
-function signedEvent(secret: string, job: Job, event: Record<string, unknown>, webhookId: string) {
-  const body = JSON.stringify({ jobId: job.jobId, attemptId: job.attemptId, fencingToken: job.fencingToken, ...event });
-  return { body, headers: { ...signWebhook(secret, webhookId, body), "content-type": "application/json" } };
-}
-
-async function sendEvent(
-  secret: string,
-  job: Job,
-  event: Record<string, unknown>,
-  webhookId = `msg_${crypto.randomUUID()}`,
-): Promise<number> {
-  for (;;) {
-    const { body, headers } = signedEvent(secret, job, event, webhookId);
-    const response = await fetch(`${url}/v1/runner/events`, {
-      method: "POST",
-      headers: { ...headers, "cf-connecting-ip": "10.9.0.1" },
-      body,
-    });
-    await response.arrayBuffer();
-    if (response.status !== 429 && response.status !== 503) return response.status;
-    await sleep(Number(response.headers.get("retry-after") ?? 1) * 1000);
-  }
-}
-
-const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
-const outcome = (): Outcome => ({ count: 0, statuses: {}, latenciesMs: [] });
-function note(o: Outcome, status: number, startedAt: number | undefined): void {
-  o.count++;
-  o.statuses[status] = (o.statuses[status] ?? 0) + 1;
-  if (startedAt !== undefined) o.latenciesMs.push(performance.now() - startedAt);
-}
-const summary = (o: Outcome, seconds: number) => ({
-  requests: o.count,
-  rps: round(o.count / seconds),
-  p50Ms: round(percentile(o.latenciesMs, 50), 2),
-  p99Ms: round(percentile(o.latenciesMs, 99), 2),
-  statuses: o.statuses,
-});
+const client = loadApi(url);
+const { api, sendEvent } = client;
 
 try {
-  // Tenant, clients, fleet.
-  const workspace = `load-${Date.now().toString(36)}`;
-  await must(api("POST", "/v1/workspaces", { json: { name: workspace } }), 201, "create workspace");
-  const admin = { "x-kiln-workspace": workspace };
-  const tokens: string[] = [];
-  for (let i = 0; i <= API_CLIENTS; i++) {
-    tokens.push(
-      (
-        await must(
-          api("POST", "/v1/tokens", {
-            headers: admin,
-            json: { name: `client-${i}`, scopes: ["images:read", "images:write", "tags:write"] },
-          }),
-          201,
-          "create token",
-        )
-      ).token,
-    );
-  }
-  const signingSecret = newWebhookSecret();
-  await must(
-    api("POST", "/v1/fleets", {
-      headers: admin,
-      json: { name: "recorder", url: `${recorder.url}/fleet/load/accept`, maxConcurrentBuilds: 8, signingSecret },
-    }),
-    201,
-    "register fleet",
-  );
-
-  // A built 5-layer chain (the bench plays the runner), tagged public: cached resolves and badges.
-  const chain = chainOf(5, workspace);
-  const first = await must(
-    api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chain } }),
-    202,
-    "first submission",
-  );
-  const [dispatched] = await recorder.waitFor("load", 1, 30_000);
-  if (!dispatched) throw new Error("the first build was never dispatched");
-  const built = JSON.parse(dispatched.body) as Job;
-  for (const event of [
-    { type: "accepted" },
-    ...built.layers.map((l) => ({
-      type: "layer_succeeded",
-      layerKey: l.key,
-      digest: `sha256:${l.key}`,
-      sizeBytes: 1024,
-      reference: l.target,
-    })),
-    { type: "succeeded" },
-  ]) {
-    const status = await sendEvent(signingSecret, built, event);
-    if (status !== 200) throw new Error(`completing the first build: ${event.type} answered ${status}`);
-  }
-  const cached = await must(
-    api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chain } }),
-    200,
-    "cached resolve",
-  );
-  await must(api("PUT", "/v1/tags/main", { token: tokens[0], json: { imageId: cached.id, public: true } }), 200, "tag");
-  void first;
-
-  // A running build: its log receives the runner's events and the clients' polls.
-  const live = await must(
-    api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chainOf(2, `${workspace}-live`) } }),
-    202,
-    "live submission",
-  );
-  const liveJob = JSON.parse((await recorder.waitFor("load", 2, 30_000))[1]!.body) as Job;
-  if ((await sendEvent(signingSecret, liveJob, { type: "accepted" })) !== 200) throw new Error("live build: accepted refused");
-  const liveBuild = live.buildId as string;
-
-  const resolveBody = JSON.stringify({ builderVersion: "2025.06", layers: chain });
+  const setup = await setUpLoad(client, recorder);
+  const { tokens, signingSecret, liveJob, liveBuild } = setup;
   const seconds = DURATION_S;
 
   log(`baseline: GET /healthz for ${BASELINE_S} s with ${Object.values(CONNECTIONS).reduce((a, b) => a + b, 0)} connections`);
@@ -221,142 +67,12 @@ try {
     duration: BASELINE_S,
   });
 
-  // Per-class outcomes, measured per request (autocannon's own numbers are per instance).
-  const out = { resolve: outcome(), logPoll: outcome(), badge: outcome(), event: outcome(), abusive: outcome() };
-  let badgeHits = 0;
-  let nextSeq = 0;
-  let nextClient = 0;
-  let viewer = 0;
-  const retry: { seq: number; id: string }[] = [];
-  const accepted = new Set<number>();
-  const refused: Record<string, number> = {};
-  type Ctx = { client?: number; startedAt?: number; seq?: number; id?: string };
-
-  const apiRun = autocannon({
-    url,
-    connections: CONNECTIONS.api,
-    overallRate: RATES.api,
-    duration: seconds,
-    requests: [
-      {
-        method: "POST",
-        path: "/v1/images",
-        setupRequest: (req, context: Ctx) => {
-          context.client ??= nextClient++ % API_CLIENTS;
-          context.startedAt = performance.now();
-          return {
-            ...req,
-            body: resolveBody,
-            headers: {
-              authorization: `Bearer ${tokens[context.client + 1]}`,
-              "content-type": "application/json",
-              "cf-connecting-ip": `10.1.0.${context.client + 1}`,
-            },
-          };
-        },
-        onResponse: (status, _body, context: Ctx) => note(out.resolve, status, context.startedAt),
-      },
-      {
-        method: "GET",
-        setupRequest: (req, context: Ctx) => {
-          context.startedAt = performance.now();
-          const cursor = Math.max(0, accepted.size - 50);
-          return {
-            ...req,
-            path: `/v1/builds/${liveBuild}/logs?cursor=${cursor}&limit=100`,
-            headers: {
-              authorization: `Bearer ${tokens[(context.client ?? 0) + 1]}`,
-              "cf-connecting-ip": `10.1.0.${(context.client ?? 0) + 1}`,
-            },
-          };
-        },
-        onResponse: (status, _body, context: Ctx) => note(out.logPoll, status, context.startedAt),
-      },
-    ],
-  });
-  const badgeRun = autocannon({
-    url,
-    connections: CONNECTIONS.badges,
-    overallRate: RATES.badges,
-    duration: seconds,
-    requests: [
-      {
-        method: "GET",
-        path: `/badges/${workspace}/main.svg`,
-        setupRequest: (req, context: Ctx) => {
-          context.startedAt = performance.now();
-          // Many viewers, each from its own address, as a popular README gets.
-          return { ...req, headers: { "cf-connecting-ip": `10.2.${(viewer >> 8) & 255}.${viewer++ & 255}` } };
-        },
-        onResponse: (status, _body, context: Ctx, headers) => {
-          note(out.badge, status, context.startedAt);
-          if ((headers as Record<string, string> | undefined)?.["x-kiln-cache"] === "hit") badgeHits++;
-        },
-      },
-    ],
-  });
-  const runnerRun = autocannon({
-    url,
-    connections: CONNECTIONS.runner,
-    overallRate: RATES.runner,
-    duration: seconds,
-    requests: [
-      {
-        method: "POST",
-        path: "/v1/runner/events",
-        setupRequest: (req, context: Ctx) => {
-          const again = retry.shift();
-          context.seq = again?.seq ?? nextSeq++;
-          context.id = again?.id ?? `msg_${crypto.randomUUID()}`;
-          context.startedAt = performance.now();
-          // Signed at send time (fresh timestamp), with the same webhook-id on a retry.
-          const { body, headers } = signedEvent(
-            signingSecret,
-            liveJob,
-            { type: "log", seq: context.seq, layerKey: null, stream: "stdout", data: `evt ${context.seq}\n` },
-            context.id,
-          );
-          return { ...req, body, headers: { ...headers, "cf-connecting-ip": "10.9.0.1" } };
-        },
-        onResponse: (status, body, context: Ctx) => {
-          note(out.event, status, context.startedAt);
-          const seq = context.seq!;
-          if (status === 200) accepted.add(seq);
-          else if (status === 409 && body.includes("duplicate_event"))
-            accepted.add(seq); // delivered before; the answer was lost
-          else {
-            refused[status] = (refused[status] ?? 0) + 1;
-            // 429/503 and log_gap_too_large: the runner resends the same event later.
-            retry.push({ seq, id: context.id! });
-          }
-        },
-      },
-    ],
-  });
-  const abusiveRun = autocannon({
-    url,
-    connections: CONNECTIONS.abusive,
-    duration: seconds,
-    requests: [
-      {
-        method: "POST",
-        path: "/v1/images",
-        setupRequest: (req, context: Ctx) => {
-          context.startedAt = performance.now();
-          return {
-            ...req,
-            body: resolveBody,
-            headers: { authorization: `Bearer ${tokens[0]}`, "content-type": "application/json", "cf-connecting-ip": "10.66.6.6" },
-          };
-        },
-        onResponse: (status, _body, context: Ctx) => note(out.abusive, status, context.startedAt),
-      },
-    ],
-  });
+  const { traffic, runs: running } = startTraffic(url, setup, seconds);
+  const { out, retry, accepted, refused } = traffic;
   log(
     `mixed traffic for ${seconds} s: API ${RATES.api}/s, badges ${RATES.badges}/s, runner events ${RATES.runner}/s, and an abusive client on ${CONNECTIONS.abusive} connections; budgets x${BUDGET_SCALE}`,
   );
-  const runs = await Promise.all([apiRun, badgeRun, runnerRun, abusiveRun]);
+  const runs = await running;
 
   // The runner delivers what is still pending (in order), then finishes the build.
   retry.sort((a, b) => a.seq - b.seq);
@@ -424,7 +140,7 @@ try {
     `total ${kiln.rps} req/s (ratio to /healthz ${round(kiln.rps / base.rps, 3)}), p50 ${kiln.p50Ms} ms, p99 ${kiln.p99Ms} ms; shed (429/503) ${shed}; 5xx other than 503: ${serverErrors}; socket errors/timeouts ${socketErrors}`,
   );
   log(
-    `badge edge-cache hits ${badgeHits}/${out.badge.count}; runner events accepted ${accepted.size}, refused and retried ${JSON.stringify(refused)}, lost ${lost.length}, duplicated ${duplicated.length}`,
+    `badge edge-cache hits ${traffic.badgeHits}/${out.badge.count}; runner events accepted ${accepted.size}, refused and retried ${JSON.stringify(refused)}, lost ${lost.length}, duplicated ${duplicated.length}`,
   );
 
   console.log(
@@ -445,7 +161,7 @@ try {
       shed,
       serverErrors,
       socketErrors,
-      badgeEdgeHitRatio: round(badgeHits / Math.max(1, out.badge.count), 3),
+      badgeEdgeHitRatio: round(traffic.badgeHits / Math.max(1, out.badge.count), 3),
       runnerEvents: { accepted: accepted.size, lost: lost.length, duplicated: duplicated.length, refusedThenRetried: refused },
     }),
   );

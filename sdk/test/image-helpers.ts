@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll } from "vitest";
+import { afterAll, afterEach, beforeAll, vi } from "vitest";
 import { Image } from "../src/index.ts";
 
 /** The KILN_* variables that change how an image is described. */
@@ -76,4 +76,39 @@ export async function failure(build: () => Image): Promise<Error> {
     return error as Error;
   }
   throw new Error("expected the image definition to fail");
+}
+
+/** The context paths of an image's last layer. */
+export async function pathsOf(image: Image): Promise<string[]> {
+  return (await layerOf(image)).contextFiles.map((f) => f.path);
+}
+
+/** The files `writeSampleDir` writes, in the order a context walk lists them. */
+export const SAMPLE_FILES = ["a.txt", "b.log", "run.sh", "sub/c.txt", "sub/d.log", "sub/e.py"];
+
+/** Writes files at two levels, one executable, into `dir` and returns `dir`. */
+export function writeSampleDir(dir: string): string {
+  writeFile(dir, "a.txt", "alpha");
+  writeFile(dir, "b.log", "blog");
+  writeFile(dir, "run.sh", "#!/bin/sh\necho hi\n", 0o755);
+  writeFile(dir, "sub/c.txt", "gamma");
+  writeFile(dir, "sub/d.log", "dlog");
+  writeFile(dir, "sub/e.py", "print()\n");
+  return dir;
+}
+
+/** `rels` under the directory `prefix` ("" leaves them as they are). */
+export const under = (prefix: string, rels: string[]) => rels.map((r) => (prefix ? `${prefix}/${r}` : r));
+
+/** Captures process warnings as { message, type }; the test file restores the spy with `vi.restoreAllMocks()`. */
+export function captureWarnings(): { message: string; type: string | undefined }[] {
+  const seen: { message: string; type: string | undefined }[] = [];
+  vi.spyOn(process, "emitWarning").mockImplementation(((warning: string | Error, options?: unknown) => {
+    const message = typeof warning === "string" ? warning : warning.message;
+    let type: string | undefined = typeof warning === "string" ? undefined : warning.name;
+    if (typeof options === "string") type = options;
+    else if (options && typeof options === "object" && "type" in options) type = String((options as { type: unknown }).type);
+    seen.push({ message, type });
+  }) as typeof process.emitWarning);
+  return seen;
 }

@@ -70,7 +70,8 @@ function imageModule(name: string, marker: string): string {
   mkdirSync(path.join(dir, "files"), { recursive: true });
   writeFileSync(path.join(dir, "files", "note.txt"), `${marker}\n`);
   const file = path.join(dir, "image.ts");
-  const sdk = pathToFileURL(path.join(ROOT, "sdk/src/index.ts")).href;
+  // The built SDK, as the CLI under test is the built one: the module and the CLI share one Image class.
+  const sdk = pathToFileURL(path.join(ROOT, "sdk/dist/index.js")).href;
   writeFileSync(
     file,
     [
@@ -147,7 +148,8 @@ describe("builds through the stack share work and report failures", { timeout: 6
     expect(failure.logTail.join("\n")).toContain("last words");
     // The CLI turns it into the documented exit code 3.
     const file = path.join(work, "failing.ts");
-    const sdk = pathToFileURL(path.join(ROOT, "sdk/src/index.ts")).href;
+    // The built SDK, as the CLI under test is the built one: the module and the CLI share one Image class.
+    const sdk = pathToFileURL(path.join(ROOT, "sdk/dist/index.js")).href;
     writeFileSync(
       file,
       `import { Image } from ${JSON.stringify(sdk)};\nexport const image = Image.fromRegistry(${JSON.stringify(base)}).runCommands("exit 9 # ${Date.now()}");\n`,

@@ -122,7 +122,15 @@ export async function newWorkspace(stack: StackInfo, prefix: string): Promise<Te
 }
 
 /** Options of {@link startLocalRunner}. */
-export type LocalRunnerOptions = { name?: string; concurrency?: number; logLevel?: string };
+export type LocalRunnerOptions = {
+  name?: string;
+  concurrency?: number;
+  logLevel?: string;
+  /** The runner command (default: the repository's built `runner/dist/cli.js` on this Node); e.g. an installed `kiln-runner`. */
+  command?: string[];
+  /** Extra environment for the runner process. */
+  env?: Record<string, string>;
+};
 
 /**
  * Starts `kiln-runner serve` on a free loopback port with its own work, cache and buildah
@@ -134,10 +142,11 @@ export async function startLocalRunner(_stack: StackInfo, tenant: Tenant, option
   for (const sub of ["work", "cache", "secrets"]) mkdirSync(path.join(dir, sub), { mode: 0o700 });
   const secret = newWebhookSecret();
   const port = await freePort();
+  const [program, ...programArgs] = options.command ?? [process.execPath, RUNNER_CLI];
   const child = spawn(
-    process.execPath,
+    program!,
     [
-      RUNNER_CLI,
+      ...programArgs,
       "serve",
       "--host",
       "127.0.0.1",
@@ -158,7 +167,12 @@ export async function startLocalRunner(_stack: StackInfo, tenant: Tenant, option
       "--log-level",
       options.logLevel ?? "info",
     ],
-    { cwd: ROOT, env: { ...process.env, KILN_RUNNER_WEBHOOK_SECRET: secret }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env, KILN_RUNNER_WEBHOOK_SECRET: secret },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
   );
   let output = "";
   const keep = (d: Buffer) => {

@@ -1,24 +1,14 @@
 /**
  * Turns parsed lines into typed instructions and build stages, with the argument and
  * flag checks of BuildKit's `instructions/parse.go`. Error reasons match BuildKit's text.
+ * The argument shapes several instructions share are in instruction-args.ts, HEALTHCHECK
+ * in healthcheck.ts.
  */
 
-import { BFlags } from "./bflags.ts";
 import { DockerfileError, withLocation } from "./errors.ts";
-import { chompHeredocContent, parseHeredoc } from "./heredoc.ts";
-import type {
-  AddCommand,
-  ArgCommand,
-  ArgDef,
-  Command,
-  CopyCommand,
-  KeyValue,
-  RunCommand,
-  ShellDependentCmdLine,
-  SourcesAndDest,
-  Stage,
-  StageHeader,
-} from "./instruction-types.ts";
+import { parseHealthcheck } from "./healthcheck.ts";
+import { atLeastOne, cmdLine, flagsOf, keyValues, noDestination, single, sourcesAndDest } from "./instruction-args.ts";
+import type { AddCommand, ArgCommand, ArgDef, Command, CopyCommand, RunCommand, Stage, StageHeader } from "./instruction-types.ts";
 import type { DockerfileAst, Instruction } from "./parser.ts";
 import { mountSources } from "./run-mount.ts";
 import { goQuote, trimSpace } from "./text.ts";
@@ -46,79 +36,6 @@ const INSTRUCTIONS = [
   "volume",
   "workdir",
 ];
-
-function atLeastOne(command: string): DockerfileError {
-  return new DockerfileError(`${command} requires at least one argument`);
-}
-
-function exactlyOne(command: string): DockerfileError {
-  return new DockerfileError(`${command} requires exactly one argument`);
-}
-
-function noDestination(command: string): DockerfileError {
-  return new DockerfileError(`${command} requires at least two arguments, but only one was provided. Destination could not be determined`, {
-    hint: `write ${command} <source>... <destination>`,
-  });
-}
-
-function flagsOf(inst: Instruction, declare: (f: BFlags) => void = () => {}): BFlags {
-  const f = new BFlags(inst.flags);
-  declare(f);
-  f.parse();
-  return f;
-}
-
-function keyValues(inst: Instruction, command: string): KeyValue[] {
-  flagsOf(inst);
-  const a = inst.args;
-  if (a.length === 0) throw atLeastOne(command);
-  if (a.length % 3 !== 0) throw new DockerfileError(`Bad input to ${command}, too many arguments`);
-  const out: KeyValue[] = [];
-  for (let i = 0; i < a.length; i += 3) {
-    const key = a[i] ?? "";
-    if (key === "") throw new DockerfileError(`${command} names can not be blank`);
-    out.push({ key, value: a[i + 1] ?? "", noDelim: a[i + 2] === "" });
-  }
-  return out;
-}
-
-function sourcesAndDest(inst: Instruction, command: string): SourcesAndDest {
-  const destPath = inst.args[inst.args.length - 1] ?? "";
-  if (safeHeredoc(destPath) !== undefined) {
-    throw new DockerfileError(`${command} cannot accept a heredoc as a destination`, {
-      hint: "heredocs can only be sources; give a path as the last argument",
-    });
-  }
-  const out: SourcesAndDest = { sourcePaths: [], sourceContents: [], destPath };
-  for (const src of inst.args.slice(0, -1)) {
-    const h = safeHeredoc(src);
-    if (h === undefined) {
-      out.sourcePaths.push(src);
-      continue;
-    }
-    const body = inst.heredocs.findLast((d) => d.name === h.name)?.content ?? "";
-    out.sourceContents.push({ path: h.name, data: h.chomp ? chompHeredocContent(body) : body, expand: h.expand });
-  }
-  return out;
-}
-
-// BuildKit's MustParseHeredoc: a malformed marker simply is not a heredoc.
-function safeHeredoc(word: string): ReturnType<typeof parseHeredoc> {
-  try {
-    return parseHeredoc(word);
-  } catch {
-    return undefined;
-  }
-}
-
-function cmdLine(inst: Instruction): ShellDependentCmdLine {
-  const files = inst.heredocs.map((h) => ({ name: h.name, data: h.content, chomp: h.chomp }));
-  let line: string[];
-  if (inst.args.length === 0) line = [];
-  else if (inst.json) line = [...inst.args];
-  else line = [inst.args.join(" ")];
-  return { cmdLine: line, prependShell: !inst.json, files };
-}
 
 function parseCopy(inst: Instruction): CopyCommand {
   if (inst.args.length < 2) throw noDestination("COPY");
@@ -216,51 +133,6 @@ function parseOnbuild(inst: Instruction): Command {
   return { kind: "onbuild", instruction: inst, expression };
 }
 
-function parseHealthcheck(inst: Instruction): Command {
-  if (inst.args.length === 0) throw atLeastOne("HEALTHCHECK");
-  const type = (inst.args[0] ?? "").toUpperCase();
-  const rest = inst.args.slice(1);
-  if (type === "NONE") {
-    if (rest.length !== 0) throw new DockerfileError("HEALTHCHECK NONE takes no arguments");
-    return { kind: "healthcheck", instruction: inst, test: ["NONE"] };
-  }
-  const f = flagsOf(inst, (f) => {
-    for (const name of ["interval", "timeout", "start-period", "start-interval", "retries"]) f.addString(name);
-  });
-  if (type !== "CMD") throw new DockerfileError(`Unknown type ${goQuote(type)} in HEALTHCHECK (try CMD)`);
-  const cmd = inst.json ? rest : rest.length === 0 ? [] : [rest.join(" ")];
-  if (cmd.length === 0) throw new DockerfileError("Missing command after HEALTHCHECK CMD");
-  for (const name of ["interval", "timeout", "start-period", "start-interval"]) checkInterval(name, f.string(name));
-  const retries = f.string("retries");
-  if (retries !== "") {
-    if (!/^[+-]?[0-9]+$/.test(retries) || Math.abs(Number(retries)) > 2 ** 31) {
-      throw new DockerfileError(`strconv.ParseInt: parsing ${goQuote(retries)}: invalid syntax`);
-    }
-    if (Number(retries) < 0) throw new DockerfileError(`--retries cannot be negative (${Number(retries)})`);
-  }
-  return { kind: "healthcheck", instruction: inst, test: [inst.json ? "CMD" : "CMD-SHELL", ...cmd] };
-}
-
-const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1e3, m: 6e4, h: 3.6e6 };
-
-/** Checks a Go duration (`1m30s`) and BuildKit's 1ms minimum for non-zero intervals. */
-function checkInterval(name: string, value: string): void {
-  if (value === "") return;
-  const body = value.replace(/^[+-]/, "");
-  let ms = 0;
-  const ok =
-    body === "0" ||
-    (body !== "" &&
-      body.replace(/([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)/gy, (_m, num: string, unit: string) => {
-        if (num === "" || num === ".") return "x";
-        ms += Number(num) * (DURATION_UNITS[unit] ?? 0);
-        return "";
-      }) === "");
-  if (!ok) throw new DockerfileError(`time: invalid duration ${goQuote(value)}`, { hint: "use a duration such as 30s" });
-  if (value.startsWith("-")) ms = -ms;
-  if (ms !== 0 && ms < 1) throw new DockerfileError(`Interval ${goQuote(name)} cannot be less than 1ms`);
-}
-
 function parseArg(inst: Instruction): ArgCommand {
   if (inst.args.length === 0) throw atLeastOne("ARG");
   const args: ArgDef[] = inst.args.map((arg) => {
@@ -270,12 +142,6 @@ function parseArg(inst: Instruction): ArgCommand {
     return { key: arg.slice(0, eq), value: arg.slice(eq + 1) };
   });
   return { kind: "arg", instruction: inst, args };
-}
-
-function single(inst: Instruction, command: string, parseFlags = true): string {
-  if (inst.args.length !== 1) throw exactlyOne(command);
-  if (parseFlags) flagsOf(inst);
-  return inst.args[0] ?? "";
 }
 
 function unknown(inst: Instruction): DockerfileError {

@@ -1,8 +1,7 @@
-/** `kiln build FILE.ts`: imports the module and builds the Image it exports. */
-import path from "node:path";
-import { pathToFileURL } from "node:url";
+/** `kiln build FILE`: loads the module and builds the Image it exports. */
 import type { KilnClient } from "../client.ts";
 import { Image } from "../image.ts";
+import { loadImageModule } from "./load-module.ts";
 import { CliError, EXIT, emit } from "./output.ts";
 
 /** Options of `kiln build`. */
@@ -10,7 +9,7 @@ export type BuildCommandOptions = { export?: string; tag?: string; forceBuild?: 
 
 /** Imports `file`, picks the exported Image and builds it, printing the result. */
 export async function buildCommand(client: KilnClient, json: boolean, file: string, opts: BuildCommandOptions): Promise<void> {
-  const module = await importModule(file);
+  const module = await loadImageModule(file);
   const image = pickImage(module, file, opts.export);
   const built = await image.build({
     client,
@@ -21,25 +20,6 @@ export async function buildCommand(client: KilnClient, json: boolean, file: stri
   });
   const result = { imageId: built.imageId, reference: built.reference, digest: built.digest, uploadedBytes: built.uploadedBytes };
   emit(json, result, () => `Built ${built.imageId}\n  reference ${built.reference}\n  digest    ${built.digest}`);
-}
-
-async function importModule(file: string): Promise<Record<string, unknown>> {
-  const url = pathToFileURL(path.resolve(file)).href;
-  try {
-    return (await import(url)) as Record<string, unknown>;
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ERR_MODULE_NOT_FOUND" && String((error as Error).message).includes(path.resolve(file))) {
-      throw new CliError(`Cannot find ${file}.`, {
-        fix: "Pass the path of a .ts or .js module that exports an Image.",
-        exitCode: EXIT.usage,
-      });
-    }
-    throw new CliError(`Importing ${file} failed.`, {
-      details: String((error as Error)?.stack ?? error),
-      fix: "Fix the error in the module, then run kiln build again.",
-    });
-  }
 }
 
 /** The Image export to build: `--export NAME`, else `default`, else the only Image export. */
