@@ -5,24 +5,23 @@
  * runner's events (fenced by attempt), keeps the live log, retries lost or refused attempts
  * and, at the end, releases everything and archives the log. Decisions come from
  * `build-machine.ts`; every outbound step runs from the one alarm (timers table) or the
- * outbox, after the state that asks for it was persisted, and re-checks state afterwards.
+ * outbox, after the state that asks for it was persisted, and re-checks state afterwards:
+ * the timers are in `build-alarm.ts` (and `build-steps.ts`), applying a machine event in
+ * `build-effects.ts`, the outbox run in `build-flush.ts`.
  *
  * @example
  * await env.BUILD.getByName(buildId).runnerEvent(webhookId, event);
  */
 import { DurableObject } from "cloudflare:workers";
 import type { RunnerEvent } from "@kiln-build/protocol";
-import { log } from "../workers/log.ts";
+import { runDueTimers, type TimerContext } from "./build-alarm.ts";
+import { applyMachineEvent, type BuildParts, releaseKey } from "./build-effects.ts";
+import { flushOutbox } from "./build-flush.ts";
 import { BuildLogs, type LogChunk } from "./build-logs.ts";
-import { isTerminal, type MachineEvent, transition } from "./build-machine.ts";
-import { deliverOutboxItem } from "./build-outbox.ts";
+import { isTerminal, type MachineEvent } from "./build-machine.ts";
 import type { BuildSpec } from "./build-spec.ts";
-import { runDispatch, runSlotAcquisition, type StepContext } from "./build-steps.ts";
-import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
+import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails } from "./build-store.ts";
 import { targetReference } from "./job.ts";
-import type { ReleaseOutcome } from "./join-policy.ts";
-import { layerBuildName } from "./layer-build.ts";
-import { RETRY_POLICY } from "./retry-policy.ts";
 import { planRunnerEvent } from "./runner-events.ts";
 import { migrate, Timers } from "./storage.ts";
 
@@ -36,22 +35,8 @@ export type LogPage =
   | { ok: true; chunks: LogChunk[]; lastPos: number; done: boolean; status: string; archived: string | null }
   | { ok: false; error: { code: "unknown_build" } };
 
-/** Everything the object holds, for tests and diagnostics. */
-export type BuildSnapshot = {
-  build: BuildRecord;
-  layers: LayerRow[];
-  attempts: ReturnType<BuildStore["attempts"]>;
-  timers: Record<string, number>;
-  outbox: number;
-};
-
-// A terminal build's storage is deleted after this; D1 and the R2 log archive keep the record.
-const RETENTION_MS = 7 * 24 * 60 * 60_000;
-// Safety nets: re-check a claim or a fleet queue even if the wake-up call was lost.
-const RECLAIM_MS = 60_000;
 // Event ids are kept for twice the ±5 minute tolerance: an older replay is refused by its timestamp.
 const SEEN_RETENTION_MS = 10 * 60_000;
-const MAX_OUTBOX_BACKOFF_MS = 60_000;
 
 /** One build's lifecycle. */
 export class Build extends DurableObject<Env> {
@@ -83,25 +68,6 @@ export class Build extends DurableObject<Env> {
     return { ok: true };
   }
 
-  /** Runs every timer already due, then returns the snapshot (the alarm does the same; tests await it). */
-  async settle(): Promise<BuildSnapshot | null> {
-    await this.#runDue();
-    return this.snapshot();
-  }
-
-  /** The object's state, or null when it holds no build. */
-  async snapshot(): Promise<BuildSnapshot | null> {
-    const build = this.#store.load();
-    if (!build) return null;
-    const timers = Object.fromEntries(
-      this.ctx.storage.sql
-        .exec<{ name: string; due_ms: number }>("SELECT name, due_ms FROM timers")
-        .toArray()
-        .map((t) => [t.name, t.due_ms]),
-    );
-    return { build, layers: this.#store.layers(), attempts: this.#store.attempts(), timers, outbox: this.#store.outbox().length };
-  }
-
   /** A verified runner event (the route checked its signature): fenced, deduplicated by `webhookId`, applied. */
   async runnerEvent(webhookId: string, event: RunnerEvent): Promise<RunnerEventResult> {
     const rec = this.#store.load();
@@ -121,7 +87,7 @@ export class Build extends DurableObject<Env> {
       const { index, ...result } = plan.built;
       this.#store.setLayer(index, "built", result);
       this.#store.enqueue("layer_result", result);
-      this.#releaseKey(index, result.key, {
+      releaseKey(this.#store, index, result.key, {
         kind: "succeeded",
         digest: result.digest,
         reference: result.reference,
@@ -218,229 +184,35 @@ export class Build extends DurableObject<Env> {
     this.#apply({ type: "slot_granted" });
   }
 
-  #steps(): StepContext {
+  #parts(): BuildParts {
+    return { store: this.#store, logs: this.#logs, timers: this.#timers };
+  }
+
+  #timerContext(): TimerContext {
     return {
+      ...this.#parts(),
       env: this.env,
-      store: this.#store,
-      logs: this.#logs,
-      timers: this.#timers,
+      storage: this.ctx.storage,
       apply: (e) => this.#apply(e),
       takeSlot: (f) => this.#takeSlot(f),
     };
   }
 
+  // Serialised: one run of the timers at a time, even when alarm() is entered again while a run awaits I/O.
   #runDue(): Promise<void> {
     const run = this.#work.then(async () => {
-      for (let round = 0; round < 16; round++) {
-        const due = this.#timers.due(Date.now());
-        if (due.length === 0) break;
-        for (const name of due) {
-          this.#timers.clear(name);
-          try {
-            await this.#fire(name);
-          } catch (error) {
-            log("error", "build timer failed; retrying", {
-              object: "Build",
-              buildId: this.#store.load()?.id,
-              timer: name,
-              error: String((error as Error)?.stack ?? error),
-            });
-            this.#timers.set(name, Date.now() + 10_000);
-          }
-        }
-      }
+      await runDueTimers(this.#timerContext());
       await this.#commit();
     });
     this.#work = run.catch(() => undefined);
     return run;
   }
 
-  async #fire(name: string): Promise<void> {
-    const rec = this.#store.load();
-    if (!rec) return;
-    const status = rec.machine.status;
-    switch (name) {
-      case "claim":
-        if (status === "waiting") await this.#claimLayers();
-        return;
-      case "slot":
-        if (status === "queued") await runSlotAcquisition(this.#steps());
-        return;
-      case "dispatch":
-        if (status === "dispatching") await runDispatch(this.#steps());
-        return;
-      case "lease":
-        this.#apply({
-          type: "attempt_failed",
-          failure: "lost",
-          message:
-            status === "dispatching"
-              ? "The dispatch was never answered."
-              : `No event from the runner for ${RETRY_POLICY.leaseMs / 1000} s (lost runner).`,
-        });
-        return;
-      case "deadline":
-        this.#apply({ type: "deadline_passed" });
-        return;
-      case "retry":
-        this.#apply({ type: "retry_due" });
-        return;
-      case "cancel":
-        this.#apply({ type: "cancel_timeout" });
-        return;
-      case "outbox":
-        return;
-      case "gc":
-        if (isTerminal(status) && this.#store.outbox().length === 0) {
-          await this.ctx.storage.deleteAll();
-          migrate(this.ctx.storage.sql, BUILD_MIGRATIONS);
-        } else {
-          this.#timers.set("gc", Date.now() + RETENTION_MS);
-        }
-        return;
-    }
-  }
-
-  async #claimLayers(): Promise<void> {
-    for (;;) {
-      const rec = this.#store.load()!;
-      if (rec.machine.status !== "waiting") return;
-      const layers = this.#store.layers();
-      const layer = layers.find((l) => l.state === "pending");
-      if (!layer) {
-        this.#apply({ type: "claims_done", layersToBuild: layers.filter((l) => l.state === "claimed").length });
-        return;
-      }
-      // Above a layer this build rebuilds, every layer is rebuilt: its parent changes.
-      const claimedBelow = layers.some((l) => l.index < layer.index && l.state === "claimed");
-      const fresh = rec.mode === "ignore" || layer.index >= rec.freshFrom || claimedBelow;
-      const decision = await this.env.LAYER_BUILD.getByName(layerBuildName(rec.workspaceId, layer.key)).claim(rec.workspaceId, layer.key, {
-        buildId: rec.id,
-        mode: rec.mode,
-        fresh,
-      });
-      const now = this.#store.load()!;
-      if (now.machine.status !== "waiting") {
-        // Cancelled while the claim was in flight: give the key back.
-        if (decision.kind === "claimed") this.#releaseKey(layer.index, layer.key, { kind: "abandoned" });
-        return;
-      }
-      if (decision.kind === "claimed") {
-        this.#store.setLayer(layer.index, "claimed");
-        this.#store.setField("waiting_key", null);
-      } else if (decision.kind === "cached") {
-        this.#store.setLayer(layer.index, "cached", decision);
-      } else if (decision.kind === "failed") {
-        this.#apply({
-          type: "dependency_failed",
-          message: `Layer ${layer.key} failed in build ${decision.buildId} moments ago; it is not rebuilt until the failure memo expires.`,
-        });
-        return;
-      } else {
-        if (rec.waitingKey !== layer.key)
-          this.#logs.system(0, `waiting for build ${decision.holder}, which is building layer ${layer.key.slice(0, 12)}`, Date.now());
-        this.#store.setField("waiting_key", layer.key);
-        this.#timers.set("claim", Date.now() + RECLAIM_MS);
-        return;
-      }
-    }
-  }
-
-  /** Applies a machine event; `details`: what the runner reported with the failure the event brings (runner_failed). */
+  /** Applies a machine event (see `applyMachineEvent`) and wakes the log readers when it changed the build. */
   #apply(event: MachineEvent, details?: FailureDetails): boolean {
-    const rec = this.#store.load()!;
-    const t = transition(rec.machine, event, RETRY_POLICY);
-    if (!t.changed) return false;
-    const now = Date.now();
-    this.#store.saveMachine(t.state, now, isTerminal(t.state.status));
-    // The details belong to the failure they came with: a new attempt (failure cleared), a
-    // cancel or any other failure replaces them, so an earlier attempt's layer, exit code and
-    // log tail never outlive a retry. Written before the effects: `finish` memoises the layer.
-    const before = rec.machine.failure;
-    const after = t.state.failure;
-    if (event.type === "runner_failed") this.#store.setFailureDetails(details ?? null);
-    else if (before?.reason !== after?.reason || before?.message !== after?.message) this.#store.setFailureDetails(null);
-    for (const effect of t.effects) {
-      switch (effect.type) {
-        case "claim":
-          this.#timers.set("claim", now);
-          break;
-        case "acquire_slot":
-          this.#timers.set("slot", now);
-          break;
-        case "dispatch":
-          this.#timers.set("dispatch", now);
-          break;
-        case "renew_lease": {
-          this.#timers.set("lease", now + RETRY_POLICY.leaseMs);
-          const attempt = this.#store.attempt(t.state.attemptNo);
-          if (attempt && this.#timers.get("deadline") === null)
-            this.#timers.set("deadline", attempt.deadlineMs + RETRY_POLICY.deadlineGraceMs);
-          break;
-        }
-        case "end_attempt":
-          this.#endAttempt(rec, now);
-          break;
-        case "schedule_retry":
-          this.#timers.set("retry", now + effect.delayMs);
-          this.#logs.system(
-            rec.machine.attemptNo,
-            `attempt ${rec.machine.attemptNo} failed (${t.state.failure?.message ?? "infra"}); retrying in ${effect.delayMs / 1000} s`,
-            now,
-          );
-          break;
-        case "schedule_cancel_timeout":
-          this.#timers.set("cancel", now + RETRY_POLICY.cancelGraceMs);
-          break;
-        case "finish":
-          this.#finish(now);
-          break;
-      }
-    }
-    this.#store.enqueue("sync", {});
+    if (!applyMachineEvent(this.#parts(), event, details)) return false;
     this.#wakeLogReaders();
     return true;
-  }
-
-  #endAttempt(rec: BuildRecord, now: number): void {
-    const attempt = this.#store.attempt(rec.machine.attemptNo);
-    for (const name of ["lease", "deadline", "dispatch", "cancel"]) this.#timers.clear(name);
-    if (rec.slotFleet) this.#store.enqueue("release_slot", { fleetId: rec.slotFleet });
-    this.#store.setField("slot_fleet", null);
-    if (!attempt) return;
-    this.#store.markAttempt(attempt.attemptNo, "ended_ms", now);
-    this.#logs.closeAttempt(attempt.attemptNo, now);
-    if (attempt.tokenHashes.length) this.#store.enqueue("revoke_tokens", { hashes: attempt.tokenHashes });
-  }
-
-  #finish(now: number): void {
-    const rec = this.#store.load()!;
-    for (const name of ["claim", "slot", "dispatch", "lease", "deadline", "retry", "cancel"]) this.#timers.clear(name);
-    for (const fleetId of this.#store.queuedAt()) {
-      this.#store.enqueue("release_slot", { fleetId });
-      this.#store.setQueuedAt(fleetId, false);
-    }
-    const layers = this.#store.layers();
-    const memoised =
-      rec.machine.status === "timeout" || (rec.machine.status === "failed" && rec.machine.failure?.reason !== "dependency")
-        ? (rec.failedLayer ?? layers.find((l) => l.state === "claimed")?.key ?? null)
-        : null;
-    for (const layer of layers) {
-      if (layer.released) continue;
-      const holds = layer.state === "claimed";
-      if (holds || layer.key === rec.topKey || layer.key === rec.waitingKey) {
-        this.#releaseKey(layer.index, layer.key, holds && layer.key === memoised ? { kind: "failed", memo: true } : { kind: "abandoned" });
-      }
-    }
-    const m = rec.machine;
-    this.#logs.system(m.attemptNo, `build ${m.status}${m.failure ? ` (${m.failure.reason}): ${m.failure.message}` : ""}`, now);
-    this.#store.enqueue("archive_logs", {});
-    this.#timers.set("gc", now + RETENTION_MS);
-  }
-
-  #releaseKey(index: number, key: string, outcome: ReleaseOutcome): void {
-    this.#store.markReleased(index);
-    this.#store.enqueue("release_key", { key, outcome });
   }
 
   #target(rec: BuildRecord, key: string): string {
@@ -469,22 +241,7 @@ export class Build extends DurableObject<Env> {
     this.#wakeLogReaders();
     this.#store.pruneSeen(Date.now() - SEEN_RETENTION_MS);
     await this.#timers.arm();
-    const run = this.#flushing.then(async () => {
-      for (const item of this.#store.outbox()) {
-        const rec = this.#store.load();
-        if (!rec) return;
-        try {
-          await deliverOutboxItem(this.env, rec, item, this.#store, this.#logs);
-          this.#store.settleOutbox(item.id, true);
-        } catch (error) {
-          this.#store.settleOutbox(item.id, false);
-          log("warn", "outbox delivery failed; retrying", { object: "Build", buildId: rec.id, kind: item.kind, error: String(error) });
-          this.#timers.set("outbox", Date.now() + Math.min(MAX_OUTBOX_BACKOFF_MS, 1000 * 2 ** item.tries));
-          break;
-        }
-      }
-      await this.#timers.arm();
-    });
+    const run = this.#flushing.then(() => flushOutbox(this.env, this.#parts()));
     this.#flushing = run.catch(() => undefined);
     try {
       await run;

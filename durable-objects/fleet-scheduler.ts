@@ -71,21 +71,6 @@ export class FleetScheduler extends DurableObject<Env> {
     return { ok: true };
   }
 
-  /** Slots and queue, for diagnostics and tests. */
-  async snapshot(): Promise<{ capacity: number; slots: string[]; queue: string[] }> {
-    return {
-      capacity: this.#capacity(),
-      slots: this.#sql
-        .exec<{ build_id: string }>("SELECT build_id FROM slots ORDER BY granted_ms, build_id")
-        .toArray()
-        .map((r) => r.build_id),
-      queue: this.#sql
-        .exec<{ build_id: string }>("SELECT build_id FROM queue ORDER BY seq")
-        .toArray()
-        .map((r) => r.build_id),
-    };
-  }
-
   /** Reclaims expired slots and serves the queue. */
   override async alarm(): Promise<void> {
     this.#sql.exec("DELETE FROM slots WHERE expires_ms <= ?", Date.now());

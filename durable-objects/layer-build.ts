@@ -77,7 +77,7 @@ export class LayerBuild extends DurableObject<Env> {
   async submit(params: SubmitParams): Promise<SubmitResult> {
     this.#remember(params.spec.workspaceId, params.spec.layers.at(-1)!.key);
     for (;;) {
-      const decision = decideSubmit(this.#state(), params, Date.now());
+      const decision = decideSubmit(loadKeyState(this.#sql), params, Date.now());
       if (decision.kind === "cached" || decision.kind === "failed") return { ok: true, buildId: decision.buildId, outcome: decision.kind };
       if (decision.kind === "join") {
         const creating = this.#creating.get(decision.buildId);
@@ -101,7 +101,7 @@ export class LayerBuild extends DurableObject<Env> {
   /** A build asks to build this key now (see `decideClaim`); a `busy` claimant is woken on release. */
   async claim(workspaceId: string, key: string, request: ClaimRequest): Promise<ClaimDecision> {
     this.#remember(workspaceId, key);
-    const decision = decideClaim(this.#state(), request, Date.now());
+    const decision = decideClaim(loadKeyState(this.#sql), request, Date.now());
     if (decision.kind === "claimed") {
       this.#sql.exec(
         "INSERT INTO holder (one, build_id, mode, claimed_ms) VALUES (1, ?, ?, ?) ON CONFLICT (one) DO NOTHING",
@@ -121,7 +121,7 @@ export class LayerBuild extends DurableObject<Env> {
    * Waiting builds are woken before this returns when they can be reached (else by the alarm).
    */
   async release(buildId: string, mode: BuildMode, outcome: ReleaseOutcome): Promise<{ ok: true }> {
-    const { state, notifyWaiters } = applyRelease(this.#state(), buildId, mode, outcome, Date.now(), failureMemoMs(this.env));
+    const { state, notifyWaiters } = applyRelease(loadKeyState(this.#sql), buildId, mode, outcome, Date.now(), failureMemoMs(this.env));
     this.#save(state);
     this.#sql.exec("DELETE FROM waiters WHERE build_id = ?", buildId);
     if (notifyWaiters) {
@@ -132,21 +132,6 @@ export class LayerBuild extends DurableObject<Env> {
       await this.#notify();
     }
     return { ok: true };
-  }
-
-  /** Everything this object holds, for GET endpoints' diagnostics and tests. */
-  async snapshot(): Promise<KeyState & { waiters: string[]; notifying: string[] }> {
-    return {
-      ...this.#state(),
-      waiters: this.#sql
-        .exec<{ build_id: string }>("SELECT build_id FROM waiters ORDER BY build_id")
-        .toArray()
-        .map((r) => r.build_id),
-      notifying: this.#sql
-        .exec<{ build_id: string }>("SELECT build_id FROM notify ORDER BY build_id")
-        .toArray()
-        .map((r) => r.build_id),
-    };
   }
 
   /** Retries waking builds that could not be reached. */
@@ -201,30 +186,6 @@ export class LayerBuild extends DurableObject<Env> {
     await this.#timers.arm();
   }
 
-  #state(): KeyState {
-    const holder = this.#sql.exec<{ build_id: string; mode: BuildMode }>("SELECT build_id, mode FROM holder").toArray()[0];
-    const pending = this.#sql
-      .exec<{ build_id: string; mode: BuildMode; fresh_from: number }>("SELECT build_id, mode, fresh_from FROM pending ORDER BY seq")
-      .toArray()
-      .map((r): PendingBuild => ({ buildId: r.build_id, mode: r.mode, freshFrom: r.fresh_from }));
-    const o = this.#sql
-      .exec<{
-        success_build: string | null;
-        digest: string | null;
-        reference: string | null;
-        size_bytes: number | null;
-        failed_build: string | null;
-        failed_until_ms: number | null;
-      }>("SELECT * FROM outcome")
-      .toArray()[0];
-    return {
-      holder: holder ? { buildId: holder.build_id, mode: holder.mode } : null,
-      pending,
-      success: o?.success_build ? { buildId: o.success_build, digest: o.digest!, reference: o.reference!, sizeBytes: o.size_bytes! } : null,
-      failure: o?.failed_build ? { buildId: o.failed_build, untilMs: o.failed_until_ms! } : null,
-    };
-  }
-
   #save(state: KeyState): void {
     if (state.holder) {
       this.#sql.exec(
@@ -272,4 +233,29 @@ export class LayerBuild extends DurableObject<Env> {
 
 function unavailable(): SubmitResult {
   return { ok: false, error: { code: "build_unavailable", message: "The build could not be created. Retry the request." } };
+}
+
+/** The key's coordination state as `join-policy.ts` decides on it, read from the object's storage. */
+export function loadKeyState(sql: SqlStorage): KeyState {
+  const holder = sql.exec<{ build_id: string; mode: BuildMode }>("SELECT build_id, mode FROM holder").toArray()[0];
+  const pending = sql
+    .exec<{ build_id: string; mode: BuildMode; fresh_from: number }>("SELECT build_id, mode, fresh_from FROM pending ORDER BY seq")
+    .toArray()
+    .map((r): PendingBuild => ({ buildId: r.build_id, mode: r.mode, freshFrom: r.fresh_from }));
+  const o = sql
+    .exec<{
+      success_build: string | null;
+      digest: string | null;
+      reference: string | null;
+      size_bytes: number | null;
+      failed_build: string | null;
+      failed_until_ms: number | null;
+    }>("SELECT * FROM outcome")
+    .toArray()[0];
+  return {
+    holder: holder ? { buildId: holder.build_id, mode: holder.mode } : null,
+    pending,
+    success: o?.success_build ? { buildId: o.success_build, digest: o.digest!, reference: o.reference!, sizeBytes: o.size_bytes! } : null,
+    failure: o?.failed_build ? { buildId: o.failed_build, untilMs: o.failed_until_ms! } : null,
+  };
 }

@@ -5,8 +5,9 @@
  * dispatch and the runner's own log.
  *
  * The request id travels implicitly inside one request (AsyncLocalStorage, set by
- * `requestContext`) and explicitly across boundaries that do not share it: Durable Object RPC
- * arguments (`withRequestId`), the dispatch's `x-request-id` header, the runner.
+ * `requestContext`) and explicitly across boundaries that do not share it: a `requestId` field
+ * on lines written by Durable Objects (passed to them as an RPC argument), the dispatch's
+ * `x-request-id` header, the runner.
  *
  * @example
  * log("info", "build created", { buildId });   // {"level":"info","msg":"build created","requestId":"…","buildId":"…"}
@@ -68,14 +69,6 @@ export function log(level: LogLevel, msg: string, fields: Record<string, unknown
 /** The request id of the work in progress, or null outside a request. */
 export function currentRequestId(): string | null {
   return storage.getStore()?.requestId ?? null;
-}
-
-/**
- * Runs `fn` with `requestId` as the current request id: for Durable Object RPC methods and
- * alarms, which do not inherit the caller's context.
- */
-export function withRequestId<T>(requestId: string | null | undefined, fn: () => T, minLevel: LogLevel = "info"): T {
-  return storage.run({ requestId: requestId && REQUEST_ID.test(requestId) ? requestId : null, minLevel }, fn);
 }
 
 /**

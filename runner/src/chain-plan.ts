@@ -53,9 +53,6 @@ export function planChains(layers: readonly JobLayer[], options: { enabled: bool
   return chains;
 }
 
-/** One layer's rendered Dockerfile, as part of a chain. */
-export type ChainPart = { text: string };
-
 /** The joined Dockerfile and, per layer, the number (1-based, as buildah counts) of its last step. */
 export type ChainDockerfile = { text: string; lastSteps: number[]; totalSteps: number };
 

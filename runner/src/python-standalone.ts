@@ -15,9 +15,6 @@ import type { JobLayer } from "@kiln-build/protocol";
 import { infraFailure } from "./failure.ts";
 import { type ExtractLimits, extractTarFile } from "./safe-extract.ts";
 
-/** astral-sh/python-build-standalone's GitHub releases. */
-export const DEFAULT_PYTHON_MIRROR = "https://github.com/astral-sh/python-build-standalone/releases/download";
-
 /** A release as the layer spec names it. */
 export type PythonStandalone = NonNullable<JobLayer["pythonStandalone"]>;
 

@@ -19,6 +19,7 @@ import {
   settle,
   submitImage,
 } from "./helpers.ts";
+import { buildSnapshot } from "./object-probes.ts";
 
 async function started(options: { fleets?: number; mode?: "accept" | "refuse" } = {}) {
   const t = await newTenant();
@@ -33,7 +34,7 @@ async function fire(buildId: string, timer: string) {
   const stub = buildStub(buildId);
   await makeDue(stub, timer);
   expect(await runDurableObjectAlarm(stub)).toBe(true);
-  return (await stub.snapshot())!;
+  return (await buildSnapshot(stub))!;
 }
 
 describe("leases and retries", () => {
@@ -60,12 +61,12 @@ describe("leases and retries", () => {
     const forged = await sendEvent(f2, { ...job2, fencingToken: 1 }, { type: "heartbeat" });
     expect(forged.body.error.code).toBe("stale_attempt");
     await completeJob(f2, job2);
-    expect((await buildStub(buildId).snapshot())!.build.machine.status).toBe("succeeded");
+    expect((await buildSnapshot(buildStub(buildId)))!.build.machine.status).toBe("succeeded");
   });
 
   it("retries a refused dispatch with doubling backoff, then fails as infra after three attempts", async () => {
     const { fleets, buildId, t, imageId } = await started({ mode: "refuse" });
-    const first = (await buildStub(buildId).snapshot())!;
+    const first = (await buildSnapshot(buildStub(buildId)))!;
     expect(first.build.machine).toMatchObject({ status: "retrying", attemptNo: 1 });
     const second = await fire(buildId, "retry");
     expect(second.build.machine).toMatchObject({ status: "retrying", attemptNo: 2 });
@@ -133,7 +134,7 @@ describe("failure details", () => {
       logTail: ["pushing", "denied"],
     } as const;
     expect((await sendEvent(s.fleets[0]!, job1, pushFailed)).status).toBe(200);
-    const retrying = (await buildStub(s.buildId).snapshot())!.build;
+    const retrying = (await buildSnapshot(buildStub(s.buildId)))!.build;
     expect(retrying).toMatchObject({
       machine: { status: "retrying" },
       failedLayer: job1.layers[1]!.key,
@@ -163,7 +164,7 @@ describe("failure details", () => {
     const s = await infraThenRetry();
     expect((await failureOf(s)).build).toBeNull();
     await completeJob(s.fleets[1]!, s.job2);
-    const done = (await buildStub(s.buildId).snapshot())!.build;
+    const done = (await buildSnapshot(buildStub(s.buildId)))!.build;
     expect(done).toMatchObject({
       machine: { status: "succeeded", failure: null },
       failedLayer: null,
@@ -288,13 +289,13 @@ describe("persistence", () => {
     const { fleets, buildId } = await started();
     const job = await nthJob(fleets[0]!, 1);
     const stub = buildStub(buildId);
-    const before = (await stub.snapshot())!;
+    const before = (await buildSnapshot(stub))!;
     await evictDurableObject(stub);
-    const after = (await stub.snapshot())!;
+    const after = (await buildSnapshot(stub))!;
     expect(after.build).toEqual(before.build);
     expect(after.timers).toEqual(before.timers);
     expect((await sendEvent(fleets[0]!, { ...job, attemptId: "at-other" }, { type: "heartbeat" })).status).toBe(404);
     await completeJob(fleets[0]!, job);
-    expect((await stub.snapshot())!.build.machine.status).toBe("succeeded");
+    expect((await buildSnapshot(stub))!.build.machine.status).toBe("succeeded");
   });
 });

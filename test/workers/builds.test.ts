@@ -2,6 +2,7 @@
 // GET /v1/builds/:id?waitSeconds, the long-poll for the outcome.
 import { describe, expect, it } from "vitest";
 import { apiJson, buildStub, chain, completeJob, digestFor, dispatchedBuild, newTenant, sendEvent, submitImage } from "./helpers.ts";
+import { buildSnapshot } from "./object-probes.ts";
 
 describe("/v1/builds", () => {
   it("shows a build's status, attempts, fleet and the layers it produced", async () => {
@@ -131,7 +132,7 @@ describe("GET /v1/builds/:id?waitSeconds", () => {
   it("refuses waitSeconds above 25, negative or not an integer with a 400, changing nothing", async () => {
     const { t, buildId } = await dispatchedBuild(1);
     const before = await apiJson("GET", `/v1/builds/${buildId}`, { token: t.token });
-    const objectBefore = await buildStub(buildId).snapshot();
+    const objectBefore = await buildSnapshot(buildStub(buildId));
     for (const wait of ["26", "-1", "1.5", "soon"]) {
       const refused = await apiJson("GET", `/v1/builds/${buildId}?waitSeconds=${wait}`, { token: t.token });
       expect(refused.status, `waitSeconds=${wait}`).toBe(400);
@@ -139,7 +140,7 @@ describe("GET /v1/builds/:id?waitSeconds", () => {
     }
     const after = await apiJson("GET", `/v1/builds/${buildId}`, { token: t.token });
     expect(after.body).toEqual(before.body);
-    expect(await buildStub(buildId).snapshot()).toEqual(objectBefore);
+    expect(await buildSnapshot(buildStub(buildId))).toEqual(objectBefore);
     expect(after.body.status).toBe("running");
   });
 

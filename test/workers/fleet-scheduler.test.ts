@@ -3,6 +3,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { chain, completeJob, dispatches, makeDue, newFleet, newTenant, nthJob, settle, submitImage } from "./helpers.ts";
+import { fleetSnapshot } from "./object-probes.ts";
 
 const ttl = { slotTtlMs: 3_600_000 };
 
@@ -14,10 +15,10 @@ describe("FleetScheduler", () => {
     expect(await fleet.acquire("fl-unit-1", "bd-b", { capacity: 1, enqueue: false, ...ttl })).toEqual({ granted: false, position: null });
     expect(await fleet.acquire("fl-unit-1", "bd-b", { capacity: 1, enqueue: true, ...ttl })).toEqual({ granted: false, position: 0 });
     expect(await fleet.acquire("fl-unit-1", "bd-c", { capacity: 1, enqueue: true, ...ttl })).toEqual({ granted: false, position: 1 });
-    expect(await fleet.snapshot()).toEqual({ capacity: 1, slots: ["bd-a"], queue: ["bd-b", "bd-c"] });
+    expect(await fleetSnapshot(fleet)).toEqual({ capacity: 1, slots: ["bd-a"], queue: ["bd-b", "bd-c"] });
     // bd-b and bd-c are not builds: they decline the slot, which moves on and stays free.
     await fleet.release("bd-a");
-    expect(await fleet.snapshot()).toEqual({ capacity: 1, slots: [], queue: [] });
+    expect(await fleetSnapshot(fleet)).toEqual({ capacity: 1, slots: [], queue: [] });
   });
 
   it("reclaims a slot whose build never released it once it expires", async () => {
@@ -32,7 +33,7 @@ describe("FleetScheduler", () => {
     await makeDue(fleet, "expire");
     expect(await runDurableObjectAlarm(fleet)).toBe(true);
     // The slot went to the queue's head; bd-next is no build, so it declined and the slot is free again.
-    expect(await fleet.snapshot()).toEqual({ capacity: 1, slots: [], queue: [] });
+    expect(await fleetSnapshot(fleet)).toEqual({ capacity: 1, slots: [], queue: [] });
   });
 
   it("queues builds when the fleet is full and hands the slot to the next in order", async () => {
@@ -46,10 +47,10 @@ describe("FleetScheduler", () => {
     }
     const [a, b, c] = ids;
     const scheduler = env.FLEET_SCHEDULER.getByName(fleet.id);
-    expect(await scheduler.snapshot()).toEqual({ capacity: 1, slots: [a], queue: [b, c] });
+    expect(await fleetSnapshot(scheduler)).toEqual({ capacity: 1, slots: [a], queue: [b, c] });
     expect((await settle(b!)).build.machine.status).toBe("queued");
     await completeJob(fleet, await nthJob(fleet, 1));
-    expect((await scheduler.snapshot()).slots).toEqual([b]);
+    expect((await fleetSnapshot(scheduler)).slots).toEqual([b]);
     await settle(b!);
     expect((await nthJob(fleet, 2)).jobId).toBe(b);
     expect((await settle(c!)).build.machine.status).toBe("queued");

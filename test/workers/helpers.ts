@@ -10,6 +10,7 @@ import { generateToken, hashToken, SCOPES, type Scope } from "../../workers/auth
 import { fleets } from "../../workers/db/schema/fleets.ts";
 import { tokens, workspaces } from "../../workers/db/schema/workspaces.ts";
 import { sealSigningSecret } from "../../workers/fleets.ts";
+import { settleBuild } from "./object-probes.ts";
 
 /** One request the recorder got (test/node/fleet-recorder.ts). */
 export type Recorded = { fleet: string; mode: string; headers: Record<string, string>; body: string; receivedAtMs: number };
@@ -158,7 +159,7 @@ export function buildStub(buildId: string) {
 
 /** Runs every due timer of a build (claims, slot, dispatch) and returns its snapshot. */
 export async function settle(buildId: string) {
-  return (await buildStub(buildId).settle())!;
+  return (await settleBuild(buildStub(buildId)))!;
 }
 
 /** Sends a runner event for `job`, signed with the fleet's secret (or as `options` override). */

@@ -22,6 +22,7 @@ import {
   settle,
   submitImage,
 } from "./helpers.ts";
+import { layerBuildSnapshot } from "./object-probes.ts";
 
 async function setup() {
   const t = await newTenant();
@@ -202,9 +203,9 @@ describe("persistence", () => {
     await evictDurableObject(top);
     const second = await submitImage(t.token, layers);
     expect(second.body.buildId).toBe(first.body.buildId);
-    const snapshot = await top.snapshot();
+    const snapshot = await layerBuildSnapshot(top);
     expect(snapshot.holder).toEqual({ buildId: first.body.buildId, mode: "normal" });
     await completeJob(fleet, await nthJob(fleet, 1));
-    expect((await top.snapshot()).success?.buildId).toBe(first.body.buildId);
+    expect((await layerBuildSnapshot(top)).success?.buildId).toBe(first.body.buildId);
   });
 });

@@ -4,7 +4,7 @@
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../workers/index.ts";
-import { currentRequestId, formatLogLine, log, parseLogLevel, requestIdFrom, withRequestId } from "../../workers/log.ts";
+import { currentRequestId, formatLogLine, log, parseLogLevel, requestIdFrom } from "../../workers/log.ts";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -100,30 +100,10 @@ describe("request ids through the Worker", () => {
   });
 });
 
-describe("explicit contexts (Durable Object RPC, alarms)", () => {
-  it("carries a request id passed as an argument into every line", async () => {
-    const lines = await captured(() =>
-      withRequestId("rpc-req-7", async () => {
-        expect(currentRequestId()).toBe("rpc-req-7");
-        await Promise.resolve();
-        log("info", "inside", { buildId: "bd-9" });
-      }),
-    );
-    expect(lines).toEqual([{ level: "info", msg: "inside", requestId: "rpc-req-7", buildId: "bd-9" }]);
+describe("outside a request (Durable Object RPC, alarms)", () => {
+  it("has no current request id, and takes the one a line names explicitly", async () => {
     expect(currentRequestId()).toBeNull();
-  });
-
-  it("drops lines below the level and lets an explicit requestId field win", async () => {
-    const lines = await captured(() =>
-      withRequestId(
-        "ctx-id",
-        () => {
-          log("debug", "hidden");
-          log("warn", "shown", { requestId: "explicit-id" });
-        },
-        "info",
-      ),
-    );
-    expect(lines).toEqual([{ level: "warn", msg: "shown", requestId: "explicit-id" }]);
+    const lines = await captured(() => log("warn", "shown", { requestId: "explicit-id", buildId: "bd-9" }));
+    expect(lines).toEqual([{ level: "warn", msg: "shown", requestId: "explicit-id", buildId: "bd-9" }]);
   });
 });

@@ -8,8 +8,9 @@ import { describe, expect, it } from "vitest";
 import type { LayerRow } from "../../durable-objects/build-store.ts";
 import { FAILURE_LOG_LINE_CHARS, planRunnerEvent } from "../../durable-objects/runner-events.ts";
 import { buildStub, dispatchedBuild, newFleet, ORIGIN, sendEvent } from "./helpers.ts";
+import { buildSnapshot } from "./object-probes.ts";
 
-const statusOf = async (buildId: string) => (await buildStub(buildId).snapshot())!.build.machine.status;
+const statusOf = async (buildId: string) => (await buildSnapshot(buildStub(buildId)))!.build.machine.status;
 
 describe("POST /v1/runner/events", () => {
   it("accepts a signed event for the current attempt and answers { ok, cancel }", async () => {

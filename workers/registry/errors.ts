@@ -61,8 +61,6 @@ export const manifestBlobUnknown = (digest: string) =>
 export const nameInvalid = (name: string) => new RegistryError(400, "NAME_INVALID", "invalid repository name", { name });
 /** 404 NAME_UNKNOWN. */
 export const nameUnknown = (name: string) => new RegistryError(404, "NAME_UNKNOWN", "repository name not known to registry", { name });
-/** 400 SIZE_INVALID. */
-export const sizeInvalid = (message: string) => new RegistryError(400, "SIZE_INVALID", message);
 /** 416 with the upload's current range, so the client can resume. */
 export const rangeInvalid = (message: string, headers: Record<string, string>) =>
   new RegistryError(416, "RANGE_INVALID", message, undefined, headers);
