@@ -159,6 +159,12 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
   if (result.ok) {
     ctx.store.markAttempt(attemptNo, "dispatched_ms", Date.now());
     ctx.apply({ type: "dispatched" });
+  } else if (result.error.code === "protocol_unsupported") {
+    // The runner and this orchestrator speak different protocol versions: an operator has to
+    // upgrade one of them, which retrying cannot do. Fail now, with the runner's how-to-fix.
+    const message = `Fleet '${fleet.name}' refused the job: ${result.error.message}`;
+    ctx.logs.system(attemptNo, message, Date.now());
+    ctx.apply({ type: "unrecoverable", message });
   } else {
     ctx.apply({ type: "attempt_failed", failure: "refused", message: result.error.message });
   }

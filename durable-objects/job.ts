@@ -1,9 +1,9 @@
 /**
- * Composes the job a build dispatches (workers/protocol/runner-protocol.ts `JobSchema`), pure:
+ * Composes the job a build dispatches (`JobSchema` of @kiln-build/protocol), pure:
  * target and pinned registry references, context URLs, and only the declared secrets.
  */
 
-import type { Job, JobLayer } from "@kiln-build/protocol";
+import { type Job, type JobLayer, PROTOCOL_VERSION } from "@kiln-build/protocol";
 import { contextDownloadPath } from "../workers/contexts/upload-plan.ts";
 import type { BuildLayer } from "./build-spec.ts";
 import type { BuildMode } from "./join-policy.ts";
@@ -80,6 +80,7 @@ export function composeJob(input: JobInput): Job {
     }),
   );
   return {
+    protocolVersion: PROTOCOL_VERSION,
     jobId: input.buildId,
     attemptId: input.attemptId,
     fencingToken: input.fencingToken,

@@ -52,6 +52,13 @@ export const JobLayerSchema = LayerSpecSchema.pick({
 /** A build job: the uncached suffix of one image chain, built by one runner in order. */
 export const JobSchema = z
   .object({
+    /**
+     * The runner protocol this job speaks (`PROTOCOL_VERSION` of the orchestrator that built it).
+     * A runner checks it before anything else and refuses a version it does not speak with
+     * 400 `protocol_unsupported`, so a mismatch fails the build with a clear message instead of
+     * surfacing as an unknown field.
+     */
+    protocolVersion: z.number().int().positive(),
     jobId: Id,
     /** Changes on every retry; events for an older attempt are refused (409). */
     attemptId: Id,

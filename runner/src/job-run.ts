@@ -61,6 +61,26 @@ export type JobOutcome = { status: "succeeded" } | { status: "failed"; reason: F
 
 const MAX_MESSAGE = 16 * 1024;
 
+/** What one execution has set up so far: what the failure path reports with and the cleanup removes. */
+type Execution = {
+  /** Masks the job's secrets; replaced once the registry logins are known. */
+  masker: SecretMasker;
+  workDir: string | null;
+  secretDir: string | null;
+  shipper: LogShipper | null;
+  /** Targets built into local storage, removed after the job. */
+  built: string[];
+  /** The `layer_succeeded` deliveries, chained in layer order. */
+  layerEvents: Promise<unknown>;
+  /** The layer (or chain's first layer) building now, named by a failure that names none. */
+  current: string | null;
+  publishing: PublishQueue<LayerResult>;
+  /** Layer inputs are fetched ahead of the builds; stopped and awaited before the job's files are removed. */
+  prefetch: AbortController;
+  inputs: Promise<LayerInputs>[];
+  started: Promise<unknown>;
+};
+
 /** One attempt of one job. */
 export class JobRun {
   readonly job: Job;
@@ -113,152 +133,197 @@ export class JobRun {
 
   /** Builds every layer and reports the outcome. Never throws. */
   async execute(): Promise<JobOutcome> {
-    const { config, logger } = this.#deps;
-    const job = this.job;
-    let masker = new SecretMasker(jobSecretValues(job), config.maskMinLength);
-    let workDir: string | null = null;
-    let secretDir: string | null = null;
-    let shipper: LogShipper | null = null;
-    const built: string[] = [];
-    let chain: Promise<unknown> = Promise.resolve();
-    let current: string | null = null;
-    const publishing = new PublishQueue<LayerResult>();
-    // Layer inputs are fetched ahead of the builds; stopped and awaited before the job's files are removed.
-    const prefetch = new AbortController();
-    let inputs: Promise<LayerInputs>[] = [];
-    let started: Promise<unknown> = Promise.resolve();
+    const run: Execution = {
+      masker: new SecretMasker(jobSecretValues(this.job), this.#deps.config.maskMinLength),
+      workDir: null,
+      secretDir: null,
+      shipper: null,
+      built: [],
+      layerEvents: Promise.resolve(),
+      current: null,
+      publishing: new PublishQueue<LayerResult>(),
+      prefetch: new AbortController(),
+      inputs: [],
+      started: Promise.resolve(),
+    };
     try {
-      if (this.#stopReason) throw this.#stopped();
-      // `started` must not overtake `accepted`; it travels while the job's files and inputs are prepared.
-      started = this.#accepted.then(() => this.#events.deliver({ type: "started" }, this.#stop.signal));
-      started.catch(() => undefined);
-      for (const layer of job.layers) {
-        const problem = layer.gpu ? this.#deps.gpuPool.check(layer.gpu) : null;
-        if (problem)
-          throw new JobFailure("infra", `${problem}; the orchestrator should send this job to a fleet with matching GPUs`, {
-            layerKey: layer.key,
-          });
-      }
-      await mkdir(config.workDir, { recursive: true, mode: 0o700 });
-      workDir = await mkdtemp(path.join(config.workDir, `${safeName(job.jobId)}-`));
-      // Secret files live in RAM when the machine has a tmpfs, so they never reach a disk.
-      const secretRoot = config.secretsDir ?? (existsSync("/dev/shm") ? "/dev/shm" : workDir);
-      secretDir = await mkdtemp(path.join(secretRoot, "kiln-runner-secrets-"));
-
-      const targetLogin: RegistryLogin = { host: job.registry.host, ...job.registry.credentials };
-      const baseLogins = new Map<number, RegistryLogin>();
-      for (const layer of job.layers) {
-        const login = await baseImageLogin(layer, job.secrets, { ecrEndpoint: config.ecrEndpoint, signal: this.#stop.signal }).catch(
-          (error: unknown) => {
-            throw this.#stop.signal.aborted ? this.#stopped() : error;
-          },
-        );
-        if (login) baseLogins.set(layer.index, login);
-      }
-      const extra = [targetLogin, ...baseLogins.values()].flatMap(loginSecrets);
-      masker = new SecretMasker([...jobSecretValues(job), ...extra], config.maskMinLength);
-
-      // A job stopped while it was being prepared (a deadline already past) ends before it has a log.
-      if (this.#stopReason) throw this.#stopped();
-      shipper = new LogShipper({
-        buffer: new LogBuffer({
-          spillPath: path.join(workDir, "log-spill.jsonl"),
-          memoryBytes: config.logMemoryBytes,
-          spillMaxBytes: config.logSpillMaxBytes,
-        }),
-        masker,
-        deliver: (body, giveUp) => this.#events.deliver(body, giveUp),
-        logger,
-        flushMs: config.logFlushMs,
-        chunkBytes: config.logChunkBytes,
-      });
-      shipper.start();
-      const env: LayerBuildEnv = {
-        ...this.#deps,
-        job,
-        shipper,
-        signal: this.#stop.signal,
-        workDir,
-        secretDir,
-        targetLogin,
-        baseLogins,
-        stopped: () => this.#stopped(),
-      };
-      // Builds also stop when a push fails: the job has failed, and that push's failure is the one to report.
-      const buildEnv: LayerBuildEnv = {
-        ...env,
-        signal: AbortSignal.any([this.#stop.signal, publishing.signal]),
-        stopped: () => (this.#stopReason ? this.#stopped() : toJobFailure(publishing.failure)),
-      };
-      // Layer i+1's context downloads and unpacks while layer i builds (in layer order, one at a time).
-      const inputsEnv: LayerBuildEnv = { ...env, signal: AbortSignal.any([this.#stop.signal, prefetch.signal]) };
-      inputs = inLayerOrder(job.layers, (layer, i) => prepareLayerInputs(inputsEnv, layer, i));
-      const publish = (layerBuilt: BuiltLayer) => {
-        built.push(layerBuilt.layer.target);
-        // The next layer builds FROM the local image while this one is pushed; pushes stay one at a time.
-        publishing.add(
-          () => publishLayer(env, layerBuilt),
-          (result) => {
-            // Ordered but not awaited: the orchestrator hears about this layer while later ones build.
-            const event: EventBody = { type: "layer_succeeded", layerKey: layerBuilt.layer.key, ...result };
-            chain = chain.then(() => this.#events.deliver(event, this.#giveUp.signal));
-          },
-        );
-      };
-      // Nothing is built before the orchestrator has heard that the job started.
-      await started;
-      if (this.#stopReason) throw this.#stopped();
-      for (const members of planChains(job.layers, { enabled: config.chainLayers && this.#deps.backend.chains })) {
-        if (buildEnv.signal.aborted) throw buildEnv.stopped();
-        const first = members[0]!;
-        const parent = first === 0 ? job.parentReference : job.layers[first - 1]!.target;
-        current = job.layers[first]!.key;
-        if (members.length === 1) {
-          publish(await buildLayer(buildEnv, job.layers[first]!, first, parent, await inputs[first]!));
-        } else {
-          const chainMembers = await Promise.all(members.map(async (i) => ({ layer: job.layers[i]!, index: i, inputs: await inputs[i]! })));
-          await buildChain(buildEnv, chainMembers, parent, publish);
-        }
-        current = null;
-      }
-      await publishing.settled();
-      if (publishing.failure) throw publishing.failure;
-      await this.#finish(shipper, chain, { type: "succeeded" });
-      logger.info("job succeeded", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length });
-      return { status: "succeeded" };
+      return await this.#run(run);
     } catch (error) {
-      // Whichever failed first decides: a push that failed while a layer built stopped that build.
-      const pushFailedFirst = publishing.failure;
-      // Pushes already queued still finish (or stop with the job), so every layer that made it is reported.
-      await publishing.settled();
-      // The final event never overtakes `started`.
-      await started.catch(() => undefined);
-      const failure = this.#stopReason ? this.#stopped() : toJobFailure(pushFailedFirst ?? error);
-      failure.layerKey ??= current;
-      if (this.#stopReason === "fenced") {
-        shipper?.stop();
-        logger.warn("job fenced by a newer attempt", { jobId: job.jobId, attemptId: job.attemptId });
-        return { status: "fenced" };
-      }
-      const message = masker.mask(failure.message).slice(0, MAX_MESSAGE);
-      shipper?.system(failure.layerKey, `build failed (${failure.reason}): ${message}`);
-      await this.#finish(shipper, chain, {
-        type: "failed",
-        reason: failure.reason,
-        message,
-        layerKey: failure.layerKey,
-        exitCode: failure.exitCode,
-        logTail: (shipper?.tail() ?? []).slice(-100),
-      });
-      logger.warn("job failed", { jobId: job.jobId, attemptId: job.attemptId, reason: failure.reason, message });
-      return { status: "failed", reason: failure.reason, message };
+      return await this.#fail(run, error);
     } finally {
       this.#stopHeartbeats();
       clearTimeout(this.#deadlineTimer);
-      prefetch.abort();
-      await Promise.allSettled(inputs);
-      await this.#cleanup(workDir, secretDir, built);
+      run.prefetch.abort();
+      await Promise.allSettled(run.inputs);
+      await this.#cleanup(run.workDir, run.secretDir, run.built);
     }
+  }
+
+  /** The job from `started` to `succeeded`; throws whatever ends it early. */
+  async #run(run: Execution): Promise<JobOutcome> {
+    const { job } = this;
+    if (this.#stopReason) throw this.#stopped();
+    // `started` must not overtake `accepted`; it travels while the job's files and inputs are prepared.
+    run.started = this.#accepted.then(() => this.#events.deliver({ type: "started" }, this.#stop.signal));
+    run.started.catch(() => undefined);
+    // A GPU request this machine can never meet fails the job at once.
+    for (const layer of job.layers) {
+      const problem = layer.gpu ? this.#deps.gpuPool.check(layer.gpu) : null;
+      if (problem)
+        throw new JobFailure("infra", `${problem}; the orchestrator should send this job to a fleet with matching GPUs`, {
+          layerKey: layer.key,
+        });
+    }
+    const { workDir, secretDir } = await this.#makeDirectories(run);
+    const { targetLogin, baseLogins } = await this.#resolveLogins(run);
+    // A job stopped while it was being prepared (a deadline already past) ends before it has a log.
+    if (this.#stopReason) throw this.#stopped();
+    const shipper = this.#startShipper(run, workDir);
+    const env: LayerBuildEnv = {
+      ...this.#deps,
+      job,
+      shipper,
+      signal: this.#stop.signal,
+      workDir,
+      secretDir,
+      targetLogin,
+      baseLogins,
+      stopped: () => this.#stopped(),
+    };
+    // Layer i+1's context downloads and unpacks while layer i builds (in layer order, one at a time).
+    const inputsEnv: LayerBuildEnv = { ...env, signal: AbortSignal.any([this.#stop.signal, run.prefetch.signal]) };
+    run.inputs = inLayerOrder(job.layers, (layer, i) => prepareLayerInputs(inputsEnv, layer, i));
+    // Nothing is built before the orchestrator has heard that the job started.
+    await run.started;
+    if (this.#stopReason) throw this.#stopped();
+    await this.#buildLayers(run, env);
+    await run.publishing.settled();
+    if (run.publishing.failure) throw run.publishing.failure;
+    await this.#finish(shipper, run.layerEvents, { type: "succeeded" });
+    this.#deps.logger.info("job succeeded", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length });
+    return { status: "succeeded" };
+  }
+
+  /** Creates the job's scratch and secret directories, recording each at once so the cleanup removes it. */
+  async #makeDirectories(run: Execution): Promise<{ workDir: string; secretDir: string }> {
+    const { config } = this.#deps;
+    await mkdir(config.workDir, { recursive: true, mode: 0o700 });
+    const workDir = await mkdtemp(path.join(config.workDir, `${safeName(this.job.jobId)}-`));
+    run.workDir = workDir;
+    // Secret files live in RAM when the machine has a tmpfs, so they never reach a disk.
+    const secretRoot = config.secretsDir ?? (existsSync("/dev/shm") ? "/dev/shm" : workDir);
+    const secretDir = await mkdtemp(path.join(secretRoot, "kiln-runner-secrets-"));
+    run.secretDir = secretDir;
+    return { workDir, secretDir };
+  }
+
+  /** The target registry's login and the base images' (an ECR token is fetched now); their secrets join the masker. */
+  async #resolveLogins(run: Execution): Promise<{ targetLogin: RegistryLogin; baseLogins: Map<number, RegistryLogin> }> {
+    const { config } = this.#deps;
+    const job = this.job;
+    const targetLogin: RegistryLogin = { host: job.registry.host, ...job.registry.credentials };
+    const baseLogins = new Map<number, RegistryLogin>();
+    for (const layer of job.layers) {
+      const login = await baseImageLogin(layer, job.secrets, { ecrEndpoint: config.ecrEndpoint, signal: this.#stop.signal }).catch(
+        (error: unknown) => {
+          throw this.#stop.signal.aborted ? this.#stopped() : error;
+        },
+      );
+      if (login) baseLogins.set(layer.index, login);
+    }
+    const extra = [targetLogin, ...baseLogins.values()].flatMap(loginSecrets);
+    run.masker = new SecretMasker([...jobSecretValues(job), ...extra], config.maskMinLength);
+    return { targetLogin, baseLogins };
+  }
+
+  /** Starts streaming the job's log, spilling to the job's directory while the orchestrator is unreachable. */
+  #startShipper(run: Execution, workDir: string): LogShipper {
+    const { config, logger } = this.#deps;
+    const shipper = new LogShipper({
+      buffer: new LogBuffer({
+        spillPath: path.join(workDir, "log-spill.jsonl"),
+        memoryBytes: config.logMemoryBytes,
+        spillMaxBytes: config.logSpillMaxBytes,
+      }),
+      masker: run.masker,
+      deliver: (body, giveUp) => this.#events.deliver(body, giveUp),
+      logger,
+      flushMs: config.logFlushMs,
+      chunkBytes: config.logChunkBytes,
+    });
+    run.shipper = shipper;
+    shipper.start();
+    return shipper;
+  }
+
+  /** Builds the layers in order, alone or as chains; each built layer is pushed while the next builds. */
+  async #buildLayers(run: Execution, env: LayerBuildEnv): Promise<void> {
+    const { config, backend } = this.#deps;
+    const job = this.job;
+    // Builds also stop when a push fails: the job has failed, and that push's failure is the one to report.
+    const buildEnv: LayerBuildEnv = {
+      ...env,
+      signal: AbortSignal.any([this.#stop.signal, run.publishing.signal]),
+      stopped: () => (this.#stopReason ? this.#stopped() : toJobFailure(run.publishing.failure)),
+    };
+    const publish = (layerBuilt: BuiltLayer) => {
+      run.built.push(layerBuilt.layer.target);
+      // The next layer builds FROM the local image while this one is pushed; pushes stay one at a time.
+      run.publishing.add(
+        () => publishLayer(env, layerBuilt),
+        (result) => {
+          // Ordered but not awaited: the orchestrator hears about this layer while later ones build.
+          const event: EventBody = { type: "layer_succeeded", layerKey: layerBuilt.layer.key, ...result };
+          run.layerEvents = run.layerEvents.then(() => this.#events.deliver(event, this.#giveUp.signal));
+        },
+      );
+    };
+    for (const members of planChains(job.layers, { enabled: config.chainLayers && backend.chains })) {
+      if (buildEnv.signal.aborted) throw buildEnv.stopped();
+      const first = members[0]!;
+      const parent = first === 0 ? job.parentReference : job.layers[first - 1]!.target;
+      run.current = job.layers[first]!.key;
+      if (members.length === 1) {
+        publish(await buildLayer(buildEnv, job.layers[first]!, first, parent, await run.inputs[first]!));
+      } else {
+        const chainMembers = await Promise.all(
+          members.map(async (i) => ({ layer: job.layers[i]!, index: i, inputs: await run.inputs[i]! })),
+        );
+        await buildChain(buildEnv, chainMembers, parent, publish);
+      }
+      run.current = null;
+    }
+  }
+
+  /** Reports how the job failed (nothing when a newer attempt fenced it), once every queued push has ended. */
+  async #fail(run: Execution, error: unknown): Promise<JobOutcome> {
+    const { logger } = this.#deps;
+    const { jobId, attemptId } = this.job;
+    // Whichever failed first decides: a push that failed while a layer built stopped that build.
+    const pushFailedFirst = run.publishing.failure;
+    // Pushes already queued still finish (or stop with the job), so every layer that made it is reported.
+    await run.publishing.settled();
+    // The final event never overtakes `started`.
+    await run.started.catch(() => undefined);
+    const failure = this.#stopReason ? this.#stopped() : toJobFailure(pushFailedFirst ?? error);
+    failure.layerKey ??= run.current;
+    if (this.#stopReason === "fenced") {
+      run.shipper?.stop();
+      logger.warn("job fenced by a newer attempt", { jobId, attemptId });
+      return { status: "fenced" };
+    }
+    const message = run.masker.mask(failure.message).slice(0, MAX_MESSAGE);
+    run.shipper?.system(failure.layerKey, `build failed (${failure.reason}): ${message}`);
+    await this.#finish(run.shipper, run.layerEvents, {
+      type: "failed",
+      reason: failure.reason,
+      message,
+      layerKey: failure.layerKey,
+      exitCode: failure.exitCode,
+      logTail: (run.shipper?.tail() ?? []).slice(-100),
+    });
+    logger.warn("job failed", { jobId, attemptId, reason: failure.reason, message });
+    return { status: "failed", reason: failure.reason, message };
   }
 
   /** Flushes the log and the ordered layer events, then sends the final event, all within `finalFlushMs`. */
@@ -307,7 +372,6 @@ export class JobRun {
   }
 }
 
-/** Every secret value the job carries. */
 /**
  * Runs `prepare` for every layer, one after another in layer order, without waiting for the
  * caller; each promise settles with its layer. After a failure the later ones fail with it.
@@ -323,6 +387,7 @@ function inLayerOrder<L, T>(layers: readonly L[], prepare: (layer: L, index: num
   });
 }
 
+/** Every secret value the job carries. */
 function jobSecretValues(job: Job): string[] {
   return Object.values(job.secrets).flatMap((values) => Object.values(values));
 }

@@ -6,6 +6,7 @@
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { KILN_VERSION, PROTOCOL_VERSION } from "@kiln-build/protocol";
 import { createBackend } from "./backends/index.ts";
 import type { BuildBackend } from "./backends/types.ts";
 import { type RunnerConfig, type RunnerConfigInput, resolveConfig } from "./config.ts";
@@ -17,8 +18,12 @@ import { PythonCache } from "./python-standalone.ts";
 import { createDispatchServer } from "./server.ts";
 import { StorageJanitor } from "./storage-janitor.ts";
 
-/** Runner version reported in capabilities. */
-export const RUNNER_VERSION = "0.1.0";
+/**
+ * The runner's release, printed by `kiln-runner --version` and reported in capabilities: the
+ * Kiln release, since every package ships under one version. Kept under this name for
+ * embedders that import it.
+ */
+export { KILN_VERSION as RUNNER_VERSION } from "@kiln-build/protocol";
 
 /** Optional collaborators (tests inject these). */
 export type RunnerDeps = {
@@ -97,7 +102,8 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
       return result;
     },
     capabilities: () => ({
-      version: RUNNER_VERSION,
+      version: KILN_VERSION,
+      protocolVersion: PROTOCOL_VERSION,
       backend: backend.name,
       gpus: advertise(devices),
       concurrency: config.concurrency,
@@ -111,8 +117,11 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
   });
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  // The release and protocol version in the first line, so an upgrade can be checked in the journal.
   logger.info("kiln-runner listening", {
     url: `http://${host}:${address.port}`,
+    version: KILN_VERSION,
+    protocolVersion: PROTOCOL_VERSION,
     backend: backend.name,
     gpus: advertise(devices),
     concurrency: config.concurrency,

@@ -1,7 +1,8 @@
 /**
  * The dispatch endpoint. `POST /v1/jobs` verifies the Standard Webhooks signature against
- * the fleet secrets, refuses stale timestamps and replayed ids, validates the job with the
- * shared protocol schema and queues it, answering 202 at once (building happens later).
+ * the fleet secrets, refuses stale timestamps and replayed ids, refuses a job of another
+ * protocol version (protocol-check.ts), validates the job with the shared protocol schema and
+ * queues it, answering 202 at once (building happens later).
  * `GET /healthz` and `GET /v1/capabilities` (backend, GPUs, capacity) are unauthenticated
  * and reveal nothing about jobs. Errors use the orchestrator's shape `{ error: { code, message } }`.
  */
@@ -9,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type Job, JobSchema, verifyWebhook } from "@kiln-build/protocol";
 import type { OfferResult } from "./job-queue.ts";
 import type { Logger } from "./logger.ts";
+import { orchestratorRelease, protocolRefusal } from "./protocol-check.ts";
 import { ReplayCache } from "./replay-cache.ts";
 
 /** What the server needs from the rest of the runner. */
@@ -80,6 +82,12 @@ async function route(handler: DispatchHandler, replay: ReplayCache, req: Incomin
     json = JSON.parse(body);
   } catch {
     return send(res, 400, { error: { code: "invalid_json", message: "the dispatch body is not JSON" } });
+  }
+  // The version before the schema: another protocol's job fails validation in ways that hide the cause.
+  const refusal = protocolRefusal(json, orchestratorRelease(req.headers["user-agent"]));
+  if (refusal !== null) {
+    handler.logger.warn("refused a dispatch", { reason: "protocol_unsupported", message: refusal, requestId });
+    return send(res, 400, { error: { code: "protocol_unsupported", message: refusal } });
   }
   const parsed = JobSchema.safeParse(json);
   if (!parsed.success) {

@@ -1,11 +1,12 @@
 // The dispatch endpoint: Standard Webhooks verification (bad signature, tampered body,
 // stale and future timestamps, missing headers, secret rotation), replay protection by
-// webhook-id, job validation, queue limits and the unauthenticated info routes.
+// webhook-id, the protocol-version check, job validation, queue limits and the
+// unauthenticated info routes.
 import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Job } from "@kiln-build/protocol";
-import { signWebhook } from "@kiln-build/protocol";
+import { KILN_VERSION, PROTOCOL_VERSION, signWebhook } from "@kiln-build/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { OfferResult } from "../src/job-queue.ts";
 import { silentLogger } from "../src/logger.ts";
@@ -125,6 +126,55 @@ describe("POST /v1/jobs", () => {
     expect(response.headers.get("retry-after")).toBe("30");
     answer = "duplicate";
     expect(await post(body, signed(body))).toMatchObject({ status: 202, json: { duplicate: true } });
+  });
+});
+
+describe("protocol version", () => {
+  it("accepts a job of the version this runner speaks", async () => {
+    const body = JSON.stringify(job());
+    expect((await post(body, signed(body))).status).toBe(202);
+    expect(dispatched.map((j) => j.protocolVersion)).toEqual([PROTOCOL_VERSION]);
+  });
+
+  it("refuses a newer job with 400 protocol_unsupported before validating it, naming the runner release to install", async () => {
+    // A future job may differ anywhere: the version, not its unknown fields, is what the answer is about.
+    const body = JSON.stringify({ ...job(), protocolVersion: PROTOCOL_VERSION + 1, somethingNew: { x: 1 } });
+    const result = await post(body, { ...signed(body), "user-agent": "kiln-orchestrator/9.4.0" });
+    expect(result).toMatchObject({ status: 400, json: { error: { code: "protocol_unsupported" } } });
+    const message = result.json.error!.message;
+    expect(message).toContain(`The job speaks Kiln runner protocol ${PROTOCOL_VERSION + 1}`);
+    expect(message).toContain(`this runner (@kiln-build/runner ${KILN_VERSION}) speaks protocol ${PROTOCOL_VERSION}`);
+    expect(message).toContain("Upgrade the runner to the orchestrator's release (npm install -g @kiln-build/runner@9.4.0)");
+    expect(result.json.error).not.toHaveProperty("details");
+    expect(dispatched).toEqual([]);
+  });
+
+  it("refuses a job without a version (an older orchestrator), saying to upgrade the orchestrator or match the runner to it", async () => {
+    const { protocolVersion: _, ...unversioned } = job();
+    const body = JSON.stringify(unversioned);
+    // Older orchestrators send `kiln-orchestrator/1`, which names no release.
+    const result = await post(body, { ...signed(body), "user-agent": "kiln-orchestrator/1" });
+    expect(result).toMatchObject({ status: 400, json: { error: { code: "protocol_unsupported" } } });
+    expect(result.json.error!.message).toBe(
+      `The job carries no protocolVersion (its orchestrator predates versioned jobs), but this runner (@kiln-build/runner ${KILN_VERSION}) speaks protocol ${PROTOCOL_VERSION}. ` +
+        `Upgrade the orchestrator to Kiln ${KILN_VERSION}, or install the runner of the orchestrator's release (npm install -g @kiln-build/runner@<the orchestrator's Kiln version>) and restart it.`,
+    );
+    for (const protocolVersion of [0, "1", 1.5]) {
+      const odd = JSON.stringify({ ...job(), protocolVersion });
+      const refused = await post(odd, signed(odd));
+      expect(refused).toMatchObject({ status: 400, json: { error: { code: "protocol_unsupported" } } });
+      expect(refused.json.error!.message).toContain(`carries an invalid protocolVersion (${JSON.stringify(protocolVersion)})`);
+    }
+    expect(dispatched).toEqual([]);
+  });
+
+  it("checks the signature first, and answers the orchestrator's signing probe with invalid_job as before", async () => {
+    const body = JSON.stringify({ ...job(), protocolVersion: PROTOCOL_VERSION + 1 });
+    expect(await post(body, signed(body, testSecret()))).toMatchObject({ status: 401, json: { error: { code: "bad_signature" } } });
+    // workers/fleet-probe.ts: a signed non-job whose 400 invalid_job proves the signature to `kiln doctor`.
+    const probe = JSON.stringify({ kind: "kiln.probe", sentAt: new Date().toISOString() });
+    expect(await post(probe, signed(probe))).toMatchObject({ status: 400, json: { error: { code: "invalid_job" } } });
+    expect(dispatched).toEqual([]);
   });
 });
 

@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { PassThrough } from "node:stream";
 import type { Job, JobLayer } from "@kiln-build/protocol";
-import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
+import { newWebhookSecret, PROTOCOL_VERSION, signWebhook } from "@kiln-build/protocol";
 import { collectContextEntries } from "../../../sdk/src/context.ts";
 import { writeContextTar } from "../../../sdk/src/context-tar.ts";
 import type { Image } from "../../../sdk/src/index.ts";
@@ -82,6 +82,7 @@ export function makeJob(options: {
   parentReference?: string | null;
 }): Job {
   return {
+    protocolVersion: PROTOCOL_VERSION,
     jobId: `job_${randomUUID()}`,
     attemptId: `att_${randomUUID()}`,
     fencingToken: 1,
