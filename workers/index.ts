@@ -17,6 +17,7 @@ import { docsApp } from "./routes/docs.ts";
 import { fleetsApp } from "./routes/fleets.ts";
 import { imagesApp } from "./routes/images.ts";
 import { imagesListApp } from "./routes/images-list.ts";
+import { metaApp, openApiConfig } from "./routes/meta.ts";
 import { registryApp, runRegistryGc } from "./routes/registry/index.ts";
 import { runnerContextsApp } from "./routes/runner-contexts.ts";
 import { runnerEventsApp } from "./routes/runner-events.ts";
@@ -39,9 +40,7 @@ app.use(requestContext);
 app.use(rateLimit({ skip: isRegistryPath }));
 app.use(bodyCap);
 
-/** Liveness: answers without touching storage, the baseline the benchmarks compare against. */
-app.get("/healthz", (c) => c.json({ ok: true }));
-
+app.route("/", metaApp);
 app.route("/", workspacesApp);
 app.route("/", tokensApp);
 app.route("/", fleetsApp);
@@ -60,7 +59,8 @@ app.route("/", buildsApp);
 app.route("/", runnerEventsApp);
 app.route("/", adminApp);
 
-app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "Kiln API", version: "1" } });
+// Every mounted route must be in the document (test/workers/openapi-coverage.test.ts).
+app.doc31("/openapi.json", openApiConfig);
 app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}.` } }, 404));
 app.onError(errorResponse);
 

@@ -140,3 +140,31 @@ export type LogPage = z.infer<typeof LogPageSchema>;
 
 /** `POST /v1/contexts/missing`: the digests the server lacks, in request order. */
 export const ContextsMissingSchema = z.object({ missing: z.array(Sha256Digest) });
+
+/** A tag as `GET /v1/tags`, `GET /v1/tags/:name` and `PUT /v1/tags/:name` answer it. */
+export const TagViewSchema = z.object({ name: z.string(), imageId: z.string(), public: z.boolean(), updatedAt: z.string() });
+
+/** A tag as the API shows it. */
+export type TagView = z.infer<typeof TagViewSchema>;
+
+/** `GET /v1/tags`: a page of the workspace's tags, by name. */
+export const TagListSchema = z.object({
+  tags: z.array(TagViewSchema),
+  /** Pass as `cursor` for the next page; null on the last one. */
+  nextCursor: z.string().nullable(),
+});
+
+/** A page of tags. */
+export type TagList = z.infer<typeof TagListSchema>;
+
+/**
+ * `GET /v1/whoami`: the caller's token and the workspace it acts in; null for an admin token
+ * that names none (`x-kiln-workspace`).
+ */
+export const WhoamiSchema = z.object({
+  workspace: z.object({ id: z.string(), name: z.string() }).nullable(),
+  token: z.object({ id: z.string(), name: z.string(), kind: z.enum(["admin", "api"]), scopes: z.array(z.string()) }),
+});
+
+/** Who a token is. */
+export type Whoami = z.infer<typeof WhoamiSchema>;

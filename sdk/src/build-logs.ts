@@ -1,13 +1,16 @@
 /**
  * Following a build's log: a long-poll loop on a cursor, so a dropped connection resumes
  * exactly after the last chunk it saw (nothing lost, nothing repeated), and a display that
- * prefixes each line with its layer: a spinner with the current layer on a TTY, plain lines
- * otherwise (CI logs), nothing with `logs: false`.
+ * prefixes each line with its layer: a status line with the current layer on an interactive
+ * terminal (status-line.ts), plain lines otherwise (CI logs, pipes, a TTY without a size),
+ * nothing with `logs: false`.
  */
+import { stripVTControlCharacters } from "node:util";
 import type { LogChunk, LogPage } from "@kiln-build/protocol";
-import ora, { type Ora } from "ora";
+import { type Terminal, terminalFor } from "./cli/terminal.ts";
 import type { KilnClient } from "./client.ts";
 import { APIConnectionError, InternalServerError, RateLimitError } from "./errors.ts";
+import { StatusLine } from "./status-line.ts";
 
 /** One log chunk as the server returns it. */
 export type { LogChunk };
@@ -53,17 +56,40 @@ export async function* followLog(client: KilnClient, buildId: string, cursor = 0
   }
 }
 
-/** Where build output goes. */
-export type LogSink = { line(prefix: string, text: string, stream: LogChunk["stream"]): void; status(text: string): void; close(): void };
+/**
+ * Where build output goes: `live` redraws one status line in place under the log (a TTY),
+ * `plain` prints each status as a line, `off` prints nothing.
+ */
+export type LogSink = {
+  readonly mode: "off" | "plain" | "live";
+  line(prefix: string, text: string, stream: LogChunk["stream"]): void;
+  status(text: string): void;
+  close(): void;
+};
 
-/** The sink for `build({ logs })`: spinner + lines on a TTY, plain lines otherwise, or nothing. */
-export function logSink(enabled: boolean, out: NodeJS.WriteStream = process.stderr): LogSink {
-  if (!enabled) return { line() {}, status() {}, close() {} };
-  if (!out.isTTY) {
-    // Plain lines for logs and pipes; a status is printed once, when it changes.
+const DIM = "\x1b[2m";
+const RESET = "\x1b[0m";
+
+/**
+ * The sink for `build({ logs })`: a status line and log lines on an interactive terminal,
+ * plain lines otherwise, or nothing. `terminal` decides colour and interactivity (NO_COLOR,
+ * FORCE_COLOR, the TTY and its width); without colour no escape sequence is written, not even
+ * one the build's own output carried.
+ */
+export function logSink(
+  enabled: boolean,
+  out: NodeJS.WriteStream = process.stderr,
+  terminal: Terminal = terminalFor(out, process.env),
+): LogSink {
+  if (!enabled) return { mode: "off", line() {}, status() {}, close() {} };
+  const format = (prefix: string, text: string) =>
+    terminal.color ? `${DIM}${prefix}${RESET} ${text}\n` : `${prefix} ${stripVTControlCharacters(text)}\n`;
+  if (!terminal.interactive) {
+    // Plain lines for logs, pipes and terminals without a size; a status is printed once, when it changes.
     let last = "";
     return {
-      line: (prefix, text) => out.write(`${prefix} ${text}\n`),
+      mode: "plain",
+      line: (prefix, text) => out.write(format(prefix, text)),
       status: (text) => {
         if (text !== last) out.write(`${text}\n`);
         last = text;
@@ -71,18 +97,14 @@ export function logSink(enabled: boolean, out: NodeJS.WriteStream = process.stde
       close() {},
     };
   }
-  const spinner: Ora = ora({ stream: out, text: "Submitting" }).start();
+  const status = new StatusLine(out, { color: terminal.color, text: "Submitting" });
   return {
-    line(prefix, text) {
-      // ora redraws its line; clear it, print the log line above, draw it again.
-      spinner.clear();
-      out.write(`\x1b[2m${prefix}\x1b[0m ${text}\n`);
-      spinner.render();
-    },
+    mode: "live",
+    line: (prefix, text) => status.print(format(prefix, text)),
     status: (text) => {
-      spinner.text = text;
+      status.text = text;
     },
-    close: () => spinner.stop(),
+    close: () => status.close(),
   };
 }
 

@@ -106,7 +106,7 @@ export class KilnClient {
         if (options.signal?.aborted) throw error;
         if (attempt >= this.#maxRetries || !isReplayable(body)) {
           throw new APIConnectionError(
-            `Could not reach the Kiln server at ${this.serverUrl}: ${(error as Error).message}. Is it running? (npm start)`,
+            `Could not reach the Kiln server at ${this.serverUrl}: ${(error as Error).message}. Is it running, and is the URL right?`,
             { cause: error },
           );
         }

@@ -20,8 +20,18 @@ export type PendingContext = { digest: string; sizeBytes: number; sources: reado
 /** What an upload pass did, for logs and tests ("an unchanged resubmission uploads 0 bytes"). */
 export type UploadReport = { uploaded: string[]; bytesUploaded: number };
 
+/**
+ * Told how far an upload pass got: first with 0 bytes sent once the missing contexts are
+ * known, then as bytes stream out (whole parts for multipart uploads), last with `sent === total`.
+ */
+export type UploadProgress = (sent: number, total: number) => void;
+
 /** Uploads every context the server is missing; returns what was sent. */
-export async function uploadContexts(client: KilnClient, contexts: readonly PendingContext[]): Promise<UploadReport> {
+export async function uploadContexts(
+  client: KilnClient,
+  contexts: readonly PendingContext[],
+  progress?: UploadProgress,
+): Promise<UploadReport> {
   const unique = [...new Map(contexts.map((c) => [c.digest, c])).values()];
   const missing = new Set<string>();
   for (let i = 0; i < unique.length; i += MISSING_BATCH) {
@@ -31,14 +41,23 @@ export async function uploadContexts(client: KilnClient, contexts: readonly Pend
   }
   const queue = unique.filter((c) => missing.has(c.digest));
   const report: UploadReport = { uploaded: [], bytesUploaded: 0 };
+  const total = queue.reduce((sum, c) => sum + c.sizeBytes, 0);
+  let sent = 0;
+  // A retried request counts its bytes again: never report more than there is.
+  const count = (bytes: number) => {
+    sent += bytes;
+    progress?.(Math.min(sent, total), total);
+  };
+  count(0);
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
-      await (next.sizeBytes > PART_BYTES ? uploadMultipart(client, next) : uploadWhole(client, next));
+      await (next.sizeBytes > PART_BYTES ? uploadMultipart(client, next, count) : uploadWhole(client, next, count));
       report.uploaded.push(next.digest);
       report.bytesUploaded += next.sizeBytes;
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
+  if (sent < total) progress?.(total, total);
   return report;
 }
 
@@ -46,10 +65,10 @@ async function tarStream(context: PendingContext): Promise<Readable> {
   return createContextTarStream(await collectContextEntries(context.sources));
 }
 
-async function uploadWhole(client: KilnClient, context: PendingContext): Promise<void> {
+async function uploadWhole(client: KilnClient, context: PendingContext, count: (bytes: number) => void): Promise<void> {
   // Streams straight from disk; the server and R2 check the sha256, so a file edited since
   // describe() fails loudly instead of storing the wrong bytes.
-  const body = Readable.toWeb(await tarStream(context)) as ReadableStream<Uint8Array>;
+  const body = Readable.toWeb(Readable.from(counted(await tarStream(context), count))) as ReadableStream<Uint8Array>;
   await client.request("PUT", ["v1", "contexts", context.digest], {
     body,
     headers: { "content-type": "application/x-tar", "content-length": String(context.sizeBytes) },
@@ -57,7 +76,15 @@ async function uploadWhole(client: KilnClient, context: PendingContext): Promise
   });
 }
 
-async function uploadMultipart(client: KilnClient, context: PendingContext): Promise<void> {
+/** The chunks of `stream`, each counted as the request body takes it. */
+async function* counted(stream: Readable, count: (bytes: number) => void): AsyncGenerator<Uint8Array> {
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+    count(chunk.byteLength);
+    yield chunk;
+  }
+}
+
+async function uploadMultipart(client: KilnClient, context: PendingContext, count: (bytes: number) => void): Promise<void> {
   const path = ["v1", "contexts", context.digest, "uploads"];
   const upload = await client.json<{ uploadId: string }>("POST", path, {
     json: { sizeBytes: context.sizeBytes, partSizeBytes: PART_BYTES },
@@ -71,6 +98,7 @@ async function uploadMultipart(client: KilnClient, context: PendingContext): Pro
       headers: { "content-type": "application/octet-stream" },
     });
     parts.push({ partNumber, etag: answer.etag });
+    count(part.byteLength);
     partNumber++;
   }
   await client.json("POST", [...path, upload.uploadId, "complete"], { json: { parts } });

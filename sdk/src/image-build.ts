@@ -3,12 +3,14 @@
  * log -> read the result. Idempotent per call (one Idempotency-Key across retries).
  */
 import type { ImageView as ApiImageView, Failure, LayerView } from "@kiln-build/protocol";
-import { followLog, LineAssembler, logSink, patiently, sleep } from "./build-logs.ts";
+import { followLog, LineAssembler, type LogSink, logSink, patiently, sleep } from "./build-logs.ts";
+import { terminalFor } from "./cli/terminal.ts";
 import type { KilnClient } from "./client.ts";
 import { type UploadReport, uploadContexts } from "./context-upload.ts";
 import { APIError, apiErrorFor, ImageBuildError } from "./errors.ts";
 import type { ImageDescription } from "./image-describe.ts";
 import type { ContextSource } from "./lowering/types.ts";
+import { uploadProgress } from "./upload-progress.ts";
 
 /** Options of `image.build()`. */
 export type ImageBuildParams = {
@@ -19,8 +21,16 @@ export type ImageBuildParams = {
   forceBuild?: boolean;
   /** Rebuild without reading or replacing the cache. */
   ignoreCache?: boolean;
-  /** Stream build output to stderr (default true). */
+  /**
+   * Stream build output and upload progress to stderr (default true). `false` prints nothing
+   * (the CLI's `--quiet` and `--json`).
+   */
   logs?: boolean;
+  /**
+   * Colour in that output: `false` writes no escape sequence at all (the CLI's `--no-color`),
+   * `true` forces colour even off a TTY. Default: `NO_COLOR`, `FORCE_COLOR`, else whether stderr is a TTY.
+   */
+  color?: boolean;
 };
 
 /** One layer of a built image, as the server reports it. */
@@ -48,11 +58,12 @@ export async function runBuild(
   sources: readonly ContextSource[][],
   params: ImageBuildParams,
 ): Promise<BuildResult> {
-  const sink = logSink(params.logs ?? true);
+  const terminal = terminalFor(process.stderr, process.env, { color: params.color });
+  const sink = logSink(params.logs ?? true, process.stderr, terminal);
   try {
     sink.status("Uploading build contexts");
     const pending = description.layers.flatMap((layer, i) => (layer.context ? [{ ...layer.context, sources: sources[i]! }] : []));
-    const upload = await uploadContexts(client, pending);
+    const upload = await uploadContexts(client, pending, uploadProgress(sink));
     sink.status(`Submitting ${description.layers.length} layers`);
     const submitted = await client
       .json<ImageView>("POST", ["v1", "images"], { json: submissionBody(description, params), idempotencyKey: crypto.randomUUID() })
@@ -121,13 +132,7 @@ export function explainSecretError(error: unknown, description: ImageDescription
   return apiErrorFor(error.status, error.code, message, error.requestId, error.details, { cause: error });
 }
 
-async function streamLog(
-  client: KilnClient,
-  buildId: string,
-  description: ImageDescription,
-  sink: ReturnType<typeof logSink>,
-  tail: string[],
-) {
+async function streamLog(client: KilnClient, buildId: string, description: ImageDescription, sink: LogSink, tail: string[]) {
   const indexOf = new Map(description.layers.map((l, i) => [l.key, i]));
   const total = description.layers.length;
   const prefix = (key: string | null) => (key === null ? "[kiln]" : `[${(indexOf.get(key) ?? 0) + 1}/${total}]`);

@@ -1,7 +1,18 @@
 import { PassThrough } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { followLog, LineAssembler, type LogChunk, logSink } from "../src/build-logs.ts";
+import type { Terminal } from "../src/cli/terminal.ts";
 import { KilnClient } from "../src/client.ts";
+
+/** A stream that collects what is written; `tty` makes it look like a terminal of that width. */
+function capture(tty?: { columns: number }) {
+  const out = new PassThrough();
+  let text = "";
+  out.on("data", (d: Buffer) => (text += d.toString()));
+  if (tty) Object.assign(out, { isTTY: true, columns: tty.columns });
+  return { out: out as unknown as NodeJS.WriteStream, text: () => text };
+}
+const plain: Terminal = { color: false, interactive: false, columns: undefined };
 
 const chunk = (pos: number, data: string, layerKey: string | null = "k1", stream: LogChunk["stream"] = "stdout"): LogChunk => ({
   pos,
@@ -50,20 +61,57 @@ describe("LineAssembler", () => {
 
 describe("logSink", () => {
   it("writes plain prefixed lines off a TTY and each status once", () => {
-    const out = new PassThrough();
-    let text = "";
-    out.on("data", (d: Buffer) => (text += d.toString()));
-    const sink = logSink(true, out as unknown as NodeJS.WriteStream);
+    const { out, text } = capture();
+    const sink = logSink(true, out, plain);
+    expect(sink.mode).toBe("plain");
     sink.status("Building layer [1/2]");
     sink.line("[1/2]", "step one", "stdout");
     sink.status("Building layer [1/2]");
     sink.status("Building layer [2/2]");
     sink.close();
-    expect(text).toBe("Building layer [1/2]\n[1/2] step one\nBuilding layer [2/2]\n");
+    expect(text()).toBe("Building layer [1/2]\n[1/2] step one\nBuilding layer [2/2]\n");
+  });
+
+  it("decides from the stream by default: a pipe gets plain lines", () => {
+    expect(logSink(true, capture().out).mode).toBe("plain");
+  });
+
+  it("dims the prefix only with colour, and strips the build's own escapes without it", async () => {
+    const colored = capture();
+    logSink(true, colored.out, { ...plain, color: true }).line("[1/1]", "\x1b[31mred\x1b[0m", "stdout");
+    const bare = capture();
+    logSink(true, bare.out, plain).line("[1/1]", "\x1b[31mred\x1b[0m \x1b]8;;http://x\x07link\x1b]8;;\x07", "stdout");
+    await new Promise((r) => setImmediate(r));
+    expect(colored.text()).toBe("\x1b[2m[1/1]\x1b[0m \x1b[31mred\x1b[0m\n");
+    expect(bare.text()).toBe("[1/1] red link\n");
+  });
+
+  it("redraws a status line on an interactive terminal, without any escape when colour is off", async () => {
+    vi.useFakeTimers();
+    try {
+      const { out, text } = capture({ columns: 40 });
+      const sink = logSink(true, out, { color: false, interactive: true, columns: 40 });
+      expect(sink.mode).toBe("live");
+      sink.status("Uploading build contexts");
+      vi.advanceTimersByTime(200);
+      sink.line("[1/1]", "\x1b[1mhello\x1b[0m", "stdout");
+      sink.status("Building layer [1/1]");
+      vi.advanceTimersByTime(200);
+      sink.close();
+      vi.useRealTimers();
+      await new Promise((r) => setImmediate(r));
+      expect(text()).not.toContain("\x1b");
+      expect(text()).toContain("Uploading build contexts");
+      expect(text()).toContain("[1/1] hello\n");
+      expect(text()).toContain("Building layer [1/1]");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("is silent with logs: false", () => {
     const sink = logSink(false);
+    expect(sink.mode).toBe("off");
     expect(() => (sink.line("[1/1]", "x", "stdout"), sink.status("y"), sink.close())).not.toThrow();
   });
 });

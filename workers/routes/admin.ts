@@ -72,6 +72,8 @@ adminApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/admin/status",
+    operationId: "getAdminStatus",
+    tags: ["admin"],
     summary: "Deployment status (admin): migrations, secrets, bindings, fleets",
     description: "What `kiln doctor` checks on the server. `ok` is false when anything needs an operator; the failing parts say what.",
     security: bearerSecurity,

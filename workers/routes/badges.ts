@@ -49,6 +49,9 @@ const common = { 304: { description: "Not modified (the `If-None-Match` ETag sti
 badgesApp.openAPIRegistry.registerPath({
   method: "get",
   path: "/badges/{workspace}/{tag}.svg",
+  operationId: "getBadgeSvg",
+  tags: ["badges"],
+  security: [],
   summary: "Build-status badge (SVG)",
   description:
     "Statuses: queued, building, passing, failed, timeout, cancelled. Public tags only; any other tag answers 404 exactly like an unknown one.",
@@ -58,6 +61,9 @@ badgesApp.openAPIRegistry.registerPath({
 badgesApp.openAPIRegistry.registerPath({
   method: "get",
   path: "/badges/{workspace}/{tag}.json",
+  operationId: "getBadgeJson",
+  tags: ["badges"],
+  security: [],
   summary: "Build-status badge (shields.io endpoint JSON)",
   description: "For `https://img.shields.io/endpoint?url=...`. Public tags only; any other tag answers 404 exactly like an unknown one.",
   request: { params: docParams("json"), headers },

@@ -69,6 +69,8 @@ buildsApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/builds/{id}",
+    operationId: "getBuild",
+    tags: ["builds"],
     summary: "Read a build",
     description:
       "With `waitSeconds`, a build that has not ended is answered when it ends or when that many seconds have passed, whichever is first (a long-poll for clients that wait for the outcome without following the log).",
@@ -98,6 +100,8 @@ buildsApp.openapi(
   createRoute({
     method: "post",
     path: "/v1/builds/{id}/cancel",
+    operationId: "cancelBuild",
+    tags: ["builds"],
     summary: "Cancel a build",
     description:
       "A build no runner has yet is cancelled at once (200). A running one is told in the runner's next heartbeat response and ends as `cancelled` when the runner confirms, or after a 2-minute grace period (202). Cancelling an ended build changes nothing (200). Every image sharing the build is cancelled with it.",
@@ -125,6 +129,8 @@ buildsApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/builds/{id}/logs",
+    operationId: "getBuildLogs",
+    tags: ["builds"],
     summary: "Read the build log from a cursor (long-poll)",
     description:
       "Returns the chunks after `cursor` (0 = from the start), in order, each with its position. With `waitSeconds`, waits up to that long for new chunks while the build runs. Resume after a disconnect by passing the last `cursor`: nothing is lost or repeated. `done` is true once the build ended and everything was returned.",

@@ -24,8 +24,11 @@ export const ErrorSchema = z
 
 const errorContent = { "application/json": { schema: ErrorSchema } };
 
-/** OpenAPI response entries for the statuses a route can fail with. */
-export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 422 | 503)[]) {
+/**
+ * OpenAPI response entries for the statuses a route can fail with, each referencing the one
+ * `Error` schema. 429 (request budgets, workers/rate-limit.ts) and 500 apply to every route.
+ */
+export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 416 | 422 | 503)[]) {
   const text: Record<number, string> = {
     400: "Malformed request, unknown fields or failed validation.",
     401: "Missing or invalid bearer token.",
@@ -33,10 +36,13 @@ export function errorResponses(...statuses: (400 | 401 | 403 | 404 | 409 | 413 |
     404: "Unknown, or owned by another workspace.",
     409: "Conflicts with the current state.",
     413: "Body larger than this endpoint accepts.",
+    416: "The requested range cannot be served.",
     422: "Well-formed but refers to something missing.",
-    503: "The server is missing configuration.",
+    429: "A request budget is spent; retry after `Retry-After` seconds.",
+    500: "Internal error; it has been logged.",
+    503: "The server is missing configuration, or is overloaded (then with `Retry-After`).",
   };
-  return Object.fromEntries(statuses.map((s) => [s, { description: text[s]!, content: errorContent }]));
+  return Object.fromEntries([...statuses, 429, 500].map((s) => [s, { description: text[s]!, content: errorContent }]));
 }
 
 /** The security requirement of every token-authenticated route. */

@@ -69,6 +69,8 @@ contextsApp.openapi(
   createRoute({
     method: "post",
     path: "/v1/contexts/missing",
+    operationId: "findMissingContexts",
+    tags: ["contexts"],
     summary: "Which context digests still need uploading",
     description:
       "One call for a whole chain. Lists the digests this workspace never uploaded or whose object is gone; an unchanged resubmission gets `[]` and uploads nothing.",
@@ -102,6 +104,8 @@ contextsApp.openapi(
   createRoute({
     method: "put",
     path: "/v1/contexts/{digest}",
+    operationId: "uploadContext",
+    tags: ["contexts"],
     summary: "Upload a context tarball in one request",
     description:
       "Streams the body to R2, which checks its sha256 against the digest; a mismatch is rejected with 400 `digest_mismatch` and nothing is stored. Requires Content-Length (at most the `CONTEXT_MAX_BYTES` limit; above ~64 MiB use a multipart upload).",
@@ -145,6 +149,8 @@ contextsApp.openapi(
   createRoute({
     method: "post",
     path: "/v1/contexts/{digest}/uploads",
+    operationId: "createContextUpload",
+    tags: ["contexts"],
     summary: "Start a multipart context upload",
     description: `Fixes the layout up front: every part but the last is exactly \`partSizeBytes\` (${MIN_PART_BYTES}..${MAX_PART_BYTES} bytes), the last holds the rest.`,
     security: bearerSecurity,
@@ -197,6 +203,8 @@ contextsApp.openapi(
   createRoute({
     method: "put",
     path: "/v1/contexts/{digest}/uploads/{uploadId}/parts/{n}",
+    operationId: "uploadContextPart",
+    tags: ["contexts"],
     summary: "Upload one part of a multipart context upload",
     description:
       "The body must be exactly the part's size from the layout (Content-Length required). Parts may be sent in any order and retried.",
@@ -235,6 +243,8 @@ contextsApp.openapi(
   createRoute({
     method: "post",
     path: "/v1/contexts/{digest}/uploads/{uploadId}/complete",
+    operationId: "completeContextUpload",
+    tags: ["contexts"],
     summary: "Complete a multipart context upload",
     description:
       "Assembles the parts in staging, then copies the object to the content-addressed key through a put that R2 checks against the digest. A mismatch deletes everything and answers 400 `digest_mismatch`; nothing is ever visible at the digest's key unverified.",
@@ -298,6 +308,8 @@ contextsApp.openapi(
   createRoute({
     method: "delete",
     path: "/v1/contexts/{digest}/uploads/{uploadId}",
+    operationId: "abortContextUpload",
+    tags: ["contexts"],
     summary: "Abort a multipart context upload",
     security: bearerSecurity,
     middleware: guard("images:write"),

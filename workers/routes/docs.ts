@@ -6,8 +6,9 @@
  * spec with DOM calls (spec text only ever lands in `textContent`, never in markup). The
  * Content-Security-Policy makes "nothing external" a browser-enforced fact, not a promise.
  */
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env.ts";
+import { errorResponses } from "./common.ts";
 
 /** The reference-page sub-app, mounted at the root. */
 export const docsApp = new OpenAPIHono<AppEnv>();
@@ -16,7 +17,18 @@ export const docsApp = new OpenAPIHono<AppEnv>();
 export const DOCS_CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-docsApp.get("/docs", (c) => c.html(DOCS_HTML, 200, { "content-security-policy": DOCS_CSP, "cache-control": "public, max-age=300" }));
+docsApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/docs",
+    operationId: "getDocs",
+    tags: ["meta"],
+    summary: "This document, rendered as an HTML reference",
+    security: [],
+    responses: { 200: { description: "The reference page.", content: { "text/html": { schema: z.string() } } }, ...errorResponses() },
+  }),
+  (c) => c.html(DOCS_HTML, 200, { "content-security-policy": DOCS_CSP, "cache-control": "public, max-age=300" }),
+);
 
 const DOCS_HTML = `<!doctype html>
 <html lang="en">
@@ -71,9 +83,9 @@ const DOCS_HTML = `<!doctype html>
   document.getElementById("title").textContent = (spec.info?.title ?? "API") + " " + (spec.info?.version ?? "");
   const groups = new Map();
   for (const [path, item] of Object.entries(spec.paths ?? {})) {
-    const group = path.split("/").filter((s) => s && s !== "v1")[0] ?? "general";
     for (const [method, op] of Object.entries(item)) {
       if (!["get", "post", "put", "patch", "delete"].includes(method)) continue;
+      const group = op.tags?.[0] ?? path.split("/").filter((s) => s && s !== "v1")[0] ?? "general";
       if (!groups.has(group)) groups.set(group, []);
       groups.get(group).push({ path, method, op });
     }
@@ -86,6 +98,7 @@ const DOCS_HTML = `<!doctype html>
     for (const { path, method, op } of ops) {
       const body = el("div", { className: "body" });
       if (op.description) body.append(el("p", { textContent: op.description }));
+      if (op.operationId) body.append(el("p", { className: "muted", textContent: "operationId: " + op.operationId }));
       if (op.security?.length) body.append(el("p", { className: "muted", textContent: "Auth: " + op.security.map((s) => Object.keys(s).join(", ")).join(" or ") }));
       const params = op.parameters ?? [];
       if (params.length) {

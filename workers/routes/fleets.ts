@@ -1,19 +1,20 @@
 /**
- * Runner fleets: register, list, read, update and disable. A workspace registers its own
+ * Runner fleets: register, list, read, update, disable and delete. A workspace registers its own
  * fleets; admins also register shared ones (`shared: true`, usable by every workspace). The
  * signing secret is write-only: generated with `newWebhookSecret()` when not given and then
  * returned once, stored AES-GCM encrypted with the fleet id as additional data.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { GPU_TYPES, newWebhookSecret } from "@kiln-build/protocol";
-import { asc, eq, isNull, or } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, notExists, or } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
+import { builds } from "../db/schema/builds.ts";
 import { fleets } from "../db/schema/fleets.ts";
-import { forbidden, notFound } from "../errors.ts";
+import { conflict, forbidden, notFound } from "../errors.ts";
 import { type Fleet, findFleet, SigningSecretSchema, sealSigningSecret } from "../fleets.ts";
-import { bearerSecurity, errorResponses, iso, jsonBodyLimit, registerBearerScheme, workspaceOrNull } from "./common.ts";
+import { bearerSecurity, errorResponses, iso, jsonBodyLimit, OkSchema, registerBearerScheme, workspaceOrNull } from "./common.ts";
 
 /** The fleet admin sub-app, mounted at the root. */
 export const fleetsApp = new OpenAPIHono<AppEnv>();
@@ -95,6 +96,8 @@ fleetsApp.openapi(
   createRoute({
     method: "post",
     path: "/v1/fleets",
+    operationId: "createFleet",
+    tags: ["fleets"],
     summary: "Register a runner fleet",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("fleets:write"), jsonBodyLimit(16 * 1024)],
@@ -129,6 +132,8 @@ fleetsApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/fleets",
+    operationId: "listFleets",
+    tags: ["fleets"],
     summary: "List fleets",
     description: "The workspace's fleets and the shared ones; an admin caller without `x-kiln-workspace` sees every fleet.",
     security: bearerSecurity,
@@ -149,6 +154,8 @@ fleetsApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/fleets/{id}",
+    operationId: "getFleet",
+    tags: ["fleets"],
     summary: "Read a fleet",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("fleets:read")],
@@ -165,6 +172,8 @@ fleetsApp.openapi(
   createRoute({
     method: "patch",
     path: "/v1/fleets/{id}",
+    operationId: "updateFleet",
+    tags: ["fleets"],
     summary: "Update, disable, enable or re-key a fleet",
     description:
       "Shared fleets can be changed by admins only. In-flight builds on a disabled fleet run to the end; no new ones are dispatched.",
@@ -190,6 +199,45 @@ fleetsApp.openapi(
     const row = await drizzle(c.env.DB).update(fleets).set(changes).where(eq(fleets.id, fleet.id)).returning().get();
     if (!row) throw notFound(`Fleet '${fleet.id}'`);
     return c.json({ ...present(row), ...(generated ? { signingSecret: generated } : {}) }, 200);
+  },
+);
+
+// Statuses in which a build holds one of the fleet's slots and a runner may be working on it.
+const BUSY_STATUSES = ["dispatching", "running"] as const;
+
+fleetsApp.openapi(
+  createRoute({
+    method: "delete",
+    path: "/v1/fleets/{id}",
+    operationId: "deleteFleet",
+    tags: ["fleets"],
+    summary: "Delete a fleet",
+    description:
+      "Refused with 409 `fleet_busy` while a build is dispatched to the fleet or running on it: disable the fleet first (`PATCH` with `disabled: true`), let those builds finish, then delete. Builds still queued for the fleet are dispatched to another one (or fail if none is left). Shared fleets can be deleted by admins only.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("fleets:write")],
+    request: { params: IdParam },
+    responses: { 200: json(OkSchema, "Deleted."), ...errorResponses(401, 403, 404, 409) },
+  }),
+  async (c) => {
+    const fleet = await visibleFleet(c, c.req.valid("param").id);
+    if (fleet.workspaceId === null && c.get("auth").kind !== "admin") throw forbidden("Shared fleets are managed by admins.");
+    const db = drizzle(c.env.DB);
+    // One statement: a build dispatched between a check and the delete would lose its fleet.
+    const busy = db
+      .select({ id: builds.id })
+      .from(builds)
+      .where(and(eq(builds.fleetId, fleet.id), inArray(builds.status, [...BUSY_STATUSES])));
+    const row = await db
+      .delete(fleets)
+      .where(and(eq(fleets.id, fleet.id), notExists(busy)))
+      .returning({ id: fleets.id })
+      .get();
+    if (!row) {
+      if (!(await findFleet(c.env, fleet.id))) throw notFound(`Fleet '${fleet.id}'`);
+      throw conflict("fleet_busy", "Builds are dispatched to or running on this fleet. Disable it, wait for them to finish, then delete.");
+    }
+    return c.json({ ok: true as const }, 200);
   },
 );
 

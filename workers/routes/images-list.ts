@@ -57,6 +57,8 @@ imagesListApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/images",
+    operationId: "listImages",
+    tags: ["images"],
     summary: "List images, newest first",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:read")] as const,

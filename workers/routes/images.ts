@@ -56,6 +56,8 @@ const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, "1-255 visible A
 const submitRoute = createRoute({
   method: "post",
   path: "/v1/images",
+  operationId: "createImage",
+  tags: ["images"],
   summary: "Submit an image (its whole layer chain)",
   description:
     "Answers at once. 200 when the image is final (every layer cached, or a failure memoised within the last minute), 202 while it builds. Concurrent identical submissions share one build. `Idempotency-Key` makes a retried request return the first one's image. The response's `Server-Timing` header counts the D1 statements the request ran.",
@@ -113,6 +115,8 @@ imagesApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/images/{id}",
+    operationId: "getImage",
+    tags: ["images"],
     summary: "Read an image: status, per-layer digests and registry references, runtime mounts",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:read")] as const,

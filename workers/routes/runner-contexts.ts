@@ -35,6 +35,8 @@ runnerContextsApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/runner/contexts/{digest}",
+    operationId: "downloadRunnerContext",
+    tags: ["runner"],
     summary: "Download a build context (runners)",
     security: [{ jobToken: [] }],
     request: {
@@ -52,8 +54,7 @@ runnerContextsApp.openapi(
         description: "The requested range of the tarball.",
         content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } },
       },
-      416: { description: "The range starts past the end of the context." },
-      ...errorResponses(400, 401, 403, 404),
+      ...errorResponses(400, 401, 403, 404, 416),
     },
   }),
   async (c) => {

@@ -45,6 +45,8 @@ runnerEventsApp.openapi(
   createRoute({
     method: "post",
     path: "/v1/runner/events",
+    operationId: "reportRunnerEvent",
+    tags: ["runner"],
     summary: "Report a runner event (runners)",
     description:
       "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered.",

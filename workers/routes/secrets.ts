@@ -33,6 +33,8 @@ secretsApp.openapi(
   createRoute({
     method: "put",
     path: "/v1/secrets/{name}",
+    operationId: "putSecret",
+    tags: ["secrets"],
     summary: "Create or replace a secret",
     description: "Write-only: the response lists the key names, never the values.",
     security: bearerSecurity,
@@ -80,6 +82,8 @@ secretsApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/secrets",
+    operationId: "listSecrets",
+    tags: ["secrets"],
     summary: "List secrets (names and key names only)",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("secrets:read")],
@@ -100,6 +104,8 @@ secretsApp.openapi(
   createRoute({
     method: "delete",
     path: "/v1/secrets/{name}",
+    operationId: "deleteSecret",
+    tags: ["secrets"],
     summary: "Delete a secret",
     description: "Images already built keep working; new builds that reference it fail with 422.",
     security: bearerSecurity,

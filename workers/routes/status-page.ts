@@ -73,6 +73,9 @@ statusPageApp.openapi(
   createRoute({
     method: "get",
     path: "/images/{id}",
+    operationId: "getImageStatusPage",
+    tags: ["status-pages"],
+    security: [],
     summary: "Status page of an image",
     description: pageDescription,
     request: { params: IdParams },
@@ -90,6 +93,9 @@ statusPageApp.openapi(
   createRoute({
     method: "get",
     path: "/images/by-tag/{workspace}/{tag}",
+    operationId: "getTagStatusPage",
+    tags: ["status-pages"],
+    security: [],
     summary: "Status page of a public tag's image",
     description: pageDescription,
     request: { params: TagParams },
@@ -110,6 +116,9 @@ statusPageApp.openapi(
   createRoute({
     method: "get",
     path: "/images/{id}/logs",
+    operationId: "getImageStatusLog",
+    tags: ["status-pages"],
+    security: [],
     summary: "Status page log (by image id)",
     description: logsDescription,
     request: { params: IdParams, query: PollQuery },
@@ -125,6 +134,9 @@ statusPageApp.openapi(
   createRoute({
     method: "get",
     path: "/images/by-tag/{workspace}/{tag}/logs",
+    operationId: "getTagStatusLog",
+    tags: ["status-pages"],
+    security: [],
     summary: "Status page log (by tag)",
     description: logsDescription,
     request: { params: TagParams, query: PollQuery },

@@ -1,10 +1,11 @@
 /**
  * Tags: a name pointing at one of the workspace's images, optionally public (its badge is then
- * served at `/badges/<workspace>/<tag>.svg`). `PUT` moves the tag; `GET` reads it.
+ * served at `/badges/<workspace>/<tag>.svg`). `PUT` moves the tag, `GET` reads one or lists
+ * them by name, `DELETE` removes one. Another workspace's tag answers 404 like a missing one.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { TagName } from "@kiln-build/protocol";
-import { and, eq, sql } from "drizzle-orm";
+import { TagListSchema, TagName, TagViewSchema } from "@kiln-build/protocol";
+import { and, asc, eq, gt, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
@@ -12,13 +13,13 @@ import { images } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
 import { executionContextOf, invalidateTagCaches } from "../edge-cache.ts";
 import { notFound } from "../errors.ts";
-import { bearerSecurity, errorResponses, iso, jsonBodyLimit, registerBearerScheme } from "./common.ts";
+import { bearerSecurity, errorResponses, iso, jsonBodyLimit, OkSchema, registerBearerScheme } from "./common.ts";
 
 /** The tags sub-app, mounted at the root. */
 export const tagsApp = new OpenAPIHono<AppEnv>();
 registerBearerScheme(tagsApp);
 
-const TagSchema = z.object({ name: z.string(), imageId: z.string(), public: z.boolean(), updatedAt: z.string() }).openapi("Tag");
+const TagSchema = TagViewSchema.openapi("Tag");
 const NameParam = z.object({ name: TagName.openapi({ param: { name: "name", in: "path" }, example: "main" }) });
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
@@ -26,6 +27,8 @@ tagsApp.openapi(
   createRoute({
     method: "put",
     path: "/v1/tags/{name}",
+    operationId: "putTag",
+    tags: ["tags"],
     summary: "Point a tag at an image",
     description:
       "Creates or moves the tag. `public` makes its badge visible without a token; omitted, a new tag is private and an existing one keeps its setting.",
@@ -82,6 +85,8 @@ tagsApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/tags/{name}",
+    operationId: "getTag",
+    tags: ["tags"],
     summary: "Read a tag",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:read")],
@@ -97,6 +102,66 @@ tagsApp.openapi(
       .get();
     if (!row) throw notFound(`Tag '${name}'`);
     return c.json(present(row), 200);
+  },
+);
+
+tagsApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/tags",
+    operationId: "listTags",
+    tags: ["tags"],
+    summary: "List tags, by name",
+    description: "The workspace's tags in name order, up to `limit` (default and most 1000) per page; follow `nextCursor` for more.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("images:read")],
+    request: {
+      query: z.object({
+        limit: z.coerce.number().int().min(1).max(1000).default(1000).openapi({ type: "integer" }),
+        cursor: TagName.optional().openapi({ description: "The `nextCursor` of the previous page." }),
+      }),
+    },
+    responses: { 200: json(TagListSchema.openapi("TagList"), "A page of tags."), ...errorResponses(400, 401, 403, 404) },
+  }),
+  async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const rows = await drizzle(c.env.DB)
+      .select()
+      .from(tags)
+      .where(and(eq(tags.workspaceId, await workspaceOf(c)), cursor === undefined ? undefined : gt(tags.name, cursor)))
+      .orderBy(asc(tags.name))
+      .limit(limit + 1)
+      .all();
+    const page = rows.slice(0, limit);
+    return c.json({ tags: page.map(present), nextCursor: rows.length > limit ? page.at(-1)!.name : null }, 200);
+  },
+);
+
+tagsApp.openapi(
+  createRoute({
+    method: "delete",
+    path: "/v1/tags/{name}",
+    operationId: "deleteTag",
+    tags: ["tags"],
+    summary: "Delete a tag",
+    description: "The image stays; the tag's badge and status page answer 404 from now on.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("tags:write")],
+    request: { params: NameParam },
+    responses: { 200: json(OkSchema, "Deleted."), ...errorResponses(400, 401, 403, 404) },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const workspaceId = await workspaceOf(c);
+    const row = await drizzle(c.env.DB)
+      .delete(tags)
+      .where(and(eq(tags.workspaceId, workspaceId), eq(tags.name, name)))
+      .returning({ name: tags.name })
+      .get();
+    if (!row) throw notFound(`Tag '${name}'`);
+    // Its badges and page may be cached at the edge; they must not outlive the tag.
+    await invalidateTagCaches(c.env, executionContextOf(c), { origin: new URL(c.req.url).origin, workspaceId, tags: [name] });
+    return c.json({ ok: true as const }, 200);
   },
 );
 

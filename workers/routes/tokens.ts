@@ -3,15 +3,17 @@
  * secret or hash), revoke. A workspace token with `tokens:write` manages its own workspace's
  * tokens and can only grant scopes it holds itself; admin tokens manage every workspace's
  * (naming it with `x-kiln-workspace`) and create further admin tokens, so the bootstrap
- * secret can be retired. Another workspace's token is answered 404, never 403.
+ * secret can be retired. Another workspace's token is answered 404, never 403. `whoami` tells
+ * any valid token who it is.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { WhoamiSchema } from "@kiln-build/protocol";
 import { and, asc, eq, isNull, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { generateToken, hashToken, SCOPES } from "../auth/tokens.ts";
-import { tokens } from "../db/schema/workspaces.ts";
+import { tokens, workspaces } from "../db/schema/workspaces.ts";
 import { badRequest, forbidden, notFound } from "../errors.ts";
 import { bearerSecurity, errorResponses, iso, jsonBodyLimit, OkSchema, registerBearerScheme, workspaceOrNull } from "./common.ts";
 
@@ -55,6 +57,8 @@ tokensApp.openapi(
   createRoute({
     method: "post",
     path: "/v1/tokens",
+    operationId: "createToken",
+    tags: ["tokens"],
     summary: "Create an API token",
     description:
       "An `api` token belongs to the caller's workspace (admins name it with `x-kiln-workspace`). Non-admin callers can grant only scopes they hold.",
@@ -103,6 +107,8 @@ tokensApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/tokens",
+    operationId: "listTokens",
+    tags: ["tokens"],
     summary: "List tokens",
     description:
       "The caller's workspace's tokens; an admin caller without `x-kiln-workspace` lists the admin tokens. Secrets and hashes are never returned.",
@@ -128,6 +134,8 @@ tokensApp.openapi(
   createRoute({
     method: "delete",
     path: "/v1/tokens/{id}",
+    operationId: "revokeToken",
+    tags: ["tokens"],
     summary: "Revoke a token",
     description: "Revoking is immediate and idempotent. Another workspace's token answers 404.",
     security: bearerSecurity,
@@ -166,6 +174,37 @@ tokensApp.openapi(
       if (!existing) throw notFound(`Token '${id}'`);
     }
     return c.json({ ok: true as const }, 200);
+  },
+);
+
+tokensApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/whoami",
+    operationId: "getWhoami",
+    tags: ["tokens"],
+    summary: "The calling token and its workspace",
+    description:
+      "Any valid token, whatever its scopes. `workspace` is null for an admin token that names none with `x-kiln-workspace`; the bootstrap admin token (Worker secret KILN_ADMIN_TOKEN) has the id `bootstrap`.",
+    security: bearerSecurity,
+    middleware: [authenticate],
+    responses: {
+      200: { description: "Who the token is.", content: { "application/json": { schema: WhoamiSchema.openapi("Whoami") } } },
+      ...errorResponses(401, 404),
+    },
+  }),
+  async (c) => {
+    const auth = c.get("auth");
+    const db = drizzle(c.env.DB);
+    const workspaceId = await workspaceOrNull(c);
+    const workspace = workspaceId
+      ? await db.select({ id: workspaces.id, name: workspaces.name }).from(workspaces).where(eq(workspaces.id, workspaceId)).get()
+      : undefined;
+    const bootstrap = auth.tokenId === "bootstrap";
+    const stored = bootstrap ? undefined : await db.select({ name: tokens.name }).from(tokens).where(eq(tokens.id, auth.tokenId)).get();
+    const name = bootstrap ? "KILN_ADMIN_TOKEN (bootstrap)" : (stored?.name ?? auth.tokenId);
+    const token = { id: auth.tokenId, name, kind: auth.kind, scopes: [...auth.scopes] };
+    return c.json({ workspace: workspace ?? null, token }, 200);
   },
 );
 

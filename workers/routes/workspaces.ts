@@ -26,6 +26,8 @@ workspacesApp.openapi(
   createRoute({
     method: "post",
     path: "/v1/workspaces",
+    operationId: "createWorkspace",
+    tags: ["workspaces"],
     summary: "Create a workspace (admin)",
     security: bearerSecurity,
     middleware: [authenticate, requireAdmin, jsonBodyLimit(4 * 1024)],
@@ -53,6 +55,8 @@ workspacesApp.openapi(
   createRoute({
     method: "get",
     path: "/v1/workspaces",
+    operationId: "listWorkspaces",
+    tags: ["workspaces"],
     summary: "List workspaces (admin)",
     security: bearerSecurity,
     middleware: [authenticate, requireAdmin],

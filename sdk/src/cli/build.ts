@@ -7,8 +7,12 @@ import { CliError, EXIT, emit } from "./output.ts";
 /** Options of `kiln build`. */
 export type BuildCommandOptions = { export?: string; tag?: string; forceBuild?: boolean; ignoreCache?: boolean; logs?: boolean };
 
+/** How the output should look: `--json`, `--quiet`, `--no-color`. */
+export type OutputMode = { json: boolean; quiet?: boolean | undefined; color?: boolean | undefined };
+
 /** Imports `file`, picks the exported Image and builds it, printing the result. */
-export async function buildCommand(client: KilnClient, json: boolean, file: string, opts: BuildCommandOptions): Promise<void> {
+export async function buildCommand(client: KilnClient, mode: OutputMode, file: string, opts: BuildCommandOptions): Promise<void> {
+  const json = mode.json;
   const module = await loadImageModule(file);
   const image = pickImage(module, file, opts.export);
   const built = await image.build({
@@ -16,7 +20,11 @@ export async function buildCommand(client: KilnClient, json: boolean, file: stri
     ...(opts.tag ? { tag: opts.tag } : {}),
     forceBuild: !!opts.forceBuild,
     ignoreCache: !!opts.ignoreCache,
-    logs: opts.logs !== false && !json,
+    // --quiet and --json print the result only: no log, no progress.
+    logs: opts.logs !== false && !json && !mode.quiet,
+    // Commander defaults `color` to true; only an explicit --no-color turns escape codes off here
+    // (NO_COLOR and FORCE_COLOR are read by the SDK itself).
+    ...(mode.color === false ? { color: false } : {}),
   });
   const result = { imageId: built.imageId, reference: built.reference, digest: built.digest, uploadedBytes: built.uploadedBytes };
   emit(json, result, () => `Built ${built.imageId}\n  reference ${built.reference}\n  digest    ${built.digest}`);

@@ -1,14 +1,20 @@
 /** What every command of the `kiln` CLI reads from the global options. */
 import type { Command } from "commander";
 import { KilnClient } from "../client.ts";
+import { type Connection, resolveConnection } from "./config.ts";
 
-/** The global options (`kiln --server URL --token T --json <command>`). */
-export type Globals = { server?: string; token?: string; json?: boolean };
+/**
+ * The global options (`kiln --server URL --token T --profile P --json <command>`). `quiet`:
+ * `--quiet`; `color`: false with `--no-color` (commander's default is true).
+ */
+export type Globals = { server?: string; token?: string; profile?: string; json?: boolean; quiet?: boolean; color?: boolean };
 
 /** The shared state a command handler receives. */
 export type CliContext = {
-  /** A client for the server and token the global options and environment name. */
+  /** A client for the server and token the flags, the environment or the profile name. */
   client(): KilnClient;
+  /** Where the server and token come from (flags, environment, profile). */
+  connection(): Connection;
   /** Whether to print machine-readable JSON. */
   json(): boolean;
   /** The global options as given. */
@@ -20,11 +26,13 @@ export type CliContext = {
 /** The context for `program`, whose options are parsed before any action runs. */
 export function cliContext(program: Command, setExitCode: (code: number) => void): CliContext {
   const globals = () => program.opts<Globals>();
+  const connection = () => resolveConnection(globals());
   return {
     client: () => {
-      const g = globals();
-      return new KilnClient({ ...(g.server ? { serverUrl: g.server } : {}), ...(g.token ? { token: g.token } : {}) });
+      const { server, token } = connection();
+      return new KilnClient({ ...(server ? { serverUrl: server } : {}), ...(token ? { token } : {}) });
     },
+    connection,
     json: () => !!globals().json,
     globals,
     setExitCode,

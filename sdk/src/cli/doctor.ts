@@ -66,11 +66,11 @@ export async function runDoctor(params: DoctorParams): Promise<{ serverUrl: stri
   if (!token) {
     checks.push({
       name: "token",
-      ok: null,
-      summary: "skipped: no token",
-      fix: "Pass --token or set KILN_TOKEN (an admin token checks everything).",
+      ok: false,
+      summary: "no token: nothing beyond reachability can be checked",
+      fix: "Run `kiln login --server URL` (or pass --token / set KILN_TOKEN); an admin token checks everything.",
     });
-    return { serverUrl, checks, exitCode: EXIT.ok };
+    return { serverUrl, checks, exitCode: EXIT.auth };
   }
   let status: AdminStatus | null = null;
   try {

@@ -3,8 +3,11 @@
  * route (repository visibility). Repository names contain slashes, so one catch-all route
  * classifies the path with the pure `parseRegistryPath` and dispatches by method. Errors use
  * the spec's body (`{ errors: [...] }`), mapped here and nowhere else. docs/registry.md.
+ * An OpenAPIHono, so the `/v1` route's document entry and validation hook reach the root app;
+ * the `/v2` entries are documentation only (openapi.ts).
  */
-import { type Context, Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
 import { ApiError, errorResponse } from "../../errors.ts";
 import { registryRateLimit } from "../../rate-limit.ts";
@@ -14,6 +17,7 @@ import { isRepositoryName, parseRegistryPath } from "../../registry/reference.ts
 import { challenge } from "../../registry/token.ts";
 import { deleteBlob, readBlob } from "./blobs.ts";
 import { listReferrers, putManifest, readManifest, removeManifest, tagsList } from "./manifests.ts";
+import { documentRegistry } from "./openapi.ts";
 import { issueToken } from "./token-endpoint.ts";
 import { cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from "./uploads.ts";
 import { registryVisibilityApp } from "./visibility.ts";
@@ -21,7 +25,8 @@ import { registryVisibilityApp } from "./visibility.ts";
 export { runRegistryGc } from "../../registry/gc.ts";
 
 /** The registry sub-app; mount with `app.route("/", registryApp)`. */
-export const registryApp = new Hono<AppEnv>();
+export const registryApp = new OpenAPIHono<AppEnv>();
+documentRegistry(registryApp);
 
 // Request budgets (workers/rate-limit.ts), refused with the spec's TOOMANYREQUESTS.
 registryApp.use("/v2", registryRateLimit);
@@ -35,6 +40,8 @@ registryApp.all("/v2/*", dispatch);
 registryApp.route("/", registryVisibilityApp);
 
 registryApp.onError((error, c) => {
+  // Only `/v2` speaks the registry's error format; `/v1/registry/...` keeps the Kiln shape.
+  if (!c.req.path.startsWith("/v2")) return errorResponse(error, c);
   const status = error instanceof ApiError ? error.status : 500;
   if (!(error instanceof ApiError)) {
     console.error(
@@ -54,8 +61,6 @@ registryApp.onError((error, c) => {
     "docker-distribution-api-version": "registry/2.0",
     ...(error instanceof ApiError ? error.headers : {}),
   };
-  // Only `/v2` speaks the registry's error format; `/v1/registry/...` keeps the Kiln shape.
-  if (!c.req.path.startsWith("/v2")) return errorResponse(error, c);
   return new Response(c.req.method === "HEAD" ? null : JSON.stringify(body), {
     status,
     headers: { ...headers, "content-type": "application/json" },

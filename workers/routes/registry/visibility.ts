@@ -29,6 +29,8 @@ registryVisibilityApp.openapi(
   createRoute({
     method: "put",
     path: "/v1/registry/repositories",
+    operationId: "setRepositoryVisibility",
+    tags: ["registry"],
     summary: "Make a registry repository public or private",
     description: "Public repositories of the built-in registry answer pulls without credentials; pushes always need a token.",
     security: bearerSecurity,

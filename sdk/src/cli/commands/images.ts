@@ -1,21 +1,29 @@
 /** `kiln build`, `logs`, `status`, `images` and `tags`: what a user does with images. */
+
+import type { ImageView } from "@kiln-build/protocol";
 import type { Command } from "commander";
-import { buildCommand } from "../build.ts";
+import { buildCommand, pickImage } from "../build.ts";
 import type { CliContext } from "../context.ts";
+import { loadImageModule } from "../load-module.ts";
 import { followLogCommand } from "../logs.ts";
-import { emit, table } from "../output.ts";
+import { CliError, emit, table } from "../output.ts";
+
+type TagRow = { name: string; imageId: string; public: boolean; updatedAt: string };
 
 /** Adds the image commands to `program`. */
 export function registerImageCommands(program: Command, ctx: CliContext): void {
   program
     .command("build <file>")
-    .description("import FILE (a .ts or .js module) and build the Image it exports")
+    .description("load FILE (.ts, .mts, .js or .mjs) and build the Image it exports")
     .option("--export <name>", "the export holding the Image (default: the only Image export, or `default`)")
     .option("--tag <tag>", "point this tag at the built image")
     .option("--force-build", "rebuild every layer")
     .option("--ignore-cache", "rebuild without reading or replacing the cache")
     .option("--no-logs", "do not stream build output")
-    .action(async (file: string, opts) => buildCommand(ctx.client(), ctx.json(), file, opts));
+    .action(async (file: string, opts) => {
+      const g = ctx.globals();
+      await buildCommand(ctx.client(), { json: ctx.json(), quiet: g.quiet, color: g.color }, file, opts);
+    });
 
   program
     .command("logs <build>")
@@ -55,16 +63,109 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
       emit(ctx.json(), rows, () => table([["IMAGE", "STATUS", "CREATED"], ...rows.map((r) => [r.id, r.status, r.createdAt])]));
     });
 
+  registerTagCommands(program, ctx);
+  registerBuildControl(program, ctx);
+}
+
+/** `kiln tags ls|set|get|rm`. */
+function registerTagCommands(program: Command, ctx: CliContext): void {
   const tags = program.command("tags").description("name images");
   tags
+    .command("ls")
+    .description("list the workspace's tags")
+    .action(async () => {
+      const client = ctx.client();
+      const rows: TagRow[] = [];
+      // The server pages its answer; follow the cursor so a large workspace is listed whole.
+      for (let cursor: string | null = null; ; ) {
+        const page: { tags: TagRow[]; nextCursor?: string | null } = await client.json("GET", ["v1", "tags"], {
+          query: { cursor: cursor ?? undefined },
+        });
+        rows.push(...page.tags);
+        cursor = page.nextCursor ?? null;
+        if (!cursor) break;
+      }
+      emit(ctx.json(), rows, () =>
+        table([["TAG", "IMAGE", "PUBLIC", "UPDATED"], ...rows.map((t) => [t.name, t.imageId, t.public ? "yes" : "no", t.updatedAt])]),
+      );
+    });
+  tags
     .command("set <name> <image>")
+    .description("point a tag at an image")
     .option("--public", "anyone can read the tag's badge and status page")
     .action(async (name: string, image: string, opts: { public?: boolean }) => {
       const tag = await ctx.client().json("PUT", ["v1", "tags", name], { json: { imageId: image, public: !!opts.public } });
       emit(ctx.json(), tag, () => `${name} -> ${image}${opts.public ? " (public)" : ""}`);
     });
-  tags.command("get <name>").action(async (name: string) => {
-    const tag = await ctx.client().json<{ name: string; imageId: string; public: boolean }>("GET", ["v1", "tags", name]);
-    emit(ctx.json(), tag, () => `${tag.name} -> ${tag.imageId}${tag.public ? " (public)" : ""}`);
-  });
+  tags
+    .command("get <name>")
+    .description("show the image a tag points at")
+    .action(async (name: string) => {
+      const tag = await ctx.client().json<TagRow>("GET", ["v1", "tags", name]);
+      emit(ctx.json(), tag, () => `${tag.name} -> ${tag.imageId}${tag.public ? " (public)" : ""}`);
+    });
+  tags
+    .command("rm <name>")
+    .description("remove a tag (the image stays)")
+    .action(async (name: string) => {
+      await ctx.client().request("DELETE", ["v1", "tags", name]);
+      emit(ctx.json(), { removed: name }, () => `removed tag ${name}`);
+    });
+}
+
+/** `kiln cancel` and `kiln describe`. */
+function registerBuildControl(program: Command, ctx: CliContext): void {
+  program
+    .command("cancel <build-or-image>")
+    .description("cancel a running build (given its id, or the id of an image it builds)")
+    .action(async (target: string) => {
+      const client = ctx.client();
+      const buildId = target.startsWith("im-") ? (await client.json<ImageView>("GET", ["v1", "images", target])).buildId : target;
+      if (!buildId) throw new CliError(`Image ${target} has no build to cancel.`, { details: "Every layer came from the cache." });
+      const result = await client.json("POST", ["v1", "builds", buildId, "cancel"]);
+      emit(ctx.json(), result, () => `cancel requested for build ${buildId}`);
+    });
+  program
+    .command("describe <file>")
+    .description("offline: the layers FILE's Image lowers to (Dockerfile lines, context sizes, layer keys)")
+    .option("--export <name>", "the export holding the Image (default: the only Image export, or `default`)")
+    .action(async (file: string, opts: { export?: string }) => {
+      const image = pickImage(await loadImageModule(file), file, opts.export);
+      const description = await image.describe();
+      const layers = description.layers.map((l, index) => ({
+        index,
+        key: l.key,
+        dockerfileCommands: l.dockerfileCommands,
+        context: l.context,
+        secrets: l.secrets,
+        gpu: l.gpu,
+      }));
+      emit(ctx.json(), { builderVersion: description.builderVersion, layers }, () => describeText(layers));
+    });
+}
+
+/** The plan as a reader wants it: one header per layer, then its Dockerfile lines. */
+function describeText(
+  layers: { index: number; key: string; dockerfileCommands: string[]; context: { sizeBytes: number } | null }[],
+): string {
+  return layers
+    .map((l) => {
+      const context = l.context ? `, context ${formatBytes(l.context.sizeBytes)}` : "";
+      return [
+        `# layer ${l.index + 1}/${layers.length}  key ${l.key.slice(0, 12)}${context}`,
+        ...l.dockerfileCommands.map((c) => `  ${c}`),
+      ].join("\n");
+    })
+    .join("\n");
+}
+
+function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }

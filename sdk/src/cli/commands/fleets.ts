@@ -1,0 +1,88 @@
+/** `kiln fleet add|ls|disable|enable|rotate-secret|rm`: the workspace's runner fleets. */
+import type { Command } from "commander";
+import type { CliContext } from "../context.ts";
+import { integerAtLeast } from "../options.ts";
+import { emit, table } from "../output.ts";
+
+type FleetRow = { id: string; name: string; url: string; gpuTypes: string[]; maxConcurrentBuilds: number; disabledAt?: string | null };
+
+/** Adds the fleet commands to `program`. */
+export function registerFleetCommands(program: Command, ctx: CliContext): void {
+  const fleet = program.command("fleet").description("manage runner fleets");
+  fleet
+    .command("add <name> <url>")
+    .description("register a fleet's dispatch URL; prints its signing secret once")
+    .option("--gpu <types...>", "GPU types the fleet's machines have", [])
+    .option("--max-builds <n>", "maximum concurrent builds", integerAtLeast(1), 4)
+    .option("--signing-secret <secret>", "Standard Webhooks secret (default: generated and printed once)")
+    .action(async (name: string, url: string, opts: { gpu: string[]; maxBuilds: number; signingSecret?: string }) => {
+      const created = await ctx.client().json<{ id: string; signingSecret?: string }>("POST", ["v1", "fleets"], {
+        json: {
+          name,
+          url,
+          gpuTypes: opts.gpu,
+          maxConcurrentBuilds: opts.maxBuilds,
+          ...(opts.signingSecret ? { signingSecret: opts.signingSecret } : {}),
+        },
+      });
+      emit(ctx.json(), created, () => `fleet ${created.id}${secretLine(created.signingSecret)}`);
+    });
+  fleet
+    .command("ls")
+    .description("list fleets")
+    .action(async () => {
+      const { fleets } = await ctx.client().json<{ fleets: FleetRow[] }>("GET", ["v1", "fleets"]);
+      emit(ctx.json(), fleets, () =>
+        table([
+          ["FLEET", "NAME", "URL", "GPUS", "MAX", "STATE"],
+          ...fleets.map((f) => [
+            f.id,
+            f.name,
+            f.url,
+            f.gpuTypes.join(",") || "-",
+            String(f.maxConcurrentBuilds),
+            f.disabledAt ? "disabled" : "enabled",
+          ]),
+        ]),
+      );
+    });
+  registerFleetChanges(fleet, ctx);
+}
+
+/** The commands that change one fleet. */
+function registerFleetChanges(fleet: Command, ctx: CliContext): void {
+  const patch = (id: string, body: Record<string, unknown>) =>
+    ctx.client().json<FleetRow & { signingSecret?: string }>("PATCH", ["v1", "fleets", id], { json: body });
+  fleet
+    .command("disable <id>")
+    .description("stop dispatching to a fleet (builds already on it run to the end)")
+    .action(async (id: string) => {
+      const row = await patch(id, { disabled: true });
+      emit(ctx.json(), row, () => `fleet ${id} disabled`);
+    });
+  fleet
+    .command("enable <id>")
+    .description("dispatch to a disabled fleet again")
+    .action(async (id: string) => {
+      const row = await patch(id, { disabled: false });
+      emit(ctx.json(), row, () => `fleet ${id} enabled`);
+    });
+  fleet
+    .command("rotate-secret <id>")
+    .description("generate a new signing secret; printed once (give it to the fleet's runners)")
+    .action(async (id: string) => {
+      const row = await patch(id, { rotateSigningSecret: true });
+      emit(ctx.json(), row, () => `fleet ${id}${secretLine(row.signingSecret)}`);
+    });
+  fleet
+    .command("rm <id>")
+    .description("remove a fleet")
+    .action(async (id: string) => {
+      await ctx.client().request("DELETE", ["v1", "fleets", id]);
+      emit(ctx.json(), { removed: id }, () => `removed fleet ${id}`);
+    });
+}
+
+function secretLine(secret: string | undefined): string {
+  return secret ? `\nsigning secret (shown once): ${secret}` : "";
+}
