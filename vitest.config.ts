@@ -1,3 +1,4 @@
+import os from "node:os";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
@@ -17,6 +18,8 @@ export default defineConfig({
           include: ["protocol/test/**/*.test.ts", "sdk/test/**/*.test.ts", "runner/test/**/*.test.ts", "test/node/**/*.test.ts"],
           environment: "node",
           testTimeout: 60_000,
+          // The developer's own `kiln login` profile must not leak into tests that rely on defaults.
+          env: { KILN_CONFIG: path.join(os.tmpdir(), "kiln-tests-have-no-profiles.toml") },
         },
       },
       {

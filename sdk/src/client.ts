@@ -9,12 +9,13 @@
  * const image = await client.request("GET", ["v1", "images", "im-123"]);
  */
 import { APIConnectionError, apiErrorFor, InvalidError } from "./errors.ts";
+import { profileDefaults } from "./profiles.ts";
 
 /** Options of `new KilnClient`. */
 export type KilnClientParams = {
-  /** Base URL of the Kiln API (default `KILN_SERVER_URL`, else `http://127.0.0.1:8787`). */
+  /** Base URL of the Kiln API (default `KILN_SERVER_URL`, else the `kiln login` profile's, else `http://127.0.0.1:8787`). */
   serverUrl?: string;
-  /** API token (default `KILN_TOKEN`). */
+  /** API token (default `KILN_TOKEN`, else the `kiln login` profile's). */
   token?: string;
   /** The `fetch` to use; inject one for tests or proxies. */
   fetch?: typeof fetch;
@@ -56,13 +57,17 @@ export class KilnClient {
   readonly #timeoutMs: number;
 
   constructor(params: KilnClientParams = {}) {
-    const url = params.serverUrl ?? process.env.KILN_SERVER_URL ?? "http://127.0.0.1:8787";
+    // Parameters, then the environment, then the profile `kiln login` saved, then the local stack.
+    const saved = params.serverUrl && params.token ? {} : profileDefaults();
+    const url = params.serverUrl ?? process.env.KILN_SERVER_URL ?? saved.server ?? "http://127.0.0.1:8787";
     try {
       this.serverUrl = new URL(url).toString().replace(/\/$/, "");
     } catch {
       throw new InvalidError(`Invalid Kiln server URL: ${JSON.stringify(url)}. Set KILN_SERVER_URL to e.g. http://127.0.0.1:8787.`);
     }
-    this.#token = params.token ?? process.env.KILN_TOKEN;
+    // A saved token goes only to the server it was saved for, never to one named elsewhere.
+    this.#token =
+      params.token ?? process.env.KILN_TOKEN ?? (saved.server && sameServer(saved.server, this.serverUrl) ? saved.token : undefined);
     this.#fetch = params.fetch ?? globalThis.fetch;
     this.#maxRetries = params.maxRetries ?? 3;
     this.#timeoutMs = params.timeoutMs ?? 60_000;
@@ -161,4 +166,13 @@ async function errorFrom(response: Response, sentRequestId: string) {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether two server URLs name the same origin and path (trailing slashes aside). */
+export function sameServer(a: string, b: string): boolean {
+  try {
+    return new URL(a).toString().replace(/\/$/, "") === new URL(b).toString().replace(/\/$/, "");
+  } catch {
+    return false;
+  }
 }
