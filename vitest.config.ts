@@ -15,7 +15,14 @@ export default defineConfig({
       {
         test: {
           name: "node",
-          include: ["protocol/test/**/*.test.ts", "sdk/test/**/*.test.ts", "runner/test/**/*.test.ts", "test/node/**/*.test.ts"],
+          include: [
+            "protocol/test/**/*.test.ts",
+            "sdk/test/**/*.test.ts",
+            "runner/test/**/*.test.ts",
+            "test/node/**/*.test.ts",
+            // The security suite: attacks through the real stack and runner (test/security/workers runs in workerd).
+            "test/security/*.test.ts",
+          ],
           environment: "node",
           testTimeout: 60_000,
           // The developer's own `kiln login` profile must not leak into tests that rely on defaults.
@@ -38,7 +45,7 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
-          include: ["test/workers/**/*.test.ts"],
+          include: ["test/workers/**/*.test.ts", "test/security/workers/**/*.test.ts"],
           setupFiles: ["test/workers/apply-migrations.ts"],
           // A real HTTP endpoint on 127.0.0.1 that plays a runner fleet (dispatch tests).
           globalSetup: ["test/node/fleet-recorder-setup.ts"],
