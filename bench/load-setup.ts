@@ -1,7 +1,8 @@
 /**
  * The state `npm run bench:load` measures against: a workspace with its client tokens and a
  * fleet, a built 5-layer chain tagged public (cached resolves, badges), and a running build
- * whose log takes the runner's events and the clients' polls. The bench plays the runner.
+ * whose log takes the runner's events and the clients' polls. The bench plays the runner (its
+ * layers: a tiny image pushed through `/v2` for each, bench/fake-runner-push.ts).
  */
 import { newWebhookSecret } from "@kiln-build/protocol";
 import type { FleetRecorder } from "../test/node/fleet-recorder.ts";
@@ -19,7 +20,7 @@ export type LoadSetup = {
 };
 
 /** Creates the workspace, tokens, fleet, the built chain and the running build. */
-export async function setUpLoad({ api, must, sendEvent }: LoadApi, recorder: FleetRecorder): Promise<LoadSetup> {
+export async function setUpLoad({ api, must, report, buildLayers }: LoadApi, recorder: FleetRecorder): Promise<LoadSetup> {
   const workspace = `load-${Date.now().toString(36)}`;
   await must(api("POST", "/v1/workspaces", { json: { name: workspace } }), 201, "create workspace");
   const admin = { "x-kiln-workspace": workspace };
@@ -58,20 +59,9 @@ export async function setUpLoad({ api, must, sendEvent }: LoadApi, recorder: Fle
   const [dispatched] = await recorder.waitFor("load", 1, 30_000);
   if (!dispatched) throw new Error("the first build was never dispatched");
   const built = JSON.parse(dispatched.body) as Job;
-  for (const event of [
-    { type: "accepted" },
-    ...built.layers.map((l) => ({
-      type: "layer_succeeded",
-      layerKey: l.key,
-      digest: `sha256:${l.key}`,
-      sizeBytes: 1024,
-      reference: l.target,
-    })),
-    { type: "succeeded" },
-  ]) {
-    const status = await sendEvent(signingSecret, built, event);
-    if (status !== 200) throw new Error(`completing the first build: ${event.type} answered ${status}`);
-  }
+  await report(signingSecret, built, { type: "accepted" });
+  await buildLayers(signingSecret, built);
+  await report(signingSecret, built, { type: "succeeded" });
   const cached = await must(
     api("POST", "/v1/images", { token: tokens[0], json: { builderVersion: "2025.06", layers: chain } }),
     200,
@@ -87,7 +77,7 @@ export async function setUpLoad({ api, must, sendEvent }: LoadApi, recorder: Fle
     "live submission",
   );
   const liveJob = JSON.parse((await recorder.waitFor("load", 2, 30_000))[1]!.body) as Job;
-  if ((await sendEvent(signingSecret, liveJob, { type: "accepted" })) !== 200) throw new Error("live build: accepted refused");
+  await report(signingSecret, liveJob, { type: "accepted" });
   const liveBuild = live.buildId as string;
   return { workspace, tokens, signingSecret, chain, liveJob, liveBuild };
 }

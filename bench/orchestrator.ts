@@ -9,6 +9,8 @@
  *    the resolve itself; the token lookup of the shared auth middleware is reported apart);
  *  - 500 concurrent identical submissions of an uncached chain: dispatches received (target
  *    exactly 1) and the submissions' p99 latency.
+ * The bench plays the runner of the two builds it needs (bench/fake-runner-push.ts: a tiny image
+ * pushed through `/v2` for each layer it reports); those pushes happen outside every measured path.
  * Ends with one JSON line. Environment: KILN_BENCH_PORT (8797), KILN_BENCH_SAMPLES (400),
  * KILN_BENCH_PROBE=1 (also times an authenticated one-statement GET, to separate D1's cost).
  */
@@ -19,6 +21,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { startFleetRecorder } from "../test/node/fleet-recorder.ts";
+import { type PushJob, pushAndReportLayers } from "./fake-runner-push.ts";
 import { percentile, round } from "./stats.ts";
 
 const PORT = Number(process.env.KILN_BENCH_PORT ?? 8797);
@@ -31,7 +34,7 @@ const WARMUP = 50;
 const CONCURRENT = 500;
 const RATIO_TARGET = 1.5;
 
-type Job = { jobId: string; attemptId: string; fencingToken: number; layers: { key: string; index: number; target: string }[] };
+type Job = PushJob & { jobId: string; attemptId: string; fencingToken: number };
 
 const state = mkdtempSync(path.join(os.tmpdir(), "kiln-bench-"));
 const recorder = await startFleetRecorder();
@@ -79,16 +82,16 @@ async function runnerEvent(secret: string, job: Job, event: Record<string, unkno
   const body = JSON.stringify({ jobId: job.jobId, attemptId: job.attemptId, fencingToken: job.fencingToken, ...event });
   const headers = { ...signWebhook(secret, `msg_${crypto.randomUUID()}`, body), "content-type": "application/json" };
   const response = await fetch(`${ORIGIN}/v1/runner/events`, { method: "POST", headers, body });
-  if (response.status !== 200) throw new Error(`runner event ${String(event.type)} refused: ${response.status} ${await response.text()}`);
+  const text = await response.text();
+  // A refused layer report answers 200 with `cancel` (the attempt failed): refused all the same.
+  if (response.status !== 200 || (JSON.parse(text) as { cancel?: boolean }).cancel)
+    throw new Error(`runner event ${String(event.type)} refused: ${response.status} ${text}`);
 }
 
-// Plays the runner: every layer built, then the job succeeded.
+// Plays the runner: every layer built (a tiny image pushed to its target, its digest reported), then the job succeeded.
 async function complete(secret: string, job: Job): Promise<void> {
   await runnerEvent(secret, job, { type: "accepted" });
-  for (const layer of job.layers) {
-    const digest = `sha256:${layer.key}`;
-    await runnerEvent(secret, job, { type: "layer_succeeded", layerKey: layer.key, digest, sizeBytes: 1024, reference: layer.target });
-  }
+  await pushAndReportLayers(ORIGIN, job, (event) => runnerEvent(secret, job, event));
   await runnerEvent(secret, job, { type: "succeeded" });
 }
 

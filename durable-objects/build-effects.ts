@@ -9,6 +9,7 @@ import { type Effect, isTerminal, type MachineEvent, type MachineState, transiti
 import type { BuildRecord, BuildStore, FailureDetails } from "./build-store.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
 import { RETRY_POLICY } from "./retry-policy.ts";
+import type { MissingLayerPlan } from "./runner-events.ts";
 import type { Timers } from "./storage.ts";
 
 /** The Build object's storage, as the modules that change it see it. */
@@ -45,6 +46,38 @@ export function applyMachineEvent(parts: BuildParts, event: MachineEvent, detail
 export function releaseKey(store: BuildStore, index: number, key: string, outcome: ReleaseOutcome): void {
   store.markReleased(index);
   store.enqueue("release_key", { key, outcome });
+}
+
+/**
+ * Sends a build whose attempt failed on a cached layer gone from the registry back to claiming,
+ * that layer first: its own layer is reset, or the layer below its first is added (its spec, on
+ * the cached image below it). Only between attempts (`retrying`: a cancel or the last attempt
+ * ended the build instead); the retry's backoff is skipped, the cause being known. False when
+ * it does not apply (then the attempt is retried as it is).
+ */
+export function rebuildMissingLayer({ store, logs, timers }: BuildParts, missing: MissingLayerPlan, now: number): boolean {
+  const rec = store.load()!;
+  const layers = store.layers();
+  if (rec.machine.status !== "retrying" || missing.recipe === null) return false;
+  if (missing.recipe === "own") {
+    const row = layers.find((l) => l.key === missing.key);
+    if (!row) return false;
+    store.resetLayer(row.index);
+  } else {
+    const { index, key, spec, parentKey, parentReference } = missing.recipe;
+    if (rec.parentKey !== key || index !== layers[0]!.index - 1) return false;
+    store.addLayerBelow({ index, key, spec }, parentKey, parentReference);
+  }
+  timers.clear("retry");
+  store.saveMachine({ ...rec.machine, status: "waiting" }, now, false);
+  timers.set("claim", now);
+  store.enqueue("sync", {});
+  logs.system(
+    rec.machine.attemptNo,
+    `cached layer ${missing.key.slice(0, 12)} (${missing.reference}) is no longer in the registry: its cache entry was removed and the layer is rebuilt now (once)`,
+    now,
+  );
+  return true;
 }
 
 // `rec`: the record before the transition; `state`: the machine after it.
@@ -106,8 +139,10 @@ function finish({ store, logs, timers }: BuildParts, now: number): void {
     store.setQueuedAt(fleetId, false);
   }
   const layers = store.layers();
+  // A failure caused by a cached layer gone from the registry is not the layers' own: not memoised, so a new submission rebuilds.
+  const cacheFailed = store.attemptFoundMissingLayer(rec.machine.attemptNo);
   const memoised =
-    rec.machine.status === "timeout" || (rec.machine.status === "failed" && rec.machine.failure?.reason !== "dependency")
+    !cacheFailed && (rec.machine.status === "timeout" || (rec.machine.status === "failed" && rec.machine.failure?.reason !== "dependency"))
       ? (rec.failedLayer ?? layers.find((l) => l.state === "claimed")?.key ?? null)
       : null;
   for (const layer of layers) {

@@ -5,9 +5,17 @@
  */
 
 import { JobSchema } from "@kiln-build/protocol";
+import { jobTokenScope, storeJobTokenScope } from "../workers/auth/job-scope.ts";
 import { hashToken } from "../workers/auth/tokens.ts";
 import { dispatchJob } from "../workers/dispatch.ts";
-import { findFleet, fleetSigningSecret, listDispatchableFleets } from "../workers/fleets.ts";
+import {
+  type Fleet,
+  findFleet,
+  fleetSigningSecret,
+  fleetsForSecrets,
+  listDispatchableFleets,
+  secretsNeedTrustedFleetMessage,
+} from "../workers/fleets.ts";
 import { secretValuesForJob } from "../workers/secrets/store.ts";
 import { newJobToken, recordAttempt } from "./build-d1.ts";
 import type { BuildLogs } from "./build-logs.ts";
@@ -42,12 +50,18 @@ export function layersToBuild(store: BuildStore): BuildLayer[] {
     .map((l) => store.layerSpec(l.index));
 }
 
-/** Asks the qualifying fleets for a slot: a free one anywhere first, else a place in every queue. */
+/**
+ * Asks the qualifying fleets for a slot: a free one anywhere first, else a place in every queue.
+ * A build whose layers use secrets qualifies only fleets trusted with secrets.
+ */
 export async function runSlotAcquisition(ctx: StepContext): Promise<void> {
   const rec = ctx.store.load()!;
   if (rec.slotFleet !== null) return;
-  const fleets = await listDispatchableFleets(ctx.env, rec.workspaceId);
-  const todo = layersToBuild(ctx.store).map((l) => ({ gpu: l.spec.gpu }));
+  const enabled = await listDispatchableFleets(ctx.env, rec.workspaceId);
+  const layers = layersToBuild(ctx.store);
+  const secretNames = declaredSecrets(layers);
+  const fleets = fleetsForSecrets(enabled, secretNames);
+  const todo = layers.map((l) => ({ gpu: l.spec.gpu }));
   const candidates = candidateFleets(
     fleets,
     todo,
@@ -55,7 +69,8 @@ export async function runSlotAcquisition(ctx: StepContext): Promise<void> {
   );
   if (!still(ctx)) return;
   if (candidates.length === 0) {
-    ctx.apply({ type: "no_fleet", message: noFleetMessage(fleets.length, todo) });
+    const untrusted = enabled.length > 0 && fleets.length === 0;
+    ctx.apply({ type: "no_fleet", message: untrusted ? secretsNeedTrustedFleetMessage(secretNames) : noFleetMessage(fleets.length, todo) });
     return;
   }
   const slotTtlMs = rec.timeoutMs + SLOT_SLACK_MS;
@@ -122,15 +137,8 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
     return;
   }
   const todo = layersToBuild(ctx.store);
-  let secrets: Record<string, Record<string, string>>;
-  try {
-    secrets = await secretValuesForJob(ctx.env, rec.workspaceId, declaredSecrets(todo));
-  } catch (error) {
-    // The message names the missing secret, never a value.
-    if (current(ctx, attemptNo))
-      ctx.apply({ type: "unrecoverable", message: `The build's secrets could not be read: ${(error as Error).message}` });
-    return;
-  }
+  const secrets = await jobSecrets(ctx, attemptNo, fleet, todo);
+  if (secrets === null) return;
   const signingSecret = await fleetSigningSecret(ctx.env, fleet);
   if (!current(ctx, attemptNo)) return;
   const layers = ctx.store.layers();
@@ -153,6 +161,9 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
       deadlineMs: attempt.deadlineMs,
     }),
   );
+  // Before the token leaves: it pushes only this job's layers and pulls only what its chain names.
+  await storeJobTokenScope(ctx.env, tokenHash, jobTokenScope(job));
+  if (!current(ctx, attemptNo)) return;
   ctx.logs.system(attemptNo, `attempt ${attemptNo}: dispatching ${todo.length} layer(s) to fleet '${fleet.name}'`, Date.now());
   const result = await dispatchJob(fleet.url, signingSecret, job, { requestId: rec.requestId });
   if (!current(ctx, attemptNo)) return;
@@ -167,6 +178,32 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
     ctx.apply({ type: "unrecoverable", message });
   } else {
     ctx.apply({ type: "attempt_failed", failure: "refused", message: result.error.message });
+  }
+}
+
+/**
+ * The secret values the job's layers declare, or null when the attempt ended here: the fleet is
+ * not (or no longer) trusted with secrets, or a secret cannot be read.
+ */
+async function jobSecrets(
+  ctx: StepContext,
+  attemptNo: number,
+  fleet: Fleet,
+  todo: BuildLayer[],
+): Promise<Record<string, Record<string, string>> | null> {
+  const names = declaredSecrets(todo);
+  if (fleetsForSecrets([fleet], names).length === 0) {
+    // Untrusted since its slot was granted: retried on a trusted fleet, or failed naming the fix.
+    ctx.apply({ type: "attempt_failed", failure: "refused", message: `Fleet '${fleet.name}' is not trusted with secrets.` });
+    return null;
+  }
+  try {
+    return await secretValuesForJob(ctx.env, ctx.store.load()!.workspaceId, names);
+  } catch (error) {
+    // The message names the missing secret, never a value.
+    if (current(ctx, attemptNo))
+      ctx.apply({ type: "unrecoverable", message: `The build's secrets could not be read: ${(error as Error).message}` });
+    return null;
   }
 }
 

@@ -32,6 +32,8 @@ export const BUILD_MIGRATIONS = [
    ALTER TABLE build ADD COLUMN failure_log_tail TEXT;`,
   // Batched `logs` events held behind a gap keep all their entries.
   LOG_PENDING_ENTRIES,
+  // Cached layers found missing from the registry, by the attempt that found them (each is rebuilt once).
+  "CREATE TABLE missing_layers (key TEXT PRIMARY KEY, attempt_no INTEGER NOT NULL, found_ms INTEGER NOT NULL)",
 ];
 
 /**
@@ -132,17 +134,21 @@ export class BuildStore {
     );
     for (const layer of spec.layers) {
       this.#sql.exec("INSERT INTO layers (idx, key, state) VALUES (?, ?, 'pending')", layer.index, layer.key);
-      const json = JSON.stringify(layer.spec);
-      for (let part = 0; part * SPEC_PART_CHARS < json.length; part++) {
-        this.#sql.exec(
-          "INSERT INTO layer_spec_parts (idx, part, data) VALUES (?, ?, ?)",
-          layer.index,
-          part,
-          json.slice(part * SPEC_PART_CHARS, (part + 1) * SPEC_PART_CHARS),
-        );
-      }
+      this.#putSpec(layer);
     }
     return true;
+  }
+
+  #putSpec(layer: BuildLayer): void {
+    const json = JSON.stringify(layer.spec);
+    for (let part = 0; part * SPEC_PART_CHARS < json.length; part++) {
+      this.#sql.exec(
+        "INSERT INTO layer_spec_parts (idx, part, data) VALUES (?, ?, ?)",
+        layer.index,
+        part,
+        json.slice(part * SPEC_PART_CHARS, (part + 1) * SPEC_PART_CHARS),
+      );
+    }
   }
 
   /** The build row, or null before `init`. */
@@ -237,6 +243,43 @@ export class BuildStore {
       result?.sizeBytes ?? null,
       index,
     );
+  }
+
+  /** Puts a layer back to be claimed and built again (its result is gone), forgetting its result and release. */
+  resetLayer(index: number): void {
+    this.#sql.exec(
+      "UPDATE layers SET state = 'pending', digest = NULL, reference = NULL, size_bytes = NULL, released = 0 WHERE idx = ?",
+      index,
+    );
+  }
+
+  /** Adds the layer below the build's first one, to be claimed and built (the cached image the build stood on is gone). */
+  addLayerBelow(layer: BuildLayer, parentKey: string | null, parentReference: string | null): void {
+    this.#sql.exec("INSERT INTO layers (idx, key, state) VALUES (?, ?, 'pending')", layer.index, layer.key);
+    this.#putSpec(layer);
+    this.#sql.exec("UPDATE build SET parent_key = ?, parent_reference = ?", parentKey, parentReference);
+  }
+
+  /** Records that the cached layer `key` was found missing from the registry by attempt `attemptNo`. */
+  markMissingLayer(key: string, attemptNo: number, nowMs: number): void {
+    this.#sql.exec(
+      "INSERT INTO missing_layers (key, attempt_no, found_ms) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET attempt_no = excluded.attempt_no",
+      key,
+      attemptNo,
+      nowMs,
+    );
+  }
+
+  /** The last attempt that found cached layer `key` missing, or null if none did. */
+  missingLayerFoundBy(key: string): number | null {
+    return (
+      this.#sql.exec<{ attempt_no: number }>("SELECT attempt_no FROM missing_layers WHERE key = ?", key).toArray()[0]?.attempt_no ?? null
+    );
+  }
+
+  /** Whether attempt `attemptNo` found a cached layer missing (its failure is the cache's, not a layer's). */
+  attemptFoundMissingLayer(attemptNo: number): boolean {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM missing_layers WHERE attempt_no = ?", attemptNo).one().n > 0;
   }
 
   /** Marks a layer's key as released to its LayerBuild object. */

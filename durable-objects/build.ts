@@ -7,7 +7,10 @@
  * `build-machine.ts`; every outbound step runs from the one alarm (timers table) or the
  * outbox, after the state that asks for it was persisted, and re-checks state afterwards:
  * the timers are in `build-alarm.ts` (and `build-steps.ts`), applying a machine event in
- * `build-effects.ts`, the outbox run in `build-flush.ts`.
+ * `build-effects.ts`, the outbox run in `build-flush.ts`. A runner is believed only with the
+ * registry's word: a layer result is checked in the built-in registry's own store before it is
+ * recorded or cached, and a failure is checked for a cached image gone missing (rebuilt once)
+ * or a base image that does not exist (`report-verify.ts`); events are applied one at a time.
  *
  * @example
  * await env.BUILD.getByName(buildId).runnerEvent(webhookId, event);
@@ -15,14 +18,16 @@
 import { DurableObject } from "cloudflare:workers";
 import type { RunnerEvent } from "@kiln-build/protocol";
 import { runDueTimers, type TimerContext } from "./build-alarm.ts";
-import { applyMachineEvent, type BuildParts, releaseKey } from "./build-effects.ts";
+import { applyMachineEvent, type BuildParts, rebuildMissingLayer, releaseKey } from "./build-effects.ts";
 import { flushOutbox } from "./build-flush.ts";
 import { BuildLogs, type LogChunk } from "./build-logs.ts";
 import { isTerminal, type MachineEvent } from "./build-machine.ts";
 import type { BuildSpec } from "./build-spec.ts";
-import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails } from "./build-store.ts";
+import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
 import { targetReference } from "./job.ts";
-import { planRunnerEvent } from "./runner-events.ts";
+import { buildsOnParent, parentImage, pulledLayer, type StoredRecipe } from "./report-checks.ts";
+import { checkLayerReport, diagnoseFailure } from "./report-verify.ts";
+import { type EventPlan, planRunnerEvent, type ReportChecks } from "./runner-events.ts";
 import { migrate, Timers } from "./storage.ts";
 
 /** The answer to a runner event. */
@@ -37,6 +42,24 @@ export type LogPage =
 
 // Event ids are kept for twice the ±5 minute tolerance: an older replay is refused by its timestamp.
 const SEEN_RETENTION_MS = 10 * 60_000;
+// An event is checked against the registry at most this often before it is refused for the runner to resend.
+const MAX_CHECK_ROUNDS = 4;
+
+/** The registry's answers about an event, with the cached image a failure diagnosis was made for. */
+type Checks = ReportChecks & { pulled?: string | null };
+
+// The answers that still hold for the build's current layers: a result checked against another parent, or a failure diagnosed for another image, is checked again.
+function stillValid(checks: Checks, rec: BuildRecord, layers: readonly LayerRow[]): Checks {
+  const valid: Checks = { ...checks };
+  const layer = checks.layer ? layers.find((l) => l.key === checks.layer!.key) : undefined;
+  if (checks.layer && (!layer || (parentImage(layers, layer.index, rec.parentReference)?.reference ?? null) !== checks.layer.parent))
+    delete valid.layer;
+  if (checks.failure !== undefined && (pulledLayer(layers, rec)?.reference ?? null) !== (checks.pulled ?? null)) {
+    delete valid.failure;
+    delete valid.pulled;
+  }
+  return valid;
+}
 
 /** One build's lifecycle. */
 export class Build extends DurableObject<Env> {
@@ -44,6 +67,7 @@ export class Build extends DurableObject<Env> {
   readonly #logs: BuildLogs;
   readonly #timers: Timers;
   #work: Promise<void> = Promise.resolve();
+  #events: Promise<unknown> = Promise.resolve();
   #flushing: Promise<void> = Promise.resolve();
   readonly #logWaiters = new Set<() => void>();
   /** Woken after each outbox delivery (waitForEnd answers once D1 has the outcome). */
@@ -68,21 +92,81 @@ export class Build extends DurableObject<Env> {
     return { ok: true };
   }
 
-  /** A verified runner event (the route checked its signature): fenced, deduplicated by `webhookId`, applied. */
+  /**
+   * A verified runner event (the route checked its signature): fenced, deduplicated by
+   * `webhookId`, checked against the registry where it claims a result or reports a failure,
+   * applied. One event at a time, in arrival order: the checks await D1 and R2.
+   */
   async runnerEvent(webhookId: string, event: RunnerEvent): Promise<RunnerEventResult> {
+    const run = this.#events.then(() => this.#runnerEvent(webhookId, event));
+    this.#events = run.catch(() => undefined);
+    return run;
+  }
+
+  /** How this build builds layer `key` (its spec as JSON, the key below it), for a build that must rebuild it; null if it does not. */
+  async layerRecipe(key: string): Promise<StoredRecipe | null> {
     const rec = this.#store.load();
-    if (!rec) return { ok: false, error: { code: "unknown_build" } };
+    const layers = this.#store.layers();
+    const row = layers.find((l) => l.key === key);
+    if (!rec || !row) return null;
+    const below = layers.find((l) => l.index === row.index - 1);
+    return {
+      index: row.index,
+      key,
+      specJson: JSON.stringify(this.#store.layerSpec(row.index).spec),
+      parentKey: below?.key ?? rec.parentKey,
+    };
+  }
+
+  async #runnerEvent(webhookId: string, event: RunnerEvent): Promise<RunnerEventResult> {
+    let checks: Checks = {};
+    // Plan, check what the plan rests on (awaits: other calls interleave), plan again on the state as it is now.
+    for (let round = 0; round < MAX_CHECK_ROUNDS; round++) {
+      const planned = this.#plan(webhookId, event, checks);
+      if (!planned.ok) return planned;
+      const more = await this.#check(planned.rec, event, planned.plan, planned.checks);
+      if (more === null) return this.#applyEvent(webhookId, event, planned.rec, planned.plan);
+      checks = more;
+    }
+    // Nothing was applied: the runner retries the event.
+    throw new Error("the build changed under every check of the runner's event");
+  }
+
+  // The event planned on the current state, with the registry's answers that still hold for it.
+  #plan(webhookId: string, event: RunnerEvent, checks: Checks) {
+    const rec = this.#store.load();
+    if (!rec) return { ok: false as const, error: { code: "unknown_build" as const } };
     // A replay first: an event applied before is "delivered", even if its attempt has ended since.
-    if (this.#store.wasSeen(webhookId)) return { ok: false, error: { code: "duplicate_event" } };
+    if (this.#store.wasSeen(webhookId)) return { ok: false as const, error: { code: "duplicate_event" as const } };
+    const layers = this.#store.layers();
+    const valid = stillValid(checks, rec, layers);
     const attempt = this.#store.attempt(rec.machine.attemptNo);
-    const planned = planRunnerEvent(rec.machine, attempt, this.#store.layers(), event, (key) => this.#target(rec, key));
-    if (!planned.ok) return { ok: false, error: { code: planned.error } };
+    const planned = planRunnerEvent(rec.machine, attempt, layers, event, (key) => this.#target(rec, key), valid);
+    if (!planned.ok) return { ok: false as const, error: { code: planned.error } };
+    return { ok: true as const, rec, plan: planned.plan, checks: valid };
+  }
+
+  // What the registry says that the plan lacks, or null when it lacks nothing.
+  async #check(rec: BuildRecord, event: RunnerEvent, plan: EventPlan, checks: Checks): Promise<Checks | null> {
+    const layers = this.#store.layers();
+    if (plan.verify) {
+      const { key, digest, index } = plan.verify;
+      const onParent = buildsOnParent(this.#store.layerSpec(index).spec.dockerfileCommands);
+      const parent = parentImage(layers, index, rec.parentReference);
+      return { ...checks, layer: await checkLayerReport(this.env, { key, digest, target: this.#target(rec, key), parent, onParent }) };
+    }
+    if (event.type !== "failed" || checks.failure !== undefined) return null;
+    const context = { ...rec, buildId: rec.id, layers, foundMissingBy: (key: string) => this.#store.missingLayerFoundBy(key) };
+    const { diagnosis, pulled } = await diagnoseFailure(this.env, context, event);
+    return { ...checks, failure: diagnosis, pulled };
+  }
+
+  async #applyEvent(webhookId: string, event: RunnerEvent, rec: BuildRecord, plan: EventPlan): Promise<RunnerEventResult> {
     const now = Date.now();
+    const attemptNo = rec.machine.attemptNo;
     const chunk = event.type === "log" ? { seq: event.seq, entries: [event] } : event.type === "logs" ? event : null;
-    if (chunk && this.#logs.append(rec.machine.attemptNo, chunk, now) === "overflow")
-      return { ok: false, error: { code: "log_gap_too_large" } };
+    if (chunk && this.#logs.append(attemptNo, chunk, now) === "overflow") return { ok: false, error: { code: "log_gap_too_large" } };
     this.#store.markSeen(webhookId, now);
-    const { plan } = planned;
     if (plan.built) {
       const { index, ...result } = plan.built;
       this.#store.setLayer(index, "built", result);
@@ -93,13 +177,16 @@ export class Build extends DurableObject<Env> {
         reference: result.reference,
         sizeBytes: result.sizeBytes,
       });
-      this.#logs.system(rec.machine.attemptNo, `layer ${result.key.slice(0, 12)} built: ${result.digest}`, now);
+      this.#logs.system(attemptNo, `layer ${result.key.slice(0, 12)} built: ${result.digest}`, now);
     }
-    if (event.type === "failed")
-      this.#logs.system(rec.machine.attemptNo, `runner reported failure (${event.reason}): ${event.message}`, now);
+    if (plan.refused) this.#logs.system(attemptNo, `layer result refused: ${plan.refused}`, now);
+    if (event.type === "failed") this.#logs.system(attemptNo, `runner reported failure (${event.reason}): ${event.message}`, now);
+    if (plan.missingLayer) this.#store.markMissingLayer(plan.missingLayer.key, attemptNo, now);
     this.#apply(plan.machine, plan.failure);
+    if (plan.missingLayer) rebuildMissingLayer(this.#parts(), plan.missingLayer, now);
     await this.#commit();
-    return { ok: true, cancel: this.#store.load()!.machine.cancelRequested };
+    // A refused result ended the attempt: the runner is asked to stop at once.
+    return { ok: true, cancel: plan.refused !== undefined || this.#store.load()!.machine.cancelRequested };
   }
 
   /** Cancels the build: at once if no runner has it, else on the runner's next event (and after a grace period regardless). */

@@ -11,6 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { log } from "../workers/log.ts";
 import type { BuildSpec } from "./build-spec.ts";
+import { forgetCachedLayer } from "./cache-d1.ts";
 import {
   applyRelease,
   type BuildMode,
@@ -54,10 +55,14 @@ const MIGRATIONS = [
    CREATE TABLE waiters (build_id TEXT PRIMARY KEY);
    CREATE TABLE notify (build_id TEXT PRIMARY KEY, tries INTEGER NOT NULL DEFAULT 0);
    ${TIMERS_TABLE}`,
+  // Cached results found missing from the registry whose D1 row is still to be deleted (see `invalidate`).
+  "CREATE TABLE invalidations (digest TEXT PRIMARY KEY, own_build TEXT)",
 ];
 
 // Waking a waiting build is retried this often until it answers.
 const NOTIFY_RETRY_MS = 5_000;
+// Deleting an invalidated result's D1 row is retried this often until it succeeds.
+const INVALIDATE_RETRY_MS = 5_000;
 
 /** The coordination object of one (workspace, layer key). */
 export class LayerBuild extends DurableObject<Env> {
@@ -101,6 +106,8 @@ export class LayerBuild extends DurableObject<Env> {
   /** A build asks to build this key now (see `decideClaim`); a `busy` claimant is woken on release. */
   async claim(workspaceId: string, key: string, request: ClaimRequest): Promise<ClaimDecision> {
     this.#remember(workspaceId, key);
+    // An invalidated result leaves D1 before anyone may build the key again (D1's cache row is first-writer-wins).
+    if (this.#invalidationsLeft()) await this.#forgetInvalidated();
     const decision = decideClaim(loadKeyState(this.#sql), request, Date.now());
     if (decision.kind === "claimed") {
       this.#sql.exec(
@@ -134,9 +141,52 @@ export class LayerBuild extends DurableObject<Env> {
     return { ok: true };
   }
 
-  /** Retries waking builds that could not be reached. */
+  /**
+   * The cached result `digest` of this key is gone from the registry (the Build object that
+   * found it checked the registry's own store): forget it, here and in D1, so the key is built
+   * again. A result that has since replaced it is kept. `ownBuild`: the build whose own record of
+   * that result goes too (it rebuilds the key). Idempotent; D1 is retried until it succeeds.
+   */
+  async invalidate(workspaceId: string, key: string, digest: string, ownBuild: string | null): Promise<{ ok: true }> {
+    this.#remember(workspaceId, key);
+    this.#sql.exec("UPDATE outcome SET success_build = NULL, digest = NULL, reference = NULL, size_bytes = NULL WHERE digest = ?", digest);
+    this.#sql.exec("INSERT INTO invalidations (digest, own_build) VALUES (?, ?) ON CONFLICT DO NOTHING", digest, ownBuild);
+    log("warn", "cached layer missing from the registry; invalidated", { object: "LayerBuild", workspaceId, key, digest });
+    // Persisted above: a D1 failure is this object's to retry (its alarm; a claim waits for it).
+    await this.#forgetInvalidated().catch(() => undefined);
+    return { ok: true };
+  }
+
+  /** Retries waking builds that could not be reached, and deleting invalidated results from D1. */
   override async alarm(): Promise<void> {
-    if (this.#timers.due(Date.now()).includes("notify")) await this.#notify();
+    const due = this.#timers.due(Date.now());
+    if (due.includes("notify")) await this.#notify();
+    if (due.includes("invalidate")) await this.#forgetInvalidated().catch(() => undefined);
+  }
+
+  #invalidationsLeft(): boolean {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM invalidations").one().n > 0;
+  }
+
+  // Deletes the D1 rows of invalidated results; on failure the timer retries it (and a claim waits for it).
+  async #forgetInvalidated(): Promise<void> {
+    const rows = this.#sql.exec<{ digest: string; own_build: string | null }>("SELECT digest, own_build FROM invalidations").toArray();
+    if (rows.length === 0) return;
+    const workspaceId = this.#meta("workspace")!;
+    const key = this.#meta("key")!;
+    try {
+      for (const row of rows) {
+        await forgetCachedLayer(this.env, workspaceId, key, row.digest, row.own_build);
+        this.#sql.exec("DELETE FROM invalidations WHERE digest = ?", row.digest);
+      }
+      this.#timers.clear("invalidate");
+    } catch (error) {
+      log("warn", "forgetting an invalidated layer failed; retrying", { object: "LayerBuild", key, error: String(error) });
+      this.#timers.set("invalidate", Date.now() + INVALIDATE_RETRY_MS);
+      throw error;
+    } finally {
+      await this.#timers.arm();
+    }
   }
 
   async #create(params: SubmitParams): Promise<SubmitResult> {

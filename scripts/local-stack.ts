@@ -148,6 +148,48 @@ export function startChild(
   };
 }
 
+/** First wait before restarting a child that exited, doubled after each quick exit up to {@link RESTART_MAX_MS}. */
+export const RESTART_FIRST_MS = 1_000;
+export const RESTART_MAX_MS = 30_000;
+/** A child that ran this long before exiting is restarted after the first wait again. */
+export const RESTART_RESET_AFTER_MS = 60_000;
+
+/**
+ * How long to wait before restarting a child that exited after running `uptimeMs`, given the
+ * wait before its previous restart (null: none yet). Pure, for tests.
+ */
+export function restartDelayMs(previousDelayMs: number | null, uptimeMs: number): number {
+  if (previousDelayMs === null || uptimeMs >= RESTART_RESET_AFTER_MS) return RESTART_FIRST_MS;
+  return Math.min(RESTART_MAX_MS, previousDelayMs * 2);
+}
+
+/**
+ * Keeps `first` running: when it exits while `stopping()` is false, says so and starts it
+ * again with `start()` after {@link restartDelayMs}; `onStart` gets every new child.
+ */
+export function superviseChild(
+  first: Child,
+  options: { start: () => Child; onStart: (child: Child) => void; stopping: () => boolean; say: (message: string) => void },
+): void {
+  let delay: number | null = null;
+  const watch = (child: Child, startedAt: number) => {
+    child.process.once("exit", (code, signal) => {
+      if (options.stopping()) return;
+      delay = restartDelayMs(delay, Date.now() - startedAt);
+      const how = code !== null ? `code ${code}` : `signal ${signal}`;
+      const tail = child.output().trim().split("\n").slice(-5).join("\n  ");
+      options.say(`${child.name} exited with ${how}; restarting in ${delay / 1000} s${tail ? `. Its last output:\n  ${tail}` : ""}`);
+      setTimeout(() => {
+        if (options.stopping()) return;
+        const next = options.start();
+        options.onStart(next);
+        watch(next, Date.now());
+      }, delay).unref();
+    });
+  };
+  watch(first, Date.now());
+}
+
 /** Polls `url` until it answers 2xx; false after `timeoutMs` or when `child` exits. */
 export async function waitHealthy(url: string, child: ChildProcess, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;
@@ -207,15 +249,37 @@ export function signingSecret(state: DevState): string {
 }
 
 /** Registers the local runner as a fleet, or points the saved fleet at its current URL and secret. */
-export async function ensureFleet(url: string, token: string, state: DevState, runnerUrl: string, secret: string): Promise<string> {
+export async function ensureFleet(
+  url: string,
+  token: string,
+  state: DevState,
+  runnerUrl: string,
+  secret: string,
+  admin: { token: string; workspace: string },
+): Promise<string> {
   const fields = { url: `${runnerUrl}/v1/jobs`, signingSecret: secret, maxConcurrentBuilds: 2 };
-  if (state.fleetId) {
-    const updated = await api(url, token, "PATCH", `/v1/fleets/${encodeURIComponent(state.fleetId)}`, { ...fields, disabled: false });
-    if (updated.status === 200) return state.fleetId;
+  let fleetId = state.fleetId;
+  const updated = fleetId
+    ? await api(url, token, "PATCH", `/v1/fleets/${encodeURIComponent(fleetId)}`, { ...fields, trustedWithSecrets: false, disabled: false })
+    : null;
+  if (updated?.status !== 200) {
+    const created = await api<{ id: string }>(url, token, "POST", "/v1/fleets", { name: "local-runner", gpuTypes: [], ...fields });
+    if (created.status !== 201) throw new Error(`registering the runner failed: HTTP ${created.status} ${JSON.stringify(created.json)}`);
+    fleetId = created.json.id;
   }
-  const created = await api<{ id: string }>(url, token, "POST", "/v1/fleets", { name: "local-runner", gpuTypes: [], ...fields });
-  if (created.status !== 201) throw new Error(`registering the runner failed: HTTP ${created.status} ${JSON.stringify(created.json)}`);
-  return created.json.id;
+  // The local runner is this machine's own: trust it with secret values. Only an admin (fleets:admin) may.
+  const trusted = await api(
+    url,
+    admin.token,
+    "PATCH",
+    `/v1/fleets/${encodeURIComponent(fleetId!)}`,
+    { trustedWithSecrets: true },
+    {
+      "x-kiln-workspace": admin.workspace,
+    },
+  );
+  if (trusted.status !== 200) throw new Error(`trusting the local runner failed: HTTP ${trusted.status} ${JSON.stringify(trusted.json)}`);
+  return fleetId!;
 }
 
 /** Whether /bin/busybox is a static binary (Debian's busybox-static), usable alone in an image. */

@@ -7,7 +7,8 @@
  * - the built-in OCI registry (the same Worker, under `/v2/`);
  * - a development workspace with a token, both reused across restarts;
  * - a reference runner (`kiln-runner serve`) as a child process, registered as the workspace's
- *   fleet with a signing secret; without buildah it says how to install it and goes on;
+ *   fleet with a signing secret, restarted when it exits (1 s, doubling to 30 s; back to 1 s
+ *   after a minute up); without buildah it says how to install it and goes on;
  * - a busybox base image in the registry and a `welcome` image behind a public badge tag.
  *
  * It prints what runs, the token and the next command; Ctrl-C stops everything it started.
@@ -35,6 +36,7 @@ import {
   stackPaths,
   startChild,
   staticBusybox,
+  superviseChild,
   waitHealthy,
 } from "./local-stack.ts";
 
@@ -177,47 +179,39 @@ async function startRunner(): Promise<RunnerInfo> {
   const runnerPort = await choosePort(Number(process.env.KILN_RUNNER_PORT ?? port + 1));
   const runnerUrl = `http://127.0.0.1:${runnerPort}`;
   const secret = signingSecret(state);
-  for (const dir of ["work", "cache", "secrets"]) mkdirSync(path.join(paths.runner, dir), { recursive: true, mode: 0o700 });
+  for (const dir of ["work", "cache"]) mkdirSync(path.join(paths.runner, dir), { recursive: true, mode: 0o700 });
   say(`starting the runner on ${runnerUrl} (kiln-runner serve, buildah)`);
-  const child = startChild(
-    "runner",
-    process.execPath,
-    [
-      RUNNER,
-      "serve",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(runnerPort),
-      "--concurrency",
-      "2",
-      "--work-dir",
-      path.join(paths.runner, "work"),
-      "--cache-dir",
-      path.join(paths.runner, "cache"),
-      "--secrets-dir",
-      path.join(paths.runner, "secrets"),
-      "--storage-root",
-      path.join(paths.runner, "storage"),
-      "--storage-run-root",
-      path.join(paths.runner, "run"),
-      "--log-level",
-      verbose ? "info" : "warn",
-    ],
-    // The secret goes through the environment, never argv (visible in ps).
-    { cwd: ROOT, env: { ...env, KILN_RUNNER_WEBHOOK_SECRET: secret }, echo: verbose },
-  );
+  // Secrets (and the storage run root) stay in the runner's default RAM directory under /dev/shm.
+  const spawnRunner = () =>
+    startChild(
+      "runner",
+      process.execPath,
+      [
+        ...[RUNNER, "serve", "--host", "127.0.0.1", "--port", String(runnerPort), "--concurrency", "2"],
+        ...["--work-dir", path.join(paths.runner, "work"), "--cache-dir", path.join(paths.runner, "cache")],
+        ...["--storage-root", path.join(paths.runner, "storage"), "--log-level", verbose ? "info" : "warn"],
+      ],
+      // The secret goes through the environment, never argv (visible in ps).
+      { cwd: ROOT, env: { ...env, KILN_RUNNER_WEBHOOK_SECRET: secret }, echo: verbose },
+    );
+  const child = spawnRunner();
   children.push(child);
   if (!(await waitHealthy(`${runnerUrl}/healthz`, child.process, 60_000))) {
     return {
       skipped: `the runner did not start:\n${child.output().slice(-2000).replace(/^/gm, "    ")}\n  Fix the problem above and run npm start again; the orchestrator runs without it.`,
     };
   }
-  child.process.on("exit", () => {
-    if (!stopping) say(`the runner exited unexpectedly; builds will wait for a runner. Output:\n${child.output().slice(-2000)}`);
+  // Same port and secret: the registered fleet reaches the restarted runner, which cleans up after the exited one.
+  superviseChild(child, {
+    start: spawnRunner,
+    onStart: (next) => {
+      children[children.findIndex((c) => c.name === "runner")] = next;
+    },
+    stopping: () => stopping,
+    say,
   });
   state.signingSecret = secret;
-  state.fleetId = await ensureFleet(url, token, state, runnerUrl, secret);
+  state.fleetId = await ensureFleet(url, token, state, runnerUrl, secret, { token: adminToken, workspace });
   saveState(paths, state);
   return { url: runnerUrl, fleetId: state.fleetId };
 }

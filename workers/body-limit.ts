@@ -8,10 +8,12 @@
  * Cloudflare refuses bodies over the plan's limit (100 MB Free/Pro, 200 MB Business, 500 MB
  * Enterprise) before the Worker runs.
  */
+
+import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./app-env.ts";
-import { payloadTooLarge } from "./errors.ts";
+import { ApiError, payloadTooLarge } from "./errors.ts";
 
 /** The largest body any non-upload route accepts (`POST /v1/images`: 256 layers of specs). */
 export const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
@@ -27,7 +29,13 @@ export function bodyCapFor(method: string, path: string): number | null {
   return MAX_JSON_BODY_BYTES;
 }
 
-/** Middleware: 413 `payload_too_large` for bodies over `bodyCapFor` (declared or streamed). */
+/**
+ * Middleware: 413 `payload_too_large` for bodies over `bodyCapFor` (declared or streamed), and
+ * 400 `invalid_utf8` for a capped body that is not UTF-8. Every capped route reads JSON, and
+ * `Request.text()`/`json()` would silently replace invalid bytes with U+FFFD (so two different
+ * byte strings would mean the same request); this decodes once, strictly, and hands the text on
+ * to the route through hono's body cache.
+ */
 export const bodyCap = createMiddleware<AppEnv>(async (c, next) => {
   const cap = bodyCapFor(c.req.method, c.req.path);
   if (cap === null) return next();
@@ -37,5 +45,23 @@ export const bodyCap = createMiddleware<AppEnv>(async (c, next) => {
     onError: () => {
       throw payloadTooLarge(cap);
     },
-  })(c, next);
+  })(c, async () => {
+    await decodeStrictly(c);
+    await next();
+  });
 });
+
+async function decodeStrictly(c: Context<AppEnv>): Promise<void> {
+  if (!c.req.raw.body) return;
+  const bytes = new Uint8Array(await c.req.raw.arrayBuffer());
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ApiError(400, "invalid_utf8", "The body is not valid UTF-8. Send JSON encoded as UTF-8 (RFC 8259).");
+  }
+  // The raw request keeps the exact bytes (a route's own size limit still reads them); the text is cached for `c.req.text()`/`json()`.
+  c.req.raw = new Request(c.req.raw, { body: bytes });
+  // hono types the cache by value, but keeps (and awaits) promises in it.
+  (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
+}

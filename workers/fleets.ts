@@ -1,5 +1,6 @@
 /**
- * Runner fleets as the build core sees them: which fleets a workspace may dispatch to, and
+ * Runner fleets as the build core sees them: which fleets a workspace may dispatch to, which
+ * of them may receive secret values (`trustedWithSecrets`, set only with `fleets:admin`), and
  * each fleet's Standard Webhooks signing secret (stored AES-GCM encrypted, opened here only).
  *
  * @example
@@ -42,6 +43,23 @@ export async function listDispatchableFleets(env: Env, workspaceId: string): Pro
     .where(and(isNull(fleets.disabledAt), or(eq(fleets.workspaceId, workspaceId), isNull(fleets.workspaceId))))
     .orderBy(sql`${fleets.workspaceId} is null`, asc(fleets.createdAt), asc(fleets.id))
     .all();
+}
+
+/**
+ * The fleets a job may go to: all of `fleets` when it needs no secrets, else only those an
+ * admin marked trusted with secrets (a fleet registered with `fleets:write` alone never is).
+ */
+export function fleetsForSecrets<F extends Pick<Fleet, "trustedWithSecrets">>(fleets: readonly F[], secretNames: readonly string[]): F[] {
+  return secretNames.length === 0 ? [...fleets] : fleets.filter((f) => f.trustedWithSecrets);
+}
+
+/** The failure of a build that needs secrets when no enabled fleet is trusted with them; says how to fix it. */
+export function secretsNeedTrustedFleetMessage(secretNames: readonly string[]): string {
+  return (
+    `secrets_need_trusted_fleet: this build's layers use secrets (${secretNames.join(", ")}), and no enabled fleet of the ` +
+    "workspace is trusted with secrets. A token with the `fleets:admin` scope can trust one: " +
+    '`PATCH /v1/fleets/<id>` with `{"trustedWithSecrets": true}`; then submit the build again.'
+  );
 }
 
 /** The fleet with this id, whatever its workspace or state (runner events look fleets up by id), or null. */

@@ -6,7 +6,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app-env.ts";
 import { bodyCap } from "./body-limit.ts";
-import { badRequest, errorResponse } from "./errors.ts";
+import { badRequest, boundedMessage, errorResponse } from "./errors.ts";
 import { requestContext } from "./log.ts";
 import { isRegistryPath, rateLimit } from "./rate-limit.ts";
 import { adminApp } from "./routes/admin.ts";
@@ -61,7 +61,7 @@ app.route("/", adminApp);
 
 // Every mounted route must be in the document (test/workers/openapi-coverage.test.ts).
 app.doc31("/openapi.json", openApiConfig);
-app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}.` } }, 404));
+app.notFound((c) => c.json({ error: { code: "not_found", message: boundedMessage(`No route for ${c.req.method} ${c.req.path}.`) } }, 404));
 app.onError(errorResponse);
 
 /** Cron trigger: the registry's mark-and-sweep GC (wrangler.toml `[triggers]`). */

@@ -8,13 +8,28 @@ import canonicalize from "canonicalize";
 import { z } from "zod";
 import { BUILDER_VERSIONS, type BuilderVersion } from "./builder-version.ts";
 import { Sha256Digest, sha256Hex } from "./digest.ts";
+import { EnvList } from "./dockerfile/env-list.ts";
+import { imageReferenceProblem } from "./dockerfile/image-ref.ts";
+import type { ArgCommand, Stage } from "./dockerfile/instruction-types.ts";
+import { parseStages } from "./dockerfile/instructions.ts";
+import { parseDockerfile } from "./dockerfile/parser.ts";
+import { ShellLex } from "./dockerfile/shell-expand.ts";
+import { GPU_TYPES } from "./gpu.ts";
 import { EnvName } from "./names.ts";
 
 /** Bumped whenever the key input's shape or meaning changes, so old and new keys never collide. */
 export const LAYER_KEY_VERSION = 1;
 
-/** A GPU request: upper-case type and count. */
-export const GpuConfigSchema = z.object({ type: z.string().min(1).max(32), count: z.number().int().min(1).max(64) }).strict();
+/** A GPU request: one of `GPU_TYPES` (upper-case, as `parseGpu` writes it) and a count. */
+export const GpuConfigSchema = z
+  .object({
+    // A string, not an enum, in the inferred type: the SDK's `GpuConfig` (gpu.ts) is `{ type: string }`.
+    type: z
+      .string()
+      .refine((type) => (GPU_TYPES as readonly string[]).includes(type), `unknown GPU type; use one of ${GPU_TYPES.join(", ")}`),
+    count: z.number().int().min(1).max(64),
+  })
+  .strict();
 
 /** Whether a value is plain JSON (null, booleans, finite numbers, strings, arrays, plain objects). */
 export function isJsonValue(value: unknown, depth = 0): boolean {
@@ -96,12 +111,85 @@ export const ImageSpecSchema = z
           path: ["layers", i, "dockerfileCommands", 0],
           message: 'a derived layer must start with "FROM base"',
         });
+        return;
       }
+      const problem = baseImageProblem(layer, i === 0);
+      if (problem) ctx.addIssue({ code: "custom", path: ["layers", i, "dockerfileCommands"], message: problem });
     });
   });
 
 /** A whole chain, base first. */
 export type ImageSpec = z.infer<typeof ImageSpecSchema>;
+
+const REFERENCE_EXAMPLE = 'e.g. "FROM python:3.12-slim" or "FROM registry.example.com/team/app:1.0"';
+// FROM may use the platform ARGs every build predefines; their values do not change whether a reference is valid.
+const PLATFORM_ARGS: [string, string][] = ["BUILD", "TARGET"].flatMap((side): [string, string][] => [
+  [`${side}PLATFORM`, "linux/amd64"],
+  [`${side}OS`, "linux"],
+  [`${side}ARCH`, "amd64"],
+  [`${side}VARIANT`, ""],
+]);
+
+/**
+ * Why a layer's FROM lines cannot be built, or null. A root layer's first instruction (after
+ * parser directives, comments and global ARGs) must be `FROM <image>`, and not `FROM base`: the
+ * first layer of a chain has no parent. Every FROM of a root layer, and every FROM after the
+ * leading `FROM base` of a derived one, must name an earlier stage, `scratch`, or an image
+ * reference in the `distribution/reference` grammar once its ARGs are expanded with their
+ * defaults and the layer's build args (no empty, `.` or `..` path segments). Read with the
+ * Dockerfile front-end the SDK and the runner use, so a refusal here is one the build would meet.
+ */
+export function baseImageProblem(layer: Pick<LayerSpec, "dockerfileCommands" | "buildArgs">, root: boolean): string | null {
+  // A derived layer without another FROM has nothing to check, and needs no parse.
+  if (!root && !layer.dockerfileCommands.slice(1).some((line) => /^\s*from\s/i.test(line))) return null;
+  const noFrom = `a root layer must start with FROM <image> (only comments, parser directives and ARG lines may come before it), ${REFERENCE_EXAMPLE}`;
+  if (root && !layer.dockerfileCommands.some((line) => /^\s*from(\s|$)/i.test(line))) return noFrom;
+  let stages: Stage[];
+  let metaArgs: ArgCommand[];
+  let escapeToken: string;
+  try {
+    const ast = parseDockerfile(layer.dockerfileCommands.join("\n"));
+    if (root && ast.instructions.find((inst) => inst.command !== "arg")?.command !== "from") return noFrom;
+    ({ stages, metaArgs } = parseStages(ast));
+    escapeToken = ast.escapeToken;
+  } catch (error) {
+    return `not a valid Dockerfile: ${(error as Error).message}`;
+  }
+  const lex = new ShellLex({ escapeToken });
+  const args = new EnvList(PLATFORM_ARGS.map(([k, v]) => [k, layer.buildArgs[k] ?? v]));
+  for (const cmd of metaArgs) {
+    for (const { key, value } of cmd.args) {
+      const resolved = Object.hasOwn(layer.buildArgs, key)
+        ? layer.buildArgs[key]
+        : value === undefined
+          ? undefined
+          : expand(lex, value, args);
+      if (resolved !== undefined) args.set(key, resolved);
+    }
+  }
+  const stageNames = new Set<string>();
+  for (const [i, stage] of stages.entries()) {
+    const base = expand(lex, stage.baseName, args);
+    const shown = stage.baseName.length > 100 ? `${stage.baseName.slice(0, 100)}...` : stage.baseName;
+    if (i === 0 && root && base === "base") {
+      return `the root layer builds FROM base, but the first layer of a chain has no parent: name an image, ${REFERENCE_EXAMPLE}`;
+    }
+    const skip = (i === 0 && !root) || stageNames.has(base.toLowerCase()) || base.toLowerCase() === "scratch";
+    const problem = skip ? undefined : base === "" ? "the image name is empty" : imageReferenceProblem(base);
+    if (problem) return `FROM ${JSON.stringify(shown)} is not a valid image reference (${problem}): ${REFERENCE_EXAMPLE}`;
+    if (stage.name) stageNames.add(stage.name);
+  }
+  return null;
+}
+
+// A word as BuildKit expands FROM's argument; as written when it does not lex (then refused as a reference).
+function expand(lex: ShellLex, word: string, env: EnvList): string {
+  try {
+    return lex.processWord(word, env);
+  } catch {
+    return word;
+  }
+}
 
 /**
  * The exact object whose canonical JSON is hashed into a layer key: everything that changes

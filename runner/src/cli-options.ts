@@ -29,13 +29,27 @@ export function withRunnerOptions(command: Command): Command {
     .addOption(opt("--max-queued <n>", "jobs waiting before dispatches are refused (default 16)", "MAX_QUEUED").argParser(int))
     .addOption(opt("--work-dir <dir>", "per-job scratch space (default /var/lib/kiln-runner/work)", "WORK_DIR"))
     .addOption(opt("--cache-dir <dir>", "download cache (default /var/cache/kiln-runner)", "CACHE_DIR"))
-    .addOption(opt("--secrets-dir <dir>", "where per-job secret files live (default /dev/shm, RAM)", "SECRETS_DIR"))
+    .addOption(
+      opt(
+        "--secrets-dir <dir>",
+        "RAM directory for secret files and buildah's containers (default /dev/shm/kiln-runner-<hash>)",
+        "SECRETS_DIR",
+      ),
+    )
     .addOption(opt("--backend <name>", "build backend", "BACKEND").choices(["buildah", "docker-buildx", "buildctl"]))
     .addOption(opt("--buildah <path>", "buildah binary", "BUILDAH"))
     .addOption(opt("--isolation <type>", "buildah isolation (default chroot)", "ISOLATION").choices(["chroot", "oci", "rootless"]))
     .addOption(opt("--storage-driver <driver>", "buildah storage driver (default vfs)", "STORAGE_DRIVER"))
-    .addOption(opt("--storage-root <dir>", "buildah storage root", "STORAGE_ROOT"))
-    .addOption(opt("--storage-run-root <dir>", "buildah storage run root", "STORAGE_RUN_ROOT"))
+    .addOption(
+      opt(
+        "--storage-root <dir>",
+        "per-workspace buildah storages go under <dir>/workspaces (default: storage beside the work dir)",
+        "STORAGE_ROOT",
+      ),
+    )
+    .addOption(
+      opt("--storage-run-root <dir>", "parent of the workspaces' storage run roots (default: in the secrets dir)", "STORAGE_RUN_ROOT"),
+    )
     .addOption(opt("--docker <path>", "docker binary (docker-buildx backend)", "DOCKER"))
     .addOption(opt("--buildx-builder <name>", "buildx builder instance", "BUILDX_BUILDER"))
     .addOption(opt("--buildctl <path>", "buildctl binary (buildctl backend)", "BUILDCTL"))

@@ -22,13 +22,18 @@ export const RunnerConfigSchema = z
     /** Per-job scratch directories (removed after every job) and the download cache. */
     workDir: z.string().default("/var/lib/kiln-runner/work"),
     cacheDir: z.string().default("/var/cache/kiln-runner"),
-    /** Where per-job secret files (env files, registry auth) live: RAM-backed `/dev/shm` when it exists, else the work dir. */
+    /**
+     * RAM directory (tmpfs) for everything that may hold a secret value: per-job secret and auth
+     * files, buildah's container directories (state-dirs.ts). Default: `/dev/shm/kiln-runner-<hash of workDir>`.
+     */
     secretsDir: z.string().optional(),
     backend: z.enum(["buildah", "docker-buildx", "buildctl"]).default("buildah"),
     buildahBin: z.string().default("buildah"),
     isolation: z.enum(["chroot", "oci", "rootless"]).default("chroot"),
     storageDriver: z.string().default("vfs"),
+    /** One buildah storage per workspace under `<storageRoot>/workspaces/` (default: `storage` beside `workDir`). */
     storageRoot: z.string().optional(),
+    /** Parent of the workspaces' run roots (default: in `secretsDir`). */
     storageRunRoot: z.string().optional(),
     dockerBin: z.string().default("docker"),
     buildxBuilder: z.string().optional(),

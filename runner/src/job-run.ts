@@ -11,8 +11,6 @@
  * still being pushed lets that push finish (the orchestrator caches what succeeded); a
  * push that fails stops the build running meanwhile.
  */
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Job } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
@@ -23,6 +21,7 @@ import { type EventBody, EventClient } from "./event-client.ts";
 import { type FailureReason, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuPool } from "./gpu.ts";
 import { startHeartbeats } from "./heartbeat.ts";
+import { type JobFiles, noJobFiles, openJobFiles, removeJobFiles } from "./job-files.ts";
 import {
   type BuiltLayer,
   buildLayer,
@@ -35,20 +34,20 @@ import {
 import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
-import { runProcess } from "./process.ts";
 import { PublishQueue } from "./publish-queue.ts";
 import type { PythonCache } from "./python-standalone.ts";
 import { baseImageLogin, loginSecrets, type RegistryLogin } from "./registry-auth.ts";
 import { SecretMasker } from "./secret-mask.ts";
-import type { StorageJanitor } from "./storage-janitor.ts";
+import type { WorkspaceStorages } from "./workspace-storage.ts";
 
 /** Shared services a job runs with. */
 export type JobDeps = {
   config: RunnerConfig;
   backend: BuildBackend;
+  /** Each job builds in its own workspace's storage, with that storage's janitor. */
+  storages: WorkspaceStorages;
   gpuPool: GpuPool;
   pythonCache: PythonCache;
-  janitor: StorageJanitor;
   logger: Logger;
   fetch?: typeof fetch;
 };
@@ -65,11 +64,9 @@ const MAX_MESSAGE = 16 * 1024;
 type Execution = {
   /** Masks the job's secrets; replaced once the registry logins are known. */
   masker: SecretMasker;
-  workDir: string | null;
-  secretDir: string | null;
+  /** Directories, storage claim and built images, removed afterwards. */
+  files: JobFiles;
   shipper: LogShipper | null;
-  /** Targets built into local storage, removed after the job. */
-  built: string[];
   /** The `layer_succeeded` deliveries, chained in layer order. */
   layerEvents: Promise<unknown>;
   /** The layer (or chain's first layer) building now, named by a failure that names none. */
@@ -135,10 +132,8 @@ export class JobRun {
   async execute(): Promise<JobOutcome> {
     const run: Execution = {
       masker: new SecretMasker(jobSecretValues(this.job), this.#deps.config.maskMinLength),
-      workDir: null,
-      secretDir: null,
+      files: noJobFiles(),
       shipper: null,
-      built: [],
       layerEvents: Promise.resolve(),
       current: null,
       publishing: new PublishQueue<LayerResult>(),
@@ -155,7 +150,7 @@ export class JobRun {
       clearTimeout(this.#deadlineTimer);
       run.prefetch.abort();
       await Promise.allSettled(run.inputs);
-      await this.#cleanup(run.workDir, run.secretDir, run.built);
+      await removeJobFiles(this.#deps.config, run.files, this.#deps.logger);
     }
   }
 
@@ -174,13 +169,15 @@ export class JobRun {
           layerKey: layer.key,
         });
     }
-    const { workDir, secretDir } = await this.#makeDirectories(run);
+    const { workDir, secretDir, storage } = await openJobFiles(this.#deps.storages, job, run.files);
     const { targetLogin, baseLogins } = await this.#resolveLogins(run);
     // A job stopped while it was being prepared (a deadline already past) ends before it has a log.
     if (this.#stopReason) throw this.#stopped();
     const shipper = this.#startShipper(run, workDir);
     const env: LayerBuildEnv = {
       ...this.#deps,
+      backend: storage.backend,
+      janitor: storage.janitor,
       job,
       shipper,
       signal: this.#stop.signal,
@@ -202,19 +199,6 @@ export class JobRun {
     await this.#finish(shipper, run.layerEvents, { type: "succeeded" });
     this.#deps.logger.info("job succeeded", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length });
     return { status: "succeeded" };
-  }
-
-  /** Creates the job's scratch and secret directories, recording each at once so the cleanup removes it. */
-  async #makeDirectories(run: Execution): Promise<{ workDir: string; secretDir: string }> {
-    const { config } = this.#deps;
-    await mkdir(config.workDir, { recursive: true, mode: 0o700 });
-    const workDir = await mkdtemp(path.join(config.workDir, `${safeName(this.job.jobId)}-`));
-    run.workDir = workDir;
-    // Secret files live in RAM when the machine has a tmpfs, so they never reach a disk.
-    const secretRoot = config.secretsDir ?? (existsSync("/dev/shm") ? "/dev/shm" : workDir);
-    const secretDir = await mkdtemp(path.join(secretRoot, "kiln-runner-secrets-"));
-    run.secretDir = secretDir;
-    return { workDir, secretDir };
   }
 
   /** The target registry's login and the base images' (an ECR token is fetched now); their secrets join the masker. */
@@ -267,7 +251,7 @@ export class JobRun {
       stopped: () => (this.#stopReason ? this.#stopped() : toJobFailure(run.publishing.failure)),
     };
     const publish = (layerBuilt: BuiltLayer) => {
-      run.built.push(layerBuilt.layer.target);
+      run.files.built.push(layerBuilt.layer.target);
       // The next layer builds FROM the local image while this one is pushed; pushes stay one at a time.
       run.publishing.add(
         () => publishLayer(env, layerBuilt),
@@ -355,21 +339,6 @@ export class JobRun {
         return new JobFailure("infra", "the job was stopped");
     }
   }
-
-  async #cleanup(workDir: string | null, secretDir: string | null, built: string[]): Promise<void> {
-    const { config, backend, logger } = this.#deps;
-    for (const dir of [secretDir, workDir]) {
-      if (dir)
-        await rm(dir, { recursive: true, force: true }).catch((error: unknown) =>
-          logger.error("could not remove a job directory", { dir, error: String(error) }),
-        );
-    }
-    if (config.keepImages) return;
-    for (const target of built) {
-      const command = backend.remove(target);
-      if (command) await runProcess(command, { killGraceMs: 2_000 }).catch(() => undefined);
-    }
-  }
 }
 
 /**
@@ -390,8 +359,4 @@ function inLayerOrder<L, T>(layers: readonly L[], prepare: (layer: L, index: num
 /** Every secret value the job carries. */
 function jobSecretValues(job: Job): string[] {
   return Object.values(job.secrets).flatMap((values) => Object.values(values));
-}
-
-function safeName(id: string): string {
-  return id.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64);
 }

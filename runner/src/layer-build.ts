@@ -18,6 +18,7 @@ import { infraFailure, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuDevice, GpuPool } from "./gpu.ts";
 import type { LogShipper, OutputSink } from "./log-shipper.ts";
 import { type Command, runProcess } from "./process.ts";
+import { pullRefusal } from "./pull-failure.ts";
 import type { PythonCache } from "./python-standalone.ts";
 import { type RegistryLogin, registryHostOf, writeAuthFile } from "./registry-auth.ts";
 import { fetchManifest } from "./registry-client.ts";
@@ -345,10 +346,12 @@ export async function runTool(env: LayerBuildEnv, command: Command, what: "build
       layerKey: layer.key,
     });
   }
+  // An image this job's credentials cannot pull fails the same way everywhere: not retried.
+  const refusal = what === "build" ? pullRefusal(lines) : null;
+  if (refusal !== null) throw new JobFailure("build", refusal, { layerKey: layer.key });
   const status = result.exitCode ?? result.signal;
-  throw new JobFailure("infra", `${env.backend.name} ${what} exited with ${status}: ${lines.at(-1) ?? "no output"}`, {
-    layerKey: layer.key,
-  });
+  const last = lines.findLast((line) => line.trim() !== "") ?? "no output";
+  throw new JobFailure("infra", `${env.backend.name} ${what} exited with ${status}: ${last}`, { layerKey: layer.key });
 }
 
 /** Runs an I/O step; an abort becomes the stop reason, anything else an infra failure. */

@@ -3,6 +3,7 @@
  * queue and the dispatch server. `startRunner` is what `kiln-runner serve` calls; tests and
  * the benchmark call it directly.
  */
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -10,13 +11,15 @@ import { KILN_VERSION, PROTOCOL_VERSION } from "@kiln-build/protocol";
 import { createBackend } from "./backends/index.ts";
 import type { BuildBackend } from "./backends/types.ts";
 import { type RunnerConfig, type RunnerConfigInput, resolveConfig } from "./config.ts";
+import { recoverFromCrash } from "./crash-recovery.ts";
 import { advertise, detectGpus, GpuPool, gpusFromOverride } from "./gpu.ts";
 import { JobQueue } from "./job-queue.ts";
 import { type JobOutcome, JobRun } from "./job-run.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { PythonCache } from "./python-standalone.ts";
 import { createDispatchServer } from "./server.ts";
-import { StorageJanitor } from "./storage-janitor.ts";
+import { isRamBacked, type RunnerPaths, runnerPaths } from "./state-dirs.ts";
+import { WorkspaceStorages } from "./workspace-storage.ts";
 
 /**
  * The runner's release, printed by `kiln-runner --version` and reported in capabilities: the
@@ -48,12 +51,15 @@ export type RunningRunner = {
 /** Starts the dispatch server and returns once it listens. */
 export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {}): Promise<RunningRunner> {
   const config = resolveConfig(input);
+  const paths = runnerPaths(config);
   // Create the runner's directories now: a missing one would otherwise fail every job as `infra`.
-  for (const dir of [config.workDir, config.cacheDir, config.secretsDir]) {
-    if (dir) await mkdir(dir, { recursive: true, mode: 0o700 });
-  }
+  for (const dir of [paths.workDir, paths.cacheDir, paths.secretsDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
   const logger = deps.logger ?? createLogger(config.logLevel);
   const backend = deps.backend ?? createBackend(config);
+  const storages = new WorkspaceStorages(paths, config.storageDriver, backend, logger);
+  await warnAboutStorage(paths, config.storageDriver, storages, logger);
+  // Before the first job: what jobs of an earlier run left (secret files, containers, ...) goes.
+  await recoverFromCrash(paths, storages, logger);
   const devices = config.gpus ? gpusFromOverride(config.gpus) : await detectGpus(config.nvidiaSmi);
   const gpuPool = new GpuPool(devices);
   const pythonCache = new PythonCache({
@@ -66,8 +72,7 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
   const jobs = new Map<string, JobRun>();
   // Jobs stopped while queued run outside the queue; shutdown waits for them too.
   const executions = new Set<Promise<void>>();
-  const janitor = new StorageJanitor(backend, logger);
-  const jobDeps = { config, backend, gpuPool, pythonCache, janitor, logger, ...(deps.fetch ? { fetch: deps.fetch } : {}) };
+  const jobDeps = { config, backend, storages, gpuPool, pythonCache, logger, ...(deps.fetch ? { fetch: deps.fetch } : {}) };
 
   const server = createDispatchServer({
     secrets: config.webhookSecrets,
@@ -138,4 +143,26 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
       server.closeAllConnections();
     },
   };
+}
+
+/** Warns when secrets would reach a disk, or when workspaces would share one image cache. */
+async function warnAboutStorage(paths: RunnerPaths, driver: string, storages: WorkspaceStorages, logger: Logger): Promise<void> {
+  if ((await isRamBacked(paths.secretsDir)) === false)
+    logger.warn("the secrets directory is not on a RAM file system: secret values and registry logins of jobs are written to disk", {
+      secretsDir: paths.secretsDir,
+      fix: "point --secrets-dir at a tmpfs (the default is under /dev/shm)",
+    });
+  // Releases before per-workspace storage used the storage root itself, shared by every workspace.
+  if (storages.perWorkspace && existsSync(path.join(paths.storageRoot, `${driver}-images`)))
+    logger.warn(
+      "the storage root still holds the shared storage of an earlier release, with images of several workspaces; it is no longer used",
+      {
+        storageRoot: paths.storageRoot,
+        fix: `stop the runner and delete everything in ${paths.storageRoot} but workspaces/`,
+      },
+    );
+  if (!storages.perWorkspace)
+    logger.warn(
+      "this backend keeps one image cache for every workspace: register the runner in one workspace only, never as a shared fleet",
+    );
 }

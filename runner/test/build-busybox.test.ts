@@ -17,18 +17,14 @@ import { imageConfig, imageContents, registryDigest } from "./helpers/inspect.ts
 import { contextTar, dispatch, jobFromImage } from "./helpers/jobs.ts";
 
 const SECRET_VALUE = "kiln-secret-value-7f3a9c1e";
-let secretsDir: string;
 let scratch: string;
 const harness = useBuildHarness({
   base: "busybox",
   async prepare() {
     scratch = await mkdtemp(path.join(tmpdir(), "kiln-app-"));
-    // This file's own RAM directory, so parallel test files do not see each other's jobs.
-    secretsDir = await mkdtemp(path.join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "kiln-test-secrets-"));
-    return { secretsDir, logFlushMs: 200 };
+    return { logFlushMs: 200 };
   },
   async cleanup() {
-    if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
     if (scratch) await rm(scratch, { recursive: true, force: true });
   },
 });
@@ -98,8 +94,10 @@ describe("a multi-layer job built with buildah", () => {
     // Not on disk after the job: work and secret directories are gone, storage holds no copy.
     await waitForIdle();
     expect(await readdir(harness.workDir).then((e) => e.filter((n) => n !== "cache"))).toEqual([]);
-    expect(await readdir(secretsDir)).toEqual([]);
-    expect(grepTree(SECRET_VALUE, [harness.storage.root, harness.storage.runRoot, harness.workDir, secretsDir, "/var/tmp"])).toEqual([]);
+    expect(await readdir(path.join(harness.secretsDir, "jobs"))).toEqual([]);
+    expect(
+      grepTree(SECRET_VALUE, [harness.storage.root, harness.storage.runRoot, harness.workDir, harness.secretsDir, "/var/tmp"]),
+    ).toEqual([]);
   }, 300_000);
 
   it("fails with reason build, the step's exit code and the last lines when a step exits non-zero", async () => {

@@ -77,8 +77,11 @@ function privateJob(baseAuth: NonNullable<Job["layers"][number]["baseAuth"]> | n
 describe("base images from a private registry", () => {
   it("cannot pull without credentials (the registry really requires them)", async () => {
     const final = await run(privateJob(null, {}));
-    expect(final).toMatchObject({ type: "failed", reason: "infra" });
-    expect(final.type === "failed" && final.message).toMatch(/unauthorized|authentication required/i);
+    // Refused credentials fail the same way on every runner: a build failure, not retried.
+    expect(final).toMatchObject({ type: "failed", reason: "build", exitCode: null });
+    expect(final.type === "failed" && final.message).toMatch(
+      /^could not pull \S+: the registry refused this job's credentials \(.*(unauthorized|authentication required)/i,
+    );
   }, 120_000);
 
   it("pulls with static REGISTRY_USERNAME / REGISTRY_PASSWORD, never logging the password", async () => {
@@ -118,14 +121,16 @@ describe("base images from a private registry", () => {
     for (const value of [ECR_PASSWORD, AWS.secretAccessKey]) expect(log).not.toContain(value);
   }, 120_000);
 
-  it("fails with infra and a clear message, without the password, when the credentials are wrong", async () => {
+  it("fails (build, not retried) with a clear message, without the password, when the credentials are wrong", async () => {
     const { orchestrator } = harness;
     const wrong = "wrong-password-value-77";
     const final = await run(
       privateJob({ kind: "static", secret: "bad" }, { bad: { REGISTRY_USERNAME: "kiln-base", REGISTRY_PASSWORD: wrong } }),
     );
-    expect(final).toMatchObject({ type: "failed", reason: "infra" });
-    expect(final.type === "failed" && final.message).toMatch(/unauthorized|authentication required/i);
+    expect(final).toMatchObject({ type: "failed", reason: "build" });
+    expect(final.type === "failed" && final.message).toMatch(
+      /could not pull .*refused this job's credentials.*(unauthorized|authentication required)/i,
+    );
     expect(JSON.stringify(orchestrator.events)).not.toContain(wrong);
   }, 120_000);
 });

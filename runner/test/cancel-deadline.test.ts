@@ -108,9 +108,10 @@ async function expectNoLeftovers(marker: string): Promise<void> {
   expect(processes.split("\n").filter((l) => l && !l.includes("pgrep"))).toEqual([]);
   expect((await readdir(harness.workDir)).filter((n) => n !== "cache")).toEqual([]);
   // No half-built working container is left in storage.
+  const storage = harness.workspaceStorage();
   const containers = execFileSync(
     "buildah",
-    ["--root", harness.storage.root, "--runroot", harness.storage.runRoot, "--storage-driver", "vfs", "containers", "--quiet"],
+    ["--root", storage.graphRoot, "--runroot", storage.runRoot, "--storage-driver", "vfs", "containers", "--quiet"],
     { encoding: "utf8" },
   );
   expect(containers.trim()).toBe("");

@@ -119,7 +119,7 @@ async function fileWith(text: string): Promise<string> {
 
 async function expectCleanedUp(): Promise<void> {
   expect(await readdir(workDir)).toEqual([]);
-  expect(await readdir(secretsDir)).toEqual([]);
+  expect(await readdir(path.join(secretsDir, "jobs"))).toEqual([]);
 }
 
 describe("the layer pipeline", () => {

@@ -145,6 +145,9 @@ describe("workspace commands with --json", { timeout: 120_000 }, () => {
     expect((await json<{ disabledAt: string | null }>([...as(alpha), "fleet", "disable", fleet.id])).disabledAt).not.toBeNull();
     expect((await json<{ id: string }[]>([...as(alpha), "fleet", "ls"])).map((f) => f.id)).toContain(fleet.id);
     expect((await json<{ disabledAt: string | null }>([...as(alpha), "fleet", "enable", fleet.id])).disabledAt).toBeNull();
+    // Trusting a fleet with secrets needs fleets:admin, which this workspace token lacks; untrusting needs only fleets:write.
+    expect((await kiln([...as(alpha), "fleet", "trust", fleet.id])).code).toBe(4);
+    expect((await json<{ trustedWithSecrets: boolean }>([...as(alpha), "fleet", "untrust", fleet.id])).trustedWithSecrets).toBe(false);
     const rotated = await json<{ signingSecret: string }>([...as(alpha), "fleet", "rotate-secret", fleet.id]);
     expect(rotated.signingSecret).toMatch(/^whsec_/);
     expect(rotated.signingSecret).not.toBe(fleet.signingSecret);

@@ -130,16 +130,20 @@ export type LocalRunnerOptions = {
   command?: string[];
   /** Extra environment for the runner process. */
   env?: Record<string, string>;
+  /** Mark the fleet as trusted with secret values (default true: it is the test's own runner). */
+  trustedWithSecrets?: boolean;
 };
 
 /**
  * Starts `kiln-runner serve` on a free loopback port with its own work, cache and buildah
  * storage directories, and registers it as a fleet of `tenant` with a fresh signing secret.
  */
-export async function startLocalRunner(_stack: StackInfo, tenant: Tenant, options: LocalRunnerOptions = {}): Promise<LocalRunner> {
+export async function startLocalRunner(stack: StackInfo, tenant: Tenant, options: LocalRunnerOptions = {}): Promise<LocalRunner> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "kiln-e2e-runner-"));
   // The runner makes per-job directories inside these but expects the parents to exist.
-  for (const sub of ["work", "cache", "secrets"]) mkdirSync(path.join(dir, sub), { mode: 0o700 });
+  for (const sub of ["work", "cache"]) mkdirSync(path.join(dir, sub), { mode: 0o700 });
+  // Secret files belong on RAM (the runner warns otherwise): /dev/shm where the machine has it.
+  const secretsDir = await mkdtemp(path.join(existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "kiln-e2e-secrets-"));
   const secret = newWebhookSecret();
   const port = await freePort();
   const [program, ...programArgs] = options.command ?? [process.execPath, RUNNER_CLI];
@@ -159,7 +163,7 @@ export async function startLocalRunner(_stack: StackInfo, tenant: Tenant, option
       "--cache-dir",
       path.join(dir, "cache"),
       "--secrets-dir",
-      path.join(dir, "secrets"),
+      secretsDir,
       "--storage-root",
       path.join(dir, "storage"),
       "--storage-run-root",
@@ -194,13 +198,10 @@ export async function startLocalRunner(_stack: StackInfo, tenant: Tenant, option
       child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve()),
     );
   const cleanup = () => {
-    // vfs storage holds root-owned read-only trees; buildah removes what it made, rm the rest.
-    spawnSync(
-      "buildah",
-      ["--root", path.join(dir, "storage"), "--runroot", path.join(dir, "run"), "--storage-driver", "vfs", "rm", "--all"],
-      { stdio: "ignore" },
-    );
+    // The runner keeps one buildah storage per workspace under the root (and its containers on
+    // RAM in the secrets directory); its files are root-owned, so removing the trees is enough here.
     rmSync(dir, { recursive: true, force: true });
+    rmSync(secretsDir, { recursive: true, force: true });
   };
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`kiln-runner exited with ${child.exitCode}:\n${output}`);
@@ -226,6 +227,15 @@ export async function startLocalRunner(_stack: StackInfo, tenant: Tenant, option
       signingSecret: secret,
     },
   });
+  // The test's own runner may receive secret values: only an admin (`fleets:admin`) can say so.
+  if (options.trustedWithSecrets !== false) {
+    const trusted = await fetch(`${stack.url}/v1/fleets/${fleet.id}`, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${stack.adminToken}`, "x-kiln-workspace": tenant.workspace, "content-type": "application/json" },
+      body: JSON.stringify({ trustedWithSecrets: true }),
+    });
+    if (!trusted.ok) throw new Error(`trust fleet: ${trusted.status} ${await trusted.text()}`);
+  }
   return {
     url,
     fleetId: fleet.id,

@@ -1,6 +1,7 @@
 // GET /v1/builds/:id and POST /v1/builds/:id/cancel: the D1 view of a build, scopes and isolation;
 // GET /v1/builds/:id?waitSeconds, the long-poll for the outcome.
 import { describe, expect, it } from "vitest";
+import { registerLayerImage } from "../security/workers/registry-images.ts";
 import { apiJson, buildStub, chain, completeJob, digestFor, dispatchedBuild, newTenant, sendEvent, submitImage } from "./helpers.ts";
 import { buildSnapshot } from "./object-probes.ts";
 
@@ -81,6 +82,7 @@ describe("GET /v1/builds/:id?waitSeconds", () => {
     // Every event below is committed and its outbox delivered, which wakes the waiter; none ends the build.
     for (const e of [{ type: "accepted" }, { type: "started" }] as const) expect((await sendEvent(fleet, job, e)).status).toBe(200);
     for (const l of job.layers) {
+      await registerLayerImage(job, l, digestFor(l.key));
       const built = await sendEvent(fleet, job, {
         type: "layer_succeeded",
         layerKey: l.key,

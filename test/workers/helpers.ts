@@ -10,6 +10,7 @@ import { generateToken, hashToken, SCOPES, type Scope } from "../../workers/auth
 import { fleets } from "../../workers/db/schema/fleets.ts";
 import { tokens, workspaces } from "../../workers/db/schema/workspaces.ts";
 import { sealSigningSecret } from "../../workers/fleets.ts";
+import { registerLayerImage } from "../security/workers/registry-images.ts";
 import { settleBuild } from "./object-probes.ts";
 
 /** One request the recorder got (test/node/fleet-recorder.ts). */
@@ -60,6 +61,8 @@ export async function newFleet(
     gpuTypes?: string[];
     maxConcurrentBuilds?: number;
     url?: string;
+    /** Marked by an admin as trusted with secret values (default false, as for a new fleet). */
+    trustedWithSecrets?: boolean;
   } = {},
 ): Promise<TestFleet> {
   const id = unique("fl");
@@ -76,6 +79,7 @@ export async function newFleet(
       signingSecretEnc: await sealSigningSecret(env, id, secret),
       gpuTypes: options.gpuTypes ?? [],
       maxConcurrentBuilds: options.maxConcurrentBuilds ?? 4,
+      trustedWithSecrets: options.trustedWithSecrets ?? false,
     });
   return { id, name: recorderKey, secret, recorderKey };
 }
@@ -192,6 +196,8 @@ export function digestFor(key: string, salt = ""): string {
 export async function completeJob(fleet: TestFleet, job: Job, salt = ""): Promise<void> {
   for (const e of [{ type: "accepted" }, { type: "started" }] as const) expectOk(await sendEvent(fleet, job, e));
   for (const l of job.layers) {
+    // The orchestrator believes a layer result only when the registry holds it.
+    await registerLayerImage(job, l, digestFor(l.key, salt));
     expectOk(
       await sendEvent(fleet, job, {
         type: "layer_succeeded",

@@ -1,3 +1,4 @@
+import { registerLayerImage } from "../security/workers/registry-images.ts";
 // An image view's failure details (workers/images/view.ts): the exit code, the failed layer and
 // the log tail, stored in the build's D1 row or derived from it and the layers it produced, and
 // what `GET /v1/images/:id` shows after a runner reports a failed step.
@@ -115,6 +116,7 @@ describe("GET /v1/images/:id after a failed step", () => {
     const job = await nthJob(fleet, 1);
     const [first, second] = job.layers as [(typeof job.layers)[0], (typeof job.layers)[0]];
     for (const e of [{ type: "accepted" }, { type: "started" }] as const) expect((await sendEvent(fleet, job, e)).status).toBe(200);
+    await registerLayerImage(job, first, digestFor(first.key));
     const built = await sendEvent(fleet, job, {
       type: "layer_succeeded",
       layerKey: first.key,

@@ -198,7 +198,7 @@ describe("POST /v1/images answers", () => {
 
   it("dispatches only the declared secrets and context URLs the job token can download", async () => {
     const t = await newTenant();
-    const fleet = await newFleet(t.workspaceId);
+    const fleet = await newFleet(t.workspaceId, { trustedWithSecrets: true });
     await apiJson("PUT", "/v1/secrets/db", { token: t.token, json: { values: { PASSWORD: "hunter2" } } });
     await apiJson("PUT", "/v1/secrets/unrelated", { token: t.token, json: { values: { TOKEN: "nope" } } });
     const digest = await uploadContext(t.token, "context bytes");

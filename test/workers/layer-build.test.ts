@@ -8,6 +8,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { layerBuildName } from "../../durable-objects/layer-build.ts";
 import { layers as layersTable } from "../../workers/db/schema/layers.ts";
+import { registerLayerImage } from "../security/workers/registry-images.ts";
 import {
   apiJson,
   chain,
@@ -150,6 +151,7 @@ describe("failures", () => {
     await settle(r.body.buildId);
     const job = await nthJob(fleet, 1);
     const root = job.layers[0]!;
+    await registerLayerImage(job, root, digestFor(root.key));
     expect(
       (
         await sendEvent(fleet, job, {

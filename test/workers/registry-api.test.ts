@@ -88,8 +88,17 @@ describe("registry auth", () => {
     expect((await req("POST", `/v2/${reader.workspace.name}/x/blobs/uploads/`, basic(reader.token))).status).toBe(403);
     // A job token: username kiln-job, sha256 in job_tokens.
     const jobToken = "job-secret-0123456789";
-    await env.DB.prepare("INSERT INTO job_tokens (hash, workspace_id, job_id, actions, expires_at) VALUES (?, ?, ?, ?, ?)")
-      .bind(await hashToken(jobToken), a.workspace.id, "job-1", JSON.stringify(["pull", "push"]), Date.now() + 60_000)
+    // Scoped as the Build object scopes one (workers/auth/job-scope.ts): push to its repository under its own tag.
+    const scope = { push: { [`${a.workspace.name}/built`]: ["layer-1"] }, pull: [] };
+    await env.DB.prepare("INSERT INTO job_tokens (hash, workspace_id, job_id, actions, expires_at, scope) VALUES (?, ?, ?, ?, ?, ?)")
+      .bind(
+        await hashToken(jobToken),
+        a.workspace.id,
+        "job-1",
+        JSON.stringify(["pull", "push"]),
+        Date.now() + 60_000,
+        JSON.stringify(scope),
+      )
       .run();
     await pushImage(`${a.workspace.name}/built`, basic(jobToken, "kiln-job"), "layer-1", 3);
     expect((await req("GET", `/v2/${b.workspace.name}/x/tags/list`, basic(jobToken, "kiln-job"))).status).toBe(403);

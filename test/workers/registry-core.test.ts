@@ -67,6 +67,7 @@ describe("manifest parsing", () => {
         kind: "manifest",
         blobs: [D, `sha256:${"b".repeat(64)}`],
         manifests: [],
+        sizes: { [D]: 2, [`sha256:${"b".repeat(64)}`]: 3 },
         subject: `sha256:${"d".repeat(64)}`,
         artifactType: config.mediaType,
         annotations: null,

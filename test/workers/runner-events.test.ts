@@ -7,6 +7,7 @@ import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import type { LayerRow } from "../../durable-objects/build-store.ts";
 import { FAILURE_LOG_LINE_CHARS, planRunnerEvent } from "../../durable-objects/runner-events.ts";
+import { registerLayerImage } from "../security/workers/registry-images.ts";
 import { buildStub, dispatchedBuild, newFleet, ORIGIN, sendEvent } from "./helpers.ts";
 import { buildSnapshot } from "./object-probes.ts";
 
@@ -37,7 +38,7 @@ describe("POST /v1/runner/events", () => {
     expect(await statusOf(buildId)).toBe("running");
   });
 
-  it("refuses malformed bodies with 400 and unknown jobs or attempts with 404", async () => {
+  it("refuses malformed bodies with 400 and unknown jobs or attempts like a bad signature (401)", async () => {
     const { fleet, job } = await dispatchedBuild(1);
     const raw = async (body: string) => {
       const response = await SELF.fetch(`${ORIGIN}/v1/runner/events`, {
@@ -54,7 +55,7 @@ describe("POST /v1/runner/events", () => {
       (await raw(JSON.stringify({ type: "heartbeat", jobId: job.jobId, attemptId: job.attemptId, fencingToken: 1, extra: 1 }))).status,
     ).toBe(400);
     const unknownJob = await sendEvent(fleet, { ...job, jobId: "bd-unknown" }, { type: "heartbeat" });
-    expect(unknownJob).toMatchObject({ status: 404, body: { error: { code: "unknown_attempt" } } });
+    expect(unknownJob).toMatchObject({ status: 401, body: { error: { code: "bad_signature" } } });
   });
 
   it("refuses a replay and a stale fencing token with 409, changing nothing", async () => {
@@ -70,6 +71,7 @@ describe("POST /v1/runner/events", () => {
 
   it("answers a replayed final event as a duplicate (delivered), not as stale", async () => {
     const { fleet, job, buildId } = await dispatchedBuild(1);
+    await registerLayerImage(job, job.layers[0]!, `sha256:${"2".repeat(64)}`);
     await sendEvent(fleet, job, {
       type: "layer_succeeded",
       layerKey: job.layers[0]!.key,

@@ -10,7 +10,10 @@ import { sha256Hex } from "@kiln-build/protocol";
 /** Token kinds: `admin` acts across workspaces; `api` belongs to one workspace. */
 export type TokenKind = "admin" | "api";
 
-/** Every scope a token can hold. */
+/**
+ * Every scope a token can hold. `fleets:admin` marks fleets trusted with secrets (they then
+ * receive secret values), so it is as strong as `secrets:read`; `fleets:write` cannot.
+ */
 export const SCOPES = [
   "images:read",
   "images:write",
@@ -19,6 +22,7 @@ export const SCOPES = [
   "tags:write",
   "fleets:read",
   "fleets:write",
+  "fleets:admin",
   "tokens:write",
 ] as const;
 /** One permission. */

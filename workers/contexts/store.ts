@@ -4,7 +4,7 @@
  * uploads. Thin effectful shell over `upload-plan.ts`.
  */
 
-import { digestHex } from "@kiln-build/protocol";
+import { digestHex, digestOfBytes } from "@kiln-build/protocol";
 import { and, eq, inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { chunk } from "../db/in-chunks.ts";
@@ -18,8 +18,21 @@ import { contextKey } from "./upload-plan.ts";
  * digests D1 claims are present.
  */
 export async function missingContexts(env: Env, workspaceId: string, digests: readonly string[]): Promise<string[]> {
+  return (await contextStatus(env, workspaceId, digests)).missing;
+}
+
+/**
+ * `missingContexts` plus the size of each digest that is there (the verified upload's bytes,
+ * as R2 stored them), so a submission can check the sizes its layers declare.
+ */
+export async function contextStatus(
+  env: Env,
+  workspaceId: string,
+  digests: readonly string[],
+): Promise<{ missing: string[]; sizes: Map<string, number> }> {
   const unique = [...new Set(digests)];
-  if (unique.length === 0) return [];
+  const sizes = new Map<string, number>();
+  if (unique.length === 0) return { missing: [], sizes };
   const db = drizzle(env.DB);
   const queries = chunk(unique).map((part) =>
     db
@@ -29,9 +42,30 @@ export async function missingContexts(env: Env, workspaceId: string, digests: re
   );
   const results = await db.batch(queries as [(typeof queries)[number], ...(typeof queries)[number][]]);
   const recorded = new Set(results.flat().map((r) => r.digest));
-  const stillThere = await Promise.all(unique.map(async (d) => recorded.has(d) && (await env.CONTEXTS.head(contextKey(d))) !== null));
-  return unique.filter((_, i) => !stillThere[i]);
+  const heads = await Promise.all(unique.map(async (d) => (recorded.has(d) ? await env.CONTEXTS.head(contextKey(d)) : null)));
+  heads.forEach((head, i) => {
+    if (head) sizes.set(unique[i]!, head.size);
+  });
+  return { missing: unique.filter((d) => !sizes.has(d)), sizes };
 }
+
+/**
+ * Whether a request body is exactly the bytes of `digest` (`sizeBytes` long), hashed as it
+ * streams and never stored: a second upload of a stored context is checked, not trusted. A
+ * body of another length is cancelled unread.
+ */
+export async function bodyHasDigest(body: ReadableStream | null, digest: string, length: number, sizeBytes: number): Promise<boolean> {
+  if (length !== sizeBytes) {
+    await body?.cancel().catch(() => undefined);
+    return false;
+  }
+  if (!body) return sizeBytes === 0 && digest === EMPTY_SHA256;
+  const hasher = new crypto.DigestStream("SHA-256");
+  await body.pipeTo(hasher);
+  return Number(hasher.bytesWritten) === sizeBytes && digestOfBytes(await hasher.digest) === digest;
+}
+
+const EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /** Whether this workspace has a verified upload of `digest` (D1 only; callers head R2 when it matters). */
 export async function hasUpload(env: Env, workspaceId: string, digest: string): Promise<boolean> {

@@ -2,6 +2,7 @@
  * Who may do what in the registry. Credentials are a Kiln API token (any username), a
  * per-job token (username `kiln-job`), or a bearer token from `GET /v2/token`; repositories
  * are `<workspace name>/<path>` and a caller acts only in its own workspace (admins in all).
+ * A job token reaches less: only the repositories and tags of its scope (workers/auth/job-scope.ts).
  * Pulls of public repositories need no credentials. Denials never say whether a repository
  * exists: another workspace's private repository and a missing one answer alike.
  */
@@ -11,7 +12,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { resolveToken } from "../auth/middleware.ts";
 import { hashToken } from "../auth/tokens.ts";
-import { jobTokens } from "../db/schema/job-tokens.ts";
+import { type JobTokenScope, jobTokens } from "../db/schema/job-tokens.ts";
 import { ApiError } from "../errors.ts";
 import { RegistryError, registryUnauthorized } from "./errors.ts";
 import { type RegistryAction, workspaceNameOf } from "./reference.ts";
@@ -29,7 +30,12 @@ export type Principal = {
   actions: RegistryAction[];
   /** Seconds since the epoch after which the credential stops working, if it expires. */
   expiresAt: number | null;
+  /** Job tokens only: the repositories and tags it reaches, within `actions`. */
+  scope?: JobTokenScope;
 };
+
+// A job token stored without a scope (minted before scopes were stored) reaches nothing.
+const NO_SCOPE: JobTokenScope = { push: {}, pull: [] };
 
 /** The caller of one registry request. */
 export type RegistryCaller = { kind: "anonymous" } | { kind: "principal"; principal: Principal } | { kind: "bearer"; claims: BearerClaims };
@@ -44,7 +50,8 @@ export async function principalOf(env: Env, username: string, password: string, 
       .get();
     if (!row || row.expiresAt.getTime() <= nowMs) return null;
     const actions = row.actions.filter((a): a is RegistryAction => a === "pull" || a === "push");
-    return { sub: `job:${row.jobId}`, workspaceId: row.workspaceId, actions, expiresAt: Math.floor(row.expiresAt.getTime() / 1000) };
+    const expiresAt = Math.floor(row.expiresAt.getTime() / 1000);
+    return { sub: `job:${row.jobId}`, workspaceId: row.workspaceId, actions, expiresAt, scope: row.scope ?? NO_SCOPE };
   }
   try {
     const auth = await resolveToken(env, password);
@@ -64,7 +71,44 @@ export async function principalOf(env: Env, username: string, password: string, 
 export async function allowedFor(env: Env, principal: Principal, repo: string): Promise<RegistryAction[]> {
   if (principal.workspaceId === null) return principal.actions;
   const owner = await workspaceIdByName(db(env), workspaceNameOf(repo));
-  return owner === principal.workspaceId ? principal.actions : [];
+  if (owner !== principal.workspaceId) return [];
+  const scope = principal.scope;
+  if (!scope) return principal.actions;
+  const reach: RegistryAction[] = Object.hasOwn(scope.push, repo) ? ["pull", "push"] : scope.pull.includes(repo) ? ["pull"] : [];
+  return principal.actions.filter((a) => reach.includes(a));
+}
+
+/**
+ * The tags `caller` may write in `repo` (null: any). A job token writes only its layers' tags;
+ * a bearer token issued for one carries them (`tags`), and a job's bearer without them none.
+ */
+export function writableTags(caller: RegistryCaller, repo: string): readonly string[] | null {
+  if (caller.kind === "principal") return caller.principal.scope ? (caller.principal.scope.push[repo] ?? []) : null;
+  if (caller.kind === "bearer") {
+    const tags = caller.claims.tags;
+    if (tags) return Object.hasOwn(tags, repo) ? tags[repo]! : [];
+    return caller.claims.sub.startsWith("job:") ? [] : null;
+  }
+  return null;
+}
+
+/** The `tags` claim of a bearer token granting `acc` to `principal`: a job's tags in the repositories it may push. */
+export function bearerTags(principal: Principal | null, acc: Record<string, RegistryAction[]>): Record<string, string[]> | undefined {
+  const scope = principal?.scope;
+  if (!scope) return undefined;
+  const tags: Record<string, string[]> = {};
+  for (const [repo, actions] of Object.entries(acc)) if (actions.includes("push")) tags[repo] = scope.push[repo] ?? [];
+  return tags;
+}
+
+/** Requires that `caller` may point tag `tag` of `repo` at a manifest, else 403 DENIED. */
+export function authorizeTag(caller: RegistryCaller, repo: string, tag: string): void {
+  const tags = writableTags(caller, repo);
+  if (tags === null || tags.includes(tag)) return;
+  throw new RegistryError(403, "DENIED", "this job's token may write only its own layers' tags; push by digest or to one of them", {
+    repository: repo,
+    tag,
+  });
 }
 
 /** Reads the request's credentials; wrong ones answer 401 with a challenge. */

@@ -1,10 +1,12 @@
 /**
  * Pure manifest parsing: OCI image manifests and indexes, Docker v2 schema 2 manifests and
  * manifest lists. Returns what the registry stores and checks: the media type, the blobs and
- * child manifests it refers to (the GC's mark set), its `subject` and artifact type (the
- * referrers API). Schema 1 is refused, as in current distribution.
+ * child manifests it refers to (the GC's mark set) with the sizes their descriptors declare
+ * (checked against the stored content), its `subject` and artifact type (the referrers API).
+ * Schema 1 is refused, as in current distribution.
  */
 import { z } from "zod";
+import { boundedIssues } from "../errors.ts";
 import { classifyDigest } from "./reference.ts";
 
 /** OCI image manifest. */
@@ -60,6 +62,8 @@ export type ParsedManifest = {
   blobs: string[];
   /** Child manifests that must be in the repository. */
   manifests: string[];
+  /** The size the descriptors declare for each of `blobs` and `manifests`: it must be the stored content's. */
+  sizes: Record<string, number>;
   subject: string | null;
   artifactType: string | null;
   annotations: Record<string, string> | null;
@@ -92,8 +96,10 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   }
   if (mediaType === OCI_INDEX || mediaType === DOCKER_LIST) {
     const parsed = ImageIndex.safeParse(json);
-    if (!parsed.success) return { ok: false, message: "invalid image index", detail: parsed.error.issues };
+    if (!parsed.success) return { ok: false, message: "invalid image index", detail: boundedIssues(parsed.error.issues) };
     const index = parsed.data;
+    const sizes = declaredSizes(index.manifests);
+    if (!sizes.ok) return sizes;
     return {
       ok: true,
       manifest: {
@@ -101,6 +107,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
         kind: "index",
         blobs: [],
         manifests: unique(index.manifests.map((m) => m.digest)),
+        sizes: sizes.sizes,
         subject: index.subject?.digest ?? null,
         artifactType: index.artifactType ?? null,
         annotations: index.annotations ?? null,
@@ -108,22 +115,52 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     };
   }
   const parsed = ImageManifest.safeParse(json);
-  if (!parsed.success) return { ok: false, message: "invalid image manifest", detail: parsed.error.issues };
+  if (!parsed.success) return { ok: false, message: "invalid image manifest", detail: boundedIssues(parsed.error.issues) };
   const manifest = parsed.data;
   // Foreign (non-distributable) layers carry `urls`: their bytes live elsewhere, as in distribution.
-  const layers = manifest.layers.filter((l) => !l.urls?.length).map((l) => l.digest);
+  const layers = manifest.layers.filter((l) => !l.urls?.length);
+  const sizes = declaredSizes([manifest.config, ...layers]);
+  if (!sizes.ok) return sizes;
   return {
     ok: true,
     manifest: {
       mediaType,
       kind: "manifest",
-      blobs: unique([manifest.config.digest, ...layers]),
+      blobs: unique([manifest.config.digest, ...layers.map((l) => l.digest)]),
       manifests: [],
+      sizes: sizes.sizes,
       subject: manifest.subject?.digest ?? null,
       artifactType: manifest.artifactType ?? manifest.config.mediaType,
       annotations: manifest.annotations ?? null,
     },
   };
+}
+
+/** Each descriptor's declared size by digest; one digest declared with two sizes is invalid. */
+function declaredSizes(
+  descriptors: readonly Descriptor[],
+): { ok: true; sizes: Record<string, number> } | { ok: false; message: string; detail?: unknown } {
+  const sizes: Record<string, number> = {};
+  for (const { digest, size } of descriptors) {
+    const seen = sizes[digest];
+    if (seen !== undefined && seen !== size) {
+      return { ok: false, message: "descriptors of one digest declare different sizes", detail: { digest, sizes: [seen, size] } };
+    }
+    sizes[digest] = size;
+  }
+  return { ok: true, sizes };
+}
+
+/** The first of `manifest`'s blobs and child manifests whose stored size is not the declared one, or null. */
+export function sizeMismatch(
+  manifest: Pick<ParsedManifest, "sizes">,
+  stored: ReadonlyMap<string, number>,
+): { digest: string; declared: number; stored: number } | null {
+  for (const [digest, declared] of Object.entries(manifest.sizes)) {
+    const actual = stored.get(digest);
+    if (actual !== undefined && actual !== declared) return { digest, declared, stored: actual };
+  }
+  return null;
 }
 
 function unique(values: string[]): string[] {

@@ -2,6 +2,7 @@
  * The registry's D1 queries (schema in workers/db/schema/registry.ts): repositories,
  * blob links, manifests, references and tags. Multi-statement writes use `db.batch()`.
  */
+import { digestHex } from "@kiln-build/protocol";
 import { and, asc, eq, gt, inArray, isNotNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { chunk } from "../db/in-chunks.ts";
@@ -266,4 +267,28 @@ export async function repositoryExists(d: Db, repo: string): Promise<boolean> {
   return (
     (await d.select({ one: sql<number>`1` }).from(registryRepositories).where(eq(registryRepositories.name, repo)).get()) !== undefined
   );
+}
+
+/** R2 key of a manifest's bytes (content-addressed; written by the manifest routes). */
+export const manifestObjectKey = (digest: string) => `manifests/sha256/${digestHex(digest)}`;
+
+/**
+ * Read-only: the bytes of manifest `digest` as this registry would serve them from `repo`, or
+ * null when it would answer MANIFEST_UNKNOWN (no D1 row in that repository, or no bytes in R2).
+ * The bytes were checked against the digest when they were written.
+ */
+export async function storedManifest(env: Env, repo: string, digest: string): Promise<{ row: ManifestRow; bytes: Uint8Array } | null> {
+  if (classifyDigest(digest) !== "sha256") return null;
+  const row = await findManifest(db(env), repo, digest);
+  if (!row) return null;
+  const object = await env.REGISTRY.get(manifestObjectKey(digest));
+  if (!object) return null;
+  return { row, bytes: new Uint8Array(await object.arrayBuffer()) };
+}
+
+/** Read-only: whether `repo` still serves manifest `digest` (its D1 row and its R2 bytes), without reading the bytes. */
+export async function manifestServed(env: Env, repo: string, digest: string): Promise<boolean> {
+  if (classifyDigest(digest) !== "sha256") return false;
+  if (!(await findManifest(db(env), repo, digest))) return false;
+  return (await env.REGISTRY.head(manifestObjectKey(digest))) !== null;
 }

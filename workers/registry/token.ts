@@ -20,6 +20,8 @@ const Claims = z.object({
   ws: z.string().nullable(),
   /** Repository name -> granted actions. */
   acc: z.record(z.string(), z.array(z.enum(["pull", "push", "delete"]))),
+  /** Job tokens only: repository name -> the tags it may write there (none in a repository not listed). */
+  tags: z.record(z.string(), z.array(z.string())).optional(),
   iat: z.number().int(),
   exp: z.number().int(),
 });

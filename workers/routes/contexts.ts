@@ -12,7 +12,7 @@ import { and, eq, lt } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
-import { hasUpload, missingContexts, putVerified, recordUpload } from "../contexts/store.ts";
+import { bodyHasDigest, hasUpload, missingContexts, putVerified, recordUpload } from "../contexts/store.ts";
 import {
   contextKey,
   contextMaxBytes,
@@ -108,12 +108,12 @@ contextsApp.openapi(
     tags: ["contexts"],
     summary: "Upload a context tarball in one request",
     description:
-      "Streams the body to R2, which checks its sha256 against the digest; a mismatch is rejected with 400 `digest_mismatch` and nothing is stored. Requires Content-Length (at most the `CONTEXT_MAX_BYTES` limit; above ~64 MiB use a multipart upload).",
+      "Streams the body to R2, which checks its sha256 against the digest; a mismatch is rejected with 400 `digest_mismatch` and nothing is stored. A digest this workspace already uploaded is answered 200 once the body is hashed and matches (400 `digest_mismatch` otherwise). Requires Content-Length (at most the `CONTEXT_MAX_BYTES` limit; above ~64 MiB use a multipart upload).",
     security: bearerSecurity,
     middleware: guard("images:write"),
     request: { params: DigestParam, body: binaryBody("The tarball's bytes.") },
     responses: {
-      200: json(StoredSchema, "Already uploaded by this workspace; the body was not read."),
+      200: json(StoredSchema, "Already uploaded by this workspace; the body matched the digest and nothing changed."),
       201: json(StoredSchema, "Verified and stored."),
       ...errorResponses(400, 401, 403, 413),
     },
@@ -125,8 +125,11 @@ contextsApp.openapi(
     if (length === null) throw lengthRequired();
     const limit = contextMaxBytes(c.env.CONTEXT_MAX_BYTES);
     if (length > limit) throw payloadTooLarge(limit);
-    if ((await hasUpload(c.env, workspaceId, digest)) && (await c.env.CONTEXTS.head(contextKey(digest)))) {
-      return c.json({ digest, sizeBytes: length }, 200);
+    const stored = (await hasUpload(c.env, workspaceId, digest)) ? await c.env.CONTEXTS.head(contextKey(digest)) : null;
+    if (stored) {
+      // Already stored: the body is still checked against the digest (hashed, not stored), never trusted.
+      if (!(await bodyHasDigest(c.req.raw.body, digest, length, stored.size))) throw digestMismatch(digest);
+      return c.json({ digest, sizeBytes: stored.size }, 200);
     }
     const result = await putVerified(c.env.CONTEXTS, digest, c.req.raw.body ?? new Uint8Array(0));
     if (!result.ok) throw digestMismatch(digest);
@@ -370,5 +373,9 @@ function lengthRequired() {
 }
 
 function digestMismatch(digest: string) {
-  return new ApiError(400, "digest_mismatch", `The body's sha256 does not match ${digest}; nothing was stored.`);
+  return new ApiError(
+    400,
+    "digest_mismatch",
+    `The body's sha256 does not match ${digest}; nothing was stored. Send the exact bytes whose sha256 the path names.`,
+  );
 }

@@ -3,12 +3,15 @@
  * fleets; admins also register shared ones (`shared: true`, usable by every workspace). The
  * signing secret is write-only: generated with `newWebhookSecret()` when not given and then
  * returned once, stored AES-GCM encrypted with the fleet id as additional data.
+ * Only fleets marked `trustedWithSecrets` receive builds that use secrets; marking one (or
+ * moving a trusted one to another URL) needs `fleets:admin`, so `fleets:write` alone can never
+ * send the workspace's secret values to a URL of its choosing.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { GPU_TYPES, newWebhookSecret } from "@kiln-build/protocol";
+import { DisplayName, GPU_TYPES, newWebhookSecret } from "@kiln-build/protocol";
 import { and, asc, eq, inArray, isNull, notExists, or } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { AppEnv } from "../app-env.ts";
+import type { AppEnv, AuthContext } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { builds } from "../db/schema/builds.ts";
 import { fleets } from "../db/schema/fleets.ts";
@@ -24,7 +27,7 @@ registerBearerScheme(fleetsApp);
 const FLEET_GPU_TYPES = GPU_TYPES.filter((t) => t !== "ANY") as [string, ...string[]];
 
 const FleetFields = {
-  name: z.string().min(1).max(64),
+  name: DisplayName,
   url: z
     .url({ protocol: /^https?$/ })
     .max(2048)
@@ -35,6 +38,10 @@ const FleetFields = {
     .openapi({ description: "GPU types the fleet's machines have; [] for CPU only." }),
   maxConcurrentBuilds: z.number().int().min(1).max(10_000),
   signingSecret: SigningSecretSchema.openapi({ description: "Standard Webhooks secret (`whsec_...`). Write-only." }),
+  trustedWithSecrets: z.boolean().openapi({
+    description:
+      "Builds whose layers use secrets go only to trusted fleets, with the secret values. Setting it to true (and changing a trusted fleet's `url`) needs the `fleets:admin` scope.",
+  }),
 };
 
 const FleetSchema = z
@@ -46,6 +53,7 @@ const FleetSchema = z
     workspaceId: z.string().nullable(),
     gpuTypes: z.array(z.string()),
     maxConcurrentBuilds: z.number().int(),
+    trustedWithSecrets: z.boolean(),
     createdAt: z.string(),
     disabledAt: z.string().nullable(),
   })
@@ -64,6 +72,7 @@ const CreateBody = z
     gpuTypes: FleetFields.gpuTypes.default([]),
     maxConcurrentBuilds: FleetFields.maxConcurrentBuilds,
     signingSecret: FleetFields.signingSecret.optional(),
+    trustedWithSecrets: FleetFields.trustedWithSecrets.default(false),
     shared: z.boolean().default(false).openapi({ description: "Admin only: a fleet every workspace can use." }),
   })
   .strict()
@@ -76,6 +85,7 @@ const UpdateBody = z
     gpuTypes: FleetFields.gpuTypes.optional(),
     maxConcurrentBuilds: FleetFields.maxConcurrentBuilds.optional(),
     disabled: z.boolean().optional().openapi({ description: "true stops dispatching to the fleet; false enables it again." }),
+    trustedWithSecrets: FleetFields.trustedWithSecrets.optional(),
     signingSecret: FleetFields.signingSecret.optional(),
     rotateSigningSecret: z.literal(true).optional().openapi({ description: "Generate a new secret and return it once." }),
   })
@@ -99,6 +109,7 @@ fleetsApp.openapi(
     operationId: "createFleet",
     tags: ["fleets"],
     summary: "Register a runner fleet",
+    description: "`trustedWithSecrets: true` needs the `fleets:admin` scope; without it the fleet receives no builds that use secrets.",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("fleets:write"), jsonBodyLimit(16 * 1024)],
     request: { body: { required: true, content: { "application/json": { schema: CreateBody } } } },
@@ -107,6 +118,7 @@ fleetsApp.openapi(
   async (c) => {
     const body = c.req.valid("json");
     if (body.shared && c.get("auth").kind !== "admin") throw forbidden("Only admin tokens can register shared fleets.");
+    if (body.trustedWithSecrets) requireFleetAdmin(c.get("auth"), "Registering a fleet trusted with secrets");
     const workspaceId = body.shared ? null : await workspaceOf(c);
     const id = `flt_${crypto.randomUUID().replaceAll("-", "")}`;
     const generated = body.signingSecret ? undefined : newWebhookSecret();
@@ -121,6 +133,7 @@ fleetsApp.openapi(
         signingSecretEnc,
         gpuTypes: [...new Set(body.gpuTypes)],
         maxConcurrentBuilds: body.maxConcurrentBuilds,
+        trustedWithSecrets: body.trustedWithSecrets,
       })
       .returning()
       .get();
@@ -176,16 +189,20 @@ fleetsApp.openapi(
     tags: ["fleets"],
     summary: "Update, disable, enable or re-key a fleet",
     description:
-      "Shared fleets can be changed by admins only. In-flight builds on a disabled fleet run to the end; no new ones are dispatched.",
+      "Shared fleets can be changed by admins only. In-flight builds on a disabled fleet run to the end; no new ones are dispatched. `trustedWithSecrets: true`, and a new `url` for a fleet trusted with secrets, need the `fleets:admin` scope (or send `trustedWithSecrets: false` with the new `url`).",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("fleets:write"), jsonBodyLimit(16 * 1024)],
     request: { params: IdParam, body: { required: true, content: { "application/json": { schema: UpdateBody } } } },
-    responses: { 200: json(FleetWithSecretSchema, "Updated."), ...errorResponses(400, 401, 403, 404, 413, 503) },
+    responses: { 200: json(FleetWithSecretSchema, "Updated."), ...errorResponses(400, 401, 403, 404, 409, 413, 503) },
   }),
   async (c) => {
     const body = c.req.valid("json");
     const fleet = await visibleFleet(c, c.req.valid("param").id);
     if (fleet.workspaceId === null && c.get("auth").kind !== "admin") throw forbidden("Shared fleets are managed by admins.");
+    if (body.trustedWithSecrets) requireFleetAdmin(c.get("auth"), "Trusting a fleet with secrets");
+    const staysTrusted = body.trustedWithSecrets ?? fleet.trustedWithSecrets;
+    if (staysTrusted && body.url !== undefined && body.url !== fleet.url)
+      requireFleetAdmin(c.get("auth"), "Changing the URL of a fleet trusted with secrets (or send `trustedWithSecrets: false` with it)");
     const generated = body.rotateSigningSecret ? newWebhookSecret() : undefined;
     const secret = body.signingSecret ?? generated;
     const changes: Partial<typeof fleets.$inferInsert> = {
@@ -194,10 +211,20 @@ fleetsApp.openapi(
       ...(body.gpuTypes !== undefined && { gpuTypes: [...new Set(body.gpuTypes)] }),
       ...(body.maxConcurrentBuilds !== undefined && { maxConcurrentBuilds: body.maxConcurrentBuilds }),
       ...(body.disabled !== undefined && { disabledAt: body.disabled ? (fleet.disabledAt ?? new Date()) : null }),
+      ...(body.trustedWithSecrets !== undefined && { trustedWithSecrets: body.trustedWithSecrets }),
       ...(secret !== undefined && { signingSecretEnc: await sealSigningSecret(c.env, fleet.id, secret) }),
     };
-    const row = await drizzle(c.env.DB).update(fleets).set(changes).where(eq(fleets.id, fleet.id)).returning().get();
-    if (!row) throw notFound(`Fleet '${fleet.id}'`);
+    // Conditional on the URL and trust read above: the checks hold for the row that is changed.
+    const row = await drizzle(c.env.DB)
+      .update(fleets)
+      .set(changes)
+      .where(and(eq(fleets.id, fleet.id), eq(fleets.url, fleet.url), eq(fleets.trustedWithSecrets, fleet.trustedWithSecrets)))
+      .returning()
+      .get();
+    if (!row) {
+      if (!(await findFleet(c.env, fleet.id))) throw notFound(`Fleet '${fleet.id}'`);
+      throw conflict("fleet_changed", "The fleet was changed by another request meanwhile; read it again and retry.");
+    }
     return c.json({ ...present(row), ...(generated ? { signingSecret: generated } : {}) }, 200);
   },
 );
@@ -241,6 +268,12 @@ fleetsApp.openapi(
   },
 );
 
+/** Requires the scope that may direct the workspace's secret values to a fleet (admin tokens hold it). */
+function requireFleetAdmin(auth: AuthContext, what: string): void {
+  if (auth.kind === "admin" || auth.scopes.includes("fleets:admin")) return;
+  throw forbidden(`${what} needs the \`fleets:admin\` scope: such a fleet receives secret values.`);
+}
+
 /** The fleet if the caller may see it (own workspace's, shared, or any for admins); else 404. */
 async function visibleFleet(c: Parameters<typeof workspaceOrNull>[0] & { env: Env }, id: string): Promise<Fleet> {
   const fleet = await findFleet(c.env, id);
@@ -259,6 +292,7 @@ function present(row: Fleet) {
     workspaceId: row.workspaceId,
     gpuTypes: row.gpuTypes,
     maxConcurrentBuilds: row.maxConcurrentBuilds,
+    trustedWithSecrets: row.trustedWithSecrets,
     createdAt: iso(row.createdAt),
     disabledAt: iso(row.disabledAt),
   };

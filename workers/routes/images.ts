@@ -17,7 +17,7 @@ import { newId } from "../../durable-objects/storage.ts";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { authenticateCached } from "../auth/token-cache.ts";
-import { missingContexts } from "../contexts/store.ts";
+import { contextStatus } from "../contexts/store.ts";
 import { d1QueryTiming, markHandlerStart } from "../db/query-counter.ts";
 import type { StoredRuntimeMount } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
@@ -219,14 +219,29 @@ async function checkReferences(env: Env, workspaceId: string, todo: LayerSpec[],
     workspaceId,
     [...names].map((name) => ({ name, requiredKeys: requiredKeys[name] ?? [] })),
   );
-  const digests = todo.flatMap((l) => (l.context ? [l.context.digest] : []));
-  const missing = await missingContexts(env, workspaceId, digests);
+  const declared = todo.flatMap((l) => (l.context ? [l.context] : []));
+  const { missing, sizes } = await contextStatus(
+    env,
+    workspaceId,
+    declared.map((d) => d.digest),
+  );
   if (missing.length > 0) {
     throw new ApiError(
       422,
       "context_not_found",
       `Build context ${missing[0]} has not been uploaded${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}. Upload it with PUT /v1/contexts/<digest> first.`,
       { missing },
+    );
+  }
+  // The runner is told the declared size; it must be the uploaded tarball's, not whatever the client claims.
+  const wrong = declared.find((d) => sizes.get(d.digest) !== d.sizeBytes);
+  if (wrong) {
+    const storedBytes = sizes.get(wrong.digest)!;
+    throw new ApiError(
+      422,
+      "context_size_mismatch",
+      `Build context ${wrong.digest} is ${storedBytes} bytes as uploaded, but the layer declares ${wrong.sizeBytes}. Declare the tarball's exact size in bytes.`,
+      { digest: wrong.digest, declaredBytes: wrong.sizeBytes, storedBytes },
     );
   }
 }

@@ -2,12 +2,15 @@
  * `POST /v1/runner/events`: what runners report (accepted, started, log chunks, heartbeats,
  * layer results, the outcome). Authenticated per fleet with the Standard Webhooks scheme: the
  * event names its job and attempt, the attempt names the fleet it was dispatched to, and that
- * fleet's signing secret must verify the body (±5 min tolerance). The build's object then
- * fences the attempt (stale -> 409, nothing changes) and drops replays by `webhook-id`
- * atomically with applying the event. The answer's `cancel` asks the runner to stop.
+ * fleet's signing secret must verify the body (±5 min tolerance). Only `jobId` and
+ * `attemptId` are read before the signature is verified; an unknown attempt is answered
+ * exactly as a bad signature (401 `bad_signature`), so the route is no oracle of attempts,
+ * and the full schema is applied to verified bodies only. The build's object then fences the
+ * attempt (stale -> 409, nothing changes) and drops replays by `webhook-id` atomically with
+ * applying the event. The answer's `cancel` asks the runner to stop.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { RunnerEventResponseSchema, RunnerEventSchema, verifyWebhook } from "@kiln-build/protocol";
+import { newWebhookSecret, RunnerEventResponseSchema, RunnerEventSchema, verifyWebhook, type WebhookRejection } from "@kiln-build/protocol";
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
@@ -41,66 +44,96 @@ const REFUSALS: Record<string, ApiError> = {
   ),
 };
 
-runnerEventsApp.openapi(
-  createRoute({
-    method: "post",
-    path: "/v1/runner/events",
-    operationId: "reportRunnerEvent",
-    tags: ["runner"],
-    summary: "Report a runner event (runners)",
-    description:
-      "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered.",
-    security: [{ fleetSignature: [] }],
-    middleware: [jsonBodyLimit(MAX_EVENT_BYTES)] as const,
-    request: {
-      body: {
-        required: true,
-        content: {
-          "application/json": {
-            schema: z.object({}).passthrough().openapi({ description: "A RunnerEvent (workers/protocol/runner-protocol.ts)." }),
-          },
+const eventRoute = createRoute({
+  method: "post",
+  path: "/v1/runner/events",
+  operationId: "reportRunnerEvent",
+  tags: ["runner"],
+  summary: "Report a runner event (runners)",
+  description:
+    "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered.",
+  security: [{ fleetSignature: [] }],
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z.object({}).passthrough().openapi({ description: "A RunnerEvent (workers/protocol/runner-protocol.ts)." }),
         },
       },
     },
-    responses: {
-      200: {
-        description: "Accepted.",
-        content: { "application/json": { schema: RunnerEventResponseSchema.openapi("RunnerEventResponse") } },
-      },
-      ...errorResponses(400, 401, 404, 409, 413),
-    },
-  }),
-  async (c) => {
-    // The signature covers the exact bytes: verify the raw text, never a re-serialisation.
-    const raw = await c.req.text();
-    let parsedJson: unknown;
-    try {
-      parsedJson = JSON.parse(raw);
-    } catch {
-      throw badRequest("The body is not JSON.");
-    }
-    const parsed = RunnerEventSchema.safeParse(parsedJson);
-    if (!parsed.success) throw badRequest("The body is not a runner event.", parsed.error.issues);
-    const event = parsed.data;
-    const fleet = await drizzle(c.env.DB)
-      .select({ fleet: fleets })
-      .from(buildAttempts)
-      .innerJoin(fleets, eq(fleets.id, buildAttempts.fleetId))
-      .where(and(eq(buildAttempts.attemptId, event.attemptId), eq(buildAttempts.buildId, event.jobId)))
-      .get();
-    if (!fleet) throw new ApiError(404, "unknown_attempt", `No attempt '${event.attemptId}' of job '${event.jobId}' was dispatched.`);
-    const verified = verifyWebhook(await fleetSigningSecret(c.env, fleet.fleet), c.req.raw.headers, raw);
-    if (!verified.ok) {
-      const why = {
-        missing_headers: "The webhook-id, webhook-timestamp and webhook-signature headers are required.",
-        bad_signature: "The signature does not verify with the fleet's signing secret.",
-        stale_timestamp: "webhook-timestamp is more than 5 minutes from the server's clock.",
-      }[verified.error];
-      throw new ApiError(401, verified.error, why);
-    }
-    if (verified.id.length > 256) throw badRequest("webhook-id is longer than 256 characters.");
-    const result = await c.env.BUILD.getByName(event.jobId).runnerEvent(verified.id, event);
-    if (!result.ok) throw REFUSALS[result.error.code] ?? conflict(result.error.code, "The event was refused.");
-    return c.json({ ok: true as const, cancel: result.cancel }, 200);
   },
-);
+  responses: {
+    200: {
+      description: "Accepted.",
+      content: { "application/json": { schema: RunnerEventResponseSchema.openapi("RunnerEventResponse") } },
+    },
+    ...errorResponses(400, 401, 404, 409, 413),
+  },
+});
+// Documented from the schema, but parsed by the handler: the body is parsed once, and validated only once its signature verified.
+runnerEventsApp.openAPIRegistry.registerPath(eventRoute);
+
+runnerEventsApp.post("/v1/runner/events", jsonBodyLimit(MAX_EVENT_BYTES), async (c) => {
+  // The signature covers the exact bytes: verify the raw text, never a re-serialisation.
+  const raw = await c.req.text();
+  const { json, jobId, attemptId } = routingOf(raw);
+  const fleet = await drizzle(c.env.DB)
+    .select({ fleet: fleets })
+    .from(buildAttempts)
+    .innerJoin(fleets, eq(fleets.id, buildAttempts.fleetId))
+    .where(and(eq(buildAttempts.attemptId, attemptId), eq(buildAttempts.buildId, jobId)))
+    .get();
+  // An unknown attempt is verified too, with a secret nobody holds: it answers exactly as a wrong
+  // signature does (same status, body and work), so the route does not tell which attempts exist.
+  const secret = fleet ? await fleetSigningSecret(c.env, fleet.fleet) : unknownAttemptSecret();
+  const verified = verifyWebhook(secret, c.req.raw.headers, raw);
+  if (!verified.ok) throw signatureRefused(verified.error);
+  if (!fleet) throw signatureRefused("bad_signature");
+  // Only a verified body is validated in full; the issues are bounded like every error body (errors.ts).
+  const parsed = RunnerEventSchema.safeParse(json);
+  if (!parsed.success) throw badRequest("The body is not a runner event.", parsed.error.issues);
+  const event = parsed.data;
+  if (verified.id.length > 256) throw badRequest("webhook-id is longer than 256 characters.");
+  const result = await c.env.BUILD.getByName(event.jobId).runnerEvent(verified.id, event);
+  if (!result.ok) throw REFUSALS[result.error.code] ?? conflict(result.error.code, "The event was refused.");
+  return c.json({ ok: true as const, cancel: result.cancel }, 200);
+});
+
+const ROUTING_ID = z.string().min(1).max(128);
+const ROUTING_HINT = "The body must be a JSON object whose `jobId` and `attemptId` (1-128 characters) name the dispatched attempt.";
+
+/**
+ * The parsed body and the two fields that find the fleet whose secret signs it. Nothing else
+ * is read before the signature is verified, and a refusal here carries no details.
+ */
+function routingOf(raw: string): { json: unknown; jobId: string; attemptId: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw badRequest(`The body is not JSON. ${ROUTING_HINT}`);
+  }
+  const fields = (typeof json === "object" && json !== null && !Array.isArray(json) ? json : {}) as Record<string, unknown>;
+  const jobId = ROUTING_ID.safeParse(fields.jobId);
+  const attemptId = ROUTING_ID.safeParse(fields.attemptId);
+  if (!jobId.success || !attemptId.success) throw badRequest(ROUTING_HINT);
+  return { json, jobId: jobId.data, attemptId: attemptId.data };
+}
+
+const SIGNATURE_REFUSALS: Record<WebhookRejection, string> = {
+  missing_headers: "The webhook-id, webhook-timestamp and webhook-signature headers are required.",
+  bad_signature: "The signature does not verify with the signing secret of the fleet this attempt was dispatched to.",
+  stale_timestamp: "webhook-timestamp is more than 5 minutes from the server's clock.",
+};
+
+function signatureRefused(why: WebhookRejection): ApiError {
+  return new ApiError(401, why, SIGNATURE_REFUSALS[why]);
+}
+
+// Made on first use: Workers refuse random values at module scope.
+let throwaway: string | undefined;
+function unknownAttemptSecret(): string {
+  throwaway ??= newWebhookSecret();
+  return throwaway;
+}

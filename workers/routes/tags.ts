@@ -6,13 +6,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { TagListSchema, TagName, TagViewSchema } from "@kiln-build/protocol";
 import { and, asc, eq, gt, sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
+import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { images } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
 import { executionContextOf, invalidateTagCaches } from "../edge-cache.ts";
-import { notFound } from "../errors.ts";
+import { conflict, forbidden, notFound } from "../errors.ts";
 import { bearerSecurity, errorResponses, iso, jsonBodyLimit, OkSchema, registerBearerScheme } from "./common.ts";
 
 /** The tags sub-app, mounted at the root. */
@@ -31,7 +31,7 @@ tagsApp.openapi(
     tags: ["tags"],
     summary: "Point a tag at an image",
     description:
-      "Creates or moves the tag. `public` makes its badge visible without a token; omitted, a new tag is private and an existing one keeps its setting.",
+      "Creates or moves the tag. `public` makes its badge visible without a token; omitted, a new tag is private and an existing one keeps its setting. Changing what is public (the flag, or the image a public tag points at) needs `images:write` as well.",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("tags:write"), jsonBodyLimit(4 * 1024)],
     request: {
@@ -48,7 +48,7 @@ tagsApp.openapi(
         },
       },
     },
-    responses: { 200: json(TagSchema, "The tag as stored."), ...errorResponses(400, 401, 403, 404, 413) },
+    responses: { 200: json(TagSchema, "The tag as stored."), ...errorResponses(400, 401, 403, 404, 409, 413) },
   }),
   async (c) => {
     const { name } = c.req.valid("param");
@@ -62,6 +62,8 @@ tagsApp.openapi(
       .where(and(eq(images.id, body.imageId), eq(images.workspaceId, workspaceId)))
       .get();
     if (!image) throw notFound(`Image '${body.imageId}'`);
+    // What is public is `images:write`'s to decide; `tags:write` alone only moves private tags.
+    const guard = c.get("auth").scopes.includes("images:write") ? undefined : await visibilityGuard(db, workspaceId, name, body);
     const row = await db
       .insert(tags)
       .values({ workspaceId, name, imageId: body.imageId, public: body.public ?? false })
@@ -72,9 +74,11 @@ tagsApp.openapi(
           ...(body.public === undefined ? {} : { public: body.public }),
           updatedAt: sql`(unixepoch('subsec') * 1000)`,
         },
+        ...(guard ? { setWhere: guard } : {}),
       })
       .returning()
       .get();
+    if (!row) throw conflict("tag_changed", "The tag's visibility changed while this request ran; read it and retry.");
     // The tag's badges and page may be cached at the edge with the previous image or visibility.
     await invalidateTagCaches(c.env, executionContextOf(c), { origin: new URL(c.req.url).origin, workspaceId, tags: [name] });
     return c.json(present(row!), 200);
@@ -164,6 +168,27 @@ tagsApp.openapi(
     return c.json({ ok: true as const }, 200);
   },
 );
+
+/**
+ * For a caller without `images:write`: refuses (403) a write that would change what is public
+ * (make the tag public or private, or point a public tag at another image), and returns the
+ * condition the upsert must still find true, so a concurrent change cannot slip in between.
+ */
+async function visibilityGuard(db: DrizzleD1Database, workspaceId: string, name: string, body: { imageId: string; public?: boolean }) {
+  const existing = await db
+    .select({ imageId: tags.imageId, public: tags.public })
+    .from(tags)
+    .where(and(eq(tags.workspaceId, workspaceId), eq(tags.name, name)))
+    .get();
+  const wasPublic = existing?.public ?? false;
+  const republishes = wasPublic && body.imageId !== existing?.imageId;
+  if ((body.public ?? wasPublic) !== wasPublic || republishes) {
+    throw forbidden(
+      "Changing what is public (a tag's `public` flag, or the image a public tag points at) needs the `images:write` scope, not `tags:write` alone. Use a token with images:write, or omit `public` to move a private tag.",
+    );
+  }
+  return wasPublic ? and(eq(tags.public, true), eq(tags.imageId, body.imageId)) : eq(tags.public, false);
+}
 
 function present(row: typeof tags.$inferSelect) {
   return { name: row.name, imageId: row.imageId, public: row.public, updatedAt: iso(row.updatedAt) };

@@ -7,7 +7,7 @@
  * any valid token who it is.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { WhoamiSchema } from "@kiln-build/protocol";
+import { DisplayName, WhoamiSchema } from "@kiln-build/protocol";
 import { and, asc, eq, isNull, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
@@ -39,7 +39,7 @@ const CreatedTokenSchema = TokenSchema.extend({
 
 const CreateBody = z
   .object({
-    name: z.string().min(1).max(64),
+    name: DisplayName.openapi({ description: "1-64 characters of printable, well-formed Unicode." }),
     kind: z.enum(["api", "admin"]).default("api").openapi({ description: "`admin` needs an admin caller and holds every scope." }),
     scopes: z
       .array(ScopeSchema)

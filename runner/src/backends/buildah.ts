@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import type { GpuDevice } from "../gpu.ts";
 import type { Command } from "../process.ts";
-import { type BuildBackend, type BuildRequest, type ChainProgress, lastExitCode } from "./types.ts";
+import { type BuildBackend, type BuildRequest, type ChainProgress, lastExitCode, type StorageLocation } from "./types.ts";
 
 /** `STEP 3/7: RUN ...` (single-stage builds only: a multi-stage one prefixes `[1/2] `). */
 const STEP_LINE = /^STEP (\d+)\/(\d+): /;
@@ -104,6 +104,15 @@ export class BuildahBackend implements BuildBackend {
   cleanup(): Command {
     // Only containers buildah created (marked `*` in `buildah containers`), never podman's.
     return { argv: [...this.#global(), "rm", "--all"] };
+  }
+
+  prune(): Command {
+    // Untagged images without children, and the parents that leaves dangling.
+    return { argv: [...this.#global(), "rmi", "--prune"] };
+  }
+
+  withStorage(storage: StorageLocation): BuildahBackend {
+    return new BuildahBackend({ ...this.#options, root: storage.root, runRoot: storage.runRoot });
   }
 
   stepExitCode(tail: readonly string[]): number | null {

@@ -12,6 +12,9 @@ export type PullPolicy = "missing" | "always" | "newer" | "never";
 /** A secret file RUN steps mount by id (`--mount=type=secret,id=...`). */
 export type SecretFile = { id: string; path: string };
 
+/** One workspace's own image storage (buildah: `--root` and `--runroot`). */
+export type StorageLocation = { root: string; runRoot: string };
+
 /** A line of a chain build's output that moves it on: a step starting, or the image a step committed. */
 export type ChainProgress = { step: number; totalSteps: number } | { image: string };
 
@@ -68,6 +71,13 @@ export interface BuildBackend {
   imageConfig(image: string): Command | null;
   /** A command that succeeds when the tool is installed (for `kiln-runner doctor`). */
   version(): Command;
+  /**
+   * This backend working in `storage` instead of its default one; absent when the backend
+   * keeps no local storage the runner can choose (BuildKit's cache belongs to its daemon).
+   */
+  withStorage?(storage: StorageLocation): BuildBackend;
+  /** Removes dangling images (a stopped chain's step images), printing one id per removed image. */
+  prune?(): Command;
 }
 
 /** Finds the last match of `pattern` (first group: an exit code) in `tail`. */

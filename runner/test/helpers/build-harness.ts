@@ -11,6 +11,7 @@
  *   await dispatch(harness.runner.url, job, harness.secret);
  * });
  */
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -18,6 +19,8 @@ import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import type { RunnerConfigInput } from "../../src/config.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { type RunningRunner, startRunner } from "../../src/runner.ts";
+import { runnerPaths } from "../../src/state-dirs.ts";
+import { type WorkspaceLocation, workspaceLocation } from "../../src/workspace-storage.ts";
 import { busyboxRootfs, debianRootfs, pushRootfsImage, type TestStorage, testStorage } from "./base-images.ts";
 import { FakeOrchestrator } from "./fake-orchestrator.ts";
 import { testSecret } from "./jobs.ts";
@@ -38,6 +41,10 @@ export type BuildHarness = {
   /** The runner's webhook secret (also the orchestrator's). */
   secret: string;
   workDir: string;
+  /** The runner's secrets directory (RAM when the machine has /dev/shm). */
+  secretsDir: string;
+  /** Where the runner keeps the image storage of a workspace (default: the test jobs' `ws_test`). */
+  workspaceStorage(workspaceId?: string): WorkspaceLocation;
   /** The base image in `registry`: `<host>/base/busybox:1` or `<host>/base/debian:bookworm`. */
   baseRef: string;
   /** The current test's fake orchestrator. */
@@ -71,6 +78,8 @@ export function useBuildHarness(params: BuildHarnessParams): BuildHarness {
     await pushRootfsImage(await base.rootfs(), harness.baseRef, harness.storage);
     harness.secret = testSecret();
     harness.workDir = await mkdtemp(path.join(tmpdir(), "kiln-runner-work-"));
+    harness.secretsDir = await mkdtemp(path.join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "kiln-runner-secrets-"));
+    harness.workspaceStorage = (workspaceId = "ws_test") => workspaceLocation(runnerPaths(harness.runner.config), workspaceId);
     const extra = await params.prepare?.(harness);
     harness.runner = await startRunner(
       {
@@ -79,6 +88,7 @@ export function useBuildHarness(params: BuildHarnessParams): BuildHarness {
         port: 0,
         workDir: harness.workDir,
         cacheDir: path.join(harness.workDir, "cache"),
+        secretsDir: harness.secretsDir,
         storageRoot: harness.storage.root,
         storageRunRoot: harness.storage.runRoot,
         ...params.config,
@@ -102,7 +112,9 @@ export function useBuildHarness(params: BuildHarnessParams): BuildHarness {
     await made.registry?.stop();
     await made.storage?.dispose();
     if (made.workDir) await rm(made.workDir, { recursive: true, force: true });
-  });
+    if (made.secretsDir) await rm(made.secretsDir, { recursive: true, force: true });
+    // Closing a runner and removing vfs storage takes a while on a loaded machine.
+  }, 120_000);
 
   return harness;
 }

@@ -17,6 +17,11 @@ export const fleets = sqliteTable(
     /** JSON array of GPU types the fleet's machines have, e.g. ["T4","A100-80GB"]; [] for CPU only. */
     gpuTypes: text("gpu_types", { mode: "json" }).$type<string[]>().notNull(),
     maxConcurrentBuilds: integer("max_concurrent_builds").notNull(),
+    /**
+     * Whether builds whose layers use secrets may be dispatched here, with the secret values.
+     * Set only with `fleets:admin` (workers/routes/fleets.ts); false for new fleets.
+     */
+    trustedWithSecrets: integer("trusted_with_secrets", { mode: "boolean" }).notNull().default(false),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`),
     disabledAt: integer("disabled_at", { mode: "timestamp_ms" }),
   },

@@ -9,7 +9,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
-import { ApiError, errorResponse } from "../../errors.ts";
+import { ApiError, boundedDetails, boundedMessage, errorResponse } from "../../errors.ts";
 import { registryRateLimit } from "../../rate-limit.ts";
 import { callerOf, type RegistryCaller } from "../../registry/auth.ts";
 import { nameInvalid, RegistryError, registryErrorBody, registryUnauthorized, unsupported } from "../../registry/errors.ts";
@@ -55,8 +55,17 @@ registryApp.onError((error, c) => {
       }),
     );
   }
+  // Bounded like every error body (errors.ts): messages and details can quote the request's path or body.
   const body =
-    error instanceof ApiError ? registryErrorBody(error) : { errors: [{ code: "UNKNOWN", message: "internal error; it has been logged" }] };
+    error instanceof ApiError
+      ? {
+          errors: registryErrorBody(error).errors.map((e) => ({
+            ...e,
+            message: boundedMessage(e.message),
+            detail: boundedDetails(e.detail),
+          })),
+        }
+      : { errors: [{ code: "UNKNOWN", message: "internal error; it has been logged" }] };
   const headers: Record<string, string> = {
     "docker-distribution-api-version": "registry/2.0",
     ...(error instanceof ApiError ? error.headers : {}),

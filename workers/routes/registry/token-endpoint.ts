@@ -6,7 +6,7 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
-import { allowedFor, type Principal, principalOf, secretOf } from "../../registry/auth.ts";
+import { allowedFor, bearerTags, type Principal, principalOf, secretOf } from "../../registry/auth.ts";
 import { registryUnauthorized } from "../../registry/errors.ts";
 import { parseScopes, type RegistryAction } from "../../registry/reference.ts";
 import { db, repository } from "../../registry/store.ts";
@@ -41,11 +41,13 @@ export async function issueToken(c: Context<AppEnv>): Promise<Response> {
       granted = [...granted, "pull"];
     if (granted.length) acc[scope.name] = granted.sort();
   }
+  const tags = bearerTags(principal, acc);
   const token = await signBearer(await bearerKey(secretOf(c.env)), {
     v: 1,
     sub: principal?.sub ?? "anonymous",
     ws: principal?.workspaceId ?? null,
     acc,
+    ...(tags ? { tags } : {}),
     iat,
     exp,
   });

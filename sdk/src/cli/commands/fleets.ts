@@ -1,10 +1,18 @@
-/** `kiln fleet add|ls|disable|enable|rotate-secret|rm`: the workspace's runner fleets. */
+/** `kiln fleet add|ls|disable|enable|trust|untrust|rotate-secret|rm`: the workspace's runner fleets. */
 import type { Command } from "commander";
 import type { CliContext } from "../context.ts";
 import { integerAtLeast } from "../options.ts";
 import { emit, table } from "../output.ts";
 
-type FleetRow = { id: string; name: string; url: string; gpuTypes: string[]; maxConcurrentBuilds: number; disabledAt?: string | null };
+type FleetRow = {
+  id: string;
+  name: string;
+  url: string;
+  gpuTypes: string[];
+  maxConcurrentBuilds: number;
+  disabledAt?: string | null;
+  trustedWithSecrets?: boolean;
+};
 
 /** Adds the fleet commands to `program`. */
 export function registerFleetCommands(program: Command, ctx: CliContext): void {
@@ -15,18 +23,26 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
     .option("--gpu <types...>", "GPU types the fleet's machines have", [])
     .option("--max-builds <n>", "maximum concurrent builds", integerAtLeast(1), 4)
     .option("--signing-secret <secret>", "Standard Webhooks secret (default: generated and printed once)")
-    .action(async (name: string, url: string, opts: { gpu: string[]; maxBuilds: number; signingSecret?: string }) => {
-      const created = await ctx.client().json<{ id: string; signingSecret?: string }>("POST", ["v1", "fleets"], {
-        json: {
-          name,
-          url,
-          gpuTypes: opts.gpu,
-          maxConcurrentBuilds: opts.maxBuilds,
-          ...(opts.signingSecret ? { signingSecret: opts.signingSecret } : {}),
-        },
-      });
-      emit(ctx.json(), created, () => `fleet ${created.id}${secretLine(created.signingSecret)}`);
-    });
+    .option("--trusted-with-secrets", "send this fleet secret values (needs the fleets:admin scope)")
+    .action(
+      async (
+        name: string,
+        url: string,
+        opts: { gpu: string[]; maxBuilds: number; signingSecret?: string; trustedWithSecrets?: boolean },
+      ) => {
+        const created = await ctx.client().json<{ id: string; signingSecret?: string }>("POST", ["v1", "fleets"], {
+          json: {
+            name,
+            url,
+            gpuTypes: opts.gpu,
+            maxConcurrentBuilds: opts.maxBuilds,
+            ...(opts.signingSecret ? { signingSecret: opts.signingSecret } : {}),
+            ...(opts.trustedWithSecrets ? { trustedWithSecrets: true } : {}),
+          },
+        });
+        emit(ctx.json(), created, () => `fleet ${created.id}${secretLine(created.signingSecret)}`);
+      },
+    );
   fleet
     .command("ls")
     .description("list fleets")
@@ -34,7 +50,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
       const { fleets } = await ctx.client().json<{ fleets: FleetRow[] }>("GET", ["v1", "fleets"]);
       emit(ctx.json(), fleets, () =>
         table([
-          ["FLEET", "NAME", "URL", "GPUS", "MAX", "STATE"],
+          ["FLEET", "NAME", "URL", "GPUS", "MAX", "STATE", "SECRETS"],
           ...fleets.map((f) => [
             f.id,
             f.name,
@@ -42,6 +58,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
             f.gpuTypes.join(",") || "-",
             String(f.maxConcurrentBuilds),
             f.disabledAt ? "disabled" : "enabled",
+            f.trustedWithSecrets ? "trusted" : "-",
           ]),
         ]),
       );
@@ -66,6 +83,20 @@ function registerFleetChanges(fleet: Command, ctx: CliContext): void {
     .action(async (id: string) => {
       const row = await patch(id, { disabled: false });
       emit(ctx.json(), row, () => `fleet ${id} enabled`);
+    });
+  fleet
+    .command("trust <id>")
+    .description("send this fleet secret values from now on (needs the fleets:admin scope)")
+    .action(async (id: string) => {
+      const row = await patch(id, { trustedWithSecrets: true });
+      emit(ctx.json(), row, () => `fleet ${id} is trusted with secrets`);
+    });
+  fleet
+    .command("untrust <id>")
+    .description("stop sending this fleet secret values (builds that need secrets go to trusted fleets only)")
+    .action(async (id: string) => {
+      const row = await patch(id, { trustedWithSecrets: false });
+      emit(ctx.json(), row, () => `fleet ${id} is no longer trusted with secrets`);
     });
   fleet
     .command("rotate-secret <id>")
