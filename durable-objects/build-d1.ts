@@ -8,6 +8,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { buildAttempts, buildLayers, builds } from "../workers/db/schema/builds.ts";
 import { jobTokens } from "../workers/db/schema/job-tokens.ts";
 import { layers } from "../workers/db/schema/layers.ts";
+import { publishBuiltTags } from "../workers/images/oci-tags.ts";
 import type { BuildRecord } from "./build-store.ts";
 
 /** What a job token may do: pull and push the workspace's repositories, download its contexts. */
@@ -61,6 +62,7 @@ export async function writeLayerResult(env: Env, rec: BuildRecord, layer: LayerR
     .onConflictDoNothing();
   if (rec.mode === "ignore") {
     await own;
+    await publishIfTop(env, rec, layer);
     return;
   }
   const cached = { workspaceId: rec.workspaceId, buildId: rec.id, ...layer };
@@ -81,6 +83,12 @@ export async function writeLayerResult(env: Env, rec: BuildRecord, layer: LayerR
           })
       : db.insert(layers).values(cached).onConflictDoNothing();
   await db.batch([own, cache]);
+  await publishIfTop(env, rec, layer);
+}
+
+/** The top layer's result completes the build's images: their Kiln `NAME:TAG` tags become OCI tags (workers/images/oci-tags.ts). */
+async function publishIfTop(env: Env, rec: BuildRecord, layer: LayerResult): Promise<void> {
+  if (layer.key === rec.topKey) await publishBuiltTags(env, rec.workspaceId, rec.id, layer);
 }
 
 /** Records an attempt and its job token (only the token's hash). */

@@ -75,6 +75,7 @@ export function composeJob(input: JobInput): Job {
       buildArgs: spec.buildArgs,
       buildFunction: spec.buildFunction,
       pythonStandalone: spec.pythonStandalone,
+      ...(spec.dockerfileTarget === undefined ? {} : { dockerfileTarget: spec.dockerfileTarget }),
       baseAuth: spec.registryAuth,
       target: targetReference(input.origin, input.workspaceName, key, input.mode, input.buildId),
     }),

@@ -43,7 +43,21 @@ export type WaitUntil = { waitUntil(promise: Promise<unknown>): void };
 /** Where the edge cache keeps `path` for a Worker reached at `origin` (pure). */
 export function edgeCacheKey(origin: string, path: string): string {
   // The Worker's own hostname, as the Cache API docs ask; a prefix so no real URL collides.
-  return `${origin}/__kiln-edge${path}`;
+  return `${origin}/__kiln-edge${canonicalPath(path)}`;
+}
+
+/** Every segment percent-encoded one way, so `app:v1` and `app%3Av1` (tag names, `tagPagePaths`) share one key. */
+function canonicalPath(path: string): string {
+  return path
+    .split("/")
+    .map((segment) => {
+      try {
+        return encodeURIComponent(decodeURIComponent(segment));
+      } catch {
+        return segment;
+      }
+    })
+    .join("/");
 }
 
 /** Paths of the pages a tag shows: its badges and its status page (pure). */

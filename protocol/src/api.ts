@@ -55,12 +55,17 @@ export const ImageRequestSchema = z
 /** A submission's body. */
 export type ImageRequest = z.infer<typeof ImageRequestSchema>;
 
+/** A Kiln tag pointing at an image, and the OCI reference it is published as (null for a single-word tag). */
+export const ImageTagSchema = z.object({ name: z.string(), reference: z.string().nullable() });
+
 /** The answer to a submission: the image and its layers' states. */
 export const ImageSubmissionSchema = z.object({
   id: z.string(),
   status: ImageStatusSchema,
   buildId: z.string().nullable(),
   layers: z.array(z.object({ index: z.number().int(), key: LayerKey, status: ImageStatusSchema })),
+  /** The submission's `tag` and the OCI reference it is published as, when it set one. */
+  tags: z.array(ImageTagSchema).optional(),
 });
 
 /** One layer of an image view. `cached`: the result came from the workspace's cache, not the image's own build. */
@@ -105,6 +110,8 @@ export const ImageViewSchema = z.object({
   failure: FailureSchema.nullable(),
   layers: z.array(LayerViewSchema),
   runtimeMounts: z.array(RuntimeMountSchema),
+  /** The workspace's tags pointing at this image, by name (always sent by `GET /v1/images/:id`). */
+  tags: z.array(ImageTagSchema).optional(),
   createdAt: z.string(),
 });
 
@@ -142,7 +149,14 @@ export type LogPage = z.infer<typeof LogPageSchema>;
 export const ContextsMissingSchema = z.object({ missing: z.array(Sha256Digest) });
 
 /** A tag as `GET /v1/tags`, `GET /v1/tags/:name` and `PUT /v1/tags/:name` answer it. */
-export const TagViewSchema = z.object({ name: z.string(), imageId: z.string(), public: z.boolean(), updatedAt: z.string() });
+export const TagViewSchema = z.object({
+  name: z.string(),
+  imageId: z.string(),
+  public: z.boolean(),
+  /** The OCI reference a `NAME:TAG` tag is published as, `<registry>/<workspace>/NAME:TAG`; null for a single-word tag. */
+  reference: z.string().nullable(),
+  updatedAt: z.string(),
+});
 
 /** A tag as the API shows it. */
 export type TagView = z.infer<typeof TagViewSchema>;

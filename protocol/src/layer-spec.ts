@@ -89,6 +89,8 @@ export const LayerSpecSchema = z
       .nullable(),
     /** Rebuild even when cached. Not part of the key: forcing does not change the result. */
     forceBuild: z.boolean(),
+    /** The Dockerfile stage to build (`fromDockerfile({ target })`); absent: the last stage. */
+    dockerfileTarget: z.string().min(1).max(128).optional(),
   })
   .strict();
 
@@ -210,6 +212,8 @@ export function layerKeyInput(spec: LayerSpec, builderVersion: BuilderVersion, p
     registryAuthKind: spec.registryAuth?.kind ?? null,
     buildFunction: fn && { language: fn.language, name: fn.name, source: fn.source, args: fn.args, kwargs: fn.kwargs, globals: fn.globals },
     pythonStandalone: spec.pythonStandalone,
+    // Only when set, so every key computed before targets existed stays the same.
+    ...(spec.dockerfileTarget === undefined ? {} : { dockerfileTarget: spec.dockerfileTarget }),
   };
 }
 

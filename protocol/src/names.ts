@@ -18,10 +18,44 @@ export const SecretName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
 
-/** A tag: 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-' (the OCI tag grammar). */
+/** One single-word tag of the old grammar (the OCI tag grammar): a database name only, no OCI tag. */
+const LEGACY_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** A repository path inside a workspace, in the OCI name grammar (lowercase components joined by `/`). */
+const REPOSITORY_PATH = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+/** An OCI tag. */
+const OCI_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** The repository path built layers live in (`<workspace>/layers`): no Kiln tag may name it. */
+export const LAYERS_REPOSITORY_PATH = "layers";
+/** The longest `NAME:TAG` Kiln tag (the registry's repository names are at most 255 characters with the workspace). */
+export const MAX_TAG_NAME_LENGTH = 180;
+
+/**
+ * Where a Kiln tag is published in the built-in registry: `NAME:TAG` is the OCI tag `TAG` of the
+ * repository `<workspace>/NAME`. A single word (the old grammar, e.g. `main`) is a database name
+ * only and has no OCI tag (null), as before.
+ */
+export function ociTagOf(name: string): { path: string; tag: string } | null {
+  const colon = name.lastIndexOf(":");
+  if (colon < 0) return null;
+  const path = name.slice(0, colon);
+  const tag = name.slice(colon + 1);
+  if (!REPOSITORY_PATH.test(path) || !OCI_TAG.test(tag) || path === LAYERS_REPOSITORY_PATH) return null;
+  return { path, tag };
+}
+
+/**
+ * A Kiln tag: `NAME:TAG`, published as the OCI tag `<registry>/<workspace>/NAME:TAG` (NAME a
+ * repository path in the OCI grammar, lowercase components joined by `/`, not `layers`; TAG an
+ * OCI tag), or a single word of 1-128 letters, digits, '_', '.' or '-' not starting with '.'
+ * or '-' (the old grammar: a database name for badges and status pages, not published).
+ */
 export const TagName = z
   .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'");
+  .max(MAX_TAG_NAME_LENGTH, `at most ${MAX_TAG_NAME_LENGTH} characters`)
+  .refine(
+    (name) => LEGACY_TAG.test(name) || ociTagOf(name) !== null,
+    "`NAME:TAG` (NAME lowercase letters, digits, '.', '_', '-' in '/'-separated components, not `layers`; TAG 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-') or a single word of 1-128 letters, digits, '_', '.' or '-'",
+  );
 
 /** An environment variable name as a POSIX shell accepts it. */
 export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);

@@ -35,6 +35,7 @@ export const JobLayerSchema = LayerSpecSchema.pick({
   buildArgs: true,
   buildFunction: true,
   pythonStandalone: true,
+  dockerfileTarget: true,
 })
   .extend({
     key: LayerKey,

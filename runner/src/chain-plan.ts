@@ -16,10 +16,12 @@
  *   does not keep it) or ONBUILD (triggers fire only on a new FROM);
  * - the chain shares one build context and one set of build arguments: at most one layer
  *   reads a context, and every layer has the same build arguments;
- * - no GPUs (they are reserved per layer) and the backend can build chains.
+ * - no GPUs (they are reserved per layer), no build target (`--target` applies to a whole
+ *   build), and the backend can build chains.
  */
 import type { JobLayer } from "@kiln-build/protocol";
 import { type Instruction, parseDockerfile } from "@kiln-build/protocol/dockerfile";
+import { layerStage } from "./layer-stage.ts";
 
 /** Instructions whose effect on later steps of the same stage differs from a new `FROM`. */
 const LEAKS_INTO_LATER_STEPS = new Set(["arg", "shell", "onbuild"]);
@@ -99,7 +101,7 @@ function layerShape(layer: JobLayer): LayerShape {
     layer.buildFunction !== null ||
     stage.some((inst) => (inst.command === "copy" || inst.command === "add") && !inst.flags.some((f) => f.startsWith("--from=")));
   return {
-    chainable: froms.length === 1 && stage.length > 0 && layer.gpu === null,
+    chainable: froms.length === 1 && stage.length > 0 && layer.gpu === null && layerStage(layer) === null,
     continuesParent: layer.dockerfileCommands[0]?.trim() === "FROM base" && firstFrom === 0,
     readsContext,
     leaks: stage.some((inst) => LEAKS_INTO_LATER_STEPS.has(inst.command)),

@@ -16,6 +16,7 @@ import { downloadContext } from "./context-download.ts";
 import { DockerfileRenderError, renderDockerfile, SECRET_ENV_ID, secretEnvFile } from "./dockerfile.ts";
 import { infraFailure, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuDevice, GpuPool } from "./gpu.ts";
+import { layerStage, stageProblem } from "./layer-stage.ts";
 import type { LogShipper, OutputSink } from "./log-shipper.ts";
 import { type Command, runProcess } from "./process.ts";
 import { pullRefusal } from "./pull-failure.ts";
@@ -144,6 +145,9 @@ export async function layerPieces(
     secret = { id: options.secretId, path: path.join(env.secretDir, `layer-${index}.env`) };
     await writeFile(secret.path, secretEnvFile(values), { mode: 0o600 });
   }
+  const stage = layerStage(layer);
+  const missing = stage === null ? null : stageProblem(layer.dockerfileCommands, stage);
+  if (missing) throw new JobFailure("build", missing, { layerKey: layer.key });
   let dockerfileText: string;
   try {
     dockerfileText = renderDockerfile({
@@ -201,6 +205,7 @@ export async function buildRequest(
     dockerfile,
     target: at.layer.target,
     buildArgs: at.layer.buildArgs,
+    stage: layerStage(at.layer) ?? undefined,
     secrets: pieces.secrets,
     stepImages: pieces.stepImages,
     gpus: pieces.gpus,

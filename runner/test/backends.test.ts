@@ -262,3 +262,15 @@ describe("buildctl backend", () => {
     expect(backend.cleanup()).toBeNull();
   });
 });
+
+describe("build targets", () => {
+  it("every backend builds only the requested stage", () => {
+    const staged = { ...request, stage: "builder" };
+    const buildah = new BuildahBackend().build(staged).argv;
+    expect(buildah.slice(buildah.indexOf("--target"), buildah.indexOf("--target") + 2)).toEqual(["--target", "builder"]);
+    const buildx = new DockerBuildxBackend({ builder: "kiln" }).build(staged).argv;
+    expect(buildx.slice(buildx.indexOf("--target"), buildx.indexOf("--target") + 2)).toEqual(["--target", "builder"]);
+    expect(new BuildctlBackend({ addr: "unix:///run/buildkit/buildkitd.sock" }).build(staged).argv).toContain("target=builder");
+    expect(new BuildahBackend().build(request).argv).not.toContain("--target");
+  });
+});

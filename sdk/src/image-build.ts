@@ -7,31 +7,14 @@ import { followLog, LineAssembler, type LogSink, logSink, patiently, sleep } fro
 import { terminalFor } from "./cli/terminal.ts";
 import type { KilnClient } from "./client.ts";
 import { type UploadReport, uploadContexts } from "./context-upload.ts";
-import { APIError, apiErrorFor, ImageBuildError } from "./errors.ts";
+import { APIError, apiErrorFor, ImageBuildError, InvalidError } from "./errors.ts";
 import type { ImageDescription } from "./image-describe.ts";
+import type { ImageBuildParams } from "./image-params.ts";
 import type { ContextSource } from "./lowering/types.ts";
 import { uploadProgress } from "./upload-progress.ts";
 
-/** Options of `image.build()`. */
-export type ImageBuildParams = {
-  client?: KilnClient;
-  /** Point this tag at the built image. */
-  tag?: string;
-  /** Rebuild every layer and replace the cached results. */
-  forceBuild?: boolean;
-  /** Rebuild without reading or replacing the cache. */
-  ignoreCache?: boolean;
-  /**
-   * Stream build output and upload progress to stderr (default true). `false` prints nothing
-   * (the CLI's `--quiet` and `--json`).
-   */
-  logs?: boolean;
-  /**
-   * Colour in that output: `false` writes no escape sequence at all (the CLI's `--no-color`),
-   * `true` forces colour even off a TTY. Default: `NO_COLOR`, `FORCE_COLOR`, else whether stderr is a TTY.
-   */
-  color?: boolean;
-};
+/** Options of `image.build()`; defined with the other params types. */
+export type { ImageBuildParams };
 
 /** One layer of a built image, as the server reports it. */
 export type BuiltLayer = LayerView;
@@ -58,6 +41,11 @@ export async function runBuild(
   sources: readonly ContextSource[][],
   params: ImageBuildParams,
 ): Promise<BuildResult> {
+  const { timeoutSeconds: limit } = params;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 60 || limit > 86_400)) {
+    throw new InvalidError(`image.build: timeoutSeconds must be a whole number of seconds from 60 to 86400, not ${limit}.`);
+  }
+  params.signal?.throwIfAborted();
   const terminal = terminalFor(process.stderr, process.env, { color: params.color });
   const sink = logSink(params.logs ?? true, process.stderr, terminal);
   try {
@@ -71,10 +59,15 @@ export async function runBuild(
         throw explainSecretError(error, description);
       });
     const tail: string[] = [];
-    if (!FINAL.has(submitted.status) && submitted.buildId) {
-      // Without a display, the log is not worth fetching: wait for the outcome instead.
-      if (params.logs ?? true) await streamLog(client, submitted.buildId, description, sink, tail);
-      else await waitForBuild(client, submitted.buildId);
+    const stopCancelling = submitted.buildId ? cancelOnAbort(client, submitted.buildId, params.signal, sink) : () => {};
+    try {
+      if (!FINAL.has(submitted.status) && submitted.buildId) {
+        // Without a display, the log is not worth fetching: wait for the outcome instead.
+        if (params.logs ?? true) await streamLog(client, submitted.buildId, description, sink, tail);
+        else await waitForBuild(client, submitted.buildId);
+      }
+    } finally {
+      stopCancelling();
     }
     const view = await waitForFinal(client, submitted.id);
     if (view.status !== "succeeded") throw buildError(view, description, tail);
@@ -87,10 +80,11 @@ export async function runBuild(
 /** The `POST /v1/images` body: the chain, the build options, required secret keys and runtime mounts. */
 export function submissionBody(
   description: ImageDescription,
-  params: Pick<ImageBuildParams, "forceBuild" | "ignoreCache" | "tag">,
+  params: Pick<ImageBuildParams, "forceBuild" | "ignoreCache" | "tag" | "timeoutSeconds">,
 ): Record<string, unknown> {
   return {
     ...description.spec,
+    timeoutSeconds: params.timeoutSeconds,
     forceBuild: params.forceBuild || undefined,
     ignoreCache: params.ignoreCache || description.ignoreCache || undefined,
     tag: params.tag,
@@ -130,6 +124,26 @@ export function explainSecretError(error: unknown, description: ImageDescription
     message = `Secret '${name}'${usedBy} does not exist in this workspace. Create it: kiln secret create ${name} ${pairs}`;
   }
   return apiErrorFor(error.status, error.code, message, error.requestId, error.details, { cause: error });
+}
+
+/**
+ * Asks the server to cancel `buildId` when `signal` aborts (at once if it already has); the
+ * build's log and status then end as `cancelled`. Returns the function that stops listening.
+ */
+function cancelOnAbort(client: KilnClient, buildId: string, signal: AbortSignal | undefined, sink: LogSink): () => void {
+  if (!signal) return () => {};
+  const cancel = () => {
+    sink.status(`Cancelling build ${buildId}`);
+    client
+      .request("POST", ["v1", "builds", buildId, "cancel"])
+      .then((response) => response.body?.cancel())
+      .catch((error: unknown) => {
+        process.emitWarning(`Could not cancel build ${buildId}: ${(error as Error).message}`, { code: "KILN_CANCEL" });
+      });
+  };
+  if (signal.aborted) cancel();
+  else signal.addEventListener("abort", cancel, { once: true });
+  return () => signal.removeEventListener("abort", cancel);
 }
 
 async function streamLog(client: KilnClient, buildId: string, description: ImageDescription, sink: LogSink, tail: string[]) {

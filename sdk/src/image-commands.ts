@@ -13,11 +13,13 @@ import type { LayerStep } from "./image-state.ts";
 import { type LayerDef, layerCommon } from "./layer-def.ts";
 import { archivePathOf, remoteTarget, requireDir, requireFile } from "./local-files.ts";
 import type { ContextSource } from "./lowering/types.ts";
+import { checkParams } from "./param-check.ts";
 import { shellQuote } from "./shell-quote.ts";
 
 /** `Image.aptInstall(...packages, params?)`: packages are installed in the order given. */
 export function aptInstallStep(args: readonly unknown[]): LayerStep | null {
   const { items, params } = splitParams<P.LayerParams>(args);
+  checkParams("aptInstall", params);
   const packages = flattenStrings("apt_install", "packages", items);
   if (packages.length === 0) return null;
   const line = `RUN apt-get install -y ${packages.map(shellQuote).join(" ")}`;
@@ -27,6 +29,7 @@ export function aptInstallStep(args: readonly unknown[]): LayerStep | null {
 /** `Image.runCommands(...commands, params?)`: one `RUN` line each, verbatim. */
 export function runCommandsStep(args: readonly unknown[]): LayerStep | null {
   const { items, params } = splitParams<P.ImageRunCommandsParams>(args);
+  checkParams("runCommands", params);
   const commands = flattenStrings("run_commands", "commands", items);
   if (commands.length === 0) return null;
   return { params, lower: () => ({ commands: ["FROM base", ...commands.map((c) => `RUN ${c}`)], context: [] }) };
@@ -35,6 +38,7 @@ export function runCommandsStep(args: readonly unknown[]): LayerStep | null {
 /** `Image.dockerfileCommands(...lines, params?)`: local `COPY`/`ADD` sources join the context. */
 export function dockerfileCommandsStep(args: readonly unknown[]): LayerStep | null {
   const { items, params } = splitParams<P.ImageDockerfileCommandsParams>(args);
+  checkParams("dockerfileCommands", params);
   const lines = flattenStrings("dockerfile_commands", "dockerfile_commands", items);
   if (lines.length === 0) return null;
   const contextDir = params.contextDir === undefined ? process.cwd() : requireDir(params.contextDir);

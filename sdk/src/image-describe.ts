@@ -80,6 +80,7 @@ export async function describeWithSources(
       buildFunction: def.buildFunction?.() ?? null,
       pythonStandalone: standalone,
       forceBuild: def.forceBuild || forceAll,
+      ...(def.dockerfileTarget === undefined ? {} : { dockerfileTarget: def.dockerfileTarget }),
     };
     const key = await computeLayerKey(spec, builderVersion, layers.at(-1)?.key ?? null);
     layers.push({ ...spec, contextFiles: context?.files ?? [], key });

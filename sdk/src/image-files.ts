@@ -13,6 +13,7 @@ import { layerCommon } from "./layer-def.ts";
 import { archivePathOf, findPythonSource, type RuntimeMount, remoteTarget, requireDir, requireFile } from "./local-files.ts";
 import type { ContextSource } from "./lowering/types.ts";
 import { Mount } from "./mount.ts";
+import { checkParams } from "./param-check.ts";
 import { FilePatternMatcher } from "./pattern-matcher.ts";
 
 /** Local files to add: attached at start-up, or copied into a layer by `line`. */
@@ -48,6 +49,7 @@ export function localDirStep(localPath: string, remotePath: string, params: P.Im
 /** `Image.addLocalPythonSource(...modules, params?)`: modules found locally, placed under `/root`. */
 export function pythonSourceStep(args: readonly unknown[]): FilesStep | null {
   const { items, params } = splitParams<P.ImageAddLocalPythonSourceParams>(args);
+  checkParams("addLocalPythonSource", params);
   const modules = flattenStrings("add_local_python_source", "modules", items);
   const ignore = params.ignore ?? NON_PYTHON_FILES;
   const sources = modules.map((m) => findPythonSource(m));

@@ -1,5 +1,6 @@
 /** Parameter types of `Image`'s factories and builder methods (Python keyword arguments, camelCased). */
 import type { GpuSpec } from "@kiln-build/protocol";
+import type { KilnClient } from "./client.ts";
 import type { PipOptions } from "./lowering/python-packages.ts";
 import type { IgnoreSpec } from "./pattern-matcher.ts";
 import type { Secret } from "./secret.ts";
@@ -20,6 +21,9 @@ export type LayerParams = {
 export type ImageDebianSlimParams = { pythonVersion?: string; forceBuild?: boolean };
 /** Options of `Image.micromamba`. */
 export type ImageMicromambaParams = { pythonVersion?: string; forceBuild?: boolean };
+
+/** Options of `Image.fromScratch`. */
+export type ImageFromScratchParams = { forceBuild?: boolean };
 
 /** Options of `Image.fromRegistry` and the cloud-registry factories. */
 export type ImageFromRegistryParams = {
@@ -100,6 +104,35 @@ export type ImageAddLocalPythonSourceParams = { copy?: boolean; ignore?: IgnoreS
 /** Options of the deprecated `copyLocalDir`. */
 export type ImageCopyLocalDirParams = { ignore?: IgnoreSpec };
 
+/** Options of `image.build()`. */
+export type ImageBuildParams = {
+  client?: KilnClient;
+  /** Point this tag at the built image. */
+  tag?: string;
+  /** Rebuild every layer and replace the cached results. */
+  forceBuild?: boolean;
+  /** Rebuild without reading or replacing the cache. */
+  ignoreCache?: boolean;
+  /**
+   * Stream build output and upload progress to stderr (default true). `false` prints nothing
+   * (the CLI's `--quiet` and `--json`).
+   */
+  logs?: boolean;
+  /**
+   * Colour in that output: `false` writes no escape sequence at all (the CLI's `--no-color`),
+   * `true` forces colour even off a TTY. Default: `NO_COLOR`, `FORCE_COLOR`, else whether stderr is a TTY.
+   */
+  color?: boolean;
+  /** Time limit of each build attempt, in seconds (60 to 86400; the server's default is 3600). */
+  timeoutSeconds?: number;
+  /**
+   * Aborting asks the server to cancel the build (`POST /v1/builds/{id}/cancel`); `build()` then
+   * rejects with an `ImageBuildError` whose `reason` is `cancelled` once the build has stopped.
+   * Already aborted, `build()` rejects with the signal's reason before uploading anything.
+   */
+  signal?: AbortSignal;
+};
+
 /** A Python build function: a function `name` defined in the local module `file`. */
 export type PythonFunctionRef = { file: string; name: string };
 
@@ -117,3 +150,92 @@ export type ImageRunFunctionParams = LayerParams & {
 
 /** Options of `describe`. */
 export type ImageDescribeParams = { builderVersion?: string };
+
+// ---- the one table of accepted keys, checked against the types above by the compiler -----
+
+/** Every key of `T`, each exactly once: a missing or extra key is a compile error. */
+type KeysOf<T> = { readonly [K in keyof Required<T>]: true };
+const keys = <T>(k: KeysOf<T>): readonly string[] => Object.keys(k);
+
+const LAYER: KeysOf<LayerParams> = { forceBuild: true, secrets: true, gpu: true, env: true };
+const PIP: KeysOf<PipOptions> = { findLinks: true, indexUrl: true, extraIndexUrl: true, pre: true, extraOptions: true };
+const REGISTRY: KeysOf<ImageFromRegistryParams> = { secret: true, setupDockerfileCommands: true, forceBuild: true, addPython: true };
+
+/** The keys each method's options object may hold, by the method's name as users write it. */
+export const PARAM_KEYS = {
+  "Image.debianSlim": keys<ImageDebianSlimParams>({ pythonVersion: true, forceBuild: true }),
+  "Image.micromamba": keys<ImageMicromambaParams>({ pythonVersion: true, forceBuild: true }),
+  "Image.fromRegistry": keys<ImageFromRegistryParams>(REGISTRY),
+  "Image.fromGcpArtifactRegistry": keys<ImageFromRegistryParams>(REGISTRY),
+  "Image.fromAwsEcr": keys<ImageFromRegistryParams>(REGISTRY),
+  "Image.fromScratch": keys<ImageFromScratchParams>({ forceBuild: true }),
+  "Image.fromDockerfile": keys<ImageFromDockerfileParams>({
+    ...LAYER,
+    contextDir: true,
+    addPython: true,
+    buildArgs: true,
+    ignore: true,
+    target: true,
+  }),
+  pipInstall: keys<ImagePipInstallParams>({ ...LAYER, ...PIP }),
+  pipInstallPrivateRepos: keys<ImagePipInstallPrivateReposParams>({ ...LAYER, ...PIP, gitUser: true }),
+  pipInstallFromRequirements: keys<ImagePipInstallFromRequirementsParams>({ ...LAYER, ...PIP }),
+  pipInstallFromPyproject: keys<ImagePipInstallFromPyprojectParams>({ ...LAYER, ...PIP, optionalDependencies: true }),
+  poetryInstallFromFile: keys<ImagePoetryInstallFromFileParams>({
+    ...LAYER,
+    poetryLockfile: true,
+    ignoreLockfile: true,
+    oldInstaller: true,
+    with: true,
+    without: true,
+    only: true,
+    poetryVersion: true,
+  }),
+  uvPipInstall: keys<ImageUvPipInstallParams>({ ...LAYER, ...PIP, requirements: true, uvVersion: true }),
+  uvSync: keys<ImageUvSyncParams>({ ...LAYER, groups: true, extras: true, frozen: true, extraOptions: true, uvVersion: true }),
+  aptInstall: keys<LayerParams>(LAYER),
+  micromambaInstall: keys<ImageMicromambaInstallParams>({ ...LAYER, specFile: true, channels: true }),
+  runCommands: keys<ImageRunCommandsParams>(LAYER),
+  dockerfileCommands: keys<ImageDockerfileCommandsParams>({
+    ...LAYER,
+    contextFiles: true,
+    contextDir: true,
+    ignore: true,
+    buildArgs: true,
+  }),
+  addLocalFile: keys<ImageAddLocalFileParams>({ copy: true }),
+  addLocalDir: keys<ImageAddLocalDirParams>({ copy: true, ignore: true }),
+  addLocalPythonSource: keys<ImageAddLocalPythonSourceParams>({ copy: true, ignore: true }),
+  copyLocalDir: keys<ImageCopyLocalDirParams>({ ignore: true }),
+  runFunction: keys<ImageRunFunctionParams>({ ...LAYER, args: true, kwargs: true, globals: true, timeout: true }),
+  describe: keys<ImageDescribeParams>({ builderVersion: true }),
+  build: keys<ImageBuildParams>({
+    client: true,
+    tag: true,
+    forceBuild: true,
+    ignoreCache: true,
+    logs: true,
+    color: true,
+    timeoutSeconds: true,
+    signal: true,
+  }),
+} as const;
+
+/** A method whose options object is checked. */
+export type ParamMethod = keyof typeof PARAM_KEYS;
+
+/**
+ * Options Modal's methods take that Kiln's do not, and why; passing one is an error rather
+ * than a silent drop. Keyed by the camelCased name.
+ */
+export const UNSUPPORTED_PARAMS: Readonly<Record<string, string>> = {
+  cpu: "build steps run with the runner's CPUs; Kiln does not reserve CPU per step",
+  memory: "build steps run with the runner's memory; Kiln does not reserve memory per step",
+  timeout: "only runFunction has a per-step timeout; limit a whole build with image.build({ timeoutSeconds })",
+  volumes: "build steps cannot mount volumes in Kiln",
+  mounts: "use addLocalDir/addLocalFile with { copy: true } instead",
+  networkFileSystems: "build steps cannot mount network file systems in Kiln",
+  cloud: "Kiln picks the runner; there is no per-step cloud",
+  region: "Kiln picks the runner; there is no per-step region",
+  includeSource: "runFunction always sends the function's source",
+};

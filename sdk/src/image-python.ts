@@ -13,12 +13,14 @@ import type { LayerStep } from "./image-state.ts";
 import { requireFile, resolveLocal } from "./local-files.ts";
 import * as py from "./lowering/python-packages.ts";
 import type { ContextSource } from "./lowering/types.ts";
+import { checkParams } from "./param-check.ts";
 import { collectSecrets } from "./secret.ts";
 import { shellQuote } from "./shell-quote.ts";
 
 /** `Image.pipInstall(...packages, params?)`. */
 export function pipInstallStep(args: readonly unknown[]): LayerStep | null {
   const { items, params } = splitParams<P.ImagePipInstallParams>(args);
+  checkParams("pipInstall", params);
   const packages = flattenStrings("pip_install", "packages", items);
   if (packages.length === 0) return null;
   rejectOptionLike("Image.pipInstall", packages);
@@ -28,6 +30,7 @@ export function pipInstallStep(args: readonly unknown[]): LayerStep | null {
 /** `Image.pipInstallPrivateRepos(...repositories, params)`: secrets and a git user are required. */
 export function privateReposStep(args: readonly unknown[]): LayerStep | null {
   const { items, params } = splitParams<P.ImagePipInstallPrivateReposParams>(args);
+  checkParams("pipInstallPrivateRepos", params);
   const repositories = flattenStrings("pip_install_private_repos", "repositories", items);
   if (!params.secrets?.length) {
     throw new InvalidError("No secrets provided to function. Installing private packages requires tokens to be passed via Secret objects.");
@@ -86,6 +89,7 @@ export function poetryStep(poetryPyprojectToml: string, params: P.ImagePoetryIns
 /** `Image.uvPipInstall(...packages, params?)`, optionally from local requirements files. */
 export function uvPipInstallStep(args: readonly unknown[]): LayerStep | null {
   const { items, params } = splitParams<P.ImageUvPipInstallParams>(args);
+  checkParams("uvPipInstall", params);
   const packages = flattenStrings("uv_pip_install", "packages", items);
   if (params.requirements !== undefined) assertStringList(params.requirements, "requirements must be None or a list of strings");
   const requirements = (params.requirements ?? []).map((r) => requireFile(r, "requirements file"));
@@ -114,6 +118,7 @@ export function uvSyncStep(uvProjectDir: string | P.ImageUvSyncParams, params: P
 /** `Image.micromambaInstall(...packages, params?)`, optionally from a local spec file. */
 export function micromambaInstallStep(args: readonly unknown[]): LayerStep | null {
   const { items, params } = splitParams<P.ImageMicromambaInstallParams>(args);
+  checkParams("micromambaInstall", params);
   const packages = flattenStrings("micromamba_install", "packages", items);
   const specFile = params.specFile === undefined ? undefined : requireFile(params.specFile, "spec file");
   if (packages.length === 0 && !specFile) return null;

@@ -13,11 +13,13 @@ import type * as P from "./image-params.ts";
 import { type LayerDef, layerCommon, type RegistryAuthDef } from "./layer-def.ts";
 import { requireDir, requireFile } from "./local-files.ts";
 import { debianSlimLayer, micromambaLayer, registryLayer } from "./lowering/base-images.ts";
+import { checkParams } from "./param-check.ts";
 import { pythonStandalone, validatePythonVersion } from "./python-version.ts";
 import { Secret } from "./secret.ts";
 
 /** `Image.debianSlim`'s layer; a micro version (`3.12.4`) is allowed. */
 export function debianSlimRoot(pythonVersion?: string | P.ImageDebianSlimParams, params: P.ImageDebianSlimParams = {}): LayerDef {
+  checkParams("Image.debianSlim", typeof pythonVersion === "object" ? pythonVersion : params);
   const opts = typeof pythonVersion === "object" ? pythonVersion : { ...params, pythonVersion };
   const version = opts.pythonVersion ?? DEFAULT_PYTHON_SERIES;
   const rules = { allowMicro: true, allowFreeThreading: false, caller: "Image.debianSlim" };
@@ -30,6 +32,7 @@ export function debianSlimRoot(pythonVersion?: string | P.ImageDebianSlimParams,
 
 /** `Image.micromamba`'s layer; it takes a Python series (`3.12`), not a micro version, as Modal's. */
 export function micromambaRoot(pythonVersion?: string | P.ImageMicromambaParams, params: P.ImageMicromambaParams = {}): LayerDef {
+  checkParams("Image.micromamba", typeof pythonVersion === "object" ? pythonVersion : params);
   const opts = typeof pythonVersion === "object" ? pythonVersion : { ...params, pythonVersion };
   const version = opts.pythonVersion ?? DEFAULT_PYTHON_SERIES;
   const rules = { allowMicro: false, allowFreeThreading: false, caller: "Image.micromamba" };
@@ -57,7 +60,18 @@ export function registryRoot(method: string, tag: string, params: P.ImageFromReg
 }
 
 // The cloud-registry factories take the secret positionally or in params, as Modal's do.
-function registryOptions(secret: Secret | P.ImageFromRegistryParams | undefined, params: P.ImageFromRegistryParams) {
+export function registryOptions(
+  method: "Image.fromRegistry" | "Image.fromGcpArtifactRegistry" | "Image.fromAwsEcr",
+  secret: Secret | P.ImageFromRegistryParams | undefined,
+  params: P.ImageFromRegistryParams,
+): P.ImageFromRegistryParams {
+  for (const options of [secret, params]) {
+    if (options && !(options instanceof Secret) && "secrets" in options) {
+      throw new InvalidError(`${method} takes one registry \`secret\`, not \`secrets\`.`);
+    }
+  }
+  checkParams(method, params);
+  if (!(secret instanceof Secret) && secret !== undefined) checkParams(method, secret);
   return secret instanceof Secret || secret === undefined ? { ...params, secret: secret ?? params.secret } : secret;
 }
 
@@ -67,7 +81,7 @@ export function gcpArtifactRegistryRoot(
   secret: Secret | P.ImageFromRegistryParams | undefined,
   params: P.ImageFromRegistryParams,
 ) {
-  const opts = registryOptions(secret, params);
+  const opts = registryOptions("Image.fromGcpArtifactRegistry", secret, params);
   assertRegistryHost(
     "fromGcpArtifactRegistry",
     tag,
@@ -79,7 +93,7 @@ export function gcpArtifactRegistryRoot(
 
 /** `Image.fromAwsEcr`'s layer: only ECR hosts, authenticated with an access key. */
 export function awsEcrRoot(tag: string, secret: Secret | P.ImageFromRegistryParams | undefined, params: P.ImageFromRegistryParams) {
-  const opts = registryOptions(secret, params);
+  const opts = registryOptions("Image.fromAwsEcr", secret, params);
   assertRegistryHost(
     "fromAwsEcr",
     tag,
@@ -90,8 +104,9 @@ export function awsEcrRoot(tag: string, secret: Secret | P.ImageFromRegistryPara
 }
 
 /** `Image.fromScratch`'s layer. */
-export function scratchRoot(): LayerDef {
-  return { ...layerCommon({}), lower: () => ({ commands: ["FROM scratch"], context: [] }) };
+export function scratchRoot(params: P.ImageFromScratchParams): LayerDef {
+  checkParams("Image.fromScratch", params);
+  return { ...layerCommon({ forceBuild: params.forceBuild }), lower: () => ({ commands: ["FROM scratch"], context: [] }) };
 }
 
 /**
@@ -99,6 +114,7 @@ export function scratchRoot(): LayerDef {
  * layer that adds Python when `addPython` is set.
  */
 export function dockerfileRoots(dockerfilePath: string, params: P.ImageFromDockerfileParams): [LayerDef, LayerDef] {
+  checkParams("Image.fromDockerfile", params);
   const file = requireFile(dockerfilePath, "Dockerfile");
   const contextDir = params.contextDir === undefined ? process.cwd() : requireDir(params.contextDir);
   const buildArgs = checkBuildArgs(params.buildArgs);
@@ -106,6 +122,7 @@ export function dockerfileRoots(dockerfilePath: string, params: P.ImageFromDocke
   const dockerfile: LayerDef = {
     ...layerCommon(params),
     buildArgs,
+    ...(params.target === undefined ? {} : { dockerfileTarget: params.target }),
     lower: () => {
       const text = readFileSync(file, "utf8");
       const context = dockerContextSources(text, {

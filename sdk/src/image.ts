@@ -29,6 +29,7 @@ import { buildState, loadImageState, resolveTag, runningInside } from "./image-s
 import { extendState, type ImageState, type LayerStep, pushLayer, rootState } from "./image-state.ts";
 import { type LayerDef, layerCommon } from "./layer-def.ts";
 import type { Mount } from "./mount.ts";
+import { checkParams } from "./param-check.ts";
 import type { IgnoreSpec } from "./pattern-matcher.ts";
 import { buildFunctionDef } from "./run-function.ts";
 import type { Secret } from "./secret.ts";
@@ -56,9 +57,10 @@ export class Image {
   }
 
   /** An image from a public or private registry; `secret` holds `REGISTRY_USERNAME`/`REGISTRY_PASSWORD`. */
-  static fromRegistry(tag: string, params: P.ImageFromRegistryParams = {}): Image {
-    const auth = params.secret ? { kind: "static" as const, secret: params.secret } : null;
-    return new Image(rootState(roots.registryRoot("fromRegistry", tag, params, auth)));
+  static fromRegistry(tag: string, secret?: Secret | P.ImageFromRegistryParams, params: P.ImageFromRegistryParams = {}): Image {
+    const opts = roots.registryOptions("Image.fromRegistry", secret, params);
+    const auth = opts.secret ? { kind: "static" as const, secret: opts.secret } : null;
+    return new Image(rootState(roots.registryRoot("fromRegistry", tag, opts, auth)));
   }
 
   /** A private image in Google Artifact Registry; the secret holds `SERVICE_ACCOUNT_JSON`. */
@@ -72,8 +74,8 @@ export class Image {
   }
 
   /** An empty image (`FROM scratch`). */
-  static fromScratch(): Image {
-    return new Image(rootState(roots.scratchRoot()));
+  static fromScratch(params: P.ImageFromScratchParams = {}): Image {
+    return new Image(rootState(roots.scratchRoot(params)));
   }
 
   /**
@@ -115,16 +117,19 @@ export class Image {
 
   /** Installs the packages of a local `requirements.txt`, which is sent in the build context. */
   pipInstallFromRequirements(requirementsTxt: string, params: P.ImagePipInstallFromRequirementsParams = {}): Image {
+    checkParams("pipInstallFromRequirements", params);
     return this.#extend(python.requirementsStep(requirementsTxt, params));
   }
 
   /** Installs the dependencies a local `pyproject.toml` declares (parsed locally, not uploaded). */
   pipInstallFromPyproject(pyprojectToml: string, params: P.ImagePipInstallFromPyprojectParams = {}): Image {
+    checkParams("pipInstallFromPyproject", params);
     return this.#extend(python.pyprojectStep(pyprojectToml, params));
   }
 
   /** Installs a Poetry project's dependencies (not the project itself) from its lockfile. */
   poetryInstallFromFile(poetryPyprojectToml: string, params: P.ImagePoetryInstallFromFileParams = {}): Image {
+    checkParams("poetryInstallFromFile", params);
     return this.#extend(python.poetryStep(poetryPyprojectToml, params));
   }
 
@@ -135,6 +140,7 @@ export class Image {
 
   /** Installs a uv project's locked dependencies (`pyproject.toml` + `uv.lock`) into `/.uv/.venv`. */
   uvSync(uvProjectDir: string | P.ImageUvSyncParams = "./", params: P.ImageUvSyncParams = {}): Image {
+    checkParams("uvSync", typeof uvProjectDir === "object" ? uvProjectDir : params);
     return this.#extend(python.uvSyncStep(uvProjectDir, params));
   }
 
@@ -190,11 +196,13 @@ export class Image {
 
   /** Adds a local file at an absolute `remotePath` (a trailing `/` keeps the file's name). */
   addLocalFile(localPath: string, remotePath: string, params: P.ImageAddLocalFileParams = {}): Image {
+    checkParams("addLocalFile", params);
     return this.#addFiles(files.localFileStep(localPath, remotePath, params));
   }
 
   /** Adds a local directory's contents at an absolute `remotePath`, minus `ignore`d files. */
   addLocalDir(localPath: string, remotePath: string, params: P.ImageAddLocalDirParams = {}): Image {
+    checkParams("addLocalDir", params);
     return this.#addFiles(files.localDirStep(localPath, remotePath, params));
   }
 
@@ -210,6 +218,7 @@ export class Image {
 
   /** @deprecated Use `addLocalDir(localPath, remotePath, { copy: true })`. */
   copyLocalDir(localPath: string, remotePath = ".", params: P.ImageCopyLocalDirParams = {}): Image {
+    checkParams("copyLocalDir", params);
     return this.#addFiles(files.copyLocalDirStep(localPath, remotePath, params));
   }
 
@@ -225,6 +234,7 @@ export class Image {
    * functions run with `node`; Python functions (`{ file, name }`) with `python`.
    */
   runFunction(fn: ((...args: never[]) => unknown) | P.PythonFunctionRef, params: P.ImageRunFunctionParams = {}): Image {
+    checkParams("runFunction", params);
     const buildFunction = buildFunctionDef(fn, params);
     const forceBuild = this.#state.forceBuild || !!params.forceBuild;
     return this.#push(
@@ -253,6 +263,7 @@ export class Image {
    * chain, streams the build log and returns the built image. A built image returns itself.
    */
   async build(params: ImageBuildParams = {}): Promise<Image> {
+    checkParams("build", params);
     if (this.#state.imageId) return this;
     this.#built ??= this.#build(params).catch((error) => {
       this.#built = undefined;
@@ -298,6 +309,7 @@ export class Image {
 
   /** Lowers every layer for a builder version and hashes contexts and keys. No network. */
   async describe(params: P.ImageDescribeParams = {}): Promise<ImageDescription> {
+    checkParams("describe", params);
     return describeImage(this.#state.layers, this.#state.runtimeMounts, resolveBuilderVersion(params.builderVersion));
   }
 

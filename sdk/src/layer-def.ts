@@ -20,6 +20,8 @@ export type LayerDef = {
   buildFunction: (() => BuildFunction) | null;
   /** A Python series to add from python-build-standalone (`addPython`). */
   addPython: string | null;
+  /** The Dockerfile stage to build (`fromDockerfile({ target })`), when not the last. */
+  dockerfileTarget?: string;
 };
 
 /** The parts of a layer that come from the common `LayerParams`, validated now. */

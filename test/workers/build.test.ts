@@ -294,7 +294,8 @@ describe("persistence", () => {
     const after = (await buildSnapshot(stub))!;
     expect(after.build).toEqual(before.build);
     expect(after.timers).toEqual(before.timers);
-    expect((await sendEvent(fleets[0]!, { ...job, attemptId: "at-other" }, { type: "heartbeat" })).status).toBe(404);
+    // An attempt that was never dispatched answers like a bad signature: the route is no oracle (docs/security.md).
+    expect((await sendEvent(fleets[0]!, { ...job, attemptId: "at-other" }, { type: "heartbeat" })).status).toBe(401);
     await completeJob(fleets[0]!, job);
     expect((await buildSnapshot(stub))!.build.machine.status).toBe("succeeded");
   });

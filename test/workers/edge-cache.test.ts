@@ -31,6 +31,11 @@ describe("edge cache keys and TTLs", () => {
       "https://kiln.example.com/__kiln-edge/badges/acme/main.svg",
     );
     expect(tagPagePaths("acme", "v1.2")).toEqual(["/badges/acme/v1.2.svg", "/badges/acme/v1.2.json", "/images/by-tag/acme/v1.2"]);
+    // A `NAME:TAG` tag is purged under the key its page is served under, however the path was encoded.
+    const [, , page] = tagPagePaths("acme", "team/app:v1");
+    for (const served of ["/images/by-tag/acme/team%2Fapp:v1", "/images/by-tag/acme/team%2Fapp%3Av1"]) {
+      expect(edgeCacheKey("https://kiln.example.com", served)).toBe(edgeCacheKey("https://kiln.example.com", page!));
+    }
   });
 
   it("never caches a status that can still change", () => {

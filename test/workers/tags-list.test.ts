@@ -11,12 +11,12 @@ async function tenantWithTags(names: string[], isPublic = false) {
 }
 
 describe("GET /v1/tags", () => {
-  it("lists only the workspace's own tags, by name, with name, imageId, public and updatedAt", async () => {
+  it("lists only the workspace's own tags, by name, with name, imageId, public, reference and updatedAt", async () => {
     const a = await tenantWithTags(["main", "dev", "v1.0"]);
     await tenantWithTags(["main", "other-only"]);
     const list = await callJson("GET", "/v1/tags", 200, { token: a.token });
     expect(list.tags.map((t: { name: string }) => t.name)).toEqual(["dev", "main", "v1.0"]);
-    expect(list.tags[0]).toEqual({ name: "dev", imageId: a.imageId, public: false, updatedAt: expect.any(String) });
+    expect(list.tags[0]).toEqual({ name: "dev", imageId: a.imageId, public: false, reference: null, updatedAt: expect.any(String) });
     expect(new Date(list.tags[0].updatedAt).toISOString()).toBe(list.tags[0].updatedAt);
     expect(list.nextCursor).toBeNull();
     expect((await callJson("GET", "/v1/tags", 200, { token: (await newTenant()).token })).tags).toEqual([]);

@@ -8,7 +8,7 @@ describe("PUT /v1/tags/:name", () => {
     const { workspace, token } = await newTenant();
     const imageId = await insertImage(workspace.id);
     const put = await callJson("PUT", "/v1/tags/main", 200, { token, json: { imageId } });
-    expect(put).toEqual({ name: "main", imageId, public: false, updatedAt: expect.any(String) });
+    expect(put).toEqual({ name: "main", imageId, public: false, reference: null, updatedAt: expect.any(String) });
     expect(await callJson("GET", "/v1/tags/main", 200, { token })).toEqual(put);
   });
 

@@ -83,8 +83,11 @@ badgesApp.openapi(
         workspace: WorkspaceName,
         file: z
           .string()
-          .max(140)
-          .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\.(svg|json)$/),
+          .max(200)
+          .refine((file) => {
+            const parsed = parseBadgeFile(file);
+            return parsed !== null && TagName.safeParse(parsed.tag).success;
+          }, "`<tag>.svg` or `<tag>.json`"),
       }),
       headers,
     },

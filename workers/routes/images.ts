@@ -8,7 +8,7 @@
 
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { LayerSpec } from "@kiln-build/protocol";
-import { ImageSubmissionSchema, ImageViewSchema } from "@kiln-build/protocol";
+import { ImageSubmissionSchema, ImageViewSchema, ociTagOf } from "@kiln-build/protocol";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { layerBuildName } from "../../durable-objects/layer-build.ts";
@@ -23,6 +23,7 @@ import type { StoredRuntimeMount } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
 import { executionContextOf, invalidateTagCaches, type WaitUntil } from "../edge-cache.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../errors.ts";
+import { imageTags, ociReference, ociRepositoryPublic, publishTag, workspaceNameById } from "../images/oci-tags.ts";
 import { rememberResolved, resolvedWorkspaceName } from "../images/resolved-chains.ts";
 import {
   cachedImageId,
@@ -103,7 +104,13 @@ imagesApp.post("/v1/images", d1QueryTiming, authenticateCached, requireScope("im
     }
   }
   try {
-    const submission = await submit(c.env, executionContextOf(c), image, body, new URL(c.req.url).origin, idempotencyKey !== undefined);
+    const origin = new URL(c.req.url).origin;
+    const submission = await submit(c.env, executionContextOf(c), image, body, origin, idempotencyKey !== undefined);
+    // The tag the submission set, and the OCI reference it is published as.
+    if (body.tag) {
+      const workspaceName = ociTagOf(body.tag) ? await workspaceNameById(c.env, workspaceId) : "";
+      submission.tags = [{ name: body.tag, reference: ociReference(origin, workspaceName, body.tag) }];
+    }
     return c.json(submission, final(submission.status) ? 200 : 202);
   } catch (error) {
     if (idempotencyKey) await releaseIdempotencyKey(c.env.DB, workspaceId, idempotencyKey, image.id).catch(() => undefined);
@@ -132,9 +139,10 @@ imagesApp.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const view = await loadImageView(c.env.DB, await workspaceOf(c), id);
+    const workspaceId = await workspaceOf(c);
+    const view = await loadImageView(c.env.DB, workspaceId, id);
     if (!view) throw notFound(`Image '${id}'`);
-    return c.json(view, 200);
+    return c.json({ ...view, tags: await imageTags(c.env, new URL(c.req.url).origin, workspaceId, id) }, 200);
   },
 );
 
@@ -254,13 +262,17 @@ async function writeTag(
   tag: string | undefined,
 ): Promise<void> {
   if (!tag) return;
+  // A new tag takes its registry repository's visibility, as with `PUT /v1/tags/{name}`.
+  const isPublic = await ociRepositoryPublic(env, where.workspaceName, tag);
   await drizzle(env.DB)
     .insert(tags)
-    .values({ workspaceId: image.workspaceId, name: tag, imageId: image.id })
+    .values({ workspaceId: image.workspaceId, name: tag, imageId: image.id, public: isPublic })
     .onConflictDoUpdate({
       target: [tags.workspaceId, tags.name],
       set: { imageId: image.id, updatedAt: sql`(unixepoch('subsec') * 1000)` },
     });
+  // `NAME:TAG` is also an OCI tag, once the image has succeeded (else its build publishes it).
+  await publishTag(env, image.workspaceId, where.workspaceName, tag, image.id);
   // The tag's badges and status page may be cached at the edge showing the image it pointed at before.
   await invalidateTagCaches(env, ctx, { ...where, workspaceId: image.workspaceId, tags: [tag] });
 }

@@ -20,6 +20,7 @@ import { tags } from "../db/schema/tags.ts";
 import { workspaces } from "../db/schema/workspaces.ts";
 import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
 import { notFound } from "../errors.ts";
+import { ociReference } from "../images/oci-tags.ts";
 import { loadImageView } from "../images/store.ts";
 import type { ImageView } from "../images/view.ts";
 import { type ChunkLike, chunksToLines } from "../status-page/log-lines.ts";
@@ -190,6 +191,7 @@ async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reac
   const text = renderStatusPage({
     image: view,
     tag: where.reachedByTag ? { workspace: found.workspace, name: found.tag } : null,
+    pullReference: ociReference(origin, found.workspace, found.tag),
     badgeUrl: `${origin}/badges/${encodeURIComponent(found.workspace)}/${encodeURIComponent(found.tag)}.svg`,
     pageUrl: where.pageUrl,
     builtAt,

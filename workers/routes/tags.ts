@@ -13,6 +13,14 @@ import { images } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
 import { executionContextOf, invalidateTagCaches } from "../edge-cache.ts";
 import { conflict, forbidden, notFound } from "../errors.ts";
+import {
+  ociReference,
+  ociRepositoryPublic,
+  publishTag,
+  syncRepositoryVisibility,
+  unpublishTag,
+  workspaceNameById,
+} from "../images/oci-tags.ts";
 import { bearerSecurity, errorResponses, iso, jsonBodyLimit, OkSchema, registerBearerScheme } from "./common.ts";
 
 /** The tags sub-app, mounted at the root. */
@@ -20,7 +28,7 @@ export const tagsApp = new OpenAPIHono<AppEnv>();
 registerBearerScheme(tagsApp);
 
 const TagSchema = TagViewSchema.openapi("Tag");
-const NameParam = z.object({ name: TagName.openapi({ param: { name: "name", in: "path" }, example: "main" }) });
+const NameParam = z.object({ name: TagName.openapi({ param: { name: "name", in: "path" }, example: "app:v1" }) });
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
 tagsApp.openapi(
@@ -31,7 +39,7 @@ tagsApp.openapi(
     tags: ["tags"],
     summary: "Point a tag at an image",
     description:
-      "Creates or moves the tag. `public` makes its badge visible without a token; omitted, a new tag is private and an existing one keeps its setting. Changing what is public (the flag, or the image a public tag points at) needs `images:write` as well.",
+      "Creates or moves the tag. A `NAME:TAG` tag is also the OCI tag `<registry>/<workspace>/NAME:TAG` of the built-in registry once the image has succeeded (docs/registry.md). `public` makes its badge visible without a token, and its registry repository pullable without one; omitted, a new tag takes its repository's visibility (private for a new one) and an existing one keeps its setting. Changing what is public (the flag, the image a public tag points at, or a tag of a public repository) needs `images:write` as well.",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("tags:write"), jsonBodyLimit(4 * 1024)],
     request: {
@@ -62,11 +70,15 @@ tagsApp.openapi(
       .where(and(eq(images.id, body.imageId), eq(images.workspaceId, workspaceId)))
       .get();
     if (!image) throw notFound(`Image '${body.imageId}'`);
+    const workspaceName = await workspaceNameById(c.env, workspaceId);
+    const repositoryPublic = await ociRepositoryPublic(c.env, workspaceName, name);
     // What is public is `images:write`'s to decide; `tags:write` alone only moves private tags.
-    const guard = c.get("auth").scopes.includes("images:write") ? undefined : await visibilityGuard(db, workspaceId, name, body);
+    const guard = c.get("auth").scopes.includes("images:write")
+      ? undefined
+      : await visibilityGuard(db, workspaceId, name, body, repositoryPublic);
     const row = await db
       .insert(tags)
-      .values({ workspaceId, name, imageId: body.imageId, public: body.public ?? false })
+      .values({ workspaceId, name, imageId: body.imageId, public: body.public ?? repositoryPublic })
       .onConflictDoUpdate({
         target: [tags.workspaceId, tags.name],
         set: {
@@ -79,9 +91,18 @@ tagsApp.openapi(
       .returning()
       .get();
     if (!row) throw conflict("tag_changed", "The tag's visibility changed while this request ran; read it and retry.");
+    // A repository made private goes private before the tag moves; one made public, after.
+    if (body.public === false) await syncRepositoryVisibility(c.env, workspaceId, workspaceName, name, false);
+    await publishTag(c.env, workspaceId, workspaceName, name, body.imageId);
+    if (body.public === true) await syncRepositoryVisibility(c.env, workspaceId, workspaceName, name, true);
     // The tag's badges and page may be cached at the edge with the previous image or visibility.
-    await invalidateTagCaches(c.env, executionContextOf(c), { origin: new URL(c.req.url).origin, workspaceId, tags: [name] });
-    return c.json(present(row!), 200);
+    await invalidateTagCaches(c.env, executionContextOf(c), {
+      origin: new URL(c.req.url).origin,
+      workspaceId,
+      workspaceName,
+      tags: [name],
+    });
+    return c.json(present(row, new URL(c.req.url).origin, workspaceName), 200);
   },
 );
 
@@ -99,13 +120,14 @@ tagsApp.openapi(
   }),
   async (c) => {
     const { name } = c.req.valid("param");
+    const workspaceId = await workspaceOf(c);
     const row = await drizzle(c.env.DB)
       .select()
       .from(tags)
-      .where(and(eq(tags.workspaceId, await workspaceOf(c)), eq(tags.name, name)))
+      .where(and(eq(tags.workspaceId, workspaceId), eq(tags.name, name)))
       .get();
     if (!row) throw notFound(`Tag '${name}'`);
-    return c.json(present(row), 200);
+    return c.json(present(row, new URL(c.req.url).origin, await workspaceNameById(c.env, workspaceId)), 200);
   },
 );
 
@@ -129,15 +151,21 @@ tagsApp.openapi(
   }),
   async (c) => {
     const { limit, cursor } = c.req.valid("query");
+    const workspaceId = await workspaceOf(c);
     const rows = await drizzle(c.env.DB)
       .select()
       .from(tags)
-      .where(and(eq(tags.workspaceId, await workspaceOf(c)), cursor === undefined ? undefined : gt(tags.name, cursor)))
+      .where(and(eq(tags.workspaceId, workspaceId), cursor === undefined ? undefined : gt(tags.name, cursor)))
       .orderBy(asc(tags.name))
       .limit(limit + 1)
       .all();
     const page = rows.slice(0, limit);
-    return c.json({ tags: page.map(present), nextCursor: rows.length > limit ? page.at(-1)!.name : null }, 200);
+    const origin = new URL(c.req.url).origin;
+    const workspaceName = await workspaceNameById(c.env, workspaceId);
+    return c.json(
+      { tags: page.map((row) => present(row, origin, workspaceName)), nextCursor: rows.length > limit ? page.at(-1)!.name : null },
+      200,
+    );
   },
 );
 
@@ -148,7 +176,8 @@ tagsApp.openapi(
     operationId: "deleteTag",
     tags: ["tags"],
     summary: "Delete a tag",
-    description: "The image stays; the tag's badge and status page answer 404 from now on.",
+    description:
+      "The image stays; the tag's badge and status page answer 404 from now on, and its OCI tag is removed (the manifest stays pullable by digest).",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("tags:write")],
     request: { params: NameParam },
@@ -163,6 +192,7 @@ tagsApp.openapi(
       .returning({ name: tags.name })
       .get();
     if (!row) throw notFound(`Tag '${name}'`);
+    await unpublishTag(c.env, await workspaceNameById(c.env, workspaceId), name);
     // Its badges and page may be cached at the edge; they must not outlive the tag.
     await invalidateTagCaches(c.env, executionContextOf(c), { origin: new URL(c.req.url).origin, workspaceId, tags: [name] });
     return c.json({ ok: true as const }, 200);
@@ -174,7 +204,18 @@ tagsApp.openapi(
  * (make the tag public or private, or point a public tag at another image), and returns the
  * condition the upsert must still find true, so a concurrent change cannot slip in between.
  */
-async function visibilityGuard(db: DrizzleD1Database, workspaceId: string, name: string, body: { imageId: string; public?: boolean }) {
+async function visibilityGuard(
+  db: DrizzleD1Database,
+  workspaceId: string,
+  name: string,
+  body: { imageId: string; public?: boolean },
+  repositoryPublic: boolean,
+) {
+  if (repositoryPublic) {
+    throw forbidden(
+      "This tag's registry repository is public: setting or moving one of its tags publishes an image, which needs the `images:write` scope, not `tags:write` alone.",
+    );
+  }
   const existing = await db
     .select({ imageId: tags.imageId, public: tags.public })
     .from(tags)
@@ -190,6 +231,12 @@ async function visibilityGuard(db: DrizzleD1Database, workspaceId: string, name:
   return wasPublic ? and(eq(tags.public, true), eq(tags.imageId, body.imageId)) : eq(tags.public, false);
 }
 
-function present(row: typeof tags.$inferSelect) {
-  return { name: row.name, imageId: row.imageId, public: row.public, updatedAt: iso(row.updatedAt) };
+function present(row: typeof tags.$inferSelect, origin: string, workspaceName: string) {
+  return {
+    name: row.name,
+    imageId: row.imageId,
+    public: row.public,
+    reference: ociReference(origin, workspaceName, row.name),
+    updatedAt: iso(row.updatedAt),
+  };
 }

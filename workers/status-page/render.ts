@@ -15,6 +15,8 @@ export type StatusPageData = {
   image: ImageView;
   /** The tag the page was reached by, if any. */
   tag: { workspace: string; name: string } | null;
+  /** The OCI reference the tag is published as in the built-in registry (`NAME:TAG` tags), if any. */
+  pullReference?: string | null;
   /** Absolute URL of the badge and of this page, for the Markdown snippet. */
   badgeUrl: string | null;
   pageUrl: string;
@@ -54,6 +56,7 @@ ${running ? `<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS}"><
   <h1>${escapeHtml(title)}</h1>
   <p class="status status-${escapeHtml(image.status)}" id="status">${escapeHtml(image.status)}</p>
   <p class="meta">image <code>${escapeHtml(image.id)}</code>${image.buildId ? ` · build <code>${escapeHtml(image.buildId)}</code>` : ""} · created ${escapeHtml(image.createdAt)}</p>
+  ${data.pullReference ? `<p class="meta">pull <code>${escapeHtml(data.pullReference)}</code></p>` : ""}
   ${image.failure ? failureBlock(image.failure) : ""}
 </header>
 <section>

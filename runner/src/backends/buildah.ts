@@ -53,6 +53,7 @@ export class BuildahBackend implements BuildBackend {
         `--tls-verify=${request.pullTlsVerify}`,
         `--pull=${request.pull}`,
         ...(request.stepImages ? ["--layers", "--no-cache"] : []),
+        ...(request.stage ? ["--target", request.stage] : []),
         ...request.secrets.flatMap((secret) => ["--secret", `id=${secret.id},src=${secret.path}`]),
         ...Object.entries(request.buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
         ...request.gpus.flatMap((gpu: GpuDevice) => ["--device", `nvidia.com/gpu=${gpu.index}`]),

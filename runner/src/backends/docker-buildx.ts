@@ -40,6 +40,7 @@ export class DockerBuildxBackend extends BuildkitBackendBase implements BuildBac
         "--metadata-file",
         request.metadataFile,
         ...(request.pull === "always" ? ["--pull"] : []),
+        ...(request.stage ? ["--target", request.stage] : []),
         ...request.secrets.flatMap((secret) => ["--secret", `id=${secret.id},src=${secret.path}`]),
         ...Object.entries(request.buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
         ...(request.gpus.length > 0 ? ["--allow", "device"] : []),

@@ -26,6 +26,8 @@ export type BuildRequest = {
   /** Reference the image is tagged and pushed as. */
   target: string;
   buildArgs: Record<string, string>;
+  /** The Dockerfile stage to build (`--target`); absent, the last stage. */
+  stage?: string | undefined;
   /** Secret environment files: the layer's (id `kiln-env`), or one per layer of a chain. */
   secrets: readonly SecretFile[];
   /** Commit an image after every step (a chain: each layer's image is a step image). */

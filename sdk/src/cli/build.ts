@@ -5,7 +5,15 @@ import { loadImageModule } from "./load-module.ts";
 import { CliError, EXIT, emit } from "./output.ts";
 
 /** Options of `kiln build`. */
-export type BuildCommandOptions = { export?: string; tag?: string; forceBuild?: boolean; ignoreCache?: boolean; logs?: boolean };
+export type BuildCommandOptions = {
+  export?: string;
+  tag?: string;
+  forceBuild?: boolean;
+  ignoreCache?: boolean;
+  logs?: boolean;
+  /** `--timeout SECONDS`: the time limit of each build attempt. */
+  timeout?: number;
+};
 
 /** How the output should look: `--json`, `--quiet`, `--no-color`. */
 export type OutputMode = { json: boolean; quiet?: boolean | undefined; color?: boolean | undefined };
@@ -15,19 +23,45 @@ export async function buildCommand(client: KilnClient, mode: OutputMode, file: s
   const json = mode.json;
   const module = await loadImageModule(file);
   const image = pickImage(module, file, opts.export);
-  const built = await image.build({
-    client,
-    ...(opts.tag ? { tag: opts.tag } : {}),
-    forceBuild: !!opts.forceBuild,
-    ignoreCache: !!opts.ignoreCache,
-    // --quiet and --json print the result only: no log, no progress.
-    logs: opts.logs !== false && !json && !mode.quiet,
-    // Commander defaults `color` to true; only an explicit --no-color turns escape codes off here
-    // (NO_COLOR and FORCE_COLOR are read by the SDK itself).
-    ...(mode.color === false ? { color: false } : {}),
-  });
+  const interrupts = cancelOnInterrupt();
+  const built = await image
+    .build({
+      client,
+      signal: interrupts.signal,
+      ...(opts.timeout === undefined ? {} : { timeoutSeconds: opts.timeout }),
+      ...(opts.tag ? { tag: opts.tag } : {}),
+      forceBuild: !!opts.forceBuild,
+      ignoreCache: !!opts.ignoreCache,
+      // --quiet and --json print the result only: no log, no progress.
+      logs: opts.logs !== false && !json && !mode.quiet,
+      // Commander defaults `color` to true; only an explicit --no-color turns escape codes off here
+      // (NO_COLOR and FORCE_COLOR are read by the SDK itself).
+      ...(mode.color === false ? { color: false } : {}),
+    })
+    .finally(interrupts.stop);
   const result = { imageId: built.imageId, reference: built.reference, digest: built.digest, uploadedBytes: built.uploadedBytes };
   emit(json, result, () => `Built ${built.imageId}\n  reference ${built.reference}\n  digest    ${built.digest}`);
+}
+
+/**
+ * Ctrl-C during a build: the first asks the server to cancel it and waits for the build to
+ * end as cancelled; a second exits at once, leaving the build to the server.
+ */
+export function cancelOnInterrupt(): { signal: AbortSignal; stop: () => void } {
+  const controller = new AbortController();
+  const onInterrupt = () => {
+    if (!controller.signal.aborted) {
+      process.stderr.write("\nCancelling the build on the server; press Ctrl-C again to exit without waiting.\n");
+      controller.abort();
+      return;
+    }
+    process.stderr.write(
+      "\nExiting without waiting; the build may keep running on the server until its cancel takes effect (kiln images ls).\n",
+    );
+    process.exit(130);
+  };
+  process.on("SIGINT", onInterrupt);
+  return { signal: controller.signal, stop: () => process.off("SIGINT", onInterrupt) };
 }
 
 /** The Image export to build: `--export NAME`, else `default`, else the only Image export. */

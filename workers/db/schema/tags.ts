@@ -1,6 +1,6 @@
 /** Named images: a tag points at an image id, optionally public (badges, status pages). */
 import { sql } from "drizzle-orm";
-import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { workspaces } from "./workspaces.ts";
 
 /** `PUT /v1/tags/:name` writes one row; badges read it without touching Durable Objects. */
@@ -15,5 +15,6 @@ export const tags = sqliteTable(
     public: integer("public", { mode: "boolean" }).notNull().default(false),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`),
   },
-  (t) => [primaryKey({ columns: [t.workspaceId, t.name] })],
+  // By image: an image's tags (`GET /v1/images/:id`) and the tags a finished build publishes.
+  (t) => [primaryKey({ columns: [t.workspaceId, t.name] }), index("tags_image").on(t.workspaceId, t.imageId)],
 );

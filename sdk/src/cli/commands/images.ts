@@ -6,7 +6,7 @@ import { buildCommand, pickImage } from "../build.ts";
 import type { CliContext } from "../context.ts";
 import { loadImageModule } from "../load-module.ts";
 import { followLogCommand } from "../logs.ts";
-import { CliError, emit, table } from "../output.ts";
+import { CliError, EXIT, emit, table } from "../output.ts";
 
 type TagRow = { name: string; imageId: string; public: boolean; updatedAt: string };
 
@@ -20,14 +20,15 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
     .option("--force-build", "rebuild every layer")
     .option("--ignore-cache", "rebuild without reading or replacing the cache")
     .option("--no-logs", "do not stream build output")
+    .option("--timeout <seconds>", "time limit of each build attempt (60 to 86400 s; default 3600)", parseSeconds)
     .action(async (file: string, opts) => {
       const g = ctx.globals();
       await buildCommand(ctx.client(), { json: ctx.json(), quiet: g.quiet, color: g.color }, file, opts);
     });
 
   program
-    .command("logs <build>")
-    .description("print a build's log")
+    .command("logs <build-image-or-tag>")
+    .description("print a build's log (given a build id, an image id or a tag; a cache hit shows the build of its layers)")
     .option("-f, --follow", "keep printing until the build ends")
     .action(async (build: string, opts: { follow?: boolean }) => followLogCommand(ctx.client(), build, !!opts.follow));
 
@@ -65,6 +66,11 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
 
   registerTagCommands(program, ctx);
   registerBuildControl(program, ctx);
+}
+
+function parseSeconds(value: string): number {
+  if (!/^\d+$/.test(value)) throw new CliError(`--timeout takes whole seconds, not '${value}'.`, { exitCode: EXIT.usage });
+  return Number(value);
 }
 
 /** `kiln tags ls|set|get|rm`. */

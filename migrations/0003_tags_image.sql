@@ -1,0 +1,1 @@
+CREATE INDEX `tags_image` ON `tags` (`workspace_id`,`image_id`);
