@@ -6,23 +6,12 @@
 // output holds no escape sequence at all, not even the build's own colours.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { busyboxRootfs } from "../../runner/test/helpers/base-images.ts";
+import { beforeAll, describe, expect, it } from "vitest";
 import { shellJoin } from "../../sdk/src/shell-quote.ts";
-import {
-  type LocalRunner,
-  newWorkspace,
-  pushBaseImage,
-  requireE2eTools,
-  type StackInfo,
-  sharedStack,
-  startLocalRunner,
-  type Tenant,
-} from "./e2e-stack.ts";
+import { useBusyboxWorkspace } from "./busybox-workspace.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const KILN = path.join(ROOT, "sdk/dist/cli/bin.js");
@@ -31,28 +20,10 @@ const DEADLINE_MS = 150_000;
 /** "Less than a few KB of output per second of build". */
 const MAX_BYTES_PER_SECOND = 3 * 1024;
 const ESC = "\x1b";
-let stack: StackInfo;
-let tenant: Tenant;
-let runner: LocalRunner;
-let base: string;
-let work: string;
-
-beforeAll(async () => {
-  requireE2eTools("buildah", "busybox", "script", "stty");
+const fx = useBusyboxWorkspace("cli-terminal", { tools: ["script", "stty"] });
+beforeAll(() => {
   if (!existsSync(KILN)) throw new Error(`${KILN} is missing: run \`node scripts/build-packages.ts\` first.`);
-  stack = await sharedStack();
-  tenant = await newWorkspace(stack, "cli-terminal");
-  work = mkdtempSync(path.join(os.tmpdir(), "kiln-cli-terminal-"));
-  [runner, base] = await Promise.all([
-    startLocalRunner(stack, tenant),
-    busyboxRootfs().then((rootfs) => pushBaseImage(stack, tenant, rootfs, "busybox:1")),
-  ]);
-}, 600_000);
-
-afterAll(async () => {
-  await runner?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-}, 120_000);
+});
 
 type Run = { code: number | null; output: string; bytes: number; seconds: number; timedOut: boolean };
 
@@ -66,8 +37,8 @@ function kilnInPty(file: string, columns: number, env: Record<string, string> = 
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn("script", ["-qfec", command, "/dev/null"], {
-      cwd: work,
-      env: { ...inherited, SHELL: "/bin/sh", TERM: "xterm-256color", KILN_SERVER_URL: stack.url, KILN_TOKEN: tenant.token, ...env },
+      cwd: fx.work,
+      env: { ...inherited, SHELL: "/bin/sh", TERM: "xterm-256color", KILN_SERVER_URL: fx.stack.url, KILN_TOKEN: fx.tenant.token, ...env },
       stdio: ["ignore", "pipe", "pipe"],
       // Its own process group, so a stuck build is killed whole (script, the shell, kiln).
       detached: true,
@@ -95,7 +66,7 @@ function kilnInPty(file: string, columns: number, env: Record<string, string> = 
  */
 function imageModule(name: string): string {
   const marker = `${name}-${Date.now()}`;
-  const dir = path.join(work, name);
+  const dir = path.join(fx.work, name);
   mkdirSync(path.join(dir, "files"), { recursive: true });
   writeFileSync(path.join(dir, "files", "note.txt"), `${marker}\n`);
   writeFileSync(path.join(dir, "files", "blob.bin"), randomBytes(6 * 1024 * 1024));
@@ -106,7 +77,7 @@ function imageModule(name: string): string {
     file,
     [
       `import { Image } from ${JSON.stringify(sdk)};`,
-      `export default Image.fromRegistry(${JSON.stringify(base)})`,
+      `export default Image.fromRegistry(${JSON.stringify(fx.base)})`,
       `  .addLocalDir(${JSON.stringify(path.join(dir, "files"))}, "/files", { copy: true })`,
       `  .runCommands(${JSON.stringify(run)});`,
       "",

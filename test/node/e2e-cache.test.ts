@@ -2,57 +2,26 @@
 // uncached image at once share one build; a resubmission is a cache hit that uploads nothing;
 // forceBuild rebuilds; a failing RUN step raises ImageBuildError with its exit code.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { busyboxRootfs } from "../../runner/test/helpers/base-images.ts";
+import { describe, expect, it } from "vitest";
 import { Image, ImageBuildError } from "../../sdk/src/index.ts";
-import {
-  type LocalRunner,
-  newWorkspace,
-  pushBaseImage,
-  requireE2eTools,
-  type StackInfo,
-  sharedStack,
-  startLocalRunner,
-  type Tenant,
-} from "./e2e-stack.ts";
+import { useBusyboxWorkspace } from "./busybox-workspace.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const KILN = path.join(ROOT, "sdk/dist/cli/bin.js");
-let stack: StackInfo;
-let tenant: Tenant;
-let runner: LocalRunner;
-let base: string;
-let work: string;
-
-beforeAll(async () => {
-  requireE2eTools("buildah", "busybox");
-  stack = await sharedStack();
-  tenant = await newWorkspace(stack, "e2e-cache");
-  work = mkdtempSync(path.join(os.tmpdir(), "kiln-e2e-cache-"));
-  [runner, base] = await Promise.all([
-    startLocalRunner(stack, tenant, { concurrency: 2 }),
-    busyboxRootfs().then((rootfs) => pushBaseImage(stack, tenant, rootfs, "busybox:1")),
-  ]);
-}, 600_000);
-
-afterAll(async () => {
-  await runner?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-}, 120_000);
+const fx = useBusyboxWorkspace("e2e-cache", { concurrency: 2 });
 
 type ImageView = { id: string; status: string; buildId: string | null; mode: string; layers: { cached: boolean; digest: string | null }[] };
-const view = (id: string) => tenant.client.json<ImageView>("GET", ["v1", "images", id]);
+const view = (id: string) => fx.tenant.client.json<ImageView>("GET", ["v1", "images", id]);
 
 /** Runs `kiln ...` as its own process; resolves to its exit code and output. */
 function kiln(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [KILN, ...args], {
-      cwd: work,
-      env: { ...process.env, KILN_SERVER_URL: stack.url, KILN_TOKEN: tenant.token },
+      cwd: fx.work,
+      env: { ...process.env, KILN_SERVER_URL: fx.stack.url, KILN_TOKEN: fx.tenant.token },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -66,7 +35,7 @@ function kiln(args: string[]): Promise<{ code: number; stdout: string; stderr: s
 
 /** A module exporting an image whose RUN step is unique to this test, so nothing is cached. */
 function imageModule(name: string, marker: string): string {
-  const dir = path.join(work, name);
+  const dir = path.join(fx.work, name);
   mkdirSync(path.join(dir, "files"), { recursive: true });
   writeFileSync(path.join(dir, "files", "note.txt"), `${marker}\n`);
   const file = path.join(dir, "image.ts");
@@ -76,7 +45,7 @@ function imageModule(name: string, marker: string): string {
     file,
     [
       `import { Image } from ${JSON.stringify(sdk)};`,
-      `export default Image.fromRegistry(${JSON.stringify(base)})`,
+      `export default Image.fromRegistry(${JSON.stringify(fx.base)})`,
       `  .addLocalDir(${JSON.stringify(path.join(dir, "files"))}, "/files", { copy: true })`,
       // Long enough that the second process submits while the first build runs.
       `  .runCommands("echo building ${marker}; sleep 6; cat /files/note.txt > /marker");`,
@@ -100,7 +69,7 @@ describe("builds through the stack share work and report failures", { timeout: 6
     // One build served both submissions (the second joined it), so the runner got one job.
     expect(va.buildId).not.toBeNull();
     expect(vb.buildId).toBe(va.buildId);
-    expect(runner.log().match(/"msg":"job accepted"/g) ?? []).toHaveLength(1);
+    expect(fx.runner.log().match(/"msg":"job accepted"/g) ?? []).toHaveLength(1);
   });
 
   it("a second build() is a cache hit that uploads 0 bytes, and forceBuild rebuilds", async () => {
@@ -108,15 +77,15 @@ describe("builds through the stack share work and report failures", { timeout: 6
     imageModule("cached", marker);
     // Each call is a fresh definition, as a new process would have.
     const define = () =>
-      Image.fromRegistry(base)
-        .addLocalDir(path.join(work, "cached", "files"), "/files", { copy: true })
+      Image.fromRegistry(fx.base)
+        .addLocalDir(path.join(fx.work, "cached", "files"), "/files", { copy: true })
         .runCommands(`echo building ${marker}; sleep 6; cat /files/note.txt > /marker`);
-    const first = await define().build({ client: tenant.client, logs: false });
+    const first = await define().build({ client: fx.tenant.client, logs: false });
     expect(first.uploadedBytes).toBeGreaterThan(0);
     // The same object: nothing to do.
-    expect(await first.build({ client: tenant.client })).toBe(first);
+    expect(await first.build({ client: fx.tenant.client })).toBe(first);
 
-    const hit = await define().build({ client: tenant.client, logs: false });
+    const hit = await define().build({ client: fx.tenant.client, logs: false });
     expect(hit.uploadedBytes).toBe(0);
     expect(hit.imageId).not.toBe(first.imageId);
     expect(hit.digest).toBe(first.digest);
@@ -124,7 +93,7 @@ describe("builds through the stack share work and report failures", { timeout: 6
     expect(cached.buildId).toBeNull();
     expect(cached.layers.every((l) => l.cached)).toBe(true);
 
-    const rebuilt = await define().build({ client: tenant.client, logs: false, forceBuild: true });
+    const rebuilt = await define().build({ client: fx.tenant.client, logs: false, forceBuild: true });
     const rebuiltView = await view(rebuilt.imageId!);
     expect(rebuiltView.mode).toBe("force");
     expect(rebuiltView.buildId).not.toBeNull();
@@ -134,8 +103,8 @@ describe("builds through the stack share work and report failures", { timeout: 6
   });
 
   it("a failing step raises ImageBuildError with the layer, the exit code and the last lines", async () => {
-    const image = Image.fromRegistry(base).runCommands(`echo about to fail ${Date.now()}`, "echo last words; exit 7");
-    const error = await image.build({ client: tenant.client, logs: false }).then(
+    const image = Image.fromRegistry(fx.base).runCommands(`echo about to fail ${Date.now()}`, "echo last words; exit 7");
+    const error = await image.build({ client: fx.tenant.client, logs: false }).then(
       () => null,
       (e: unknown) => e,
     );
@@ -147,12 +116,12 @@ describe("builds through the stack share work and report failures", { timeout: 6
     expect(failure.message).toContain(`kiln logs ${failure.buildId}`);
     expect(failure.logTail.join("\n")).toContain("last words");
     // The CLI turns it into the documented exit code 3.
-    const file = path.join(work, "failing.ts");
+    const file = path.join(fx.work, "failing.ts");
     // The built SDK, as the CLI under test is the built one: the module and the CLI share one Image class.
     const sdk = pathToFileURL(path.join(ROOT, "sdk/dist/index.js")).href;
     writeFileSync(
       file,
-      `import { Image } from ${JSON.stringify(sdk)};\nexport const image = Image.fromRegistry(${JSON.stringify(base)}).runCommands("exit 9 # ${Date.now()}");\n`,
+      `import { Image } from ${JSON.stringify(sdk)};\nexport const image = Image.fromRegistry(${JSON.stringify(fx.base)}).runCommands("exit 9 # ${Date.now()}");\n`,
     );
     const cli = await kiln(["build", file, "--no-logs"]);
     expect(cli.code).toBe(3);

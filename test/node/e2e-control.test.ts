@@ -3,52 +3,21 @@
 // `kiln build` asks the server to cancel; `kiln logs` takes an image or a tag and, for a
 // cache hit, shows the build that produced its layers.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { busyboxRootfs } from "../../runner/test/helpers/base-images.ts";
+import { describe, expect, it } from "vitest";
 import { Image, ImageBuildError } from "../../sdk/src/index.ts";
-import {
-  descendantPids,
-  type LocalRunner,
-  newWorkspace,
-  pushBaseImage,
-  requireE2eTools,
-  type StackInfo,
-  sharedStack,
-  startLocalRunner,
-  type Tenant,
-} from "./e2e-stack.ts";
+import { useBusyboxWorkspace } from "./busybox-workspace.ts";
+import { descendantPids } from "./e2e-stack.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const KILN = path.join(ROOT, "sdk/dist/cli/bin.js");
-let stack: StackInfo;
-let tenant: Tenant;
-let runner: LocalRunner;
-let base: string;
-let work: string;
-
-beforeAll(async () => {
-  requireE2eTools("buildah", "busybox");
-  stack = await sharedStack();
-  tenant = await newWorkspace(stack, "e2e-control");
-  work = mkdtempSync(path.join(os.tmpdir(), "kiln-e2e-control-"));
-  [runner, base] = await Promise.all([
-    startLocalRunner(stack, tenant),
-    busyboxRootfs().then((rootfs) => pushBaseImage(stack, tenant, rootfs, "busybox:1")),
-  ]);
-}, 600_000);
-
-afterAll(async () => {
-  await runner?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-}, 120_000);
+const fx = useBusyboxWorkspace("e2e-control");
 
 /** Whether the runner has a `sleep 120` step running under it. */
 function sleeping(): boolean {
-  return descendantPids(runner.process.pid!).some((pid) => {
+  return descendantPids(fx.runner.process.pid!).some((pid) => {
     try {
       return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim() === "sleep 120";
     } catch {
@@ -60,7 +29,7 @@ function sleeping(): boolean {
 async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${runner.log().slice(-4000)}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${fx.runner.log().slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -71,8 +40,8 @@ const stderrOf = (child: ChildProcess) => stderrs.get(child) ?? "";
 /** Spawns `kiln ...`; `done` resolves to its exit code and output. */
 function kiln(args: string[]): { child: ChildProcess; done: Promise<{ code: number; stdout: string; stderr: string }> } {
   const child = spawn(process.execPath, [KILN, ...args], {
-    cwd: work,
-    env: { ...process.env, KILN_SERVER_URL: stack.url, KILN_TOKEN: tenant.token },
+    cwd: fx.work,
+    env: { ...process.env, KILN_SERVER_URL: fx.stack.url, KILN_TOKEN: fx.tenant.token },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
@@ -91,10 +60,10 @@ function kiln(args: string[]): { child: ChildProcess; done: Promise<{ code: numb
 
 function imageModule(name: string, steps: string[]): string {
   const sdk = pathToFileURL(path.join(ROOT, "sdk/dist/index.js")).href;
-  const file = path.join(work, `${name}.ts`);
+  const file = path.join(fx.work, `${name}.ts`);
   writeFileSync(
     file,
-    `import { Image } from ${JSON.stringify(sdk)};\nexport default Image.fromRegistry(${JSON.stringify(base)}).runCommands(${steps.map((s) => JSON.stringify(s)).join(", ")});\n`,
+    `import { Image } from ${JSON.stringify(sdk)};\nexport default Image.fromRegistry(${JSON.stringify(fx.base)}).runCommands(${steps.map((s) => JSON.stringify(s)).join(", ")});\n`,
   );
   return file;
 }
@@ -102,8 +71,8 @@ function imageModule(name: string, steps: string[]): string {
 describe("controlling builds", { timeout: 600_000 }, () => {
   it("an AbortSignal cancels the build: it ends cancelled and the runner stops the step", async () => {
     const controller = new AbortController();
-    const image = Image.fromRegistry(base).runCommands(`echo abort ${Date.now()}`, "sleep 120");
-    const result = image.build({ client: tenant.client, logs: false, signal: controller.signal, timeoutSeconds: 600 }).then(
+    const image = Image.fromRegistry(fx.base).runCommands(`echo abort ${Date.now()}`, "sleep 120");
+    const result = image.build({ client: fx.tenant.client, logs: false, signal: controller.signal, timeoutSeconds: 600 }).then(
       () => null,
       (e: unknown) => e,
     );
@@ -113,7 +82,7 @@ describe("controlling builds", { timeout: 600_000 }, () => {
     const error = await result;
     expect(error).toBeInstanceOf(ImageBuildError);
     expect((error as ImageBuildError).reason).toBe("cancelled");
-    const view = await tenant.client.json<{ status: string }>("GET", ["v1", "images", (error as ImageBuildError).imageId]);
+    const view = await fx.tenant.client.json<{ status: string }>("GET", ["v1", "images", (error as ImageBuildError).imageId]);
     expect(view.status).toBe("cancelled");
     await until(() => !sleeping(), 60_000, "the runner to stop the step");
     expect(Date.now() - abortedAt).toBeLessThan(110_000);
@@ -155,12 +124,12 @@ describe("controlling builds", { timeout: 600_000 }, () => {
 
   it("`kiln logs` takes an image or a tag, and shows a cache hit's layers' build", async () => {
     const marker = `logged-${Date.now()}`;
-    const define = () => Image.fromRegistry(base).runCommands(`echo ${marker}`);
-    const first = await define().build({ client: tenant.client, logs: false });
+    const define = () => Image.fromRegistry(fx.base).runCommands(`echo ${marker}`);
+    const first = await define().build({ client: fx.tenant.client, logs: false });
     const tag = `control-${Date.now()}`;
-    const hit = await define().build({ client: tenant.client, logs: false, tag });
+    const hit = await define().build({ client: fx.tenant.client, logs: false, tag });
     expect(hit.imageId).not.toBe(first.imageId);
-    const hitView = await tenant.client.json<{ buildId: string | null }>("GET", ["v1", "images", hit.imageId!]);
+    const hitView = await fx.tenant.client.json<{ buildId: string | null }>("GET", ["v1", "images", hit.imageId!]);
     expect(hitView.buildId).toBeNull();
     for (const target of [first.imageId!, hit.imageId!, tag]) {
       const cli = await kiln(["logs", target]).done;
