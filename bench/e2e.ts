@@ -17,13 +17,14 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { busyboxRootfs, testStorage } from "../runner/test/helpers/base-images.ts";
-import { Image } from "../sdk/src/index.ts";
+import { Image, KilnClient } from "../sdk/src/index.ts";
 import { newWorkspace, pushBaseImage, requireE2eTools, stackInfo, startLocalRunner } from "../test/node/e2e-stack.ts";
 import { startStack } from "../test/node/registry-harness.ts";
 import { mustRunBuildah } from "./buildah.ts";
 import { median, round } from "./stats.ts";
 
 const TARGET = 1.3;
+const WARM_TARGET = 2;
 const WARM_RUNS = 10;
 const HEALTHZ_RUNS = 30;
 
@@ -113,12 +114,22 @@ try {
   }
 
   // Warm: fresh definitions of the warm-up image (what a second process would submit).
+  // Every request the SDK makes for a warm rebuild is counted (issue 16: exactly one).
+  let requests = 0;
+  const counting: typeof fetch = (input, init) => {
+    requests++;
+    return fetch(input, init);
+  };
+  const warmClient = new KilnClient({ serverUrl: info.url, token: tenant.token, fetch: counting });
   const warm: number[] = [];
   let resubmitUploaded = 0;
+  let warmRequests = 0;
   for (let i = 0; i < WARM_RUNS; i++) {
+    requests = 0;
     const started = performance.now();
-    const built = await warmup.define().build({ client: tenant.client, logs: false });
+    const built = await warmup.define().build({ client: warmClient, logs: false });
     warm.push(performance.now() - started);
+    warmRequests = Math.max(warmRequests, requests);
     resubmitUploaded = Math.max(resubmitUploaded, built.uploadedBytes ?? -1);
   }
   const healthz: number[] = [];
@@ -136,7 +147,9 @@ try {
   log(
     `cold 3-layer build: kiln ${k.toFixed(2)} s vs buildah bud+push ${b.toFixed(2)} s = ${(k / b).toFixed(2)}x (target <= ${TARGET}x): ${k <= TARGET * b ? "met" : "MISSED"}`,
   );
-  log(`warm rebuild: ${w.toFixed(1)} ms vs GET /healthz ${h.toFixed(1)} ms (${(w / h).toFixed(1)}x)`);
+  log(
+    `warm rebuild: ${w.toFixed(1)} ms vs GET /healthz ${h.toFixed(1)} ms (${(w / h).toFixed(1)}x, target <= ${WARM_TARGET}x), ${warmRequests} request(s) (target 1)`,
+  );
   log(`unchanged resubmission uploaded ${resubmitUploaded} bytes (target 0): ${resubmitUploaded === 0 ? "met" : "MISSED"}`);
   console.log(
     JSON.stringify({
@@ -150,6 +163,8 @@ try {
       warmRebuildMs: round(w),
       healthzMs: round(h),
       warmRatio: round(w / h),
+      warmTarget: WARM_TARGET,
+      warmRequests,
       resubmitUploadedBytes: resubmitUploaded,
       resubmitTarget: 0,
       runs,

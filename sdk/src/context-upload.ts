@@ -26,20 +26,33 @@ export type UploadReport = { uploaded: string[]; bytesUploaded: number };
  */
 export type UploadProgress = (sent: number, total: number) => void;
 
-/** Uploads every context the server is missing; returns what was sent. */
+/** Uploads every context the server is missing (one call asks which); returns what was sent. */
 export async function uploadContexts(
   client: KilnClient,
   contexts: readonly PendingContext[],
   progress?: UploadProgress,
 ): Promise<UploadReport> {
-  const unique = [...new Map(contexts.map((c) => [c.digest, c])).values()];
+  const unique = uniqueContexts(contexts);
   const missing = new Set<string>();
   for (let i = 0; i < unique.length; i += MISSING_BATCH) {
     const digests = unique.slice(i, i + MISSING_BATCH).map((c) => c.digest);
     const answer = await client.json<{ missing: string[] }>("POST", ["v1", "contexts", "missing"], { json: { digests } });
     for (const d of answer.missing) missing.add(d);
   }
-  const queue = unique.filter((c) => missing.has(c.digest));
+  return uploadListed(client, contexts, missing, progress);
+}
+
+/**
+ * Uploads the contexts among `contexts` whose digests the server said it lacks (a submission's
+ * `context_not_found` answer, or `POST /v1/contexts/missing`); returns what was sent.
+ */
+export async function uploadListed(
+  client: KilnClient,
+  contexts: readonly PendingContext[],
+  missing: ReadonlySet<string>,
+  progress?: UploadProgress,
+): Promise<UploadReport> {
+  const queue = uniqueContexts(contexts).filter((c) => missing.has(c.digest));
   const report: UploadReport = { uploaded: [], bytesUploaded: 0 };
   const total = queue.reduce((sum, c) => sum + c.sizeBytes, 0);
   let sent = 0;
@@ -59,6 +72,10 @@ export async function uploadContexts(
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
   if (sent < total) progress?.(total, total);
   return report;
+}
+
+function uniqueContexts(contexts: readonly PendingContext[]): PendingContext[] {
+  return [...new Map(contexts.map((c) => [c.digest, c])).values()];
 }
 
 async function tarStream(context: PendingContext): Promise<Readable> {

@@ -1,12 +1,13 @@
 /**
- * `image.build()`: describe -> upload missing contexts -> submit the chain -> follow the
- * log -> read the result. Idempotent per call (one Idempotency-Key across retries).
+ * `image.build()`: describe -> submit the chain (uploading only the contexts the answer names
+ * as missing, then submitting again) -> follow the log -> read the result. A cached image is
+ * one request. Idempotent per submission (one Idempotency-Key across its retries).
  */
 import type { ImageView as ApiImageView, Failure, LayerView } from "@kiln-build/protocol";
 import { followLog, LineAssembler, type LogSink, logSink, patiently, sleep } from "./build-logs.ts";
 import { terminalFor } from "./cli/terminal.ts";
 import type { KilnClient } from "./client.ts";
-import { type UploadReport, uploadContexts } from "./context-upload.ts";
+import { type PendingContext, type UploadReport, uploadListed } from "./context-upload.ts";
 import { APIError, apiErrorFor, ImageBuildError, InvalidError } from "./errors.ts";
 import type { ImageDescription } from "./image-describe.ts";
 import type { ImageBuildParams } from "./image-params.ts";
@@ -49,15 +50,8 @@ export async function runBuild(
   const terminal = terminalFor(process.stderr, process.env, { color: params.color });
   const sink = logSink(params.logs ?? true, process.stderr, terminal);
   try {
-    sink.status("Uploading build contexts");
     const pending = description.layers.flatMap((layer, i) => (layer.context ? [{ ...layer.context, sources: sources[i]! }] : []));
-    const upload = await uploadContexts(client, pending, uploadProgress(sink));
-    sink.status(`Submitting ${description.layers.length} layers`);
-    const submitted = await client
-      .json<ImageView>("POST", ["v1", "images"], { json: submissionBody(description, params), idempotencyKey: crypto.randomUUID() })
-      .catch((error: unknown) => {
-        throw explainSecretError(error, description);
-      });
+    const { submitted, upload } = await submitUploadingMissing(client, description, params, pending, sink);
     const tail: string[] = [];
     const stopCancelling = submitted.buildId ? cancelOnAbort(client, submitted.buildId, params.signal, sink) : () => {};
     try {
@@ -69,12 +63,52 @@ export async function runBuild(
     } finally {
       stopCancelling();
     }
-    const view = await waitForFinal(client, submitted.id);
+    // A cached image is final in the submission's own answer: nothing more to ask.
+    const view = FINAL.has(submitted.status) ? submitted : await waitForFinal(client, submitted.id);
     if (view.status !== "succeeded") throw buildError(view, description, tail);
     return { view, upload };
   } finally {
     sink.close();
   }
+}
+
+/**
+ * Submits the chain first and uploads only what the answer says is missing, then submits
+ * again: an image whose layers (or contexts) the server already has costs one request. The
+ * server names every missing context of the layers it must build (`context_not_found`), never
+ * those of cached layers, so nothing is uploaded for a layer that will not be built.
+ */
+async function submitUploadingMissing(
+  client: KilnClient,
+  description: ImageDescription,
+  params: ImageBuildParams,
+  pending: readonly PendingContext[],
+  sink: LogSink,
+): Promise<{ submitted: ImageView; upload: UploadReport }> {
+  const submit = () =>
+    client
+      .json<ImageView>("POST", ["v1", "images"], { json: submissionBody(description, params), idempotencyKey: crypto.randomUUID() })
+      .catch((error: unknown) => {
+        throw explainSecretError(error, description);
+      });
+  sink.status(`Submitting ${description.layers.length} layers`);
+  try {
+    return { submitted: await submit(), upload: { uploaded: [], bytesUploaded: 0 } };
+  } catch (error) {
+    const missing = missingContexts(error);
+    if (!missing) throw error;
+    sink.status("Uploading build contexts");
+    const upload = await uploadListed(client, pending, missing, uploadProgress(sink));
+    sink.status(`Submitting ${description.layers.length} layers`);
+    return { submitted: await submit(), upload };
+  }
+}
+
+/** The digests a `context_not_found` answer lists, or null for any other error. */
+function missingContexts(error: unknown): Set<string> | null {
+  if (!(error instanceof APIError) || error.code !== "context_not_found") return null;
+  const listed = (error.details as { missing?: unknown } | undefined)?.missing;
+  return Array.isArray(listed) ? new Set(listed.map(String)) : null;
 }
 
 /** The `POST /v1/images` body: the chain, the build options, required secret keys and runtime mounts. */

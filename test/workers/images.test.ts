@@ -162,6 +162,23 @@ describe("POST /v1/images answers", () => {
     expect(second!.job.parentReference).toBe(view.body.layers[1].reference);
   });
 
+  it("answers a cached chain submitted with an Idempotency-Key with its content-addressed image, then from memory", async () => {
+    const { t, layers } = await builtChain(2);
+    clearResolvedChains();
+    const first = await submitImage(t.token, layers, {}, { "idempotency-key": "sdk-1" });
+    expect(first.status).toBe(200);
+    // The next build() (a new key) is answered from memory: no statement, not even for the key.
+    const next = await submitImage(t.token, layers, {}, { "idempotency-key": "sdk-2" });
+    expect(next.body).toEqual(first.body);
+    expect(next.headers.get("server-timing")).toContain('d1-handler;desc="queries=0"');
+    // A retry in an isolate that has not answered it replays the image the key was moved to.
+    clearResolvedChains();
+    const retry = await submitImage(t.token, layers, {}, { "idempotency-key": "sdk-1" });
+    expect(retry.body).toEqual(first.body);
+    const plain = await submitImage(t.token, layers);
+    expect(plain.body.id).toBe(first.body.id);
+  });
+
   it("replays an Idempotency-Key with the same body and refuses it with another", async () => {
     const t = await newTenant();
     await newFleet(t.workspaceId);

@@ -163,6 +163,20 @@ export async function reserveIdempotencyKey(
 }
 
 /** Drops a reservation whose request failed, so a retry can use the key. */
+/** Moves an Idempotency-Key reserved for `fromImageId` to `toImageId` (the content-addressed image of a cached chain). */
+export async function repointIdempotencyKey(
+  db: D1Database,
+  workspaceId: string,
+  key: string,
+  fromImageId: string,
+  toImageId: string,
+): Promise<void> {
+  await drizzle(db)
+    .update(idempotencyKeys)
+    .set({ imageId: toImageId })
+    .where(and(eq(idempotencyKeys.workspaceId, workspaceId), eq(idempotencyKeys.key, key), eq(idempotencyKeys.imageId, fromImageId)));
+}
+
 export async function releaseIdempotencyKey(db: D1Database, workspaceId: string, key: string, imageId: string): Promise<void> {
   await drizzle(db)
     .delete(idempotencyKeys)

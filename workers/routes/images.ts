@@ -34,6 +34,7 @@ import {
   type NewImage,
   probeChain,
   releaseIdempotencyKey,
+  repointIdempotencyKey,
   reserveIdempotencyKey,
 } from "../images/store.ts";
 import { type ImageRequest, ImageRequestSchema, parseSubmission } from "../images/submission.ts";
@@ -94,6 +95,11 @@ imagesApp.post("/v1/images", d1QueryTiming, authenticateCached, requireScope("im
     freshFrom: parsed.freshFrom,
     runtimeMounts: (body.runtimeMounts ?? []) as StoredRuntimeMount[],
   };
+  const origin = new URL(c.req.url).origin;
+  // A chain this isolate has resolved as fully cached has no side effect to repeat (its image is
+  // content-addressed), so it is answered before the Idempotency-Key costs a read and a write.
+  const remembered = await answerRemembered(c.env, executionContextOf(c), image, body, origin);
+  if (remembered) return c.json(await withSubmittedTag(c.env, remembered, image, body.tag, origin), 200);
   if (idempotencyKey) {
     const replay = await idempotentReplay(c.env.DB, workspaceId, idempotencyKey, parsed.requestHash);
     if (replay) return c.json(replay, final(replay.status) ? 200 : 202);
@@ -104,14 +110,8 @@ imagesApp.post("/v1/images", d1QueryTiming, authenticateCached, requireScope("im
     }
   }
   try {
-    const origin = new URL(c.req.url).origin;
-    const submission = await submit(c.env, executionContextOf(c), image, body, origin, idempotencyKey !== undefined);
-    // The tag the submission set, and the OCI reference it is published as.
-    if (body.tag) {
-      const workspaceName = ociTagOf(body.tag) ? await workspaceNameById(c.env, workspaceId) : "";
-      submission.tags = [{ name: body.tag, reference: ociReference(origin, workspaceName, body.tag) }];
-    }
-    return c.json(submission, final(submission.status) ? 200 : 202);
+    const submission = await submit(c.env, executionContextOf(c), image, body, origin, idempotencyKey);
+    return c.json(await withSubmittedTag(c.env, submission, image, body.tag, origin), final(submission.status) ? 200 : 202);
   } catch (error) {
     if (idempotencyKey) await releaseIdempotencyKey(c.env.DB, workspaceId, idempotencyKey, image.id).catch(() => undefined);
     throw error;
@@ -148,35 +148,61 @@ imagesApp.openapi(
 
 type Submission = z.infer<typeof SubmissionSchema>;
 
-// `idempotent`: the request reserved `image.id` under an Idempotency-Key, so it must answer with that id.
+/** The answer for a chain this isolate already resolved as fully cached (resolved-chains.ts), or null. */
+async function answerRemembered(
+  env: Env,
+  ctx: WaitUntil | undefined,
+  image: NewImage,
+  body: ImageRequest,
+  origin: string,
+): Promise<Submission | null> {
+  if (image.freshFrom !== image.layerKeys.length) return null;
+  const cachedId = await cachedImageId(image.workspaceId, image.layerKeys.at(-1)!, image.runtimeMounts);
+  const workspaceName = resolvedWorkspaceName(image.workspaceId, cachedId);
+  if (workspaceName === null) return null;
+  const answered = { ...image, id: cachedId };
+  await writeTag(env, ctx, { origin, workspaceName }, answered, body.tag);
+  return cachedAnswer(answered);
+}
+
+/** `submission` with the tag the request set, and the OCI reference it is published as. */
+async function withSubmittedTag(
+  env: Env,
+  submission: Submission,
+  image: NewImage,
+  tag: string | undefined,
+  origin: string,
+): Promise<Submission> {
+  if (!tag) return submission;
+  const workspaceName = ociTagOf(tag) ? await workspaceNameById(env, image.workspaceId) : "";
+  return { ...submission, tags: [{ name: tag, reference: ociReference(origin, workspaceName, tag) }] };
+}
+
+// `idempotencyKey`: the request reserved `image.id` under it, so a build must be recorded under that id.
 async function submit(
   env: Env,
   ctx: WaitUntil | undefined,
   image: NewImage,
   body: ImageRequest,
   origin: string,
-  idempotent: boolean,
+  idempotencyKey: string | undefined,
 ): Promise<Submission> {
   const keys = image.layerKeys;
   // The hot path: a fully cached chain costs one read and no Durable Object (plus one write, the
-  // first time), and nothing at all when this isolate has answered it before (resolved-chains.ts).
+  // first time), and nothing at all when this isolate has answered it before (`answerRemembered`).
   const cachedId = await cachedImageId(image.workspaceId, keys.at(-1)!, image.runtimeMounts);
   const everyLayerMayBeCached = image.freshFrom === keys.length;
-  const remembered = everyLayerMayBeCached && !idempotent ? resolvedWorkspaceName(image.workspaceId, cachedId) : null;
-  if (remembered !== null) {
-    const answered = { ...image, id: cachedId };
-    await writeTag(env, ctx, { origin, workspaceName: remembered }, answered, body.tag);
-    return cachedAnswer(answered);
-  }
   const { cached, known, workspaceName } = await probeChain(env.DB, image.workspaceId, keys, cachedId);
   if (workspaceName === null) throw notFound("Workspace");
   let prefix = 0;
   while (prefix < image.freshFrom && cached.has(keys[prefix]!)) prefix++;
   if (prefix === keys.length) {
-    // Every cached resolve of a chain shares its content-addressed image, unless the id was reserved for an Idempotency-Key.
-    const answered = idempotent ? image : { ...image, id: cachedId };
-    if (idempotent || !known) await insertImage(env.DB, answered);
-    if (everyLayerMayBeCached && !idempotent) rememberResolved(image.workspaceId, workspaceName, cachedId);
+    // Every cached resolve of a chain shares its content-addressed image; a reserved Idempotency-Key
+    // is moved to it, so a retry answers the same image and later submissions can skip the key.
+    const answered = { ...image, id: cachedId };
+    if (!known) await insertImage(env.DB, answered);
+    if (idempotencyKey) await repointIdempotencyKey(env.DB, image.workspaceId, idempotencyKey, image.id, cachedId);
+    if (everyLayerMayBeCached) rememberResolved(image.workspaceId, workspaceName, cachedId);
     await writeTag(env, ctx, { origin, workspaceName }, answered, body.tag);
     return cachedAnswer(answered);
   }
