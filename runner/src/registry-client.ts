@@ -102,8 +102,10 @@ export class RegistrySession {
     const response = await this.#send("HEAD", `/blobs/${digest}`);
     await response.body?.cancel();
     if (response.status === 404) return false;
-    if (!response.ok) throw new Error(await registryMessage(response, `checking blob ${digest} of ${this.#name}`));
-    return true;
+    if (response.ok) return true;
+    // A HEAD answer has no body: ask again with GET for the registry's own error message.
+    const refused = await this.#send("GET", `/blobs/${digest}`);
+    throw new Error(await registryMessage(refused, `checking blob ${digest} of ${this.#name}`));
   }
 
   /** The blob's bytes as a stream (the caller consumes or cancels it). */
