@@ -10,6 +10,7 @@ import { type UploadReport, uploadContexts } from "./context-upload.ts";
 import { APIError, apiErrorFor, ImageBuildError, InvalidError } from "./errors.ts";
 import type { ImageDescription } from "./image-describe.ts";
 import type { ImageBuildParams } from "./image-params.ts";
+import { pushBody, settledPushes } from "./image-push.ts";
 import type { ContextSource } from "./lowering/types.ts";
 import { uploadProgress } from "./upload-progress.ts";
 
@@ -45,6 +46,7 @@ export async function runBuild(
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 60 || limit > 86_400)) {
     throw new InvalidError(`image.build: timeoutSeconds must be a whole number of seconds from 60 to 86400, not ${limit}.`);
   }
+  const pushFields = pushBody(params);
   params.signal?.throwIfAborted();
   const terminal = terminalFor(process.stderr, process.env, { color: params.color });
   const sink = logSink(params.logs ?? true, process.stderr, terminal);
@@ -54,7 +56,10 @@ export async function runBuild(
     const upload = await uploadContexts(client, pending, uploadProgress(sink));
     sink.status(`Submitting ${description.layers.length} layers`);
     const submitted = await client
-      .json<ImageView>("POST", ["v1", "images"], { json: submissionBody(description, params), idempotencyKey: crypto.randomUUID() })
+      .json<ImageView>("POST", ["v1", "images"], {
+        json: { ...submissionBody(description, params), ...pushFields },
+        idempotencyKey: crypto.randomUUID(),
+      })
       .catch((error: unknown) => {
         throw explainSecretError(error, description);
       });
@@ -71,7 +76,8 @@ export async function runBuild(
     }
     const view = await waitForFinal(client, submitted.id);
     if (view.status !== "succeeded") throw buildError(view, description, tail);
-    return { view, upload };
+    const pushes = await settledPushes(client, view);
+    return { view: pushes ? { ...view, pushes } : view, upload };
   } finally {
     sink.close();
   }
