@@ -101,7 +101,11 @@ async function claimLayers(ctx: TimerContext): Promise<void> {
     const layers = store.layers();
     const layer = layers.find((l) => l.state === "pending");
     if (!layer) {
-      ctx.apply({ type: "claims_done", layersToBuild: layers.filter((l) => l.state === "claimed").length });
+      ctx.apply({
+        type: "claims_done",
+        layersToBuild: layers.filter((l) => l.state === "claimed").length,
+        push: ctx.pushes.load() !== null,
+      });
       return;
     }
     // Above a layer this build rebuilds, every layer is rebuilt: its parent changes.

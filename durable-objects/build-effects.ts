@@ -6,6 +6,7 @@
  */
 import type { BuildLogs } from "./build-logs.ts";
 import { type Effect, isTerminal, type MachineEvent, type MachineState, transition } from "./build-machine.ts";
+import type { BuildPushStore } from "./build-push.ts";
 import type { BuildRecord, BuildStore, FailureDetails } from "./build-store.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
 import { RETRY_POLICY } from "./retry-policy.ts";
@@ -13,7 +14,7 @@ import type { MissingLayerPlan } from "./runner-events.ts";
 import type { Timers } from "./storage.ts";
 
 /** The Build object's storage, as the modules that change it see it. */
-export type BuildParts = { store: BuildStore; logs: BuildLogs; timers: Timers };
+export type BuildParts = { store: BuildStore; logs: BuildLogs; timers: Timers; pushes: BuildPushStore };
 
 /** A terminal build's storage is deleted after this; D1 and the R2 log archive keep the record. */
 export const RETENTION_MS = 7 * 24 * 60 * 60_000;

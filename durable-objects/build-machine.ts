@@ -27,7 +27,7 @@ export type MachineState = {
 
 /** What can happen to a build. Runner events arrive here only after the attempt was checked current. */
 export type MachineEvent =
-  | { type: "claims_done"; layersToBuild: number }
+  | { type: "claims_done"; layersToBuild: number; push?: boolean }
   | { type: "dependency_failed"; message: string }
   | { type: "no_fleet"; message: string }
   | { type: "unrecoverable"; message: string }
@@ -98,7 +98,10 @@ export function transition(state: MachineState, event: MachineEvent, policy: Ret
   switch (event.type) {
     case "claims_done":
       if (state.status !== "waiting") return same;
-      return event.layersToBuild === 0 ? finish("succeeded", null, false) : to({ status: "queued" }, [{ type: "acquire_slot" }]);
+      // A build with a push has a runner's work to do even when every layer was cached.
+      return event.layersToBuild === 0 && !event.push
+        ? finish("succeeded", null, false)
+        : to({ status: "queued" }, [{ type: "acquire_slot" }]);
     case "dependency_failed":
       return state.status === "waiting" ? finish("failed", { reason: "dependency", message: event.message }, false) : same;
     case "no_fleet":

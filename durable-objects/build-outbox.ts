@@ -6,6 +6,7 @@
 import { log } from "../workers/log.ts";
 import { type LayerResult, revokeJobTokens, syncBuildRow, writeLayerResult } from "./build-d1.ts";
 import type { BuildLogs } from "./build-logs.ts";
+import { type PushResult, writePushResult } from "./build-push.ts";
 import type { BuildRecord, BuildStore, OutboxItem } from "./build-store.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
 import { layerBuildName } from "./layer-build.ts";
@@ -29,6 +30,11 @@ export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: Outbox
     case "release_key": {
       const { key, outcome } = payload as { key: string; outcome: ReleaseOutcome };
       await env.LAYER_BUILD.getByName(layerBuildName(rec.workspaceId, key)).release(rec.id, rec.mode, outcome);
+      return;
+    }
+    case "push_result": {
+      const { imageId, position, result } = payload as { imageId: string; position: number; result: PushResult };
+      await writePushResult(env, imageId, position, result);
       return;
     }
     case "release_slot":

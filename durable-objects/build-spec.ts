@@ -4,6 +4,7 @@
  * between trusted code only (validated at the HTTP boundary, not again here).
  */
 import type { LayerSpec } from "@kiln-build/protocol";
+import type { BuildPush } from "./build-push.ts";
 import type { BuildMode } from "./join-policy.ts";
 
 /** One layer a build is responsible for. `index` is its position in the image chain (0 = root). */
@@ -30,4 +31,6 @@ export type BuildSpec = {
   timeoutMs: number;
   /** The submitting request's `x-request-id`, carried by every dispatch of the build (null: none). */
   requestId?: string | null;
+  /** Copy the image to external registries once it exists (decision 0019); only on a submission's own build. */
+  push?: BuildPush | null;
 };

@@ -20,6 +20,7 @@ import { secretValuesForJob } from "../workers/secrets/store.ts";
 import { newJobToken, recordAttempt } from "./build-d1.ts";
 import type { BuildLogs } from "./build-logs.ts";
 import { isAttemptLive, type MachineEvent } from "./build-machine.ts";
+import { type BuildPushStore, jobPush, pushSecretNames } from "./build-push.ts";
 import type { BuildLayer } from "./build-spec.ts";
 import type { BuildStore } from "./build-store.ts";
 import { candidateFleets, noFleetMessage } from "./fleet-choice.ts";
@@ -33,6 +34,7 @@ export type StepContext = {
   store: BuildStore;
   logs: BuildLogs;
   timers: Timers;
+  pushes: BuildPushStore;
   apply: (event: MachineEvent) => boolean;
   takeSlot: (fleetId: string) => void;
 };
@@ -59,7 +61,8 @@ export async function runSlotAcquisition(ctx: StepContext): Promise<void> {
   if (rec.slotFleet !== null) return;
   const enabled = await listDispatchableFleets(ctx.env, rec.workspaceId);
   const layers = layersToBuild(ctx.store);
-  const secretNames = declaredSecrets(layers);
+  // Push logins are secrets too: only fleets trusted with secrets may push with them.
+  const secretNames = [...new Set([...declaredSecrets(layers), ...pushSecretNames(ctx.pushes.load())])].sort();
   const fleets = fleetsForSecrets(enabled, secretNames);
   const todo = layers.map((l) => ({ gpu: l.spec.gpu }));
   const candidates = candidateFleets(
@@ -142,8 +145,11 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
   const signingSecret = await fleetSigningSecret(ctx.env, fleet);
   if (!current(ctx, attemptNo)) return;
   const layers = ctx.store.layers();
-  const first = todo[0]!;
-  const below = layers.find((l) => l.index === first.index - 1);
+  const first = todo[0];
+  const below = first ? layers.find((l) => l.index === first.index - 1) : undefined;
+  const push = ctx.pushes.load();
+  // A job that builds nothing pushes the image as cached: its top layer, pinned by digest.
+  const source = first ? null : (layers.at(-1)?.reference ?? null);
   const job = JobSchema.parse(
     composeJob({
       buildId: rec.id,
@@ -159,12 +165,14 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
       secrets,
       token,
       deadlineMs: attempt.deadlineMs,
+      ...(push ? { push: jobPush(push, source) } : {}),
     }),
   );
   // Before the token leaves: it pushes only this job's layers and pulls only what its chain names.
   await storeJobTokenScope(ctx.env, tokenHash, jobTokenScope(job));
   if (!current(ctx, attemptNo)) return;
-  ctx.logs.system(attemptNo, `attempt ${attemptNo}: dispatching ${todo.length} layer(s) to fleet '${fleet.name}'`, Date.now());
+  const pushing = push ? ` and ${push.targets.length} push target(s)` : "";
+  ctx.logs.system(attemptNo, `attempt ${attemptNo}: dispatching ${todo.length} layer(s)${pushing} to fleet '${fleet.name}'`, Date.now());
   const result = await dispatchJob(fleet.url, signingSecret, job, { requestId: rec.requestId });
   if (!current(ctx, attemptNo)) return;
   if (result.ok) {
@@ -191,7 +199,7 @@ async function jobSecrets(
   fleet: Fleet,
   todo: BuildLayer[],
 ): Promise<Record<string, Record<string, string>> | null> {
-  const names = declaredSecrets(todo);
+  const names = [...new Set([...declaredSecrets(todo), ...pushSecretNames(ctx.pushes.load())])].sort();
   if (fleetsForSecrets([fleet], names).length === 0) {
     // Untrusted since its slot was granted: retried on a trusted fleet, or failed naming the fix.
     ctx.apply({ type: "attempt_failed", failure: "refused", message: `Fleet '${fleet.name}' is not trusted with secrets.` });

@@ -22,6 +22,7 @@ import { applyMachineEvent, type BuildParts, rebuildMissingLayer, releaseKey } f
 import { flushOutbox } from "./build-flush.ts";
 import { BuildLogs, type LogChunk } from "./build-logs.ts";
 import { isTerminal, type MachineEvent } from "./build-machine.ts";
+import { BuildPushStore } from "./build-push.ts";
 import type { BuildSpec } from "./build-spec.ts";
 import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
 import { targetReference } from "./job.ts";
@@ -33,7 +34,12 @@ import { migrate, Timers } from "./storage.ts";
 /** The answer to a runner event. */
 export type RunnerEventResult =
   | { ok: true; cancel: boolean }
-  | { ok: false; error: { code: "unknown_build" | "stale_attempt" | "duplicate_event" | "unknown_layer" | "log_gap_too_large" } };
+  | {
+      ok: false;
+      error: {
+        code: "unknown_build" | "stale_attempt" | "duplicate_event" | "unknown_layer" | "unknown_push_target" | "log_gap_too_large";
+      };
+    };
 
 /** A page of log for a reader: `archived` when the object no longer holds it (read R2 instead). */
 export type LogPage =
@@ -66,6 +72,7 @@ export class Build extends DurableObject<Env> {
   readonly #store: BuildStore;
   readonly #logs: BuildLogs;
   readonly #timers: Timers;
+  readonly #pushes: BuildPushStore;
   #work: Promise<void> = Promise.resolve();
   #events: Promise<unknown> = Promise.resolve();
   #flushing: Promise<void> = Promise.resolve();
@@ -78,12 +85,14 @@ export class Build extends DurableObject<Env> {
     this.#store = new BuildStore(ctx.storage.sql);
     this.#logs = new BuildLogs(ctx.storage.sql);
     this.#timers = new Timers(ctx.storage);
+    this.#pushes = new BuildPushStore(ctx.storage.sql);
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, BUILD_MIGRATIONS));
   }
 
   /** Creates the build (idempotent) and starts claiming its layers; its D1 row exists when this returns. */
   async create(spec: BuildSpec): Promise<{ ok: true }> {
     if (this.#store.init(spec, Date.now())) {
+      this.#pushes.init(spec.push);
       this.#logs.system(0, `build ${spec.buildId} created for ${spec.layers.length} layer(s), mode ${spec.mode}`, Date.now());
       this.#timers.set("claim", Date.now());
       this.#store.enqueue("sync", {});
@@ -141,7 +150,8 @@ export class Build extends DurableObject<Env> {
     const layers = this.#store.layers();
     const valid = stillValid(checks, rec, layers);
     const attempt = this.#store.attempt(rec.machine.attemptNo);
-    const planned = planRunnerEvent(rec.machine, attempt, layers, event, (key) => this.#target(rec, key), valid);
+    const push = { push: this.#pushes.load(), reported: this.#pushes.reported(rec.machine.attemptNo) };
+    const planned = planRunnerEvent(rec.machine, attempt, layers, event, (key) => this.#target(rec, key), valid, push);
     if (!planned.ok) return { ok: false as const, error: { code: planned.error } };
     return { ok: true as const, rec, plan: planned.plan, checks: valid };
   }
@@ -178,6 +188,13 @@ export class Build extends DurableObject<Env> {
         sizeBytes: result.sizeBytes,
       });
       this.#logs.system(attemptNo, `layer ${result.key.slice(0, 12)} built: ${result.digest}`, now);
+    }
+    if (plan.pushed) {
+      const { position, result } = plan.pushed;
+      this.#pushes.record(position, attemptNo, result);
+      this.#store.enqueue("push_result", { imageId: this.#pushes.load()!.imageId, position, result });
+      const outcome = result.status === "succeeded" ? `pushed ${result.digest}` : `push failed: ${result.message}`;
+      this.#logs.system(attemptNo, `${result.reference}: ${outcome}`, now);
     }
     if (plan.refused) this.#logs.system(attemptNo, `layer result refused: ${plan.refused}`, now);
     if (event.type === "failed") this.#logs.system(attemptNo, `runner reported failure (${event.reason}): ${event.message}`, now);
@@ -272,7 +289,7 @@ export class Build extends DurableObject<Env> {
   }
 
   #parts(): BuildParts {
-    return { store: this.#store, logs: this.#logs, timers: this.#timers };
+    return { store: this.#store, logs: this.#logs, timers: this.#timers, pushes: this.#pushes };
   }
 
   #timerContext(): TimerContext {

@@ -3,7 +3,7 @@
  * target and pinned registry references, context URLs, and only the declared secrets.
  */
 
-import { type Job, type JobLayer, PROTOCOL_VERSION } from "@kiln-build/protocol";
+import { type Job, type JobLayer, type JobPush, PROTOCOL_VERSION } from "@kiln-build/protocol";
 import { contextDownloadPath } from "../workers/contexts/upload-plan.ts";
 import type { BuildLayer } from "./build-spec.ts";
 import type { BuildMode } from "./join-policy.ts";
@@ -60,6 +60,8 @@ export type JobInput = {
   /** The per-attempt job token: registry password and context download bearer. */
   token: string;
   deadlineMs: number;
+  /** The submission's push to external registries (decision 0019). */
+  push?: JobPush;
 };
 
 /** The job to sign and POST to the fleet. */
@@ -97,5 +99,6 @@ export function composeJob(input: JobInput): Job {
     },
     callback: { eventsUrl: `${input.origin}/v1/runner/events`, downloadToken: input.token },
     deadlineMs: input.deadlineMs,
+    ...(input.push ? { push: input.push } : {}),
   };
 }

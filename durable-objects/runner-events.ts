@@ -9,6 +9,7 @@
 
 import { FAILURE_LOG_TAIL_LINES, type RunnerEvent } from "@kiln-build/protocol";
 import { isAttemptLive, type MachineEvent, type MachineState } from "./build-machine.ts";
+import { allReported, type BuildPush, type PushResult, targetPosition } from "./build-push.ts";
 import type { AttemptRow, FailureDetails, LayerRow } from "./build-store.ts";
 import { pinnedReference } from "./job.ts";
 import { diagnosisMessage, type FailureDiagnosis, type LayerCheck, type LayerRecipe } from "./report-checks.ts";
@@ -17,7 +18,10 @@ import { diagnosisMessage, type FailureDiagnosis, type LayerCheck, type LayerRec
 export const FAILURE_LOG_LINE_CHARS = 2000;
 
 /** Why an event was refused. `stale_attempt`: not the current attempt (or fencing token), or no attempt is out. */
-export type EventRefusal = "stale_attempt" | "unknown_layer";
+export type EventRefusal = "stale_attempt" | "unknown_layer" | "unknown_push_target";
+
+/** The build's push and the targets the current attempt has reported (by position). */
+export type PushProgress = { push: BuildPush | null; reported: ReadonlySet<number> };
 
 /** What the registry said about the event (see `report-verify.ts`); absent: not checked yet. */
 export type ReportChecks = { layer?: LayerCheck; failure?: FailureDiagnosis | null };
@@ -44,6 +48,8 @@ export type EventPlan = {
    * failed when the build ends), a build step's exit code and the last lines of output.
    */
   failure?: FailureDetails;
+  /** A push target's result: record it and write it to D1. */
+  pushed?: { position: number; result: PushResult };
 };
 
 /**
@@ -59,6 +65,7 @@ export function planRunnerEvent(
   event: RunnerEvent,
   targetOf: (key: string) => string,
   checks: ReportChecks = {},
+  progress: PushProgress = { push: null, reported: new Set() },
 ): { ok: true; plan: EventPlan } | { ok: false; error: EventRefusal } {
   if (!attempt || !isAttemptLive(machine.status) || attempt.attemptNo !== machine.attemptNo) return { ok: false, error: "stale_attempt" };
   if (event.attemptId !== attempt.attemptId || event.fencingToken !== attempt.attemptNo) return { ok: false, error: "stale_attempt" };
@@ -86,8 +93,20 @@ export function planRunnerEvent(
         plan: { machine: { type: "runner_failed", reason: "infra", message: check.problem }, failure, refused: check.problem },
       };
     }
-    case "succeeded":
-      return { ok: true, plan: { machine: { type: "runner_succeeded", complete: layers.every((l) => l.state !== "claimed") } } };
+    case "push_result": {
+      const position = targetPosition(progress.push, event.reference);
+      if (position < 0) return { ok: false, error: "unknown_push_target" };
+      const { reference, status, digest, message } = event;
+      return {
+        ok: true,
+        plan: { machine: { type: "runner_alive" }, pushed: { position, result: { reference, status, digest, message } } },
+      };
+    }
+    case "succeeded": {
+      // Complete: every layer built and every push target reported (a failed push is a result, not an incomplete job).
+      const complete = layers.every((l) => l.state !== "claimed") && allReported(progress.push, progress.reported);
+      return { ok: true, plan: { machine: { type: "runner_succeeded", complete } } };
+    }
     case "failed":
       return { ok: true, plan: planFailure(layers, event, checks.failure ?? null) };
   }

@@ -8,6 +8,7 @@ import { BUILDER_VERSIONS } from "./builder-version.ts";
 import { LayerKey, Sha256Digest } from "./digest.ts";
 import { ImageSpecSchema, LayerSpecSchema } from "./layer-spec.ts";
 import { EnvName, SecretName, TagName } from "./names.ts";
+import { PushRequestFields, PushViewSchema } from "./push.ts";
 
 /** What users see of an image: `queued` covers waiting for a prefix, a fleet slot or a retry. */
 export const ImageStatusSchema = z.enum(["queued", "building", "succeeded", "failed", "cancelled", "timeout"]);
@@ -44,9 +45,15 @@ export const ImageRequestSchema = z
     requiredSecretKeys: z.record(SecretName, z.array(EnvName).max(256)).optional(),
     /** Files attached at container start; stored and returned as given. */
     runtimeMounts: z.array(RuntimeMountSchema).max(256).optional(),
+    ...PushRequestFields,
   })
   .strict()
   .superRefine((body, ctx) => {
+    // Labels and annotations change only the pushed copies' digests: without a push they would be dropped silently.
+    for (const field of ["labels", "annotations", "source", "revision"] as const) {
+      if (body[field] !== undefined && !body.push)
+        ctx.addIssue({ code: "custom", path: [field], message: `\`${field}\` applies to pushed images only; add \`push\` targets` });
+    }
     // The chain rules (only the root names a base) live with the image spec: apply them, not a copy.
     const chain = ImageSpecSchema.safeParse({ builderVersion: body.builderVersion, layers: body.layers });
     if (!chain.success) for (const issue of chain.error.issues) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
@@ -112,6 +119,8 @@ export const ImageViewSchema = z.object({
   runtimeMounts: z.array(RuntimeMountSchema),
   /** The workspace's tags pointing at this image, by name (always sent by `GET /v1/images/:id`). */
   tags: z.array(ImageTagSchema).optional(),
+  /** The submission's push targets and how each ended (absent when it pushes nowhere). */
+  pushes: z.array(PushViewSchema).optional(),
   createdAt: z.string(),
 });
 

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { LayerKey, Sha256Digest } from "./digest.ts";
 import { LayerSpecSchema } from "./layer-spec.ts";
+import { JobPushSchema, PushResultFields } from "./push.ts";
 
 const Id = z.string().min(1).max(128);
 
@@ -50,7 +51,10 @@ export const JobLayerSchema = LayerSpecSchema.pick({
   })
   .strict();
 
-/** A build job: the uncached suffix of one image chain, built by one runner in order. */
+/**
+ * A build job: the uncached suffix of one image chain, built by one runner in order, then
+ * (protocol 2) copied to the submission's push targets. A job without layers only pushes.
+ */
 export const JobSchema = z
   .object({
     /**
@@ -69,7 +73,8 @@ export const JobSchema = z
     builderVersion: z.string(),
     /** The already-built parent image the first layer builds `FROM base` on; null when the first layer is a root. */
     parentReference: z.string().nullable(),
-    layers: z.array(JobLayerSchema).min(1),
+    /** Empty only for a push-only job (the image is cached; `push.source` names it). */
+    layers: z.array(JobLayerSchema),
     /** Values of the secrets the layers declare, and of registry secrets; never any others. */
     secrets: z.record(z.string(), z.record(z.string(), z.string())),
     /** Push (and pull) credentials for the target registry, valid for this job only. */
@@ -78,8 +83,14 @@ export const JobSchema = z
     callback: z.object({ eventsUrl: z.url(), downloadToken: z.string().min(1) }).strict(),
     /** Epoch milliseconds after which the runner stops and reports `timeout`. */
     deadlineMs: z.number().int().positive(),
+    /** Protocol 2: copy the finished image to external registries and report a `push_result` per target. */
+    push: JobPushSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((job) => job.layers.length > 0 || (job.push !== undefined && job.push.source !== null), {
+    message: "a job builds at least one layer, or pushes a named source image",
+    path: ["layers"],
+  });
 
 /** A dispatched job. */
 export type Job = z.infer<typeof JobSchema>;
@@ -156,6 +167,8 @@ export const RunnerEventSchema = z.discriminatedUnion("type", [
       reference: z.string().min(1),
     })
     .strict(),
+  /** Protocol 2: how one push target ended; sent once per target before `succeeded`. */
+  z.object({ type: z.literal("push_result"), ...EventBase, ...PushResultFields }).strict(),
   z.object({ type: z.literal("succeeded"), ...EventBase }).strict(),
   z
     .object({

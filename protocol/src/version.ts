@@ -9,6 +9,7 @@ export const KILN_VERSION = "0.2.0";
 
 /**
  * The runner protocol version: the shape and meaning of a dispatched job and of the events
- * a runner reports. A runner refuses a job whose version it does not speak.
+ * a runner reports. A runner refuses a job whose version it does not speak. Version 2 added
+ * the job's `push` (and jobs without layers that only push) and the `push_result` event.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;

@@ -79,6 +79,7 @@ export function withRunnerOptions(command: Command): Command {
     .addOption(opt("--kill-grace-ms <n>", "SIGTERM-to-SIGKILL grace when cancelling", "KILL_GRACE_MS").argParser(int))
     .addOption(opt("--mask-min-length <n>", "shortest secret value masked in logs (default 4)", "MASK_MIN_LENGTH").argParser(int))
     .addOption(opt("--ecr-endpoint <url>", "AWS ECR API endpoint template ({region} is substituted)", "ECR_ENDPOINT"))
+    .addOption(opt("--ca-file <path>", "PEM CA certificate(s) trusted for pushes to external registries, beside the system's", "CA_FILE"))
     .addOption(opt("--keep-images", "keep built images in local storage after each job", "KEEP_IMAGES"))
     .addOption(
       opt("--no-chain-layers", "build every layer in its own backend session (default: runs of layers share one)", "NO_CHAIN_LAYERS"),
@@ -130,6 +131,7 @@ export function configFromFlags(flags: Flags): RunnerConfigInput {
       killGraceMs: "killGraceMs",
       maskMinLength: "maskMinLength",
       ecrEndpoint: "ecrEndpoint",
+      caFile: "caFile",
       logLevel: "logLevel",
     }),
     ...(flags.insecureRegistry

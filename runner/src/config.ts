@@ -66,6 +66,8 @@ export const RunnerConfigSchema = z
     maskMinLength: z.number().int().min(1).default(4),
     /** ECR API endpoint template (`{region}` is substituted). */
     ecrEndpoint: z.string().default("https://api.ecr.{region}.amazonaws.com/"),
+    /** PEM file of extra CA certificates trusted for registry TLS by pushes to external registries (decision 0019). */
+    caFile: z.string().min(1).optional(),
     /** Build runs of consecutive layers in one backend session where that gives the same images (chain-plan.ts). */
     chainLayers: z.boolean().default(true),
     /** Keep built layer images in local storage after the job (default: remove; they are in the registry). */

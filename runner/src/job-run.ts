@@ -35,8 +35,10 @@ import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
 import { PublishQueue } from "./publish-queue.ts";
+import { type PushLogin, pinnedSource, resolvePushLogins, runPushes } from "./push-job.ts";
 import type { PythonCache } from "./python-standalone.ts";
 import { baseImageLogin, loginSecrets, type RegistryLogin } from "./registry-auth.ts";
+import { registryFetch } from "./registry-tls.ts";
 import { SecretMasker } from "./secret-mask.ts";
 import type { WorkspaceStorages } from "./workspace-storage.ts";
 
@@ -76,6 +78,9 @@ type Execution = {
   prefetch: AbortController;
   inputs: Promise<LayerInputs>[];
   started: Promise<unknown>;
+  /** The logins of the job's push targets (decision 0019), and the last layer as published (the push's source). */
+  pushLogins: PushLogin[];
+  published: string | null;
 };
 
 /** One attempt of one job. */
@@ -140,6 +145,8 @@ export class JobRun {
       prefetch: new AbortController(),
       inputs: [],
       started: Promise.resolve(),
+      pushLogins: [],
+      published: null,
     };
     try {
       return await this.#run(run);
@@ -196,6 +203,7 @@ export class JobRun {
     await this.#buildLayers(run, env);
     await run.publishing.settled();
     if (run.publishing.failure) throw run.publishing.failure;
+    if (job.push) await this.#push(run, shipper, targetLogin);
     await this.#finish(shipper, run.layerEvents, { type: "succeeded" });
     this.#deps.logger.info("job succeeded", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length });
     return { status: "succeeded" };
@@ -215,7 +223,9 @@ export class JobRun {
       );
       if (login) baseLogins.set(layer.index, login);
     }
-    const extra = [targetLogin, ...baseLogins.values()].flatMap(loginSecrets);
+    run.pushLogins = await resolvePushLogins(job, { ecrEndpoint: config.ecrEndpoint, signal: this.#stop.signal });
+    const pushLogins = run.pushLogins.filter((l): l is RegistryLogin => l !== null && !(l instanceof Error));
+    const extra = [targetLogin, ...baseLogins.values(), ...pushLogins].flatMap(loginSecrets);
     run.masker = new SecretMasker([...jobSecretValues(job), ...extra], config.maskMinLength);
     return { targetLogin, baseLogins };
   }
@@ -258,6 +268,7 @@ export class JobRun {
         (result) => {
           // Ordered but not awaited: the orchestrator hears about this layer while later ones build.
           const event: EventBody = { type: "layer_succeeded", layerKey: layerBuilt.layer.key, ...result };
+          run.published = pinnedSource(layerBuilt.layer.target, result.digest);
           run.layerEvents = run.layerEvents.then(() => this.#events.deliver(event, this.#giveUp.signal));
         },
       );
@@ -277,6 +288,32 @@ export class JobRun {
       }
       run.current = null;
     }
+  }
+
+  /** Copies the image to the job's push targets, each target's result reported in order before `succeeded`. */
+  async #push(run: Execution, shipper: LogShipper, sourceLogin: RegistryLogin): Promise<void> {
+    const { job } = this;
+    const push = job.push!;
+    const source = push.source ?? run.published;
+    if (!source) throw new JobFailure("infra", "the job pushes but names no source image and built none");
+    await runPushes({
+      push,
+      source,
+      sourceLogin,
+      sourceInsecure: job.registry.insecure,
+      logins: run.pushLogins,
+      insecureHosts: this.#deps.config.insecureRegistries,
+      fetch: registryFetch(this.#deps.config.caFile),
+      signal: this.#stop.signal,
+      log: (line) => shipper.system(null, line),
+      mask: (text) => run.masker.mask(text),
+      report: (outcome) => {
+        const event: EventBody = { type: "push_result", ...outcome };
+        run.layerEvents = run.layerEvents.then(() => this.#events.deliver(event, this.#giveUp.signal));
+      },
+    }).catch((error: unknown) => {
+      throw this.#stopReason ? this.#stopped() : error;
+    });
   }
 
   /** Reports how the job failed (nothing when a newer attempt fenced it), once every queued push has ended. */

@@ -5,7 +5,7 @@
  * build tools only through a 0600 auth file, never through argv (visible in `ps`) or logs.
  */
 import { writeFile } from "node:fs/promises";
-import type { Job, JobLayer } from "@kiln-build/protocol";
+import { type Job, type JobLayer, type PushTarget, parsePushReference } from "@kiln-build/protocol";
 import { AwsClient } from "aws4fetch";
 import { z } from "zod";
 import { pulledImages } from "./base-images.ts";
@@ -62,16 +62,46 @@ export async function baseImageLogin(
   if (!layer.baseAuth) return null;
   const reference = pulledImages(layer.dockerfileCommands, { buildArgs: layer.buildArgs }).base;
   if (!reference) throw infraFailure("the layer declares registry credentials but pulls no base image (no FROM line, or FROM scratch)");
-  const host = registryHostOf(reference);
   const values = secrets[layer.baseAuth.secret];
   if (!values)
     throw infraFailure(`the job does not carry the registry secret ${JSON.stringify(layer.baseAuth.secret)} the base image needs`);
+  return loginFromSecret(layer.baseAuth.kind, layer.baseAuth.secret, values, registryHostOf(reference), options);
+}
+
+/**
+ * The login for a push target (decision 0019) from the Kiln secret it names, null for none.
+ * The kind follows the secret's keys: `SERVICE_ACCOUNT_JSON` (Artifact Registry), `AWS_ACCESS_KEY_ID`
+ * (ECR, a token by SigV4), else `REGISTRY_USERNAME`/`REGISTRY_PASSWORD` (Docker Hub, GHCR with a
+ * personal access token, Quay, any basic-auth registry).
+ */
+export async function pushLogin(
+  target: PushTarget,
+  secrets: Job["secrets"],
+  options: BaseLoginOptions = {},
+): Promise<RegistryLogin | null> {
+  if (!target.secret) return null;
+  const parts = parsePushReference(target.reference);
+  if ("error" in parts) throw infraFailure(`push target ${target.reference}: ${parts.error}`);
+  const values = secrets[target.secret];
+  if (!values) throw infraFailure(`the job does not carry the registry secret ${JSON.stringify(target.secret)} the push needs`);
+  const kind = values.SERVICE_ACCOUNT_JSON ? "gcp" : values.AWS_ACCESS_KEY_ID ? "aws" : "static";
+  return loginFromSecret(kind, target.secret, values, parts.host, options);
+}
+
+/** A login of `kind` for `host` from a secret's values; a missing key names the secret and the key to add. */
+async function loginFromSecret(
+  kind: "static" | "gcp" | "aws",
+  secretName: string,
+  values: Record<string, string>,
+  host: string,
+  options: BaseLoginOptions,
+): Promise<RegistryLogin> {
   const need = (key: string): string => {
     const value = values[key];
-    if (!value) throw infraFailure(`registry secret ${JSON.stringify(layer.baseAuth!.secret)} has no ${key}; add it to the secret`);
+    if (!value) throw infraFailure(`registry secret ${JSON.stringify(secretName)} has no ${key}; add it to the secret`);
     return value;
   };
-  switch (layer.baseAuth.kind) {
+  switch (kind) {
     case "static":
       return { host, username: need("REGISTRY_USERNAME"), password: need("REGISTRY_PASSWORD") };
     case "gcp":
@@ -79,7 +109,7 @@ export async function baseImageLogin(
       return { host, username: "_json_key", password: need("SERVICE_ACCOUNT_JSON") };
     case "aws": {
       const region = values.AWS_REGION || /\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/.exec(host)?.[1];
-      if (!region) throw infraFailure(`registry secret ${JSON.stringify(layer.baseAuth.secret)} has no AWS_REGION and ${host} names none`);
+      if (!region) throw infraFailure(`registry secret ${JSON.stringify(secretName)} has no AWS_REGION and ${host} names none`);
       const token = await ecrAuthorization(
         {
           accessKeyId: need("AWS_ACCESS_KEY_ID"),

@@ -1,8 +1,10 @@
 /**
  * A minimal OCI distribution client: reads a pushed image's manifest to verify its digest
  * and compute its size, and pushes a config blob and a manifest (a chain's earlier layers,
- * whose layer blobs the last layer's push already uploaded). Handles the registry token
- * dance (Bearer challenge with basic credentials) and plain basic auth.
+ * whose layer blobs the last layer's push already uploaded), and streams blobs between
+ * registries for pushes to external ones (external-push.ts). Handles the registry token
+ * dance (Bearer challenge with basic credentials) and plain basic auth; a refusal carries
+ * the registry's own error code and message.
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
@@ -73,10 +75,7 @@ export class RegistrySession {
   /** The manifest `ref` (tag or digest) points at; its digest is computed from the bytes received. */
   async manifest(ref: string): Promise<FetchedManifest> {
     const response = await this.#send("GET", `/manifests/${ref}`, { accept: MANIFEST_TYPES });
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new Error(`registry answered HTTP ${response.status} for the manifest ${this.#name}:${ref}`);
-    }
+    if (!response.ok) throw new Error(await registryMessage(response, `reading the manifest ${this.#name}:${ref}`));
     const bytes = Buffer.from(await response.arrayBuffer());
     return { ...manifestInfo(bytes, `${this.#name}:${ref}`, response.headers.get("content-type")), bytes };
   }
@@ -98,29 +97,69 @@ export class RegistrySession {
     return digest;
   }
 
+  /** True when the repository has the blob (HEAD); a refusal other than 404 throws with the registry's message. */
+  async hasBlob(digest: string): Promise<boolean> {
+    const response = await this.#send("HEAD", `/blobs/${digest}`);
+    await response.body?.cancel();
+    if (response.status === 404) return false;
+    if (response.ok) return true;
+    // A HEAD answer has no body: ask again with GET for the registry's own error message.
+    const refused = await this.#send("GET", `/blobs/${digest}`);
+    throw new Error(await registryMessage(refused, `checking blob ${digest} of ${this.#name}`));
+  }
+
+  /** The blob's bytes as a stream (the caller consumes or cancels it). */
+  async blob(digest: string): Promise<Response> {
+    const response = await this.#send("GET", `/blobs/${digest}`);
+    if (!response.ok || !response.body) throw new Error(await registryMessage(response, `reading blob ${digest} of ${this.#name}`));
+    return response;
+  }
+
+  /** Uploads a blob of known digest and size from a stream: a session, then one PUT of the whole body. */
+  async putBlobStream(digest: string, sizeBytes: number, body: ReadableStream<Uint8Array>): Promise<void> {
+    const started = await this.#send("POST", "/blobs/uploads/");
+    if (started.status !== 202 || !started.headers.get("location"))
+      throw new Error(await registryMessage(started, `starting a blob upload to ${this.#name}`));
+    await started.body?.cancel();
+    const url = new URL(started.headers.get("location")!, this.#base);
+    url.searchParams.set("digest", digest);
+    const headers = { "content-type": "application/octet-stream", "content-length": String(sizeBytes) };
+    // The upload session authorised the POST; a stream cannot be replayed, so the PUT is sent once.
+    const finished = await this.#send("PUT", url.toString(), headers, body, false);
+    if (finished.status !== 201) throw new Error(await registryMessage(finished, `uploading blob ${digest} to ${this.#name}`));
+    await finished.body?.cancel();
+  }
+
   /** Stores `bytes` as the manifest `ref`; returns its digest, as the registry confirms it. */
   async putManifest(ref: string, bytes: Buffer, mediaType: string): Promise<string> {
     const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     const response = await this.#send("PUT", `/manifests/${ref}`, { "content-type": mediaType }, bytes);
+    if (response.status !== 201) throw new Error(await registryMessage(response, `storing the manifest ${this.#name}:${ref}`));
     await response.body?.cancel();
-    if (response.status !== 201) throw new Error(`registry answered HTTP ${response.status} to the manifest ${this.#name}:${ref}`);
     const confirmed = response.headers.get("docker-content-digest");
     if (confirmed && confirmed !== digest) throw new Error(`registry stored ${confirmed} for ${this.#name}:${ref}, not ${digest}`);
     return digest;
   }
 
-  async #send(method: string, pathOrUrl: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Response> {
+  async #send(
+    method: string,
+    pathOrUrl: string,
+    headers: Record<string, string> = {},
+    body?: Buffer | ReadableStream<Uint8Array>,
+    retryOn401 = true,
+  ): Promise<Response> {
     const url = pathOrUrl.startsWith("/") ? `${this.#base}${pathOrUrl}` : pathOrUrl;
     const doFetch = this.#options.fetch ?? fetch;
+    const payload = body instanceof Buffer ? { body: new Uint8Array(body) } : body ? { body, duplex: "half" as const } : {};
     const attempt = () =>
       doFetch(url, {
         method,
         headers: { ...headers, ...(this.#authorization ? { authorization: this.#authorization } : {}) },
-        ...(body ? { body: new Uint8Array(body) } : {}),
+        ...payload,
         ...(this.#options.signal ? { signal: this.#options.signal } : {}),
-      });
+      } as RequestInit);
     const response = await attempt();
-    if (response.status !== 401) return response;
+    if (response.status !== 401 || !retryOn401) return response;
     await response.body?.cancel();
     this.#authorization = await authorize(
       response.headers.get("www-authenticate") ?? "",
@@ -147,6 +186,26 @@ function manifestInfo(bytes: Buffer, what: string, mediaType: string | null): Ma
   return { digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, sizeBytes, mediaType };
 }
 
+const RegistryErrors = z.object({ errors: z.array(z.object({ code: z.string(), message: z.string().optional() }).loose()) }).loose();
+
+/**
+ * What a refusing registry said, as `CODE: message (HTTP n, <what>)`: the OCI distribution
+ * error body when it sent one (`UNAUTHORIZED: authentication required`), else the status.
+ * Consumes the body.
+ */
+export async function registryMessage(response: Response, what: string): Promise<string> {
+  const text = await response.text().catch(() => "");
+  let said = "";
+  try {
+    const parsed = RegistryErrors.safeParse(JSON.parse(text));
+    if (parsed.success && parsed.data.errors.length > 0)
+      said = parsed.data.errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ");
+  } catch {
+    said = text.trim().slice(0, 200);
+  }
+  return `${said ? `${said} ` : ""}(HTTP ${response.status}, ${what})`;
+}
+
 function basicAuthorization(login: RegistryLogin): string {
   return `Basic ${Buffer.from(`${login.username}:${login.password}`).toString("base64")}`;
 }
@@ -166,10 +225,7 @@ async function authorize(
   if (params.service) tokenUrl.searchParams.set("service", params.service);
   if (params.scope) tokenUrl.searchParams.set("scope", params.scope);
   const response = await doFetch(tokenUrl, { headers: basic ? { authorization: basic } : {}, ...(signal ? { signal } : {}) });
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new Error(`registry token endpoint answered HTTP ${response.status}`);
-  }
+  if (!response.ok) throw new Error(await registryMessage(response, "the registry's token endpoint refused the login"));
   const token = TokenSchema.safeParse(await response.json());
   const value = token.success ? (token.data.token ?? token.data.access_token) : undefined;
   return value ? `Bearer ${value}` : undefined;

@@ -119,3 +119,29 @@ export function apiErrorFor(
                     : APIError;
   return new Class(status, code, message, requestId, details, options);
 }
+
+/**
+ * The image was built but a push to an external registry failed (decision 0019): `failed`
+ * names each failed target with its registry's message; `pushes` has every target's outcome.
+ */
+export class ImagePushError extends KilnError {
+  readonly imageId: string;
+  readonly buildId: string | null;
+  readonly pushes: readonly { reference: string; status: string; digest: string | null; message: string | null }[];
+  readonly failed: readonly { reference: string; message: string | null }[];
+
+  constructor(fields: {
+    imageId: string;
+    buildId: string | null;
+    pushes: ImagePushError["pushes"];
+    failed: ImagePushError["failed"];
+  }) {
+    const lines = fields.failed.map((f) => `  ${f.reference}: ${f.message ?? "not pushed"}`).join("\n");
+    const how = fields.buildId ? `\n\nSee the full log: kiln logs ${fields.buildId}` : "";
+    super(`Image ${fields.imageId} was built, but ${fields.failed.length} of ${fields.pushes.length} push(es) failed:\n${lines}${how}`);
+    this.imageId = fields.imageId;
+    this.buildId = fields.buildId;
+    this.pushes = fields.pushes;
+    this.failed = fields.failed;
+  }
+}

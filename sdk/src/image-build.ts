@@ -11,6 +11,7 @@ import { type PendingContext, type UploadReport, uploadListed } from "./context-
 import { APIError, apiErrorFor, ImageBuildError, InvalidError } from "./errors.ts";
 import type { ImageDescription } from "./image-describe.ts";
 import type { ImageBuildParams } from "./image-params.ts";
+import { pushBody, settledPushes } from "./image-push.ts";
 import type { ContextSource } from "./lowering/types.ts";
 import { uploadProgress } from "./upload-progress.ts";
 
@@ -66,7 +67,8 @@ export async function runBuild(
     // A cached image is final in the submission's own answer: nothing more to ask.
     const view = FINAL.has(submitted.status) ? submitted : await waitForFinal(client, submitted.id);
     if (view.status !== "succeeded") throw buildError(view, description, tail);
-    return { view, upload };
+    const pushes = await settledPushes(client, view);
+    return { view: pushes ? { ...view, pushes } : view, upload };
   } finally {
     sink.close();
   }
@@ -87,7 +89,10 @@ async function submitUploadingMissing(
 ): Promise<{ submitted: ImageView; upload: UploadReport }> {
   const submit = () =>
     client
-      .json<ImageView>("POST", ["v1", "images"], { json: submissionBody(description, params), idempotencyKey: crypto.randomUUID() })
+      .json<ImageView>("POST", ["v1", "images"], {
+        json: { ...submissionBody(description, params), ...pushBody(params) },
+        idempotencyKey: crypto.randomUUID(),
+      })
       .catch((error: unknown) => {
         throw explainSecretError(error, description);
       });

@@ -1,6 +1,7 @@
 /** Parameter types of `Image`'s factories and builder methods (Python keyword arguments, camelCased). */
 import type { GpuSpec } from "@kiln-build/protocol";
 import type { KilnClient } from "./client.ts";
+import type { ImagePushParams } from "./image-push.ts";
 import type { PipOptions } from "./lowering/python-packages.ts";
 import type { IgnoreSpec } from "./pattern-matcher.ts";
 import type { Secret } from "./secret.ts";
@@ -105,7 +106,7 @@ export type ImageAddLocalPythonSourceParams = { copy?: boolean; ignore?: IgnoreS
 export type ImageCopyLocalDirParams = { ignore?: IgnoreSpec };
 
 /** Options of `image.build()`. */
-export type ImageBuildParams = {
+export type ImageBuildParams = ImagePushParams & {
   client?: KilnClient;
   /** Point this tag at the built image. */
   tag?: string;
@@ -218,6 +219,12 @@ export const PARAM_KEYS = {
     color: true,
     timeoutSeconds: true,
     signal: true,
+    push: true,
+    pushSecret: true,
+    labels: true,
+    annotations: true,
+    source: true,
+    revision: true,
   }),
 } as const;
 

@@ -61,6 +61,7 @@ export async function buildState(state: ImageState, params: ImageBuildParams): P
     reference: top?.reference ?? undefined,
     digest: top?.digest ?? undefined,
     uploadedBytes: upload.bytesUploaded,
+    pushes: view.pushes,
   };
 }
 

@@ -3,6 +3,7 @@
  * append a layer, append a validated builder call, attach local files at start-up. The
  * `forceBuild` propagation rules and the "`addLocal*` comes last" rule live here.
  */
+import type { PushView } from "@kiln-build/protocol";
 import { InvalidError } from "./errors.ts";
 import type * as P from "./image-params.ts";
 import { type LayerDef, layerCommon } from "./layer-def.ts";
@@ -19,6 +20,8 @@ export type ImageState = {
   reference?: string | undefined;
   digest?: string | undefined;
   uploadedBytes?: number | undefined;
+  /** Where `build({ push })` copied the image: each target's digest (decision 0019). */
+  pushes?: readonly PushView[] | undefined;
 };
 
 /** A validated builder call: the layer params it was given and how its layer lowers. */

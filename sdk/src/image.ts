@@ -14,7 +14,7 @@
  * const image = Image.debianSlim().aptInstall("git").pipInstall("torch");
  * const { layers } = await image.describe();
  */
-import { resolveBuilderVersion } from "@kiln-build/protocol";
+import { type PushView, resolveBuilderVersion } from "@kiln-build/protocol";
 import { KilnClient } from "./client.ts";
 import { ExecutionError } from "./errors.ts";
 import type { ImageBuildParams } from "./image-build.ts";
@@ -300,6 +300,11 @@ export class Image {
   /** The manifest digest of the built image, once built. */
   get digest(): string | undefined {
     return this.#state.digest;
+  }
+
+  /** Each push target of the `build({ push })` that produced this image, with the digest it got there. */
+  get pushes(): readonly PushView[] | undefined {
+    return this.#state.pushes;
   }
 
   /** Bytes of build context the `build()` that produced this image uploaded (0 when all were cached). */

@@ -33,6 +33,7 @@ export {
   ConflictError,
   ExecutionError,
   ImageBuildError,
+  ImagePushError,
   InternalServerError,
   InvalidError,
   KilnError,
@@ -47,6 +48,7 @@ export { Image } from "./image.ts";
 export type { ImageBuildParams } from "./image-build.ts";
 export type { ImageDescription, LayerDescription } from "./image-describe.ts";
 export type * from "./image-params.ts";
+export type { ImagePushParams, PushTargetParam } from "./image-push.ts";
 export { Mount, type MountFromLocalDirParams, type MountFromLocalFileParams } from "./mount.ts";
 export { FilePatternMatcher, type IgnoreSpec } from "./pattern-matcher.ts";
 export { Secret, type SecretFromNameParams } from "./secret.ts";

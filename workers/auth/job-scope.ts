@@ -59,6 +59,9 @@ export function jobTokenScope(job: Job): JobTokenScope {
       if (repo && !(repo in push)) pull.add(repo);
     }
   });
+  // A push-only job reads the cached image it copies to external registries.
+  const source = job.push?.source ? repositoryOn(host, job.push.source)?.repository : undefined;
+  if (source && !(source in push)) pull.add(source);
   return { push, pull: [...pull].sort() };
 }
 

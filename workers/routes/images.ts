@@ -24,6 +24,7 @@ import { tags } from "../db/schema/tags.ts";
 import { executionContextOf, invalidateTagCaches, type WaitUntil } from "../edge-cache.ts";
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../errors.ts";
 import { imageTags, ociReference, ociRepositoryPublic, publishTag, workspaceNameById } from "../images/oci-tags.ts";
+import { checkPushSecrets, insertPendingPushes, loadPushViews, pushPlan } from "../images/pushes.ts";
 import { rememberResolved, resolvedWorkspaceName } from "../images/resolved-chains.ts";
 import {
   cachedImageId,
@@ -142,7 +143,11 @@ imagesApp.openapi(
     const workspaceId = await workspaceOf(c);
     const view = await loadImageView(c.env.DB, workspaceId, id);
     if (!view) throw notFound(`Image '${id}'`);
-    return c.json({ ...view, tags: await imageTags(c.env, new URL(c.req.url).origin, workspaceId, id) }, 200);
+    const [tagList, pushes] = await Promise.all([
+      imageTags(c.env, new URL(c.req.url).origin, workspaceId, id),
+      loadPushViews(c.env.DB, workspaceId, id),
+    ]);
+    return c.json({ ...view, tags: tagList, ...(pushes ? { pushes } : {}) }, 200);
   },
 );
 
@@ -156,7 +161,7 @@ async function answerRemembered(
   body: ImageRequest,
   origin: string,
 ): Promise<Submission | null> {
-  if (image.freshFrom !== image.layerKeys.length) return null;
+  if (image.freshFrom !== image.layerKeys.length || body.push) return null;
   const cachedId = await cachedImageId(image.workspaceId, image.layerKeys.at(-1)!, image.runtimeMounts);
   const workspaceName = resolvedWorkspaceName(image.workspaceId, cachedId);
   if (workspaceName === null) return null;
@@ -191,11 +196,13 @@ async function submit(
   // The hot path: a fully cached chain costs one read and no Durable Object (plus one write, the
   // first time), and nothing at all when this isolate has answered it before (`answerRemembered`).
   const cachedId = await cachedImageId(image.workspaceId, keys.at(-1)!, image.runtimeMounts);
-  const everyLayerMayBeCached = image.freshFrom === keys.length;
+  // A push needs a runner even for a cached image: never answered from the cache alone.
+  const everyLayerMayBeCached = image.freshFrom === keys.length && !body.push;
   const { cached, known, workspaceName } = await probeChain(env.DB, image.workspaceId, keys, cachedId);
   if (workspaceName === null) throw notFound("Workspace");
   let prefix = 0;
   while (prefix < image.freshFrom && cached.has(keys[prefix]!)) prefix++;
+  if (body.push) return submitWithPush(env, ctx, image, body, { origin, workspaceName, prefix, cached });
   if (prefix === keys.length) {
     // Every cached resolve of a chain shares its content-addressed image; a reserved Idempotency-Key
     // is moved to it, so a retry answers the same image and later submissions can skip the key.
@@ -238,6 +245,58 @@ async function submit(
     status: rest,
     buildId: image.buildId,
     layers: keys.map((key, index) => ({ index, key, status: index < prefix ? "succeeded" : rest })),
+  };
+}
+
+/**
+ * A submission with `push` gets a build of its own (decision 0019), created here rather than
+ * through the top key's LayerBuild: pushes are per submission, so it joins no other build. It
+ * claims its layers like any build (waiting for another build of the same key, using cached
+ * ones) and dispatches one job that builds what is left and pushes, or only pushes.
+ */
+async function submitWithPush(
+  env: Env,
+  ctx: WaitUntil | undefined,
+  image: NewImage,
+  body: ImageRequest,
+  chain: { origin: string; workspaceName: string; prefix: number; cached: Map<string, { key: string; reference: string }> },
+): Promise<Submission> {
+  const keys = image.layerKeys;
+  const { origin, workspaceName, cached } = chain;
+  // A fully cached chain gives its build the top layer only, found cached when claimed.
+  const from = Math.min(chain.prefix, keys.length - 1);
+  const todo = body.layers.slice(from);
+  if (chain.prefix < keys.length) await checkReferences(env, image.workspaceId, todo, body.requiredSecretKeys ?? {});
+  const buildId = newId("bd");
+  const plan = pushPlan(body, image.id, buildId, new Date());
+  await checkPushSecrets(env, image.workspaceId, plan);
+  await insertPendingPushes(env.DB, image.workspaceId, buildId, plan);
+  const parent = from > 0 ? cached.get(keys[from - 1]!)! : null;
+  await env.BUILD.getByName(buildId).create({
+    buildId,
+    workspaceId: image.workspaceId,
+    workspaceName,
+    origin,
+    mode: image.mode,
+    freshFrom: image.freshFrom,
+    builderVersion: body.builderVersion,
+    parentKey: parent?.key ?? null,
+    parentReference: parent?.reference ?? null,
+    layers: todo.map((spec, i) => ({ index: from + i, key: keys[from + i]!, spec })),
+    timeoutMs: timeoutMsFor(body.timeoutSeconds),
+    requestId: currentRequestId(),
+    push: plan,
+  });
+  image.buildId = buildId;
+  const buildStatus = await insertImageWithBuildStatus(env.DB, image);
+  await writeTag(env, ctx, { origin, workspaceName }, image, body.tag);
+  const rest = imageStatusOfBuild(buildStatus ?? undefined);
+  return {
+    id: image.id,
+    // Until its targets are pushed the submission is not final, even when every layer was cached.
+    status: rest === "succeeded" ? "building" : rest,
+    buildId,
+    layers: keys.map((key, index) => ({ index, key, status: index < chain.prefix ? "succeeded" : rest })),
   };
 }
 

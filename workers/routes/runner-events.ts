@@ -38,6 +38,7 @@ const REFUSALS: Record<string, ApiError> = {
   stale_attempt: conflict("stale_attempt", "This attempt is no longer current (retried, cancelled or finished). Stop the job."),
   duplicate_event: conflict("duplicate_event", "This webhook-id was already processed; nothing changed. Treat it as delivered."),
   unknown_layer: conflict("unknown_layer", "This job does not build that layer (or it is not being built now)."),
+  unknown_push_target: conflict("unknown_push_target", "This job does not push to that target."),
   log_gap_too_large: conflict(
     "log_gap_too_large",
     "Too many log chunks are missing before this one. Resend from the first unacknowledged sequence number.",

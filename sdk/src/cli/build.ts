@@ -1,4 +1,5 @@
 /** `kiln build FILE`: loads the module and builds the Image it exports. */
+import { spawnSync } from "node:child_process";
 import type { KilnClient } from "../client.ts";
 import { Image } from "../image.ts";
 import { loadImageModule } from "./load-module.ts";
@@ -13,6 +14,12 @@ export type BuildCommandOptions = {
   logs?: boolean;
   /** `--timeout SECONDS`: the time limit of each build attempt. */
   timeout?: number;
+  /** `--push REF` (repeatable), `--push-secret NAME`, `--label k=v`, `--source`, `--revision` (decision 0019). */
+  push?: string[];
+  pushSecret?: string;
+  label?: string[];
+  source?: string;
+  revision?: string;
 };
 
 /** How the output should look: `--json`, `--quiet`, `--no-color`. */
@@ -30,6 +37,7 @@ export async function buildCommand(client: KilnClient, mode: OutputMode, file: s
       signal: interrupts.signal,
       ...(opts.timeout === undefined ? {} : { timeoutSeconds: opts.timeout }),
       ...(opts.tag ? { tag: opts.tag } : {}),
+      ...pushOptions(opts),
       forceBuild: !!opts.forceBuild,
       ignoreCache: !!opts.ignoreCache,
       // --quiet and --json print the result only: no log, no progress.
@@ -39,8 +47,45 @@ export async function buildCommand(client: KilnClient, mode: OutputMode, file: s
       ...(mode.color === false ? { color: false } : {}),
     })
     .finally(interrupts.stop);
-  const result = { imageId: built.imageId, reference: built.reference, digest: built.digest, uploadedBytes: built.uploadedBytes };
-  emit(json, result, () => `Built ${built.imageId}\n  reference ${built.reference}\n  digest    ${built.digest}`);
+  const result = {
+    imageId: built.imageId,
+    reference: built.reference,
+    digest: built.digest,
+    uploadedBytes: built.uploadedBytes,
+    ...(built.pushes ? { pushes: built.pushes } : {}),
+  };
+  const pushed = (built.pushes ?? []).map((p) => `\n  pushed    ${p.reference}@${p.digest}`).join("");
+  emit(json, result, () => `Built ${built.imageId}\n  reference ${built.reference}\n  digest    ${built.digest}${pushed}`);
+}
+
+/** The push options of `kiln build`: `--label k=v` split, the revision from git when pushing from a git checkout. */
+function pushOptions(opts: BuildCommandOptions): Record<string, unknown> {
+  const labels: Record<string, string> = {};
+  for (const pair of opts.label ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0)
+      throw new CliError(`--label ${JSON.stringify(pair)} is not KEY=VALUE.`, {
+        fix: "Write --label org.example.team=builds",
+        exitCode: EXIT.usage,
+      });
+    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  // Without --push the others are passed on as given, for build() to refuse (never dropped silently).
+  const revision = opts.revision ?? (opts.push?.length ? gitRevision() : undefined);
+  return {
+    ...(opts.push?.length ? { push: opts.push } : {}),
+    ...(opts.pushSecret ? { pushSecret: opts.pushSecret } : {}),
+    ...(Object.keys(labels).length ? { labels } : {}),
+    ...(opts.source ? { source: opts.source } : {}),
+    ...(revision ? { revision } : {}),
+  };
+}
+
+// The checkout's commit, when the command runs in a git repository with git installed.
+function gitRevision(): string | undefined {
+  const git = spawnSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const rev = git.status === 0 ? git.stdout.trim() : "";
+  return /^[0-9a-f]{40,64}$/.test(rev) ? rev : undefined;
 }
 
 /**

@@ -21,6 +21,11 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
     .option("--ignore-cache", "rebuild without reading or replacing the cache")
     .option("--no-logs", "do not stream build output")
     .option("--timeout <seconds>", "time limit of each build attempt (60 to 86400 s; default 3600)", parseSeconds)
+    .option("--push <ref>", "copy the built image to REF (host/name:tag); repeatable", collect, [])
+    .option("--push-secret <name>", "the Kiln secret with the login for the --push targets")
+    .option("--label <key=value>", "set a label in the pushed images' config; repeatable", collect, [])
+    .option("--source <url>", "org.opencontainers.image.source of pushed images")
+    .option("--revision <rev>", "org.opencontainers.image.revision of pushed images (default with --push: git rev-parse HEAD)")
     .action(async (file: string, opts) => {
       const g = ctx.globals();
       await buildCommand(ctx.client(), { json: ctx.json(), quiet: g.quiet, color: g.color }, file, opts);
@@ -174,4 +179,9 @@ function formatBytes(bytes: number): string {
     unit++;
   }
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+// Commander's accumulator for repeatable options.
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
