@@ -15,4 +15,5 @@ export * from "./layer-spec.ts";
 export * from "./names.ts";
 export * from "./runner-protocol.ts";
 export * from "./version.ts";
+export * from "./webhook-subscriptions.ts";
 export * from "./webhooks.ts";

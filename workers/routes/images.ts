@@ -40,6 +40,7 @@ import { type ImageRequest, ImageRequestSchema, parseSubmission } from "../image
 import { type ImageStatus, imageStatusOfBuild } from "../images/view.ts";
 import { currentRequestId } from "../log.ts";
 import { checkRequiredKeys } from "../secrets/store.ts";
+import { notifyCachedImage, notifyImage } from "../webhooks/notify.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "./common.ts";
 
 /** The images sub-app, mounted at the root. */
@@ -168,7 +169,7 @@ async function submit(
     await writeTag(env, ctx, { origin, workspaceName: remembered }, answered, body.tag);
     return cachedAnswer(answered);
   }
-  const { cached, known, workspaceName } = await probeChain(env.DB, image.workspaceId, keys, cachedId);
+  const { cached, known, workspaceName, webhooks } = await probeChain(env.DB, image.workspaceId, keys, cachedId);
   if (workspaceName === null) throw notFound("Workspace");
   let prefix = 0;
   while (prefix < image.freshFrom && cached.has(keys[prefix]!)) prefix++;
@@ -178,6 +179,15 @@ async function submit(
     if (idempotent || !known) await insertImage(env.DB, answered);
     if (everyLayerMayBeCached && !idempotent) rememberResolved(image.workspaceId, workspaceName, cachedId);
     await writeTag(env, ctx, { origin, workspaceName }, answered, body.tag);
+    // A new image, final at once: its subscribers hear `build.succeeded` (once per image; repeats answer the same image).
+    if ((idempotent || !known) && webhooks > 0) {
+      const tags = body.tag ? [{ name: body.tag, reference: ociReference(origin, workspaceName, body.tag) }] : [];
+      await notifyCachedImage(
+        env,
+        { workspaceId: image.workspaceId, workspaceName, origin },
+        { id: answered.id, topReference: cached.get(keys.at(-1)!)!.reference, tags },
+      );
+    }
     return cachedAnswer(answered);
   }
   const todo = body.layers.slice(prefix);
@@ -207,6 +217,8 @@ async function submit(
   await writeTag(env, ctx, { origin, workspaceName }, image, body.tag);
   // The build's row may lag a memoised success by a moment; the object's answer is authoritative then.
   const rest: ImageStatus = result.outcome === "cached" ? "succeeded" : imageStatusOfBuild(buildStatus ?? undefined);
+  // Final already (a memoised failure, a build that ended before this row existed): the build's own notice may have missed it.
+  if (final(rest)) await notifyImage(env, image.id, { workspaceId: image.workspaceId, workspaceName, origin });
   return {
     id: image.id,
     status: rest,
