@@ -9,8 +9,9 @@
  * @example
  * await env.WEBHOOK_DELIVERY.getByName(subscriptionId).enqueue({ subscriptionId, eventId, type, imageId, body });
  */
-import type { WebhookDelivery as DeliveryView } from "@kiln-build/protocol";
+
 import { DurableObject } from "cloudflare:workers";
+import type { WebhookDelivery as DeliveryView } from "@kiln-build/protocol";
 import { log } from "../workers/log.ts";
 import { ATTEMPT_TIMEOUT_MS, type AttemptOutcome, attemptDelivery } from "../workers/webhooks/attempt.ts";
 import { nextAttemptMs, retrySchedule } from "../workers/webhooks/schedule.ts";

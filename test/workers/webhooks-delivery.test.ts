@@ -8,8 +8,8 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { WebhookDelivery } from "../../durable-objects/webhook-delivery.ts";
-import { DEFAULT_RETRY_SCHEDULE_MS } from "../../workers/webhooks/schedule.ts";
 import { notifyBuildEnded } from "../../workers/webhooks/notify.ts";
+import { DEFAULT_RETRY_SCHEDULE_MS } from "../../workers/webhooks/schedule.ts";
 import { apiJson, chain, completeJob, newFleet, newTenant, nthJob, sendEvent, settle, submitImage } from "./helpers.ts";
 
 const HOOKS = "https://hooks.kiln.test/";
