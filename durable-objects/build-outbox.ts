@@ -4,6 +4,7 @@
  */
 
 import { log } from "../workers/log.ts";
+import { notifyBuildEnded } from "../workers/webhooks/notify.ts";
 import { type LayerResult, revokeJobTokens, syncBuildRow, writeLayerResult } from "./build-d1.ts";
 import type { BuildLogs } from "./build-logs.ts";
 import { type PushResult, writePushResult } from "./build-push.ts";
@@ -57,6 +58,9 @@ export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: Outbox
         store.load()!,
         store.layers().map((l) => l.key),
       );
+      // Queued once, when the build ends, after its layer results: D1 now shows its images final.
+      // Webhook subscribers are told (idempotent per image, so a retried item enqueues nothing twice).
+      await notifyBuildEnded(env, rec.id, { workspaceId: rec.workspaceId, workspaceName: rec.workspaceName, origin: rec.origin });
       return;
     }
     default:

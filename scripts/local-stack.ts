@@ -22,6 +22,8 @@ export const DEV_SCOPES = [
   "fleets:read",
   "fleets:write",
   "tokens:write",
+  "webhooks:read",
+  "webhooks:write",
 ];
 
 /** What survives restarts (`state.json`); secrets live in their own 0600 files. */

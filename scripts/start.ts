@@ -120,6 +120,9 @@ const worker = startChild(
     paths.persist,
     "--env-file",
     paths.secretsEnv,
+    // Local development: webhooks may go to receivers on this machine (docs/security.md).
+    "--var",
+    "WEBHOOKS_ALLOW_PRIVATE:true",
     "--show-interactive-dev-session=false",
     ...(verbose ? [] : ["--log-level", "warn"]),
   ],

@@ -7,7 +7,15 @@ interface KilnSecrets {
   /** Key-encryption key for secrets at rest: base64 of 32 random bytes. */
   KILN_SECRET_KEY?: string;
 }
-interface Env extends KilnSecrets {}
+// Vars only local stacks set (scripts/start.ts, test/node/registry-harness.ts, with `--var`);
+// production leaves them unset and gets the defaults (decision 0017).
+interface KilnLocalVars {
+  /** "true": webhooks may go to loopback and private addresses and over http (local development only). */
+  WEBHOOKS_ALLOW_PRIVATE?: string;
+  /** Comma-separated delays in ms before each webhook attempt; unset: the Standard Webhooks schedule. */
+  WEBHOOK_RETRY_SCHEDULE_MS?: string;
+}
+interface Env extends KilnSecrets, KilnLocalVars {}
 declare namespace Cloudflare {
-  interface Env extends KilnSecrets {}
+  interface Env extends KilnSecrets, KilnLocalVars {}
 }

@@ -25,6 +25,7 @@ import { secretsApp } from "./routes/secrets.ts";
 import { statusPageApp } from "./routes/status-page.ts";
 import { tagsApp } from "./routes/tags.ts";
 import { tokensApp } from "./routes/tokens.ts";
+import { webhooksApp } from "./routes/webhooks.ts";
 import { workspacesApp } from "./routes/workspaces.ts";
 
 const app = new OpenAPIHono<AppEnv>({
@@ -58,6 +59,7 @@ app.route("/", statusPageApp);
 app.route("/", buildsApp);
 app.route("/", runnerEventsApp);
 app.route("/", adminApp);
+app.route("/", webhooksApp);
 
 // Every mounted route must be in the document (test/workers/openapi-coverage.test.ts).
 app.doc31("/openapi.json", openApiConfig);
@@ -77,3 +79,4 @@ export { Build } from "../durable-objects/build.ts";
 export { FleetScheduler } from "../durable-objects/fleet-scheduler.ts";
 export { LayerBuild } from "../durable-objects/layer-build.ts";
 export { RegistryUpload } from "../durable-objects/registry-upload.ts";
+export { WebhookDelivery } from "../durable-objects/webhook-delivery.ts";

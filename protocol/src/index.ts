@@ -16,4 +16,5 @@ export * from "./names.ts";
 export * from "./push.ts";
 export * from "./runner-protocol.ts";
 export * from "./version.ts";
+export * from "./webhook-subscriptions.ts";
 export * from "./webhooks.ts";

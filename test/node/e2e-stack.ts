@@ -32,6 +32,8 @@ export const ALL_SCOPES = [
   "fleets:read",
   "fleets:write",
   "tokens:write",
+  "webhooks:read",
+  "webhooks:write",
 ];
 
 /** The address of a running stack and its admin token. */

@@ -16,6 +16,8 @@ const WRANGLER = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
 /** The admin token the harness passes to the Worker. */
 export const ADMIN_TOKEN = "kiln-registry-test-admin-0123456789abcdef";
 const SECRET_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+/** The webhook retry schedule of the test stack: at once, then 1 s apart, four attempts in all. */
+export const TEST_WEBHOOK_SCHEDULE_MS = [0, 1000, 1000, 1000];
 
 /** A running `wrangler dev`. */
 export type Stack = { url: string; host: string; dir: string; stop: () => Promise<void> };
@@ -75,6 +77,12 @@ export async function startStack(options: { transformConfig?: (toml: string) => 
       `KILN_ADMIN_TOKEN:${ADMIN_TOKEN}`,
       "--var",
       `KILN_SECRET_KEY:${SECRET_KEY}`,
+      // Local development mode for webhooks (decision 0017): receivers on loopback, and retries
+      // seconds apart instead of the production schedule's minutes and hours.
+      "--var",
+      "WEBHOOKS_ALLOW_PRIVATE:true",
+      "--var",
+      `WEBHOOK_RETRY_SCHEDULE_MS:${TEST_WEBHOOK_SCHEDULE_MS.join(",")}`,
     ],
     { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );

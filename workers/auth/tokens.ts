@@ -24,6 +24,8 @@ export const SCOPES = [
   "fleets:write",
   "fleets:admin",
   "tokens:write",
+  "webhooks:read",
+  "webhooks:write",
 ] as const;
 /** One permission. */
 export type Scope = (typeof SCOPES)[number];

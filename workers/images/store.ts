@@ -9,6 +9,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { type BuildStatusColumn, buildLayers, builds } from "../db/schema/builds.ts";
 import { idempotencyKeys, images, type StoredRuntimeMount } from "../db/schema/images.ts";
 import { layers } from "../db/schema/layers.ts";
+import { webhookSubscriptions } from "../db/schema/webhooks.ts";
 import { workspaces } from "../db/schema/workspaces.ts";
 import { type ImageView, imageView, type LayerResultRow } from "./view.ts";
 
@@ -23,26 +24,33 @@ export type NewImage = {
   runtimeMounts: StoredRuntimeMount[];
 };
 
-/** What one read knows about a chain: its cache rows, whether its cached image row exists, the workspace's name. */
-export type ChainProbe = { cached: Map<string, LayerResultRow>; known: boolean; workspaceName: string | null };
+/** What one read knows about a chain: its cache rows, whether its cached image row exists, the workspace's name, its webhook count. */
+export type ChainProbe = { cached: Map<string, LayerResultRow>; known: boolean; workspaceName: string | null; webhooks: number };
 
 /**
  * Everything a submission needs from D1, in ONE read: the chain's cache rows, whether the
- * chain's content-addressed image row (`cachedImageId`) exists, and the workspace's name. A
+ * chain's content-addressed image row (`cachedImageId`) exists, the workspace's name and how
+ * many webhook subscriptions it has (a new cached image notifies them). A
  * fully cached chain is answered from it alone; it is a read, so a D1 replica can serve it.
  * Keys travel as one JSON parameter (`json_each`): D1 binds at most 100 parameters and a chain
  * may have 256 layers.
  */
 export async function probeChain(db: D1Database, workspaceId: string, keys: string[], cachedId: string): Promise<ChainProbe> {
-  const row = await drizzle(db).get<{ cached: string; known: number; name: string | null }>(sql`
+  const row = await drizzle(db).get<{ cached: string; known: number; name: string | null; webhooks: number }>(sql`
     SELECT (SELECT json_group_array(json_object('key', ${layers.key}, 'digest', ${layers.digest}, 'reference', ${layers.reference},
                                                 'sizeBytes', ${layers.sizeBytes}, 'buildId', ${layers.buildId}))
               FROM ${layers} WHERE ${layers.workspaceId} = ${workspaceId}
               AND ${layers.key} IN (SELECT value FROM json_each(${JSON.stringify(keys)}))) AS cached,
            (SELECT count(*) FROM ${images} WHERE ${images.id} = ${cachedId}) AS known,
-           (SELECT ${workspaces.name} FROM ${workspaces} WHERE ${workspaces.id} = ${workspaceId}) AS name`);
+           (SELECT ${workspaces.name} FROM ${workspaces} WHERE ${workspaces.id} = ${workspaceId}) AS name,
+           (SELECT count(*) FROM ${webhookSubscriptions} WHERE ${webhookSubscriptions.workspaceId} = ${workspaceId}) AS webhooks`);
   const rows = JSON.parse(row?.cached ?? "[]") as LayerResultRow[];
-  return { cached: new Map(rows.map((r) => [r.key, r])), known: (row?.known ?? 0) > 0, workspaceName: row?.name ?? null };
+  return {
+    cached: new Map(rows.map((r) => [r.key, r])),
+    known: (row?.known ?? 0) > 0,
+    workspaceName: row?.name ?? null,
+    webhooks: row?.webhooks ?? 0,
+  };
 }
 
 /**

@@ -17,7 +17,6 @@ import { newId } from "../../durable-objects/storage.ts";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { authenticateCached } from "../auth/token-cache.ts";
-import { contextStatus } from "../contexts/store.ts";
 import { d1QueryTiming, markHandlerStart } from "../db/query-counter.ts";
 import type { StoredRuntimeMount } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
@@ -25,6 +24,7 @@ import { executionContextOf, invalidateTagCaches, type WaitUntil } from "../edge
 import { ApiError, badRequest, conflict, forbidden, notFound } from "../errors.ts";
 import { imageTags, ociReference, ociRepositoryPublic, publishTag, workspaceNameById } from "../images/oci-tags.ts";
 import { checkPushSecrets, insertPendingPushes, loadPushViews, pushPlan } from "../images/pushes.ts";
+import { checkReferences } from "../images/references.ts";
 import { rememberResolved, resolvedWorkspaceName } from "../images/resolved-chains.ts";
 import {
   cachedImageId,
@@ -41,7 +41,7 @@ import {
 import { type ImageRequest, ImageRequestSchema, parseSubmission } from "../images/submission.ts";
 import { type ImageStatus, imageStatusOfBuild } from "../images/view.ts";
 import { currentRequestId } from "../log.ts";
-import { checkRequiredKeys } from "../secrets/store.ts";
+import { notifyCachedImage, notifyImage } from "../webhooks/notify.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "./common.ts";
 
 /** The images sub-app, mounted at the root. */
@@ -198,7 +198,7 @@ async function submit(
   const cachedId = await cachedImageId(image.workspaceId, keys.at(-1)!, image.runtimeMounts);
   // A push needs a runner even for a cached image: never answered from the cache alone.
   const everyLayerMayBeCached = image.freshFrom === keys.length && !body.push;
-  const { cached, known, workspaceName } = await probeChain(env.DB, image.workspaceId, keys, cachedId);
+  const { cached, known, workspaceName, webhooks } = await probeChain(env.DB, image.workspaceId, keys, cachedId);
   if (workspaceName === null) throw notFound("Workspace");
   let prefix = 0;
   while (prefix < image.freshFrom && cached.has(keys[prefix]!)) prefix++;
@@ -211,6 +211,15 @@ async function submit(
     if (idempotencyKey) await repointIdempotencyKey(env.DB, image.workspaceId, idempotencyKey, image.id, cachedId);
     if (everyLayerMayBeCached) rememberResolved(image.workspaceId, workspaceName, cachedId);
     await writeTag(env, ctx, { origin, workspaceName }, answered, body.tag);
+    // A new image, final at once: its subscribers hear `build.succeeded` (once per image; repeats answer the same image).
+    if (!known && webhooks > 0) {
+      const tags = body.tag ? [{ name: body.tag, reference: ociReference(origin, workspaceName, body.tag) }] : [];
+      await notifyCachedImage(
+        env,
+        { workspaceId: image.workspaceId, workspaceName, origin },
+        { id: answered.id, topReference: cached.get(keys.at(-1)!)!.reference, tags },
+      );
+    }
     return cachedAnswer(answered);
   }
   const todo = body.layers.slice(prefix);
@@ -240,6 +249,8 @@ async function submit(
   await writeTag(env, ctx, { origin, workspaceName }, image, body.tag);
   // The build's row may lag a memoised success by a moment; the object's answer is authoritative then.
   const rest: ImageStatus = result.outcome === "cached" ? "succeeded" : imageStatusOfBuild(buildStatus ?? undefined);
+  // Final already (a memoised failure, a build that ended before this row existed): the build's own notice may have missed it.
+  if (final(rest)) await notifyImage(env, image.id, { workspaceId: image.workspaceId, workspaceName, origin });
   return {
     id: image.id,
     status: rest,
@@ -298,45 +309,6 @@ async function submitWithPush(
     buildId,
     layers: keys.map((key, index) => ({ index, key, status: index < chain.prefix ? "succeeded" : rest })),
   };
-}
-
-// Secrets the layers to build use must exist (with their required keys); their contexts must have been uploaded.
-async function checkReferences(env: Env, workspaceId: string, todo: LayerSpec[], requiredKeys: Record<string, string[]>): Promise<void> {
-  const names = new Set<string>();
-  for (const layer of todo) {
-    for (const name of layer.secrets) names.add(name);
-    if (layer.registryAuth) names.add(layer.registryAuth.secret);
-  }
-  await checkRequiredKeys(
-    env,
-    workspaceId,
-    [...names].map((name) => ({ name, requiredKeys: requiredKeys[name] ?? [] })),
-  );
-  const declared = todo.flatMap((l) => (l.context ? [l.context] : []));
-  const { missing, sizes } = await contextStatus(
-    env,
-    workspaceId,
-    declared.map((d) => d.digest),
-  );
-  if (missing.length > 0) {
-    throw new ApiError(
-      422,
-      "context_not_found",
-      `Build context ${missing[0]} has not been uploaded${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}. Upload it with PUT /v1/contexts/<digest> first.`,
-      { missing },
-    );
-  }
-  // The runner is told the declared size; it must be the uploaded tarball's, not whatever the client claims.
-  const wrong = declared.find((d) => sizes.get(d.digest) !== d.sizeBytes);
-  if (wrong) {
-    const storedBytes = sizes.get(wrong.digest)!;
-    throw new ApiError(
-      422,
-      "context_size_mismatch",
-      `Build context ${wrong.digest} is ${storedBytes} bytes as uploaded, but the layer declares ${wrong.sizeBytes}. Declare the tarball's exact size in bytes.`,
-      { digest: wrong.digest, declaredBytes: wrong.sizeBytes, storedBytes },
-    );
-  }
 }
 
 async function writeTag(

@@ -12,6 +12,7 @@ import { registerHealthCommands } from "./commands/health.ts";
 import { registerImageCommands } from "./commands/images.ts";
 import { registerSecretCommands } from "./commands/secrets.ts";
 import { registerTokenCommands } from "./commands/tokens.ts";
+import { registerWebhookCommands } from "./commands/webhooks.ts";
 import { isLocalServer, resolveConnection } from "./config.ts";
 import { cliContext, type Globals } from "./context.ts";
 import { type ErrorContext, EXIT, printError, toCliError } from "./output.ts";
@@ -35,6 +36,7 @@ export function createProgram(setExitCode: (code: number) => void): Command {
   registerSecretCommands(program, ctx);
   registerTokenCommands(program, ctx);
   registerFleetCommands(program, ctx);
+  registerWebhookCommands(program, ctx);
   registerAdminCommands(program, ctx);
   registerHealthCommands(program, ctx);
   registerCompletionCommand(program);
