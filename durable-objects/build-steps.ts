@@ -22,6 +22,7 @@ import type { BuildLogs } from "./build-logs.ts";
 import { isAttemptLive, type MachineEvent } from "./build-machine.ts";
 import type { BuildLayer } from "./build-spec.ts";
 import type { BuildStore } from "./build-store.ts";
+import type { BuildTimeline } from "./build-timeline-store.ts";
 import { candidateFleets, noFleetMessage } from "./fleet-choice.ts";
 import { composeJob, declaredSecrets } from "./job.ts";
 import { RETRY_POLICY } from "./retry-policy.ts";
@@ -33,6 +34,7 @@ export type StepContext = {
   store: BuildStore;
   logs: BuildLogs;
   timers: Timers;
+  timeline: BuildTimeline;
   apply: (event: MachineEvent) => boolean;
   takeSlot: (fleetId: string) => void;
 };

@@ -6,6 +6,7 @@ import type { LayerSpec } from "@kiln-build/protocol";
 import { LOG_PENDING_ENTRIES, LOG_TABLES } from "./build-logs.ts";
 import type { BuildStatus, FailureReason, MachineState } from "./build-machine.ts";
 import type { BuildLayer, BuildSpec } from "./build-spec.ts";
+import { TIMELINE_TABLES } from "./build-timeline-store.ts";
 import type { BuildMode } from "./join-policy.ts";
 import { TIMERS_TABLE } from "./storage.ts";
 
@@ -34,6 +35,8 @@ export const BUILD_MIGRATIONS = [
   LOG_PENDING_ENTRIES,
   // Cached layers found missing from the registry, by the attempt that found them (each is rebuilt once).
   "CREATE TABLE missing_layers (key TEXT PRIMARY KEY, attempt_no INTEGER NOT NULL, found_ms INTEGER NOT NULL)",
+  // The build's timeline: status marks, runner phase spans and each attempt's runner clock offset.
+  TIMELINE_TABLES,
 ];
 
 /**

@@ -24,6 +24,7 @@ import { BuildLogs, type LogChunk } from "./build-logs.ts";
 import { isTerminal, type MachineEvent } from "./build-machine.ts";
 import type { BuildSpec } from "./build-spec.ts";
 import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
+import { BuildTimeline, type TimelineRecord, timelineRecord } from "./build-timeline-store.ts";
 import { targetReference } from "./job.ts";
 import { buildsOnParent, parentImage, pulledLayer, type StoredRecipe } from "./report-checks.ts";
 import { checkLayerReport, diagnoseFailure } from "./report-verify.ts";
@@ -66,6 +67,7 @@ export class Build extends DurableObject<Env> {
   readonly #store: BuildStore;
   readonly #logs: BuildLogs;
   readonly #timers: Timers;
+  readonly #timeline: BuildTimeline;
   #work: Promise<void> = Promise.resolve();
   #events: Promise<unknown> = Promise.resolve();
   #flushing: Promise<void> = Promise.resolve();
@@ -78,6 +80,7 @@ export class Build extends DurableObject<Env> {
     this.#store = new BuildStore(ctx.storage.sql);
     this.#logs = new BuildLogs(ctx.storage.sql);
     this.#timers = new Timers(ctx.storage);
+    this.#timeline = new BuildTimeline(ctx.storage.sql);
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, BUILD_MIGRATIONS));
   }
 
@@ -167,6 +170,7 @@ export class Build extends DurableObject<Env> {
     const chunk = event.type === "log" ? { seq: event.seq, entries: [event] } : event.type === "logs" ? event : null;
     if (chunk && this.#logs.append(attemptNo, chunk, now) === "overflow") return { ok: false, error: { code: "log_gap_too_large" } };
     this.#store.markSeen(webhookId, now);
+    this.#timeline.fromRunner(attemptNo, event, now);
     if (plan.built) {
       const { index, ...result } = plan.built;
       this.#store.setLayer(index, "built", result);
@@ -256,6 +260,11 @@ export class Build extends DurableObject<Env> {
     }
   }
 
+  /** What the build's timeline is made of (timeline.ts assembles it); null for an unknown build. */
+  async timelineRecord(): Promise<TimelineRecord | null> {
+    return timelineRecord(this.#store, this.#timeline, Date.now());
+  }
+
   /** Runs due timers (at-least-once; every step is idempotent). */
   override async alarm(): Promise<void> {
     await this.#runDue();
@@ -272,7 +281,7 @@ export class Build extends DurableObject<Env> {
   }
 
   #parts(): BuildParts {
-    return { store: this.#store, logs: this.#logs, timers: this.#timers };
+    return { store: this.#store, logs: this.#logs, timers: this.#timers, timeline: this.#timeline };
   }
 
   #timerContext(): TimerContext {

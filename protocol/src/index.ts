@@ -14,5 +14,6 @@ export * from "./gpu.ts";
 export * from "./layer-spec.ts";
 export * from "./names.ts";
 export * from "./runner-protocol.ts";
+export * from "./timeline.ts";
 export * from "./version.ts";
 export * from "./webhooks.ts";

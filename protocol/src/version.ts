@@ -11,4 +11,4 @@ export const KILN_VERSION = "0.2.0";
  * The runner protocol version: the shape and meaning of a dispatched job and of the events
  * a runner reports. A runner refuses a job whose version it does not speak.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;

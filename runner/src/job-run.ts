@@ -34,6 +34,7 @@ import {
 import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
+import { PhaseRecorder } from "./phase-recorder.ts";
 import { PublishQueue } from "./publish-queue.ts";
 import type { PythonCache } from "./python-standalone.ts";
 import { baseImageLogin, loginSecrets, type RegistryLogin } from "./registry-auth.ts";
@@ -67,6 +68,8 @@ type Execution = {
   /** Directories, storage claim and built images, removed afterwards. */
   files: JobFiles;
   shipper: LogShipper | null;
+  /** The layers' phase spans for the timeline; flushed before the final event. */
+  phases: PhaseRecorder | null;
   /** The `layer_succeeded` deliveries, chained in layer order. */
   layerEvents: Promise<unknown>;
   /** The layer (or chain's first layer) building now, named by a failure that names none. */
@@ -134,6 +137,7 @@ export class JobRun {
       masker: new SecretMasker(jobSecretValues(this.job), this.#deps.config.maskMinLength),
       files: noJobFiles(),
       shipper: null,
+      phases: null,
       layerEvents: Promise.resolve(),
       current: null,
       publishing: new PublishQueue<LayerResult>(),
@@ -174,7 +178,13 @@ export class JobRun {
     // A job stopped while it was being prepared (a deadline already past) ends before it has a log.
     if (this.#stopReason) throw this.#stopped();
     const shipper = this.#startShipper(run, workDir);
+    run.phases = new PhaseRecorder({
+      deliver: (body) => this.#events.deliver(body, this.#giveUp.signal),
+      mask: (text) => run.masker.mask(text),
+      progress: (line) => storage.backend.chainProgress(line),
+    });
     const env: LayerBuildEnv = {
+      phases: run.phases,
       ...this.#deps,
       backend: storage.backend,
       janitor: storage.janitor,
@@ -196,7 +206,7 @@ export class JobRun {
     await this.#buildLayers(run, env);
     await run.publishing.settled();
     if (run.publishing.failure) throw run.publishing.failure;
-    await this.#finish(shipper, run.layerEvents, { type: "succeeded" });
+    await this.#finish(shipper, Promise.all([run.layerEvents, run.phases.flush()]), { type: "succeeded" });
     this.#deps.logger.info("job succeeded", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length });
     return { status: "succeeded" };
   }
@@ -298,7 +308,7 @@ export class JobRun {
     }
     const message = run.masker.mask(failure.message).slice(0, MAX_MESSAGE);
     run.shipper?.system(failure.layerKey, `build failed (${failure.reason}): ${message}`);
-    await this.#finish(run.shipper, run.layerEvents, {
+    await this.#finish(run.shipper, Promise.all([run.layerEvents, run.phases?.flush()]), {
       type: "failed",
       reason: failure.reason,
       message,
