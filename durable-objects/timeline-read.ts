@@ -8,6 +8,7 @@ import type { BuildTimeline } from "@kiln-build/protocol";
 import { and, eq, inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { builds } from "../workers/db/schema/builds.ts";
+import { images } from "../workers/db/schema/images.ts";
 import { layers } from "../workers/db/schema/layers.ts";
 import { type TimelineRecord, timelineArchiveKey } from "./build-timeline-store.ts";
 import { assembleTimeline } from "./timeline.ts";
@@ -28,6 +29,7 @@ export async function loadBuildTimeline(env: Env, workspaceId: string, buildId: 
   // Archived (or archived while we asked): the object may be gone, R2 has the record.
   record ??= await archivedRecord(env, row.logArchive ?? (await archiveOf(env, buildId)));
   if (!record) return { ok: false, error: "unavailable" };
+  record = { ...record, layers: [...(await cachedPrefix(env, workspaceId, buildId, record)), ...record.layers] };
   const cachedKeys = record.layers.filter((l) => l.state === "cached").map((l) => l.key);
   const producers =
     cachedKeys.length === 0
@@ -38,6 +40,22 @@ export async function loadBuildTimeline(env: Env, workspaceId: string, buildId: 
           .where(and(eq(layers.workspaceId, workspaceId), inArray(layers.key, cachedKeys)));
   const byKey = new Map(producers.map((p) => [p.key, p.buildId]));
   return { ok: true, timeline: assembleTimeline(record, (key) => byKey.get(key) ?? null) };
+}
+
+/**
+ * The layers below the build's first, cached when it was submitted: the build knows only the
+ * layers it claimed, its images know the whole chain (every image of a build shares its top
+ * key, and so its whole chain).
+ */
+async function cachedPrefix(env: Env, workspaceId: string, buildId: string, record: TimelineRecord): Promise<TimelineRecord["layers"]> {
+  const first = record.layers[0]?.index ?? 0;
+  if (first === 0) return [];
+  const image = await drizzle(env.DB)
+    .select({ layerKeys: images.layerKeys })
+    .from(images)
+    .where(and(eq(images.workspaceId, workspaceId), eq(images.buildId, buildId)))
+    .get();
+  return (image?.layerKeys ?? []).slice(0, first).map((key, index) => ({ index, key, state: "cached" }));
 }
 
 async function archiveOf(env: Env, buildId: string): Promise<string | null> {
