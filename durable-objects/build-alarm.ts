@@ -131,7 +131,14 @@ async function claimLayers(ctx: TimerContext): Promise<void> {
     } else {
       if (rec.waitingKey !== layer.key) {
         ctx.logs.system(0, `waiting for build ${decision.holder}, which is building layer ${layer.key.slice(0, 12)}`, Date.now());
-        ctx.timeline.mark({ atMs: Date.now(), kind: "waiting_on", attemptNo: 0, fleetId: null, layerKey: layer.key, note: decision.holder });
+        ctx.timeline.mark({
+          atMs: Date.now(),
+          kind: "waiting_on",
+          attemptNo: 0,
+          fleetId: null,
+          layerKey: layer.key,
+          note: decision.holder,
+        });
       }
       store.setField("waiting_key", layer.key);
       ctx.timers.set("claim", Date.now() + RECLAIM_MS);

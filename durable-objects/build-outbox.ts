@@ -7,10 +7,11 @@ import { log } from "../workers/log.ts";
 import { type LayerResult, revokeJobTokens, syncBuildRow, writeLayerResult } from "./build-d1.ts";
 import type { BuildParts } from "./build-effects.ts";
 import type { BuildRecord, OutboxItem } from "./build-store.ts";
-import { timelineArchiveKey, timelineRecord } from "./build-timeline-store.ts";
+import { timelineArchiveKey } from "./build-timeline-store.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
 import { layerBuildName } from "./layer-build.ts";
 import { archivePrefix, writeArchive } from "./log-archive.ts";
+import { timelineRecord } from "./timeline-snapshot.ts";
 
 /** Performs one outbox item; throws to have it retried. */
 export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: OutboxItem, parts: BuildParts): Promise<void> {

@@ -6,7 +6,6 @@
  * assembles (timeline.ts) and what the log archive keeps in R2 once the build ended.
  */
 import type { RunnerEvent, RunnerPhase } from "@kiln-build/protocol";
-import type { BuildStore } from "./build-store.ts";
 
 /** The timeline tables (Build object migration 6). */
 export const TIMELINE_TABLES = `
@@ -147,27 +146,6 @@ export class BuildTimeline {
         };
       });
   }
-}
-
-/** A snapshot of everything the build's timeline is made of, or null before the build exists. */
-export function timelineRecord(store: BuildStore, timeline: BuildTimeline, nowMs: number): TimelineRecord | null {
-  const rec = store.load();
-  if (!rec) return null;
-  return {
-    buildId: rec.id,
-    status: rec.machine.status,
-    createdMs: rec.createdMs,
-    finishedMs: rec.finishedMs,
-    nowMs,
-    failedLayer: rec.failedLayer,
-    failureExitCode: rec.failureExitCode,
-    layers: store.layers().map((l) => ({ index: l.index, key: l.key, state: l.state })),
-    attempts: store
-      .attempts()
-      .map((a) => ({ attemptNo: a.attemptNo, fleetId: a.fleetId, dispatchedMs: a.dispatchedMs, endedMs: a.endedMs })),
-    marks: timeline.marks(),
-    phases: timeline.phases(),
-  };
 }
 
 /** Where the archived timeline record lives, next to the log archive's index. */

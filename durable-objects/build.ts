@@ -24,12 +24,13 @@ import { BuildLogs, type LogChunk } from "./build-logs.ts";
 import { isTerminal, type MachineEvent } from "./build-machine.ts";
 import type { BuildSpec } from "./build-spec.ts";
 import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
-import { BuildTimeline, type TimelineRecord, timelineRecord } from "./build-timeline-store.ts";
+import { BuildTimeline, type TimelineRecord } from "./build-timeline-store.ts";
 import { targetReference } from "./job.ts";
 import { buildsOnParent, parentImage, pulledLayer, type StoredRecipe } from "./report-checks.ts";
 import { checkLayerReport, diagnoseFailure } from "./report-verify.ts";
 import { type EventPlan, planRunnerEvent, type ReportChecks } from "./runner-events.ts";
 import { migrate, Timers } from "./storage.ts";
+import { timelineRecord } from "./timeline-snapshot.ts";
 
 /** The answer to a runner event. */
 export type RunnerEventResult =

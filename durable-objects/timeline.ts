@@ -113,7 +113,10 @@ export function criticalPath<T extends { startedAtMs: number; endedAtMs: number 
     const start = current.startedAtMs;
     current = ended.reduce<T | null>(
       (best, p) =>
-        !path.has(p) && p.endedAtMs! <= start + CRITICAL_SLACK_MS && p.startedAtMs < start && (best === null || p.endedAtMs! > best.endedAtMs!)
+        !path.has(p) &&
+        p.endedAtMs! <= start + CRITICAL_SLACK_MS &&
+        p.startedAtMs < start &&
+        (best === null || p.endedAtMs! > best.endedAtMs!)
           ? p
           : best,
       null,

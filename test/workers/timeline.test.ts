@@ -5,9 +5,21 @@
 import { runInDurableObject } from "cloudflare:test";
 import type { BuildTimeline, Job, RunnerPhase } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
-import { apiJson, buildStub, chain, completeJob, newFleet, newTenant, nthJob, sendEvent, settle, submitImage, type TestFleet } from "./helpers.ts";
 import { registerLayerImage } from "../security/workers/registry-images.ts";
-import { digestFor } from "./helpers.ts";
+import {
+  apiJson,
+  buildStub,
+  chain,
+  completeJob,
+  digestFor,
+  newFleet,
+  newTenant,
+  nthJob,
+  sendEvent,
+  settle,
+  submitImage,
+  type TestFleet,
+} from "./helpers.ts";
 
 // The runner's clock runs an hour ahead of the orchestrator's: the timeline must not care.
 const SKEW_MS = 3_600_000;
@@ -94,7 +106,7 @@ describe("GET /v1/builds/:id/timeline", () => {
       message: "a build step of layer 2 exited with code 3",
       layerKey: failing.key,
       exitCode: 3,
-      logTail: ["STEP 2/2: RUN exit 3", "Error: building at STEP \"RUN exit 3\": exit status 3"],
+      logTail: ["STEP 2/2: RUN exit 3", 'Error: building at STEP "RUN exit 3": exit status 3'],
     });
     expect(end.status).toBe(200);
 

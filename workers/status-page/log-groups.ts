@@ -5,7 +5,9 @@
  * raw log below it. Pure; escaped.
  */
 import type { ImageView } from "../images/view.ts";
-import type { PageLogLine } from "./render.ts";
+
+/** A log line as the page shows it (render.ts `PageLogLine`): its layer (1-based) or null for Kiln's own. */
+type PageLogLine = { layer: number | null; stream: string; text: string };
 
 function esc(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);

@@ -63,7 +63,7 @@ ${running ? `<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS}"><
   <p class="meta">image <code>${escapeHtml(image.id)}</code>${image.buildId ? ` · build <code>${escapeHtml(image.buildId)}</code>` : ""} · created ${escapeHtml(image.createdAt)}</p>
   ${data.pullReference ? `<p class="meta">pull <code>${escapeHtml(data.pullReference)}</code></p>` : ""}
   ${image.failure ? failureBlock(image.failure) : ""}
-  ${renderFailureGlance({ timeline: data.timeline ?? null, image })}
+  ${data.timeline ? renderFailureGlance({ timeline: data.timeline, image }) : ""}
 </header>
 ${renderTimeline({ timeline: data.timeline ?? null, image })}
 <section>

@@ -90,7 +90,10 @@ type RowFn = (label: string, detail: string, start: number, duration: number, cl
 
 function phaseRow(p: LayerPhase, layerNo: number, timeline: BuildTimeline, row: RowFn): string {
   const failing = p.outcome === "failed" && (p.kind === "step" || p.kind === "pull" || p.kind === "build");
-  const name = p.kind === "step" || p.kind === "pull" ? `${p.kind === "pull" ? "base pull" : "step"}${p.step ? ` ${p.step}/${p.totalSteps}` : ""}` : p.kind;
+  const name =
+    p.kind === "step" || p.kind === "pull"
+      ? `${p.kind === "pull" ? "base pull" : "step"}${p.step ? ` ${p.step}/${p.totalSteps}` : ""}`
+      : p.kind;
   const detail = [
     p.line ? `<code>${esc(p.line)}</code>` : null,
     p.outcome === "ok" ? null : `<strong>${esc(p.outcome)}</strong>`,
@@ -101,14 +104,20 @@ function phaseRow(p: LayerPhase, layerNo: number, timeline: BuildTimeline, row: 
   const cls = `tl-phase tl-${p.kind}${p.critical ? " tl-critical" : ""}${failing ? " tl-failed" : ""}${p.outcome === "running" ? " tl-running" : ""}`;
   const end = p.endedAtMs === null ? Date.now() : p.endedAtMs;
   const attrs = failing && timeline.failedStep?.layerIndex === layerNo - 1 ? ` id="failing-step"` : "";
-  return row(`<span class="visually-hidden">layer ${layerNo} </span>${esc(name)}`, detail.join(" · "), p.startedAtMs, end - p.startedAtMs, cls, attrs);
+  return row(
+    `<span class="visually-hidden">layer ${layerNo} </span>${esc(name)}`,
+    detail.join(" · "),
+    p.startedAtMs,
+    end - p.startedAtMs,
+    cls,
+    attrs,
+  );
 }
 
 // A fully cached image has no build of its own: each layer names the build that made it.
 function cachedOnly(image: ImageView): string {
   const rows = image.layers.map(
-    (l) =>
-      `<li>layer ${l.index + 1}: <strong>cached</strong>${l.buildId ? ` · built by build <code>${esc(l.buildId)}</code>` : ""}</li>`,
+    (l) => `<li>layer ${l.index + 1}: <strong>cached</strong>${l.buildId ? ` · built by build <code>${esc(l.buildId)}</code>` : ""}</li>`,
   );
   return `<section id="timeline" aria-labelledby="timeline-title"><h2 id="timeline-title">Timeline</h2><p class="meta">Every layer was cached: nothing was built for this image.</p><ul>${rows.join("")}</ul></section>`;
 }
