@@ -7,8 +7,8 @@
 import { log } from "../workers/log.ts";
 import { RETENTION_MS, releaseKey } from "./build-effects.ts";
 import { isTerminal } from "./build-machine.ts";
+import { BUILD_MIGRATIONS } from "./build-migrations.ts";
 import { runDispatch, runSlotAcquisition, type StepContext } from "./build-steps.ts";
-import { BUILD_MIGRATIONS } from "./build-store.ts";
 import { layerBuildName } from "./layer-build.ts";
 import { RETRY_POLICY } from "./retry-policy.ts";
 import { migrate } from "./storage.ts";
@@ -133,8 +133,17 @@ async function claimLayers(ctx: TimerContext): Promise<void> {
       });
       return;
     } else {
-      if (rec.waitingKey !== layer.key)
+      if (rec.waitingKey !== layer.key) {
         ctx.logs.system(0, `waiting for build ${decision.holder}, which is building layer ${layer.key.slice(0, 12)}`, Date.now());
+        ctx.timeline.mark({
+          atMs: Date.now(),
+          kind: "waiting_on",
+          attemptNo: 0,
+          fleetId: null,
+          layerKey: layer.key,
+          note: decision.holder,
+        });
+      }
       store.setField("waiting_key", layer.key);
       ctx.timers.set("claim", Date.now() + RECLAIM_MS);
       return;

@@ -8,13 +8,14 @@ import type { BuildLogs } from "./build-logs.ts";
 import { type Effect, isTerminal, type MachineEvent, type MachineState, transition } from "./build-machine.ts";
 import type { BuildPushStore } from "./build-push.ts";
 import type { BuildRecord, BuildStore, FailureDetails } from "./build-store.ts";
+import type { BuildTimeline } from "./build-timeline-store.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
 import { RETRY_POLICY } from "./retry-policy.ts";
 import type { MissingLayerPlan } from "./runner-events.ts";
 import type { Timers } from "./storage.ts";
 
 /** The Build object's storage, as the modules that change it see it. */
-export type BuildParts = { store: BuildStore; logs: BuildLogs; timers: Timers; pushes: BuildPushStore };
+export type BuildParts = { store: BuildStore; logs: BuildLogs; timers: Timers; pushes: BuildPushStore; timeline: BuildTimeline };
 
 /** A terminal build's storage is deleted after this; D1 and the R2 log archive keep the record. */
 export const RETENTION_MS = 7 * 24 * 60 * 60_000;
@@ -30,6 +31,7 @@ export function applyMachineEvent(parts: BuildParts, event: MachineEvent, detail
   if (!t.changed) return false;
   const now = Date.now();
   store.saveMachine(t.state, now, isTerminal(t.state.status));
+  if (t.state.status !== rec.machine.status) markStatus(parts, now);
   // The details belong to the failure they came with: a new attempt (failure cleared), a
   // cancel or any other failure replaces them, so an earlier attempt's layer, exit code and
   // log tail never outlive a retry. Written before the effects: `finish` memoises the layer.
@@ -56,7 +58,8 @@ export function releaseKey(store: BuildStore, index: number, key: string, outcom
  * ended the build instead); the retry's backoff is skipped, the cause being known. False when
  * it does not apply (then the attempt is retried as it is).
  */
-export function rebuildMissingLayer({ store, logs, timers }: BuildParts, missing: MissingLayerPlan, now: number): boolean {
+export function rebuildMissingLayer(parts: BuildParts, missing: MissingLayerPlan, now: number): boolean {
+  const { store, logs, timers } = parts;
   const rec = store.load()!;
   const layers = store.layers();
   if (rec.machine.status !== "retrying" || missing.recipe === null) return false;
@@ -71,6 +74,7 @@ export function rebuildMissingLayer({ store, logs, timers }: BuildParts, missing
   }
   timers.clear("retry");
   store.saveMachine({ ...rec.machine, status: "waiting" }, now, false);
+  markStatus(parts, now, `rebuilding cached layer ${missing.key.slice(0, 12)}, gone from the registry`);
   timers.set("claim", now);
   store.enqueue("sync", {});
   logs.system(
@@ -79,6 +83,13 @@ export function rebuildMissingLayer({ store, logs, timers }: BuildParts, missing
     now,
   );
   return true;
+}
+
+/** Marks the status the build just entered on its timeline (with the fleet of its slot and why, where there is one). */
+function markStatus({ store, timeline }: BuildParts, now: number, note?: string): void {
+  const { machine, slotFleet } = store.load()!;
+  const why = machine.status === "retrying" || isTerminal(machine.status) ? (machine.failure?.message ?? null) : null;
+  timeline.mark({ atMs: now, kind: machine.status, attemptNo: machine.attemptNo, fleetId: slotFleet, layerKey: null, note: note ?? why });
 }
 
 // `rec`: the record before the transition; `state`: the machine after it.

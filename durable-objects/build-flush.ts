@@ -12,13 +12,14 @@ import { deliverOutboxItem } from "./build-outbox.ts";
 const MAX_OUTBOX_BACKOFF_MS = 60_000;
 
 /** Delivers the outbox in order, then re-arms the alarm (an "outbox" retry timer when an item failed). */
-export async function flushOutbox(env: Env, { store, logs, timers }: BuildParts): Promise<void> {
+export async function flushOutbox(env: Env, parts: BuildParts): Promise<void> {
+  const { store, timers } = parts;
   for (const item of store.outbox()) {
     const rec = store.load();
     // The object holds no build (any more): no item can be delivered for it, no timer is left to arm.
     if (!rec) return;
     try {
-      await deliverOutboxItem(env, rec, item, store, logs);
+      await deliverOutboxItem(env, rec, item, parts);
       store.settleOutbox(item.id, true);
     } catch (error) {
       store.settleOutbox(item.id, false);

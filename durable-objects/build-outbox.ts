@@ -6,15 +6,18 @@
 import { log } from "../workers/log.ts";
 import { notifyBuildEnded } from "../workers/webhooks/notify.ts";
 import { type LayerResult, revokeJobTokens, syncBuildRow, writeLayerResult } from "./build-d1.ts";
-import type { BuildLogs } from "./build-logs.ts";
+import type { BuildParts } from "./build-effects.ts";
 import { type PushResult, writePushResult } from "./build-push.ts";
-import type { BuildRecord, BuildStore, OutboxItem } from "./build-store.ts";
+import type { BuildRecord, OutboxItem } from "./build-store.ts";
+import { timelineArchiveKey } from "./build-timeline-store.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
 import { layerBuildName } from "./layer-build.ts";
 import { archivePrefix, writeArchive } from "./log-archive.ts";
+import { timelineRecord } from "./timeline-snapshot.ts";
 
 /** Performs one outbox item; throws to have it retried. */
-export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: OutboxItem, store: BuildStore, logs: BuildLogs): Promise<void> {
+export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: OutboxItem, parts: BuildParts): Promise<void> {
+  const { store, logs } = parts;
   const payload = JSON.parse(item.payload) as Record<string, unknown>;
   switch (item.kind) {
     case "sync":
@@ -47,6 +50,11 @@ export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: Outbox
     case "archive_logs": {
       // Written once: a retry after the chunks were cleared must not overwrite the archive with nothing.
       if (rec.logArchive === null) {
+        // The timeline first: a reader that finds the log archive's index finds the timeline too.
+        const timeline = JSON.stringify(timelineRecord(store, parts.timeline, Date.now()));
+        await env.LOGS.put(timelineArchiveKey(archivePrefix(rec.workspaceId, rec.id)), timeline, {
+          httpMetadata: { contentType: "application/json" },
+        });
         const prefix = await writeArchive(env.LOGS, archivePrefix(rec.workspaceId, rec.id), (cursor) =>
           logs.read(cursor, 512, 1024 * 1024),
         );

@@ -23,6 +23,7 @@ import { isAttemptLive, type MachineEvent } from "./build-machine.ts";
 import { type BuildPushStore, jobPush, pushSecretNames } from "./build-push.ts";
 import type { BuildLayer } from "./build-spec.ts";
 import type { BuildStore } from "./build-store.ts";
+import type { BuildTimeline } from "./build-timeline-store.ts";
 import { candidateFleets, noFleetMessage } from "./fleet-choice.ts";
 import { composeJob, declaredSecrets } from "./job.ts";
 import { RETRY_POLICY } from "./retry-policy.ts";
@@ -35,6 +36,7 @@ export type StepContext = {
   logs: BuildLogs;
   timers: Timers;
   pushes: BuildPushStore;
+  timeline: BuildTimeline;
   apply: (event: MachineEvent) => boolean;
   takeSlot: (fleetId: string) => void;
 };

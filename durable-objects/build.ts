@@ -22,14 +22,17 @@ import { applyMachineEvent, type BuildParts, rebuildMissingLayer, releaseKey } f
 import { flushOutbox } from "./build-flush.ts";
 import { BuildLogs, type LogChunk } from "./build-logs.ts";
 import { isTerminal, type MachineEvent } from "./build-machine.ts";
+import { BUILD_MIGRATIONS } from "./build-migrations.ts";
 import { BuildPushStore } from "./build-push.ts";
 import type { BuildSpec } from "./build-spec.ts";
-import { BUILD_MIGRATIONS, type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
+import { type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
+import { BuildTimeline, type TimelineRecord } from "./build-timeline-store.ts";
 import { targetReference } from "./job.ts";
 import { buildsOnParent, parentImage, pulledLayer, type StoredRecipe } from "./report-checks.ts";
 import { checkLayerReport, diagnoseFailure } from "./report-verify.ts";
 import { type EventPlan, planRunnerEvent, type ReportChecks } from "./runner-events.ts";
 import { migrate, Timers } from "./storage.ts";
+import { timelineRecord } from "./timeline-snapshot.ts";
 
 /** The answer to a runner event. */
 export type RunnerEventResult =
@@ -73,6 +76,7 @@ export class Build extends DurableObject<Env> {
   readonly #logs: BuildLogs;
   readonly #timers: Timers;
   readonly #pushes: BuildPushStore;
+  readonly #timeline: BuildTimeline;
   #work: Promise<void> = Promise.resolve();
   #events: Promise<unknown> = Promise.resolve();
   #flushing: Promise<void> = Promise.resolve();
@@ -86,6 +90,7 @@ export class Build extends DurableObject<Env> {
     this.#logs = new BuildLogs(ctx.storage.sql);
     this.#timers = new Timers(ctx.storage);
     this.#pushes = new BuildPushStore(ctx.storage.sql);
+    this.#timeline = new BuildTimeline(ctx.storage.sql);
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, BUILD_MIGRATIONS));
   }
 
@@ -177,6 +182,7 @@ export class Build extends DurableObject<Env> {
     const chunk = event.type === "log" ? { seq: event.seq, entries: [event] } : event.type === "logs" ? event : null;
     if (chunk && this.#logs.append(attemptNo, chunk, now) === "overflow") return { ok: false, error: { code: "log_gap_too_large" } };
     this.#store.markSeen(webhookId, now);
+    this.#timeline.fromRunner(attemptNo, event, now);
     if (plan.built) {
       const { index, ...result } = plan.built;
       this.#store.setLayer(index, "built", result);
@@ -273,6 +279,11 @@ export class Build extends DurableObject<Env> {
     }
   }
 
+  /** What the build's timeline is made of (timeline.ts assembles it); null for an unknown build. */
+  async timelineRecord(): Promise<TimelineRecord | null> {
+    return timelineRecord(this.#store, this.#timeline, Date.now());
+  }
+
   /** Runs due timers (at-least-once; every step is idempotent). */
   override async alarm(): Promise<void> {
     await this.#runDue();
@@ -289,7 +300,7 @@ export class Build extends DurableObject<Env> {
   }
 
   #parts(): BuildParts {
-    return { store: this.#store, logs: this.#logs, timers: this.#timers, pushes: this.#pushes };
+    return { store: this.#store, logs: this.#logs, timers: this.#timers, pushes: this.#pushes, timeline: this.#timeline };
   }
 
   #timerContext(): TimerContext {

@@ -75,6 +75,7 @@ export function planRunnerEvent(
     case "heartbeat":
     case "log":
     case "logs":
+    case "phases":
       return { ok: true, plan: { machine: { type: "runner_alive" } } };
     case "layer_succeeded": {
       const layer = layers.find((l) => l.key === event.layerKey);

@@ -15,6 +15,7 @@ export * from "./layer-spec.ts";
 export * from "./names.ts";
 export * from "./push.ts";
 export * from "./runner-protocol.ts";
+export * from "./timeline.ts";
 export * from "./version.ts";
 export * from "./webhook-subscriptions.ts";
 export * from "./webhooks.ts";

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { LayerKey, Sha256Digest } from "./digest.ts";
 import { LayerSpecSchema } from "./layer-spec.ts";
 import { JobPushSchema, PushResultFields } from "./push.ts";
+import { PhasesEventFields } from "./timeline.ts";
 
 const Id = z.string().min(1).max(128);
 
@@ -156,6 +157,8 @@ export const RunnerEventSchema = z.discriminatedUnion("type", [
       path: ["entries"],
     }),
   z.object({ type: z.literal("heartbeat"), ...EventBase }).strict(),
+  /** Phase spans of the layers (protocol 2): step boundaries, pull, commit, push; see timeline.ts. */
+  z.object({ type: z.literal("phases"), ...EventBase, ...PhasesEventFields }).strict(),
   z
     .object({
       type: z.literal("layer_succeeded"),

@@ -32,6 +32,7 @@ import {
   type ToolOutput,
 } from "./layer-build.ts";
 import type { OutputSink } from "./log-shipper.ts";
+import { failedOutcome, type StepTracker } from "./phase-recorder.ts";
 import { runProcess } from "./process.ts";
 import { parseReference, RegistrySession } from "./registry-client.ts";
 
@@ -100,6 +101,8 @@ export async function buildChain(
     });
   };
   const router = new ChainRouter(env, members, chain.lastSteps, chain.totalSteps, (line) => backend.chainProgress(line));
+  const steps = env.phases?.steps(first.layer.key);
+  router.steps = steps ?? null;
 
   const span = `${first.index + 1}-${last.index + 1}`;
   for (const member of members)
@@ -111,7 +114,10 @@ export async function buildChain(
       throw new JobFailure("infra", `${backend.name} finished without reporting the image of every layer's last step`, {
         layerKey: last.layer.key,
       });
+    steps?.end("ok");
   } catch (error) {
+    const { outcome, exitCode } = failedOutcome(error);
+    steps?.end(outcome, exitCode);
     // The layers finished before the failure are still built: name them and hand them on.
     for (const [j, image] of router.images.entries())
       onBuilt({ layer: members[j]!.layer, request: memberRequest(members[j]!), ready: quiet(tagged(members[j]!, image)) });
@@ -263,6 +269,8 @@ class ChainRouter {
   /** The image of each layer whose last step has ended, in layer order. */
   readonly images: string[] = [];
   problem: JobFailure | null = null;
+  /** Reads the step boundaries for the timeline, each charged to the layer whose step runs. */
+  steps: StepTracker | null = null;
 
   constructor(
     env: LayerBuildEnv,
@@ -297,7 +305,10 @@ class ChainRouter {
       partial = lines.pop() ?? "";
       let ok = true;
       for (const line of lines) {
-        if (stream === "stdout") this.#read(line);
+        if (stream === "stdout") {
+          this.#read(line);
+          this.steps?.line(this.#members[this.#member]!.layer.key, line);
+        }
         ok = this.#sink(stream).write(Buffer.from(`${line}\n`)) && ok;
       }
       return ok;

@@ -21,6 +21,7 @@ import { type EventBody, EventClient } from "./event-client.ts";
 import { type FailureReason, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuPool } from "./gpu.ts";
 import { startHeartbeats } from "./heartbeat.ts";
+import { inLayerOrder } from "./in-layer-order.ts";
 import { type JobFiles, noJobFiles, openJobFiles, removeJobFiles } from "./job-files.ts";
 import {
   type BuiltLayer,
@@ -34,12 +35,13 @@ import {
 import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
+import { PhaseRecorder } from "./phase-recorder.ts";
 import { PublishQueue } from "./publish-queue.ts";
 import { type PushLogin, pinnedSource, resolvePushLogins, runPushes } from "./push-job.ts";
 import type { PythonCache } from "./python-standalone.ts";
 import { baseImageLogin, loginSecrets, type RegistryLogin } from "./registry-auth.ts";
 import { registryFetch } from "./registry-tls.ts";
-import { SecretMasker } from "./secret-mask.ts";
+import { jobSecretValues, SecretMasker } from "./secret-mask.ts";
 import type { WorkspaceStorages } from "./workspace-storage.ts";
 
 /** Shared services a job runs with. */
@@ -69,6 +71,8 @@ type Execution = {
   /** Directories, storage claim and built images, removed afterwards. */
   files: JobFiles;
   shipper: LogShipper | null;
+  /** The layers' phase spans for the timeline; flushed before the final event. */
+  phases: PhaseRecorder | null;
   /** The `layer_succeeded` deliveries, chained in layer order. */
   layerEvents: Promise<unknown>;
   /** The layer (or chain's first layer) building now, named by a failure that names none. */
@@ -139,6 +143,7 @@ export class JobRun {
       masker: new SecretMasker(jobSecretValues(this.job), this.#deps.config.maskMinLength),
       files: noJobFiles(),
       shipper: null,
+      phases: null,
       layerEvents: Promise.resolve(),
       current: null,
       publishing: new PublishQueue<LayerResult>(),
@@ -181,7 +186,13 @@ export class JobRun {
     // A job stopped while it was being prepared (a deadline already past) ends before it has a log.
     if (this.#stopReason) throw this.#stopped();
     const shipper = this.#startShipper(run, workDir);
+    run.phases = new PhaseRecorder({
+      deliver: (body) => this.#events.deliver(body, this.#giveUp.signal),
+      mask: (text) => run.masker.mask(text),
+      progress: (line) => storage.backend.chainProgress(line),
+    });
     const env: LayerBuildEnv = {
+      phases: run.phases,
       ...this.#deps,
       backend: storage.backend,
       janitor: storage.janitor,
@@ -204,7 +215,7 @@ export class JobRun {
     await run.publishing.settled();
     if (run.publishing.failure) throw run.publishing.failure;
     if (job.push) await this.#push(run, shipper, targetLogin);
-    await this.#finish(shipper, run.layerEvents, { type: "succeeded" });
+    await this.#finish(shipper, Promise.all([run.layerEvents, run.phases.flush()]), { type: "succeeded" });
     this.#deps.logger.info("job succeeded", { jobId: job.jobId, attemptId: job.attemptId, layers: job.layers.length });
     return { status: "succeeded" };
   }
@@ -335,7 +346,7 @@ export class JobRun {
     }
     const message = run.masker.mask(failure.message).slice(0, MAX_MESSAGE);
     run.shipper?.system(failure.layerKey, `build failed (${failure.reason}): ${message}`);
-    await this.#finish(run.shipper, run.layerEvents, {
+    await this.#finish(run.shipper, Promise.all([run.layerEvents, run.phases?.flush()]), {
       type: "failed",
       reason: failure.reason,
       message,
@@ -376,24 +387,4 @@ export class JobRun {
         return new JobFailure("infra", "the job was stopped");
     }
   }
-}
-
-/**
- * Runs `prepare` for every layer, one after another in layer order, without waiting for the
- * caller; each promise settles with its layer. After a failure the later ones fail with it.
- * Rejections are marked handled: the caller sees them when it awaits that layer, or never.
- */
-function inLayerOrder<L, T>(layers: readonly L[], prepare: (layer: L, index: number) => Promise<T>): Promise<T>[] {
-  let previous: Promise<unknown> = Promise.resolve();
-  return layers.map((layer, i) => {
-    const next = previous.then(() => prepare(layer, i));
-    next.catch(() => undefined);
-    previous = next;
-    return next;
-  });
-}
-
-/** Every secret value the job carries. */
-function jobSecretValues(job: Job): string[] {
-  return Object.values(job.secrets).flatMap((values) => Object.values(values));
 }

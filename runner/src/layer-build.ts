@@ -18,6 +18,7 @@ import { infraFailure, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuDevice, GpuPool } from "./gpu.ts";
 import { layerStage, stageProblem } from "./layer-stage.ts";
 import type { LogShipper, OutputSink } from "./log-shipper.ts";
+import { failedOutcome, type PhaseRecorder, trackSteps } from "./phase-recorder.ts";
 import { type Command, runProcess } from "./process.ts";
 import { pullRefusal } from "./pull-failure.ts";
 import type { PythonCache } from "./python-standalone.ts";
@@ -48,6 +49,8 @@ export type LayerBuildEnv = {
   /** Thrown when `signal` aborted: the stop reason as a failure. */
   stopped: () => JobFailure;
   fetch?: typeof fetch;
+  /** Reports the layers' phases (absent in tests that do not follow them). */
+  phases?: PhaseRecorder;
 };
 
 /** A pushed layer image. */
@@ -75,11 +78,24 @@ export type LayerInputs = { dir: string; contextDir: string };
  * layer's inputs while the layer before it builds.
  */
 export async function prepareLayerInputs(env: LayerBuildEnv, layer: JobLayer, index: number): Promise<LayerInputs> {
-  const { job, config, shipper, signal } = env;
   const dir = path.join(env.workDir, `layer-${index}`);
   const contextDir = path.join(dir, "context");
   await mkdir(path.join(dir, "dockerfile"), { recursive: true, mode: 0o700 });
   await mkdir(contextDir, { mode: 0o755 });
+  const end = layer.context || layer.pythonStandalone ? env.phases?.begin(layer.key, "inputs") : undefined;
+  try {
+    await fetchInputs(env, layer, dir, contextDir);
+    end?.("ok");
+  } catch (error) {
+    end?.(failedOutcome(error).outcome);
+    throw error;
+  }
+  return { dir, contextDir };
+}
+
+/** Downloads and unpacks the context, and places python-build-standalone, into the layer's directory. */
+async function fetchInputs(env: LayerBuildEnv, layer: JobLayer, dir: string, contextDir: string): Promise<void> {
+  const { job, config, shipper, signal } = env;
   if (layer.context) {
     shipper.system(layer.key, `downloading build context ${layer.context.digest} (${layer.context.sizeBytes} bytes)`);
     const tarball = path.join(dir, "context.tar");
@@ -108,7 +124,6 @@ export async function prepareLayerInputs(env: LayerBuildEnv, layer: JobLayer, in
     shipper.system(layer.key, `adding python-build-standalone ${layer.pythonStandalone.version}+${layer.pythonStandalone.release}`);
     await guard(env, () => env.pythonCache.placeInto(layer.pythonStandalone!, contextDir, signal));
   }
-  return { dir, contextDir };
 }
 
 /** What one layer adds to a build: its rendered Dockerfile, secret file, logins and pulled registries. */
@@ -243,7 +258,16 @@ export async function buildLayer(
       { ...pieces, secrets: pieces.secret ? [pieces.secret] : [], gpus: [...devices], stepImages: false },
     );
     shipper.system(layer.key, `building layer ${index + 1}/${job.layers.length} with ${backend.name}`);
-    await runTool(env, backend.build(request), "build", layerOutput(env, layer));
+    const steps = env.phases?.steps(layer.key);
+    const output = layerOutput(env, layer);
+    try {
+      await runTool(env, backend.build(request), "build", steps ? trackSteps(output, steps, layer.key) : output);
+    } catch (error) {
+      const { outcome, exitCode } = failedOutcome(error);
+      steps?.end(outcome, exitCode);
+      throw error;
+    }
+    steps?.end("ok");
     return { layer, request };
   } finally {
     gpus?.release();
@@ -258,11 +282,14 @@ export async function buildLayer(
 export async function publishLayer(env: LayerBuildEnv, built: BuiltLayer): Promise<LayerResult> {
   const { job, backend, shipper, signal } = env;
   const { layer, request } = built;
+  let end: ReturnType<PhaseRecorder["begin"]> | undefined;
   try {
     await built.ready;
+    end = env.phases?.begin(layer.key, "push");
     if (built.pushed) {
       const result = await built.pushed;
       shipper.system(layer.key, `pushed ${layer.target}@${result.digest}`);
+      end?.("ok");
       return result;
     }
     if (signal.aborted) throw env.stopped();
@@ -286,8 +313,10 @@ export async function publishLayer(env: LayerBuildEnv, built: BuiltLayer): Promi
       throw infraFailure(`the registry holds ${manifest.digest} for ${layer.target}, but ${backend.name} reported pushing ${digest}`);
     }
     shipper.system(layer.key, `pushed ${layer.target}@${digest}`);
+    end?.("ok");
     return { digest, sizeBytes: manifest.sizeBytes, reference: layer.target };
   } catch (error) {
+    end?.(failedOutcome(error).outcome);
     const failure = toJobFailure(error);
     failure.layerKey ??= layer.key;
     throw failure;

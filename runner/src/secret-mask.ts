@@ -4,6 +4,7 @@
  * that could still grow into a secret and releases it once the next piece (or the end)
  * decides it. Pure: no I/O.
  */
+import type { Job } from "@kiln-build/protocol";
 
 /** What a masked secret is replaced with. */
 export const MASK = "***";
@@ -90,4 +91,9 @@ export class MaskingStream {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Every secret value the job carries. */
+export function jobSecretValues(job: Job): string[] {
+  return Object.values(job.secrets).flatMap((values) => Object.values(values));
 }

@@ -62,7 +62,7 @@ describe("a multi-layer job built with buildah", () => {
     expect(final).toMatchObject({ type: "succeeded", jobId: job.jobId, attemptId: job.attemptId, fencingToken: 1 });
     expect(orchestrator.problems).toEqual([]);
 
-    const types = orchestrator.events.map((e) => e.type).filter((t) => t !== "log" && t !== "logs" && t !== "heartbeat");
+    const types = orchestrator.events.map((e) => e.type).filter((t) => t !== "log" && t !== "logs" && t !== "heartbeat" && t !== "phases");
     expect(types).toEqual(["accepted", "started", ...job.layers.map(() => "layer_succeeded"), "succeeded"]);
     const done = orchestrator.ofType("layer_succeeded");
     expect(done.map((e) => e.layerKey)).toEqual(job.layers.map((l) => l.key));

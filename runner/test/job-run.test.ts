@@ -95,10 +95,10 @@ async function run(job: Job): Promise<JobOutcome> {
   return outcome;
 }
 
-/** Event types other than logs and heartbeats, in delivery order. */
+/** Event types other than logs, heartbeats and phases, in delivery order. */
 function milestones(): string[] {
   return orchestrator.events
-    .filter((e) => e.type !== "log" && e.type !== "logs" && e.type !== "heartbeat")
+    .filter((e) => e.type !== "log" && e.type !== "logs" && e.type !== "heartbeat" && e.type !== "phases")
     .map((e) => (e.type === "layer_succeeded" ? `layer_succeeded:${e.layerKey}` : e.type));
 }
 

@@ -6,10 +6,11 @@
  */
 
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { LogPageSchema as ProtocolLogPageSchema } from "@kiln-build/protocol";
+import { BuildTimelineSchema, LogPageSchema as ProtocolLogPageSchema } from "@kiln-build/protocol";
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { readArchive } from "../../durable-objects/log-archive.ts";
+import { loadBuildTimeline } from "../../durable-objects/timeline-read.ts";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { buildLayers, builds } from "../db/schema/builds.ts";
@@ -63,6 +64,7 @@ const BuildSchema = z
   })
   .openapi("Build");
 const LogPageSchema = ProtocolLogPageSchema.openapi("LogPage");
+const TimelineSchema = BuildTimelineSchema.openapi("BuildTimeline");
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
 buildsApp.openapi(
@@ -170,6 +172,29 @@ buildsApp.openapi(
     if (!stored) throw new ApiError(503, "log_archive_missing", "The build's log archive is missing from storage.");
     const next = stored.chunks.at(-1)?.pos ?? cursor;
     return c.json({ buildId: id, status: row.status, chunks: stored.chunks, cursor: next, done: next >= stored.lastPos }, 200);
+  },
+);
+
+buildsApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/builds/{id}/timeline",
+    operationId: "getBuildTimeline",
+    tags: ["builds"],
+    summary: "Read a build's timeline",
+    description:
+      "Where the time went: the build's own segments back to back from creation to the end (waiting for layers, queued for a fleet slot, dispatching attempt N to a fleet, the runner's queue, running, retrying with the reason), adding up to `wallMs`; and per layer its phases (context download, base pull, each Dockerfile step with its line, commit, push) with start, duration, outcome and exit code, the critical path marked, cached layers with the build that produced them. Times are epoch milliseconds on the orchestrator's clock (runner times are shifted by the attempt's estimated clock offset). Available while the build runs and after it ended; builds that ended before timelines were recorded answer 404 `timeline_unavailable`.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("images:read")] as const,
+    request: { params: IdParam },
+    responses: { 200: json(TimelineSchema, "The timeline."), ...errorResponses(400, 401, 403, 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const answer = await loadBuildTimeline(c.env, await workspaceOf(c), id);
+    if (answer.ok) return c.json(answer.timeline, 200);
+    if (answer.error === "not_found") throw notFound(`Build '${id}'`);
+    throw new ApiError(404, "timeline_unavailable", `Build '${id}' ended before Kiln recorded build timelines.`);
   },
 );
 

@@ -12,6 +12,7 @@ import { and, asc, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Context } from "hono";
 import { readArchive } from "../../durable-objects/log-archive.ts";
+import { loadBuildTimeline } from "../../durable-objects/timeline-read.ts";
 import type { AppEnv } from "../app-env.ts";
 import { buildLayers, builds } from "../db/schema/builds.ts";
 import { images } from "../db/schema/images.ts";
@@ -184,9 +185,10 @@ async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reac
   if (!view) throw unknownImage();
   const origin = new URL(c.req.url).origin;
   const logBuild = logBuildOf(view);
-  const [builtAt, log] = await Promise.all([
+  const [builtAt, log, timeline] = await Promise.all([
     builtTimes(c.env, found.workspaceId, view),
     logBuild ? readLog(c.env, found.workspaceId, logBuild, 0, { maxChunks: PAGE_LOG_CHUNKS, waitMs: 0 }) : null,
+    view.buildId ? loadBuildTimeline(c.env, found.workspaceId, view.buildId) : null,
   ]);
   const text = renderStatusPage({
     image: view,
@@ -203,6 +205,7 @@ async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reac
       : [],
     logPollUrl: log && !log.done ? `${where.pageUrl}/logs` : null,
     logCursor: log?.cursor ?? 0,
+    timeline: timeline?.ok ? timeline.timeline : null,
   });
   const final = view.status !== "queued" && view.status !== "building";
   return c.body(text, 200, {

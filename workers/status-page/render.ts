@@ -5,7 +5,10 @@
  * lines instead of reloading. Pure: data in, HTML string out; everything user-controlled is
  * escaped.
  */
+import type { BuildTimeline } from "@kiln-build/protocol";
 import type { ImageView } from "../images/view.ts";
+import { LOG_GROUPS_STYLE, renderLogGroups } from "./log-groups.ts";
+import { renderFailureGlance, renderTimeline, TIMELINE_STYLE } from "./timeline.ts";
 
 /** One rendered log line, with the layer it came from (1-based) or null for system lines. */
 export type PageLogLine = { layer: number | null; stream: "stdout" | "stderr" | "system"; text: string };
@@ -26,6 +29,8 @@ export type StatusPageData = {
   /** Where the script polls for more log chunks, and the cursor to start from. */
   logPollUrl: string | null;
   logCursor: number;
+  /** The timeline of the image's build (timeline.ts), when it has one. */
+  timeline?: BuildTimeline | null;
 };
 
 const FINAL = new Set(["succeeded", "failed", "cancelled", "timeout"]);
@@ -49,7 +54,7 @@ export function renderStatusPage(data: StatusPageData): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 ${running ? `<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS}"></noscript>` : ""}
 <title>${escapeHtml(title)} · ${escapeHtml(image.status)} · Kiln</title>
-<style>${STYLE}</style>
+<style>${STYLE}${TIMELINE_STYLE}${LOG_GROUPS_STYLE}</style>
 </head>
 <body>
 <header>
@@ -58,7 +63,9 @@ ${running ? `<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS}"><
   <p class="meta">image <code>${escapeHtml(image.id)}</code>${image.buildId ? ` · build <code>${escapeHtml(image.buildId)}</code>` : ""} · created ${escapeHtml(image.createdAt)}</p>
   ${data.pullReference ? `<p class="meta">pull <code>${escapeHtml(data.pullReference)}</code></p>` : ""}
   ${image.failure ? failureBlock(image.failure) : ""}
+  ${data.timeline ? renderFailureGlance({ timeline: data.timeline, image }) : ""}
 </header>
+${renderTimeline({ timeline: data.timeline ?? null, image })}
 <section>
 <h2>Layers</h2>
 <table>
@@ -69,6 +76,7 @@ ${image.layers.map((l) => layerRow(l, data.builtAt.get(l.key))).join("\n")}
 </table>
 </section>
 ${markdown ? `<section><h2>Badge</h2><p><img src="${escapeHtml(data.badgeUrl!)}" alt="build status"></p><pre class="snippet">${escapeHtml(markdown)}</pre></section>` : ""}
+${renderLogGroups(data.log, image)}
 <section>
 <h2>Log</h2>
 <pre id="log" class="log">${data.log.map(logLine).join("")}</pre>

@@ -5,7 +5,7 @@
 // a base image the registry does not have is the user's failure (`build`), never retried.
 import { runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { BUILD_MIGRATIONS } from "../../../durable-objects/build-store.ts";
+import { BUILD_MIGRATIONS } from "../../../durable-objects/build-migrations.ts";
 import { migrate } from "../../../durable-objects/storage.ts";
 import {
   apiJson,
