@@ -8,7 +8,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { runGc } from "../../durable-objects/layer-cache-gc.ts";
 import { layers } from "../../workers/db/schema/layers.ts";
-import { registryBlobs, registryManifestRefs, registryManifests, registryRepositoryBlobs } from "../../workers/db/schema/registry.ts";
+import { registryBlobs, registryManifestRefs, registryRepositoryBlobs } from "../../workers/db/schema/registry.ts";
 import { apiJson, completeJob, layer, newFleet, newTenant, nthJob, ORIGIN, settle, submitImage } from "./helpers.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
