@@ -151,6 +151,9 @@ export type ImageRunFunctionParams = LayerParams & {
 /** Options of `describe`. */
 export type ImageDescribeParams = { builderVersion?: string };
 
+/** Options of `image.delete()`. */
+export type ImageDeleteParams = { client?: KilnClient };
+
 // ---- the one table of accepted keys, checked against the types above by the compiler -----
 
 /** Every key of `T`, each exactly once: a missing or extra key is a compile error. */
@@ -209,6 +212,7 @@ export const PARAM_KEYS = {
   copyLocalDir: keys<ImageCopyLocalDirParams>({ ignore: true }),
   runFunction: keys<ImageRunFunctionParams>({ ...LAYER, args: true, kwargs: true, globals: true, timeout: true }),
   describe: keys<ImageDescribeParams>({ builderVersion: true }),
+  delete: keys<ImageDeleteParams>({ client: true }),
   build: keys<ImageBuildParams>({
     client: true,
     tag: true,

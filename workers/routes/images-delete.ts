@@ -4,6 +4,7 @@
  * registry GC reclaims the rest after its grace period (docs/decisions/0018-image-deletion-and-gc.md).
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { DeletedImageSchema as DeletedImage } from "@kiln-build/protocol";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { executionContextOf, invalidateImageCaches } from "../edge-cache.ts";
@@ -15,13 +16,7 @@ import { bearerSecurity, errorResponses, registerBearerScheme } from "./common.t
 export const imagesDeleteApp = new OpenAPIHono<AppEnv>();
 registerBearerScheme(imagesDeleteApp);
 
-const DeletedImageSchema = z
-  .object({
-    id: z.string(),
-    deleted: z.literal(true),
-    tags: z.array(z.string()).openapi({ description: "The Kiln tags that pointed at the image, removed with it (and their OCI tags)." }),
-  })
-  .openapi("DeletedImage");
+const DeletedImageSchema = DeletedImage.openapi("DeletedImage");
 
 imagesDeleteApp.openapi(
   createRoute({
