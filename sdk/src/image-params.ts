@@ -4,6 +4,7 @@ import type { KilnClient } from "./client.ts";
 import type { PipOptions } from "./lowering/python-packages.ts";
 import type { IgnoreSpec } from "./pattern-matcher.ts";
 import type { Secret } from "./secret.ts";
+import type { Volume } from "./volume.ts";
 
 /** Options most layer-adding methods accept. */
 export type LayerParams = {
@@ -84,7 +85,14 @@ export type ImageUvSyncParams = LayerParams & {
 export type ImageMicromambaInstallParams = LayerParams & { specFile?: string; channels?: string[] };
 
 /** Options of `runCommands`. */
-export type ImageRunCommandsParams = LayerParams;
+export type ImageRunCommandsParams = LayerParams & {
+  /**
+   * Build caches mounted into every command of the layer, by path (Modal's `volumes`): each
+   * becomes `RUN --mount=type=cache,id=<volume name>,target=<path>`, kept per workspace on the
+   * runner and never part of the image.
+   */
+  volumes?: Record<string, Volume>;
+};
 
 /** Options of `dockerfileCommands`. */
 export type ImageDockerfileCommandsParams = LayerParams & {
@@ -198,7 +206,7 @@ export const PARAM_KEYS = {
   uvSync: keys<ImageUvSyncParams>({ ...LAYER, groups: true, extras: true, frozen: true, extraOptions: true, uvVersion: true }),
   aptInstall: keys<LayerParams>(LAYER),
   micromambaInstall: keys<ImageMicromambaInstallParams>({ ...LAYER, specFile: true, channels: true }),
-  runCommands: keys<ImageRunCommandsParams>(LAYER),
+  runCommands: keys<ImageRunCommandsParams>({ ...LAYER, volumes: true }),
   dockerfileCommands: keys<ImageDockerfileCommandsParams>({
     ...LAYER,
     contextFiles: true,
@@ -236,7 +244,7 @@ export const UNSUPPORTED_PARAMS: Readonly<Record<string, string>> = {
   cpu: "build steps run with the runner's CPUs; Kiln does not reserve CPU per step",
   memory: "build steps run with the runner's memory; Kiln does not reserve memory per step",
   timeout: "only runFunction has a per-step timeout; limit a whole build with image.build({ timeoutSeconds })",
-  volumes: "build steps cannot mount volumes in Kiln",
+  volumes: "only runCommands mounts volumes, as build cache mounts; move the step that needs the cache into runCommands(..., { volumes })",
   mounts: "use addLocalDir/addLocalFile with { copy: true } instead",
   networkFileSystems: "build steps cannot mount network file systems in Kiln",
   cloud: "Kiln picks the runner; there is no per-step cloud",
