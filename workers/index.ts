@@ -68,8 +68,9 @@ app.notFound((c) => c.json({ error: { code: "not_found", message: boundedMessage
 app.onError(errorResponse);
 
 /** Cron trigger: layer cache eviction, then the registry's mark-and-sweep GC (wrangler.toml `[triggers]`). */
-async function scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
-  ctx.waitUntil(runGc(env, { dryRun: false }).then(() => undefined));
+// Awaited, not handed to waitUntil: the run is the whole event (`wrangler dev`'s `/cdn-cgi/local/scheduled` answers when it ends).
+async function scheduled(_controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
+  await runGc(env, { dryRun: false });
 }
 
 export { app };

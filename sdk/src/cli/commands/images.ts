@@ -88,15 +88,17 @@ async function removeImages(ctx: CliContext, targets: string[]): Promise<void> {
       failed.push(`${target}: ${(error as Error).message}`);
     }
   }
-  emit(ctx.json(), { deleted, failed }, () =>
-    deleted.map((d) => `deleted ${d.id}${d.tags.length > 0 ? ` (tags ${d.tags.join(", ")})` : ""}`).join("\n"),
-  );
-  if (failed.length > 0) {
-    throw new CliError(`${failed.length} of ${targets.length} image${targets.length === 1 ? "" : "s"} not deleted.`, {
-      details: failed.join("\n"),
-      fix: "An image still building needs `kiln cancel ID` first; `kiln images ls` and `kiln tags ls` list what exists.",
-    });
+  const lines = deleted.map((d) => `deleted ${d.id}${d.tags.length > 0 ? ` (tags ${d.tags.join(", ")})` : ""}`);
+  if (failed.length === 0) {
+    emit(ctx.json(), { deleted }, () => lines.join("\n"));
+    return;
   }
+  // One document either way: with --json, the error's details say what was deleted too.
+  if (!ctx.json() && lines.length > 0) process.stdout.write(`${lines.join("\n")}\n`);
+  throw new CliError(`${failed.length} of ${targets.length} image${targets.length === 1 ? "" : "s"} not deleted.`, {
+    details: [...failed, ...(ctx.json() ? lines : [])].join("\n"),
+    fix: "An image still building needs `kiln cancel ID` first; `kiln images ls` and `kiln tags ls` list what exists.",
+  });
 }
 
 function parseSeconds(value: string): number {
