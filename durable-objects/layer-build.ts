@@ -157,6 +157,17 @@ export class LayerBuild extends DurableObject<Env> {
     return { ok: true };
   }
 
+  /**
+   * The registry GC deleted this key's D1 cache row `digest` (no image uses it any more,
+   * durable-objects/layer-cache-gc.ts): forget the same result here, so no submission is told
+   * it is cached once its manifest is collected. A result that has since replaced it is kept.
+   */
+  async evict(workspaceId: string, key: string, digest: string): Promise<{ ok: true }> {
+    this.#remember(workspaceId, key);
+    this.#sql.exec("UPDATE outcome SET success_build = NULL, digest = NULL, reference = NULL, size_bytes = NULL WHERE digest = ?", digest);
+    return { ok: true };
+  }
+
   /** Retries waking builds that could not be reached, and deleting invalidated results from D1. */
   override async alarm(): Promise<void> {
     const due = this.#timers.due(Date.now());

@@ -13,7 +13,7 @@ import { migrate } from "./storage.ts";
 
 export type { UploadCommit, UploadFailure, UploadState };
 
-/** An idle session is aborted after this long (under the registry GC's 24 h grace period). */
+/** An idle session is aborted after this long (under the 24 h the registry GC leaves unnamed upload objects alone). */
 export const SESSION_IDLE_MS = 12 * 60 * 60 * 1000;
 /**
  * A writer that has not reported progress for this long is presumed dead and loses the

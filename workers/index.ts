@@ -4,6 +4,7 @@
  * validation and of the OpenAPI document at `/openapi.json`.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { runGc } from "../durable-objects/layer-cache-gc.ts";
 import type { AppEnv } from "./app-env.ts";
 import { bodyCap } from "./body-limit.ts";
 import { badRequest, boundedMessage, errorResponse } from "./errors.ts";
@@ -16,9 +17,10 @@ import { contextsApp } from "./routes/contexts.ts";
 import { docsApp } from "./routes/docs.ts";
 import { fleetsApp } from "./routes/fleets.ts";
 import { imagesApp } from "./routes/images.ts";
+import { imagesDeleteApp } from "./routes/images-delete.ts";
 import { imagesListApp } from "./routes/images-list.ts";
 import { metaApp, openApiConfig } from "./routes/meta.ts";
-import { registryApp, runRegistryGc } from "./routes/registry/index.ts";
+import { registryApp } from "./routes/registry/index.ts";
 import { runnerContextsApp } from "./routes/runner-contexts.ts";
 import { runnerEventsApp } from "./routes/runner-events.ts";
 import { secretsApp } from "./routes/secrets.ts";
@@ -55,6 +57,7 @@ app.route("/", docsApp);
 app.route("/", registryApp);
 app.route("/", imagesApp);
 app.route("/", imagesListApp);
+app.route("/", imagesDeleteApp);
 app.route("/", statusPageApp);
 app.route("/", buildsApp);
 app.route("/", runnerEventsApp);
@@ -66,9 +69,10 @@ app.doc31("/openapi.json", openApiConfig);
 app.notFound((c) => c.json({ error: { code: "not_found", message: boundedMessage(`No route for ${c.req.method} ${c.req.path}.`) } }, 404));
 app.onError(errorResponse);
 
-/** Cron trigger: the registry's mark-and-sweep GC (wrangler.toml `[triggers]`). */
-async function scheduled(_controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
-  ctx.waitUntil(runRegistryGc(env, { dryRun: false }).then(() => undefined));
+/** Cron trigger: layer cache eviction, then the registry's mark-and-sweep GC (wrangler.toml `[triggers]`). */
+// Awaited, not handed to waitUntil: the run is the whole event (`wrangler dev`'s `/cdn-cgi/local/scheduled` answers when it ends).
+async function scheduled(_controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
+  await runGc(env, { dryRun: false });
 }
 
 export { app };

@@ -127,6 +127,17 @@ export const ImageViewSchema = z.object({
 /** An image as the API shows it. */
 export type ImageView = z.infer<typeof ImageViewSchema>;
 
+/** `DELETE /v1/images/:id`: what was deleted. */
+export const DeletedImageSchema = z.object({
+  id: z.string(),
+  deleted: z.literal(true),
+  /** The Kiln tags that pointed at the image, removed with it (and the OCI tags they published). */
+  tags: z.array(z.string()),
+});
+
+/** The answer of an image delete. */
+export type DeletedImage = z.infer<typeof DeletedImageSchema>;
+
 /** One stored piece of a build's log. */
 export const LogChunkSchema = z.object({
   pos: z.number().int(),

@@ -6,6 +6,9 @@
  * that job's own credentials. Storages are buildah's own, laid out as:
  *
  *   <storage root>/workspaces/<key>/graph           graph root: images and layers (disk)
+ *   <storage root>/workspaces/<key>/tmp             builds' TMPDIR: buildah keeps the contents of
+ *                                                   `RUN --mount=type=cache` mounts (`volumes`)
+ *                                                   in `tmp/buildah-cache/<id>`, per workspace
  *   <storage root>/workspaces/<key>/jobs/<run>      a marker per job using it; one a crash left
  *                                                   makes the next start clean the storage
  *   <secrets dir>/workspaces/<key>/containers       container directories (RAM), linked from
@@ -24,7 +27,7 @@ import { type RunnerPaths, safeKey } from "./state-dirs.ts";
 import { StorageJanitor } from "./storage-janitor.ts";
 
 /** Where one workspace's storage lives. */
-export type WorkspaceLocation = { graphRoot: string; runRoot: string; containers: string; markers: string };
+export type WorkspaceLocation = { graphRoot: string; runRoot: string; containers: string; markers: string; tmpDir: string };
 
 /** A workspace's storage as a job uses it. */
 export type WorkspaceStorage = {
@@ -48,6 +51,7 @@ function locationOf(paths: RunnerPaths, key: string): WorkspaceLocation {
   return {
     graphRoot: path.join(own, "graph"),
     markers: path.join(own, "jobs"),
+    tmpDir: path.join(own, "tmp"),
     containers: path.join(ram, "containers"),
     runRoot: paths.storageRunRoot ? path.join(paths.storageRunRoot, key) : path.join(ram, "run"),
   };
@@ -119,7 +123,7 @@ export class WorkspaceStorages {
   }
 
   #storage(location: WorkspaceLocation): WorkspaceStorage {
-    const backend = this.#backend.withStorage!({ root: location.graphRoot, runRoot: location.runRoot });
+    const backend = this.#backend.withStorage!({ root: location.graphRoot, runRoot: location.runRoot, tmpDir: location.tmpDir });
     return {
       backend,
       janitor: new StorageJanitor(backend, this.#logger),
@@ -138,7 +142,8 @@ export class WorkspaceStorages {
   async #prepare(location: WorkspaceLocation): Promise<boolean> {
     const existed = await exists(location.graphRoot);
     const kept = !existed || (await exists(location.containers));
-    for (const dir of [location.graphRoot, location.markers, location.containers]) await mkdir(dir, { recursive: true, mode: 0o700 });
+    for (const dir of [location.graphRoot, location.markers, location.containers, location.tmpDir])
+      await mkdir(dir, { recursive: true, mode: 0o700 });
     const link = path.join(location.graphRoot, `${this.#driver}-containers`);
     const current = await lstat(link).catch(() => null);
     if (current && !current.isSymbolicLink())

@@ -8,6 +8,7 @@
  * const client = new KilnClient({ serverUrl: "http://127.0.0.1:8787", token: process.env.KILN_TOKEN });
  * const image = await client.request("GET", ["v1", "images", "im-123"]);
  */
+import type { DeletedImage } from "@kiln-build/protocol";
 import { APIConnectionError, apiErrorFor, InvalidError } from "./errors.ts";
 import { profileDefaults } from "./profiles.ts";
 
@@ -76,6 +77,15 @@ export class KilnClient {
   /** Whether a token is configured (requests without one get 401). */
   get hasToken(): boolean {
     return !!this.#token;
+  }
+
+  /**
+   * Deletes image `imageId` and the tags pointing at it (`DELETE /v1/images/{id}`); layers other
+   * images use stay, the registry GC reclaims the rest. A `ConflictError` (`image_building`)
+   * while its build runs; a `NotFoundAPIError` once it is gone.
+   */
+  async deleteImage(imageId: string): Promise<DeletedImage> {
+    return this.json<DeletedImage>("DELETE", ["v1", "images", imageId]);
   }
 
   /** Sends a request and parses the JSON answer; throws the `APIError` subclass for the status. */

@@ -15,6 +15,7 @@ import { archivePathOf, remoteTarget, requireDir, requireFile } from "./local-fi
 import type { ContextSource } from "./lowering/types.ts";
 import { checkParams } from "./param-check.ts";
 import { shellQuote } from "./shell-quote.ts";
+import { cacheMountFlags } from "./volume.ts";
 
 /** `Image.aptInstall(...packages, params?)`: packages are installed in the order given. */
 export function aptInstallStep(args: readonly unknown[]): LayerStep | null {
@@ -31,8 +32,9 @@ export function runCommandsStep(args: readonly unknown[]): LayerStep | null {
   const { items, params } = splitParams<P.ImageRunCommandsParams>(args);
   checkParams("runCommands", params);
   const commands = flattenStrings("run_commands", "commands", items);
+  const mounts = cacheMountFlags("runCommands", params?.volumes).map((flag) => `${flag} `);
   if (commands.length === 0) return null;
-  return { params, lower: () => ({ commands: ["FROM base", ...commands.map((c) => `RUN ${c}`)], context: [] }) };
+  return { params, lower: () => ({ commands: ["FROM base", ...commands.map((c) => `RUN ${mounts.join("")}${c}`)], context: [] }) };
 }
 
 /** `Image.dockerfileCommands(...lines, params?)`: local `COPY`/`ADD` sources join the context. */

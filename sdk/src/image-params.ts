@@ -5,6 +5,7 @@ import type { ImagePushParams } from "./image-push.ts";
 import type { PipOptions } from "./lowering/python-packages.ts";
 import type { IgnoreSpec } from "./pattern-matcher.ts";
 import type { Secret } from "./secret.ts";
+import type { Volume } from "./volume.ts";
 
 /** Options most layer-adding methods accept. */
 export type LayerParams = {
@@ -85,7 +86,14 @@ export type ImageUvSyncParams = LayerParams & {
 export type ImageMicromambaInstallParams = LayerParams & { specFile?: string; channels?: string[] };
 
 /** Options of `runCommands`. */
-export type ImageRunCommandsParams = LayerParams;
+export type ImageRunCommandsParams = LayerParams & {
+  /**
+   * Build caches mounted into every command of the layer, by path (Modal's `volumes`): each
+   * becomes `RUN --mount=type=cache,id=<volume name>,target=<path>`, kept per workspace on the
+   * runner and never part of the image.
+   */
+  volumes?: Record<string, Volume>;
+};
 
 /** Options of `dockerfileCommands`. */
 export type ImageDockerfileCommandsParams = LayerParams & {
@@ -152,6 +160,9 @@ export type ImageRunFunctionParams = LayerParams & {
 /** Options of `describe`. */
 export type ImageDescribeParams = { builderVersion?: string };
 
+/** Options of `image.delete()`. */
+export type ImageDeleteParams = { client?: KilnClient };
+
 // ---- the one table of accepted keys, checked against the types above by the compiler -----
 
 /** Every key of `T`, each exactly once: a missing or extra key is a compile error. */
@@ -196,7 +207,7 @@ export const PARAM_KEYS = {
   uvSync: keys<ImageUvSyncParams>({ ...LAYER, groups: true, extras: true, frozen: true, extraOptions: true, uvVersion: true }),
   aptInstall: keys<LayerParams>(LAYER),
   micromambaInstall: keys<ImageMicromambaInstallParams>({ ...LAYER, specFile: true, channels: true }),
-  runCommands: keys<ImageRunCommandsParams>(LAYER),
+  runCommands: keys<ImageRunCommandsParams>({ ...LAYER, volumes: true }),
   dockerfileCommands: keys<ImageDockerfileCommandsParams>({
     ...LAYER,
     contextFiles: true,
@@ -210,6 +221,7 @@ export const PARAM_KEYS = {
   copyLocalDir: keys<ImageCopyLocalDirParams>({ ignore: true }),
   runFunction: keys<ImageRunFunctionParams>({ ...LAYER, args: true, kwargs: true, globals: true, timeout: true }),
   describe: keys<ImageDescribeParams>({ builderVersion: true }),
+  delete: keys<ImageDeleteParams>({ client: true }),
   build: keys<ImageBuildParams>({
     client: true,
     tag: true,
@@ -239,7 +251,7 @@ export const UNSUPPORTED_PARAMS: Readonly<Record<string, string>> = {
   cpu: "build steps run with the runner's CPUs; Kiln does not reserve CPU per step",
   memory: "build steps run with the runner's memory; Kiln does not reserve memory per step",
   timeout: "only runFunction has a per-step timeout; limit a whole build with image.build({ timeoutSeconds })",
-  volumes: "build steps cannot mount volumes in Kiln",
+  volumes: "only runCommands mounts volumes, as build cache mounts; move the step that needs the cache into runCommands(..., { volumes })",
   mounts: "use addLocalDir/addLocalFile with { copy: true } instead",
   networkFileSystems: "build steps cannot mount network file systems in Kiln",
   cloud: "Kiln picks the runner; there is no per-step cloud",

@@ -14,7 +14,7 @@
  * const image = Image.debianSlim().aptInstall("git").pipInstall("torch");
  * const { layers } = await image.describe();
  */
-import { type PushView, resolveBuilderVersion } from "@kiln-build/protocol";
+import { type DeletedImage, type PushView, resolveBuilderVersion } from "@kiln-build/protocol";
 import { KilnClient } from "./client.ts";
 import { ExecutionError } from "./errors.ts";
 import type { ImageBuildParams } from "./image-build.ts";
@@ -285,6 +285,27 @@ export class Image {
     }
     await Image.fromId(this.#state.imageId, params);
     return this;
+  }
+
+  /**
+   * Deletes this built image and the tags pointing at it on the server
+   * (`DELETE /v1/images/{id}`). Layers other images use stay; the registry GC reclaims the
+   * rest after its grace period. An image with no id (never built) is an `ExecutionError`
+   * before any request; one still building is a `ConflictError` (cancel its build first).
+   *
+   * @example
+   * const image = await Image.fromName("app:v1");
+   * await image.delete(); // { id, deleted: true, tags: ["app:v1"] }
+   */
+  async delete(params: P.ImageDeleteParams = {}): Promise<DeletedImage> {
+    checkParams("delete", params);
+    const imageId = this.#state.imageId;
+    if (!imageId) {
+      throw new ExecutionError(
+        "This image has not been built, so there is nothing to delete on the server. Load a built one with Image.fromId(id) or Image.fromName(tag), or delete by id with `kiln images rm ID`.",
+      );
+    }
+    return (params.client ?? new KilnClient()).deleteImage(imageId);
   }
 
   /** The image id once built, otherwise undefined. */

@@ -53,3 +53,4 @@ export { Mount, type MountFromLocalDirParams, type MountFromLocalFileParams } fr
 export { FilePatternMatcher, type IgnoreSpec } from "./pattern-matcher.ts";
 export { Secret, type SecretFromNameParams } from "./secret.ts";
 export { shellJoin, shellQuote } from "./shell-quote.ts";
+export { Volume, type VolumeFromNameParams } from "./volume.ts";

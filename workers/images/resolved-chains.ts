@@ -42,3 +42,8 @@ export function rememberResolved(workspaceId: string, workspaceName: string, ima
 export function clearResolvedChains(): void {
   resolved.clear();
 }
+
+/** Forgets one image (deleted): this isolate stops answering its chain without D1 at once. */
+export function forgetResolved(workspaceId: string, imageId: string): void {
+  resolved.delete(keyOf(workspaceId, imageId));
+}

@@ -5,22 +5,40 @@
  * period, so in-flight pushes, whose blobs precede their manifest, are never broken. Sweep:
  * the other blobs (D1 rows, repository links, R2 bytes), manifest bytes no row names, and R2
  * objects under `blobs/` that no row names and that are older than the grace period
- * (leftovers of interrupted completions). Dry-run reports and changes nothing.
+ * (leftovers of interrupted completions). Before the blob sweep, manifests of the layer
+ * repositories that no Kiln record references any more are deleted (gc-layers.ts), so deleted
+ * images' layers are reclaimed. Blobs a repository of a workspace that is pushing a build holds
+ * are kept whatever their age. Dry-run reports and changes nothing.
  */
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import { registryBlobs, registryManifestRefs, registryManifests, registryRepositoryBlobs } from "../db/schema/registry.ts";
+import { type CollectedLayerManifest, collectLayerManifests } from "./gc-layers.ts";
 import { db } from "./store.ts";
 
-/** The shortest grace period the GC accepts: 24 h. */
-export const MIN_GRACE_MS = 24 * 60 * 60 * 1000;
+/** The grace period when `REGISTRY_GC_GRACE_SECONDS` is unset or invalid: 24 h. */
+export const DEFAULT_GRACE_MS = 24 * 60 * 60 * 1000;
 
-/** Options of a GC run. */
+/**
+ * Objects under `blobs/` no row names are removed only after this long, whatever the grace
+ * period: an upload session's parts and tail live up to 12 h idle (RegistryUpload).
+ */
+export const ORPHAN_OBJECT_MIN_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** The configured grace period (`REGISTRY_GC_GRACE_SECONDS`), in ms. */
+export function gcGraceMs(env: { REGISTRY_GC_GRACE_SECONDS?: string }): number {
+  const seconds = Number(env.REGISTRY_GC_GRACE_SECONDS);
+  return env.REGISTRY_GC_GRACE_SECONDS !== undefined && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_GRACE_MS;
+}
+
+/** Options of a GC run (`graceMs` defaults to the configured one). */
 export type RegistryGcOptions = { dryRun: boolean; now?: number; graceMs?: number };
 
 /** What a GC run deleted (or, in dry-run, would delete). */
 export type RegistryGcReport = {
   dryRun: boolean;
   cutoff: string;
+  /** Unreferenced manifests of `<ws>/layers` repositories (deleted before the blob sweep). */
+  layerManifests: CollectedLayerManifest[];
   blobs: { digest: string; sizeBytes: number; r2Key: string }[];
   manifestObjects: string[];
   orphanObjects: string[];
@@ -29,13 +47,18 @@ export type RegistryGcReport = {
 
 const PAGE = 500;
 
-/** Runs one mark-and-sweep pass. `graceMs` below 24 h is raised to 24 h. */
+/** Runs one mark-and-sweep pass. */
 export async function runRegistryGc(env: Env, options: RegistryGcOptions): Promise<RegistryGcReport> {
   const now = options.now ?? Date.now();
-  const cutoff = new Date(now - Math.max(options.graceMs ?? MIN_GRACE_MS, MIN_GRACE_MS));
+  const cutoff = new Date(now - Math.max(options.graceMs ?? gcGraceMs(env), 0));
+  const layerManifests = await collectLayerManifests(env, { dryRun: options.dryRun, nowMs: now, cutoffMs: cutoff.getTime() });
   const d = db(env);
   const unreferenced = and(
     lt(registryBlobs.touchedAt, cutoff),
+    // A build pushing into its workspace's repositories may have uploaded blobs its manifest does not name yet.
+    sql`NOT EXISTS (SELECT 1 FROM registry_repository_blobs rb JOIN registry_repositories r ON r.name = rb.repository
+      JOIN job_tokens t ON t.workspace_id = r.workspace_id
+      WHERE rb.digest = ${registryBlobs.digest} AND t.expires_at > ${now} AND t.actions LIKE '%"push"%')`,
     notExists(
       d
         .select({ one: sql`1` })
@@ -51,6 +74,7 @@ export async function runRegistryGc(env: Env, options: RegistryGcOptions): Promi
   const report: RegistryGcReport = {
     dryRun: options.dryRun,
     cutoff: cutoff.toISOString(),
+    layerManifests,
     blobs: [],
     manifestObjects: [],
     orphanObjects: [],
@@ -78,8 +102,9 @@ export async function runRegistryGc(env: Env, options: RegistryGcOptions): Promi
   for (const object of await listOlderThan(env.REGISTRY, "manifests/sha256/", cutoff)) {
     if (!liveManifests.has(object.key.slice("manifests/sha256/".length))) report.manifestObjects.push(object.key);
   }
-  for (const object of await listOlderThan(env.REGISTRY, "blobs/", cutoff)) {
-    // Tails of live upload sessions are younger than the cutoff (sessions expire after 12 h idle).
+  const orphanCutoff = new Date(Math.min(cutoff.getTime(), now - ORPHAN_OBJECT_MIN_AGE_MS));
+  for (const object of await listOlderThan(env.REGISTRY, "blobs/", orphanCutoff)) {
+    // Tails of live upload sessions are younger than this cutoff (sessions expire after 12 h idle).
     if (!liveKeys.has(object.key) && !report.blobs.some((b) => b.r2Key === object.key)) report.orphanObjects.push(object.key);
   }
   if (!options.dryRun) {
@@ -92,6 +117,7 @@ export async function runRegistryGc(env: Env, options: RegistryGcOptions): Promi
       level: "info",
       msg: "registry gc",
       dryRun: report.dryRun,
+      layerManifests: report.layerManifests.length,
       blobs: report.blobs.length,
       manifestObjects: report.manifestObjects.length,
       orphanObjects: report.orphanObjects.length,

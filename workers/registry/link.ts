@@ -5,8 +5,8 @@
  * and shared), and the tag is moved, in one batch. What the tag pointed at before stays in the
  * repository, pullable by digest, until deleted or collected.
  */
-import { and, eq } from "drizzle-orm";
-import { registryTags } from "../db/schema/registry.ts";
+import { and, eq, sql } from "drizzle-orm";
+import { registryManifestRefs, registryManifests, registryTags } from "../db/schema/registry.ts";
 import { type Db, db, findManifest } from "./store.ts";
 
 /** Where the manifest is and where it is published. */
@@ -48,4 +48,30 @@ export async function unlinkTag(d: Db, repository: string, tag: string): Promise
     .where(and(eq(registryTags.repository, repository), eq(registryTags.tag, tag)))
     .returning();
   return rows.length > 0;
+}
+
+/**
+ * Deletes manifest `digest` of `repository` (its row and references; bytes go at the next GC) when
+ * no tag there points at it, in one batch whose statements re-check that; true when it was deleted.
+ */
+export async function deleteUntaggedManifest(d: Db, repository: string, digest: string): Promise<boolean> {
+  // Nor does an index there name it (a child manifest is the index's to keep).
+  const untagged = sql`NOT EXISTS (SELECT 1 FROM ${registryTags} WHERE ${registryTags.repository} = ${repository} AND ${registryTags.digest} = ${digest})
+    AND NOT EXISTS (SELECT 1 FROM ${registryManifestRefs} WHERE ${registryManifestRefs.repository} = ${repository} AND ${registryManifestRefs.child} = ${digest})`;
+  const [deleted] = await d.batch([
+    d
+      .delete(registryManifests)
+      .where(and(eq(registryManifests.repository, repository), eq(registryManifests.digest, digest), untagged))
+      .returning({ digest: registryManifests.digest }),
+    d
+      .delete(registryManifestRefs)
+      .where(
+        and(
+          eq(registryManifestRefs.repository, repository),
+          eq(registryManifestRefs.manifest, digest),
+          sql`NOT EXISTS (SELECT 1 FROM ${registryManifests} WHERE ${registryManifests.repository} = ${repository} AND ${registryManifests.digest} = ${digest})`,
+        ),
+      ),
+  ]);
+  return deleted.length > 0;
 }

@@ -21,6 +21,12 @@ export type BuildahOptions = {
   /** Storage root and run root (default: containers-storage's). */
   root?: string | undefined;
   runRoot?: string | undefined;
+  /**
+   * `TMPDIR` of builds. buildah keeps the contents of `RUN --mount=type=cache` mounts in
+   * `$TMPDIR/buildah-cache/<id>`, shared by every build with the same TMPDIR: one per workspace
+   * keeps one workspace's cache mounts from another's.
+   */
+  tmpDir?: string | undefined;
 };
 
 /** `buildah bud` + `buildah push`. */
@@ -39,6 +45,7 @@ export class BuildahBackend implements BuildBackend {
 
   build(request: BuildRequest): Command {
     return {
+      ...(this.#options.tmpDir ? { env: { TMPDIR: this.#options.tmpDir } } : {}),
       argv: [
         ...this.#global(),
         "bud",
@@ -113,7 +120,7 @@ export class BuildahBackend implements BuildBackend {
   }
 
   withStorage(storage: StorageLocation): BuildahBackend {
-    return new BuildahBackend({ ...this.#options, root: storage.root, runRoot: storage.runRoot });
+    return new BuildahBackend({ ...this.#options, root: storage.root, runRoot: storage.runRoot, tmpDir: storage.tmpDir });
   }
 
   stepExitCode(tail: readonly string[]): number | null {

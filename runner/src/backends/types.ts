@@ -13,7 +13,12 @@ export type PullPolicy = "missing" | "always" | "newer" | "never";
 export type SecretFile = { id: string; path: string };
 
 /** One workspace's own image storage (buildah: `--root` and `--runroot`). */
-export type StorageLocation = { root: string; runRoot: string };
+export type StorageLocation = {
+  root: string;
+  runRoot: string;
+  /** Temporary directory of builds (`TMPDIR`): buildah keeps `RUN --mount=type=cache` contents under it, so it is per workspace. */
+  tmpDir?: string;
+};
 
 /** A line of a chain build's output that moves it on: a step starting, or the image a step committed. */
 export type ChainProgress = { step: number; totalSteps: number } | { image: string };

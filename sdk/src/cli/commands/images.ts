@@ -1,7 +1,8 @@
 /** `kiln build`, `logs`, `status`, `images` and `tags`: what a user does with images. */
 
-import type { ImageView } from "@kiln-build/protocol";
+import type { DeletedImage, ImageView } from "@kiln-build/protocol";
 import type { Command } from "commander";
+import { resolveTag } from "../../image-server.ts";
 import { buildCommand, pickImage } from "../build.ts";
 import type { CliContext } from "../context.ts";
 import { loadImageModule } from "../load-module.ts";
@@ -58,7 +59,7 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
       );
     });
 
-  const images = program.command("images").description("list images");
+  const images = program.command("images").description("list and delete images");
   images
     .command("ls")
     .description("list this workspace's images, newest first")
@@ -69,8 +70,40 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
       emit(ctx.json(), rows, () => table([["IMAGE", "STATUS", "CREATED"], ...rows.map((r) => [r.id, r.status, r.createdAt])]));
     });
 
+  images
+    .command("rm <image-or-tag...>")
+    .description("delete images (by id or tag) and the tags pointing at them; layers other images use stay")
+    .action(async (targets: string[]) => removeImages(ctx, targets));
+
   registerTagCommands(program, ctx);
   registerBuildControl(program, ctx);
+}
+
+/** `kiln images rm`: deletes each target in turn, reports every one, fails if any failed. */
+async function removeImages(ctx: CliContext, targets: string[]): Promise<void> {
+  const client = ctx.client();
+  const deleted: DeletedImage[] = [];
+  const failed: string[] = [];
+  for (const target of targets) {
+    try {
+      // An image id, else a tag naming one (`app:v1`).
+      const imageId = target.startsWith("im-") ? target : await resolveTag(target, client);
+      deleted.push(await client.deleteImage(imageId));
+    } catch (error) {
+      failed.push(`${target}: ${(error as Error).message}`);
+    }
+  }
+  const lines = deleted.map((d) => `deleted ${d.id}${d.tags.length > 0 ? ` (tags ${d.tags.join(", ")})` : ""}`);
+  if (failed.length === 0) {
+    emit(ctx.json(), { deleted }, () => lines.join("\n"));
+    return;
+  }
+  // One document either way: with --json, the error's details say what was deleted too.
+  if (!ctx.json() && lines.length > 0) process.stdout.write(`${lines.join("\n")}\n`);
+  throw new CliError(`${failed.length} of ${targets.length} image${targets.length === 1 ? "" : "s"} not deleted.`, {
+    details: [...failed, ...(ctx.json() ? lines : [])].join("\n"),
+    fix: "An image still building needs `kiln cancel ID` first; `kiln images ls` and `kiln tags ls` list what exists.",
+  });
 }
 
 function parseSeconds(value: string): number {

@@ -1,0 +1,67 @@
+/**
+ * `DELETE /v1/images/{id}` (`image.delete()`, `kiln images rm`): removes the image record and
+ * its tags (workers/images/delete.ts). Its layers stay while other images use them; the
+ * registry GC reclaims the rest after its grace period (docs/decisions/0018-image-deletion-and-gc.md).
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { DeletedImageSchema as DeletedImage } from "@kiln-build/protocol";
+import type { AppEnv } from "../app-env.ts";
+import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
+import { executionContextOf, invalidateImageCaches } from "../edge-cache.ts";
+import { conflict, notFound } from "../errors.ts";
+import { deleteImage } from "../images/delete.ts";
+import { bearerSecurity, errorResponses, registerBearerScheme } from "./common.ts";
+
+/** The image delete sub-app, mounted at the root. */
+export const imagesDeleteApp = new OpenAPIHono<AppEnv>();
+registerBearerScheme(imagesDeleteApp);
+
+const DeletedImageSchema = DeletedImage.openapi("DeletedImage");
+
+imagesDeleteApp.openapi(
+  createRoute({
+    method: "delete",
+    path: "/v1/images/{id}",
+    operationId: "deleteImage",
+    tags: ["images"],
+    summary: "Delete an image and its tags",
+    description:
+      "Removes the image record, the tags pointing at it and the OCI tags they published. Layers other images use stay; the registry GC reclaims the rest after its grace period. An image still building is refused (409 `image_building`): cancel its build first. Deleting it again answers 404.",
+    security: bearerSecurity,
+    middleware: [authenticate, requireScope("images:write")] as const,
+    request: {
+      params: z.object({
+        id: z
+          .string()
+          .max(64)
+          .openapi({ param: { name: "id", in: "path" }, example: "im-abc" }),
+      }),
+    },
+    responses: {
+      200: { description: "Deleted.", content: { "application/json": { schema: DeletedImageSchema } } },
+      ...errorResponses(400, 401, 403, 404, 409),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const workspaceId = await workspaceOf(c);
+    const result = await deleteImage(c.env, workspaceId, id);
+    if (!result.ok) {
+      if (result.error.code === "not_found") throw notFound(`Image '${id}'`);
+      const { buildId } = result.error;
+      throw conflict(
+        "image_building",
+        `Image '${id}' is still building (build ${buildId}). Cancel the build first (\`kiln cancel ${buildId}\` or POST /v1/builds/${buildId}/cancel), or wait for it to end, then delete the image.`,
+        { buildId },
+      );
+    }
+    // Its status page and its tags' badges and pages may be cached at the edge; they must answer 404 now.
+    await invalidateImageCaches(c.env, executionContextOf(c), {
+      origin: new URL(c.req.url).origin,
+      workspace: result.workspaceName,
+      imageId: id,
+      tags: result.tags,
+    });
+    return c.json({ id, deleted: true as const, tags: result.tags }, 200);
+  },
+);
