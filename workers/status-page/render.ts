@@ -5,7 +5,9 @@
  * lines instead of reloading. Pure: data in, HTML string out; everything user-controlled is
  * escaped.
  */
+import type { PushView } from "@kiln-build/protocol";
 import type { ImageView } from "../images/view.ts";
+import { pushesSection } from "./pushes.ts";
 
 /** One rendered log line, with the layer it came from (1-based) or null for system lines. */
 export type PageLogLine = { layer: number | null; stream: "stdout" | "stderr" | "system"; text: string };
@@ -26,6 +28,8 @@ export type StatusPageData = {
   /** Where the script polls for more log chunks, and the cursor to start from. */
   logPollUrl: string | null;
   logCursor: number;
+  /** The image's external push targets (decision 0019), if it was pushed. */
+  pushes?: readonly PushView[] | undefined;
 };
 
 const FINAL = new Set(["succeeded", "failed", "cancelled", "timeout"]);
@@ -68,6 +72,7 @@ ${image.layers.map((l) => layerRow(l, data.builtAt.get(l.key))).join("\n")}
 </tbody>
 </table>
 </section>
+${pushesSection(data.pushes)}
 ${markdown ? `<section><h2>Badge</h2><p><img src="${escapeHtml(data.badgeUrl!)}" alt="build status"></p><pre class="snippet">${escapeHtml(markdown)}</pre></section>` : ""}
 <section>
 <h2>Log</h2>
