@@ -4,12 +4,14 @@
 // buildah pull it from there by tag and by digest; the pushed config has the label and the
 // manifest Kiln's OCI annotations; a target whose secret holds a wrong password fails with the
 // registry's message while the other succeeds; a fully cached resubmission pushes too; no
-// password reaches the build log.
+// password reaches the build log; the public status page lists the targets without overflowing a
+// phone-sized screen (real Chromium).
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import bcrypt from "bcryptjs";
+import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxRootfs } from "../../runner/test/helpers/base-images.ts";
 import { startRegistry, type TestRegistry } from "../../runner/test/helpers/registry.ts";
@@ -36,6 +38,7 @@ const LABEL = { "org.example.team": "e2e-push" };
 const SOURCE = "https://example.com/kiln/e2e-push";
 const REVISION = "0123456789abcdef0123456789abcdef01234567";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-artifacts");
 
 let ca: TestCa;
 let certDir: string;
@@ -45,9 +48,12 @@ let tenant: Tenant;
 let runner: LocalRunner;
 let base: string;
 let buildah: Buildah;
+let browser: Browser | undefined;
+/** The image of the first test, pushed to one target and refused by the other. */
+let halfPushed: { imageId: string; digest: string } | undefined;
 
 beforeAll(async () => {
-  requireE2eTools("buildah", "busybox", "skopeo", "docker-registry", "openssl");
+  requireE2eTools("buildah", "busybox", "skopeo", "docker-registry", "openssl", "chromium");
   ca = makeTestCa();
   // skopeo and buildah take a directory whose `ca.crt` they trust (containers-certs.d layout).
   certDir = path.join(ca.dir, "certs");
@@ -67,6 +73,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  await browser?.close();
   await runner?.stop();
   await registry?.stop();
   buildah?.dispose();
@@ -152,6 +159,7 @@ describe("pushes to an external TLS registry with htpasswd auth", { timeout: 600
     expect(pushError.failed.map((f) => f.reference)).toEqual([denied()]);
     expect(pushError.failed[0]!.message).toMatch(/UNAUTHORIZED: authentication required \(HTTP 401/);
     const [pushedGood, pushedDenied] = pushError.pushes;
+    halfPushed = { imageId: pushError.imageId, digest: pushedGood!.digest! };
     expect(pushedGood).toMatchObject({ reference: good(), status: "succeeded", message: null });
     expect(pushedGood!.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(pushedDenied).toMatchObject({ reference: denied(), status: "failed", digest: null });
@@ -213,5 +221,32 @@ describe("pushes to an external TLS registry with htpasswd auth", { timeout: 600
     expect(log).toContain(`pushed ${target}@${pushed.digest}`);
     expect(log).not.toContain(marker);
     expect(log).not.toContain(PASSWORD);
+  });
+
+  it("the public status page lists the targets, wrapping on a phone-sized screen", async () => {
+    expect(halfPushed, "the first test pushed an image").toBeDefined();
+    await tenant.client.json("PUT", ["v1", "tags", "pushed"], { json: { imageId: halfPushed!.imageId, public: true } });
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+    const page = await (await browser.newContext({ viewport: { width: 360, height: 800 }, javaScriptEnabled: false })).newPage();
+    expect((await page.goto(`${stack.url}/images/by-tag/${tenant.workspace}/pushed`))?.status()).toBe(200);
+    const section = page.locator("section#pushes");
+    const rows = await section.locator("tbody tr").allInnerTexts();
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toContain(good());
+    expect(rows[0]).toContain(halfPushed!.digest);
+    expect(rows[1]).toContain(denied());
+    expect(rows[1]).toMatch(/UNAUTHORIZED: authentication required/);
+    // Nothing in the section is wider than the screen, and no cell's text spills out of it: the digest and references wrap.
+    const widths = await section.evaluate((el) => ({
+      section: el.getBoundingClientRect().right,
+      scroll: el.scrollWidth - el.clientWidth,
+      spilling: [...el.querySelectorAll("th, td")].filter((cell) => cell.scrollWidth > cell.clientWidth).map((cell) => cell.textContent),
+      viewport: el.ownerDocument.documentElement.clientWidth,
+    }));
+    expect(widths.section).toBeLessThanOrEqual(widths.viewport);
+    expect(widths.scroll).toBe(0);
+    expect(widths.spilling).toEqual([]);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await section.screenshot({ path: path.join(ARTIFACTS, "status-page-pushes.png") });
   });
 });
