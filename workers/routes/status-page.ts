@@ -22,6 +22,7 @@ import { workspaces } from "../db/schema/workspaces.ts";
 import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
 import { notFound } from "../errors.ts";
 import { ociReference } from "../images/oci-tags.ts";
+import { loadPushViews } from "../images/pushes.ts";
 import { loadImageView } from "../images/store.ts";
 import type { ImageView } from "../images/view.ts";
 import { type ChunkLike, chunksToLines } from "../status-page/log-lines.ts";
@@ -64,7 +65,7 @@ const LogLinesSchema = z
   .openapi("StatusPageLog");
 const html = { "text/html": { schema: z.string() } };
 const pageDescription =
-  "HTML: layers with status, digests and timings, the badge Markdown and the build log. Works without JavaScript; with it, a running build's log streams in. Only for images a public tag points at; anything else is 404, exactly as an unknown image.";
+  "HTML: layers with status, digests and timings, the external registries it was pushed to, the badge Markdown and the build log. Works without JavaScript; with it, a running build's log streams in. Only for images a public tag points at; anything else is 404, exactly as an unknown image.";
 const logsDescription =
   "The log lines after `cursor` (long-poll up to `waitSeconds` while the build runs), for the page's live script. Public images only.";
 
@@ -185,10 +186,12 @@ async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reac
   if (!view) throw unknownImage();
   const origin = new URL(c.req.url).origin;
   const logBuild = logBuildOf(view);
-  const [builtAt, log, timeline] = await Promise.all([
+  const [builtAt, log, timeline, pushes] = await Promise.all([
     builtTimes(c.env, found.workspaceId, view),
     logBuild ? readLog(c.env, found.workspaceId, logBuild, 0, { maxChunks: PAGE_LOG_CHUNKS, waitMs: 0 }) : null,
     view.buildId ? loadBuildTimeline(c.env, found.workspaceId, view.buildId) : null,
+    // Public with the page: the same targets and messages are already in its log (decision 0019).
+    loadPushViews(c.env.DB, found.workspaceId, found.imageId),
   ]);
   const text = renderStatusPage({
     image: view,
@@ -206,6 +209,7 @@ async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reac
     logPollUrl: log && !log.done ? `${where.pageUrl}/logs` : null,
     logCursor: log?.cursor ?? 0,
     timeline: timeline?.ok ? timeline.timeline : null,
+    pushes,
   });
   const final = view.status !== "queued" && view.status !== "building";
   return c.body(text, 200, {

@@ -5,9 +5,10 @@
  * lines instead of reloading. Pure: data in, HTML string out; everything user-controlled is
  * escaped.
  */
-import type { BuildTimeline } from "@kiln-build/protocol";
+import type { BuildTimeline, PushView } from "@kiln-build/protocol";
 import type { ImageView } from "../images/view.ts";
 import { LOG_GROUPS_STYLE, renderLogGroups } from "./log-groups.ts";
+import { pushesSection } from "./pushes.ts";
 import { renderFailureGlance, renderTimeline, TIMELINE_STYLE } from "./timeline.ts";
 
 /** One rendered log line, with the layer it came from (1-based) or null for system lines. */
@@ -31,6 +32,8 @@ export type StatusPageData = {
   logCursor: number;
   /** The timeline of the image's build (timeline.ts), when it has one. */
   timeline?: BuildTimeline | null;
+  /** The image's external push targets (decision 0019), if it was pushed. */
+  pushes?: readonly PushView[] | undefined;
 };
 
 const FINAL = new Set(["succeeded", "failed", "cancelled", "timeout"]);
@@ -75,6 +78,7 @@ ${image.layers.map((l) => layerRow(l, data.builtAt.get(l.key))).join("\n")}
 </tbody>
 </table>
 </section>
+${pushesSection(data.pushes)}
 ${markdown ? `<section><h2>Badge</h2><p><img src="${escapeHtml(data.badgeUrl!)}" alt="build status"></p><pre class="snippet">${escapeHtml(markdown)}</pre></section>` : ""}
 ${renderLogGroups(data.log, image)}
 <section>
