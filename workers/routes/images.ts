@@ -7,7 +7,6 @@
  */
 
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { LayerSpec } from "@kiln-build/protocol";
 import { ImageSubmissionSchema, ImageViewSchema, ociTagOf } from "@kiln-build/protocol";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
