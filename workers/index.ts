@@ -6,7 +6,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app-env.ts";
 import { bodyCap } from "./body-limit.ts";
-import { badRequest, boundedMessage, errorResponse } from "./errors.ts";
+import { ApiError, badRequest, boundedMessage, errorResponse } from "./errors.ts";
 import { requestContext } from "./log.ts";
 import { isRegistryPath, rateLimit } from "./rate-limit.ts";
 import { adminApp } from "./routes/admin.ts";
@@ -18,6 +18,7 @@ import { fleetsApp } from "./routes/fleets.ts";
 import { imagesApp } from "./routes/images.ts";
 import { imagesListApp } from "./routes/images-list.ts";
 import { metaApp, openApiConfig } from "./routes/meta.ts";
+import { pageLinksApp } from "./routes/page-links.ts";
 import { registryApp, runRegistryGc } from "./routes/registry/index.ts";
 import { runnerContextsApp } from "./routes/runner-contexts.ts";
 import { runnerEventsApp } from "./routes/runner-events.ts";
@@ -25,6 +26,7 @@ import { secretsApp } from "./routes/secrets.ts";
 import { statusPageApp } from "./routes/status-page.ts";
 import { tagsApp } from "./routes/tags.ts";
 import { tokensApp } from "./routes/tokens.ts";
+import { workspacePagesApp } from "./routes/workspace-pages.ts";
 import { workspacesApp } from "./routes/workspaces.ts";
 
 const app = new OpenAPIHono<AppEnv>({
@@ -55,13 +57,16 @@ app.route("/", registryApp);
 app.route("/", imagesApp);
 app.route("/", imagesListApp);
 app.route("/", statusPageApp);
+// Browser sessions and the workspace view (decision 0021).
+app.route("/", pageLinksApp);
+app.route("/", workspacePagesApp);
 app.route("/", buildsApp);
 app.route("/", runnerEventsApp);
 app.route("/", adminApp);
 
 // Every mounted route must be in the document (test/workers/openapi-coverage.test.ts).
 app.doc31("/openapi.json", openApiConfig);
-app.notFound((c) => c.json({ error: { code: "not_found", message: boundedMessage(`No route for ${c.req.method} ${c.req.path}.`) } }, 404));
+app.notFound((c) => errorResponse(new ApiError(404, "not_found", boundedMessage(`No route for ${c.req.method} ${c.req.path}.`)), c));
 app.onError(errorResponse);
 
 /** Cron trigger: the registry's mark-and-sweep GC (wrangler.toml `[triggers]`). */

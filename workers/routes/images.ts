@@ -93,6 +93,7 @@ imagesApp.post("/v1/images", d1QueryTiming, authenticateCached, requireScope("im
     mode: parsed.mode,
     freshFrom: parsed.freshFrom,
     runtimeMounts: (body.runtimeMounts ?? []) as StoredRuntimeMount[],
+    submittedByTokenId: c.get("auth").tokenId,
   };
   if (idempotencyKey) {
     const replay = await idempotentReplay(c.env.DB, workspaceId, idempotencyKey, parsed.requestHash);
