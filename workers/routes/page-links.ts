@@ -50,7 +50,7 @@ pageLinksApp.openapi(
     method: "post",
     path: "/v1/workspaces/current/page-links",
     operationId: "createPageLink",
-    tags: ["pages"],
+    tags: ["status-pages"],
     summary: "Mint a one-time link that opens the workspace's pages in a browser",
     description:
       "The link exchanges itself, once, for an HttpOnly, SameSite=Strict session cookie scoped to `/w/<workspace>`: read-only pages of this workspace (the workspace view, private image pages), never the API. Revoking the token ends the sessions it opened.",

@@ -41,7 +41,7 @@ workspacePagesApp.openapi(
     method: "get",
     path: "/w/{workspace}/open",
     operationId: "openPageLink",
-    tags: ["pages"],
+    tags: ["status-pages"],
     security: [],
     summary: "Exchange a page link for a browser session",
     description:
@@ -70,7 +70,7 @@ workspacePagesApp.openapi(
     method: "get",
     path: "/w/{workspace}",
     operationId: "getWorkspaceView",
-    tags: ["pages"],
+    tags: ["status-pages"],
     security: [{ pageSession: [] }],
     summary: "The workspace view: recent images and builds",
     description:
