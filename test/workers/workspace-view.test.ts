@@ -43,13 +43,22 @@ describe("the workspace view", () => {
     expect([first.status, second.status]).toEqual([202, 202]);
     await settle(second.body.buildId);
     const job = await nthJob(fleet, 2);
-    const failure = { type: "failed", reason: "build", message: "RUN false failed", layerKey: job.layers[0]!.key, exitCode: 1, logTail: [] };
+    const failure = {
+      type: "failed",
+      reason: "build",
+      message: "RUN false failed",
+      layerKey: job.layers[0]!.key,
+      exitCode: 1,
+      logTail: [],
+    };
     const failed2 = await sendEvent(fleet, job, failure as const);
     expect(failed2.status).toBe(200);
     const tokenRow = (await drizzle(env.DB).select().from(tokens).where(eq(tokens.workspaceId, t.workspaceId)).get())!;
     const stored = await drizzle(env.DB).select().from(images).where(eq(images.id, first.body.id)).get();
     expect(stored?.submittedByTokenId).toBe(tokenRow.id);
-    expect((await apiJson("PUT", "/v1/tags/web%3Av1", { token: t.token, json: { imageId: first.body.id, public: true } })).status).toBe(200);
+    expect((await apiJson("PUT", "/v1/tags/web%3Av1", { token: t.token, json: { imageId: first.body.id, public: true } })).status).toBe(
+      200,
+    );
 
     const cookie = await session(t.token);
     const base = `/w/${t.workspaceName}`;

@@ -72,7 +72,12 @@ export async function exchangePageLink(
 }
 
 /** The session of a page request for `workspaceName`, or throws the 403. */
-export async function requirePageSession(env: Env, workspaceName: string, sessionToken: string | null, nowMs: number): Promise<PageSession> {
+export async function requirePageSession(
+  env: Env,
+  workspaceName: string,
+  sessionToken: string | null,
+  nowMs: number,
+): Promise<PageSession> {
   if (!sessionToken) throw sessionRequired();
   const claims = await verifyPageToken(env, "session", SessionClaims, sessionToken, nowMs);
   if (!claims) throw sessionRequired();
@@ -89,7 +94,10 @@ export async function requirePageSession(env: Env, workspaceName: string, sessio
 async function activeWorkspace(env: Env, name: string, workspaceId: string, tokenId: string): Promise<{ id: string } | null> {
   const d = drizzle(env.DB);
   const [wsRows, tokenRows] = await d.batch([
-    d.select({ id: workspaces.id }).from(workspaces).where(and(eq(workspaces.name, name), eq(workspaces.id, workspaceId))),
+    d
+      .select({ id: workspaces.id })
+      .from(workspaces)
+      .where(and(eq(workspaces.name, name), eq(workspaces.id, workspaceId))),
     d
       .select({ kind: tokens.kind, workspaceId: tokens.workspaceId })
       .from(tokens)

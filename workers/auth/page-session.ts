@@ -41,7 +41,12 @@ export const LinkClaims = z.object({
 export type LinkClaims = z.infer<typeof LinkClaims>;
 
 /** What a session cookie says. */
-export const SessionClaims = z.object({ v: z.literal(1), ws: z.string().min(1).max(64), tok: z.string().min(1).max(64), exp: z.number().int() });
+export const SessionClaims = z.object({
+  v: z.literal(1),
+  ws: z.string().min(1).max(64),
+  tok: z.string().min(1).max(64),
+  exp: z.number().int(),
+});
 /** A session's claims. */
 export type SessionClaims = z.infer<typeof SessionClaims>;
 

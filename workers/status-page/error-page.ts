@@ -4,8 +4,9 @@
  * message is the same bounded text the JSON body carries; nothing else about the request is
  * shown, so the page reveals no more than the JSON would.
  */
-import { escapeHtml } from "./render.ts";
+
 import { BASE_STYLE, pageContentSecurityPolicy } from "./page-style.ts";
+import { escapeHtml } from "./render.ts";
 
 const TITLES: Record<number, string> = {
   400: "Bad request",

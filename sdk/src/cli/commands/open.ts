@@ -22,7 +22,11 @@ export type BrowserOpener = { command: string; args: string[] };
  * `open` on macOS, `xdg-open` elsewhere on Unix, `explorer.exe` on Windows; null when none
  * is installed. `exists` says whether a program is on the PATH.
  */
-export function browserOpener(platform: NodeJS.Platform, env: NodeJS.ProcessEnv, exists: (program: string) => boolean): BrowserOpener | null {
+export function browserOpener(
+  platform: NodeJS.Platform,
+  env: NodeJS.ProcessEnv,
+  exists: (program: string) => boolean,
+): BrowserOpener | null {
   const configured = env.BROWSER?.split(":")[0]?.trim();
   if (configured) return exists(configured) ? { command: configured, args: [] } : null;
   const program = platform === "darwin" ? "open" : platform === "win32" ? "explorer.exe" : "xdg-open";
@@ -46,7 +50,7 @@ export function onPath(program: string, env: NodeJS.ProcessEnv = process.env): b
 export async function pageLinkFor(client: KilnClient, target: string | undefined): Promise<PageLink & { publicUrl: string | null }> {
   let imageId: string | undefined;
   let publicTag: string | null = null;
-  if (target !== undefined && target.startsWith("im-")) imageId = target;
+  if (target?.startsWith("im-")) imageId = target;
   else if (target !== undefined) {
     const response = await client.request("GET", ["v1", "tags", target], { accept: [404] });
     if (response.status === 404) {
@@ -59,9 +63,7 @@ export async function pageLinkFor(client: KilnClient, target: string | undefined
   }
   const link = await client.json<PageLink>("POST", ["v1", "workspaces", "current", "page-links"], { json: imageId ? { imageId } : {} });
   const publicUrl =
-    publicTag === null
-      ? null
-      : `${client.serverUrl}/images/by-tag/${encodeURIComponent(link.workspace)}/${encodeURIComponent(publicTag)}`;
+    publicTag === null ? null : `${client.serverUrl}/images/by-tag/${encodeURIComponent(link.workspace)}/${encodeURIComponent(publicTag)}`;
   return { ...link, publicUrl };
 }
 
@@ -84,8 +86,8 @@ export function registerOpenCommand(program: Command, ctx: CliContext): void {
           link.url,
           ...(link.publicUrl ? [`public page (shareable): ${link.publicUrl}`] : []),
           opener
-            ? "Opened in your browser. The link works once and expires at " + link.expiresAt + "."
-            : "Open this link in a browser; it works once and expires at " + link.expiresAt + ".",
+            ? `Opened in your browser. The link works once and expires at ${link.expiresAt}.`
+            : `Open this link in a browser; it works once and expires at ${link.expiresAt}.`,
         ].join("\n"),
       );
     });
