@@ -34,7 +34,7 @@ describe("GET /images/:id after a failed step", () => {
     expect(block).toContain(`layer 2 <code title="${failedKey}">${failedKey.slice(0, 12)}</code>`);
     expect(block).toContain("exit code <code>7</code>");
     expect(block).toContain(
-      `<pre class="log tail">+ ./configure\n&lt;script&gt;alert(&quot;tail&quot;)&lt;/script&gt; &amp; &#39;quoted&#39;\n+ exit 7\n</pre>`,
+      `<pre class="log tail" tabindex="0" aria-label="last lines of output">+ ./configure\n&lt;script&gt;alert(&quot;tail&quot;)&lt;/script&gt; &amp; &#39;quoted&#39;\n+ exit 7\n</pre>`,
     );
     expect(html).not.toContain(`<script>alert("tail")`);
   });

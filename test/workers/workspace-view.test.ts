@@ -28,7 +28,7 @@ function rowsOf(html: string): { id: string; status: string; by: string; tags: s
     id: /<code>(im-[^<]+)<\/code>/.exec(row)![1]!,
     status: /class="status status-([a-z]+)"/.exec(row)![1]!,
     by: /<td data-label="submitted by">([\s\S]*?)<\/td>/.exec(row)![1]!,
-    tags: /<td data-label="tags">([\s\S]*?)<\/td>/.exec(row)![1]!,
+    tags: /<td data-label="tags"[^>]*>([\s\S]*?)<\/td>/.exec(row)![1]!,
   }));
 }
 

@@ -7,7 +7,7 @@
 /** The base look: readable type, wrapped long identifiers, status pills with AA contrast. */
 export const BASE_STYLE = `
 *,*::before,*::after{box-sizing:border-box}
-body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1f2328;overflow-wrap:anywhere}
+body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1f2328;overflow-wrap:break-word}
 h1{margin:0 0 .25rem;font-size:1.6rem}h2{font-size:1.1rem;margin-top:2rem}
 a{color:#0550ae}
 .meta{color:#59636e;margin:.25rem 0}code{font:13px ui-monospace,monospace}
@@ -20,12 +20,13 @@ button.copy{font:12px system-ui,sans-serif;margin-left:.4rem;padding:.05rem .45r
 
 /**
  * Tables marked `class="cards"`: a normal table on wide screens; below 40rem each row is a card
- * whose cells show their column name (`data-label`), and long values wrap instead of widening
- * the page.
+ * whose cells show their column name (`data-label`). Cells marked `wide` or `wrap` may break
+ * long values anywhere (references, ids, tag names); other cells keep words whole.
  */
 export const CARD_TABLE_STYLE = `
 table.cards{border-collapse:collapse;width:100%;table-layout:auto}
-table.cards th,table.cards td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:top;overflow-wrap:anywhere;word-break:break-word}
+table.cards th,table.cards td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:top}
+table.cards td.wide,table.cards td.wrap{overflow-wrap:anywhere}
 table.cards td.wide{min-width:12rem}
 @media (max-width:40rem){
 table.cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}

@@ -95,7 +95,7 @@ function failureBlock(failure: NonNullable<ImageView["failure"]>): string {
   return `<div class="failure" id="failure">
   <p><strong>${escapeHtml(failure.reason)}</strong>: ${escapeHtml(failure.message)}</p>
   ${where.length ? `<p class="meta">${where.join(" · ")}</p>` : ""}
-  ${failure.logTail.length ? `<pre class="log tail">${failure.logTail.map((line) => `${escapeHtml(line)}\n`).join("")}</pre>` : ""}
+  ${failure.logTail.length ? `<pre class="log tail" tabindex="0" aria-label="last lines of output">${failure.logTail.map((line) => `${escapeHtml(line)}\n`).join("")}</pre>` : ""}
 </div>`;
 }
 
@@ -156,7 +156,7 @@ function liveScript(pollUrl: string, cursor: number): string {
 
 const STYLE = `
 *,*::before,*::after{box-sizing:border-box}
-body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1f2328;overflow-wrap:anywhere}
+body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1f2328;overflow-wrap:break-word}
 a{color:#0550ae}button.copy{font:12px system-ui,sans-serif;margin-left:.4rem;padding:.05rem .45rem;border:1px solid #afb8c1;border-radius:4px;background:#f6f8fa;color:#1f2328;cursor:pointer}
 h1{margin:0 0 .25rem;font-size:1.6rem}h2{font-size:1.1rem;margin-top:2rem}
 .meta{color:#59636e;margin:.25rem 0}code{font:13px ui-monospace,monospace}

@@ -110,7 +110,7 @@ function imageRow(base: string, image: RecentImage): string {
 <td data-label="image" class="wide"><a href="${escapeHtml(href)}"><code>${escapeHtml(image.id)}</code></a><span data-copy="${escapeHtml(image.id)}" data-copy-label="image id ${escapeHtml(image.id)}"></span><br><span class="meta">${image.layerCount} layer${image.layerCount === 1 ? "" : "s"}</span></td>
 <td data-label="status"><span class="status status-${escapeHtml(image.status)}">${escapeHtml(image.status)}</span>${failure}</td>
 <td data-label="duration">${image.durationMs === null ? "cached" : formatDuration(image.durationMs)}</td>
-<td data-label="tags">${tags}</td>
+<td data-label="tags" class="wrap">${tags}</td>
 <td data-label="submitted by">${by}</td>
 <td data-label="created"><time datetime="${image.createdAt.toISOString()}">${image.createdAt.toISOString().replace("T", " ").slice(0, 19)}</time></td>
 </tr>`;
