@@ -73,7 +73,9 @@ function kilnOpen(tenant: Tenant, target?: string): Promise<{ url: string; works
 
 /** The checks every page gets at every width: no sideways scroll, axe clean, a screenshot. */
 async function checkPage(page: Page, name: string, width: number): Promise<void> {
-  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+  const widths = await page.evaluate<{ scroll: number; inner: number }>(
+    "({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })",
+  );
   expect(widths.scroll, `${name} at ${width}px scrolls sideways`).toBeLessThanOrEqual(widths.inner);
   // Evaluated through the DevTools protocol, which the page's CSP does not govern.
   await page.evaluate(AXE_SOURCE);

@@ -44,14 +44,14 @@ describe("the workspace view", () => {
     await settle(second.body.buildId);
     const job = await nthJob(fleet, 2);
     const failure = {
-      type: "failed",
+      type: "failed" as const,
       reason: "build",
       message: "RUN false failed",
       layerKey: job.layers[0]!.key,
       exitCode: 1,
       logTail: [],
     };
-    const failed2 = await sendEvent(fleet, job, failure as const);
+    const failed2 = await sendEvent(fleet, job, failure);
     expect(failed2.status).toBe(200);
     const tokenRow = (await drizzle(env.DB).select().from(tokens).where(eq(tokens.workspaceId, t.workspaceId)).get())!;
     const stored = await drizzle(env.DB).select().from(images).where(eq(images.id, first.body.id)).get();
