@@ -7,6 +7,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { log } from "./log.ts";
+import { errorPageHeaders, prefersHtml, renderErrorPage } from "./status-page/error-page.ts";
 
 /** An error with an HTTP status and a stable machine-readable code. */
 export class ApiError extends Error {
@@ -52,15 +53,36 @@ export const tooManyRequests = (scope: "client" | "token" | "runner", retryAfter
     { "retry-after": String(retryAfterSeconds) },
   );
 
-/** The one place errors become responses. Every body is bounded (`boundedMessage`, `boundedDetails`). */
-export function errorResponse(error: unknown, c: Context): Response {
+/**
+ * The one place errors become responses. Every body is bounded (`boundedMessage`, `boundedDetails`).
+ * A request that prefers HTML (a browser opening a page or an API URL) gets the same status,
+ * headers, code and message as an HTML page (status-page/error-page.ts); everything else gets
+ * the JSON body. Both vary on Accept.
+ */
+export async function errorResponse(error: unknown, c: Context): Promise<Response> {
+  const response = jsonErrorResponse(error, c);
+  response.headers.append("vary", "accept");
+  if (!prefersHtml(c.req.header("accept"))) return response;
+  const body = (await response.json()) as { error: { code: string; message: string } };
+  const page = renderErrorPage({ status: response.status, ...body.error, requestId: requestIdOf(c) });
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(await errorPageHeaders(page))) headers.set(name, value);
+  return new Response(page, { status: response.status, headers });
+}
+
+function requestIdOf(c: Context): string | undefined {
+  const id: unknown = c.get("requestId");
+  return typeof id === "string" ? id : undefined;
+}
+
+function jsonErrorResponse(error: unknown, c: Context): Response {
   if (error instanceof ApiError) {
     const details = error.details === undefined ? {} : { details: boundedDetails(error.details) };
     const body = { error: { code: error.code, message: boundedMessage(error.message), ...details } };
     return c.json(body, error.status, error.headers);
   }
   const shed = sheddingError(error);
-  if (shed) return errorResponse(shed, c);
+  if (shed) return jsonErrorResponse(shed, c);
   if (error instanceof HTTPException) {
     const status = error.status;
     const code = status === 413 ? "payload_too_large" : status === 404 ? "not_found" : status < 500 ? "invalid_request" : "internal";

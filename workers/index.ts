@@ -7,7 +7,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { runGc } from "../durable-objects/layer-cache-gc.ts";
 import type { AppEnv } from "./app-env.ts";
 import { bodyCap } from "./body-limit.ts";
-import { badRequest, boundedMessage, errorResponse } from "./errors.ts";
+import { ApiError, badRequest, boundedMessage, errorResponse } from "./errors.ts";
 import { requestContext } from "./log.ts";
 import { isRegistryPath, rateLimit } from "./rate-limit.ts";
 import { adminApp } from "./routes/admin.ts";
@@ -20,6 +20,7 @@ import { imagesApp } from "./routes/images.ts";
 import { imagesDeleteApp } from "./routes/images-delete.ts";
 import { imagesListApp } from "./routes/images-list.ts";
 import { metaApp, openApiConfig } from "./routes/meta.ts";
+import { pageLinksApp } from "./routes/page-links.ts";
 import { registryApp } from "./routes/registry/index.ts";
 import { runnerContextsApp } from "./routes/runner-contexts.ts";
 import { runnerEventsApp } from "./routes/runner-events.ts";
@@ -28,6 +29,7 @@ import { statusPageApp } from "./routes/status-page.ts";
 import { tagsApp } from "./routes/tags.ts";
 import { tokensApp } from "./routes/tokens.ts";
 import { webhooksApp } from "./routes/webhooks.ts";
+import { workspacePagesApp } from "./routes/workspace-pages.ts";
 import { workspacesApp } from "./routes/workspaces.ts";
 
 const app = new OpenAPIHono<AppEnv>({
@@ -59,6 +61,9 @@ app.route("/", imagesApp);
 app.route("/", imagesListApp);
 app.route("/", imagesDeleteApp);
 app.route("/", statusPageApp);
+// Browser sessions and the workspace view (decision 0021).
+app.route("/", pageLinksApp);
+app.route("/", workspacePagesApp);
 app.route("/", buildsApp);
 app.route("/", runnerEventsApp);
 app.route("/", adminApp);
@@ -66,7 +71,7 @@ app.route("/", webhooksApp);
 
 // Every mounted route must be in the document (test/workers/openapi-coverage.test.ts).
 app.doc31("/openapi.json", openApiConfig);
-app.notFound((c) => c.json({ error: { code: "not_found", message: boundedMessage(`No route for ${c.req.method} ${c.req.path}.`) } }, 404));
+app.notFound((c) => errorResponse(new ApiError(404, "not_found", boundedMessage(`No route for ${c.req.method} ${c.req.path}.`)), c));
 app.onError(errorResponse);
 
 /** Cron trigger: layer cache eviction, then the registry's mark-and-sweep GC (wrangler.toml `[triggers]`). */

@@ -22,6 +22,8 @@ export type NewImage = {
   mode: "normal" | "force" | "ignore";
   freshFrom: number;
   runtimeMounts: StoredRuntimeMount[];
+  /** The API token that submitted it (`AuthContext.tokenId`). */
+  submittedByTokenId?: string | null;
 };
 
 /** What one read knows about a chain: its cache rows, whether its cached image row exists, the workspace's name, its webhook count. */

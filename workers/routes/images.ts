@@ -94,6 +94,7 @@ imagesApp.post("/v1/images", d1QueryTiming, authenticateCached, requireScope("im
     mode: parsed.mode,
     freshFrom: parsed.freshFrom,
     runtimeMounts: (body.runtimeMounts ?? []) as StoredRuntimeMount[],
+    submittedByTokenId: c.get("auth").tokenId,
   };
   const origin = new URL(c.req.url).origin;
   // A chain this isolate has resolved as fully cached has no side effect to repeat (its image is

@@ -5,6 +5,9 @@
  * only for an image a public tag points at. Anything else (unknown id or tag, private tag,
  * another workspace's name) takes the same path to the same 404, so the pages never reveal
  * which private images exist (as badges, decision 0009).
+ *
+ * The same page of any image of a workspace, public or not, is served to that workspace's
+ * browser session at `GET /w/:workspace/images/:id` (and `.../logs`), never cached (decision 0021).
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { TagName, WorkspaceName } from "@kiln-build/protocol";
@@ -14,6 +17,8 @@ import type { Context } from "hono";
 import { readArchive } from "../../durable-objects/log-archive.ts";
 import { loadBuildTimeline } from "../../durable-objects/timeline-read.ts";
 import type { AppEnv } from "../app-env.ts";
+import { requirePageSession } from "../auth/page-access.ts";
+import { sessionPath, sessionTokenFrom } from "../auth/page-session.ts";
 import { buildLayers, builds } from "../db/schema/builds.ts";
 import { images } from "../db/schema/images.ts";
 import { layers } from "../db/schema/layers.ts";
@@ -26,6 +31,7 @@ import { loadPushViews } from "../images/pushes.ts";
 import { loadImageView } from "../images/store.ts";
 import type { ImageView } from "../images/view.ts";
 import { type ChunkLike, chunksToLines } from "../status-page/log-lines.ts";
+import { htmlPageHeaders } from "../status-page/page-style.ts";
 import { renderStatusPage } from "../status-page/render.ts";
 import { errorResponses } from "./common.ts";
 
@@ -69,8 +75,8 @@ const pageDescription =
 const logsDescription =
   "The log lines after `cursor` (long-poll up to `waitSeconds` while the build runs), for the page's live script. Public images only.";
 
-/** A public image: its workspace and a public tag pointing at it. */
-type PublicImage = { imageId: string; workspaceId: string; workspace: string; tag: string };
+/** A public image: its workspace and a public tag pointing at it (null: a session's private page). */
+type PublicImage = { imageId: string; workspaceId: string; workspace: string; tag: string | null };
 
 statusPageApp.openapi(
   createRoute({
@@ -154,6 +160,55 @@ statusPageApp.openapi(
   },
 );
 
+const SessionParams = IdParams.extend({ workspace: WorkspaceName.openapi({ param: { name: "workspace", in: "path" } }) });
+
+statusPageApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/w/{workspace}/images/{id}",
+    operationId: "getPrivateImageStatusPage",
+    tags: ["status-pages"],
+    security: [{ pageSession: [] }],
+    summary: "Status page of any image of the session's workspace",
+    description: "The status page of any image of the workspace, public or private, for its browser session (decision 0021). Never cached.",
+    request: { params: SessionParams },
+    responses: { 200: { description: "The page.", content: html }, ...errorResponses(400, 403, 404) },
+  }),
+  async (c) => {
+    const { workspace, id } = c.req.valid("param");
+    const pageUrl = `${new URL(c.req.url).origin}${sessionPath(workspace)}/images/${encodeURIComponent(id)}`;
+    return page(c, await sessionImage(c, workspace, id), { reachedByTag: false, pageUrl, private: true });
+  },
+);
+
+statusPageApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/w/{workspace}/images/{id}/logs",
+    operationId: "getPrivateImageStatusLog",
+    tags: ["status-pages"],
+    security: [{ pageSession: [] }],
+    summary: "Status page log (session)",
+    description: "As the public page's log poll, for the session's private image page.",
+    request: { params: SessionParams, query: PollQuery },
+    responses: {
+      200: { description: "Lines after the cursor.", content: { "application/json": { schema: LogLinesSchema } } },
+      ...errorResponses(400, 403, 404),
+    },
+  }),
+  async (c) => {
+    const { workspace, id } = c.req.valid("param");
+    c.header("cache-control", "private, no-store");
+    return c.json(await pollLines(c.env, await sessionImage(c, workspace, id), c.req.valid("query")), 200);
+  },
+);
+
+// Any image of the session's workspace (existence is checked when its view loads).
+async function sessionImage(c: Context<AppEnv>, workspace: string, imageId: string): Promise<PublicImage> {
+  const session = await requirePageSession(c.env, workspace, sessionTokenFrom(c.req.header("cookie")), Date.now());
+  return { imageId, workspaceId: session.workspaceId, workspace, tag: null };
+}
+
 /** The one 404 of every path: unknown, private and foreign look the same. */
 const unknownImage = () => notFound("Image");
 
@@ -180,7 +235,11 @@ async function publicImageByTag(env: Env, workspace: string, tag: string): Promi
   return row ? { ...row, workspace, tag } : null;
 }
 
-async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reachedByTag: boolean; pageUrl: string }): Promise<Response> {
+async function page(
+  c: Context<AppEnv>,
+  found: PublicImage | null,
+  where: { reachedByTag: boolean; pageUrl: string; private?: boolean },
+): Promise<Response> {
   if (!found) throw unknownImage();
   const view = await loadImageView(c.env.DB, found.workspaceId, found.imageId);
   if (!view) throw unknownImage();
@@ -195,9 +254,10 @@ async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reac
   ]);
   const text = renderStatusPage({
     image: view,
-    tag: where.reachedByTag ? { workspace: found.workspace, name: found.tag } : null,
-    pullReference: ociReference(origin, found.workspace, found.tag),
-    badgeUrl: `${origin}/badges/${encodeURIComponent(found.workspace)}/${encodeURIComponent(found.tag)}.svg`,
+    tag: where.reachedByTag && found.tag ? { workspace: found.workspace, name: found.tag } : null,
+    pullReference: found.tag ? ociReference(origin, found.workspace, found.tag) : null,
+    badgeUrl: found.tag ? `${origin}/badges/${encodeURIComponent(found.workspace)}/${encodeURIComponent(found.tag)}.svg` : null,
+    workspaceUrl: where.private ? `${origin}${sessionPath(found.workspace)}` : null,
     pageUrl: where.pageUrl,
     builtAt,
     log: log
@@ -212,11 +272,9 @@ async function page(c: Context<AppEnv>, found: PublicImage | null, where: { reac
     pushes,
   });
   const final = view.status !== "queued" && view.status !== "building";
+  if (where.private) return c.body(text, 200, { ...(await htmlPageHeaders(text)), "cache-control": "private, no-store" });
   return c.body(text, 200, {
-    "content-type": "text/html; charset=utf-8",
-    "content-security-policy": await contentSecurityPolicy(text),
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    ...(await htmlPageHeaders(text)),
     "cache-control": final ? "no-cache" : "no-store",
     [EDGE_TTL_HEADER]: String(edgeTtlFor(view.status)),
   });
@@ -298,18 +356,4 @@ async function builtTimes(env: Env, workspaceId: string, view: ImageView): Promi
   const times = new Map(cached.map((r) => [r.key, r.builtAt.getTime()]));
   for (const r of own) times.set(r.key, r.builtAt.getTime());
   return times;
-}
-
-/**
- * A policy that allows exactly the page's one inline script (by its hash), its inline style,
- * same-origin polling and the badge image; nothing external.
- */
-async function contentSecurityPolicy(page: string): Promise<string> {
-  const script = /<script>([\s\S]*?)<\/script>/.exec(page)?.[1];
-  let scriptSrc = "'none'";
-  if (script !== undefined) {
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(script)));
-    scriptSrc = `'sha256-${btoa(String.fromCharCode(...digest))}'`;
-  }
-  return `default-src 'none'; script-src ${scriptSrc}; style-src 'unsafe-inline'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 }

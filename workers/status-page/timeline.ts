@@ -143,8 +143,9 @@ export function renderFailureGlance({ timeline, image }: TimelineView): string {
   const tail = failure.logTail.map((l) => (marks(l) ? `<mark>${esc(l)}</mark>\n` : `${esc(l)}\n`)).join("");
   return `<section class="glance" id="failure-glance" aria-labelledby="glance-title">
 <h2 id="glance-title">Failed${where.length ? `: ${where.join(" · ")}` : ""}</h2>
+<p><strong>${esc(failure.reason)}</strong>: ${esc(failure.message)}</p>
 ${line ? `<p>The failing step: <code class="failing-line">${esc(line)}</code>${step?.layerIndex !== undefined ? ` (<a href="#failing-step">in the timeline</a>)` : ""}</p>` : ""}
-${tail ? `<pre class="log tail" aria-label="last lines of the log">${tail}</pre>` : ""}
+${tail ? `<pre class="log tail" tabindex="0" aria-label="last lines of the log">${tail}</pre>` : ""}
 <p class="meta">The whole log: <code>kiln logs ${esc(image.id)}</code></p>
 </section>`;
 }

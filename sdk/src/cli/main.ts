@@ -10,6 +10,7 @@ import { registerCompletionCommand } from "./commands/completion.ts";
 import { registerFleetCommands } from "./commands/fleets.ts";
 import { registerHealthCommands } from "./commands/health.ts";
 import { registerImageCommands } from "./commands/images.ts";
+import { registerOpenCommand } from "./commands/open.ts";
 import { registerSecretCommands } from "./commands/secrets.ts";
 import { registerTokenCommands } from "./commands/tokens.ts";
 import { registerWebhookCommands } from "./commands/webhooks.ts";
@@ -33,6 +34,7 @@ export function createProgram(setExitCode: (code: number) => void): Command {
   const ctx = cliContext(program, setExitCode);
   registerAuthCommands(program, ctx);
   registerImageCommands(program, ctx);
+  registerOpenCommand(program, ctx);
   registerSecretCommands(program, ctx);
   registerTokenCommands(program, ctx);
   registerFleetCommands(program, ctx);

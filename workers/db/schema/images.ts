@@ -37,6 +37,12 @@ export const images = sqliteTable(
     /** Chain index from which this submission rebuilds regardless of the cache (= chain length when nothing is forced). */
     freshFrom: integer("fresh_from").notNull(),
     runtimeMounts: text("runtime_mounts", { mode: "json" }).$type<StoredRuntimeMount[]>().notNull().default(sql`'[]'`),
+    /**
+     * The id of the API token that submitted the image (`bootstrap` for the bootstrap admin
+     * token); for a content-addressed cached image, the first submitter. Null in rows older
+     * than migration 0004. Shown on the workspace view (decision 0021).
+     */
+    submittedByTokenId: text("submitted_by_token_id"),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`),
   },
   (t) => [index("images_workspace_created").on(t.workspaceId, t.createdAt), index("images_build").on(t.buildId)],
