@@ -70,7 +70,22 @@ export const ImageSubmissionSchema = z.object({
   id: z.string(),
   status: ImageStatusSchema,
   buildId: z.string().nullable(),
-  layers: z.array(z.object({ index: z.number().int(), key: LayerKey, status: ImageStatusSchema })),
+  /**
+   * Each layer's status; a fully cached image's answer (final at once) also carries every layer's
+   * registry result, as `GET /v1/images/{id}` would, so a cached build needs no second request.
+   */
+  layers: z.array(
+    z.object({
+      index: z.number().int(),
+      key: LayerKey,
+      status: ImageStatusSchema,
+      cached: z.boolean().optional(),
+      digest: z.string().nullable().optional(),
+      reference: z.string().nullable().optional(),
+      sizeBytes: z.number().int().nullable().optional(),
+      buildId: z.string().nullable().optional(),
+    }),
+  ),
   /** The submission's `tag` and the OCI reference it is published as, when it set one. */
   tags: z.array(ImageTagSchema).optional(),
 });

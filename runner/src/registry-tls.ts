@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
-import { Agent, fetch as undiciFetch } from "undici";
+import type { Agent as UndiciAgent, fetch as UndiciFetch } from "undici";
 
 const fetches = new Map<string, typeof fetch>();
 
@@ -30,10 +30,23 @@ function caFetch(caFile: string): typeof fetch {
   }
   if (!pem.includes("-----BEGIN CERTIFICATE-----"))
     throw new Error(`the CA file ${caFile} (--ca-file) holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`);
-  const dispatcher = new Agent({ connect: { ca: [...rootCertificates, pem] } });
-  return ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
-    undiciFetch(
-      input as Parameters<typeof undiciFetch>[0],
-      { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1],
-    )) as unknown as typeof fetch;
+  const ca = [...rootCertificates, pem];
+  const client = loadUndici().then(({ Agent, fetch }) => ({ fetch, dispatcher: new Agent({ connect: { ca } }) }));
+  return (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+    const { fetch, dispatcher } = await client;
+    return fetch(input as Parameters<typeof UndiciFetch>[0], { ...(init as object), dispatcher } as Parameters<typeof UndiciFetch>[1]);
+  }) as unknown as typeof fetch;
+}
+
+/**
+ * Loads the undici package for its `Agent` (per-request CA certificates) without letting it take
+ * over the process: when loaded, undici installs its own Agent as the process-wide dispatcher if
+ * none is set yet, and Node's built-in fetch (a different undici major) would then send every other
+ * request of the runner through it (a Buffer body with its content-length was refused that way).
+ * A `data:` fetch first makes Node set up its own dispatcher, which undici then leaves alone.
+ */
+async function loadUndici(): Promise<{ Agent: typeof UndiciAgent; fetch: typeof UndiciFetch }> {
+  await (await fetch("data:,")).arrayBuffer();
+  const undici = await import("undici");
+  return { Agent: undici.Agent, fetch: undici.fetch };
 }

@@ -64,8 +64,7 @@ export async function runBuild(
     } finally {
       stopCancelling();
     }
-    // A cached image is final in the submission's own answer: nothing more to ask.
-    const view = FINAL.has(submitted.status) ? submitted : await waitForFinal(client, submitted.id);
+    const view = completeAnswer(submitted) ?? (await waitForFinal(client, submitted.id));
     if (view.status !== "succeeded") throw buildError(view, description, tail);
     const pushes = await settledPushes(client, view);
     return { view: pushes ? { ...view, pushes } : view, upload };
@@ -107,6 +106,17 @@ async function submitUploadingMissing(
     sink.status(`Submitting ${description.layers.length} layers`);
     return { submitted: await submit(), upload };
   }
+}
+
+/**
+ * The submission's answer as the image's view when it is already complete: a cached image's answer
+ * is final and carries every layer's registry result. Anything else (a build, a failure, a server
+ * that answers with statuses only) is read with `GET /v1/images/:id`.
+ */
+function completeAnswer(submitted: ImageView): ImageView | null {
+  if (submitted.status !== "succeeded" || submitted.layers.length === 0) return null;
+  if (!submitted.layers.every((layer) => typeof layer.reference === "string" && typeof layer.digest === "string")) return null;
+  return { ...submitted, failure: submitted.failure ?? null };
 }
 
 /** The digests a `context_not_found` answer lists, or null for any other error. */

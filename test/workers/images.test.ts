@@ -118,6 +118,20 @@ describe("POST /v1/images answers", () => {
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ id: first.body.id, status: "succeeded", buildId: null });
     expect(again.body.layers.every((l: { status: string }) => l.status === "succeeded")).toBe(true);
+    // Final and complete: every layer's registry result, the same as the image's view, so the SDK asks nothing more.
+    const fullView = await apiJson("GET", `/v1/images/${again.body.id}`, { token: t.token });
+    const fromView = fullView.body.layers.map(({ index, key, status, cached, digest, reference, sizeBytes, buildId }: any) => ({
+      index,
+      key,
+      status,
+      cached,
+      digest,
+      reference,
+      sizeBytes,
+      buildId,
+    }));
+    expect(again.body.layers).toEqual(fromView);
+    expect(repeat.body.layers).toEqual(fromView);
     expect(again.headers.get("server-timing")).toContain('d1-handler;desc="queries=1"');
     expect((await listDurableObjectIds(env.LAYER_BUILD)).length + (await listDurableObjectIds(env.BUILD)).length).toBe(before);
     const mounted = await submitImage(t.token, layers, { runtimeMounts: [{ kind: "file", remotePath: "/etc/app.toml", context: null }] });

@@ -10,16 +10,21 @@
  * exists once it is remembered. Requests that must see the cache afresh (force, ignore,
  * Idempotency-Key) do not consult it. Bounded; the least recently used entry goes first.
  */
+import type { LayerResultRow } from "./view.ts";
 
+// Entries hold their layers' results (about 250 bytes each): 8192 chains of a few layers stay within a few MiB.
 const MAX_ENTRIES = 8192;
 const MAX_AGE_MS = 60_000;
-// The workspace's name (a tag written on a remembered chain needs it for its edge-cache purge) and when it was remembered.
-const resolved = new Map<string, { name: string; atMs: number }>();
+/** What a remembered chain is answered with: the workspace's name (a tag written on it needs it for its edge-cache purge) and its layers' results. */
+export type ResolvedChain = { name: string; layers: readonly LayerResultRow[] };
+
+// Each chain's answer and when it was remembered.
+const resolved = new Map<string, ResolvedChain & { atMs: number }>();
 
 const keyOf = (workspaceId: string, imageId: string) => `${workspaceId}/${imageId}`;
 
-/** The workspace's name when this isolate has answered `imageId` (a fully cached chain of `workspaceId`) before, else null. */
-export function resolvedWorkspaceName(workspaceId: string, imageId: string): string | null {
+/** The answer this isolate gave for `imageId` (a fully cached chain of `workspaceId`) within the last minute, else null. */
+export function resolvedChain(workspaceId: string, imageId: string): ResolvedChain | null {
   const key = keyOf(workspaceId, imageId);
   const entry = resolved.get(key);
   if (entry === undefined) return null;
@@ -27,15 +32,15 @@ export function resolvedWorkspaceName(workspaceId: string, imageId: string): str
   if (Date.now() - entry.atMs > MAX_AGE_MS) return null;
   // Re-inserted: a Map iterates in insertion order, so this keeps recent entries last.
   resolved.set(key, entry);
-  return entry.name;
+  return entry;
 }
 
-/** Records that `imageId` is a fully cached chain of `workspaceId` (named `workspaceName`) whose image row exists. */
-export function rememberResolved(workspaceId: string, workspaceName: string, imageId: string): void {
+/** Records that `imageId` is a fully cached chain of `workspaceId` (answered with `chain`) whose image row exists. */
+export function rememberResolved(workspaceId: string, imageId: string, chain: ResolvedChain): void {
   const key = keyOf(workspaceId, imageId);
   resolved.delete(key);
   if (resolved.size >= MAX_ENTRIES) resolved.delete(resolved.keys().next().value!);
-  resolved.set(key, { name: workspaceName, atMs: Date.now() });
+  resolved.set(key, { ...chain, atMs: Date.now() });
 }
 
 /** Forgets everything (tests). */

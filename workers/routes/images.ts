@@ -24,7 +24,7 @@ import { ApiError, badRequest, conflict, forbidden, notFound } from "../errors.t
 import { imageTags, ociReference, ociRepositoryPublic, publishTag, workspaceNameById } from "../images/oci-tags.ts";
 import { checkPushSecrets, insertPendingPushes, loadPushViews, pushPlan } from "../images/pushes.ts";
 import { checkReferences } from "../images/references.ts";
-import { rememberResolved, resolvedWorkspaceName } from "../images/resolved-chains.ts";
+import { rememberResolved, resolvedChain } from "../images/resolved-chains.ts";
 import {
   cachedImageId,
   findIdempotencyKey,
@@ -38,7 +38,7 @@ import {
   reserveIdempotencyKey,
 } from "../images/store.ts";
 import { type ImageRequest, ImageRequestSchema, parseSubmission } from "../images/submission.ts";
-import { type ImageStatus, imageStatusOfBuild } from "../images/view.ts";
+import { type ImageStatus, imageStatusOfBuild, type LayerResultRow } from "../images/view.ts";
 import { currentRequestId } from "../log.ts";
 import { notifyCachedImage, notifyImage } from "../webhooks/notify.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "./common.ts";
@@ -163,11 +163,11 @@ async function answerRemembered(
 ): Promise<Submission | null> {
   if (image.freshFrom !== image.layerKeys.length || body.push) return null;
   const cachedId = await cachedImageId(image.workspaceId, image.layerKeys.at(-1)!, image.runtimeMounts);
-  const workspaceName = resolvedWorkspaceName(image.workspaceId, cachedId);
-  if (workspaceName === null) return null;
+  const chain = resolvedChain(image.workspaceId, cachedId);
+  if (chain === null) return null;
   const answered = { ...image, id: cachedId };
-  await writeTag(env, ctx, { origin, workspaceName }, answered, body.tag);
-  return cachedAnswer(answered);
+  await writeTag(env, ctx, { origin, workspaceName: chain.name }, answered, body.tag);
+  return cachedAnswer(answered, chain.layers);
 }
 
 /** `submission` with the tag the request set, and the OCI reference it is published as. */
@@ -209,7 +209,8 @@ async function submit(
     const answered = { ...image, id: cachedId };
     if (!known) await insertImage(env.DB, answered);
     if (idempotencyKey) await repointIdempotencyKey(env.DB, image.workspaceId, idempotencyKey, image.id, cachedId);
-    if (everyLayerMayBeCached) rememberResolved(image.workspaceId, workspaceName, cachedId);
+    const results = keys.map((key) => cached.get(key)!);
+    if (everyLayerMayBeCached) rememberResolved(image.workspaceId, cachedId, { name: workspaceName, layers: results });
     await writeTag(env, ctx, { origin, workspaceName }, answered, body.tag);
     // A new image, final at once: its subscribers hear `build.succeeded` (once per image; repeats answer the same image).
     if (!known && webhooks > 0) {
@@ -220,7 +221,7 @@ async function submit(
         { id: answered.id, topReference: cached.get(keys.at(-1)!)!.reference, tags },
       );
     }
-    return cachedAnswer(answered);
+    return cachedAnswer(answered, results);
   }
   const todo = body.layers.slice(prefix);
   await checkReferences(env, image.workspaceId, todo, body.requiredSecretKeys ?? {});
@@ -350,16 +351,29 @@ async function idempotentReplay(db: D1Database, workspaceId: string, key: string
     id: view.id,
     status: view.status,
     buildId: view.buildId,
-    layers: view.layers.map(({ index, key: k, status }) => ({ index, key: k, status })),
+    // A succeeded image is answered complete, like a cached submission (`cachedAnswer`); others with statuses, like a build's.
+    layers: view.layers.map(({ index, key: k, status, cached, digest, reference, sizeBytes, buildId }) =>
+      view.status === "succeeded" ? { index, key: k, status, cached, digest, reference, sizeBytes, buildId } : { index, key: k, status },
+    ),
   };
 }
 
-function cachedAnswer(image: Pick<NewImage, "id" | "layerKeys">): Submission {
+// A cached image's answer is final and complete: every layer's registry result, so the SDK needs no second request.
+function cachedAnswer(image: Pick<NewImage, "id" | "layerKeys">, results: readonly LayerResultRow[]): Submission {
   return {
     id: image.id,
     status: "succeeded",
     buildId: null,
-    layers: image.layerKeys.map((key, index) => ({ index, key, status: "succeeded" as const })),
+    layers: results.map(({ key, digest, reference, sizeBytes, buildId }, index) => ({
+      index,
+      key,
+      status: "succeeded" as const,
+      cached: true,
+      digest,
+      reference,
+      sizeBytes,
+      buildId,
+    })),
   };
 }
 
