@@ -47,6 +47,8 @@ export default defineConfig({
           name: "workers",
           include: ["test/workers/**/*.test.ts", "test/security/workers/**/*.test.ts"],
           setupFiles: ["test/workers/apply-migrations.ts"],
+          // Tests assert outcomes, not speed: a loaded 2-core machine can take several seconds for one.
+          testTimeout: 30_000,
           // A real HTTP endpoint on 127.0.0.1 that plays a runner fleet (dispatch tests).
           globalSetup: ["test/node/fleet-recorder-setup.ts"],
         },

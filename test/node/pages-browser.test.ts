@@ -102,7 +102,7 @@ describe("pages in a real browser", { timeout: 600_000 }, () => {
       const response = await page.goto(`${fx.stack.url}/images/by-tag/${fx.tenant.workspace}/${encodeURIComponent(TAG)}`);
       expect(response?.status()).toBe(200);
       expect(await page.locator("#status").textContent()).toBe("succeeded");
-      expect(await page.locator("tbody tr").count()).toBe(3);
+      expect(await page.locator("#layers tbody tr").count()).toBe(3);
       // The copy buttons come from the page's own script: the CSP hash lets it run.
       expect(await page.locator("button.copy").count()).toBeGreaterThanOrEqual(4);
       // The pinned references are shown whole, wrapped inside the page.
@@ -142,7 +142,7 @@ describe("pages in a real browser", { timeout: 600_000 }, () => {
       await page.click(`a[href$="/images/${failedImage}"]`);
       await page.waitForURL(`${fx.stack.url}/w/${fx.tenant.workspace}/images/${failedImage}`);
       expect(await page.locator("#status").textContent()).toBe("failed");
-      expect(await page.locator("#failure").textContent()).toContain("exit code");
+      expect(await page.locator("#failure-glance").textContent()).toContain("exit code");
       await checkPage(page, "private-image-page", width);
       await context.close();
     }

@@ -77,7 +77,7 @@ describe("the image status page", { timeout: 600_000 }, () => {
     expect(response?.status()).toBe(200);
     expect(await page.locator("h1").textContent()).toBe(`${tenant.workspace}/web`);
     expect(await page.locator("#status").textContent()).toBe("succeeded");
-    const rows = page.locator("tbody tr");
+    const rows = page.locator("#layers tbody tr");
     expect(await rows.count()).toBe(3);
     for (const [i, layer] of view.layers.entries()) {
       expect(await rows.nth(i).textContent()).toContain(layer.digest.slice(0, 19));
@@ -99,7 +99,7 @@ describe("the image status page", { timeout: 600_000 }, () => {
     // The same image by id: titled by its id, the same layers.
     await page.goto(`${stack.url}/images/${image.imageId}`);
     expect(await page.locator("h1").textContent()).toBe(image.imageId);
-    expect(await page.locator("tbody tr").count()).toBe(3);
+    expect(await page.locator("#layers tbody tr").count()).toBe(3);
     await context.close();
   });
 

@@ -73,6 +73,7 @@ describe("GET /openapi.json", () => {
 const RESOURCE_TAGS = [
   "images",
   "builds",
+  "webhooks",
   "contexts",
   "tags",
   "secrets",

@@ -113,7 +113,8 @@ describe("Kiln tags as OCI tags", () => {
     await apiJson("PUT", "/v1/tags/site:v1", { token: t.token, json: { imageId: image.id, public: true } });
     expect((await manifest(`${t.workspaceName}/site/manifests/v1`, null)).status).toBe(200);
     const page = await SELF.fetch(`${ORIGIN}/images/by-tag/${t.workspaceName}/site:v1`);
-    expect(await page.text()).toContain(`pull <code>kiln.test/${t.workspaceName}/site:v1</code>`);
+    const pull = `kiln.test/${t.workspaceName}/site:v1`;
+    expect(await page.text()).toContain(`pull <code data-copy="${pull}" data-copy-label="pull reference">${pull}</code>`);
     expect((await SELF.fetch(`${ORIGIN}/badges/${t.workspaceName}/site:v1.svg`)).status).toBe(200);
     // A new tag of a public repository takes its visibility; tags:write alone may not publish there.
     expect((await apiJson("PUT", "/v1/tags/site:v2", { token: t.token, json: { imageId: image.id } })).body.public).toBe(true);

@@ -43,7 +43,8 @@ metaApp.openAPIRegistry.registerPath({
 /** Resource tags of the document, in the order the reference shows them. */
 const TAGS: [name: string, description: string][] = [
   ["images", "Submit an image (its whole layer chain) and read images."],
-  ["builds", "Builds: status, cancellation and the log."],
+  ["builds", "Builds: status, cancellation, the log and the timeline."],
+  ["webhooks", "Completion notifications: signed webhook subscriptions and their delivery logs."],
   ["contexts", "Build-context uploads: content-addressed tarballs, single or multipart."],
   ["tags", "Names pointing at images; a public tag has a badge and a status page."],
   ["secrets", "Encrypted build secrets; values are write-only."],

@@ -36,7 +36,7 @@ export function renderLogGroups(lines: readonly PageLogLine[], image: ImageView)
     const status = layer === null ? null : image.layers[layer - 1]?.status;
     const title = layer === null ? "Kiln" : `Layer ${layer}${status ? ` · ${status}` : ""}`;
     const body = group.map((l) => `<span class="${l.stream}">${esc(l.text)}\n</span>`).join("");
-    return `<details class="log-group" data-layer="${layer ?? "kiln"}"${layer === open ? " open" : ""}><summary>${esc(title)} <span class="meta">(${group.length} line${group.length === 1 ? "" : "s"})</span></summary><pre class="log">${body}</pre></details>`;
+    return `<details class="log-group" data-layer="${layer ?? "kiln"}"${layer === open ? " open" : ""}><summary>${esc(title)} <span class="meta">(${group.length} line${group.length === 1 ? "" : "s"})</span></summary><pre class="log" tabindex="0" aria-label="${esc(title)} log">${body}</pre></details>`;
   });
   return `<section id="log-by-layer" aria-labelledby="log-by-layer-title">
 <h2 id="log-by-layer-title">Log by layer</h2>

@@ -74,7 +74,7 @@ ${running ? `<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS}"><
 ${renderTimeline({ timeline: data.timeline ?? null, image })}
 <section>
 <h2>Layers</h2>
-<table class="cards">
+<table class="cards" id="layers">
 <thead><tr><th scope="col">#</th><th scope="col">status</th><th scope="col">digest</th><th scope="col">size</th><th scope="col">built</th><th scope="col">reference</th></tr></thead>
 <tbody>
 ${image.layers.map((l) => layerRow(l, data.builtAt.get(l.key))).join("\n")}

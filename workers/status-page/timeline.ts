@@ -77,7 +77,7 @@ export function renderTimeline({ timeline, image }: TimelineView): string {
   return `<section id="timeline" aria-labelledby="timeline-title">
 <h2 id="timeline-title">Timeline</h2>
 <p class="meta">Wall time ${formatDuration(timeline.wallMs)}. Rows marked <span class="tl-crit-mark">critical</span> are on the critical path: the chain of phases that decided when the build ended.</p>
-<div class="tl-wrap"><table class="tl">
+<div class="tl-wrap" tabindex="0" role="region" aria-labelledby="timeline-title"><table class="tl">
 <thead><tr><th scope="col">phase</th><th scope="col">detail</th><th scope="col">start</th><th scope="col">duration</th><th scope="col"><span class="visually-hidden">chart</span></th></tr></thead>
 <tbody>
 ${rows.join("\n")}
@@ -152,7 +152,7 @@ ${tail ? `<pre class="log tail" tabindex="0" aria-label="last lines of the log">
 
 /** The timeline's styles, appended to the page's. */
 export const TIMELINE_STYLE = `
-.tl-wrap{overflow-x:auto}.tl{table-layout:auto}.tl th[scope=row]{font-weight:500;white-space:nowrap}
+.tl-wrap{overflow-x:auto;position:relative}.tl{table-layout:auto}.tl th[scope=row]{font-weight:500;white-space:nowrap}
 .tl-detail{overflow-wrap:anywhere}.tl-detail code{white-space:pre-wrap;overflow-wrap:anywhere}.tl-num{white-space:nowrap;text-align:right;font-variant-numeric:tabular-nums}
 .tl-chart{width:30%;min-width:6rem}.tl-track{display:block;position:relative;height:.8rem;background:#f6f8fa;border-radius:2px}
 .tl-bar{display:block;height:100%;background:#8c959f;border-radius:2px}.tl-running .tl-bar,.tl-running{background-color:transparent}
