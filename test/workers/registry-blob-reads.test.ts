@@ -1,8 +1,11 @@
-// Blob GETs open the R2 object they expect while D1 checks the repository holds the blob
-// (workers/registry/key-guesses.ts): D1's answer alone decides what is sent, so a hint never
-// lets another repository or workspace read a blob, and a stale hint never serves wrong bytes.
-import { env, SELF } from "cloudflare:test";
+// What a registry read costs, without weakening it. Blob GETs open the R2 object they expect
+// while D1 checks the repository holds the blob (workers/registry/key-guesses.ts): D1's answer
+// alone decides what is sent, so a hint never lets another repository or workspace read a blob,
+// and a stale hint never serves wrong bytes. Every registry request draws once from its budgets.
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import worker from "../../workers/index.ts";
+import type { Limiter } from "../../workers/rate-limit.ts";
 import { blobKey } from "../../workers/registry/blob-writer.ts";
 import { bytes, newTenant, sha256Digest } from "./periphery-helpers.ts";
 
@@ -75,5 +78,36 @@ describe("registry blob reads", () => {
     });
     expect(ranged.status).toBe(206);
     expect(await body(ranged)).toEqual(streamed.subarray(10, 20));
+  });
+});
+
+describe("registry request budgets", () => {
+  it("charges every registry request once to each of its budgets, `/v2` included", async () => {
+    const keys: string[] = [];
+    const counting: Limiter = {
+      async limit({ key }) {
+        keys.push(key);
+        return { success: true };
+      },
+    };
+    for (const path of ["/v2", "/v2/", "/v2/some/repo/blobs/sha256:" + "0".repeat(64)]) {
+      keys.length = 0;
+      const ctx = createExecutionContext();
+      const headers = { "cf-connecting-ip": "192.0.2.44", authorization: "Bearer not-a-valid-token" };
+      await worker.fetch!(
+        new Request(`${BASE}${path}`, { headers }) as never,
+        { ...env, RATE_LIMIT_IP: counting, RATE_LIMIT_TOKEN: counting } as Env,
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      expect(
+        keys.filter((k) => k.startsWith("ip:")),
+        path,
+      ).toHaveLength(1);
+      expect(
+        keys.filter((k) => k.startsWith("cred:")),
+        path,
+      ).toHaveLength(1);
+    }
   });
 });
