@@ -90,7 +90,7 @@ describe("registry request budgets", () => {
         return { success: true };
       },
     };
-    for (const path of ["/v2", "/v2/", "/v2/some/repo/blobs/sha256:" + "0".repeat(64)]) {
+    for (const path of ["/v2", "/v2/", `/v2/some/repo/blobs/sha256:${"0".repeat(64)}`]) {
       keys.length = 0;
       const ctx = createExecutionContext();
       const headers = { "cf-connecting-ip": "192.0.2.44", authorization: "Bearer not-a-valid-token" };
