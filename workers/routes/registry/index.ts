@@ -28,8 +28,8 @@ export { runRegistryGc } from "../../registry/gc.ts";
 export const registryApp = new OpenAPIHono<AppEnv>();
 documentRegistry(registryApp);
 
-// Request budgets (workers/rate-limit.ts), refused with the spec's TOOMANYREQUESTS.
-registryApp.use("/v2", registryRateLimit);
+// Request budgets (workers/rate-limit.ts), refused with the spec's TOOMANYREQUESTS. Once: hono's
+// `/v2/*` also matches `/v2`, so a second `use("/v2", ...)` charged that request twice.
 registryApp.use("/v2/*", registryRateLimit);
 registryApp.use("/v2/*", async (c, next) => {
   await next();

@@ -8,8 +8,9 @@ import type { Context } from "hono";
 import type { RegistryUpload, UploadCommit, UploadFailure } from "../../../durable-objects/registry-upload.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { authorize, ownerWorkspace, type RegistryCaller } from "../../registry/auth.ts";
-import { assemble, PART_BYTES, putMonolithic, type RequestShape, writeRequest } from "../../registry/blob-writer.ts";
+import { assemble, blobKey, PART_BYTES, putMonolithic, type RequestShape, writeRequest } from "../../registry/blob-writer.ts";
 import { digestInvalid, type RegistryError, rangeInvalid, uploadInvalid, uploadUnknown } from "../../registry/errors.ts";
+import { rememberBlobKey } from "../../registry/key-guesses.ts";
 import { parseContentRange, uploadRangeHeader } from "../../registry/ranges.ts";
 import { isRepositoryName, requireDigest } from "../../registry/reference.ts";
 import { db, mountBlob, recordBlob } from "../../registry/store.ts";
@@ -84,7 +85,7 @@ export async function startUpload(c: Context<AppEnv>, caller: RegistryCaller, na
     if (c.req.header("content-length") !== undefined) {
       const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body ?? new Uint8Array(0));
       if (!stored) throw digestInvalid("the content does not match the digest; nothing was stored", { digest });
-      await recordBlob(db(c.env), name, workspaceId, digest, stored.sizeBytes, `blobs/sha256/${digest.slice(7)}`, now);
+      rememberBlobKey(digest, await recordBlob(db(c.env), name, workspaceId, digest, stored.sizeBytes, blobKey(digest), now));
       return created(name, digest);
     }
     await session(c.env, uploadId).open({ uploadId, repository: name, workspaceId, nowMs: now });
@@ -152,7 +153,7 @@ async function finishUpload(
         await stub.finish(lease);
         throw digestInvalid("the content does not match the digest; nothing was stored", { digest });
       }
-      await recordBlob(d, name, state.workspaceId, digest, stored.sizeBytes, `blobs/sha256/${digest.slice(7)}`, Date.now());
+      rememberBlobKey(digest, await recordBlob(d, name, state.workspaceId, digest, stored.sizeBytes, blobKey(digest), Date.now()));
       await stub.finish(lease);
       return created(name, digest);
     }
@@ -170,6 +171,7 @@ async function finishUpload(
       throw digestInvalid("the uploaded content does not match the digest; nothing was stored", { digest, actual: assembled.actual });
     }
     const key = await recordBlob(d, name, state.workspaceId, digest, assembled.sizeBytes, assembled.r2Key, Date.now());
+    rememberBlobKey(digest, key);
     // Another upload stored the same content first: keep theirs, drop this copy.
     if (key !== assembled.r2Key) await c.env.REGISTRY.delete(assembled.r2Key);
     await stub.finish(lease);
