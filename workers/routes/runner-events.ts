@@ -14,6 +14,7 @@ import { newWebhookSecret, RunnerEventResponseSchema, RunnerEventSchema, verifyW
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
+import { acceptSbomReport } from "../attestations/attest.ts";
 import { buildAttempts } from "../db/schema/builds.ts";
 import { fleets } from "../db/schema/fleets.ts";
 import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
@@ -91,6 +92,11 @@ runnerEventsApp.post("/v1/runner/events", jsonBodyLimit(MAX_EVENT_BYTES), async 
   const verified = verifyWebhook(secret, c.req.raw.headers, raw);
   if (!verified.ok) throw signatureRefused(verified.error);
   if (!fleet) throw signatureRefused("bad_signature");
+  // The image's SBOM (decision 0024): checked with the build, then signed and attached by the Worker.
+  if ((json as { type?: unknown }).type === "sbom") {
+    await acceptSbomReport(c.env, json);
+    return c.json({ ok: true as const, cancel: false }, 200);
+  }
   // Only a verified body is validated in full; the issues are bounded like every error body (errors.ts).
   const parsed = RunnerEventSchema.safeParse(json);
   if (!parsed.success) throw badRequest("The body is not a runner event.", parsed.error.issues);
