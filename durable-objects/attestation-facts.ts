@@ -6,8 +6,8 @@
  * from the object's own state, never from the runner.
  */
 import type { LayerSpec, SbomEvent } from "@kiln-build/protocol";
-import { isAttemptLive, type MachineState } from "./build-machine.ts";
 import type { AttestationFactsAnswer } from "../workers/attestations/facts.ts";
+import { isAttemptLive, type MachineState } from "./build-machine.ts";
 import type { AttemptRow, BuildRecord, LayerRow } from "./build-store.ts";
 
 /** The facts for `event`, or why it is refused. `specOf(index)` reads a layer's stored spec. */
@@ -38,7 +38,14 @@ export function attestationFacts(
       attemptNo: attempt.attemptNo,
       subject: { key: top.key, digest: top.digest, reference: top.reference },
       parentReference: rec.parentReference,
-      layers: layers.map((l) => ({ index: l.index, key: l.key, state: l.state, digest: l.digest, reference: l.reference, spec: specOf(l.index) })),
+      layers: layers.map((l) => ({
+        index: l.index,
+        key: l.key,
+        state: l.state,
+        digest: l.digest,
+        reference: l.reference,
+        spec: specOf(l.index),
+      })),
       createdMs: rec.createdMs,
       startedMs: attempt.dispatchedMs ?? rec.createdMs,
     },

@@ -37,7 +37,12 @@ const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value))
 const sha256 = async (bytes: Uint8Array) => digestOfBytes(await crypto.subtle.digest("SHA-256", bytes));
 
 /** Signs `statement` and attaches it to the target image; null when `<ws>/layers` does not hold the image. */
-export async function attachStatement(env: Env, target: AttachTarget, statement: InTotoStatement, signer: SigningKey): Promise<Attached | null> {
+export async function attachStatement(
+  env: Env,
+  target: AttachTarget,
+  statement: InTotoStatement,
+  signer: SigningKey,
+): Promise<Attached | null> {
   const d = db(env);
   const home = `${target.workspaceName}/layers`;
   const subject = await findManifest(d, home, target.subjectDigest);

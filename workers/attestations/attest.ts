@@ -28,7 +28,10 @@ export type AttestResult = { provenance: Attached; sbom: Attached | null };
 const REFUSALS = {
   unknown_build: notFound("Build"),
   stale_attempt: conflict("stale_attempt", "This attempt is no longer current (retried, cancelled or finished). Stop the job."),
-  unknown_layer: conflict("unknown_layer", "The SBOM must name the job's top layer, after its result was accepted, with the digest reported for it."),
+  unknown_layer: conflict(
+    "unknown_layer",
+    "The SBOM must name the job's top layer, after its result was accepted, with the digest reported for it.",
+  ),
 } as const;
 
 /** Accepts a verified `sbom` body: validates it, checks it with the build, signs and attaches. */
@@ -62,7 +65,12 @@ export async function attest(env: Env, facts: AttestationFacts, bom: unknown): P
   // The object checked the digest against the registry when it accepted the layer; gone since means it was deleted.
   if (!provenance) throw new ApiError(409, "unknown_layer", "The registry no longer holds the image.");
   if (bom === null) return { provenance, sbom: null };
-  const statement: InTotoStatement = { _type: IN_TOTO_STATEMENT_V1, subject: subjectOf(facts), predicateType: CYCLONEDX_PREDICATE, predicate: bom };
+  const statement: InTotoStatement = {
+    _type: IN_TOTO_STATEMENT_V1,
+    subject: subjectOf(facts),
+    predicateType: CYCLONEDX_PREDICATE,
+    predicate: bom,
+  };
   return { provenance, sbom: await attachStatement(env, target, statement, signing) };
 }
 

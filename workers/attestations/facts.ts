@@ -24,7 +24,6 @@ export type AttestationFacts = {
   startedMs: number;
 };
 
-
 /** Why the Build object refuses a report. */
 export type AttestationRefusal = "unknown_build" | "stale_attempt" | "unknown_layer";
 

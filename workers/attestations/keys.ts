@@ -11,7 +11,13 @@ import { ApiError } from "../errors.ts";
 /** The key that signs, with its id. */
 export type SigningKey = { key: CryptoKey; kid: string };
 
-const Jwk = z.object({ kty: z.literal("OKP"), crv: z.literal("Ed25519"), x: z.string().min(1), d: z.string().min(1).optional(), kid: z.string().min(1).optional() });
+const Jwk = z.object({
+  kty: z.literal("OKP"),
+  crv: z.literal("Ed25519"),
+  x: z.string().min(1),
+  d: z.string().min(1).optional(),
+  kid: z.string().min(1).optional(),
+});
 const KeySecret = z.union([Jwk, z.object({ keys: z.array(Jwk).min(1) })]);
 
 /** The parsed secret: the signing key and the published key set. */
@@ -43,7 +49,14 @@ async function parseKeys(text: string): Promise<AttestationKeys> {
   if (!parsed.success) throw new ApiError(503, "attestation_key_invalid", `KILN_ATTESTATION_KEY is not an Ed25519 JWK or JWKS. ${SETUP}`);
   const jwks = "keys" in parsed.data ? parsed.data.keys : [parsed.data];
   const published = await Promise.all(
-    jwks.map(async (k) => ({ kty: "OKP" as const, crv: "Ed25519" as const, x: k.x, kid: k.kid ?? (await ed25519Thumbprint(k.x)), alg: "EdDSA" as const, use: "sig" as const })),
+    jwks.map(async (k) => ({
+      kty: "OKP" as const,
+      crv: "Ed25519" as const,
+      x: k.x,
+      kid: k.kid ?? (await ed25519Thumbprint(k.x)),
+      alg: "EdDSA" as const,
+      use: "sig" as const,
+    })),
   );
   const index = jwks.findIndex((k) => k.d !== undefined);
   if (index < 0) throw new ApiError(503, "attestation_key_invalid", `KILN_ATTESTATION_KEY lists no private key. ${SETUP}`);

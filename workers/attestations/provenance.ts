@@ -4,7 +4,14 @@
  * and keys, the digests it checked, the fleet it dispatched to, its times) and never from what
  * the runner claims.
  */
-import { digestHex, IN_TOTO_STATEMENT_V1, type InTotoStatement, KILN_VERSION, type LayerSpec, SLSA_PROVENANCE_V1 } from "@kiln-build/protocol";
+import {
+  digestHex,
+  IN_TOTO_STATEMENT_V1,
+  type InTotoStatement,
+  KILN_VERSION,
+  type LayerSpec,
+  SLSA_PROVENANCE_V1,
+} from "@kiln-build/protocol";
 import type { AttestationFacts } from "./facts.ts";
 
 /** `buildDefinition.buildType` of Kiln provenance: a chain of layer specs built in order. */
@@ -50,7 +57,12 @@ export function dependenciesOf(facts: AttestationFacts): Dependency[] {
   for (const layer of facts.layers) {
     deps.push(...baseImagesOf(layer.spec));
     const context = layer.spec.context;
-    if (context) deps.push({ uri: `kiln-context:${context.digest}`, name: `context of layer ${layer.index}`, digest: { sha256: digestHex(context.digest) } });
+    if (context)
+      deps.push({
+        uri: `kiln-context:${context.digest}`,
+        name: `context of layer ${layer.index}`,
+        digest: { sha256: digestHex(context.digest) },
+      });
   }
   return deps;
 }
@@ -72,7 +84,10 @@ export async function provenanceStatement(facts: AttestationFacts, finishedMs: n
         resolvedDependencies: dependenciesOf(facts),
       },
       runDetails: {
-        builder: { id: `${facts.origin}/v1/fleets/${facts.fleetId}`, version: { kiln: KILN_VERSION, builderVersion: facts.builderVersion } },
+        builder: {
+          id: `${facts.origin}/v1/fleets/${facts.fleetId}`,
+          version: { kiln: KILN_VERSION, builderVersion: facts.builderVersion },
+        },
         metadata: {
           invocationId: facts.buildId,
           startedOn: new Date(facts.startedMs).toISOString(),
