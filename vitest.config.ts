@@ -5,12 +5,12 @@ import { defineConfig } from "vitest/config";
 
 const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
 
-// Two projects: `workers` runs inside workerd (the same runtime as production and
-// `wrangler dev`), `node` runs the SDK and the runner on Node.
 // Test-only Ed25519 attestation key (a JWK with its private part `d`); never used outside tests.
 const TEST_ATTESTATION_KEY =
   '{"kty":"OKP","crv":"Ed25519","kid":"kiln-test-1","x":"sPY09vxn8bXsHc0J8iDYMt_i97FM7wZWhA6HcnfaWL4","d":"PjDgk04IuqAB78ywz_hp9fhgFAu738ftPSEw87TuQKM"}';
 
+// Two projects: `workers` runs inside workerd (the same runtime as production and
+// `wrangler dev`), `node` runs the SDK and the runner on Node.
 export default defineConfig({
   test: {
     // The JSON report feeds .ci/run's closing "N passed, N failed" line.
