@@ -101,7 +101,7 @@ export function purlOf(p: FoundPackage): string {
       return `pkg:pypi/${enc(p.name.toLowerCase().replace(/[-_.]+/g, "-"))}@${enc(p.version)}`;
     case "npm": {
       const [scope, bare] = p.name.startsWith("@") ? p.name.split("/") : [null, p.name];
-      return `pkg:npm/${scope ? `${enc(scope)}/` : ""}${enc(bare ?? p.name)}@${enc(p.version)}`;
+      return `pkg:npm/${scope ? `${encodeURIComponent(scope)}/` : ""}${enc(bare ?? p.name)}@${enc(p.version)}`;
     }
   }
 }
