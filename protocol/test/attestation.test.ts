@@ -3,13 +3,7 @@
 // changed byte, a wrong key or a wrong key id.
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import {
-  type AttestationKeySet,
-  ed25519Thumbprint,
-  preAuthEncoding,
-  signEnvelope,
-  verifyEnvelope,
-} from "../src/attestation.ts";
+import { type AttestationKeySet, ed25519Thumbprint, preAuthEncoding, signEnvelope, verifyEnvelope } from "../src/attestation.ts";
 
 async function newKey(kid: string) {
   const { privateKey } = generateKeyPairSync("ed25519");

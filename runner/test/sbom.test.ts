@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { collectPackages, readInside } from "../src/sbom-collect.ts";
 import { cycloneDx, parseApkInstalled, parseDistInfoMetadata, parseDpkgStatus, purlOf } from "../src/sbom.ts";
+import { collectPackages, readInside } from "../src/sbom-collect.ts";
 
 const DPKG_STATUS = `Package: curl
 Status: install ok installed
@@ -125,7 +125,12 @@ describe("collectPackages", () => {
         "pypi:requests@2.31.0",
       ].sort(),
     );
-    const doc = cycloneDx(found, { digest: `sha256:${"a".repeat(64)}`, reference: "r", runnerVersion: "0.2.0", timestamp: "2026-01-01T00:00:00.000Z" });
+    const doc = cycloneDx(found, {
+      digest: `sha256:${"a".repeat(64)}`,
+      reference: "r",
+      runnerVersion: "0.2.0",
+      timestamp: "2026-01-01T00:00:00.000Z",
+    });
     expect(doc).toMatchObject({ bomFormat: "CycloneDX", specVersion: "1.6", metadata: { component: { type: "container" } } });
     const components = doc.components as { name: string; licenses?: unknown[] }[];
     expect(components).toHaveLength(8);

@@ -15,7 +15,7 @@ import {
 } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import { registerLayerImage } from "../security/workers/registry-images.ts";
-import { dispatchedBuild, digestFor, newTenant, ORIGIN, sendEvent, type TestFleet } from "./helpers.ts";
+import { digestFor, dispatchedBuild, newTenant, ORIGIN, sendEvent, type TestFleet } from "./helpers.ts";
 
 const BOM = {
   bomFormat: "CycloneDX",
@@ -54,7 +54,9 @@ describe("attestations", () => {
     expect(response.status).toBe(200);
     const text = await response.text();
     expect(JSON.parse(text)).toEqual({
-      keys: [{ kty: "OKP", crv: "Ed25519", x: "sPY09vxn8bXsHc0J8iDYMt_i97FM7wZWhA6HcnfaWL4", kid: "kiln-test-1", alg: "EdDSA", use: "sig" }],
+      keys: [
+        { kty: "OKP", crv: "Ed25519", x: "sPY09vxn8bXsHc0J8iDYMt_i97FM7wZWhA6HcnfaWL4", kid: "kiln-test-1", alg: "EdDSA", use: "sig" },
+      ],
     });
     expect(text).not.toContain('"d"');
   });
@@ -84,14 +86,19 @@ describe("attestations", () => {
       statements[statement.predicateType] = statement.predicate;
       // One byte of the payload changed: the signature no longer verifies.
       const payload = atob(envelope.payload);
-      const tampered = { ...envelope, payload: btoa(payload.slice(0, 10) + String.fromCharCode(payload.charCodeAt(10) ^ 1) + payload.slice(11)) };
+      const tampered = {
+        ...envelope,
+        payload: btoa(payload.slice(0, 10) + String.fromCharCode(payload.charCodeAt(10) ^ 1) + payload.slice(11)),
+      };
       expect((await verifyEnvelope(tampered, await keys())).ok).toBe(false);
     }
     expect(statements[CYCLONEDX_PREDICATE].components.map((c: any) => c.name)).toEqual(["curl", "requests"]);
     const provenance = statements[SLSA_PROVENANCE_V1];
     expect(provenance.runDetails.metadata.invocationId).toBe(buildId);
     expect(provenance.runDetails.builder.id).toBe(`${ORIGIN}/v1/fleets/${fleet.id}`);
-    expect(Date.parse(provenance.runDetails.metadata.finishedOn)).toBeGreaterThanOrEqual(Date.parse(provenance.runDetails.metadata.startedOn));
+    expect(Date.parse(provenance.runDetails.metadata.finishedOn)).toBeGreaterThanOrEqual(
+      Date.parse(provenance.runDetails.metadata.startedOn),
+    );
     expect(provenance.buildDefinition.externalParameters.layers.map((l: any) => l.key)).toEqual(job.layers.map((l) => l.key));
     expect(provenance.buildDefinition.externalParameters.layers[0].spec.dockerfileCommands[0]).toBe("FROM busybox:1.36");
     expect(provenance.buildDefinition.resolvedDependencies).toContainEqual({ uri: "docker://busybox:1.36", name: "base-image" });
