@@ -28,7 +28,10 @@ function stanzas(text: string): Map<string, string>[] {
       if (/^[ \t]/.test(line) && last) fields.set(last, `${fields.get(last)}\n${line.trim()}`);
       else {
         const m = /^([A-Za-z0-9_-]+):\s?(.*)$/.exec(line);
-        if (m) fields.set((last = m[1]!), m[2]!);
+        if (m) {
+          last = m[1]!;
+          fields.set(last, m[2]!);
+        }
       }
     }
     if (fields.size > 0) out.push(fields);
