@@ -4,11 +4,14 @@
  * against the digest it recorded, signs it and attaches it. A failure to read the image is
  * reported (the SBOM is then null, the provenance is still made) and never fails the build.
  */
-import { KILN_VERSION } from "@kiln-build/protocol";
+import { KILN_VERSION, MAX_SBOM_CHARS } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
 import type { DeliveryOutcome, EventClient } from "./event-client.ts";
 import { cycloneDx } from "./sbom.ts";
 import { collectPackages, type RootfsCommands, withImageRootfs } from "./sbom-collect.ts";
+
+/** How long the runner keeps retrying the report before it gives up on attestations for this image. */
+export const SBOM_DELIVERY_MS = 60_000;
 
 /** Where the job builds and logs (the job's `LayerBuildEnv` has both). */
 export type SbomEnv = { backend: BuildBackend; shipper: { system(layerKey: string | null, line: string): void }; signal?: AbortSignal };
@@ -21,29 +24,30 @@ export async function reportSbom(
   digest: string,
 ): Promise<DeliveryOutcome | "skipped"> {
   const { backend } = env;
-  const image = layer.target;
-  const layerKey = layer.key;
   const log = (line: string) => env.shipper.system(null, line);
-  const report = { events, signal: env.signal };
   const rootfs = (backend as { rootfs?: () => RootfsCommands }).rootfs?.();
   let sbom: string | null = null;
   let sbomError: string | undefined;
   try {
     if (!rootfs) throw new Error(`the ${backend.name} backend cannot mount images`);
-    const packages = await withImageRootfs(rootfs, image, collectPackages, report.signal);
-    const doc = cycloneDx(packages, { digest, reference: image, runnerVersion: KILN_VERSION, timestamp: new Date().toISOString() });
+    const packages = await withImageRootfs(rootfs, layer.target, collectPackages, env.signal);
+    const doc = cycloneDx(packages, { digest, reference: layer.target, runnerVersion: KILN_VERSION, timestamp: new Date().toISOString() });
     sbom = JSON.stringify(doc);
+    if (sbom.length > MAX_SBOM_CHARS)
+      throw new Error(`the SBOM of ${packages.length} packages is larger than ${MAX_SBOM_CHARS} characters`);
     log(`SBOM: ${packages.length} package(s) found in the image`);
   } catch (error) {
+    sbom = null;
     sbomError = String(error instanceof Error ? error.message : error).slice(0, 4000);
     log(`SBOM not made (the provenance is still attached): ${sbomError}`);
   }
   try {
-    const outcome = await report.events.deliverSbom(
-      { type: "sbom", layerKey, digest, sbom, ...(sbomError ? { sbomError } : {}) },
-      report.signal,
-    );
+    // The report is worth a minute of retries, never the job: \`succeeded\` waits behind it.
+    const giveUp = AbortSignal.timeout(SBOM_DELIVERY_MS);
+    const body = { type: "sbom" as const, layerKey: layer.key, digest, sbom, ...(sbomError ? { sbomError } : {}) };
+    const outcome = await events.deliverSbom(body, env.signal ? AbortSignal.any([env.signal, giveUp]) : giveUp);
     if (outcome === "rejected") log("the orchestrator did not accept the SBOM (an older Kiln, or attestations not configured)");
+    if (outcome === "gave_up") log("the orchestrator did not answer the SBOM report in time; the image has no attestations");
     return outcome;
   } catch (error) {
     log(`SBOM not sent: ${String(error)}`);

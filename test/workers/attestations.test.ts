@@ -2,7 +2,7 @@
 // checked with the build, signed with KILN_ATTESTATION_KEY and attached through the referrers
 // API; the JWKS publishes the public key only; another workspace cannot read them; the
 // provenance records what the Build object knows.
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import {
   type AttestationKeySet,
   CYCLONEDX_PREDICATE,
@@ -14,6 +14,9 @@ import {
   verifyEnvelope,
 } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
+import { acceptSbomReport } from "../../workers/attestations/attest.ts";
+import { attestationKeys } from "../../workers/attestations/keys.ts";
+import { ApiError } from "../../workers/errors.ts";
 import { registerLayerImage } from "../security/workers/registry-images.ts";
 import { digestFor, dispatchedBuild, newTenant, ORIGIN, sendEvent, type TestFleet } from "./helpers.ts";
 
@@ -137,5 +140,31 @@ describe("attestations", () => {
     expect(stale).toMatchObject({ status: 409, body: { error: { code: "stale_attempt" } } });
     const index = (await (await registry(`${ws}/layers/referrers/${digest}`, token)).json()) as { manifests: unknown[] };
     expect(index.manifests).toEqual([]);
+  });
+
+  it("answers a report 422 when no key is configured (the runner stops retrying), and never echoes a bad key", async () => {
+    const { job, digest } = await builtJob();
+    const top = job.layers.at(-1)!;
+    const body = {
+      type: "sbom",
+      jobId: job.jobId,
+      attemptId: job.attemptId,
+      fencingToken: job.fencingToken,
+      layerKey: top.key,
+      digest,
+      sbom: null,
+    };
+    const missing = await acceptSbomReport({ ...env, KILN_ATTESTATION_KEY: undefined }, body).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ApiError);
+    expect((missing as ApiError).status).toBe(422);
+    expect((missing as ApiError).message).toContain("wrangler secret put KILN_ATTESTATION_KEY");
+    const secretLooking = '{"kty":"OKP","crv":"Ed25519","d":"c2VjcmV0LXZhbHVl"}';
+    const invalid = await attestationKeys({ KILN_ATTESTATION_KEY: secretLooking }).catch((e: unknown) => e);
+    expect((invalid as ApiError).status).toBe(503);
+    expect((invalid as ApiError).message).not.toContain("c2VjcmV0LXZhbHVl");
+    const publicOnly = JSON.stringify({ keys: [{ kty: "OKP", crv: "Ed25519", x: "sPY09vxn8bXsHc0J8iDYMt_i97FM7wZWhA6HcnfaWL4" }] });
+    expect(((await attestationKeys({ KILN_ATTESTATION_KEY: publicOnly }).catch((e: unknown) => e)) as ApiError).code).toBe(
+      "attestation_key_invalid",
+    );
   });
 });

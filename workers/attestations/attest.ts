@@ -46,6 +46,10 @@ export async function acceptSbomReport(env: Env, body: unknown): Promise<AttestR
     bom = doc.data;
   }
   // Rpc.Serializable cannot express the layer spec's recursive zod types: the object returns exactly this.
+  // Not configured is no reason for the runner to retry: 422 ends its delivery, and the build log says so.
+  await attestationKeys(env).catch((error: unknown) => {
+    throw error instanceof ApiError && error.status === 503 ? new ApiError(422, error.code, error.message) : error;
+  });
   const answer = (await env.BUILD.getByName(event.jobId).attestationFacts(event)) as unknown as AttestationFactsAnswer;
   if (!answer.ok) throw REFUSALS[answer.error];
   return attest(env, answer.facts, bom);

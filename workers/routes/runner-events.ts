@@ -53,7 +53,7 @@ const eventRoute = createRoute({
   tags: ["runner"],
   summary: "Report a runner event (runners)",
   description:
-    "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered.",
+    "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered. An `sbom` report (docs/attestations.md) is answered 422 when the server has no attestation key.",
   security: [{ fleetSignature: [] }],
   request: {
     body: {
@@ -70,7 +70,7 @@ const eventRoute = createRoute({
       description: "Accepted.",
       content: { "application/json": { schema: RunnerEventResponseSchema.openapi("RunnerEventResponse") } },
     },
-    ...errorResponses(400, 401, 404, 409, 413),
+    ...errorResponses(400, 401, 404, 409, 413, 422),
   },
 });
 // Documented from the schema, but parsed by the handler: the body is parsed once, and validated only once its signature verified.
