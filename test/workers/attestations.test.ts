@@ -18,7 +18,7 @@ import { acceptSbomReport } from "../../workers/attestations/attest.ts";
 import { attestationKeys } from "../../workers/attestations/keys.ts";
 import { ApiError } from "../../workers/errors.ts";
 import { registerLayerImage } from "../security/workers/registry-images.ts";
-import { digestFor, dispatchedBuild, newTenant, ORIGIN, sendEvent, type TestFleet } from "./helpers.ts";
+import { apiJson, digestFor, dispatchedBuild, newTenant, ORIGIN, sendEvent, settle, type TestFleet } from "./helpers.ts";
 
 const BOM = {
   bomFormat: "CycloneDX",
@@ -31,8 +31,16 @@ const BOM = {
 
 const basic = (token: string) => ({ authorization: `Basic ${btoa(`kiln:${token}`)}` });
 
-async function builtJob(): Promise<{ fleet: TestFleet; job: Job; buildId: string; token: string; ws: string; digest: string }> {
-  const { fleet, job, buildId, t } = await dispatchedBuild(2);
+async function builtJob(): Promise<{
+  fleet: TestFleet;
+  job: Job;
+  buildId: string;
+  imageId: string;
+  token: string;
+  ws: string;
+  digest: string;
+}> {
+  const { fleet, job, buildId, t, submitted } = await dispatchedBuild(2);
   for (const e of [{ type: "accepted" }, { type: "started" }] as const) expect((await sendEvent(fleet, job, e)).status).toBe(200);
   for (const l of job.layers) {
     await registerLayerImage(job, l, digestFor(l.key));
@@ -40,7 +48,7 @@ async function builtJob(): Promise<{ fleet: TestFleet; job: Job; buildId: string
     expect((await sendEvent(fleet, job, event)).status).toBe(200);
   }
   const top = job.layers.at(-1)!;
-  return { fleet, job, buildId, token: t.token, ws: t.workspaceName, digest: digestFor(top.key) };
+  return { fleet, job, buildId, imageId: submitted.body.id as string, token: t.token, ws: t.workspaceName, digest: digestFor(top.key) };
 }
 
 async function registry(path: string, token: string): Promise<Response> {
@@ -106,6 +114,21 @@ describe("attestations", () => {
     expect(provenance.buildDefinition.externalParameters.layers[0].spec.dockerfileCommands[0]).toBe("FROM busybox:1.36");
     expect(provenance.buildDefinition.resolvedDependencies).toContainEqual({ uri: "docker://busybox:1.36", name: "base-image" });
     expect(provenance.runDetails.byproducts.map((b: any) => `sha256:${b.digest.sha256}`)).toEqual(job.layers.map((l) => digestFor(l.key)));
+  });
+
+  it("copies the attestations with the image when a tag publishes it after the build", async () => {
+    const { fleet, job, buildId, token, ws, digest, imageId } = await builtJob();
+    const top = job.layers.at(-1)!;
+    expect((await sendEvent(fleet, job, { type: "sbom", layerKey: top.key, digest, sbom: JSON.stringify(BOM) })).status).toBe(200);
+    expect((await sendEvent(fleet, job, { type: "succeeded" })).status).toBe(200);
+    await settle(buildId);
+    const put = await apiJson("PUT", "/v1/tags/later:v1", { token, json: { imageId } });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    const home = (await (await registry(`${ws}/layers/referrers/${digest}`, token)).json()) as { manifests: { digest: string }[] };
+    const tagged = (await (await registry(`${ws}/later/referrers/${digest}`, token)).json()) as { manifests: { digest: string }[] };
+    expect(tagged.manifests.map((m) => m.digest).sort()).toEqual(home.manifests.map((m) => m.digest).sort());
+    expect(tagged.manifests).toHaveLength(2);
+    for (const m of tagged.manifests) expect((await registry(`${ws}/later/manifests/${m.digest}`, token)).status).toBe(200);
   });
 
   it("keeps another workspace from listing or reading the attestations of a private image", async () => {
