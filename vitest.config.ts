@@ -5,6 +5,10 @@ import { defineConfig } from "vitest/config";
 
 const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
 
+// Test-only Ed25519 attestation key (a JWK with its private part `d`); never used outside tests.
+const TEST_ATTESTATION_KEY =
+  '{"kty":"OKP","crv":"Ed25519","kid":"kiln-test-1","x":"sPY09vxn8bXsHc0J8iDYMt_i97FM7wZWhA6HcnfaWL4","d":"PjDgk04IuqAB78ywz_hp9fhgFAu738ftPSEw87TuQKM"}';
+
 // Two projects: `workers` runs inside workerd (the same runtime as production and
 // `wrangler dev`), `node` runs the SDK and the runner on Node.
 export default defineConfig({
@@ -39,6 +43,7 @@ export default defineConfig({
                 // Test-only values of the Worker secrets (docs/deploy.md sets real ones).
                 KILN_ADMIN_TOKEN: "kiln-test-admin-token-0123456789abcdef",
                 KILN_SECRET_KEY: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                KILN_ATTESTATION_KEY: TEST_ATTESTATION_KEY,
               },
             },
           }),

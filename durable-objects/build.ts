@@ -16,7 +16,9 @@
  * await env.BUILD.getByName(buildId).runnerEvent(webhookId, event);
  */
 import { DurableObject } from "cloudflare:workers";
-import type { RunnerEvent } from "@kiln-build/protocol";
+import type { RunnerEvent, SbomEvent } from "@kiln-build/protocol";
+import type { AttestationFactsAnswer } from "../workers/attestations/facts.ts";
+import { attestationFacts } from "./attestation-facts.ts";
 import { runDueTimers, type TimerContext } from "./build-alarm.ts";
 import { applyMachineEvent, type BuildParts, rebuildMissingLayer, releaseKey } from "./build-effects.ts";
 import { flushOutbox } from "./build-flush.ts";
@@ -210,6 +212,13 @@ export class Build extends DurableObject<Env> {
     await this.#commit();
     // A refused result ended the attempt: the runner is asked to stop at once.
     return { ok: true, cancel: plan.refused !== undefined || this.#store.load()!.machine.cancelRequested };
+  }
+
+  /** The facts the attestation service signs for a runner's `sbom` report (decision 0024); read-only. */
+  async attestationFacts(event: SbomEvent): Promise<AttestationFactsAnswer> {
+    const rec = this.#store.load();
+    const attempt = rec ? this.#store.attempt(rec.machine.attemptNo) : null;
+    return attestationFacts(rec, rec?.machine ?? null, attempt, this.#store.layers(), event, (i) => this.#store.layerSpec(i).spec);
   }
 
   /** Cancels the build: at once if no runner has it, else on the runner's next event (and after a grace period regardless). */

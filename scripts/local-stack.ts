@@ -5,8 +5,19 @@
  * and a busybox base image pushed to the built-in registry so a first build needs no internet.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -60,6 +71,12 @@ export function localWorkerSecrets(paths: StackPaths): { adminToken: string } {
       `# npm start: local Worker secrets (never committed; delete to regenerate)\nKILN_ADMIN_TOKEN=${adminToken}\nKILN_SECRET_KEY=${secretKey}\n`,
       { mode: 0o600 },
     );
+  }
+  // Files written before attestations existed get a signing key too (decision 0024).
+  if (!/^KILN_ATTESTATION_KEY=/m.test(readFileSync(paths.secretsEnv, "utf8"))) {
+    const { privateKey } = generateKeyPairSync("ed25519");
+    const jwk = JSON.stringify({ ...privateKey.export({ format: "jwk" }), kid: `kiln-dev-${randomBytes(4).toString("hex")}` });
+    appendFileSync(paths.secretsEnv, `KILN_ATTESTATION_KEY=${Buffer.from(jwk).toString("base64")}\n`);
   }
   const adminToken = /^KILN_ADMIN_TOKEN=(.+)$/m.exec(readFileSync(paths.secretsEnv, "utf8"))?.[1];
   if (!adminToken) throw new Error(`${paths.secretsEnv} has no KILN_ADMIN_TOKEN; delete the file and start again.`);

@@ -6,6 +6,8 @@ interface KilnSecrets {
   KILN_ADMIN_TOKEN?: string;
   /** Key-encryption key for secrets at rest: base64 of 32 random bytes. */
   KILN_SECRET_KEY?: string;
+  /** Signs image attestations: an Ed25519 private JWK, or a JWKS whose first private key signs (docs/attestations.md). */
+  KILN_ATTESTATION_KEY?: string;
 }
 // Vars only local stacks set (scripts/start.ts, test/node/registry-harness.ts, with `--var`);
 // production leaves them unset and gets the defaults (decision 0017).

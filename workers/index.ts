@@ -11,6 +11,7 @@ import { ApiError, badRequest, boundedMessage, errorResponse } from "./errors.ts
 import { requestContext } from "./log.ts";
 import { isRegistryPath, rateLimit } from "./rate-limit.ts";
 import { adminApp } from "./routes/admin.ts";
+import { attestationKeysApp } from "./routes/attestation-keys.ts";
 import { badgesApp } from "./routes/badges.ts";
 import { buildsApp } from "./routes/builds.ts";
 import { contextsApp } from "./routes/contexts.ts";
@@ -54,6 +55,7 @@ app.route("/", contextsApp);
 app.route("/", runnerContextsApp);
 app.route("/", tagsApp);
 app.route("/", badgesApp);
+app.route("/", attestationKeysApp);
 app.route("/", docsApp);
 // The OCI registry: `/v2` has its own auth (Docker token flow) and error format.
 app.route("/", registryApp);

@@ -7,6 +7,7 @@
  */
 
 export * from "./api.ts";
+export * from "./attestation.ts";
 export * from "./builder-version.ts";
 export * from "./digest.ts";
 export * from "./errors.ts";

@@ -6,7 +6,14 @@
  * timestamp. 409 `stale_attempt` means a newer attempt owns the job (docs/protocol.md).
  */
 import { randomUUID } from "node:crypto";
-import { type RunnerEvent, RunnerEventResponseSchema, RunnerEventSchema, signWebhook } from "@kiln-build/protocol";
+import {
+  type RunnerEvent,
+  RunnerEventResponseSchema,
+  RunnerEventSchema,
+  type SbomEvent,
+  SbomEventSchema,
+  signWebhook,
+} from "@kiln-build/protocol";
 import { z } from "zod";
 import type { Logger } from "./logger.ts";
 
@@ -55,12 +62,23 @@ export class EventClient {
    * refused, the attempt is fenced, or `giveUp` aborts.
    */
   async deliver(body: EventBody, giveUp?: AbortSignal): Promise<DeliveryOutcome> {
+    return this.#deliverPayload(this.#serialise(body), body.type, giveUp);
+  }
+
+  /** Delivers the image's `sbom` report (decision 0024) like any event; "rejected" from an orchestrator without attestations. */
+  async deliverSbom(body: Omit<SbomEvent, "jobId" | "attemptId" | "fencingToken">, giveUp?: AbortSignal): Promise<DeliveryOutcome> {
+    const { jobId, attemptId, fencingToken } = this.#options.job;
+    const parsed = SbomEventSchema.safeParse({ ...body, jobId, attemptId, fencingToken });
+    if (!parsed.success) throw new Error(`runner built an invalid sbom event: ${parsed.error.message}`);
+    return this.#deliverPayload(JSON.stringify(parsed.data), "sbom", giveUp);
+  }
+
+  async #deliverPayload(payload: string, type: string, giveUp?: AbortSignal): Promise<DeliveryOutcome> {
     const id = `msg_${randomUUID()}`;
-    const payload = this.#serialise(body);
     for (let attempt = 0; ; attempt++) {
       if (this.#fenced) return "fenced";
       if (giveUp?.aborted) return "gave_up";
-      const result = await this.#attempt(id, payload, body.type);
+      const result = await this.#attempt(id, payload, type);
       if (result.kind !== "retry") return result.kind;
       const backoff = Math.min(this.#options.maxBackoffMs ?? 5_000, 200 * 2 ** Math.min(attempt, 10));
       const wait = Math.max(result.retryAfterMs ?? 0, backoff * (0.5 + Math.random() / 2));

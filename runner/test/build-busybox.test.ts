@@ -71,6 +71,11 @@ describe("a multi-layer job built with buildah", () => {
       expect(event.digest).toBe(await registryDigest(event.reference));
       expect(event.sizeBytes).toBeGreaterThan(0);
     }
+    // The image's SBOM (decision 0024): one report, for the top layer and its reported digest; busybox records no packages.
+    expect(orchestrator.sboms.map((r) => [r.layerKey, r.digest, r.sbomError])).toEqual([
+      [done.at(-1)!.layerKey, done.at(-1)!.digest, undefined],
+    ]);
+    expect(JSON.parse(orchestrator.sboms[0]!.sbom!)).toMatchObject({ bomFormat: "CycloneDX", specVersion: "1.6", components: [] });
 
     const last = job.layers.at(-1)!.target;
     const config = await imageConfig(last);

@@ -77,6 +77,11 @@ describe("a Debian image with aptInstall and runFunction", () => {
     expect(config.text).not.toContain(FN_TOKEN);
     expect(config.text).not.toContain("KILN_IMAGE_KEY");
     expect(orchestrator.logText()).not.toContain(FN_TOKEN);
+    // The image's SBOM (decision 0024) names what apt installed, read from the image's real dpkg status.
+    const [report] = orchestrator.sboms;
+    expect(report).toMatchObject({ layerKey: last.key, digest: orchestrator.ofType("layer_succeeded").at(-1)!.digest });
+    const debs = (JSON.parse(report!.sbom!).components as { name: string; purl: string }[]).filter((c) => c.purl.startsWith("pkg:deb/"));
+    expect(debs.map((c) => c.name)).toEqual(expect.arrayContaining(["hello", "python3-minimal", "nodejs", "libc6", "dpkg"]));
     await rm(dir, { recursive: true, force: true });
   }, 900_000);
 });

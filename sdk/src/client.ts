@@ -43,6 +43,8 @@ export type RequestOptions = {
   accept?: number[];
   /** The body is a stream: sent half-duplex and never retried (it cannot be replayed). */
   duplex?: boolean;
+  /** A built-in registry request (`/v2/...`): the token goes as Basic credentials, as `docker login` sends it. */
+  registry?: boolean;
 };
 
 const RETRYABLE = (status: number) => status === 408 || status === 429 || status >= 500;
@@ -99,10 +101,12 @@ export class KilnClient {
    * never change the route. Returns the Response for 2xx and `accept`ed statuses.
    */
   async request(method: string, path: readonly string[], options: RequestOptions = {}): Promise<Response> {
-    const url = new URL(`${this.serverUrl}/${path.map(encodeURIComponent).join("/")}`);
+    // Registry digests keep their colon (`sha256:...`), as OCI clients send them.
+    const encode = options.registry ? (p: string) => encodeURIComponent(p).replace(/%3A/g, ":") : encodeURIComponent;
+    const url = new URL(`${this.serverUrl}/${path.map(encode).join("/")}`);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: "application/json", "x-request-id": crypto.randomUUID(), ...options.headers };
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (this.#token) headers.authorization = options.registry ? `Basic ${btoa(`kiln:${this.#token}`)}` : `Bearer ${this.#token}`;
     if (options.idempotencyKey) headers["idempotency-key"] = options.idempotencyKey;
     let body = options.body;
     if (options.json !== undefined) {

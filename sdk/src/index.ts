@@ -53,4 +53,5 @@ export { Mount, type MountFromLocalDirParams, type MountFromLocalFileParams } fr
 export { FilePatternMatcher, type IgnoreSpec } from "./pattern-matcher.ts";
 export { Secret, type SecretFromNameParams } from "./secret.ts";
 export { shellJoin, shellQuote } from "./shell-quote.ts";
+export { type ImageVerification, type ProvenanceSummary, VerificationError, type VerifyImageParams, verifyImage } from "./verify.ts";
 export { Volume, type VolumeFromNameParams } from "./volume.ts";

@@ -16,6 +16,10 @@ const WRANGLER = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
 /** The admin token the harness passes to the Worker. */
 export const ADMIN_TOKEN = "kiln-registry-test-admin-0123456789abcdef";
 const SECRET_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+/** Test-only Ed25519 attestation key (base64 of its private JWK), the same as vitest.config.ts's. */
+export const TEST_ATTESTATION_KEY_B64 = Buffer.from(
+  '{"kty":"OKP","crv":"Ed25519","kid":"kiln-test-1","x":"sPY09vxn8bXsHc0J8iDYMt_i97FM7wZWhA6HcnfaWL4","d":"PjDgk04IuqAB78ywz_hp9fhgFAu738ftPSEw87TuQKM"}',
+).toString("base64");
 /** The webhook retry schedule of the test stack: at once, then 1 s apart, four attempts in all. */
 export const TEST_WEBHOOK_SCHEDULE_MS = [0, 1000, 1000, 1000];
 
@@ -77,6 +81,8 @@ export async function startStack(options: { transformConfig?: (toml: string) => 
       `KILN_ADMIN_TOKEN:${ADMIN_TOKEN}`,
       "--var",
       `KILN_SECRET_KEY:${SECRET_KEY}`,
+      "--var",
+      `KILN_ATTESTATION_KEY:${TEST_ATTESTATION_KEY_B64}`,
       // Local development mode for webhooks (decision 0017): receivers on loopback, and retries
       // seconds apart instead of the production schedule's minutes and hours.
       "--var",

@@ -82,6 +82,7 @@ const RESOURCE_TAGS = [
   "workspaces",
   "registry",
   "badges",
+  "attestations",
   "status-pages",
   "runner",
   "admin",

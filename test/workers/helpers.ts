@@ -170,7 +170,7 @@ export async function settle(buildId: string) {
 export async function sendEvent(
   fleet: TestFleet,
   job: Pick<Job, "jobId" | "attemptId" | "fencingToken">,
-  event: Record<string, unknown> & { type: RunnerEvent["type"] },
+  event: Record<string, unknown> & { type: RunnerEvent["type"] | "sbom" },
   options: { webhookId?: string; now?: Date; secret?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; body: any; webhookId: string }> {
   const body = JSON.stringify({ jobId: job.jobId, attemptId: job.attemptId, fencingToken: job.fencingToken, ...event });

@@ -25,6 +25,15 @@ const STATEMENTS = [
      SELECT ?3, digest, media_type, size_bytes, subject, artifact_type, annotations, ?5 FROM registry_manifests WHERE repository = ?2 AND digest = ?1`,
   `INSERT OR IGNORE INTO registry_manifest_refs (repository, manifest, child, kind)
      SELECT ?3, manifest, child, kind FROM registry_manifest_refs WHERE ${REFS}`,
+  // Its referrers (signed attestations, decision 0024) travel with it: blob links, rows, references.
+  `INSERT OR IGNORE INTO registry_repository_blobs (repository, digest, created_at)
+     SELECT ?3, r.child, ?5 FROM registry_manifest_refs r JOIN registry_manifests m ON m.repository = r.repository AND m.digest = r.manifest
+     WHERE m.repository = ?2 AND m.subject = ?1 AND r.kind = 'blob'`,
+  `INSERT OR IGNORE INTO registry_manifests (repository, digest, media_type, size_bytes, subject, artifact_type, annotations, created_at)
+     SELECT ?3, digest, media_type, size_bytes, subject, artifact_type, annotations, ?5 FROM registry_manifests WHERE repository = ?2 AND subject = ?1`,
+  `INSERT OR IGNORE INTO registry_manifest_refs (repository, manifest, child, kind)
+     SELECT ?3, r.manifest, r.child, r.kind FROM registry_manifest_refs r JOIN registry_manifests m ON m.repository = r.repository AND m.digest = r.manifest
+     WHERE m.repository = ?2 AND m.subject = ?1`,
   // Only while the manifest is still there (a concurrent delete wins): the tag never dangles.
   `INSERT INTO registry_tags (repository, tag, digest, updated_at) SELECT ?3, ?4, ?1, ?5 WHERE ${HELD}
      ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,

@@ -53,6 +53,7 @@ const TAGS: [name: string, description: string][] = [
   ["workspaces", "Tenants (admin tokens only)."],
   ["registry", "The built-in OCI registry under `/v2/` and repository visibility."],
   ["badges", "Public build-status badges of public tags."],
+  ["attestations", "The public keys that verify images' signed SBOM and provenance (referrers in the registry)."],
   ["status-pages", "Public status pages of images public tags point at; the workspace view and private pages opened with a page link."],
   ["runner", "What runners call: context downloads (job token) and events (Standard Webhooks signature)."],
   ["admin", "Deployment status for operators."],

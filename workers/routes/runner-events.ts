@@ -14,6 +14,7 @@ import { newWebhookSecret, RunnerEventResponseSchema, RunnerEventSchema, verifyW
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
+import { acceptSbomReport } from "../attestations/attest.ts";
 import { buildAttempts } from "../db/schema/builds.ts";
 import { fleets } from "../db/schema/fleets.ts";
 import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
@@ -52,7 +53,7 @@ const eventRoute = createRoute({
   tags: ["runner"],
   summary: "Report a runner event (runners)",
   description:
-    "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered.",
+    "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered. An `sbom` report (docs/attestations.md) is answered 422 when the server has no attestation key.",
   security: [{ fleetSignature: [] }],
   request: {
     body: {
@@ -69,7 +70,7 @@ const eventRoute = createRoute({
       description: "Accepted.",
       content: { "application/json": { schema: RunnerEventResponseSchema.openapi("RunnerEventResponse") } },
     },
-    ...errorResponses(400, 401, 404, 409, 413),
+    ...errorResponses(400, 401, 404, 409, 413, 422),
   },
 });
 // Documented from the schema, but parsed by the handler: the body is parsed once, and validated only once its signature verified.
@@ -91,6 +92,11 @@ runnerEventsApp.post("/v1/runner/events", jsonBodyLimit(MAX_EVENT_BYTES), async 
   const verified = verifyWebhook(secret, c.req.raw.headers, raw);
   if (!verified.ok) throw signatureRefused(verified.error);
   if (!fleet) throw signatureRefused("bad_signature");
+  // The image's SBOM (decision 0024): checked with the build, then signed and attached by the Worker.
+  if ((json as { type?: unknown }).type === "sbom") {
+    await acceptSbomReport(c.env, json);
+    return c.json({ ok: true as const, cancel: false }, 200);
+  }
   // Only a verified body is validated in full; the issues are bounded like every error body (errors.ts).
   const parsed = RunnerEventSchema.safeParse(json);
   if (!parsed.success) throw badRequest("The body is not a runner event.", parsed.error.issues);

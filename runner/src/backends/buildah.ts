@@ -128,6 +128,15 @@ export class BuildahBackend implements BuildBackend {
     return lastExitCode(tail, /building at STEP .*exit status (\d+)\s*$/);
   }
 
+  /** Commands that mount a local image's root filesystem (the SBOM collector, runner/src/sbom-collect.ts). */
+  rootfs() {
+    return {
+      from: (image: string): Command => ({ argv: [...this.#global(), "from", "--pull=never", image] }),
+      mount: (container: string): Command => ({ argv: [...this.#global(), "mount", container] }),
+      remove: (container: string): Command => ({ argv: [...this.#global(), "rm", container] }),
+    };
+  }
+
   version(): Command {
     return { argv: [this.#options.bin, "--version"] };
   }

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { type LogEntry, type RunnerEvent, RunnerEventSchema, verifyWebhook } from "@kiln-build/protocol";
+import { type LogEntry, type RunnerEvent, RunnerEventSchema, type SbomEvent, SbomEventSchema, verifyWebhook } from "@kiln-build/protocol";
 
 /** The fake orchestrator's state and controls. */
 export class FakeOrchestrator {
@@ -19,6 +19,8 @@ export class FakeOrchestrator {
   readonly problems: string[] = [];
   readonly contexts = new Map<string, Buffer>();
   readonly downloadToken = "dl-token-0123456789";
+  /** The `sbom` reports received, in order. */
+  readonly sboms: SbomEvent[] = [];
   /** While true, every event connection is destroyed before a response. */
   outage = false;
   /** Record the next N events, then destroy the connection instead of answering (a lost response). */
@@ -146,7 +148,15 @@ export class FakeOrchestrator {
       this.problems.push(`signature: ${verified.error}`);
       return void res.writeHead(401).end();
     }
-    const parsed = RunnerEventSchema.safeParse(JSON.parse(body));
+    const json = JSON.parse(body) as { type?: unknown };
+    // The image's SBOM report (decision 0024) is not a RunnerEvent: kept apart, answered as the orchestrator does.
+    if (json.type === "sbom") {
+      const report = SbomEventSchema.safeParse(json);
+      if (!report.success) this.problems.push(`sbom schema: ${report.error.message}`);
+      else this.sboms.push(report.data);
+      return void res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true,"cancel":false}');
+    }
+    const parsed = RunnerEventSchema.safeParse(json);
     if (!parsed.success) {
       this.problems.push(`schema: ${parsed.error.message}`);
       return void res.writeHead(400).end();

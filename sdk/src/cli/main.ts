@@ -13,6 +13,7 @@ import { registerImageCommands } from "./commands/images.ts";
 import { registerOpenCommand } from "./commands/open.ts";
 import { registerSecretCommands } from "./commands/secrets.ts";
 import { registerTokenCommands } from "./commands/tokens.ts";
+import { registerVerifyCommand } from "./commands/verify.ts";
 import { registerWebhookCommands } from "./commands/webhooks.ts";
 import { isLocalServer, resolveConnection } from "./config.ts";
 import { cliContext, type Globals } from "./context.ts";
@@ -41,6 +42,7 @@ export function createProgram(setExitCode: (code: number) => void): Command {
   registerWebhookCommands(program, ctx);
   registerAdminCommands(program, ctx);
   registerHealthCommands(program, ctx);
+  registerVerifyCommand(program, ctx);
   registerCompletionCommand(program);
   return program;
 }
