@@ -13,6 +13,7 @@ export * from "./errors.ts";
 export * from "./gpu.ts";
 export * from "./layer-spec.ts";
 export * from "./names.ts";
+export * from "./platform.ts";
 export * from "./push.ts";
 export * from "./runner-protocol.ts";
 export * from "./timeline.ts";

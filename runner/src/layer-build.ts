@@ -122,7 +122,7 @@ async function fetchInputs(env: LayerBuildEnv, layer: JobLayer, dir: string, con
   }
   if (layer.pythonStandalone) {
     shipper.system(layer.key, `adding python-build-standalone ${layer.pythonStandalone.version}+${layer.pythonStandalone.release}`);
-    await guard(env, () => env.pythonCache.placeInto(layer.pythonStandalone!, contextDir, signal));
+    await guard(env, () => env.pythonCache.placeInto(layer.pythonStandalone!, contextDir, signal, layer.platform));
   }
 }
 
@@ -221,6 +221,7 @@ export async function buildRequest(
     target: at.layer.target,
     buildArgs: at.layer.buildArgs,
     stage: layerStage(at.layer) ?? undefined,
+    platform: at.layer.platform,
     secrets: pieces.secrets,
     stepImages: pieces.stepImages,
     gpus: pieces.gpus,

@@ -16,6 +16,7 @@ import { advertise, detectGpus, GpuPool, gpusFromOverride } from "./gpu.ts";
 import { JobQueue } from "./job-queue.ts";
 import { type JobOutcome, JobRun } from "./job-run.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { detectPlatforms } from "./platforms.ts";
 import { PythonCache } from "./python-standalone.ts";
 import { createDispatchServer } from "./server.ts";
 import { isRamBacked, type RunnerPaths, runnerPaths } from "./state-dirs.ts";
@@ -62,6 +63,7 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
   await recoverFromCrash(paths, storages, logger);
   const devices = config.gpus ? gpusFromOverride(config.gpus) : await detectGpus(config.nvidiaSmi);
   const gpuPool = new GpuPool(devices);
+  const platforms = await detectPlatforms();
   const pythonCache = new PythonCache({
     mirror: config.pythonMirror,
     cacheDir: path.resolve(config.cacheDir),
@@ -113,6 +115,7 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
       gpus: advertise(devices),
       concurrency: config.concurrency,
       maxQueued: config.maxQueued,
+      platforms,
     }),
     health: () => ({ ok: true, running: queue.running, queued: queue.queued }),
   });
