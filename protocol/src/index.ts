@@ -11,6 +11,7 @@ export * from "./builder-version.ts";
 export * from "./digest.ts";
 export * from "./errors.ts";
 export * from "./gpu.ts";
+export * from "./image-index.ts";
 export * from "./layer-spec.ts";
 export * from "./names.ts";
 export * from "./platform.ts";
