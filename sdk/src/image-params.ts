@@ -140,6 +140,12 @@ export type ImageBuildParams = ImagePushParams & {
    * Already aborted, `build()` rejects with the signal's reason before uploading anything.
    */
   signal?: AbortSignal;
+  /**
+   * Build for these platforms (e.g. `["linux/amd64", "linux/arm64"]`); overrides `withPlatforms`.
+   * Two or more make a multi-platform image: one chain per platform, grouped in an OCI image
+   * index (docs/platforms.md). Default: linux/amd64 only.
+   */
+  platforms?: readonly string[];
 };
 
 /** A Python build function: a function `name` defined in the local module `file`. */
@@ -237,6 +243,7 @@ export const PARAM_KEYS = {
     annotations: true,
     source: true,
     revision: true,
+    platforms: true,
   }),
 } as const;
 

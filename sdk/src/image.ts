@@ -26,7 +26,8 @@ import type * as P from "./image-params.ts";
 import * as python from "./image-python.ts";
 import * as roots from "./image-roots.ts";
 import { buildState, loadImageState, resolveTag, runningInside } from "./image-server.ts";
-import { extendState, type ImageState, type LayerStep, pushLayer, rootState } from "./image-state.ts";
+import { checkPlatforms } from "./image-platforms.ts";
+import { extendState, type ImageState, type LayerStep, type PlatformImage, pushLayer, rootState } from "./image-state.ts";
 import { type LayerDef, layerCommon } from "./layer-def.ts";
 import type { Mount } from "./mount.ts";
 import { checkParams } from "./param-check.ts";
@@ -326,6 +327,23 @@ export class Image {
   /** Each push target of the `build({ push })` that produced this image, with the digest it got there. */
   get pushes(): readonly PushView[] | undefined {
     return this.#state.pushes;
+  }
+
+  /**
+   * The platforms `build()` makes when its call names none (decision 0023). Two or more make a
+   * multi-platform image; later builder calls keep the setting.
+   *
+   * @example
+   * const image = Image.debianSlim().aptInstall("git").withPlatforms("linux/amd64", "linux/arm64");
+   */
+  withPlatforms(...platforms: string[]): Image {
+    const checked = checkPlatforms(platforms, "withPlatforms");
+    return new Image({ ...this.#state, platforms: checked });
+  }
+
+  /** Each platform's image of a built multi-platform image (its id, manifest digest and reference); undefined otherwise. */
+  get platforms(): readonly PlatformImage[] | undefined {
+    return this.#state.platformImages;
   }
 
   /** Bytes of build context the `build()` that produced this image uploaded (0 when all were cached). */
