@@ -50,7 +50,11 @@ export function platformSupport(platforms: FleetPlatforms, platform: string): "n
  * platform natively before those emulating it; within each, not yet tried by this build first,
  * each group in the caller's order (own fleets before shared ones, oldest first).
  */
-export function candidateFleets<F extends FleetInfo>(fleets: readonly F[], layers: readonly LayerNeeds[], triedFleetIds: readonly string[]): F[] {
+export function candidateFleets<F extends FleetInfo>(
+  fleets: readonly F[],
+  layers: readonly LayerNeeds[],
+  triedFleetIds: readonly string[],
+): F[] {
   const needs = gpuRequests(layers);
   const platform = layers[0]?.platform ?? DEFAULT_PLATFORM;
   const able = fleets.filter((f) => f.maxConcurrentBuilds > 0 && needs.every((gpu) => fleetServesGpu(f.gpuTypes, gpu)));

@@ -119,7 +119,11 @@ export const ImageSpecSchema = z
         return;
       }
       if (layerPlatform(layer) !== layerPlatform(image.layers[0]!)) {
-        ctx.addIssue({ code: "custom", path: ["layers", i, "platform"], message: "every layer of a chain must have the root layer's platform" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["layers", i, "platform"],
+          message: "every layer of a chain must have the root layer's platform",
+        });
         return;
       }
       const problem = baseImageProblem(layer, i === 0);

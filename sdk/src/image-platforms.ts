@@ -24,7 +24,8 @@ import type { ImageState } from "./image-state.ts";
 
 /** The platforms to build, checked: known, no repeats, at least one. Throws `InvalidError` before any request. */
 export function checkPlatforms(platforms: readonly unknown[], where: string): Platform[] {
-  if (!Array.isArray(platforms) || platforms.length === 0) throw new InvalidError(`${where}: name at least one platform, e.g. "linux/amd64".`);
+  if (!Array.isArray(platforms) || platforms.length === 0)
+    throw new InvalidError(`${where}: name at least one platform, e.g. "linux/amd64".`);
   const seen = new Set<string>();
   for (const p of platforms) {
     if (typeof p !== "string" || !isPlatform(p))
@@ -57,7 +58,9 @@ export async function buildPlatformsState(
   params: ImageBuildParams,
 ): Promise<ImageState> {
   if (params.tag !== undefined || params.push !== undefined)
-    throw new InvalidError("image.build: `tag` and `push` are not supported with several platforms yet; build, then tag each platform's image.");
+    throw new InvalidError(
+      "image.build: `tag` and `push` are not supported with several platforms yet; build, then tag each platform's image.",
+    );
   await checkOffered(client, platforms);
   const builderVersion = resolveBuilderVersion(undefined);
   const described = await Promise.all(platforms.map((p) => describeWithSources(state.layers, state.runtimeMounts, builderVersion, p)));
@@ -68,7 +71,8 @@ export async function buildPlatformsState(
   );
   const images = results.map((r, i) => ({ platform: platforms[i]!, imageId: r.view.id }));
   let index = await client.json<ImageIndexView>("POST", ["v1", "image-indexes"], { json: { images } });
-  if (index.digest === null && index.status === "succeeded") index = await client.json<ImageIndexView>("GET", ["v1", "image-indexes", index.id]);
+  if (index.digest === null && index.status === "succeeded")
+    index = await client.json<ImageIndexView>("GET", ["v1", "image-indexes", index.id]);
   if (index.digest === null) throw new ExecutionError(`Image index ${index.id} was not assembled: ${index.message ?? index.status}`);
   return {
     ...state,

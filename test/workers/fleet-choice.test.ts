@@ -1,7 +1,8 @@
 // Which fleets may run a job, pure: GPU matching, platforms (native before emulated, none refused)
 // and retry-on-another-fleet ordering.
-import { describe, expect, it } from "vitest";
+
 import type { FleetPlatforms, Platform } from "@kiln-build/protocol";
+import { describe, expect, it } from "vitest";
 import { candidateFleets, fleetServesGpu, noFleetMessage, platformSupport } from "../../durable-objects/fleet-choice.ts";
 
 const AMD64_ONLY: FleetPlatforms = { native: ["linux/amd64"], emulated: [] };
@@ -11,7 +12,10 @@ const fleet = (id: string, gpuTypes: string[], maxConcurrentBuilds = 2, platform
   maxConcurrentBuilds,
   platforms,
 });
-const on = (platform: Platform) => [{ gpu: null, platform }, { gpu: null, platform }];
+const on = (platform: Platform) => [
+  { gpu: null, platform },
+  { gpu: null, platform },
+];
 
 describe("fleet choice", () => {
   it("matches GPU requests with Modal's upgrade rules", () => {

@@ -114,7 +114,10 @@ async function assembleIndex(env: Env, workspaceId: string, platforms: readonly 
   const digest = digestOfBytes(await crypto.subtle.digest("SHA-256", bytes));
   const parsed = parseManifest(bytes, undefined);
   if (!parsed.ok) throw new Error(`assembled index does not parse: ${parsed.message}`);
-  await env.REGISTRY.put(manifestObjectKey(digest), bytes, { sha256: digestHex(digest), httpMetadata: { contentType: parsed.manifest.mediaType } });
+  await env.REGISTRY.put(manifestObjectKey(digest), bytes, {
+    sha256: digestHex(digest),
+    httpMetadata: { contentType: parsed.manifest.mediaType },
+  });
   await storeManifest(db(env), repository, workspaceId, digest, bytes.byteLength, parsed.manifest, null, Date.now());
   log("info", "image index assembled", { workspaceId, repository, digest, platforms: entries.map((e) => e.platform) });
   return { ok: true, digest };
