@@ -7,12 +7,12 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { KILN_VERSION, PROTOCOL_VERSION } from "@kiln-build/protocol";
+import { type FleetPlatforms, KILN_VERSION, PROTOCOL_VERSION } from "@kiln-build/protocol";
 import { createBackend } from "./backends/index.ts";
 import type { BuildBackend } from "./backends/types.ts";
 import { type RunnerConfig, type RunnerConfigInput, resolveConfig } from "./config.ts";
 import { recoverFromCrash } from "./crash-recovery.ts";
-import { advertise, detectGpus, GpuPool, gpusFromOverride } from "./gpu.ts";
+import { advertise, detectGpus, type GpuDevice, GpuPool, gpusFromOverride } from "./gpu.ts";
 import { JobQueue } from "./job-queue.ts";
 import { type JobOutcome, JobRun } from "./job-run.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -48,6 +48,19 @@ export type RunningRunner = {
   /** Stops accepting, stops running jobs (reported as `infra` so they are retried elsewhere) and closes. */
   close(): Promise<void>;
 };
+
+/** `GET /v1/capabilities`: what this runner builds (the platforms it detected included, decision 0023). */
+function capabilities(config: RunnerConfig, backend: string, devices: GpuDevice[], platforms: FleetPlatforms) {
+  return {
+    version: KILN_VERSION,
+    protocolVersion: PROTOCOL_VERSION,
+    backend,
+    gpus: advertise(devices),
+    concurrency: config.concurrency,
+    maxQueued: config.maxQueued,
+    platforms,
+  };
+}
 
 /** Starts the dispatch server and returns once it listens. */
 export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {}): Promise<RunningRunner> {
@@ -108,15 +121,7 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
       }
       return result;
     },
-    capabilities: () => ({
-      version: KILN_VERSION,
-      protocolVersion: PROTOCOL_VERSION,
-      backend: backend.name,
-      gpus: advertise(devices),
-      concurrency: config.concurrency,
-      maxQueued: config.maxQueued,
-      platforms,
-    }),
+    capabilities: () => capabilities(config, backend.name, devices, platforms),
     health: () => ({ ok: true, running: queue.running, queued: queue.queued }),
   });
   await new Promise<void>((resolve, reject) => {
