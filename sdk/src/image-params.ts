@@ -164,7 +164,11 @@ export type ImageRunFunctionParams = LayerParams & {
 };
 
 /** Options of `describe`. */
-export type ImageDescribeParams = { builderVersion?: string };
+export type ImageDescribeParams = {
+  builderVersion?: string;
+  /** Describe the chain as built for this platform (default linux/amd64): its layers carry it and have its keys. */
+  platform?: string;
+};
 
 /** Options of `image.delete()`. */
 export type ImageDeleteParams = { client?: KilnClient };
@@ -226,7 +230,7 @@ export const PARAM_KEYS = {
   addLocalPythonSource: keys<ImageAddLocalPythonSourceParams>({ copy: true, ignore: true }),
   copyLocalDir: keys<ImageCopyLocalDirParams>({ ignore: true }),
   runFunction: keys<ImageRunFunctionParams>({ ...LAYER, args: true, kwargs: true, globals: true, timeout: true }),
-  describe: keys<ImageDescribeParams>({ builderVersion: true }),
+  describe: keys<ImageDescribeParams>({ builderVersion: true, platform: true }),
   delete: keys<ImageDeleteParams>({ client: true }),
   build: keys<ImageBuildParams>({
     client: true,

@@ -354,7 +354,8 @@ export class Image {
   /** Lowers every layer for a builder version and hashes contexts and keys. No network. */
   async describe(params: P.ImageDescribeParams = {}): Promise<ImageDescription> {
     checkParams("describe", params);
-    return describeImage(this.#state.layers, this.#state.runtimeMounts, resolveBuilderVersion(params.builderVersion));
+    const platform = params.platform === undefined ? undefined : checkPlatforms([params.platform], "describe({ platform })")[0];
+    return describeImage(this.#state.layers, this.#state.runtimeMounts, resolveBuilderVersion(params.builderVersion), platform);
   }
 
   // ---- internals: a null step or layer is a no-op call, which returns this image -------
