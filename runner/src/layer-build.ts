@@ -9,7 +9,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, JobLayer } from "@kiln-build/protocol";
-import type { BuildBackend, BuildRequest, PullPolicy, SecretFile } from "./backends/types.ts";
+import type { BuildBackend, BuildRequest, SecretFile } from "./backends/types.ts";
 import { pulledImages, pullTls } from "./base-images.ts";
 import type { RunnerConfig } from "./config.ts";
 import { downloadContext } from "./context-download.ts";
@@ -214,7 +214,6 @@ export async function buildRequest(
       `this layer pulls from insecure registries (${tls.verifiedInsecure.join(", ")}) and from registries verified by TLS; ${backend.name} takes one TLS setting for every pull, so TLS is verified for all of them and those registries need a valid certificate (or pull every image of the layer from insecure registries)`,
     );
   }
-  const pull: PullPolicy = at.parentReference === null ? config.pullBase : "missing";
   return {
     contextDir: at.contextDir,
     dockerfile,
@@ -228,7 +227,7 @@ export async function buildRequest(
     authFile,
     pullTlsVerify: tls.verify,
     targetInsecure: job.registry.insecure,
-    pull,
+    pull: at.parentReference === null ? config.pullBase : "missing",
     metadataFile: path.join(at.dir, "digest"),
   };
 }

@@ -54,20 +54,29 @@ const creds = () => `e2e:${tenant.token}`;
 type BuildView = { fleetId: string | null };
 type IndexView = { status: string; digest: string; platforms: { platform: string; imageId: string; buildId: string | null }[] };
 
-function skopeoRaw(reference: string): { mediaType: string; manifests: { digest: string; platform: { os: string; architecture: string } }[] } {
-  const r = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", creds(), `docker://${reference}`], { encoding: "utf8" });
+function skopeoRaw(reference: string): {
+  mediaType: string;
+  manifests: { digest: string; platform: { os: string; architecture: string } }[];
+} {
+  const r = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", creds(), `docker://${reference}`], {
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`skopeo inspect failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
 
 async function unameIn(reference: string, platform: string): Promise<string> {
-  const container = (await buildah.run("from", "--platform", platform, "--tls-verify=false", "--creds", creds(), `docker://${reference}`)).trim();
+  const container = (
+    await buildah.run("from", "--platform", platform, "--tls-verify=false", "--creds", creds(), `docker://${reference}`)
+  ).trim();
   return (await buildah.run("run", "--isolation", "chroot", container, "--", "sh", "-c", "uname -m; cat /marker")).trim();
 }
 
 describe("multi-platform images", { timeout: 900_000 }, () => {
   it("the emulating runner reports linux/arm64 in its capabilities", async () => {
-    const caps = (await (await fetch(`${emulating.url}/v1/capabilities`)).json()) as { platforms: { native: string[]; emulated: string[] } };
+    const caps = (await (await fetch(`${emulating.url}/v1/capabilities`)).json()) as {
+      platforms: { native: string[]; emulated: string[] };
+    };
     expect(caps.platforms.native).toEqual(["linux/amd64"]);
     expect(caps.platforms.emulated).toContain("linux/arm64");
   });

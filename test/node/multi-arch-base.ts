@@ -21,7 +21,8 @@ export async function arm64BusyboxRootfs(): Promise<string> {
   try {
     execFileSync("apt-get", ["download", "-q", "busybox-static:arm64"], { cwd: download, stdio: "pipe" });
     const deb = readdirSync(download).find((f) => f.endsWith("_arm64.deb"));
-    if (!deb) throw new Error("apt-get download busybox-static:arm64 gave no package; run `dpkg --add-architecture arm64 && apt-get update`");
+    if (!deb)
+      throw new Error("apt-get download busybox-static:arm64 gave no package; run `dpkg --add-architecture arm64 && apt-get update`");
     execFileSync("dpkg-deb", ["-x", path.join(download, deb), path.join(download, "x")]);
     for (const d of ["bin", "tmp", "etc", "root", "usr/bin", "usr/local/bin"]) await mkdir(path.join(dir, d), { recursive: true });
     await copyFile(path.join(download, "x/bin/busybox"), path.join(dir, "bin/busybox"));
@@ -59,7 +60,16 @@ export async function pushMultiArchBusybox(stack: StackInfo, tenant: Tenant, rep
       const args = ["--quiet", "--isolation", "chroot", "--platform", platform, "--manifest", "kiln-multiarch-base"];
       buildah("bud", ...args, "--ignorefile", path.join(work, "ignore"), "-f", path.join(work, "Dockerfile"), dir);
     }
-    buildah("manifest", "push", "--all", "--tls-verify=false", "--creds", `e2e:${tenant.token}`, "kiln-multiarch-base", `docker://${reference}`);
+    buildah(
+      "manifest",
+      "push",
+      "--all",
+      "--tls-verify=false",
+      "--creds",
+      `e2e:${tenant.token}`,
+      "kiln-multiarch-base",
+      `docker://${reference}`,
+    );
     return reference;
   } finally {
     spawnSync("buildah", ["--root", storage.root, "--runroot", storage.runRoot, "--storage-driver", "vfs", "rmi", "--all", "--force"], {
