@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { type FleetPlatforms, PLATFORMS, platformOfNode, QEMU_HANDLERS } from "@kiln-build/protocol";
+import { DEFAULT_PLATFORM, type FleetPlatforms, PLATFORMS, type Platform, platformOfNode, QEMU_HANDLERS } from "@kiln-build/protocol";
 
 /** Where the kernel lists binfmt_misc handlers. */
 export const BINFMT_MISC_DIR = "/proc/sys/fs/binfmt_misc";
@@ -32,4 +32,20 @@ export async function detectPlatforms(binfmtDir = BINFMT_MISC_DIR): Promise<Flee
     if (text !== null && binfmtHandlerEnabled(text)) enabled.add(handler);
   }
   return platformsOf(process.platform, process.arch, enabled);
+}
+
+/**
+ * Why this machine cannot build a job for `platform` (absent: the default), or null when it can.
+ * The orchestrator sends jobs only to fleets that declare the platform; this catches a fleet
+ * declared with more than its machines do (QEMU missing or disabled on this one).
+ */
+export function platformProblem(platforms: FleetPlatforms, platform: string | undefined): string | null {
+  const wanted = platform ?? DEFAULT_PLATFORM;
+  const builds = [...platforms.native, ...platforms.emulated];
+  if ((builds as readonly string[]).includes(wanted)) return null;
+  return (
+    `this runner cannot build ${wanted} (it builds ${builds.join(", ") || "no platform Kiln supports"}; ` +
+    `emulation needs the QEMU binfmt_misc handler ${QEMU_HANDLERS[wanted as Platform] ?? "for it"} enabled); ` +
+    "the fleet's declared platforms should match its runners (PATCH /v1/fleets/<id> platforms)"
+  );
 }

@@ -87,7 +87,7 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
   const jobs = new Map<string, JobRun>();
   // Jobs stopped while queued run outside the queue; shutdown waits for them too.
   const executions = new Set<Promise<void>>();
-  const jobDeps = { config, backend, storages, gpuPool, pythonCache, logger, ...(deps.fetch ? { fetch: deps.fetch } : {}) };
+  const jobDeps = { config, backend, storages, gpuPool, pythonCache, logger, platforms, ...(deps.fetch ? { fetch: deps.fetch } : {}) };
 
   const server = createDispatchServer({
     secrets: config.webhookSecrets,

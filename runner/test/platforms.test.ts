@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { binfmtHandlerEnabled, detectPlatforms, platformsOf } from "../src/platforms.ts";
+import { binfmtHandlerEnabled, detectPlatforms, platformProblem, platformsOf } from "../src/platforms.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -44,5 +44,17 @@ describe("detectPlatforms", () => {
       expect(on.emulated).not.toContain(on.native[0]);
     }
     expect(await detectPlatforms(path.join(dir, "absent"))).toEqual(platformsOf(process.platform, process.arch, new Set()));
+  });
+});
+
+describe("platformProblem", () => {
+  it("accepts native and emulated platforms and explains the rest", () => {
+    const amd = { native: ["linux/amd64" as const], emulated: [] };
+    expect(platformProblem(amd, undefined)).toBeNull();
+    expect(platformProblem(amd, "linux/amd64")).toBeNull();
+    expect(platformProblem({ native: ["linux/amd64"], emulated: ["linux/arm64"] }, "linux/arm64")).toBeNull();
+    expect(platformProblem(amd, "linux/arm64")).toBe(
+      "this runner cannot build linux/arm64 (it builds linux/amd64; emulation needs the QEMU binfmt_misc handler qemu-aarch64 enabled); the fleet's declared platforms should match its runners (PATCH /v1/fleets/<id> platforms)",
+    );
   });
 });
