@@ -7,7 +7,7 @@ import { env } from "cloudflare:test";
 import { computeChainKeys, type Job, type LayerSpec } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import { db, findManifest, manifestObjectKey, recordBlob, storedManifest } from "../../workers/registry/store.ts";
-import { apiJson, chain, completeJob, dispatches, newFleet, newTenant, nthJob, settle, submitImage } from "./helpers.ts";
+import { api, apiJson, chain, completeJob, dispatches, newFleet, newTenant, nthJob, settle, submitImage } from "./helpers.ts";
 
 const on = (layers: LayerSpec[], platform: "linux/amd64" | "linux/arm64") => layers.map((l) => ({ ...l, platform }));
 const EMULATES_ARM: { native: ["linux/amd64"]; emulated: ["linux/arm64"] } = { native: ["linux/amd64"], emulated: ["linux/arm64"] };
@@ -156,6 +156,14 @@ describe("image indexes", () => {
     expect(view.body.reference).toBe(`${view.body.platforms[0].reference.split("@")[0]}@${view.body.digest}`);
     // Reading again answers the recorded digest.
     expect((await apiJson("GET", `/v1/image-indexes/${created.body.id}`, { token: t.token })).body.digest).toBe(view.body.digest);
+    // The public status page of one platform's image lists every platform's digest and the index's.
+    expect((await apiJson("PUT", "/v1/tags/multi:v1", { token: t.token, json: { imageId: arm.body.id, public: true } })).status).toBe(200);
+    const page = await (await api("GET", `/images/by-tag/${t.workspaceName}/multi:v1`, { token: null })).text();
+    expect(page).toContain('<section id="platforms">');
+    expect(page).toContain(view.body.digest);
+    for (const p of view.body.platforms) expect(page).toContain(p.digest);
+    expect(page).toContain("linux/arm64 (this image)");
+    expect(page).not.toContain(amd.body.id);
   });
 
   it("refuses another workspace's images and hides another workspace's index", async () => {

@@ -6,7 +6,7 @@
  */
 import type { ImageIndexRequest, ImageIndexView, ImageStatus, Platform } from "@kiln-build/protocol";
 import { digestHex, digestOfBytes } from "@kiln-build/protocol";
-import { and, eq } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { imageIndexes } from "../db/schema/image-indexes.ts";
 import { images } from "../db/schema/images.ts";
@@ -78,6 +78,22 @@ export async function loadImageIndexView(env: Env, workspaceId: string, id: stri
     message,
     createdAt: row.createdAt.toISOString(),
   };
+}
+
+/** The newest index of the workspace that `imageId` is a platform of (the status page shows its platforms), or null. */
+export async function indexOfImage(env: Env, workspaceId: string, imageId: string): Promise<ImageIndexView | null> {
+  const row = await drizzle(env.DB)
+    .select({ id: imageIndexes.id })
+    .from(imageIndexes)
+    .where(
+      and(
+        eq(imageIndexes.workspaceId, workspaceId),
+        sql`EXISTS (SELECT 1 FROM json_each(${imageIndexes.entries}) WHERE json_extract(value, '$.imageId') = ${imageId})`,
+      ),
+    )
+    .orderBy(desc(imageIndexes.createdAt))
+    .get();
+  return row ? loadImageIndexView(env, workspaceId, row.id) : null;
 }
 
 /** The one status of an index: the first platform's failure, else building while any builds, else queued while any waits, else succeeded. */
