@@ -37,10 +37,11 @@ beforeAll(async () => {
   ]);
 }, 1_800_000);
 
+// Removing two Debian images' vfs storage (the runner's and the pull's) takes minutes on a busy disk.
 afterAll(async () => {
   await runner?.stop();
   buildah?.dispose();
-}, 120_000);
+}, 900_000);
 
 const creds = () => `e2e:${tenant.token}`;
 
