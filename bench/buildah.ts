@@ -1,7 +1,7 @@
 /** Running buildah from the benchmarks' baselines (`buildah bud` + `push` of the equivalent Dockerfile). */
 import { runProcess } from "../runner/src/process.ts";
 
-const VERBS = new Set(["bud", "push", "rmi", "pull", "from", "commit"]);
+const VERBS = new Set(["bud", "push", "rmi", "pull", "from", "commit", "manifest"]);
 
 /** Runs a buildah command line, throwing on a non-zero exit. The error names the verb only: argv may hold credentials. */
 export async function mustRunBuildah(argv: string[]): Promise<void> {

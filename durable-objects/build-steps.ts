@@ -66,7 +66,7 @@ export async function runSlotAcquisition(ctx: StepContext): Promise<void> {
   // Push logins are secrets too: only fleets trusted with secrets may push with them.
   const secretNames = [...new Set([...declaredSecrets(layers), ...pushSecretNames(ctx.pushes.load())])].sort();
   const fleets = fleetsForSecrets(enabled, secretNames);
-  const todo = layers.map((l) => ({ gpu: l.spec.gpu }));
+  const todo = layers.map((l) => ({ gpu: l.spec.gpu, platform: l.spec.platform }));
   const candidates = candidateFleets(
     fleets,
     todo,
@@ -75,7 +75,7 @@ export async function runSlotAcquisition(ctx: StepContext): Promise<void> {
   if (!still(ctx)) return;
   if (candidates.length === 0) {
     const untrusted = enabled.length > 0 && fleets.length === 0;
-    ctx.apply({ type: "no_fleet", message: untrusted ? secretsNeedTrustedFleetMessage(secretNames) : noFleetMessage(fleets.length, todo) });
+    ctx.apply({ type: "no_fleet", message: untrusted ? secretsNeedTrustedFleetMessage(secretNames) : noFleetMessage(fleets, todo) });
     return;
   }
   const slotTtlMs = rec.timeoutMs + SLOT_SLACK_MS;

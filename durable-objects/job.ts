@@ -78,6 +78,7 @@ export function composeJob(input: JobInput): Job {
       buildFunction: spec.buildFunction,
       pythonStandalone: spec.pythonStandalone,
       ...(spec.dockerfileTarget === undefined ? {} : { dockerfileTarget: spec.dockerfileTarget }),
+      ...(spec.platform === undefined ? {} : { platform: spec.platform }),
       baseAuth: spec.registryAuth,
       target: targetReference(input.origin, input.workspaceName, key, input.mode, input.buildId),
     }),

@@ -17,6 +17,7 @@ import { buildsApp } from "./routes/builds.ts";
 import { contextsApp } from "./routes/contexts.ts";
 import { docsApp } from "./routes/docs.ts";
 import { fleetsApp } from "./routes/fleets.ts";
+import { imageIndexesApp } from "./routes/image-indexes.ts";
 import { imagesApp } from "./routes/images.ts";
 import { imagesDeleteApp } from "./routes/images-delete.ts";
 import { imagesListApp } from "./routes/images-list.ts";
@@ -62,6 +63,7 @@ app.route("/", registryApp);
 app.route("/", imagesApp);
 app.route("/", imagesListApp);
 app.route("/", imagesDeleteApp);
+app.route("/", imageIndexesApp);
 app.route("/", statusPageApp);
 // Browser sessions and the workspace view (decision 0021).
 app.route("/", pageLinksApp);

@@ -16,6 +16,7 @@ import { parseDockerfile } from "./dockerfile/parser.ts";
 import { ShellLex } from "./dockerfile/shell-expand.ts";
 import { GPU_TYPES } from "./gpu.ts";
 import { EnvName } from "./names.ts";
+import { DEFAULT_PLATFORM, PlatformSchema } from "./platform.ts";
 
 /** Bumped whenever the key input's shape or meaning changes, so old and new keys never collide. */
 export const LAYER_KEY_VERSION = 1;
@@ -91,6 +92,8 @@ export const LayerSpecSchema = z
     forceBuild: z.boolean(),
     /** The Dockerfile stage to build (`fromDockerfile({ target })`); absent: the last stage. */
     dockerfileTarget: z.string().min(1).max(128).optional(),
+    /** The platform the layer is built for (`buildah --platform`); absent: `DEFAULT_PLATFORM`. Every layer of a chain has the same. */
+    platform: PlatformSchema.optional(),
   })
   .strict();
 
@@ -112,6 +115,14 @@ export const ImageSpecSchema = z
           code: "custom",
           path: ["layers", i, "dockerfileCommands", 0],
           message: 'a derived layer must start with "FROM base"',
+        });
+        return;
+      }
+      if (layerPlatform(layer) !== layerPlatform(image.layers[0]!)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["layers", i, "platform"],
+          message: "every layer of a chain must have the root layer's platform",
         });
         return;
       }
@@ -214,7 +225,15 @@ export function layerKeyInput(spec: LayerSpec, builderVersion: BuilderVersion, p
     pythonStandalone: spec.pythonStandalone,
     // Only when set, so every key computed before targets existed stays the same.
     ...(spec.dockerfileTarget === undefined ? {} : { dockerfileTarget: spec.dockerfileTarget }),
+    // Only when not the default: every key computed before platforms existed was built for the
+    // default platform, and stays the same whether the default is written or left out.
+    ...(layerPlatform(spec) === DEFAULT_PLATFORM ? {} : { platform: spec.platform }),
   };
+}
+
+/** The platform a layer is built for: its `platform`, or the default. */
+export function layerPlatform(spec: Pick<LayerSpec, "platform">) {
+  return spec.platform ?? DEFAULT_PLATFORM;
 }
 
 /** The layer key: hex sha256 of the RFC 8785 canonical JSON of `layerKeyInput`. */

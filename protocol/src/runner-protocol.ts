@@ -38,6 +38,7 @@ export const JobLayerSchema = LayerSpecSchema.pick({
   buildFunction: true,
   pythonStandalone: true,
   dockerfileTarget: true,
+  platform: true,
 })
   .extend({
     key: LayerKey,

@@ -12,7 +12,7 @@
  * push that fails stops the build running meanwhile.
  */
 import path from "node:path";
-import type { Job } from "@kiln-build/protocol";
+import type { FleetPlatforms, Job } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
 import { buildChain } from "./chain-build.ts";
 import { planChains } from "./chain-plan.ts";
@@ -36,6 +36,7 @@ import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
 import { PhaseRecorder } from "./phase-recorder.ts";
+import { platformProblem } from "./platforms.ts";
 import { PublishQueue } from "./publish-queue.ts";
 import { type PushLogin, pinnedSource, resolvePushLogins, runPushes } from "./push-job.ts";
 import type { PythonCache } from "./python-standalone.ts";
@@ -55,6 +56,8 @@ export type JobDeps = {
   pythonCache: PythonCache;
   logger: Logger;
   fetch?: typeof fetch;
+  /** The platforms this machine builds (detected at start); absent: not checked. */
+  platforms?: FleetPlatforms;
 };
 
 /** Why a job was stopped from outside its build. */
@@ -174,7 +177,9 @@ export class JobRun {
     // `started` must not overtake `accepted`; it travels while the job's files and inputs are prepared.
     run.started = this.#accepted.then(() => this.#events.deliver({ type: "started" }, this.#stop.signal));
     run.started.catch(() => undefined);
-    // A GPU request this machine can never meet fails the job at once.
+    // A GPU request or a platform this machine can never meet fails the job at once (infra: retried elsewhere).
+    const platformIssue = this.#deps.platforms ? platformProblem(this.#deps.platforms, job.layers[0]?.platform) : null;
+    if (platformIssue) throw new JobFailure("infra", platformIssue, { layerKey: job.layers[0]!.key });
     for (const layer of job.layers) {
       const problem = layer.gpu ? this.#deps.gpuPool.check(layer.gpu) : null;
       if (problem)

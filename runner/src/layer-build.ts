@@ -9,7 +9,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, JobLayer } from "@kiln-build/protocol";
-import type { BuildBackend, BuildRequest, PullPolicy, SecretFile } from "./backends/types.ts";
+import type { BuildBackend, BuildRequest, SecretFile } from "./backends/types.ts";
 import { pulledImages, pullTls } from "./base-images.ts";
 import type { RunnerConfig } from "./config.ts";
 import { downloadContext } from "./context-download.ts";
@@ -122,7 +122,7 @@ async function fetchInputs(env: LayerBuildEnv, layer: JobLayer, dir: string, con
   }
   if (layer.pythonStandalone) {
     shipper.system(layer.key, `adding python-build-standalone ${layer.pythonStandalone.version}+${layer.pythonStandalone.release}`);
-    await guard(env, () => env.pythonCache.placeInto(layer.pythonStandalone!, contextDir, signal));
+    await guard(env, () => env.pythonCache.placeInto(layer.pythonStandalone!, contextDir, signal, layer.platform));
   }
 }
 
@@ -214,20 +214,20 @@ export async function buildRequest(
       `this layer pulls from insecure registries (${tls.verifiedInsecure.join(", ")}) and from registries verified by TLS; ${backend.name} takes one TLS setting for every pull, so TLS is verified for all of them and those registries need a valid certificate (or pull every image of the layer from insecure registries)`,
     );
   }
-  const pull: PullPolicy = at.parentReference === null ? config.pullBase : "missing";
   return {
     contextDir: at.contextDir,
     dockerfile,
     target: at.layer.target,
     buildArgs: at.layer.buildArgs,
     stage: layerStage(at.layer) ?? undefined,
+    platform: at.layer.platform,
     secrets: pieces.secrets,
     stepImages: pieces.stepImages,
     gpus: pieces.gpus,
     authFile,
     pullTlsVerify: tls.verify,
     targetInsecure: job.registry.insecure,
-    pull,
+    pull: at.parentReference === null ? config.pullBase : "missing",
     metadataFile: path.join(at.dir, "digest"),
   };
 }

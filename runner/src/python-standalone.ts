@@ -11,7 +11,7 @@ import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import type { JobLayer } from "@kiln-build/protocol";
+import { DEFAULT_PLATFORM, type JobLayer, MACHINE_NAMES, type Platform } from "@kiln-build/protocol";
 import { infraFailure } from "./failure.ts";
 import { type ExtractLimits, extractTarFile } from "./safe-extract.ts";
 
@@ -21,9 +21,9 @@ export type PythonStandalone = NonNullable<JobLayer["pythonStandalone"]>;
 /** Options of {@link PythonCache}. */
 export type PythonCacheOptions = { mirror: string; cacheDir: string; fetch?: typeof fetch; limits: ExtractLimits };
 
-/** The archive file name of a release (x86_64 glibc `install_only`). */
-export function standaloneAsset(spec: PythonStandalone): string {
-  return `cpython-${spec.version}+${spec.release}-x86_64-unknown-linux-${spec.libc}-install_only.tar.gz`;
+/** The archive file name of a release (glibc `install_only`) for the layer's platform (x86_64 by default). */
+export function standaloneAsset(spec: PythonStandalone, platform: Platform = DEFAULT_PLATFORM): string {
+  return `cpython-${spec.version}+${spec.release}-${MACHINE_NAMES[platform]}-unknown-linux-${spec.libc}-install_only.tar.gz`;
 }
 
 /** Download-once cache of extracted standalone Python trees. */
@@ -36,16 +36,16 @@ export class PythonCache {
   }
 
   /** Places the release's tree at `<contextDir>/python`. */
-  async placeInto(spec: PythonStandalone, contextDir: string, signal?: AbortSignal): Promise<void> {
-    const tree = await this.ensure(spec, signal);
+  async placeInto(spec: PythonStandalone, contextDir: string, signal?: AbortSignal, platform?: Platform): Promise<void> {
+    const tree = await this.ensure(spec, signal, platform);
     const dest = path.join(contextDir, "python");
     if (await exists(dest)) throw infraFailure("the layer's context already has a python/ entry, where addPython places the interpreter");
     await linkTree(path.join(tree, "python"), dest);
   }
 
   /** The cached extracted tree (containing `python/`), downloading it if needed. */
-  ensure(spec: PythonStandalone, signal?: AbortSignal): Promise<string> {
-    const asset = standaloneAsset(spec);
+  ensure(spec: PythonStandalone, signal?: AbortSignal, platform?: Platform): Promise<string> {
+    const asset = standaloneAsset(spec, platform);
     let pending = this.#inflight.get(asset);
     if (!pending) {
       pending = this.#ensure(spec, asset, signal).finally(() => this.#inflight.delete(asset));

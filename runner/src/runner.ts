@@ -7,15 +7,16 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { KILN_VERSION, PROTOCOL_VERSION } from "@kiln-build/protocol";
+import { type FleetPlatforms, KILN_VERSION, PROTOCOL_VERSION } from "@kiln-build/protocol";
 import { createBackend } from "./backends/index.ts";
 import type { BuildBackend } from "./backends/types.ts";
 import { type RunnerConfig, type RunnerConfigInput, resolveConfig } from "./config.ts";
 import { recoverFromCrash } from "./crash-recovery.ts";
-import { advertise, detectGpus, GpuPool, gpusFromOverride } from "./gpu.ts";
+import { advertise, detectGpus, type GpuDevice, GpuPool, gpusFromOverride } from "./gpu.ts";
 import { JobQueue } from "./job-queue.ts";
 import { type JobOutcome, JobRun } from "./job-run.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { detectPlatforms } from "./platforms.ts";
 import { PythonCache } from "./python-standalone.ts";
 import { createDispatchServer } from "./server.ts";
 import { isRamBacked, type RunnerPaths, runnerPaths } from "./state-dirs.ts";
@@ -48,6 +49,19 @@ export type RunningRunner = {
   close(): Promise<void>;
 };
 
+/** `GET /v1/capabilities`: what this runner builds (the platforms it detected included, decision 0023). */
+function capabilities(config: RunnerConfig, backend: string, devices: GpuDevice[], platforms: FleetPlatforms) {
+  return {
+    version: KILN_VERSION,
+    protocolVersion: PROTOCOL_VERSION,
+    backend,
+    gpus: advertise(devices),
+    concurrency: config.concurrency,
+    maxQueued: config.maxQueued,
+    platforms,
+  };
+}
+
 /** Starts the dispatch server and returns once it listens. */
 export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {}): Promise<RunningRunner> {
   const config = resolveConfig(input);
@@ -62,6 +76,7 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
   await recoverFromCrash(paths, storages, logger);
   const devices = config.gpus ? gpusFromOverride(config.gpus) : await detectGpus(config.nvidiaSmi);
   const gpuPool = new GpuPool(devices);
+  const platforms = await detectPlatforms();
   const pythonCache = new PythonCache({
     mirror: config.pythonMirror,
     cacheDir: path.resolve(config.cacheDir),
@@ -72,7 +87,7 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
   const jobs = new Map<string, JobRun>();
   // Jobs stopped while queued run outside the queue; shutdown waits for them too.
   const executions = new Set<Promise<void>>();
-  const jobDeps = { config, backend, storages, gpuPool, pythonCache, logger, ...(deps.fetch ? { fetch: deps.fetch } : {}) };
+  const jobDeps = { config, backend, storages, gpuPool, pythonCache, logger, platforms, ...(deps.fetch ? { fetch: deps.fetch } : {}) };
 
   const server = createDispatchServer({
     secrets: config.webhookSecrets,
@@ -106,14 +121,7 @@ export async function startRunner(input: RunnerConfigInput, deps: RunnerDeps = {
       }
       return result;
     },
-    capabilities: () => ({
-      version: KILN_VERSION,
-      protocolVersion: PROTOCOL_VERSION,
-      backend: backend.name,
-      gpus: advertise(devices),
-      concurrency: config.concurrency,
-      maxQueued: config.maxQueued,
-    }),
+    capabilities: () => capabilities(config, backend.name, devices, platforms),
     health: () => ({ ok: true, running: queue.running, queued: queue.queued }),
   });
   await new Promise<void>((resolve, reject) => {

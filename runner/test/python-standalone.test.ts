@@ -31,6 +31,15 @@ describe("PythonCache", () => {
     expect(asset).toBe("cpython-3.12.1+20240107-x86_64-unknown-linux-gnu-install_only.tar.gz");
   });
 
+  it("names the aarch64 asset for a linux/arm64 layer, and caches it apart from x86_64", async () => {
+    const arm = standaloneAsset(spec, "linux/arm64");
+    expect(arm).toBe("cpython-3.12.1+20240107-aarch64-unknown-linux-gnu-install_only.tar.gz");
+    mirror = await startPythonMirror(releaseFiles(spec.release, arm, await fakePythonArchive(spec.version)));
+    await mkdir(path.join(dir, "ctx"));
+    await cache(mirror).placeInto(spec, path.join(dir, "ctx"), undefined, "linux/arm64");
+    expect(mirror.requests.filter((r) => r.endsWith(".tar.gz"))).toEqual([`/releases/download/${spec.release}/${arm}`]);
+  });
+
   it("downloads, verifies, caches once and places python/ in the context", async () => {
     mirror = await startPythonMirror(releaseFiles(spec.release, asset, await fakePythonArchive(spec.version)));
     const c = cache(mirror);

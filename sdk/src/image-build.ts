@@ -36,12 +36,13 @@ export type BuildResult = { view: ImageView; upload: UploadReport };
 const FINAL = new Set(["succeeded", "failed", "cancelled", "timeout"]);
 const TAIL_LINES = 20;
 
-/** Runs one build of a described image on `client`. */
+/** Runs one build of a described image on `client`; `label` (a platform) prefixes its log lines when several build at once. */
 export async function runBuild(
   client: KilnClient,
   description: ImageDescription,
   sources: readonly ContextSource[][],
   params: ImageBuildParams,
+  label?: string,
 ): Promise<BuildResult> {
   const { timeoutSeconds: limit } = params;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 60 || limit > 86_400)) {
@@ -58,7 +59,7 @@ export async function runBuild(
     try {
       if (!FINAL.has(submitted.status) && submitted.buildId) {
         // Without a display, the log is not worth fetching: wait for the outcome instead.
-        if (params.logs ?? true) await streamLog(client, submitted.buildId, description, sink, tail);
+        if (params.logs ?? true) await streamLog(client, submitted.buildId, description, sink, tail, label);
         else await waitForBuild(client, submitted.buildId);
       }
     } finally {
@@ -195,10 +196,18 @@ function cancelOnAbort(client: KilnClient, buildId: string, signal: AbortSignal 
   return () => signal.removeEventListener("abort", cancel);
 }
 
-async function streamLog(client: KilnClient, buildId: string, description: ImageDescription, sink: LogSink, tail: string[]) {
+async function streamLog(
+  client: KilnClient,
+  buildId: string,
+  description: ImageDescription,
+  sink: LogSink,
+  tail: string[],
+  label?: string,
+) {
   const indexOf = new Map(description.layers.map((l, i) => [l.key, i]));
   const total = description.layers.length;
-  const prefix = (key: string | null) => (key === null ? "[kiln]" : `[${(indexOf.get(key) ?? 0) + 1}/${total}]`);
+  const at = label ? `${label} ` : "";
+  const prefix = (key: string | null) => (key === null ? `[${at}kiln]` : `[${at}${(indexOf.get(key) ?? 0) + 1}/${total}]`);
   const lines = new LineAssembler();
   const emit = (key: string | null, raw: string, stream: "stdout" | "stderr" | "system") => {
     // The orchestrator writes its own lines as "[kiln] ..."; the prefix is added here once.

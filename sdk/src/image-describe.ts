@@ -2,7 +2,16 @@
  * `Image.describe()`: lowers each layer for a builder version, hashes its context and
  * computes its key. Everything here runs offline.
  */
-import { type BuilderVersion, computeLayerKey, envFlag, type ImageSpec, type LayerSpec, processEnv } from "@kiln-build/protocol";
+import {
+  type BuilderVersion,
+  computeLayerKey,
+  DEFAULT_PLATFORM,
+  envFlag,
+  type ImageSpec,
+  type LayerSpec,
+  type Platform,
+  processEnv,
+} from "@kiln-build/protocol";
 import { resolveContext } from "./context.ts";
 import type { ContextFileDigest } from "./context-tar.ts";
 import type { LayerDef } from "./layer-def.ts";
@@ -36,20 +45,26 @@ export type ImageDescription = {
   spec: ImageSpec;
 };
 
-/** Lowers and hashes a chain of layer definitions. */
+/** Lowers and hashes a chain of layer definitions (for `platform`, default linux/amd64). */
 export async function describeImage(
   defs: readonly LayerDef[],
   runtimeMounts: readonly RuntimeMount[],
   builderVersion: BuilderVersion,
+  platform?: Platform,
 ): Promise<ImageDescription> {
-  return (await describeWithSources(defs, runtimeMounts, builderVersion)).description;
+  return (await describeWithSources(defs, runtimeMounts, builderVersion, platform)).description;
 }
 
-/** `describeImage`, plus each layer's context sources, which `build()` tars again to upload. */
+/**
+ * `describeImage`, plus each layer's context sources, which `build()` tars again to upload.
+ * Every layer of a chain for another platform than the default carries it (and so has its own
+ * key); the default platform is left out, so keys of single-platform images never change.
+ */
 export async function describeWithSources(
   defs: readonly LayerDef[],
   runtimeMounts: readonly RuntimeMount[],
   builderVersion: BuilderVersion,
+  platform: Platform = DEFAULT_PLATFORM,
 ): Promise<{ description: ImageDescription; sources: ContextSource[][]; inlineSecrets: Map<string, Readonly<Record<string, string>>> }> {
   const env = processEnv();
   const forceAll = envFlag(env.KILN_FORCE_BUILD);
@@ -81,6 +96,7 @@ export async function describeWithSources(
       pythonStandalone: standalone,
       forceBuild: def.forceBuild || forceAll,
       ...(def.dockerfileTarget === undefined ? {} : { dockerfileTarget: def.dockerfileTarget }),
+      ...(platform === DEFAULT_PLATFORM ? {} : { platform }),
     };
     const key = await computeLayerKey(spec, builderVersion, layers.at(-1)?.key ?? null);
     layers.push({ ...spec, contextFiles: context?.files ?? [], key });

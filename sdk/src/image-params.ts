@@ -140,6 +140,12 @@ export type ImageBuildParams = ImagePushParams & {
    * Already aborted, `build()` rejects with the signal's reason before uploading anything.
    */
   signal?: AbortSignal;
+  /**
+   * Build for these platforms (e.g. `["linux/amd64", "linux/arm64"]`); overrides `withPlatforms`.
+   * Two or more make a multi-platform image: one chain per platform, grouped in an OCI image
+   * index (docs/platforms.md). Default: linux/amd64 only.
+   */
+  platforms?: readonly string[];
 };
 
 /** A Python build function: a function `name` defined in the local module `file`. */
@@ -158,7 +164,11 @@ export type ImageRunFunctionParams = LayerParams & {
 };
 
 /** Options of `describe`. */
-export type ImageDescribeParams = { builderVersion?: string };
+export type ImageDescribeParams = {
+  builderVersion?: string;
+  /** Describe the chain as built for this platform (default linux/amd64): its layers carry it and have its keys. */
+  platform?: string;
+};
 
 /** Options of `image.delete()`. */
 export type ImageDeleteParams = { client?: KilnClient };
@@ -220,7 +230,7 @@ export const PARAM_KEYS = {
   addLocalPythonSource: keys<ImageAddLocalPythonSourceParams>({ copy: true, ignore: true }),
   copyLocalDir: keys<ImageCopyLocalDirParams>({ ignore: true }),
   runFunction: keys<ImageRunFunctionParams>({ ...LAYER, args: true, kwargs: true, globals: true, timeout: true }),
-  describe: keys<ImageDescribeParams>({ builderVersion: true }),
+  describe: keys<ImageDescribeParams>({ builderVersion: true, platform: true }),
   delete: keys<ImageDeleteParams>({ client: true }),
   build: keys<ImageBuildParams>({
     client: true,
@@ -237,6 +247,7 @@ export const PARAM_KEYS = {
     annotations: true,
     source: true,
     revision: true,
+    platforms: true,
   }),
 } as const;
 

@@ -2,11 +2,12 @@
  * What `Image` asks of a Kiln server: load a built image by id or tag, build a chain, and
  * tell whether this process runs inside a given image. Everything else in `Image` is local.
  */
-import { resolveBuilderVersion } from "@kiln-build/protocol";
+import { DEFAULT_PLATFORM, resolveBuilderVersion } from "@kiln-build/protocol";
 import { KilnClient } from "./client.ts";
 import { ExecutionError, InvalidError, NotFoundError } from "./errors.ts";
 import { type ImageBuildParams, type ImageView, runBuild } from "./image-build.ts";
 import { describeImage, describeWithSources } from "./image-describe.ts";
+import { buildPlatformsState, checkOffered, platformsOf } from "./image-platforms.ts";
 import { type ImageState, rootState } from "./image-state.ts";
 import { layerCommon } from "./layer-def.ts";
 import { registryLayer } from "./lowering/base-images.ts";
@@ -44,11 +45,17 @@ export async function resolveTag(tag: string, client: KilnClient): Promise<strin
 
 /** Builds the chain on the server and returns the state of the built image. */
 export async function buildState(state: ImageState, params: ImageBuildParams): Promise<ImageState> {
+  const platforms = platformsOf(state, params);
   const client = params.client ?? new KilnClient();
+  if (platforms.length > 1) return buildPlatformsState(client, state, platforms, params);
+  const platform = platforms[0]!;
+  // Before anything is uploaded: a platform no fleet builds would only fail later.
+  if (platform !== DEFAULT_PLATFORM) await checkOffered(client, platforms);
   const { description, sources, inlineSecrets } = await describeWithSources(
     state.layers,
     state.runtimeMounts,
     resolveBuilderVersion(undefined),
+    platform,
   );
   // Inline secrets (Secret.fromDict, `env` params) are stored under their ref first, so the
   // server hands their values to runners exactly like named secrets'.

@@ -3,7 +3,7 @@
  * append a layer, append a validated builder call, attach local files at start-up. The
  * `forceBuild` propagation rules and the "`addLocal*` comes last" rule live here.
  */
-import type { PushView } from "@kiln-build/protocol";
+import type { Platform, PushView } from "@kiln-build/protocol";
 import { InvalidError } from "./errors.ts";
 import type * as P from "./image-params.ts";
 import { type LayerDef, layerCommon } from "./layer-def.ts";
@@ -22,7 +22,14 @@ export type ImageState = {
   uploadedBytes?: number | undefined;
   /** Where `build({ push })` copied the image: each target's digest (decision 0019). */
   pushes?: readonly PushView[] | undefined;
+  /** The platforms `build()` builds by default (`withPlatforms`); absent: the server's default platform only. */
+  platforms?: readonly Platform[] | undefined;
+  /** Each platform's built image, when the build made a multi-platform image (decision 0023). */
+  platformImages?: readonly PlatformImage[] | undefined;
 };
+
+/** One platform of a built multi-platform image. */
+export type PlatformImage = { platform: Platform; imageId: string; digest: string | null; reference: string | null };
 
 /** A validated builder call: the layer params it was given and how its layer lowers. */
 export type LayerStep = {
@@ -44,7 +51,12 @@ export function pushLayer(state: ImageState, layer: LayerDef, forceBuild: boolea
         "pass `{ copy: true }` to copy them into a layer at build time.",
     );
   }
-  return { layers: [...state.layers, layer], runtimeMounts: [], forceBuild: forceBuild || layer.forceBuild };
+  return {
+    layers: [...state.layers, layer],
+    runtimeMounts: [],
+    forceBuild: forceBuild || layer.forceBuild,
+    ...(state.platforms ? { platforms: state.platforms } : {}),
+  };
 }
 
 /** Appends a builder call's layer, which inherits `forceBuild` and passes it on (most methods do). */
@@ -56,5 +68,10 @@ export function extendState(state: ImageState, step: LayerStep): ImageState {
 
 /** Attaches files at container start-up; the layers, and so their keys, stay the same. */
 export function withMounts(state: ImageState, mounts: readonly RuntimeMount[]): ImageState {
-  return { layers: state.layers, forceBuild: state.forceBuild, runtimeMounts: [...state.runtimeMounts, ...mounts] };
+  return {
+    layers: state.layers,
+    forceBuild: state.forceBuild,
+    runtimeMounts: [...state.runtimeMounts, ...mounts],
+    ...(state.platforms ? { platforms: state.platforms } : {}),
+  };
 }

@@ -23,10 +23,11 @@ import * as commands from "./image-commands.ts";
 import { describeImage, type ImageDescription } from "./image-describe.ts";
 import * as files from "./image-files.ts";
 import type * as P from "./image-params.ts";
+import { checkPlatforms } from "./image-platforms.ts";
 import * as python from "./image-python.ts";
 import * as roots from "./image-roots.ts";
 import { buildState, loadImageState, resolveTag, runningInside } from "./image-server.ts";
-import { extendState, type ImageState, type LayerStep, pushLayer, rootState } from "./image-state.ts";
+import { extendState, type ImageState, type LayerStep, type PlatformImage, pushLayer, rootState } from "./image-state.ts";
 import { type LayerDef, layerCommon } from "./layer-def.ts";
 import type { Mount } from "./mount.ts";
 import { checkParams } from "./param-check.ts";
@@ -328,6 +329,23 @@ export class Image {
     return this.#state.pushes;
   }
 
+  /**
+   * The platforms `build()` makes when its call names none (decision 0023). Two or more make a
+   * multi-platform image; later builder calls keep the setting.
+   *
+   * @example
+   * const image = Image.debianSlim().aptInstall("git").withPlatforms("linux/amd64", "linux/arm64");
+   */
+  withPlatforms(...platforms: string[]): Image {
+    const checked = checkPlatforms(platforms, "withPlatforms");
+    return new Image({ ...this.#state, platforms: checked });
+  }
+
+  /** Each platform's image of a built multi-platform image (its id, manifest digest and reference); undefined otherwise. */
+  get platforms(): readonly PlatformImage[] | undefined {
+    return this.#state.platformImages;
+  }
+
   /** Bytes of build context the `build()` that produced this image uploaded (0 when all were cached). */
   get uploadedBytes(): number | undefined {
     return this.#state.uploadedBytes;
@@ -336,7 +354,8 @@ export class Image {
   /** Lowers every layer for a builder version and hashes contexts and keys. No network. */
   async describe(params: P.ImageDescribeParams = {}): Promise<ImageDescription> {
     checkParams("describe", params);
-    return describeImage(this.#state.layers, this.#state.runtimeMounts, resolveBuilderVersion(params.builderVersion));
+    const platform = params.platform === undefined ? undefined : checkPlatforms([params.platform], "describe({ platform })")[0];
+    return describeImage(this.#state.layers, this.#state.runtimeMounts, resolveBuilderVersion(params.builderVersion), platform);
   }
 
   // ---- internals: a null step or layer is a no-op call, which returns this image -------

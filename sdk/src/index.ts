@@ -20,6 +20,8 @@ export {
   ImageSpecSchema,
   type LayerSpec,
   LayerSpecSchema,
+  PLATFORMS,
+  type Platform,
   parseGpu,
 } from "@kiln-build/protocol";
 export { dockerfileContextPaths } from "@kiln-build/protocol/dockerfile";
@@ -49,6 +51,7 @@ export type { ImageBuildParams } from "./image-build.ts";
 export type { ImageDescription, LayerDescription } from "./image-describe.ts";
 export type * from "./image-params.ts";
 export type { ImagePushParams, PushTargetParam } from "./image-push.ts";
+export type { PlatformImage } from "./image-state.ts";
 export { Mount, type MountFromLocalDirParams, type MountFromLocalFileParams } from "./mount.ts";
 export { FilePatternMatcher, type IgnoreSpec } from "./pattern-matcher.ts";
 export { Secret, type SecretFromNameParams } from "./secret.ts";

@@ -134,6 +134,8 @@ export type LocalRunnerOptions = {
   env?: Record<string, string>;
   /** Mark the fleet as trusted with secret values (default true: it is the test's own runner). */
   trustedWithSecrets?: boolean;
+  /** The platforms the fleet declares (default: the server's, linux/amd64 natively). */
+  platforms?: { native: string[]; emulated: string[] };
 };
 
 /**
@@ -227,6 +229,7 @@ export async function startLocalRunner(stack: StackInfo, tenant: Tenant, options
       gpuTypes: [],
       maxConcurrentBuilds: options.concurrency ?? 1,
       signingSecret: secret,
+      ...(options.platforms ? { platforms: options.platforms } : {}),
     },
   });
   // The test's own runner may receive secret values: only an admin (`fleets:admin`) can say so.

@@ -2,7 +2,7 @@
 // fleets written straight into D1, layer-spec factories, signed runner events, and the
 // recording fleet endpoint started by test/node/fleet-recorder-setup.ts.
 import { env, SELF } from "cloudflare:test";
-import type { Job, LayerSpec, RunnerEvent } from "@kiln-build/protocol";
+import type { FleetPlatforms, Job, LayerSpec, RunnerEvent } from "@kiln-build/protocol";
 import { newWebhookSecret, signWebhook } from "@kiln-build/protocol";
 import { drizzle } from "drizzle-orm/d1";
 import { inject } from "vitest";
@@ -63,6 +63,8 @@ export async function newFleet(
     url?: string;
     /** Marked by an admin as trusted with secret values (default false, as for a new fleet). */
     trustedWithSecrets?: boolean;
+    /** Platforms built natively and by emulation (default: linux/amd64 natively, as the column's default). */
+    platforms?: FleetPlatforms;
   } = {},
 ): Promise<TestFleet> {
   const id = unique("fl");
@@ -80,6 +82,7 @@ export async function newFleet(
       gpuTypes: options.gpuTypes ?? [],
       maxConcurrentBuilds: options.maxConcurrentBuilds ?? 4,
       trustedWithSecrets: options.trustedWithSecrets ?? false,
+      ...(options.platforms ? { platforms: options.platforms } : {}),
     });
   return { id, name: recorderKey, secret, recorderKey };
 }

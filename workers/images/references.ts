@@ -1,12 +1,15 @@
 /**
  * What a submission's layers to build refer to must exist before anything is dispatched: the
- * secrets they use (with their required keys) and their uploaded contexts, at the declared sizes.
+ * secrets they use (with their required keys), their uploaded contexts, at the declared sizes,
+ * and a fleet for their platform when it is not the default (decision 0023: the default
+ * platform keeps what a build without a fleet always did, a `no_fleet` failure).
  * The `context_not_found` answer lists every missing digest: the SDK uploads exactly those.
  */
-import type { LayerSpec } from "@kiln-build/protocol";
+import { DEFAULT_PLATFORM, type LayerSpec } from "@kiln-build/protocol";
 import { contextStatus } from "../contexts/store.ts";
 import { ApiError } from "../errors.ts";
 import { checkRequiredKeys } from "../secrets/store.ts";
+import { checkPlatformOffered } from "./platforms.ts";
 
 /** Throws a 422 naming the first missing secret, missing contexts or a context of the wrong size. */
 export async function checkReferences(
@@ -15,6 +18,8 @@ export async function checkReferences(
   todo: LayerSpec[],
   requiredKeys: Record<string, string[]>,
 ): Promise<void> {
+  const platform = todo[0]?.platform;
+  if (platform !== undefined && platform !== DEFAULT_PLATFORM) await checkPlatformOffered(env, workspaceId, platform);
   const names = new Set<string>();
   for (const layer of todo) {
     for (const name of layer.secrets) names.add(name);

@@ -9,7 +9,8 @@
  *   some image still points at it (ignore-cache builds and images whose build replaced the cache),
  * - the workspace has a live job token that may push (a build is pushing: its manifests may
  *   not be recorded yet),
- * - another manifest of the repository names it (an index),
+ * - another manifest of the repository names it (an index), or a multi-platform image's row
+ *   names it (`image_indexes`, the index Kiln assembled, decision 0023),
  * - it is an attestation whose subject the repository still holds (decision 0024), or
  * - it was pushed within the grace period.
  * Each delete re-checks all of that in the same statement, like the blob sweep.
@@ -29,6 +30,7 @@ const KEPT = `(
   OR EXISTS (SELECT 1 FROM job_tokens t WHERE t.workspace_id = ?3 AND t.expires_at > ?4 AND t.actions LIKE '%"push"%')
   OR EXISTS (SELECT 1 FROM registry_manifest_refs x WHERE x.repository = m.repository AND x.child = m.digest)
   OR (m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM registry_manifests s WHERE s.repository = m.repository AND s.digest = m.subject))
+  OR EXISTS (SELECT 1 FROM image_indexes ix WHERE ix.workspace_id = ?3 AND ix.digest = m.digest)
   OR m.created_at >= ?5)`;
 
 const CANDIDATES = `

@@ -8,7 +8,7 @@
  * send the workspace's secret values to a URL of its choosing.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { DisplayName, GPU_TYPES, newWebhookSecret } from "@kiln-build/protocol";
+import { DisplayName, FleetPlatformsSchema, GPU_TYPES, newWebhookSecret } from "@kiln-build/protocol";
 import { and, asc, eq, inArray, isNull, notExists, or } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv, AuthContext } from "../app-env.ts";
@@ -37,6 +37,14 @@ const FleetFields = {
     .max(FLEET_GPU_TYPES.length)
     .openapi({ description: "GPU types the fleet's machines have; [] for CPU only." }),
   maxConcurrentBuilds: z.number().int().min(1).max(10_000),
+  platforms: FleetPlatformsSchema.refine(
+    (p) => p.native.length + p.emulated.length > 0 && !p.native.some((n) => p.emulated.includes(n)),
+    "offer at least one platform, each either native or emulated",
+  ).openapi({
+    description:
+      "Platforms the fleet builds natively (its machines' architecture) and by QEMU emulation; the runner reports what it detects in `GET /v1/capabilities`. Default: linux/amd64 natively.",
+    example: { native: ["linux/amd64"], emulated: ["linux/arm64"] },
+  }),
   signingSecret: SigningSecretSchema.openapi({ description: "Standard Webhooks secret (`whsec_...`). Write-only." }),
   trustedWithSecrets: z.boolean().openapi({
     description:
@@ -52,6 +60,7 @@ const FleetSchema = z
     shared: z.boolean().openapi({ description: "Usable by every workspace; managed by admins." }),
     workspaceId: z.string().nullable(),
     gpuTypes: z.array(z.string()),
+    platforms: FleetPlatformsSchema,
     maxConcurrentBuilds: z.number().int(),
     trustedWithSecrets: z.boolean(),
     createdAt: z.string(),
@@ -71,6 +80,7 @@ const CreateBody = z
     url: FleetFields.url,
     gpuTypes: FleetFields.gpuTypes.default([]),
     maxConcurrentBuilds: FleetFields.maxConcurrentBuilds,
+    platforms: FleetFields.platforms.optional(),
     signingSecret: FleetFields.signingSecret.optional(),
     trustedWithSecrets: FleetFields.trustedWithSecrets.default(false),
     shared: z.boolean().default(false).openapi({ description: "Admin only: a fleet every workspace can use." }),
@@ -84,6 +94,7 @@ const UpdateBody = z
     url: FleetFields.url.optional(),
     gpuTypes: FleetFields.gpuTypes.optional(),
     maxConcurrentBuilds: FleetFields.maxConcurrentBuilds.optional(),
+    platforms: FleetFields.platforms.optional(),
     disabled: z.boolean().optional().openapi({ description: "true stops dispatching to the fleet; false enables it again." }),
     trustedWithSecrets: FleetFields.trustedWithSecrets.optional(),
     signingSecret: FleetFields.signingSecret.optional(),
@@ -133,6 +144,7 @@ fleetsApp.openapi(
         signingSecretEnc,
         gpuTypes: [...new Set(body.gpuTypes)],
         maxConcurrentBuilds: body.maxConcurrentBuilds,
+        ...(body.platforms && { platforms: body.platforms }),
         trustedWithSecrets: body.trustedWithSecrets,
       })
       .returning()
@@ -209,6 +221,7 @@ fleetsApp.openapi(
       ...(body.name !== undefined && { name: body.name }),
       ...(body.url !== undefined && { url: body.url }),
       ...(body.gpuTypes !== undefined && { gpuTypes: [...new Set(body.gpuTypes)] }),
+      ...(body.platforms !== undefined && { platforms: body.platforms }),
       ...(body.maxConcurrentBuilds !== undefined && { maxConcurrentBuilds: body.maxConcurrentBuilds }),
       ...(body.disabled !== undefined && { disabledAt: body.disabled ? (fleet.disabledAt ?? new Date()) : null }),
       ...(body.trustedWithSecrets !== undefined && { trustedWithSecrets: body.trustedWithSecrets }),
@@ -291,6 +304,7 @@ function present(row: Fleet) {
     shared: row.workspaceId === null,
     workspaceId: row.workspaceId,
     gpuTypes: row.gpuTypes,
+    platforms: row.platforms,
     maxConcurrentBuilds: row.maxConcurrentBuilds,
     trustedWithSecrets: row.trustedWithSecrets,
     createdAt: iso(row.createdAt),

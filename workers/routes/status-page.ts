@@ -26,6 +26,7 @@ import { tags } from "../db/schema/tags.ts";
 import { workspaces } from "../db/schema/workspaces.ts";
 import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
 import { notFound } from "../errors.ts";
+import { indexOfImage } from "../images/image-index.ts";
 import { ociReference } from "../images/oci-tags.ts";
 import { loadPushViews } from "../images/pushes.ts";
 import { loadImageView } from "../images/store.ts";
@@ -245,12 +246,13 @@ async function page(
   if (!view) throw unknownImage();
   const origin = new URL(c.req.url).origin;
   const logBuild = logBuildOf(view);
-  const [builtAt, log, timeline, pushes] = await Promise.all([
+  const [builtAt, log, timeline, pushes, index] = await Promise.all([
     builtTimes(c.env, found.workspaceId, view),
     logBuild ? readLog(c.env, found.workspaceId, logBuild, 0, { maxChunks: PAGE_LOG_CHUNKS, waitMs: 0 }) : null,
     view.buildId ? loadBuildTimeline(c.env, found.workspaceId, view.buildId) : null,
     // Public with the page: the same targets and messages are already in its log (decision 0019).
     loadPushViews(c.env.DB, found.workspaceId, found.imageId),
+    indexOfImage(c.env, found.workspaceId, found.imageId),
   ]);
   const text = renderStatusPage({
     image: view,
@@ -270,6 +272,7 @@ async function page(
     logCursor: log?.cursor ?? 0,
     timeline: timeline?.ok ? timeline.timeline : null,
     pushes,
+    index,
   });
   const final = view.status !== "queued" && view.status !== "building";
   if (where.private) return c.body(text, 200, { ...(await htmlPageHeaders(text)), "cache-control": "private, no-store" });

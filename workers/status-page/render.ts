@@ -5,10 +5,11 @@
  * lines instead of reloading. Pure: data in, HTML string out; everything user-controlled is
  * escaped.
  */
-import type { BuildTimeline, PushView } from "@kiln-build/protocol";
+import type { BuildTimeline, ImageIndexView, PushView } from "@kiln-build/protocol";
 import type { ImageView } from "../images/view.ts";
 import { LOG_GROUPS_STYLE, renderLogGroups } from "./log-groups.ts";
 import { CARD_TABLE_STYLE, COPY_SCRIPT } from "./page-style.ts";
+import { platformsSection } from "./platforms.ts";
 import { pushesSection } from "./pushes.ts";
 import { renderFailureGlance, renderTimeline, TIMELINE_STYLE } from "./timeline.ts";
 
@@ -37,6 +38,8 @@ export type StatusPageData = {
   timeline?: BuildTimeline | null;
   /** The image's external push targets (decision 0019), if it was pushed. */
   pushes?: readonly PushView[] | undefined;
+  /** The multi-platform image this image is a platform of (decision 0023), if any. */
+  index?: ImageIndexView | null | undefined;
 };
 
 const FINAL = new Set(["succeeded", "failed", "cancelled", "timeout"]);
@@ -81,6 +84,7 @@ ${image.layers.map((l) => layerRow(l, data.builtAt.get(l.key))).join("\n")}
 </tbody>
 </table>
 </section>
+${platformsSection(data.index, image.id)}
 ${pushesSection(data.pushes)}
 ${markdown ? `<section><h2>Badge</h2><p><img src="${escapeHtml(data.badgeUrl!)}" alt="build status"></p><pre class="snippet">${escapeHtml(markdown)}</pre></section>` : ""}
 ${renderLogGroups(data.log, image)}

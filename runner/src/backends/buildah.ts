@@ -61,6 +61,8 @@ export class BuildahBackend implements BuildBackend {
         `--pull=${request.pull}`,
         ...(request.stepImages ? ["--layers", "--no-cache"] : []),
         ...(request.stage ? ["--target", request.stage] : []),
+        // Also picks the matching entry of a base image index; RUN steps of another platform run under QEMU.
+        ...(request.platform ? ["--platform", request.platform] : []),
         ...request.secrets.flatMap((secret) => ["--secret", `id=${secret.id},src=${secret.path}`]),
         ...Object.entries(request.buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
         ...request.gpus.flatMap((gpu: GpuDevice) => ["--device", `nvidia.com/gpu=${gpu.index}`]),

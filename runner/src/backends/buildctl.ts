@@ -39,6 +39,7 @@ export class BuildctlBackend extends BuildkitBackendBase implements BuildBackend
         `filename=${path.basename(request.dockerfile)}`,
         ...(request.pull === "always" ? ["--opt", "image-resolve-mode=pull"] : []),
         ...(request.stage ? ["--opt", `target=${request.stage}`] : []),
+        ...(request.platform ? ["--opt", `platform=${request.platform}`] : []),
         ...Object.entries(request.buildArgs).flatMap(([k, v]) => ["--opt", `build-arg:${k}=${v}`]),
         ...request.secrets.flatMap((secret) => ["--secret", `id=${secret.id},src=${secret.path}`]),
         ...(request.gpus.length > 0 ? ["--allow", "device"] : []),

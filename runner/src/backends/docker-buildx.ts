@@ -41,6 +41,7 @@ export class DockerBuildxBackend extends BuildkitBackendBase implements BuildBac
         request.metadataFile,
         ...(request.pull === "always" ? ["--pull"] : []),
         ...(request.stage ? ["--target", request.stage] : []),
+        ...(request.platform ? ["--platform", request.platform] : []),
         ...request.secrets.flatMap((secret) => ["--secret", `id=${secret.id},src=${secret.path}`]),
         ...Object.entries(request.buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
         ...(request.gpus.length > 0 ? ["--allow", "device"] : []),

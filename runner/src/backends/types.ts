@@ -33,6 +33,8 @@ export type BuildRequest = {
   buildArgs: Record<string, string>;
   /** The Dockerfile stage to build (`--target`); absent, the last stage. */
   stage?: string | undefined;
+  /** The platform to build for (`--platform`, e.g. linux/arm64); absent, the host's. */
+  platform?: string | undefined;
   /** Secret environment files: the layer's (id `kiln-env`), or one per layer of a chain. */
   secrets: readonly SecretFile[];
   /** Commit an image after every step (a chain: each layer's image is a step image). */

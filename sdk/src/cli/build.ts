@@ -20,6 +20,8 @@ export type BuildCommandOptions = {
   label?: string[];
   source?: string;
   revision?: string;
+  /** `--platform linux/amd64,linux/arm64`: the platforms to build (decision 0023). */
+  platform?: string;
 };
 
 /** How the output should look: `--json`, `--quiet`, `--no-color`. */
@@ -37,6 +39,7 @@ export async function buildCommand(client: KilnClient, mode: OutputMode, file: s
       signal: interrupts.signal,
       ...(opts.timeout === undefined ? {} : { timeoutSeconds: opts.timeout }),
       ...(opts.tag ? { tag: opts.tag } : {}),
+      ...(opts.platform ? { platforms: opts.platform.split(",").map((p) => p.trim()) } : {}),
       ...pushOptions(opts),
       forceBuild: !!opts.forceBuild,
       ignoreCache: !!opts.ignoreCache,
@@ -53,9 +56,11 @@ export async function buildCommand(client: KilnClient, mode: OutputMode, file: s
     digest: built.digest,
     uploadedBytes: built.uploadedBytes,
     ...(built.pushes ? { pushes: built.pushes } : {}),
+    ...(built.platforms ? { platforms: built.platforms } : {}),
   };
   const pushed = (built.pushes ?? []).map((p) => `\n  pushed    ${p.reference}@${p.digest}`).join("");
-  emit(json, result, () => `Built ${built.imageId}\n  reference ${built.reference}\n  digest    ${built.digest}${pushed}`);
+  const platforms = (built.platforms ?? []).map((p) => `\n  ${p.platform.padEnd(12)}${p.imageId} ${p.digest}`).join("");
+  emit(json, result, () => `Built ${built.imageId}\n  reference ${built.reference}\n  digest    ${built.digest}${platforms}${pushed}`);
 }
 
 /** The push options of `kiln build`: `--label k=v` split, the revision from git when pushing from a git checkout. */

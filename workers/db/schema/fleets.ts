@@ -1,4 +1,5 @@
 /** Runner fleets: where builds are dispatched, and with which signing secret. */
+import type { FleetPlatforms } from "@kiln-build/protocol";
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { workspaces } from "./workspaces.ts";
@@ -17,6 +18,14 @@ export const fleets = sqliteTable(
     /** JSON array of GPU types the fleet's machines have, e.g. ["T4","A100-80GB"]; [] for CPU only. */
     gpuTypes: text("gpu_types", { mode: "json" }).$type<string[]>().notNull(),
     maxConcurrentBuilds: integer("max_concurrent_builds").notNull(),
+    /**
+     * JSON `{native, emulated}`: the platforms the fleet builds on its own architecture and under
+     * QEMU (decision 0023). Fleets registered before platforms existed build linux/amd64 natively.
+     */
+    platforms: text("platforms", { mode: "json" })
+      .$type<FleetPlatforms>()
+      .notNull()
+      .default({ native: ["linux/amd64"], emulated: [] }),
     /**
      * Whether builds whose layers use secrets may be dispatched here, with the secret values.
      * Set only with `fleets:admin` (workers/routes/fleets.ts); false for new fleets.

@@ -12,6 +12,7 @@ type FleetRow = {
   maxConcurrentBuilds: number;
   disabledAt?: string | null;
   trustedWithSecrets?: boolean;
+  platforms?: { native: string[]; emulated: string[] };
 };
 
 /** Adds the fleet commands to `program`. */
@@ -24,11 +25,20 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
     .option("--max-builds <n>", "maximum concurrent builds", integerAtLeast(1), 4)
     .option("--signing-secret <secret>", "Standard Webhooks secret (default: generated and printed once)")
     .option("--trusted-with-secrets", "send this fleet secret values (needs the fleets:admin scope)")
+    .option("--platform <list>", "platforms built natively, comma-separated (default: linux/amd64)")
+    .option("--emulated-platform <list>", "platforms built under QEMU emulation, comma-separated (see the runner's /v1/capabilities)")
     .action(
       async (
         name: string,
         url: string,
-        opts: { gpu: string[]; maxBuilds: number; signingSecret?: string; trustedWithSecrets?: boolean },
+        opts: {
+          gpu: string[];
+          maxBuilds: number;
+          signingSecret?: string;
+          trustedWithSecrets?: boolean;
+          platform?: string;
+          emulatedPlatform?: string;
+        },
       ) => {
         const created = await ctx.client().json<{ id: string; signingSecret?: string }>("POST", ["v1", "fleets"], {
           json: {
@@ -38,6 +48,7 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
             maxConcurrentBuilds: opts.maxBuilds,
             ...(opts.signingSecret ? { signingSecret: opts.signingSecret } : {}),
             ...(opts.trustedWithSecrets ? { trustedWithSecrets: true } : {}),
+            ...platformsBody(opts.platform, opts.emulatedPlatform),
           },
         });
         emit(ctx.json(), created, () => `fleet ${created.id}${secretLine(created.signingSecret)}`);
@@ -50,12 +61,13 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
       const { fleets } = await ctx.client().json<{ fleets: FleetRow[] }>("GET", ["v1", "fleets"]);
       emit(ctx.json(), fleets, () =>
         table([
-          ["FLEET", "NAME", "URL", "GPUS", "MAX", "STATE", "SECRETS"],
+          ["FLEET", "NAME", "URL", "GPUS", "PLATFORMS", "MAX", "STATE", "SECRETS"],
           ...fleets.map((f) => [
             f.id,
             f.name,
             f.url,
             f.gpuTypes.join(",") || "-",
+            f.platforms ? [...f.platforms.native, ...f.platforms.emulated.map((p) => `${p}(emulated)`)].join(",") : "-",
             String(f.maxConcurrentBuilds),
             f.disabledAt ? "disabled" : "enabled",
             f.trustedWithSecrets ? "trusted" : "-",
@@ -64,6 +76,13 @@ export function registerFleetCommands(program: Command, ctx: CliContext): void {
       );
     });
   registerFleetChanges(fleet, ctx);
+}
+
+/** `platforms` of a fleet registration from `--platform` and `--emulated-platform` (none: the server's default). */
+function platformsBody(native: string | undefined, emulated: string | undefined): Record<string, unknown> {
+  if (native === undefined && emulated === undefined) return {};
+  const list = (s: string | undefined) => (s ?? "").split(",").flatMap((p) => (p.trim() ? [p.trim()] : []));
+  return { platforms: { native: native === undefined ? ["linux/amd64"] : list(native), emulated: list(emulated) } };
 }
 
 /** The commands that change one fleet. */

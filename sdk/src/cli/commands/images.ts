@@ -27,6 +27,10 @@ export function registerImageCommands(program: Command, ctx: CliContext): void {
     .option("--label <key=value>", "set a label in the pushed images' config; repeatable", collect, [])
     .option("--source <url>", "org.opencontainers.image.source of pushed images")
     .option("--revision <rev>", "org.opencontainers.image.revision of pushed images (default with --push: git rev-parse HEAD)")
+    .option(
+      "--platform <list>",
+      "build for these platforms, comma-separated (e.g. linux/amd64,linux/arm64): several make a multi-platform image",
+    )
     .action(async (file: string, opts) => {
       const g = ctx.globals();
       await buildCommand(ctx.client(), { json: ctx.json(), quiet: g.quiet, color: g.color }, file, opts);

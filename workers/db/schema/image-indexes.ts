@@ -1,0 +1,29 @@
+/** Multi-platform images: one row groups one image per platform (decision 0023). */
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { workspaces } from "./workspaces.ts";
+
+/** One platform's image of an index, as grouped by `POST /v1/image-indexes`. */
+export type StoredIndexEntry = { platform: string; imageId: string };
+
+/**
+ * An image index: its per-platform images, and once all of them succeeded the digest of the
+ * OCI image index written to `<ws>/layers` (a manifest the registry GC keeps while this row
+ * names it). Status is derived from the images, never stored.
+ */
+export const imageIndexes = sqliteTable(
+  "image_indexes",
+  {
+    /** `ix-` + random. */
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    /** JSON array of `{platform, imageId}` in the order of `PLATFORMS`. */
+    entries: text("entries", { mode: "json" }).$type<StoredIndexEntry[]>().notNull(),
+    /** The assembled index's manifest digest; null until every platform succeeded and it was written. */
+    digest: text("digest"),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`),
+  },
+  (t) => [index("image_indexes_workspace").on(t.workspaceId), index("image_indexes_digest").on(t.digest)],
+);
