@@ -8,6 +8,8 @@
 
 export * from "./api.ts";
 export * from "./builder-version.ts";
+export * from "./context-blob-batch.ts";
+export * from "./context-manifest.ts";
 export * from "./digest.ts";
 export * from "./errors.ts";
 export * from "./gpu.ts";

@@ -45,7 +45,7 @@ export async function resolveTag(tag: string, client: KilnClient): Promise<strin
 /** Builds the chain on the server and returns the state of the built image. */
 export async function buildState(state: ImageState, params: ImageBuildParams): Promise<ImageState> {
   const client = params.client ?? new KilnClient();
-  const { description, sources, inlineSecrets } = await describeWithSources(
+  const { description, contexts, inlineSecrets } = await describeWithSources(
     state.layers,
     state.runtimeMounts,
     resolveBuilderVersion(undefined),
@@ -53,7 +53,7 @@ export async function buildState(state: ImageState, params: ImageBuildParams): P
   // Inline secrets (Secret.fromDict, `env` params) are stored under their ref first, so the
   // server hands their values to runners exactly like named secrets'.
   for (const [name, values] of inlineSecrets) await client.request("PUT", ["v1", "secrets", name], { json: { values } });
-  const { view, upload } = await runBuild(client, description, sources, params);
+  const { view, upload } = await runBuild(client, description, contexts, params);
   const top = view.layers.at(-1);
   return {
     ...state,
