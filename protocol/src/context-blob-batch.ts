@@ -41,7 +41,7 @@ export function decodeBlobBatch(body: Uint8Array): { ok: true; blobs: BatchBlob[
   if (4 + indexLength > body.byteLength) return { ok: false, message: "the index is longer than the batch" };
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body.subarray(4, 4 + indexLength)));
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body.subarray(4, 4 + indexLength)));
   } catch {
     return { ok: false, message: "the index is not JSON" };
   }

@@ -85,7 +85,7 @@ export function decodeContextManifest(bytes: Uint8Array): ContextManifest | null
   if (bytes.byteLength > MAX_MANIFEST_BYTES) return null;
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
   } catch {
     return null;
   }

@@ -77,6 +77,16 @@ export async function hasUpload(env: Env, workspaceId: string, digest: string): 
   return row !== undefined;
 }
 
+/**
+ * Forgets the workspace's upload of `digest` once its object is found gone from R2 (a runner's
+ * download missed it): the next submission then lists it as missing instead of trusting D1.
+ */
+export async function forgetUpload(env: Env, workspaceId: string, digest: string): Promise<void> {
+  await drizzle(env.DB)
+    .delete(contextUploads)
+    .where(and(eq(contextUploads.workspaceId, workspaceId), eq(contextUploads.digest, digest)));
+}
+
 /** Records that the workspace uploaded `digest` (idempotent: a second upload changes nothing). */
 export async function recordUpload(env: Env, workspaceId: string, digest: string, sizeBytes: number): Promise<void> {
   await drizzle(env.DB).insert(contextUploads).values({ workspaceId, digest, sizeBytes }).onConflictDoNothing();

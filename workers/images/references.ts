@@ -1,10 +1,11 @@
 /**
  * What a submission's layers to build refer to must exist before anything is dispatched: the
- * secrets they use (with their required keys) and their uploaded contexts, at the declared sizes.
- * The `context_not_found` answer lists every missing digest: the SDK uploads exactly those.
+ * secrets they use (with their required keys), their context manifests at the declared sizes,
+ * and every file blob those manifests name (docs/decisions/0022). The `context_not_found`
+ * answer lists every missing manifest and blob: the SDK uploads exactly those.
  */
 import type { LayerSpec } from "@kiln-build/protocol";
-import { contextStatus } from "../contexts/store.ts";
+import { contextNeeds } from "../contexts/manifests.ts";
 import { ApiError } from "../errors.ts";
 import { checkRequiredKeys } from "../secrets/store.ts";
 
@@ -26,27 +27,28 @@ export async function checkReferences(
     [...names].map((name) => ({ name, requiredKeys: requiredKeys[name] ?? [] })),
   );
   const declared = todo.flatMap((l) => (l.context ? [l.context] : []));
-  const { missing, sizes } = await contextStatus(
+  const { missing, sizes, invalid } = await contextNeeds(
     env,
     workspaceId,
     declared.map((d) => d.digest),
   );
+  if (invalid) throw new ApiError(422, "invalid_manifest", `Build context ${invalid} is not a valid context manifest.`, { digest: invalid });
   if (missing.length > 0) {
     throw new ApiError(
       422,
       "context_not_found",
-      `Build context ${missing[0]} has not been uploaded${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}. Upload it with PUT /v1/contexts/<digest> first.`,
+      `Build context ${missing[0]} has not been uploaded${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}. Put each missing manifest with PUT /v1/contexts/manifests/<digest> and each missing file blob with POST /v1/contexts/blobs or PUT /v1/contexts/<digest> first.`,
       { missing },
     );
   }
-  // The runner is told the declared size; it must be the uploaded tarball's, not whatever the client claims.
+  // The runner is told the declared size; it must be the stored manifest's, not whatever the client claims.
   const wrong = declared.find((d) => sizes.get(d.digest) !== d.sizeBytes);
   if (wrong) {
     const storedBytes = sizes.get(wrong.digest)!;
     throw new ApiError(
       422,
       "context_size_mismatch",
-      `Build context ${wrong.digest} is ${storedBytes} bytes as uploaded, but the layer declares ${wrong.sizeBytes}. Declare the tarball's exact size in bytes.`,
+      `Build context ${wrong.digest} is ${storedBytes} bytes as uploaded, but the layer declares ${wrong.sizeBytes}. Declare the manifest's exact size in bytes.`,
       { digest: wrong.digest, declaredBytes: wrong.sizeBytes, storedBytes },
     );
   }
