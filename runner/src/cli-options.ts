@@ -127,6 +127,7 @@ export function configFromFlags(flags: Flags): RunnerConfigInput {
       contextMaxBytes: "contextMaxBytes",
       contextMaxEntries: "contextMaxEntries",
       contextMaxDepth: "contextMaxDepth",
+      contextCacheMaxBytes: "contextCacheMaxBytes",
       logSpillMaxBytes: "logSpillMaxBytes",
       killGraceMs: "killGraceMs",
       maskMinLength: "maskMinLength",
