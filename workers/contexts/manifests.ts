@@ -23,25 +23,23 @@ export async function readManifest(env: Env, digest: string): Promise<ContextMan
 }
 
 /**
- * What a submission's contexts still need: `missing` lists missing manifests first, then the
- * missing blobs of the manifests that are there; `sizes` the stored byte length of each
- * present manifest; `invalid` a stored manifest that does not parse (never expected: puts
- * validate), so the caller can refuse it.
+ * The blobs the present manifests `manifestDigests` name that the workspace lacks (never
+ * uploaded, or gone from R2), or the first manifest that does not parse as `invalid` (never
+ * expected: manifest puts validate), so the caller can refuse it.
  */
-export async function contextNeeds(
+export async function missingBlobsOf(
   env: Env,
   workspaceId: string,
   manifestDigests: readonly string[],
-): Promise<{ missing: string[]; sizes: Map<string, number>; invalid: string | null }> {
-  const { missing, sizes } = await contextStatus(env, workspaceId, manifestDigests);
+): Promise<{ missing: string[]; invalid: string | null }> {
   const blobs = new Set<string>();
-  for (const digest of sizes.keys()) {
+  for (const digest of manifestDigests) {
     const manifest = await readManifest(env, digest);
-    if (!manifest) return { missing, sizes, invalid: digest };
+    if (!manifest) return { missing: [], invalid: digest };
     for (const blob of manifestBlobs(manifest)) blobs.add(blob.digest);
   }
-  const lacking = blobs.size > 0 ? (await contextStatus(env, workspaceId, [...blobs])).missing : [];
-  return { missing: [...missing, ...lacking], sizes, invalid: null };
+  const missing = blobs.size > 0 ? (await contextStatus(env, workspaceId, [...blobs])).missing : [];
+  return { missing, invalid: null };
 }
 
 /** Records many verified uploads of one workspace in one D1 batch (idempotent). */

@@ -5,7 +5,8 @@
  * answer lists every missing manifest and blob: the SDK uploads exactly those.
  */
 import type { LayerSpec } from "@kiln-build/protocol";
-import { contextNeeds } from "../contexts/manifests.ts";
+import { missingBlobsOf } from "../contexts/manifests.ts";
+import { contextStatus } from "../contexts/store.ts";
 import { ApiError } from "../errors.ts";
 import { checkRequiredKeys } from "../secrets/store.ts";
 
@@ -27,22 +28,13 @@ export async function checkReferences(
     [...names].map((name) => ({ name, requiredKeys: requiredKeys[name] ?? [] })),
   );
   const declared = todo.flatMap((l) => (l.context ? [l.context] : []));
-  const { missing, sizes, invalid } = await contextNeeds(
+  const { missing, sizes } = await contextStatus(
     env,
     workspaceId,
     declared.map((d) => d.digest),
   );
-  if (invalid) throw new ApiError(422, "invalid_manifest", `Build context ${invalid} is not a valid context manifest.`, { digest: invalid });
-  if (missing.length > 0) {
-    throw new ApiError(
-      422,
-      "context_not_found",
-      `Build context ${missing[0]} has not been uploaded${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ""}. Put each missing manifest with PUT /v1/contexts/manifests/<digest> and each missing file blob with POST /v1/contexts/blobs or PUT /v1/contexts/<digest> first.`,
-      { missing },
-    );
-  }
   // The runner is told the declared size; it must be the stored manifest's, not whatever the client claims.
-  const wrong = declared.find((d) => sizes.get(d.digest) !== d.sizeBytes);
+  const wrong = declared.find((d) => sizes.has(d.digest) && sizes.get(d.digest) !== d.sizeBytes);
   if (wrong) {
     const storedBytes = sizes.get(wrong.digest)!;
     throw new ApiError(
@@ -50,6 +42,19 @@ export async function checkReferences(
       "context_size_mismatch",
       `Build context ${wrong.digest} is ${storedBytes} bytes as uploaded, but the layer declares ${wrong.sizeBytes}. Declare the manifest's exact size in bytes.`,
       { digest: wrong.digest, declaredBytes: wrong.sizeBytes, storedBytes },
+    );
+  }
+  const blobs = await missingBlobsOf(env, workspaceId, [...sizes.keys()]);
+  if (blobs.invalid) {
+    throw new ApiError(422, "invalid_manifest", `Build context ${blobs.invalid} is not a valid context manifest.`, { digest: blobs.invalid });
+  }
+  const lacking = [...missing, ...blobs.missing];
+  if (lacking.length > 0) {
+    throw new ApiError(
+      422,
+      "context_not_found",
+      `Build context ${lacking[0]} has not been uploaded${lacking.length > 1 ? ` (and ${lacking.length - 1} more)` : ""}. Put each missing manifest with PUT /v1/contexts/manifests/<digest> and each missing file blob with POST /v1/contexts/blobs or PUT /v1/contexts/<digest> first.`,
+      { missing: lacking },
     );
   }
 }
