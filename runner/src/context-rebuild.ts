@@ -42,7 +42,8 @@ export async function rebuildContext(
 
 function checkLimits(digest: string, manifest: ContextManifest, limits: RebuildLimits): void {
   const refuse = (why: string) => infraFailure(`refused the build context ${digest}: ${why}`);
-  if (manifest.entries.length > limits.maxEntries) throw refuse(`${manifest.entries.length} entries, over the limit of ${limits.maxEntries}`);
+  if (manifest.entries.length > limits.maxEntries)
+    throw refuse(`${manifest.entries.length} entries, over the limit of ${limits.maxEntries}`);
   let bytes = 0;
   for (const entry of manifest.entries) {
     if (entry.path.split("/").length > limits.maxDepth) throw refuse(`${entry.path} is deeper than ${limits.maxDepth} levels`);

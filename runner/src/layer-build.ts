@@ -6,13 +6,13 @@
  * chain-build.ts builds several); `publishLayer` pushes, reads the digest and checks the
  * pushed manifest in the registry.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, JobLayer } from "@kiln-build/protocol";
 import type { BuildBackend, BuildRequest, PullPolicy, SecretFile } from "./backends/types.ts";
 import { pulledImages, pullTls } from "./base-images.ts";
-import type { RunnerConfig } from "./config.ts";
 import { BlobCache } from "./blob-cache.ts";
+import type { RunnerConfig } from "./config.ts";
 import { rebuildContext } from "./context-rebuild.ts";
 import { DockerfileRenderError, renderDockerfile, SECRET_ENV_ID, secretEnvFile } from "./dockerfile.ts";
 import { infraFailure, JobFailure, toJobFailure } from "./failure.ts";

@@ -48,7 +48,10 @@ describe("a multi-layer job built with buildah", () => {
           secrets: [inlineSecret],
         },
       );
-    const tar = await contextBundle([{ kind: "dir", localPath: app, archivePath: archivePathOf("/app"), ignore: [] }], path.join(app, "..", "hash-index"));
+    const tar = await contextBundle(
+      [{ kind: "dir", localPath: app, archivePath: archivePathOf("/app"), ignore: [] }],
+      path.join(app, "..", "hash-index"),
+    );
     const job = await jobFromImage(image, {
       orchestrator,
       registryHost: harness.registry.host,

@@ -9,8 +9,8 @@ import { buildContextManifest, type ResolvedContext } from "./context-manifest.t
 import type { ContextEntry } from "./context-tar.ts";
 import { walkContext } from "./context-walk.ts";
 import { NotFoundError } from "./errors.ts";
-import type { ContextSource } from "./lowering/types.ts";
 import { HashIndex } from "./hash-index.ts";
+import type { ContextSource } from "./lowering/types.ts";
 import { toWalkFilter } from "./pattern-matcher.ts";
 
 // Directories Kiln creates to hold files at their container paths (`/app` for addLocalDir).

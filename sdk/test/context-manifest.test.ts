@@ -27,7 +27,8 @@ const keyOf = async () => {
   const { layers } = await Image.fromRegistry("busybox").addLocalDir(app, "/app", { copy: true }).describe();
   return layers.at(-1)!.key;
 };
-const resolve = async () => (await resolveContext([{ kind: "dir", localPath: app, archivePath: "app", ignore: [] }], path.join(dir, "cache")))!;
+const resolve = async () =>
+  (await resolveContext([{ kind: "dir", localPath: app, archivePath: "app", ignore: [] }], path.join(dir, "cache")))!;
 
 /** A server that keeps what it was sent, answering like the Worker's context routes. */
 function server() {

@@ -44,10 +44,31 @@ describe("HashIndex", () => {
   it("answers an unchanged file from the index and re-hashes a changed one", async () => {
     const a = await put("a", "alpha");
     const b = await put("b", "beta");
-    expect((await pass([[a, "alpha"], [b, "beta"]])).stats).toEqual({ cached: 0, hashed: 2 });
-    expect((await pass([[a, "alpha"], [b, "beta"]])).stats).toEqual({ cached: 2, hashed: 0 });
+    expect(
+      (
+        await pass([
+          [a, "alpha"],
+          [b, "beta"],
+        ])
+      ).stats,
+    ).toEqual({ cached: 0, hashed: 2 });
+    expect(
+      (
+        await pass([
+          [a, "alpha"],
+          [b, "beta"],
+        ])
+      ).stats,
+    ).toEqual({ cached: 2, hashed: 0 });
     await put("b", "BETA"); // same size, new bytes: mtime/ctime differ
-    expect((await pass([[a, "alpha"], [b, "BETA"]])).stats).toEqual({ cached: 1, hashed: 1 });
+    expect(
+      (
+        await pass([
+          [a, "alpha"],
+          [b, "BETA"],
+        ])
+      ).stats,
+    ).toEqual({ cached: 1, hashed: 1 });
   });
 
   it("re-hashes a racily clean file (mtime not older than the index), even with an unchanged stat tuple", async () => {

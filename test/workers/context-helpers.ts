@@ -2,8 +2,9 @@
  * Uploading per-file contexts (decision 0022) through the Worker's own routes, for tests:
  * blobs in one batch, then the manifest.
  */
-import { type ContextManifestEntry, digestOfBytes, encodeBlobBatch, encodeContextManifest } from "@kiln-build/protocol";
+
 import { SELF } from "cloudflare:test";
+import { type ContextManifestEntry, digestOfBytes, encodeBlobBatch, encodeContextManifest } from "@kiln-build/protocol";
 import { ORIGIN } from "./helpers.ts";
 
 /** A context of files (path → text), as the SDK would describe it. */

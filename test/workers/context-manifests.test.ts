@@ -28,7 +28,11 @@ describe("PUT /v1/contexts/manifests/:digest", () => {
     expect((await putManifest(t.token, { ...context, manifestBytes: other.manifestBytes })).status).toBe(400);
     const bad = new TextEncoder().encode(JSON.stringify({ version: 1, entries: [{ path: "../x", type: "dir", mode: 493 }] }));
     const digest = `sha256:${[...new Uint8Array(await crypto.subtle.digest("SHA-256", bad))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-    const response = await call("PUT", `/v1/contexts/manifests/${digest}`, { token: t.token, body: bad, headers: { "content-type": "application/json" } });
+    const response = await call("PUT", `/v1/contexts/manifests/${digest}`, {
+      token: t.token,
+      body: bad,
+      headers: { "content-type": "application/json" },
+    });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("invalid_manifest");
   });

@@ -46,7 +46,9 @@ export async function checkReferences(
   }
   const blobs = await missingBlobsOf(env, workspaceId, [...sizes.keys()]);
   if (blobs.invalid) {
-    throw new ApiError(422, "invalid_manifest", `Build context ${blobs.invalid} is not a valid context manifest.`, { digest: blobs.invalid });
+    throw new ApiError(422, "invalid_manifest", `Build context ${blobs.invalid} is not a valid context manifest.`, {
+      digest: blobs.invalid,
+    });
   }
   const lacking = [...missing, ...blobs.missing];
   if (lacking.length > 0) {
