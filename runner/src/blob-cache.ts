@@ -35,6 +35,12 @@ export class BlobCache {
     return path.join(this.dirOf(workspaceId), `${digest.slice("sha256:".length)}.${mode.toString(8)}`);
   }
 
+  /** The digests the workspace has cached (with any mode), read in one directory listing. */
+  async cachedDigests(workspaceId: string): Promise<Set<string>> {
+    const names = await readdir(this.dirOf(workspaceId)).catch(() => [] as string[]);
+    return new Set(names.filter((n) => !n.endsWith(".tmp")).map((n) => `sha256:${n.slice(0, n.indexOf("."))}`));
+  }
+
   /** Whether the workspace has `digest` cached with any mode, and the path of one such entry. */
   async find(workspaceId: string, digest: string): Promise<string | null> {
     const hex = digest.slice("sha256:".length);

@@ -68,8 +68,9 @@ async function fetchMissingBlobs(
   const modeOf = new Map<string, number>();
   for (const e of manifest.entries) if (e.type === "file" && !modeOf.has(e.sha256)) modeOf.set(e.sha256, e.mode);
   const queue: { digest: string; sizeBytes: number }[] = [];
+  const cached = await options.cache.cachedDigests(options.workspaceId);
   for (const blob of manifestBlobs(manifest)) {
-    if (await options.cache.find(options.workspaceId, blob.digest)) stats.cached++;
+    if (cached.has(blob.digest)) stats.cached++;
     else queue.push(blob);
   }
   const worker = async () => {
