@@ -9,6 +9,10 @@ import { postBlobs, putManifest, testContext, uploadTestContext } from "./contex
 import { layer, newFleet, newTenant, submitImage } from "./helpers.ts";
 import { call, insertJobToken } from "./periphery-helpers.ts";
 
+const rowsOf = async (workspaceId: string, digest: string) =>
+  (await env.DB.prepare("SELECT digest FROM context_uploads WHERE workspace_id = ? AND digest = ?").bind(workspaceId, digest).all())
+    .results;
+
 const submit = (token: string, context: { digest: string; sizeBytes: number }, seed = crypto.randomUUID()) =>
   submitImage(token, [layer([`COPY . /app # ${seed}`], { context: { digest: context.digest, sizeBytes: context.sizeBytes } }, true)]);
 
@@ -63,23 +67,36 @@ describe("submissions of per-file contexts", () => {
     expect((await submit(t.token, flat)).status).toBe(202);
   });
 
-  it("ask again for a blob deleted from R2 (D1's record is not trusted alone), and a runner's miss forgets it", async () => {
+  it("ask again for a blob deleted from R2 once its last check is stale (D1's record is not trusted alone)", async () => {
     const t = await newTenant();
     await newFleet(t.workspaceId);
-    const context = await uploadTestContext(t.token, { "a.txt": "alpha", "b.txt": "beta" });
+    const context = await uploadTestContext(t.token, { "a.txt": `alpha ${crypto.randomUUID()}`, "b.txt": "beta" });
     const [gone] = context.blobs.keys();
     await env.CONTEXTS.delete(contextKey(gone!));
+    await env.DB.prepare("UPDATE context_uploads SET checked_at = 0 WHERE workspace_id = ?").bind(t.workspaceId).run();
     const again = await submit(t.token, context);
     expect(again.status).toBe(422);
     expect(again.body.error.details.missing).toEqual([gone]);
+    expect(await rowsOf(t.workspaceId, gone!)).toEqual([]);
+    expect(await postBlobs(t.token, new Map([[gone!, context.blobs.get(gone!)!]]))).toBe(201);
+    expect((await submit(t.token, context)).status).toBe(202);
+  });
+
+  it("forget a blob a runner's download found gone, so the next build uploads it again", async () => {
+    const t = await newTenant();
+    await newFleet(t.workspaceId);
+    const context = await uploadTestContext(t.token, { "a.txt": `alpha ${crypto.randomUUID()}` });
+    const [gone] = context.blobs.keys();
+    await env.CONTEXTS.delete(contextKey(gone!));
+    // Checked moments ago: trusted without a head, so the build is dispatched...
+    expect((await submit(t.token, context)).status).toBe(202);
+    // ...and the runner's download misses it, which deletes the row.
     const jobToken = await insertJobToken(t.workspaceId);
     expect((await call("GET", contextDownloadPath(gone!), { token: jobToken })).status).toBe(404);
-    // The row is gone too: the upload route stores it afresh instead of checking a phantom.
-    const { results } = await env.DB.prepare("SELECT digest FROM context_uploads WHERE workspace_id = ? AND digest = ?")
-      .bind(t.workspaceId, gone)
-      .all();
-    expect(results).toEqual([]);
-    expect(await postBlobs(t.token, new Map([[gone!, context.blobs.get(gone!)!]]))).toBe(201);
+    expect(await rowsOf(t.workspaceId, gone!)).toEqual([]);
+    const next = await submit(t.token, context);
+    expect(next.body.error).toMatchObject({ code: "context_not_found", details: { missing: [gone] } });
+    expect(await postBlobs(t.token, context.blobs)).toBe(201);
     expect((await submit(t.token, context)).status).toBe(202);
   });
 

@@ -46,8 +46,12 @@ export async function missingBlobsOf(
 export async function recordUploads(env: Env, workspaceId: string, stored: readonly { digest: string; sizeBytes: number }[]) {
   if (stored.length === 0) return;
   const db = drizzle(env.DB);
+  const checkedAt = new Date();
   const statements = stored.map((s) =>
-    db.insert(contextUploads).values({ workspaceId, digest: s.digest, sizeBytes: s.sizeBytes }).onConflictDoNothing(),
+    db
+      .insert(contextUploads)
+      .values({ workspaceId, digest: s.digest, sizeBytes: s.sizeBytes, checkedAt })
+      .onConflictDoUpdate({ target: [contextUploads.workspaceId, contextUploads.digest], set: { checkedAt } }),
   );
   await db.batch(statements as [(typeof statements)[number], ...(typeof statements)[number][]]);
 }
