@@ -48,7 +48,8 @@ try {
   const { token } = await newTenant(stack, `delta-${Date.now()}`);
   const counter: Counter = { requests: 0, bytes: 0, submittedAt: null };
   const client = new KilnClient({ serverUrl: stack.url, token, fetch: countingFetch(counter), maxRetries: 0 });
-  const image = Image.fromRegistry("busybox").addLocalDir(tree, "/ctx", { copy: true }).runCommands("true");
+  // A new Image per build: build() is idempotent per Image object.
+  const image = () => Image.fromRegistry("busybox").addLocalDir(tree, "/ctx", { copy: true }).runCommands("true");
 
   const first = await buildToSubmission(client, image, counter);
   console.log(`first build: ${first.seconds.toFixed(2)}s to submission, ${first.bytes} bytes in ${first.requests} requests`);
@@ -101,10 +102,10 @@ try {
 }
 
 /** `image.build()` up to its accepted submission, timed and counted. */
-async function buildToSubmission(client: KilnClient, image: Image, counter: Counter) {
+async function buildToSubmission(client: KilnClient, image: () => Image, counter: Counter) {
   const before = { ...counter };
   const t0 = performance.now();
-  await image.build({ client, logs: false });
+  await image().build({ client, logs: false });
   if (counter.submittedAt === null) throw new Error("the build was never accepted");
   const seconds = (counter.submittedAt - t0) / 1000;
   counter.submittedAt = null;
