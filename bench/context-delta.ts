@@ -57,7 +57,9 @@ try {
   const changed = pickFile(tree);
   writeFileSync(changed, randomBytes(changedBytes));
   const second = await buildToSubmission(client, image, counter);
-  console.log(`one ${changedBytes}-byte file changed: ${second.seconds.toFixed(3)}s to submission, ${second.bytes} bytes in ${second.requests} requests`);
+  console.log(
+    `one ${changedBytes}-byte file changed: ${second.seconds.toFixed(3)}s to submission, ${second.bytes} bytes in ${second.requests} requests`,
+  );
 
   const sources = [{ kind: "dir" as const, localPath: tree, archivePath: "ctx", ignore: [] }];
   const r0 = performance.now();
