@@ -17,8 +17,8 @@ import { ExecutionError } from "./errors.ts";
 export const PART_BYTES = 64 * 1024 * 1024;
 /** Blobs up to this size travel batched. */
 export const BATCH_BLOB_BYTES = 1024 * 1024;
-/** A batch closes at this many bytes or `BATCH_MAX_BLOBS` blobs (server limits in decision 0022). */
-export const BATCH_BYTES = 16 * 1024 * 1024;
+/** A batch closes at this many bytes or `BATCH_MAX_BLOBS` blobs: with 4 in flight, memory stays bounded. */
+export const BATCH_BYTES = 8 * 1024 * 1024;
 /** Most blobs in one batch request. */
 export const BATCH_MAX_BLOBS = 256;
 const CONCURRENCY = 4;

@@ -8,7 +8,7 @@
  * the old or a new complete index; a corrupt or foreign one is ignored, never trusted.
  */
 import { createHash } from "node:crypto";
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -79,6 +79,17 @@ export class HashIndex {
    * else read and hashed (and remembered).
    */
   digestOf(absPath: string, sizeBytes: number, displayPath: string): string {
+    // A stat answers an unchanged file; only a file that must be hashed is opened.
+    const seen = lstatSync(absPath, { bigint: true, throwIfNoEntry: false });
+    if (seen?.isFile()) {
+      const known = this.#old.get(absPath);
+      const key = tupleOf(seen);
+      if (known && key.every((v, i) => v === known[i]) && seen.mtimeNs < this.#writtenAtNs && Number(seen.size) === sizeBytes) {
+        this.stats.cached++;
+        this.#next.set(absPath, known);
+        return `sha256:${known[5]}`;
+      }
+    }
     let fd: number;
     try {
       fd = openSync(absPath, OPEN_FLAGS);
@@ -88,14 +99,8 @@ export class HashIndex {
       throw new ExecutionError(`${displayPath}: file modified during build (it ${how})`, { cause: error });
     }
     try {
-      const info = fstatSync(fd, { bigint: true });
-      const key = [String(info.size), String(info.mtimeNs), String(info.ctimeNs), String(info.ino), String(info.mode)];
-      const known = this.#old.get(absPath);
-      if (known && key.every((v, i) => v === known[i]) && info.mtimeNs < this.#writtenAtNs && Number(info.size) === sizeBytes) {
-        this.stats.cached++;
-        this.#next.set(absPath, known);
-        return `sha256:${known[5]}`;
-      }
+      // The tuple of the file actually read, so a later stat matches only these bytes.
+      const key = tupleOf(fstatSync(fd, { bigint: true }));
       const hex = hashOpenFile(fd, sizeBytes, displayPath);
       this.stats.hashed++;
       this.#next.set(absPath, [...key, hex] as Row);
@@ -107,9 +112,12 @@ export class HashIndex {
 
   /**
    * Writes the entries looked up since `open` (files no longer in the context drop out) to a
-   * temporary file and renames it over the index. Failing to save only costs a re-hash later.
+   * temporary file and renames it over the index; skipped when nothing changed. Failing to
+   * save only costs a re-hash later.
    */
   async save(): Promise<void> {
+    // Nothing hashed and the same files: the index on disk already says all of it.
+    if (this.stats.hashed === 0 && this.#next.size === this.#old.size) return;
     const tmp = `${this.file}.${process.pid}.${crypto.randomUUID()}.tmp`;
     try {
       await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
@@ -120,6 +128,10 @@ export class HashIndex {
       await rm(tmp, { force: true }).catch(() => undefined);
     }
   }
+}
+
+function tupleOf(info: BigIntStats): string[] {
+  return [String(info.size), String(info.mtimeNs), String(info.ctimeNs), String(info.ino), String(info.mode)];
 }
 
 function isRow(row: unknown): row is Row {

@@ -95,7 +95,9 @@ describe("HashIndex", () => {
     // An index of another root, copied over this one's file, is not trusted either.
     const otherRoot = path.join(dir, "other");
     await mkdir(otherRoot);
+    await writeFile(path.join(otherRoot, "a"), "alpha");
     const other = await HashIndex.open([otherRoot], cache);
+    other.digestOf(path.join(otherRoot, "a"), 5, "a");
     await other.save();
     await writeFile(index.file, await readFile(other.file));
     expect((await pass([[a, "alpha"]])).stats).toEqual({ cached: 0, hashed: 1 });
