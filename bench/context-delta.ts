@@ -7,13 +7,15 @@
  * - time from build() to the accepted submission, second against first (target <= 0.1x),
  * - an unchanged re-check (walk + stat against the hash index) against a full hash of the same
  *   tree (walk + tar + sha256, bench:sdk-hash's Kiln side), same run (target <= 0.05x),
- * - peak RSS of this process (target < 200 MiB; wrangler runs in its own process).
+ * - peak RSS of this process (target < 200 MiB; the tree is generated and wrangler runs in
+ *   other processes).
  * No runner is attached: the build is measured up to the accepted submission, whose answer
  * the counting fetch reports to the SDK as final so build() returns there.
  *
  * Env: CONTEXT_DELTA_FILES (10000), CONTEXT_DELTA_BYTES (1 GiB), CONTEXT_DELTA_CHANGED_BYTES (100 KB).
  * Ends with one JSON line.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -36,6 +38,12 @@ const fileCount = Number(process.env.CONTEXT_DELTA_FILES ?? 10_000);
 const totalBytes = Number(process.env.CONTEXT_DELTA_BYTES ?? 2 ** 30);
 const changedBytes = Number(process.env.CONTEXT_DELTA_CHANGED_BYTES ?? 100 * 1000);
 
+if (process.argv[2] === "--generate") {
+  // In its own process, so the generator's buffers do not count in the measured peak RSS.
+  generateTree(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
+  process.exit(0);
+}
+
 const tmp = mkdtempSync(path.join(os.tmpdir(), "kiln-bench-delta-"));
 const tree = path.join(tmp, "tree");
 // The SDK's hash index lives here for the run, never in the user's cache.
@@ -43,7 +51,10 @@ process.env.KILN_CACHE_DIR = path.join(tmp, "cache");
 const stack = await startStack();
 try {
   const t0 = performance.now();
-  generateTree(tree, fileCount, totalBytes);
+  const generated = spawnSync(process.execPath, [import.meta.filename, "--generate", tree, String(fileCount), String(totalBytes)], {
+    stdio: "inherit",
+  });
+  if (generated.status !== 0) throw new Error("generating the tree failed");
   console.log(`generated ${fileCount} files, ${totalBytes} bytes in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   const { token } = await newTenant(stack, `delta-${Date.now()}`);
   const counter: Counter = { requests: 0, bytes: 0, submittedAt: null };
