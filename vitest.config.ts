@@ -30,7 +30,11 @@ export default defineConfig({
           environment: "node",
           testTimeout: 60_000,
           // The developer's own `kiln login` profile must not leak into tests that rely on defaults.
-          env: { KILN_CONFIG: path.join(os.tmpdir(), "kiln-tests-have-no-profiles.toml") },
+          env: {
+            KILN_CONFIG: path.join(os.tmpdir(), "kiln-tests-have-no-profiles.toml"),
+            // The SDK's hash index (docs/sdk.md) goes to a temporary cache, never the developer's.
+            KILN_CACHE_DIR: path.join(os.tmpdir(), "kiln-tests-cache"),
+          },
         },
       },
       {

@@ -3,7 +3,8 @@
  * than `MAX_JSON_BODY_BYTES` (the largest is `POST /v1/images`), so anything bigger is refused
  * with 413 before a route (or a route added later without its own `jsonBodyLimit`) reads it.
  * Streaming uploads are left to their routes, which check `Content-Length` against their own,
- * larger limits: context tarballs (`CONTEXT_MAX_BYTES`), multipart parts (64 MiB) and the OCI
+ * larger limits: context objects (`CONTEXT_MAX_BYTES`), multipart parts (64 MiB), blob batches
+ * (`MAX_BATCH_BYTES`) and the OCI
  * registry's blob uploads (its own error format; docs/registry.md#limits). In production
  * Cloudflare refuses bodies over the plan's limit (100 MB Free/Pro, 200 MB Business, 500 MB
  * Enterprise) before the Worker runs.
@@ -26,6 +27,8 @@ export function bodyCapFor(method: string, path: string): number | null {
   if (method === "GET" || method === "HEAD" || method === "OPTIONS") return null;
   if (path === "/v2" || path.startsWith("/v2/")) return null;
   if (method === "PUT" && CONTEXT_UPLOAD.test(path)) return null;
+  // A batch of binary file blobs (decision 0022): its route caps it at MAX_BATCH_BYTES.
+  if (method === "POST" && path === "/v1/contexts/blobs") return null;
   return MAX_JSON_BODY_BYTES;
 }
 

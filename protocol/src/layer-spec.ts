@@ -71,7 +71,7 @@ export const LayerSpecSchema = z
       .array(z.string().max(64 * 1024))
       .min(1)
       .max(10_000),
-    /** The layer's build-context tarball, or null when it needs no local files. */
+    /** The layer's context manifest (digest and byte length, decision 0022), or null when it needs no local files. */
     context: z.object({ digest: Sha256Digest, sizeBytes: z.number().int().nonnegative() }).strict().nullable(),
     /** Names of the secrets whose values the layer's RUN steps see as environment variables. */
     secrets: z.array(z.string().min(1).max(512)).max(64),

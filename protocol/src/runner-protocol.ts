@@ -44,7 +44,7 @@ export const JobLayerSchema = LayerSpecSchema.pick({
     key: LayerKey,
     /** Position in the image chain (0 = root). */
     index: z.number().int().nonnegative(),
-    /** Where to download this layer's build-context tarball; null when it has none. */
+    /** Where to download this layer's context manifest (its blobs: the same route by digest, decision 0022); null when it has none. */
     context: z.object({ digest: Sha256Digest, sizeBytes: z.number().int().nonnegative(), url: z.url() }).strict().nullable(),
     /** Registry credentials for a root layer's base image (`fromRegistry(..., { secret })`): the spec's `registryAuth`. */
     baseAuth: LayerSpecSchema.shape.registryAuth,

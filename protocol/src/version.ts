@@ -10,6 +10,8 @@ export const KILN_VERSION = "0.2.0";
 /**
  * The runner protocol version: the shape and meaning of a dispatched job and of the events
  * a runner reports. A runner refuses a job whose version it does not speak. Version 2 added
- * the job's `push` (and jobs without layers that only push) and the `push_result` event.
+ * the job's `push` (and jobs without layers that only push) and the `push_result` event;
+ * version 3 made a layer's `context` name a context manifest whose files the runner fetches
+ * as blobs (docs/decisions/0022), where it named one tarball.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;

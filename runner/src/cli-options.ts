@@ -75,6 +75,9 @@ export function withRunnerOptions(command: Command): Command {
     .addOption(opt("--context-max-bytes <n>", "largest extracted build context", "CONTEXT_MAX_BYTES").argParser(int))
     .addOption(opt("--context-max-entries <n>", "most entries in a build context", "CONTEXT_MAX_ENTRIES").argParser(int))
     .addOption(opt("--context-max-depth <n>", "deepest path in a build context", "CONTEXT_MAX_DEPTH").argParser(int))
+    .addOption(
+      opt("--context-cache-max-bytes <n>", "size bound of the local cache of context file blobs", "CONTEXT_CACHE_MAX_BYTES").argParser(int),
+    )
     .addOption(opt("--log-spill-max-bytes <n>", "log bytes spilled to disk before builds are paused", "LOG_SPILL_MAX_BYTES").argParser(int))
     .addOption(opt("--kill-grace-ms <n>", "SIGTERM-to-SIGKILL grace when cancelling", "KILL_GRACE_MS").argParser(int))
     .addOption(opt("--mask-min-length <n>", "shortest secret value masked in logs (default 4)", "MASK_MIN_LENGTH").argParser(int))
@@ -127,6 +130,7 @@ export function configFromFlags(flags: Flags): RunnerConfigInput {
       contextMaxBytes: "contextMaxBytes",
       contextMaxEntries: "contextMaxEntries",
       contextMaxDepth: "contextMaxDepth",
+      contextCacheMaxBytes: "contextCacheMaxBytes",
       logSpillMaxBytes: "logSpillMaxBytes",
       killGraceMs: "killGraceMs",
       maskMinLength: "maskMinLength",

@@ -52,6 +52,8 @@ export const RunnerConfigSchema = z
     contextMaxBytes: Bytes.default(10 * 1024 ** 3),
     contextMaxEntries: z.number().int().positive().default(1_000_000),
     contextMaxDepth: z.number().int().positive().default(64),
+    /** Size bound of the local cache of context file blobs (under `cacheDir`), least recently used evicted first. */
+    contextCacheMaxBytes: Bytes.default(20 * 1024 ** 3),
     /** Log streaming. */
     logFlushMs: Ms.default(1_000),
     logChunkBytes: Bytes.max(1024 * 1024).default(1024 * 1024),

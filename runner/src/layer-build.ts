@@ -6,13 +6,14 @@
  * chain-build.ts builds several); `publishLayer` pushes, reads the digest and checks the
  * pushed manifest in the registry.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, JobLayer } from "@kiln-build/protocol";
 import type { BuildBackend, BuildRequest, SecretFile } from "./backends/types.ts";
 import { pulledImages, pullTls } from "./base-images.ts";
+import { BlobCache } from "./blob-cache.ts";
 import type { RunnerConfig } from "./config.ts";
-import { downloadContext } from "./context-download.ts";
+import { rebuildContext } from "./context-rebuild.ts";
 import { DockerfileRenderError, renderDockerfile, SECRET_ENV_ID, secretEnvFile } from "./dockerfile.ts";
 import { infraFailure, JobFailure, toJobFailure } from "./failure.ts";
 import type { GpuDevice, GpuPool } from "./gpu.ts";
@@ -25,7 +26,6 @@ import type { PythonCache } from "./python-standalone.ts";
 import { type RegistryLogin, registryHostOf, writeAuthFile } from "./registry-auth.ts";
 import { fetchManifest } from "./registry-client.ts";
 import { prepareBuildFunction } from "./run-function.ts";
-import { extractTarFile, UnsafeArchiveError } from "./safe-extract.ts";
 import type { StorageJanitor } from "./storage-janitor.ts";
 
 /** What every layer of one job shares. */
@@ -97,28 +97,24 @@ export async function prepareLayerInputs(env: LayerBuildEnv, layer: JobLayer, in
 async function fetchInputs(env: LayerBuildEnv, layer: JobLayer, dir: string, contextDir: string): Promise<void> {
   const { job, config, shipper, signal } = env;
   if (layer.context) {
-    shipper.system(layer.key, `downloading build context ${layer.context.digest} (${layer.context.sizeBytes} bytes)`);
-    const tarball = path.join(dir, "context.tar");
-    await guard(env, () =>
-      downloadContext(layer.context!, tarball, {
+    const context = layer.context;
+    const cache = new BlobCache(path.join(path.resolve(config.cacheDir), "context-blobs"), config.contextCacheMaxBytes);
+    const stats = await guard(env, () =>
+      rebuildContext(context, contextDir, {
         token: job.callback.downloadToken,
         signal,
-        maxBytes: config.contextMaxBytes,
+        workspaceId: job.workspaceId,
+        cache,
+        scratchDir: dir,
+        limits: { maxBytes: config.contextMaxBytes, maxEntries: config.contextMaxEntries, maxDepth: config.contextMaxDepth },
         ...(env.fetch ? { fetch: env.fetch } : {}),
       }),
     );
-    try {
-      await extractTarFile(tarball, contextDir, {
-        maxBytes: config.contextMaxBytes,
-        maxEntries: config.contextMaxEntries,
-        maxDepth: config.contextMaxDepth,
-      });
-    } catch (error) {
-      if (error instanceof UnsafeArchiveError)
-        throw infraFailure(`refused the build context ${layer.context.digest}: ${error.message}`, error);
-      throw error;
-    }
-    await rm(tarball, { force: true });
+    shipper.system(
+      layer.key,
+      `build context ${context.digest}: ${stats.entries} entries, ${stats.fetched} blobs downloaded (${stats.fetchedBytes} bytes), ${stats.cached} from the local cache`,
+    );
+    await cache.evict().catch(() => undefined);
   }
   if (layer.pythonStandalone) {
     shipper.system(layer.key, `adding python-build-standalone ${layer.pythonStandalone.version}+${layer.pythonStandalone.release}`);

@@ -14,7 +14,7 @@ import { Image, Secret } from "../../sdk/src/index.ts";
 import { archivePathOf } from "../../sdk/src/local-files.ts";
 import { useBuildHarness } from "./helpers/build-harness.ts";
 import { imageConfig, imageContents, registryDigest } from "./helpers/inspect.ts";
-import { contextTar, dispatch, jobFromImage } from "./helpers/jobs.ts";
+import { contextBundle, dispatch, jobFromImage } from "./helpers/jobs.ts";
 
 const SECRET_VALUE = "kiln-secret-value-7f3a9c1e";
 let scratch: string;
@@ -48,7 +48,10 @@ describe("a multi-layer job built with buildah", () => {
           secrets: [inlineSecret],
         },
       );
-    const tar = await contextTar([{ kind: "dir", localPath: app, archivePath: archivePathOf("/app"), ignore: [] }]);
+    const tar = await contextBundle(
+      [{ kind: "dir", localPath: app, archivePath: archivePathOf("/app"), ignore: [] }],
+      path.join(app, "..", "hash-index"),
+    );
     const job = await jobFromImage(image, {
       orchestrator,
       registryHost: harness.registry.host,

@@ -14,7 +14,7 @@ import type { JobOutcome } from "../src/job-run.ts";
 import { silentLogger } from "../src/logger.ts";
 import { type RunningRunner, startRunner } from "../src/runner.ts";
 import { FakeOrchestrator } from "./helpers/fake-orchestrator.ts";
-import { contextTar, dispatch, layer, makeJob, testSecret } from "./helpers/jobs.ts";
+import { contextBundle, dispatch, layer, makeJob, testSecret } from "./helpers/jobs.ts";
 import { failingStep, fakeManifest, fakeRegistryFetch, ScriptBackend } from "./helpers/script-backend.ts";
 
 const REGISTRY = "registry.kiln.test:5000";
@@ -159,7 +159,7 @@ describe("the layer pipeline", () => {
   it("downloads and unpacks layer i+1's build context while layer i builds", async () => {
     const job = chainJob(2);
     job.layers[1]!.context = orchestrator.addContext(
-      await contextTar([{ kind: "file", localPath: await fileWith("ready"), archivePath: "next.txt" }]),
+      await contextBundle([{ kind: "file", localPath: await fileWith("ready"), archivePath: "next.txt" }], path.join(dir, "hash-index")),
     );
     // Layer 0's build waits for layer 1's unpacked context, beside its own directory: a runner
     // that fetched it only when layer 1's build began would time out here.

@@ -1,60 +1,84 @@
 /**
- * Uploading build contexts: one call asks which digests the server lacks, then only those
- * are tarred again and streamed up (bounded concurrency). Tarballs above one part go
- * through the multipart endpoints, each request under the Workers body limit.
+ * Uploading build contexts (docs/decisions/0022): a context is a manifest plus file blobs.
+ * A missing manifest is put first, and the server answers with the blobs it names that the
+ * workspace lacks; only those are sent: small ones batched into one request, medium ones
+ * streamed one request each, large ones through the multipart endpoints, every request under
+ * the Workers body limit.
  */
+import { createReadStream } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { encodeBlobBatch } from "@kiln-build/protocol";
 import type { KilnClient } from "./client.ts";
-import { collectContextEntries } from "./context.ts";
-import { createContextTarStream } from "./context-tar.ts";
-import type { ContextSource } from "./lowering/types.ts";
+import type { BlobSource, ResolvedContext } from "./context-manifest.ts";
+import { ExecutionError } from "./errors.ts";
 
 /** Part size for multipart uploads: the server's maximum, so requests stay below 100 MB. */
 export const PART_BYTES = 64 * 1024 * 1024;
+/** Blobs up to this size travel batched. */
+export const BATCH_BLOB_BYTES = 1024 * 1024;
+/** A batch closes at this many bytes or `BATCH_MAX_BLOBS` blobs: with 4 in flight, memory stays bounded. */
+export const BATCH_BYTES = 8 * 1024 * 1024;
+/** Most blobs in one batch request. */
+export const BATCH_MAX_BLOBS = 256;
 const CONCURRENCY = 4;
 const MISSING_BATCH = 256;
-
-/** One context to upload: its digest, size and the sources that reproduce its bytes. */
-export type PendingContext = { digest: string; sizeBytes: number; sources: readonly ContextSource[] };
 
 /** What an upload pass did, for logs and tests ("an unchanged resubmission uploads 0 bytes"). */
 export type UploadReport = { uploaded: string[]; bytesUploaded: number };
 
 /**
- * Told how far an upload pass got: first with 0 bytes sent once the missing contexts are
- * known, then as bytes stream out (whole parts for multipart uploads), last with `sent === total`.
+ * Told how far an upload pass got: first with 0 bytes sent once the missing blobs are known,
+ * then as bytes go out (whole batches, files or parts), last with `sent === total`.
  */
 export type UploadProgress = (sent: number, total: number) => void;
 
-/** Uploads every context the server is missing (one call asks which); returns what was sent. */
+/** Uploads every manifest and blob of `contexts` the server is missing (asked first); returns what was sent. */
 export async function uploadContexts(
   client: KilnClient,
-  contexts: readonly PendingContext[],
+  contexts: readonly ResolvedContext[],
   progress?: UploadProgress,
 ): Promise<UploadReport> {
-  const unique = uniqueContexts(contexts);
+  const digests = [...new Set(contexts.flatMap((c) => [c.digest, ...c.blobs.keys()]))];
   const missing = new Set<string>();
-  for (let i = 0; i < unique.length; i += MISSING_BATCH) {
-    const digests = unique.slice(i, i + MISSING_BATCH).map((c) => c.digest);
-    const answer = await client.json<{ missing: string[] }>("POST", ["v1", "contexts", "missing"], { json: { digests } });
+  for (let i = 0; i < digests.length; i += MISSING_BATCH) {
+    const answer = await client.json<{ missing: string[] }>("POST", ["v1", "contexts", "missing"], {
+      json: { digests: digests.slice(i, i + MISSING_BATCH) },
+    });
     for (const d of answer.missing) missing.add(d);
   }
   return uploadListed(client, contexts, missing, progress);
 }
 
 /**
- * Uploads the contexts among `contexts` whose digests the server said it lacks (a submission's
- * `context_not_found` answer, or `POST /v1/contexts/missing`); returns what was sent.
+ * Uploads what the server said it lacks (a submission's `context_not_found` answer, or
+ * `POST /v1/contexts/missing`): each listed manifest (whose answer adds its missing blobs)
+ * and each listed blob of `contexts`; returns what was sent.
  */
 export async function uploadListed(
   client: KilnClient,
-  contexts: readonly PendingContext[],
+  contexts: readonly ResolvedContext[],
   missing: ReadonlySet<string>,
   progress?: UploadProgress,
 ): Promise<UploadReport> {
-  const queue = uniqueContexts(contexts).filter((c) => missing.has(c.digest));
   const report: UploadReport = { uploaded: [], bytesUploaded: 0 };
-  const total = queue.reduce((sum, c) => sum + c.sizeBytes, 0);
+  const toSend = new Map<string, BlobSource>();
+  for (const context of new Map(contexts.map((c) => [c.digest, c])).values()) {
+    if (missing.has(context.digest)) {
+      const answer = await client.json<{ missing: string[] }>("PUT", ["v1", "contexts", "manifests", context.digest], {
+        body: context.manifestBytes as Uint8Array<ArrayBuffer>,
+        headers: { "content-type": "application/json" },
+      });
+      report.uploaded.push(context.digest);
+      report.bytesUploaded += context.sizeBytes;
+      for (const d of answer.missing) {
+        const source = context.blobs.get(d);
+        if (source) toSend.set(d, source);
+      }
+    }
+    for (const [d, source] of context.blobs) if (missing.has(d)) toSend.set(d, source);
+  }
+  const total = [...toSend.values()].reduce((sum, b) => sum + b.sizeBytes, 0);
   let sent = 0;
   // A retried request counts its bytes again: never report more than there is.
   const count = (bytes: number) => {
@@ -62,11 +86,14 @@ export async function uploadListed(
     progress?.(Math.min(sent, total), total);
   };
   count(0);
+  const queue = planRequests(toSend);
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
-      await (next.sizeBytes > PART_BYTES ? uploadMultipart(client, next, count) : uploadWhole(client, next, count));
-      report.uploaded.push(next.digest);
-      report.bytesUploaded += next.sizeBytes;
+      await next.send(client, count);
+      for (const [d, b] of next.blobs) {
+        report.uploaded.push(d);
+        report.bytesUploaded += b.sizeBytes;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
@@ -74,21 +101,60 @@ export async function uploadListed(
   return report;
 }
 
-function uniqueContexts(contexts: readonly PendingContext[]): PendingContext[] {
-  return [...new Map(contexts.map((c) => [c.digest, c])).values()];
+type Request = { blobs: [string, BlobSource][]; send: (client: KilnClient, count: (bytes: number) => void) => Promise<void> };
+
+/** Groups blobs into requests: batches of small blobs, then one request (or multipart upload) per larger blob. */
+function planRequests(blobs: ReadonlyMap<string, BlobSource>): Request[] {
+  const requests: Request[] = [];
+  let batch: [string, BlobSource][] = [];
+  let batchBytes = 0;
+  const flush = () => {
+    if (batch.length === 0) return;
+    const members = batch;
+    requests.push({ blobs: members, send: (client, count) => uploadBatch(client, members, count) });
+    batch = [];
+    batchBytes = 0;
+  };
+  for (const [digest, source] of blobs) {
+    if (source.sizeBytes > BATCH_BLOB_BYTES) {
+      const send = source.sizeBytes > PART_BYTES ? uploadMultipart : uploadWhole;
+      requests.push({ blobs: [[digest, source]], send: (client, count) => send(client, digest, source, count) });
+      continue;
+    }
+    if (batch.length >= BATCH_MAX_BLOBS || batchBytes + source.sizeBytes > BATCH_BYTES) flush();
+    batch.push([digest, source]);
+    batchBytes += source.sizeBytes;
+  }
+  flush();
+  return requests;
 }
 
-async function tarStream(context: PendingContext): Promise<Readable> {
-  return createContextTarStream(await collectContextEntries(context.sources));
+async function uploadBatch(client: KilnClient, blobs: [string, BlobSource][], count: (bytes: number) => void): Promise<void> {
+  const parts = await Promise.all(blobs.map(async ([digest, source]) => ({ digest, bytes: await readBlobBytes(source) })));
+  const body = encodeBlobBatch(parts);
+  await client.json("POST", ["v1", "contexts", "blobs"], {
+    body: body as Uint8Array<ArrayBuffer>,
+    headers: { "content-type": "application/vnd.kiln.blob-batch" },
+  });
+  count(parts.reduce((sum, p) => sum + p.bytes.byteLength, 0));
 }
 
-async function uploadWhole(client: KilnClient, context: PendingContext, count: (bytes: number) => void): Promise<void> {
+/** A small blob's bytes, which must still be the size the walk saw (the server checks the digest). */
+async function readBlobBytes(source: BlobSource): Promise<Uint8Array> {
+  const bytes = await readFile(source.absPath);
+  if (bytes.byteLength !== source.sizeBytes) {
+    throw new ExecutionError(`${source.path}: file modified during build (expected ${source.sizeBytes} bytes)`);
+  }
+  return bytes;
+}
+
+async function uploadWhole(client: KilnClient, digest: string, source: BlobSource, count: (bytes: number) => void): Promise<void> {
   // Streams straight from disk; the server and R2 check the sha256, so a file edited since
   // describe() fails loudly instead of storing the wrong bytes.
-  const body = Readable.toWeb(Readable.from(counted(await tarStream(context), count))) as ReadableStream<Uint8Array>;
-  await client.request("PUT", ["v1", "contexts", context.digest], {
+  const body = Readable.toWeb(Readable.from(counted(createReadStream(source.absPath), count))) as ReadableStream<Uint8Array>;
+  await client.request("PUT", ["v1", "contexts", digest], {
     body,
-    headers: { "content-type": "application/x-tar", "content-length": String(context.sizeBytes) },
+    headers: { "content-type": "application/octet-stream", "content-length": String(source.sizeBytes) },
     duplex: true,
   });
 }
@@ -101,17 +167,17 @@ async function* counted(stream: Readable, count: (bytes: number) => void): Async
   }
 }
 
-async function uploadMultipart(client: KilnClient, context: PendingContext, count: (bytes: number) => void): Promise<void> {
-  const path = ["v1", "contexts", context.digest, "uploads"];
+async function uploadMultipart(client: KilnClient, digest: string, source: BlobSource, count: (bytes: number) => void): Promise<void> {
+  const path = ["v1", "contexts", digest, "uploads"];
   const upload = await client.json<{ uploadId: string }>("POST", path, {
-    json: { sizeBytes: context.sizeBytes, partSizeBytes: PART_BYTES },
+    json: { sizeBytes: source.sizeBytes, partSizeBytes: PART_BYTES },
   });
   const parts: { partNumber: number; etag: string }[] = [];
   let partNumber = 1;
   // One part in memory at a time: bounded by PART_BYTES, and retries can resend it.
-  for await (const part of partsOf(await tarStream(context), PART_BYTES)) {
+  for await (const part of partsOf(createReadStream(source.absPath, { highWaterMark: 1 << 20 }), PART_BYTES)) {
     const answer = await client.json<{ etag: string }>("PUT", [...path, upload.uploadId, "parts", String(partNumber)], {
-      body: part,
+      body: part as Uint8Array<ArrayBuffer>,
       headers: { "content-type": "application/octet-stream" },
     });
     parts.push({ partNumber, etag: answer.etag });

@@ -1,11 +1,15 @@
 /**
  * Turns a layer's context sources (local files and directories at archive paths) into the
- * sorted entry list of its deterministic tarball, and hashes it.
+ * sorted entry list of its context (what the tarball of decision 0006 held), and resolves
+ * it to a manifest whose file hashes come from the local hash index (decision 0022).
  */
 import { lstat, stat } from "node:fs/promises";
-import { type ContextEntry, type ContextHash, hashContext } from "./context-tar.ts";
+import path from "node:path";
+import { buildContextManifest, type ResolvedContext } from "./context-manifest.ts";
+import type { ContextEntry } from "./context-tar.ts";
 import { walkContext } from "./context-walk.ts";
 import { NotFoundError } from "./errors.ts";
+import { HashIndex } from "./hash-index.ts";
 import type { ContextSource } from "./lowering/types.ts";
 import { toWalkFilter } from "./pattern-matcher.ts";
 
@@ -44,10 +48,23 @@ export async function collectContextEntries(sources: readonly ContextSource[]): 
   return [...byPath.values()].sort((a, b) => comparePaths(a.path, b.path));
 }
 
-/** Hashes a layer's context, or returns null when the layer sends no local files. */
-export async function resolveContext(sources: readonly ContextSource[]): Promise<ContextHash | null> {
+/**
+ * Resolves a layer's context to its manifest, or returns null when the layer sends no local
+ * files. Unchanged files cost a stat (the hash index of these sources' roots, in `cacheDir`).
+ */
+export async function resolveContext(sources: readonly ContextSource[], cacheDir?: string): Promise<ResolvedContext | null> {
   if (sources.length === 0) return null;
-  return hashContext(await collectContextEntries(sources));
+  const entries = await collectContextEntries(sources);
+  const index = await HashIndex.open(sources.map(sourceRoot), cacheDir);
+  const resolved = await buildContextManifest(entries, index);
+  await index.save();
+  return resolved;
+}
+
+/** The local directory a source's files come from: the key of its hash index. */
+function sourceRoot(source: ContextSource): string {
+  if (source.kind === "file") return path.dirname(source.localPath);
+  return source.kind === "dir" ? source.localPath : source.contextDir;
 }
 
 function parentsOf(archivePath: string): string[] {

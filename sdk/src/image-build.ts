@@ -7,12 +7,12 @@ import type { ImageView as ApiImageView, Failure, LayerView } from "@kiln-build/
 import { followLog, LineAssembler, type LogSink, logSink, patiently, sleep } from "./build-logs.ts";
 import { terminalFor } from "./cli/terminal.ts";
 import type { KilnClient } from "./client.ts";
-import { type PendingContext, type UploadReport, uploadListed } from "./context-upload.ts";
+import type { ResolvedContext } from "./context-manifest.ts";
+import { type UploadReport, uploadListed } from "./context-upload.ts";
 import { APIError, apiErrorFor, ImageBuildError, InvalidError } from "./errors.ts";
 import type { ImageDescription } from "./image-describe.ts";
 import type { ImageBuildParams } from "./image-params.ts";
 import { pushBody, settledPushes } from "./image-push.ts";
-import type { ContextSource } from "./lowering/types.ts";
 import { uploadProgress } from "./upload-progress.ts";
 
 /** Options of `image.build()`; defined with the other params types. */
@@ -40,7 +40,7 @@ const TAIL_LINES = 20;
 export async function runBuild(
   client: KilnClient,
   description: ImageDescription,
-  sources: readonly ContextSource[][],
+  contexts: readonly (ResolvedContext | null)[],
   params: ImageBuildParams,
   label?: string,
 ): Promise<BuildResult> {
@@ -52,7 +52,7 @@ export async function runBuild(
   const terminal = terminalFor(process.stderr, process.env, { color: params.color });
   const sink = logSink(params.logs ?? true, process.stderr, terminal);
   try {
-    const pending = description.layers.flatMap((layer, i) => (layer.context ? [{ ...layer.context, sources: sources[i]! }] : []));
+    const pending = contexts.filter((c): c is ResolvedContext => c !== null);
     const { submitted, upload } = await submitUploadingMissing(client, description, params, pending, sink);
     const tail: string[] = [];
     const stopCancelling = submitted.buildId ? cancelOnAbort(client, submitted.buildId, params.signal, sink) : () => {};
@@ -77,14 +77,15 @@ export async function runBuild(
 /**
  * Submits the chain first and uploads only what the answer says is missing, then submits
  * again: an image whose layers (or contexts) the server already has costs one request. The
- * server names every missing context of the layers it must build (`context_not_found`), never
- * those of cached layers, so nothing is uploaded for a layer that will not be built.
+ * server names every missing manifest and file blob of the layers it must build
+ * (`context_not_found`), never those of cached layers, so nothing is uploaded for a layer
+ * that will not be built.
  */
 async function submitUploadingMissing(
   client: KilnClient,
   description: ImageDescription,
   params: ImageBuildParams,
-  pending: readonly PendingContext[],
+  pending: readonly ResolvedContext[],
   sink: LogSink,
 ): Promise<{ submitted: ImageView; upload: UploadReport }> {
   const submit = () =>

@@ -13,16 +13,16 @@ import {
   processEnv,
 } from "@kiln-build/protocol";
 import { resolveContext } from "./context.ts";
+import type { ResolvedContext } from "./context-manifest.ts";
 import type { ContextFileDigest } from "./context-tar.ts";
 import type { LayerDef } from "./layer-def.ts";
 import type { RuntimeMount } from "./local-files.ts";
-import type { ContextSource } from "./lowering/types.ts";
 import { addPythonCommands, pythonStandalone } from "./python-version.ts";
 import { requiredSecretKeys, type Secret } from "./secret.ts";
 
 /** One lowered layer: its wire spec plus what tooling wants to see. */
 export type LayerDescription = LayerSpec & {
-  /** Every regular file in the layer's context tarball. */
+  /** Every regular file in the layer's context manifest. */
   contextFiles: ContextFileDigest[];
   /** The layer key (hex sha256), chained through the parent's key. */
   key: string;
@@ -56,20 +56,24 @@ export async function describeImage(
 }
 
 /**
- * `describeImage`, plus each layer's context sources, which `build()` tars again to upload.
- * Every layer of a chain for another platform than the default carries it (and so has its own
- * key); the default platform is left out, so keys of single-platform images never change.
+ * `describeImage`, plus each layer's resolved context (manifest and blob files), which `build()`
+ * uploads. Every layer of a chain for another platform than the default carries it (and so has
+ * its own key); the default platform is left out, so keys of single-platform images never change.
  */
 export async function describeWithSources(
   defs: readonly LayerDef[],
   runtimeMounts: readonly RuntimeMount[],
   builderVersion: BuilderVersion,
   platform: Platform = DEFAULT_PLATFORM,
-): Promise<{ description: ImageDescription; sources: ContextSource[][]; inlineSecrets: Map<string, Readonly<Record<string, string>>> }> {
+): Promise<{
+  description: ImageDescription;
+  contexts: (ResolvedContext | null)[];
+  inlineSecrets: Map<string, Readonly<Record<string, string>>>;
+}> {
   const env = processEnv();
   const forceAll = envFlag(env.KILN_FORCE_BUILD);
   const layers: LayerDescription[] = [];
-  const sources: ContextSource[][] = [];
+  const contexts: (ResolvedContext | null)[] = [];
   const inlineSecrets = new Map<string, Readonly<Record<string, string>>>();
   const referenced: Secret[] = [];
   for (const def of defs) {
@@ -80,11 +84,11 @@ export async function describeWithSources(
       if (values) inlineSecrets.set(secret.ref, values);
     }
     const lowered = def.lower(builderVersion);
-    sources.push(lowered.context);
     const standalone = def.addPython === null ? null : pythonStandalone(def.addPython, builderVersion);
     const [from, ...rest] = lowered.commands;
     const commands = standalone ? [from!, ...addPythonCommands(standalone), ...rest] : lowered.commands;
     const context = await resolveContext(lowered.context);
+    contexts.push(context);
     const spec: LayerSpec = {
       dockerfileCommands: commands,
       context: context && { digest: context.digest, sizeBytes: context.sizeBytes },
@@ -113,5 +117,5 @@ export async function describeWithSources(
     requiredSecretKeys: requiredSecretKeys(referenced),
     spec,
   };
-  return { description, sources, inlineSecrets };
+  return { description, contexts, inlineSecrets };
 }

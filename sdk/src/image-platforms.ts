@@ -67,7 +67,7 @@ export async function buildPlatformsState(
   for (const { inlineSecrets } of described.slice(0, 1))
     for (const [name, values] of inlineSecrets) await client.request("PUT", ["v1", "secrets", name], { json: { values } });
   const results = await Promise.all(
-    described.map(({ description, sources }, i) => runBuild(client, description, sources, { ...params, client }, platforms[i])),
+    described.map(({ description, contexts }, i) => runBuild(client, description, contexts, { ...params, client }, platforms[i])),
   );
   const images = results.map((r, i) => ({ platform: platforms[i]!, imageId: r.view.id }));
   let index = await client.json<ImageIndexView>("POST", ["v1", "image-indexes"], { json: { images } });

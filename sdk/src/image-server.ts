@@ -51,7 +51,7 @@ export async function buildState(state: ImageState, params: ImageBuildParams): P
   const platform = platforms[0]!;
   // Before anything is uploaded: a platform no fleet builds would only fail later.
   if (platform !== DEFAULT_PLATFORM) await checkOffered(client, platforms);
-  const { description, sources, inlineSecrets } = await describeWithSources(
+  const { description, contexts, inlineSecrets } = await describeWithSources(
     state.layers,
     state.runtimeMounts,
     resolveBuilderVersion(undefined),
@@ -60,7 +60,7 @@ export async function buildState(state: ImageState, params: ImageBuildParams): P
   // Inline secrets (Secret.fromDict, `env` params) are stored under their ref first, so the
   // server hands their values to runners exactly like named secrets'.
   for (const [name, values] of inlineSecrets) await client.request("PUT", ["v1", "secrets", name], { json: { values } });
-  const { view, upload } = await runBuild(client, description, sources, params);
+  const { view, upload } = await runBuild(client, description, contexts, params);
   const top = view.layers.at(-1);
   return {
     ...state,

@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { computeChainKeys } from "@kiln-build/protocol";
+import { computeChainKeys, decodeBlobBatch, decodeContextManifest, manifestBlobs } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import { KilnClient } from "../src/client.ts";
 import { Image } from "../src/image.ts";
@@ -21,6 +21,17 @@ function server(stored: Set<string>, contextsOf: (body: any) => string[]) {
     calls.push({ method, path: decodeURIComponent(url.pathname) });
     const json = (status: number, body: unknown) =>
       new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", "x-request-id": "req-1" } });
+    if (method === "PUT" && url.pathname.startsWith("/v1/contexts/manifests/")) {
+      const manifest = decodeContextManifest(new Uint8Array(await new Response(init?.body).arrayBuffer()))!;
+      stored.add(decodeURIComponent(url.pathname.split("/").at(-1)!));
+      return json(201, { missing: manifestBlobs(manifest).flatMap((b) => (stored.has(b.digest) ? [] : [b.digest])) });
+    }
+    if (method === "POST" && url.pathname === "/v1/contexts/blobs") {
+      const batch = decodeBlobBatch(new Uint8Array(await new Response(init?.body).arrayBuffer()));
+      if (!batch.ok) return json(400, { error: { code: "invalid_batch", message: batch.message } });
+      for (const blob of batch.blobs) stored.add(blob.digest);
+      return json(201, { stored: [] });
+    }
     if (method === "PUT" && url.pathname.startsWith("/v1/contexts/")) {
       // Drain the streamed tarball as a real server would.
       await new Response(init?.body as ReadableStream).arrayBuffer();
@@ -78,10 +89,12 @@ describe("image.build() requests", () => {
     const built = await image.build({ client, logs: false });
     expect(calls).toEqual([
       { method: "POST", path: "/v1/images" },
-      { method: "PUT", path: `/v1/contexts/${digest}` },
+      { method: "PUT", path: `/v1/contexts/manifests/${digest}` },
+      { method: "POST", path: "/v1/contexts/blobs" },
       { method: "POST", path: "/v1/images" },
     ]);
-    expect(built.uploadedBytes).toBe(layers.find((l) => l.context)!.context!.sizeBytes);
+    // The manifest plus the one file's bytes.
+    expect(built.uploadedBytes).toBe(layers.find((l) => l.context)!.context!.sizeBytes + "print('hi')\n".length);
   });
 
   it("uploads nothing for a context the server does not ask for (its layer is cached)", async () => {

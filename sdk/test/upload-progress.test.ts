@@ -73,23 +73,25 @@ describe("uploadContexts progress", () => {
   it("reports 0 first, the bytes as the body streams, and the total last", async () => {
     writeFileSync(path.join(dir, "big.bin"), Buffer.alloc(5 * MiB, 7));
     const sources = [{ kind: "file" as const, localPath: path.join(dir, "big.bin"), archivePath: "big.bin" }];
-    const hash = (await resolveContext(sources))!;
+    const context = (await resolveContext(sources, path.join(dir, "cache")))!;
+    const [blob] = [...context.blobs.keys()];
+    const fileBytes = 5 * MiB;
     let received = 0;
     const fetch = (async (input: URL | string, init?: RequestInit) => {
       const url = new URL(String(input));
-      if (url.pathname.endsWith("/missing")) return Response.json({ missing: [hash.digest] });
+      if (url.pathname.endsWith("/missing")) return Response.json({ missing: [context.digest] });
+      if (url.pathname.includes("/manifests/")) return Response.json({ missing: [blob] }, { status: 201 });
       received += (await new Response(init!.body).arrayBuffer()).byteLength;
       return new Response(null, { status: 201 });
     }) as typeof globalThis.fetch;
     const client = new KilnClient({ serverUrl: "http://kiln.test", token: "t", fetch });
     const calls: [number, number][] = [];
-    const report = await uploadContexts(client, [{ digest: hash.digest, sizeBytes: hash.sizeBytes, sources }], (sent, total) =>
-      calls.push([sent, total]),
-    );
-    expect(received).toBe(hash.sizeBytes);
-    expect(report.bytesUploaded).toBe(hash.sizeBytes);
-    expect(calls[0]).toEqual([0, hash.sizeBytes]);
-    expect(calls.at(-1)).toEqual([hash.sizeBytes, hash.sizeBytes]);
+    const report = await uploadContexts(client, [context], (sent, total) => calls.push([sent, total]));
+    expect(received).toBe(fileBytes);
+    expect(report.bytesUploaded).toBe(fileBytes + context.sizeBytes);
+    expect(report.uploaded).toEqual([context.digest, blob]);
+    expect(calls[0]).toEqual([0, fileBytes]);
+    expect(calls.at(-1)).toEqual([fileBytes, fileBytes]);
     expect(calls.length).toBeGreaterThan(3);
     expect(calls.every(([sent], i) => i === 0 || sent >= calls[i - 1]![0])).toBe(true);
   });

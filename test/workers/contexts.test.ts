@@ -31,12 +31,13 @@ describe("POST /v1/contexts/missing", () => {
     expect(await callJson("POST", "/v1/contexts/missing", 200, { token, json: { digests: [] } })).toEqual({ missing: [] });
   });
 
-  it("reports a digest again when its object is gone from R2", async () => {
+  it("reports a digest again when its object is gone from R2 (once its last check is older than the recheck window)", async () => {
     const { token } = await newTenant();
     const data = bytes(500, 3);
     const digest = await sha256Digest(data);
     await upload(token, data);
     await env.CONTEXTS.delete(contextKey(digest));
+    await env.DB.prepare("UPDATE context_uploads SET checked_at = 0 WHERE digest = ?").bind(digest).run();
     expect(await callJson("POST", "/v1/contexts/missing", 200, { token, json: { digests: [digest] } })).toEqual({ missing: [digest] });
     expect((await upload(token, data)).status).toBe(201);
   });

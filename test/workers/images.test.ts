@@ -5,6 +5,7 @@ import { env, listDurableObjectIds, SELF } from "cloudflare:test";
 import { computeChainKeys } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import { clearResolvedChains } from "../../workers/images/resolved-chains.ts";
+import { uploadTestContext } from "./context-helpers.ts";
 import {
   api,
   apiJson,
@@ -29,19 +30,6 @@ async function builtChain(n = 3) {
   const [d] = await dispatches(fleet, 1);
   await completeJob(fleet, d!.job);
   return { t, fleet, layers, first, job: d!.job };
-}
-
-async function uploadContext(token: string, text: string): Promise<string> {
-  const bytes = new TextEncoder().encode(text);
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  const digest = `sha256:${[...hash].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-  const response = await SELF.fetch(`${ORIGIN}/v1/contexts/${digest}`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${token}`, "content-length": String(bytes.length) },
-    body: bytes,
-  });
-  expect(response.status).toBe(201);
-  return digest;
 }
 
 describe("POST /v1/images validation", () => {
@@ -232,8 +220,9 @@ describe("POST /v1/images answers", () => {
     const fleet = await newFleet(t.workspaceId, { trustedWithSecrets: true });
     await apiJson("PUT", "/v1/secrets/db", { token: t.token, json: { values: { PASSWORD: "hunter2" } } });
     await apiJson("PUT", "/v1/secrets/unrelated", { token: t.token, json: { values: { TOKEN: "nope" } } });
-    const digest = await uploadContext(t.token, "context bytes");
-    const r = await submitImage(t.token, [layer(["COPY . /app"], { context: { digest, sizeBytes: 13 }, secrets: ["db"] }, true)]);
+    const context = await uploadTestContext(t.token, { "app.txt": "context bytes" });
+    const { digest, sizeBytes } = context;
+    const r = await submitImage(t.token, [layer(["COPY . /app"], { context: { digest, sizeBytes }, secrets: ["db"] }, true)]);
     expect(r.status).toBe(202);
     await settle(r.body.buildId);
     const job = await nthJob(fleet, 1);
@@ -241,7 +230,12 @@ describe("POST /v1/images answers", () => {
     expect(job.layers[0]!.context!.url).toBe(`${ORIGIN}/v1/runner/contexts/${digest}`);
     const download = await SELF.fetch(job.layers[0]!.context!.url, { headers: { authorization: `Bearer ${job.callback.downloadToken}` } });
     expect(download.status).toBe(200);
-    expect(new TextDecoder().decode(await download.arrayBuffer())).toBe("context bytes");
+    expect(new Uint8Array(await download.arrayBuffer())).toEqual(context.manifestBytes);
+    // The same token downloads the manifest's blobs (and only its workspace's).
+    const blob = await SELF.fetch(`${ORIGIN}/v1/runner/contexts/${[...context.blobs.keys()][0]}`, {
+      headers: { authorization: `Bearer ${job.callback.downloadToken}` },
+    });
+    expect(await blob.text()).toBe("context bytes");
     expect(job.registry.credentials.username).toBe("kiln-job");
     expect(job.registry.credentials.password).toBe(job.callback.downloadToken);
   });

@@ -12,23 +12,32 @@ import { contextUploads } from "../db/schema/contexts.ts";
 import { contextKey } from "./upload-plan.ts";
 
 /**
+ * How long a verified object is trusted without asking R2 again. A blob deleted from R2 inside
+ * this window is found by the runner's download, which deletes the row (runner-contexts.ts),
+ * so the next build uploads it again; older rows are headed (decision 0022).
+ */
+export const CONTEXT_RECHECK_MS = 10 * 60 * 1000;
+
+/**
  * The digests (of `digests`, order kept, duplicates dropped) this workspace still has to
  * upload: those it never uploaded, and those whose object is gone from R2 (a lifecycle rule,
- * a manual delete). One D1 round trip (batched statements) and parallel R2 heads for the
- * digests D1 claims are present.
+ * a manual delete). One D1 round trip (batched statements) and parallel R2 heads for the rows
+ * not checked within `CONTEXT_RECHECK_MS`.
  */
 export async function missingContexts(env: Env, workspaceId: string, digests: readonly string[]): Promise<string[]> {
   return (await contextStatus(env, workspaceId, digests)).missing;
 }
 
 /**
- * `missingContexts` plus the size of each digest that is there (the verified upload's bytes,
- * as R2 stored them), so a submission can check the sizes its layers declare.
+ * `missingContexts` plus the size of each digest that is there (the verified upload's bytes),
+ * so a submission can check the sizes its layers declare. Rows found gone from R2 are deleted;
+ * rows found present are marked checked.
  */
 export async function contextStatus(
   env: Env,
   workspaceId: string,
   digests: readonly string[],
+  nowMs: number = Date.now(),
 ): Promise<{ missing: string[]; sizes: Map<string, number> }> {
   const unique = [...new Set(digests)];
   const sizes = new Map<string, number>();
@@ -36,17 +45,43 @@ export async function contextStatus(
   const db = drizzle(env.DB);
   const queries = chunk(unique).map((part) =>
     db
-      .select({ digest: contextUploads.digest })
+      .select({ digest: contextUploads.digest, sizeBytes: contextUploads.sizeBytes, checkedAt: contextUploads.checkedAt })
       .from(contextUploads)
       .where(and(eq(contextUploads.workspaceId, workspaceId), inArray(contextUploads.digest, part))),
   );
   const results = await db.batch(queries as [(typeof queries)[number], ...(typeof queries)[number][]]);
-  const recorded = new Set(results.flat().map((r) => r.digest));
-  const heads = await Promise.all(unique.map(async (d) => (recorded.has(d) ? await env.CONTEXTS.head(contextKey(d)) : null)));
+  const stale: string[] = [];
+  for (const row of results.flat()) {
+    if (row.checkedAt.getTime() >= nowMs - CONTEXT_RECHECK_MS) sizes.set(row.digest, row.sizeBytes);
+    else stale.push(row.digest);
+  }
+  const heads = await Promise.all(stale.map((d) => env.CONTEXTS.head(contextKey(d))));
+  const seen: string[] = [];
+  const gone: string[] = [];
   heads.forEach((head, i) => {
-    if (head) sizes.set(unique[i]!, head.size);
+    if (head) {
+      sizes.set(stale[i]!, head.size);
+      seen.push(stale[i]!);
+    } else gone.push(stale[i]!);
   });
+  await markChecked(env, workspaceId, seen, gone, nowMs);
   return { missing: unique.filter((d) => !sizes.has(d)), sizes };
+}
+
+/** Marks `seen` as checked now and forgets `gone` (objects no longer in R2), in one D1 batch. */
+async function markChecked(env: Env, workspaceId: string, seen: string[], gone: string[], nowMs: number): Promise<void> {
+  const db = drizzle(env.DB);
+  const mine = (part: string[]) => and(eq(contextUploads.workspaceId, workspaceId), inArray(contextUploads.digest, part));
+  const statements = [
+    ...chunk(seen).map((part) =>
+      db
+        .update(contextUploads)
+        .set({ checkedAt: new Date(nowMs) })
+        .where(mine(part)),
+    ),
+    ...chunk(gone).map((part) => db.delete(contextUploads).where(mine(part))),
+  ];
+  if (statements.length > 0) await db.batch(statements as [(typeof statements)[number], ...(typeof statements)[number][]]);
 }
 
 /**
@@ -77,9 +112,23 @@ export async function hasUpload(env: Env, workspaceId: string, digest: string): 
   return row !== undefined;
 }
 
+/**
+ * Forgets the workspace's upload of `digest` once its object is found gone from R2 (a runner's
+ * download missed it): the next submission then lists it as missing instead of trusting D1.
+ */
+export async function forgetUpload(env: Env, workspaceId: string, digest: string): Promise<void> {
+  await drizzle(env.DB)
+    .delete(contextUploads)
+    .where(and(eq(contextUploads.workspaceId, workspaceId), eq(contextUploads.digest, digest)));
+}
+
 /** Records that the workspace uploaded `digest` (idempotent: a second upload changes nothing). */
 export async function recordUpload(env: Env, workspaceId: string, digest: string, sizeBytes: number): Promise<void> {
-  await drizzle(env.DB).insert(contextUploads).values({ workspaceId, digest, sizeBytes }).onConflictDoNothing();
+  const checkedAt = new Date();
+  await drizzle(env.DB)
+    .insert(contextUploads)
+    .values({ workspaceId, digest, sizeBytes, checkedAt })
+    .onConflictDoUpdate({ target: [contextUploads.workspaceId, contextUploads.digest], set: { checkedAt } });
 }
 
 /**

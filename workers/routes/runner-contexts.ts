@@ -1,5 +1,6 @@
 /**
- * `GET /v1/runner/contexts/:digest`: a runner downloads a layer's build context with the
+ * `GET /v1/runner/contexts/:digest`: a runner downloads a layer's context manifest and each of
+ * its file blobs (docs/decisions/0022) with the
  * per-job bearer token it received in the dispatched job (`callback.downloadToken`). The
  * token is looked up by sha256 in D1 `job_tokens`; it must carry the `context:read` action,
  * be unexpired, and the digest must be one its workspace uploaded, so a job of one workspace
@@ -14,7 +15,7 @@ import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { hashToken } from "../auth/tokens.ts";
 import { contentRange, parseByteRange, rangeSatisfiable } from "../contexts/byte-range.ts";
-import { hasUpload } from "../contexts/store.ts";
+import { forgetUpload, hasUpload } from "../contexts/store.ts";
 import { CONTEXT_READ_ACTION, contextKey } from "../contexts/upload-plan.ts";
 import { jobTokens } from "../db/schema/job-tokens.ts";
 import { ApiError, forbidden, notFound, unauthorized } from "../errors.ts";
@@ -37,7 +38,7 @@ runnerContextsApp.openapi(
     path: "/v1/runner/contexts/{digest}",
     operationId: "downloadRunnerContext",
     tags: ["runner"],
-    summary: "Download a build context (runners)",
+    summary: "Download a context manifest or file blob (runners)",
     security: [{ jobToken: [] }],
     request: {
       params: z.object({
@@ -49,9 +50,9 @@ runnerContextsApp.openapi(
       headers: z.object({ range: z.string().max(256).optional().openapi({ description: "One byte range, e.g. `bytes=1048576-`." }) }),
     },
     responses: {
-      200: { description: "The tarball.", content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } } },
+      200: { description: "The manifest or blob.", content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } } },
       206: {
-        description: "The requested range of the tarball.",
+        description: "The requested range of the object.",
         content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } },
       },
       ...errorResponses(400, 401, 403, 404, 416),
@@ -77,7 +78,11 @@ runnerContextsApp.openapi(
       });
     }
     const object = await c.env.CONTEXTS.get(contextKey(digest), range && head ? { range } : {});
-    if (!object) throw notFound(`Context ${digest}`);
+    if (!object) {
+      // Gone from R2 although D1 says uploaded: forget it, so the next build uploads it again.
+      await forgetUpload(c.env, row.workspaceId, digest);
+      throw notFound(`Context ${digest}`);
+    }
     const headers = new Headers({
       "content-type": "application/x-tar",
       etag: object.httpEtag,

@@ -1,7 +1,7 @@
 /**
  * A fake orchestrator for runner tests: a Node HTTP server that verifies every runner
  * event's Standard Webhooks signature and schema, refuses an applied `webhook-id` again with
- * 409 `duplicate_event` and a stale attempt with 409 `stale_attempt` (as docs/protocol.md says), records events, serves context tarballs to holders of the download token, and
+ * 409 `duplicate_event` and a stale attempt with 409 `stale_attempt` (as docs/protocol.md says), records events, serves context manifests and blobs to holders of the download token, and
  * can simulate an outage (connections destroyed) or ask for a cancel.
  */
 import { createHash } from "node:crypto";
@@ -63,12 +63,16 @@ export class FakeOrchestrator {
     return `${this.#url}/v1/runner/events`;
   }
 
-  /** Registers a context tarball and returns its job-level description. */
-  addContext(tar: Buffer): { digest: string; sizeBytes: number; url: string } {
-    const digest = `sha256:${createHash("sha256").update(tar).digest("hex")}`;
-    this.contexts.set(digest, tar);
-    return { digest, sizeBytes: tar.length, url: `${this.#url}/v1/runner/contexts/${digest}` };
+  /** Registers a context's manifest and blobs (decision 0022) and returns its job-level description. */
+  addContext(bundle: { manifest: Buffer; blobs: ReadonlyMap<string, Buffer> }): { digest: string; sizeBytes: number; url: string } {
+    const digest = `sha256:${createHash("sha256").update(bundle.manifest).digest("hex")}`;
+    this.contexts.set(digest, bundle.manifest);
+    for (const [blob, bytes] of bundle.blobs) this.contexts.set(blob, bytes);
+    return { digest, sizeBytes: bundle.manifest.length, url: `${this.#url}/v1/runner/contexts/${digest}` };
   }
+
+  /** How many times each context object (manifest or blob) was downloaded. */
+  readonly downloads = new Map<string, number>();
 
   /** Events of one type. */
   ofType<T extends RunnerEvent["type"]>(type: T): Extract<RunnerEvent, { type: T }>[] {
@@ -132,8 +136,10 @@ export class FakeOrchestrator {
     const url = new URL(req.url ?? "/", this.#url);
     if (req.method === "GET" && url.pathname.startsWith("/v1/runner/contexts/")) {
       if (req.headers.authorization !== `Bearer ${this.downloadToken}`) return void res.writeHead(401).end();
-      const tar = this.contexts.get(decodeURIComponent(url.pathname.slice("/v1/runner/contexts/".length)));
+      const digest = decodeURIComponent(url.pathname.slice("/v1/runner/contexts/".length));
+      const tar = this.contexts.get(digest);
       if (!tar) return void res.writeHead(404).end();
+      this.downloads.set(digest, (this.downloads.get(digest) ?? 0) + 1);
       res.writeHead(200, { "content-type": "application/x-tar", "content-length": tar.length });
       return void res.end(tar);
     }

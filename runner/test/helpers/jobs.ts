@@ -1,12 +1,13 @@
 /**
  * Builds jobs for tests: from an SDK `Image` (so the runner builds exactly the lines and
- * context tarballs the SDK produces) or by hand, and dispatches them signed.
+ * contexts the SDK produces) or by hand, and dispatches them signed.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import type { Job, JobLayer } from "@kiln-build/protocol";
 import { newWebhookSecret, PROTOCOL_VERSION, signWebhook } from "@kiln-build/protocol";
-import { collectContextEntries } from "../../../sdk/src/context.ts";
+import { collectContextEntries, resolveContext } from "../../../sdk/src/context.ts";
 import { writeContextTar } from "../../../sdk/src/context-tar.ts";
 import type { Image } from "../../../sdk/src/index.ts";
 import type { ContextSource } from "../../../sdk/src/lowering/types.ts";
@@ -25,12 +26,23 @@ export async function contextTar(sources: ContextSource[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** A context as the SDK uploads it (decision 0022): the manifest's bytes and each file blob's. */
+export type ContextBundle = { manifest: Buffer; blobs: Map<string, Buffer> };
+
+/** The SDK's manifest and blobs of `sources`; `cacheDir` holds the SDK's hash index. */
+export async function contextBundle(sources: ContextSource[], cacheDir: string): Promise<ContextBundle> {
+  const resolved = (await resolveContext(sources, cacheDir))!;
+  const blobs = new Map<string, Buffer>();
+  for (const [digest, source] of resolved.blobs) blobs.set(digest, readFileSync(source.absPath));
+  return { manifest: Buffer.from(resolved.manifestBytes), blobs };
+}
+
 /** Options of {@link jobFromImage}. */
 export type JobFromImageOptions = {
   orchestrator: FakeOrchestrator;
   registryHost: string;
-  /** Context tarballs by layer index (the SDK's describe() gives only their digests). */
-  contexts?: Record<number, Buffer>;
+  /** Contexts by layer index (the SDK's describe() gives only their digests). */
+  contexts?: Record<number, ContextBundle>;
   /** Values of every secret the layers name (an inline secret's `Secret.ref`, `inline-<hash>`). */
   secrets?: Job["secrets"];
   deadlineMs?: number;
@@ -41,13 +53,13 @@ export type JobFromImageOptions = {
 export async function jobFromImage(image: Image, options: JobFromImageOptions): Promise<Job> {
   const description = await image.describe();
   const layers: JobLayer[] = description.layers.map((layer, index) => {
-    const tar = options.contexts?.[index];
+    const bundle = options.contexts?.[index];
     let context: JobLayer["context"] = null;
     if (layer.context) {
-      if (!tar) throw new Error(`layer ${index} has a context; pass its tarball in options.contexts`);
-      context = options.orchestrator.addContext(tar);
+      if (!bundle) throw new Error(`layer ${index} has a context; pass its bundle in options.contexts`);
+      context = options.orchestrator.addContext(bundle);
       if (context.digest !== layer.context.digest)
-        throw new Error(`layer ${index}: test tarball ${context.digest} differs from the SDK's ${layer.context.digest}`);
+        throw new Error(`layer ${index}: test manifest ${context.digest} differs from the SDK's ${layer.context.digest}`);
     }
     return {
       key: layer.key,

@@ -29,7 +29,7 @@ describe("context sizes", () => {
         code: "context_size_mismatch",
         details: { digest, declaredBytes: sizeBytes, storedBytes: 5 },
       });
-      expect(result.body.error.message).toMatch(/Declare the tarball's exact size/);
+      expect(result.body.error.message).toMatch(/Declare the manifest's exact size/);
     }
     expect((await callJson<{ images: unknown[] }>("GET", "/v1/images", 200, { token: t.token })).images).toEqual([]);
   });

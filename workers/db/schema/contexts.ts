@@ -18,6 +18,12 @@ export const contextUploads = sqliteTable(
     digest: text("digest").notNull(),
     sizeBytes: integer("size_bytes").notNull(),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`),
+    /**
+     * When the R2 object was last seen (stored or headed). Presence checks trust a row checked
+     * within `CONTEXT_RECHECK_MS` and head R2 for older ones (decision 0022).
+     */
+    // A constant default: SQLite cannot add a column with an expression default; rows from before it count as never checked.
+    checkedAt: integer("checked_at", { mode: "timestamp_ms" }).notNull().default(sql`0`),
   },
   (t) => [primaryKey({ columns: [t.workspaceId, t.digest] })],
 );

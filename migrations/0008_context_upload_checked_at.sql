@@ -1,0 +1,1 @@
+ALTER TABLE `context_uploads` ADD `checked_at` integer DEFAULT 0 NOT NULL;

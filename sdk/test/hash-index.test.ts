@@ -1,0 +1,127 @@
+// The local hash index (decision 0022): an unchanged tree costs a stat walk, a changed file is
+// re-hashed, racily clean files are never trusted, and a corrupt, foreign or half-written
+// index is ignored.
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { HashIndex, kilnCacheDir } from "../src/hash-index.ts";
+
+let dir: string;
+let root: string;
+let cache: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "kiln-hash-index-"));
+  root = path.join(dir, "ctx");
+  cache = path.join(dir, "cache");
+  await mkdir(root);
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sha = (text: string) => `sha256:${createHash("sha256").update(text).digest("hex")}`;
+const past = new Date(Date.now() - 60_000);
+
+/** Writes `text` with an mtime well before any index write (so it is not racily clean). */
+async function put(name: string, text: string): Promise<string> {
+  const file = path.join(root, name);
+  await writeFile(file, text);
+  await utimes(file, past, past);
+  return file;
+}
+
+/** Hashes each file through a freshly opened index, saves it, and returns the index. */
+async function pass(files: [string, string][]): Promise<HashIndex> {
+  const index = await HashIndex.open([root], cache);
+  for (const [file, text] of files) expect(index.digestOf(file, Buffer.byteLength(text), file)).toBe(sha(text));
+  await index.save();
+  return index;
+}
+
+describe("HashIndex", () => {
+  it("answers an unchanged file from the index and re-hashes a changed one", async () => {
+    const a = await put("a", "alpha");
+    const b = await put("b", "beta");
+    expect(
+      (
+        await pass([
+          [a, "alpha"],
+          [b, "beta"],
+        ])
+      ).stats,
+    ).toEqual({ cached: 0, hashed: 2 });
+    expect(
+      (
+        await pass([
+          [a, "alpha"],
+          [b, "beta"],
+        ])
+      ).stats,
+    ).toEqual({ cached: 2, hashed: 0 });
+    await put("b", "BETA"); // same size, new bytes: mtime/ctime differ
+    expect(
+      (
+        await pass([
+          [a, "alpha"],
+          [b, "BETA"],
+        ])
+      ).stats,
+    ).toEqual({ cached: 1, hashed: 1 });
+  });
+
+  it("re-hashes a racily clean file (mtime not older than the index), even with an unchanged stat tuple", async () => {
+    const a = await put("a", "alpha");
+    // The file's mtime is not older than the index written next: a write in the same clock
+    // tick after hashing would leave the same tuple, so the cached hash cannot be trusted.
+    const future = new Date(Date.now() + 60_000);
+    await utimes(a, future, future);
+    await pass([[a, "alpha"]]);
+    expect((await pass([[a, "alpha"]])).stats).toEqual({ cached: 0, hashed: 1 });
+    await utimes(a, past, past);
+    await pass([[a, "alpha"]]);
+    expect((await pass([[a, "alpha"]])).stats).toEqual({ cached: 1, hashed: 0 });
+  });
+
+  it("ignores a corrupt, truncated or foreign index", async () => {
+    const a = await put("a", "alpha");
+    const index = await pass([[a, "alpha"]]);
+    const good = await readFile(index.file, "utf8");
+    for (const bad of ["{not json", good.slice(0, good.length / 2), good.replace(/"version":1/, '"version":99')]) {
+      await writeFile(index.file, bad);
+      expect((await pass([[a, "alpha"]])).stats).toEqual({ cached: 0, hashed: 1 });
+    }
+    // An index of another root, copied over this one's file, is not trusted either.
+    const otherRoot = path.join(dir, "other");
+    await mkdir(otherRoot);
+    await writeFile(path.join(otherRoot, "a"), "alpha");
+    const other = await HashIndex.open([otherRoot], cache);
+    other.digestOf(path.join(otherRoot, "a"), 5, "a");
+    await other.save();
+    await writeFile(index.file, await readFile(other.file));
+    expect((await pass([[a, "alpha"]])).stats).toEqual({ cached: 0, hashed: 1 });
+  });
+
+  it("survives a crash mid-write: the old index stays whole and a stray temporary file is ignored", async () => {
+    const a = await put("a", "alpha");
+    const index = await pass([[a, "alpha"]]);
+    // A writer that died after writing half its temporary file never renamed it.
+    await writeFile(`${index.file}.999.dead.tmp`, '{"version":1,"root":');
+    expect((await pass([[a, "alpha"]])).stats).toEqual({ cached: 1, hashed: 0 });
+    expect((await readdir(path.dirname(index.file))).filter((n) => !n.endsWith(".tmp"))).toHaveLength(1);
+  });
+
+  it("is safe under concurrent builds: every save leaves one complete index", async () => {
+    const files: [string, string][] = [];
+    for (let i = 0; i < 50; i++) files.push([await put(`f${i}`, `file ${i}`), `file ${i}`]);
+    await Promise.all(Array.from({ length: 4 }, () => pass(files)));
+    expect((await pass(files)).stats).toEqual({ cached: 50, hashed: 0 });
+  });
+
+  it("lives in KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln", () => {
+    expect(kilnCacheDir({ KILN_CACHE_DIR: "/c", XDG_CACHE_HOME: "/x" })).toBe("/c");
+    expect(kilnCacheDir({ XDG_CACHE_HOME: "/x" })).toBe(path.join("/x", "kiln"));
+    expect(kilnCacheDir({})).toBe(path.join(os.homedir(), ".cache", "kiln"));
+  });
+});
