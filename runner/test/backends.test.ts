@@ -119,6 +119,14 @@ describe("buildah backend", () => {
   it("reads the exit code of a failed step from buildah's error line", () => {
     expect(backend.stepExitCode(["STEP 2/2: RUN exit 7", 'Error: building at STEP "RUN exit 7": exit status 7'])).toBe(7);
     expect(backend.stepExitCode(['Error: building at STEP "RUN false": while running runtime: exit status 1'])).toBe(1);
+    // The runtime failing to start the step is the machine's failure (retried), not the step's exit code.
+    expect(
+      backend.stepExitCode([
+        "STEP 2/2: RUN echo hi",
+        "Close_Fd sealing memfd copy: Device or resource busy",
+        'Error: building at STEP "RUN echo hi": exit status 1',
+      ]),
+    ).toBeNull();
     expect(
       backend.stepExitCode(["Error: creating build container: initializing source docker://x: pinging container registry"]),
     ).toBeNull();

@@ -8,6 +8,10 @@ import type { GpuDevice } from "../gpu.ts";
 import type { Command } from "../process.ts";
 import { type BuildBackend, type BuildRequest, type ChainProgress, lastExitCode, type StorageLocation } from "./types.ts";
 
+// runc (via buildah's chroot isolation) copying itself into a sealed memfd can fail under load
+// with "Close_Fd sealing memfd copy: Device or resource busy" before the step's command starts.
+const RUNTIME_START_FAILURE = /sealing memfd copy/;
+
 /** `STEP 3/7: RUN ...` (single-stage builds only: a multi-stage one prefixes `[1/2] `). */
 const STEP_LINE = /^STEP (\d+)\/(\d+): /;
 /** `--> 9cbc3781c5f`: the image a step committed, as buildah prints it (the id's first 11 hex digits). */
@@ -126,6 +130,9 @@ export class BuildahBackend implements BuildBackend {
   }
 
   stepExitCode(tail: readonly string[]): number | null {
+    // The runtime failing to start the step's process ends the same way, before the user's command ran:
+    // not the build's failure but the machine's, retried as infra.
+    if (tail.some((line) => RUNTIME_START_FAILURE.test(line))) return null;
     // buildah: `Error: building at STEP "RUN exit 3": exit status 3` (newer: `...: while running runtime: exit status 3`).
     return lastExitCode(tail, /building at STEP .*exit status (\d+)\s*$/);
   }
