@@ -25,6 +25,6 @@ if [ ${#missing[@]} -gt 0 ] || [ "$added_arch" = 1 ]; then
 fi
 # QEMU's handlers live in binfmt_misc: mount it if the kernel has not, then register and enable them.
 if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
-  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || echo "warning: cannot mount binfmt_misc; arm64 builds under emulation will fail" >&2
 fi
 update-binfmts --enable >/dev/null 2>&1 || true
