@@ -371,7 +371,8 @@ export async function runTool(env: LayerBuildEnv, command: Command, what: "build
   const layer = output.failedLayer();
   const stepExit = what === "build" ? env.backend.stepExitCode(lines) : null;
   if (stepExit !== null) {
-    throw new JobFailure("build", `a build step of layer ${layer.index} exited with code ${stepExit}`, {
+    // Layers are numbered from 1 in messages, as the SDK's errors and the status page number them.
+    throw new JobFailure("build", `a build step of layer ${layer.index + 1} exited with code ${stepExit}`, {
       exitCode: stepExit,
       layerKey: layer.key,
     });

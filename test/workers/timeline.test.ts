@@ -103,7 +103,7 @@ describe("GET /v1/builds/:id/timeline", () => {
     const end = await sendEvent(fleet, job, {
       type: "failed",
       reason: "build",
-      message: "a build step of layer 2 exited with code 3",
+      message: "a build step of layer 3 exited with code 3",
       layerKey: failing.key,
       exitCode: 3,
       logTail: ["STEP 2/2: RUN exit 3", 'Error: building at STEP "RUN exit 3": exit status 3'],
