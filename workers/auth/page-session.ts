@@ -11,6 +11,7 @@
  */
 import { z } from "zod";
 import { ApiError } from "../errors.ts";
+import { base64url, signClaims, verifiedClaims } from "./signed-token.ts";
 
 /** How long a minted link can be exchanged, by default and at most (seconds). */
 export const PAGE_LINK_TTL_SECONDS = 120;
@@ -91,9 +92,7 @@ async function deriveKey(encoded: string, purpose: TokenPurpose): Promise<Crypto
 
 /** Signs `claims` for `purpose`. */
 export async function signPageToken(source: PageKeySource, purpose: TokenPurpose, claims: LinkClaims | SessionClaims): Promise<string> {
-  const body = base64url(new TextEncoder().encode(JSON.stringify(claims)));
-  const mac = await crypto.subtle.sign("HMAC", await keyFor(source, purpose), new TextEncoder().encode(body));
-  return `${body}.${base64url(new Uint8Array(mac))}`;
+  return signClaims(await keyFor(source, purpose), claims);
 }
 
 /**
@@ -107,25 +106,8 @@ export async function verifyPageToken<T extends LinkClaims | SessionClaims>(
   token: string,
   nowMs: number,
 ): Promise<T | null> {
-  if (token.length > MAX_TOKEN_CHARS) return null;
-  const [body, mac, extra] = token.split(".");
-  if (!body || !mac || extra !== undefined) return null;
-  const macBytes = fromBase64url(mac);
-  if (!macBytes) return null;
-  // crypto.subtle.verify compares in constant time.
-  const ok = await crypto.subtle.verify("HMAC", await keyFor(source, purpose), macBytes, new TextEncoder().encode(body));
-  if (!ok) return null;
-  const json = fromBase64url(body);
-  if (!json) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder().decode(json));
-  } catch {
-    return null;
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success || parsed.data.exp <= nowMs) return null;
-  return parsed.data;
+  const claims = await verifiedClaims(await keyFor(source, purpose), token, schema, MAX_TOKEN_CHARS);
+  return claims !== null && claims.exp > nowMs ? claims : null;
 }
 
 /** A fresh random link id (128 bits). */
@@ -162,19 +144,4 @@ export function sessionTokenFrom(cookieHeader: string | undefined): string | nul
     if (name === PAGE_SESSION_COOKIE) return rest.join("=") || null;
   }
   return null;
-}
-
-function base64url(bytes: Uint8Array): string {
-  let text = "";
-  for (const b of bytes) text += String.fromCharCode(b);
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64url(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
-  try {
-    return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
 }

@@ -7,6 +7,7 @@
  * never used as a MAC key. Registry requests then verify the token without touching D1.
  */
 import { z } from "zod";
+import { signClaims, verifiedClaims } from "../auth/signed-token.ts";
 import type { RegistryAction } from "./reference.ts";
 
 /** Lifetime of an issued bearer token; clients fetch a new one when it runs out. */
@@ -51,29 +52,13 @@ export function bearerKey(secret: string): Promise<CryptoKey> {
 
 /** Signs claims into a bearer token. */
 export async function signBearer(key: CryptoKey, claims: BearerClaims): Promise<string> {
-  const body = base64url(new TextEncoder().encode(JSON.stringify(claims)));
-  const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body));
-  return `${body}.${base64url(new Uint8Array(mac))}`;
+  return signClaims(key, claims);
 }
 
 /** The claims of a valid, unexpired token, or null. `verify` compares the MAC in constant time. */
 export async function verifyBearer(key: CryptoKey, token: string, nowSeconds: number): Promise<BearerClaims | null> {
-  const dot = token.indexOf(".");
-  if (dot <= 0 || token.length > 16_384) return null;
-  const body = token.slice(0, dot);
-  const mac = fromBase64url(token.slice(dot + 1));
-  if (!mac || !(await crypto.subtle.verify("HMAC", key, mac, new TextEncoder().encode(body)))) return null;
-  const raw = fromBase64url(body);
-  if (!raw) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(raw));
-  } catch {
-    return null;
-  }
-  const parsed = Claims.safeParse(json);
-  if (!parsed.success || parsed.data.exp <= nowSeconds) return null;
-  return parsed.data;
+  const claims = await verifiedClaims(key, token, Claims, 16_384);
+  return claims !== null && claims.exp > nowSeconds ? claims : null;
 }
 
 /** Username and password of `Authorization: Basic ...`, or null. */
@@ -112,19 +97,4 @@ export function challenge(
 
 function base64Bytes(text: string): Uint8Array {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-}
-
-function base64url(bytes: Uint8Array): string {
-  let text = "";
-  for (const b of bytes) text += String.fromCharCode(b);
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64url(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
-  try {
-    return base64Bytes(text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4));
-  } catch {
-    return null;
-  }
 }
