@@ -21,6 +21,8 @@ export type BuildPush = {
   labels: Record<string, string>;
   /** Kiln's `org.opencontainers.image.*` annotations included (computed at submission). */
   annotations: Record<string, string>;
+  /** What to copy instead of the build's top layer: a multi-platform image's OCI index, pinned by digest (index-push.ts). */
+  source?: string;
 };
 
 /** One target's result as the runner reported it. */

@@ -150,8 +150,9 @@ export async function runDispatch(ctx: StepContext): Promise<void> {
   const first = todo[0];
   const below = first ? layers.find((l) => l.index === first.index - 1) : undefined;
   const push = ctx.pushes.load();
-  // A job that builds nothing pushes the image as cached: its top layer, pinned by digest.
-  const source = first ? null : (layers.at(-1)?.reference ?? null);
+  // A job that builds nothing pushes the image as cached: its top layer, pinned by digest
+  // (or the index of a multi-platform image, whose push names its own source).
+  const source = push?.source ?? (first ? null : (layers.at(-1)?.reference ?? null));
   const job = JobSchema.parse(
     composeJob({
       buildId: rec.id,

@@ -148,6 +148,8 @@ export const DeletedImageSchema = z.object({
   deleted: z.literal(true),
   /** The Kiln tags that pointed at the image, removed with it (and the OCI tags they published). */
   tags: z.array(z.string()),
+  /** A multi-platform image's (an index's) platform images deleted with it (those no other index names). */
+  images: z.array(z.string()).optional(),
 });
 
 /** The answer of an image delete. */
@@ -186,6 +188,7 @@ export const ContextsMissingSchema = z.object({ missing: z.array(Sha256Digest) }
 /** A tag as `GET /v1/tags`, `GET /v1/tags/:name` and `PUT /v1/tags/:name` answer it. */
 export const TagViewSchema = z.object({
   name: z.string(),
+  /** The image (`im-...`) or multi-platform image (image index, `ix-...`) it points at. */
   imageId: z.string(),
   public: z.boolean(),
   /** The OCI reference a `NAME:TAG` tag is published as, `<registry>/<workspace>/NAME:TAG`; null for a single-word tag. */

@@ -6,10 +6,16 @@
  * platform's.
  */
 import { z } from "zod";
-import { ImageStatusSchema } from "./api.ts";
+import { ImageStatusSchema, ImageTagSchema } from "./api.ts";
+import { TagName } from "./names.ts";
 import { PlatformSchema } from "./platform.ts";
+import { PushRequestFields, PushViewSchema } from "./push.ts";
 
-/** `POST /v1/image-indexes`: the per-platform images to group, one per platform. */
+/**
+ * `POST /v1/image-indexes`: the per-platform images to group, one per platform; optionally a
+ * Kiln tag for the index (needs `tags:write`) and external registries to copy the whole index
+ * to once it is assembled (the same push fields as `POST /v1/images`).
+ */
 export const ImageIndexRequestSchema = z
   .object({
     images: z
@@ -17,8 +23,17 @@ export const ImageIndexRequestSchema = z
       .min(1)
       .max(8)
       .refine((list) => new Set(list.map((e) => e.platform)).size === list.length, "each platform at most once"),
+    /** Point this tag at the index (its OCI tag resolves to the OCI image index). */
+    tag: TagName.optional(),
+    ...PushRequestFields,
   })
-  .strict();
+  .strict()
+  .superRefine((body, ctx) => {
+    for (const field of ["labels", "annotations", "source", "revision"] as const) {
+      if (body[field] !== undefined && !body.push)
+        ctx.addIssue({ code: "custom", path: [field], message: `\`${field}\` applies to pushed images only; add \`push\` targets` });
+    }
+  });
 
 /** A request to group per-platform images. */
 export type ImageIndexRequest = z.infer<typeof ImageIndexRequestSchema>;
@@ -45,6 +60,12 @@ export const ImageIndexViewSchema = z.object({
   /** Why the index failed or cannot be assembled (a platform's image failed or was deleted, or is not of its platform); null otherwise. */
   message: z.string().nullable(),
   createdAt: z.string(),
+  /** The Kiln tags pointing at the index, with their OCI references (absent when none). */
+  tags: z.array(ImageTagSchema).optional(),
+  /** The index's external push targets and how each ended (absent when it pushes nowhere). */
+  pushes: z.array(PushViewSchema).optional(),
+  /** The build that copies the index to its push targets (its log has the push lines); absent without push. */
+  pushBuildId: z.string().nullable().optional(),
 });
 
 /** An image index as the API shows it. */

@@ -229,7 +229,8 @@ async function streamLog(
  * out brief outages like the log follower; an answer that comes back early without an end
  * (a server that does not long-poll) is not asked again at once.
  */
-async function waitForBuild(client: KilnClient, buildId: string): Promise<void> {
+/** Waits (long-polling) until build `buildId` has ended. */
+export async function waitForBuild(client: KilnClient, buildId: string): Promise<void> {
   for (;;) {
     const asked = Date.now();
     const build = await patiently(() => client.json<{ status: string }>("GET", ["v1", "builds", buildId], { query: { waitSeconds: 20 } }));

@@ -3,7 +3,8 @@
  * offline, asks the server which platforms its fleets build (before uploading anything), then
  * builds one chain per platform at once (each an ordinary submission whose layers carry the
  * platform, so each is cached and deduplicated on its own) and groups them in an image index,
- * whose OCI index the server writes to its registry.
+ * whose OCI index the server writes to its registry. A `tag` points at the index and `push`
+ * copies the whole index (decision 0023, "Tags and pushes").
  */
 import {
   DEFAULT_PLATFORM,
@@ -12,14 +13,16 @@ import {
   PLATFORMS,
   type Platform,
   type PlatformsView,
+  type PushView,
   platformUnavailableMessage,
   resolveBuilderVersion,
 } from "@kiln-build/protocol";
 import type { KilnClient } from "./client.ts";
-import { ExecutionError, InvalidError } from "./errors.ts";
-import { runBuild } from "./image-build.ts";
+import { ExecutionError, ImagePushError, InvalidError } from "./errors.ts";
+import { runBuild, waitForBuild } from "./image-build.ts";
 import { describeWithSources } from "./image-describe.ts";
 import type { ImageBuildParams } from "./image-params.ts";
+import { pushBody } from "./image-push.ts";
 import type { ImageState } from "./image-state.ts";
 
 /** The platforms to build, checked: known, no repeats, at least one. Throws `InvalidError` before any request. */
@@ -50,30 +53,35 @@ export async function checkOffered(client: KilnClient, platforms: readonly Platf
   if (missing.length > 0) throw new InvalidError(platformUnavailableMessage(missing, offered));
 }
 
-/** Builds one chain per platform at once, groups them in an index and returns the built state. */
+/**
+ * Builds one chain per platform at once, groups them in an index and returns the built state.
+ * `tag` points at the index; `push` copies the whole index once it is assembled (one push build
+ * on the server), and a target that failed raises `ImagePushError`.
+ */
 export async function buildPlatformsState(
   client: KilnClient,
   state: ImageState,
   platforms: readonly Platform[],
   params: ImageBuildParams,
 ): Promise<ImageState> {
-  if (params.tag !== undefined || params.push !== undefined)
-    throw new InvalidError(
-      "image.build: `tag` and `push` are not supported with several platforms yet; build, then tag each platform's image.",
-    );
+  // Checked before any request; the platforms' own submissions carry neither tag nor push.
+  const indexOptions = { tag: params.tag, ...pushBody(params) };
+  const platformParams = { ...params, tag: undefined, push: undefined, pushSecret: undefined, labels: undefined, annotations: undefined };
+  const perPlatform = { ...platformParams, source: undefined, revision: undefined, client };
   await checkOffered(client, platforms);
   const builderVersion = resolveBuilderVersion(undefined);
   const described = await Promise.all(platforms.map((p) => describeWithSources(state.layers, state.runtimeMounts, builderVersion, p)));
   for (const { inlineSecrets } of described.slice(0, 1))
     for (const [name, values] of inlineSecrets) await client.request("PUT", ["v1", "secrets", name], { json: { values } });
   const results = await Promise.all(
-    described.map(({ description, contexts }, i) => runBuild(client, description, contexts, { ...params, client }, platforms[i])),
+    described.map(({ description, contexts }, i) => runBuild(client, description, contexts, perPlatform, platforms[i])),
   );
   const images = results.map((r, i) => ({ platform: platforms[i]!, imageId: r.view.id }));
-  let index = await client.json<ImageIndexView>("POST", ["v1", "image-indexes"], { json: { images } });
+  let index = await client.json<ImageIndexView>("POST", ["v1", "image-indexes"], { json: { images, ...indexOptions } });
   if (index.digest === null && index.status === "succeeded")
     index = await client.json<ImageIndexView>("GET", ["v1", "image-indexes", index.id]);
   if (index.digest === null) throw new ExecutionError(`Image index ${index.id} was not assembled: ${index.message ?? index.status}`);
+  const pushes = await settledIndexPushes(client, index);
   return {
     ...state,
     imageId: index.id,
@@ -81,5 +89,22 @@ export async function buildPlatformsState(
     digest: index.digest,
     uploadedBytes: results.reduce((n, r) => n + r.upload.bytesUploaded, 0),
     platformImages: index.platforms.map(({ platform, imageId, digest, reference }) => ({ platform, imageId, digest, reference })),
+    ...(pushes ? { pushes } : {}),
   };
+}
+
+/** The index's push outcomes once its push build ended and none is pending; throws `ImagePushError` when a target failed. */
+async function settledIndexPushes(client: KilnClient, assembled: ImageIndexView): Promise<PushView[] | undefined> {
+  let index = assembled;
+  if (!index.pushes) return undefined;
+  if (index.pushBuildId && index.pushes.some((p) => p.status === "pending")) await waitForBuild(client, index.pushBuildId);
+  // A target's result may reach the API a moment after its build's end.
+  for (let delay = 250; index.pushes?.some((p) => p.status === "pending") && delay <= 8000; delay *= 2) {
+    await new Promise((r) => setTimeout(r, delay));
+    index = await client.json<ImageIndexView>("GET", ["v1", "image-indexes", index.id]);
+  }
+  const pushes = index.pushes ?? [];
+  const failed = pushes.filter((p) => p.status !== "succeeded");
+  if (failed.length > 0) throw new ImagePushError({ imageId: index.id, buildId: index.pushBuildId ?? null, pushes, failed });
+  return pushes;
 }

@@ -4,23 +4,29 @@
  * index next to their manifests in `<ws>/layers` and records its digest. The write is
  * content-addressed and idempotent, so concurrent readers at worst write the same bytes twice.
  */
-import type { ImageIndexRequest, ImageIndexView, ImageStatus, Platform } from "@kiln-build/protocol";
+import type { ImageIndexRequest, ImageIndexView, ImageStatus, Platform, PushView } from "@kiln-build/protocol";
 import { digestHex, digestOfBytes } from "@kiln-build/protocol";
 import { and, desc, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { imageIndexes } from "../db/schema/image-indexes.ts";
+import { imageIndexes, type StoredIndexPush } from "../db/schema/image-indexes.ts";
 import { images } from "../db/schema/images.ts";
 import { notFound } from "../errors.ts";
 import { log } from "../log.ts";
 import { parseManifest } from "../registry/manifest.ts";
 import { blobIn, db, manifestObjectKey, storedManifest, storeManifest } from "../registry/store.ts";
 import { configPlatform, indexManifestBytes, type PlatformManifest } from "./index-manifest.ts";
+import { imageTags, publishIndexTags } from "./oci-tags.ts";
+import { checkPushSecrets, insertPendingPushes, loadPushViews, pushPlan } from "./pushes.ts";
 import { loadImageView } from "./store.ts";
 
 type PlatformView = ImageIndexView["platforms"][number];
 
-/** Records an index of `request.images` (every one must be an image of the workspace); returns its id. */
-export async function createImageIndex(env: Env, workspaceId: string, request: ImageIndexRequest): Promise<string> {
+/**
+ * Records an index of `request.images` (every one must be an image of the workspace); returns
+ * its id. With `push`, its targets are written `pending` under the index's id, to be pushed by
+ * build `pushBuildId` once the index is assembled (durable-objects/index-push.ts).
+ */
+export async function createImageIndex(env: Env, workspaceId: string, request: ImageIndexRequest, pushBuildId: string): Promise<string> {
   const d = drizzle(env.DB);
   for (const { imageId } of request.images) {
     const row = await d
@@ -31,12 +37,36 @@ export async function createImageIndex(env: Env, workspaceId: string, request: I
     if (!row) throw notFound(`Image '${imageId}'`);
   }
   const id = `ix-${crypto.randomUUID().replaceAll("-", "").slice(0, 26)}`;
-  await d.insert(imageIndexes).values({ id, workspaceId, entries: request.images, createdAt: new Date() });
+  const now = new Date();
+  const push = request.push ? { ...pushPlan({ ...request, push: request.push }, id, pushBuildId, now), buildId: pushBuildId } : null;
+  if (push) await checkPushSecrets(env, workspaceId, push);
+  await d.insert(imageIndexes).values({
+    id,
+    workspaceId,
+    entries: request.images.map(({ platform, imageId }) => ({ platform, imageId })),
+    push: push && { buildId: push.buildId, targets: push.targets, labels: push.labels, annotations: push.annotations },
+    createdAt: now,
+  });
+  if (push) await insertPendingPushes(env.DB, workspaceId, pushBuildId, push);
   return id;
 }
 
 /** The index's view (assembling and storing the OCI index when every platform has just succeeded), or null when not the workspace's. */
-export async function loadImageIndexView(env: Env, workspaceId: string, id: string): Promise<ImageIndexView | null> {
+export async function loadImageIndexView(env: Env, workspaceId: string, id: string, origin?: string): Promise<ImageIndexView | null> {
+  return (await loadImageIndex(env, workspaceId, id, origin))?.view ?? null;
+}
+
+/**
+ * The index's view and its stored push (null without push). With `origin`, the view lists the
+ * Kiln tags pointing at the index and their OCI references. Assembling the index publishes
+ * those tags (a tag written before the index existed points at it from then on).
+ */
+export async function loadImageIndex(
+  env: Env,
+  workspaceId: string,
+  id: string,
+  origin?: string,
+): Promise<{ view: ImageIndexView; push: StoredIndexPush | null } | null> {
   const d = drizzle(env.DB);
   const row = await d
     .select()
@@ -66,18 +96,35 @@ export async function loadImageIndexView(env: Env, workspaceId: string, id: stri
     if (assembled.ok) {
       digest = assembled.digest;
       await d.update(imageIndexes).set({ digest }).where(eq(imageIndexes.id, id));
+      await publishIndexTags(env, workspaceId, id, digest);
     } else message = assembled.message;
   }
   const repository = platforms[0]?.reference?.split("@")[0] ?? null;
-  return {
+  const finalStatus = message === null ? status : status === "succeeded" ? "failed" : status;
+  const [tagList, pushes] = await Promise.all([
+    origin === undefined ? undefined : imageTags(env, origin, workspaceId, id),
+    row.push ? loadPushViews(env.DB, workspaceId, id) : undefined,
+  ]);
+  const view: ImageIndexView = {
     id: row.id,
-    status: message === null ? status : status === "succeeded" ? "failed" : status,
+    status: finalStatus,
     digest,
     reference: digest && repository ? `${repository}@${digest}` : null,
     platforms,
     message,
     createdAt: row.createdAt.toISOString(),
+    ...(tagList && tagList.length > 0 ? { tags: tagList } : {}),
+    ...(pushes ? { pushes: indexPushViews(pushes, finalStatus), pushBuildId: row.push?.buildId ?? null } : {}),
   };
+  return { view, push: row.push };
+}
+
+/** A target still pending when the index can no longer be assembled will not be pushed: shown failed, with why. */
+export function indexPushViews(pushes: readonly PushView[], status: ImageStatus): PushView[] {
+  const ended = status === "failed" || status === "cancelled" || status === "timeout";
+  return pushes.map((p) =>
+    p.status === "pending" && ended ? { ...p, status: "failed", message: `not pushed: the multi-platform image ${status}` } : p,
+  );
 }
 
 /** The newest index of the workspace that `imageId` is a platform of (the status page shows its platforms), or null. */

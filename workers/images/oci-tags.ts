@@ -8,10 +8,12 @@
 import { LAYERS_REPOSITORY_PATH, ociTagOf } from "@kiln-build/protocol";
 import { and, asc, eq, inArray, like } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { imageIndexes } from "../db/schema/image-indexes.ts";
 import { images } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
 import { workspaces } from "../db/schema/workspaces.ts";
 import { linkTaggedManifest, unlinkTag } from "../registry/link.ts";
+import { linkTaggedIndex } from "../registry/link-index.ts";
 import { db, repository, setVisibility } from "../registry/store.ts";
 import { loadImageView } from "./store.ts";
 
@@ -66,10 +68,61 @@ async function link(env: Env, workspaceId: string, workspaceName: string, name: 
  */
 export async function publishTag(env: Env, workspaceId: string, workspaceName: string, name: string, imageId: string): Promise<void> {
   if (!ociTagOf(name)) return;
+  if (isIndexId(imageId)) {
+    const row = await drizzle(env.DB)
+      .select({ digest: imageIndexes.digest })
+      .from(imageIndexes)
+      .where(and(eq(imageIndexes.id, imageId), eq(imageIndexes.workspaceId, workspaceId)))
+      .get();
+    if (row?.digest) await linkIndex(env, workspaceId, workspaceName, name, row.digest);
+    return;
+  }
   const view = await loadImageView(env.DB, workspaceId, imageId);
   const top = view?.status === "succeeded" ? view.layers.at(-1) : undefined;
   if (!top?.digest || !top.reference) return;
   await link(env, workspaceId, workspaceName, name, { digest: top.digest, reference: top.reference });
+}
+
+/** Whether a tag's target id names a multi-platform image (an image index, `ix-`) rather than an image (`im-`). */
+export function isIndexId(id: string): boolean {
+  return id.startsWith("ix-");
+}
+
+// An index lives in the workspace's layers repository next to its platforms' manifests.
+async function linkIndex(env: Env, workspaceId: string, workspaceName: string, name: string, digest: string): Promise<void> {
+  const target = ociTarget(workspaceName, name);
+  if (!target) return;
+  const from = `${workspaceName}/${LAYERS_REPOSITORY_PATH}`;
+  await linkTaggedIndex(env, { from, to: target.repository, workspaceId, digest, tag: target.tag, nowMs: Date.now() });
+}
+
+/** Whether `id` is an image or an image index of the workspace (what a tag may point at). */
+export async function tagTargetExists(env: Env, workspaceId: string, id: string): Promise<boolean> {
+  const d = drizzle(env.DB);
+  const row = isIndexId(id)
+    ? await d
+        .select({ id: imageIndexes.id })
+        .from(imageIndexes)
+        .where(and(eq(imageIndexes.id, id), eq(imageIndexes.workspaceId, workspaceId)))
+        .get()
+    : await d
+        .select({ id: images.id })
+        .from(images)
+        .where(and(eq(images.id, id), eq(images.workspaceId, workspaceId)))
+        .get();
+  return row !== undefined;
+}
+
+/** Called once index `indexId` is assembled (its digest recorded): publishes every Kiln tag pointing at it. */
+export async function publishIndexTags(env: Env, workspaceId: string, indexId: string, digest: string): Promise<void> {
+  const named = await drizzle(env.DB)
+    .select({ name: tags.name })
+    .from(tags)
+    .where(and(eq(tags.workspaceId, workspaceId), eq(tags.imageId, indexId)))
+    .all();
+  if (named.length === 0) return;
+  const workspaceName = await workspaceNameById(env, workspaceId);
+  for (const { name } of named) await linkIndex(env, workspaceId, workspaceName, name, digest);
 }
 
 /** Removes the OCI tag of Kiln tag `name`; its manifests stay pullable by digest. */

@@ -21,7 +21,12 @@ export type PushPlan = {
 };
 
 /** The push a submission asks for, with Kiln's OCI annotations (created now, source, revision, build id). */
-export function pushPlan(body: ImageRequest, imageId: string, buildId: string, now: Date): PushPlan {
+export function pushPlan(
+  body: Pick<ImageRequest, "push" | "labels" | "annotations" | "source" | "revision">,
+  imageId: string,
+  buildId: string,
+  now: Date,
+): PushPlan {
   return {
     imageId,
     targets: (body.push ?? []).map((t) => ({ reference: t.reference, secret: t.secret })),

@@ -41,13 +41,23 @@ const STATEMENTS = [
 
 /** Links manifest `digest` of `from` into `to` and points `to:tag` at it, in one batch; false when `from` does not hold it. */
 export async function linkTaggedManifest(env: Env, link: ManifestLink): Promise<boolean> {
+  if (!(await findManifest(db(env), link.from, link.digest))) return false;
+  await env.DB.batch(linkStatements(env, link, true));
+  return true;
+}
+
+/**
+ * The statements linking manifest `link.digest` of `from` into `to`; with `withTag`, the last
+ * one also points `to:tag` at it. An image index is linked by linking each child without the
+ * tag, then the index with it, in one batch (link-index.ts).
+ */
+export function linkStatements(env: Env, link: ManifestLink, withTag: boolean): D1PreparedStatement[] {
   const { from, to, workspaceId, digest, tag, nowMs } = link;
-  if (!(await findManifest(db(env), from, digest))) return false;
   const args = [digest, from, to, tag, nowMs, workspaceId];
   // SQLite numbers a statement's parameters up to the highest `?N` it uses: bind exactly those.
   const highest = (text: string) => Math.max(...[...text.matchAll(/\?(\d)/g)].map((m) => Number(m[1])));
-  await env.DB.batch(STATEMENTS.map((text) => env.DB.prepare(text).bind(...args.slice(0, highest(text)))));
-  return true;
+  const texts = withTag ? STATEMENTS : STATEMENTS.slice(0, -1);
+  return texts.map((text) => env.DB.prepare(text).bind(...args.slice(0, highest(text))));
 }
 
 /** Removes tag `tag` of `repository` (the manifest stays, pullable by digest); true when it existed. */

@@ -5,11 +5,26 @@
  * platform succeeded, and each platform's digest). Another workspace's index answers 404.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { DEFAULT_PLATFORM, ImageIndexRequestSchema, ImageIndexViewSchema, PlatformsViewSchema } from "@kiln-build/protocol";
+import {
+  DEFAULT_PLATFORM,
+  ImageIndexRequestSchema,
+  type ImageIndexView,
+  ImageIndexViewSchema,
+  PlatformsViewSchema,
+} from "@kiln-build/protocol";
+import { sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import type { Context } from "hono";
+import { startIndexPushIfDue } from "../../durable-objects/index-push.ts";
+import { newId } from "../../durable-objects/storage.ts";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
-import { notFound } from "../errors.ts";
-import { createImageIndex, loadImageIndexView } from "../images/image-index.ts";
+import { tags } from "../db/schema/tags.ts";
+import { executionContextOf, invalidateTagCaches } from "../edge-cache.ts";
+import { forbidden, notFound } from "../errors.ts";
+import { createImageIndex, loadImageIndex } from "../images/image-index.ts";
+import { ociRepositoryPublic, publishTag, workspaceNameById } from "../images/oci-tags.ts";
+import { currentRequestId } from "../log.ts";
 import { workspacePlatforms } from "../images/platforms.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "./common.ts";
 
@@ -45,18 +60,48 @@ imageIndexesApp.openapi(
     tags: ["images"],
     summary: "Group one submitted image per platform into a multi-platform image",
     description:
-      "Each image is a `POST /v1/images` submission whose layers carry the platform. Answers the index's view; once every platform's image succeeded, reading it writes the OCI image index to the built-in registry.",
+      "Each image is a `POST /v1/images` submission whose layers carry the platform. Answers the index's view; once every platform's image succeeded, reading it writes the OCI image index to the built-in registry. `tag` (needs `tags:write`) points a Kiln tag at the index: its OCI tag resolves to the OCI image index once assembled. `push` (with `labels`, `annotations`, `source`, `revision`, as for `POST /v1/images`) copies the whole index to external registries once it is assembled: the first read after that starts one push build; `pushes` shows each target.",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:write"), jsonBodyLimit(16 * 1024)] as const,
     request: { body: { required: true, content: { "application/json": { schema: ImageIndexRequestSchema.openapi("ImageIndexCreate") } } } },
-    responses: { 201: json(IndexSchema, "Recorded."), ...errorResponses(400, 401, 403, 404, 413) },
+    responses: { 201: json(IndexSchema, "Recorded."), ...errorResponses(400, 401, 403, 404, 413, 422) },
   }),
   async (c) => {
+    const body = c.req.valid("json");
+    if (body.tag && !c.get("auth").scopes.includes("tags:write")) throw forbidden("Setting `tag` needs the `tags:write` scope.");
     const workspaceId = await workspaceOf(c);
-    const id = await createImageIndex(c.env, workspaceId, c.req.valid("json"));
-    return c.json((await loadImageIndexView(c.env, workspaceId, id))!, 201);
+    const id = await createImageIndex(c.env, workspaceId, body, newId("bd"));
+    const origin = new URL(c.req.url).origin;
+    if (body.tag) await writeIndexTag(c, { workspaceId, origin }, id, body.tag);
+    return c.json(await readIndex(c, workspaceId, id), 201);
   },
 );
+
+/** Points Kiln tag `tag` at index `id` (its OCI tag follows once the index is assembled), as a submission's `tag` does. */
+async function writeIndexTag(c: Context<AppEnv>, where: { workspaceId: string; origin: string }, id: string, tag: string) {
+  const { workspaceId, origin } = where;
+  const workspaceName = await workspaceNameById(c.env, workspaceId);
+  // A new tag takes its registry repository's visibility, as with `PUT /v1/tags/{name}`.
+  const isPublic = await ociRepositoryPublic(c.env, workspaceName, tag);
+  await drizzle(c.env.DB)
+    .insert(tags)
+    .values({ workspaceId, name: tag, imageId: id, public: isPublic })
+    .onConflictDoUpdate({ target: [tags.workspaceId, tags.name], set: { imageId: id, updatedAt: sql`(unixepoch('subsec') * 1000)` } });
+  await publishTag(c.env, workspaceId, workspaceName, tag, id);
+  await invalidateTagCaches(c.env, executionContextOf(c), { origin, workspaceName, workspaceId, tags: [tag] });
+}
+
+/** The index's view; starts its external push when it has just become due (durable-objects/index-push.ts). */
+async function readIndex(c: Context<AppEnv>, workspaceId: string, id: string): Promise<ImageIndexView> {
+  const origin = new URL(c.req.url).origin;
+  const found = await loadImageIndex(c.env, workspaceId, id, origin);
+  if (!found) throw notFound(`Image index '${id}'`);
+  if (found.push && found.view.pushes?.some((p) => p.status === "pending")) {
+    const workspaceName = await workspaceNameById(c.env, workspaceId);
+    await startIndexPushIfDue(c.env, { workspaceId, workspaceName, origin, requestId: currentRequestId() }, found.view, found.push);
+  }
+  return found.view;
+}
 
 imageIndexesApp.openapi(
   createRoute({
@@ -79,8 +124,6 @@ imageIndexesApp.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const view = await loadImageIndexView(c.env, await workspaceOf(c), id);
-    if (!view) throw notFound(`Image index '${id}'`);
-    return c.json(view, 200);
+    return c.json(await readIndex(c, await workspaceOf(c), id), 200);
   },
 );

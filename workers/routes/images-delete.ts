@@ -10,6 +10,8 @@ import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { executionContextOf, invalidateImageCaches } from "../edge-cache.ts";
 import { conflict, notFound } from "../errors.ts";
 import { deleteImage } from "../images/delete.ts";
+import { deleteImageIndex } from "../images/index-delete.ts";
+import { isIndexId, workspaceNameById } from "../images/oci-tags.ts";
 import { bearerSecurity, errorResponses, registerBearerScheme } from "./common.ts";
 
 /** The image delete sub-app, mounted at the root. */
@@ -26,7 +28,7 @@ imagesDeleteApp.openapi(
     tags: ["images"],
     summary: "Delete an image and its tags",
     description:
-      "Removes the image record, the tags pointing at it and the OCI tags they published. Layers other images use stay; the registry GC reclaims the rest after its grace period. An image still building is refused (409 `image_building`): cancel its build first. Deleting it again answers 404.",
+      "Removes the image record, the tags pointing at it and the OCI tags they published. Layers other images use stay; the registry GC reclaims the rest after its grace period. An image still building is refused (409 `image_building`): cancel its build first. Deleting it again answers 404. A multi-platform image's id (`ix-...`) deletes the index, its tags, its push records and each platform's image no other index names (`images` in the answer); refused the same way while a platform builds or its push runs.",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:write")] as const,
     request: {
@@ -34,7 +36,7 @@ imagesDeleteApp.openapi(
         id: z
           .string()
           .max(64)
-          .openapi({ param: { name: "id", in: "path" }, example: "im-abc" }),
+          .openapi({ param: { name: "id", in: "path" }, example: "im-abc", description: "An image id (`im-...`) or a multi-platform image's (`ix-...`)." }),
       }),
     },
     responses: {
@@ -45,7 +47,7 @@ imagesDeleteApp.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const workspaceId = await workspaceOf(c);
-    const result = await deleteImage(c.env, workspaceId, id);
+    const result = isIndexId(id) ? await deleteIndex(c.env, workspaceId, id) : await deleteImage(c.env, workspaceId, id);
     if (!result.ok) {
       if (result.error.code === "not_found") throw notFound(`Image '${id}'`);
       const { buildId } = result.error;
@@ -62,6 +64,13 @@ imagesDeleteApp.openapi(
       imageId: id,
       tags: result.tags,
     });
-    return c.json({ id, deleted: true as const, tags: result.tags }, 200);
+    const images = "images" in result ? { images: result.images as string[] } : {};
+    return c.json({ id, deleted: true as const, tags: result.tags, ...images }, 200);
   },
 );
+
+// A multi-platform image: the index, its tags and the platform images only it names.
+async function deleteIndex(env: Env, workspaceId: string, id: string) {
+  const result = await deleteImageIndex(env, workspaceId, id);
+  return result.ok ? { ...result, workspaceName: await workspaceNameById(env, workspaceId) } : result;
+}

@@ -9,7 +9,6 @@ import { and, asc, eq, gt, sql } from "drizzle-orm";
 import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
-import { images } from "../db/schema/images.ts";
 import { tags } from "../db/schema/tags.ts";
 import { executionContextOf, invalidateTagCaches } from "../edge-cache.ts";
 import { conflict, forbidden, notFound } from "../errors.ts";
@@ -18,6 +17,7 @@ import {
   ociRepositoryPublic,
   publishTag,
   syncRepositoryVisibility,
+  tagTargetExists,
   unpublishTag,
   workspaceNameById,
 } from "../images/oci-tags.ts";
@@ -39,7 +39,7 @@ tagsApp.openapi(
     tags: ["tags"],
     summary: "Point a tag at an image",
     description:
-      "Creates or moves the tag. A `NAME:TAG` tag is also the OCI tag `<registry>/<workspace>/NAME:TAG` of the built-in registry once the image has succeeded (docs/registry.md). `public` makes its badge visible without a token, and its registry repository pullable without one; omitted, a new tag takes its repository's visibility (private for a new one) and an existing one keeps its setting. Changing what is public (the flag, the image a public tag points at, or a tag of a public repository) needs `images:write` as well.",
+      "Creates or moves the tag. `imageId` names an image (`im-...`) or a multi-platform image (an image index, `ix-...`), whose OCI tag then resolves to the OCI image index. A `NAME:TAG` tag is also the OCI tag `<registry>/<workspace>/NAME:TAG` of the built-in registry once the image has succeeded (docs/registry.md). `public` makes its badge visible without a token, and its registry repository pullable without one; omitted, a new tag takes its repository's visibility (private for a new one) and an existing one keeps its setting. Changing what is public (the flag, the image a public tag points at, or a tag of a public repository) needs `images:write` as well.",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("tags:write"), jsonBodyLimit(4 * 1024)],
     request: {
@@ -63,13 +63,8 @@ tagsApp.openapi(
     const body = c.req.valid("json");
     const workspaceId = await workspaceOf(c);
     const db = drizzle(c.env.DB);
-    // The image must be this workspace's: a tag must never expose another workspace's status.
-    const image = await db
-      .select({ id: images.id })
-      .from(images)
-      .where(and(eq(images.id, body.imageId), eq(images.workspaceId, workspaceId)))
-      .get();
-    if (!image) throw notFound(`Image '${body.imageId}'`);
+    // The image (or index) must be this workspace's: a tag must never expose another workspace's status.
+    if (!(await tagTargetExists(c.env, workspaceId, body.imageId))) throw notFound(`Image '${body.imageId}'`);
     const workspaceName = await workspaceNameById(c.env, workspaceId);
     const repositoryPublic = await ociRepositoryPublic(c.env, workspaceName, name);
     // What is public is `images:write`'s to decide; `tags:write` alone only moves private tags.

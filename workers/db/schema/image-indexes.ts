@@ -7,6 +7,18 @@ import { workspaces } from "./workspaces.ts";
 export type StoredIndexEntry = { platform: string; imageId: string };
 
 /**
+ * What an index submitted with `push` copies to external registries once it is assembled: the
+ * id of the build that will push it (chosen at submission, created after assembly) and the
+ * targets, labels and annotations (Kiln's `org.opencontainers.image.*` included).
+ */
+export type StoredIndexPush = {
+  buildId: string;
+  targets: { reference: string; secret: string | null }[];
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+};
+
+/**
  * An image index: its per-platform images, and once all of them succeeded the digest of the
  * OCI image index written to `<ws>/layers` (a manifest the registry GC keeps while this row
  * names it). Status is derived from the images, never stored.
@@ -23,6 +35,8 @@ export const imageIndexes = sqliteTable(
     entries: text("entries", { mode: "json" }).$type<StoredIndexEntry[]>().notNull(),
     /** The assembled index's manifest digest; null until every platform succeeded and it was written. */
     digest: text("digest"),
+    /** The external push to start once assembled (decision 0023, "Tags and pushes"); null without push. */
+    push: text("push", { mode: "json" }).$type<StoredIndexPush>(),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`),
   },
   (t) => [index("image_indexes_workspace").on(t.workspaceId), index("image_indexes_digest").on(t.digest)],

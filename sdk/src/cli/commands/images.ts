@@ -90,8 +90,8 @@ async function removeImages(ctx: CliContext, targets: string[]): Promise<void> {
   const failed: string[] = [];
   for (const target of targets) {
     try {
-      // An image id, else a tag naming one (`app:v1`).
-      const imageId = target.startsWith("im-") ? target : await resolveTag(target, client);
+      // An image (or multi-platform image) id, else a tag naming one (`app:v1`).
+      const imageId = target.startsWith("im-") || target.startsWith("ix-") ? target : await resolveTag(target, client);
       deleted.push(await client.deleteImage(imageId));
     } catch (error) {
       failed.push(`${target}: ${(error as Error).message}`);

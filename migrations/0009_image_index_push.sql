@@ -1,0 +1,1 @@
+ALTER TABLE `image_indexes` ADD `push` text;

@@ -1,0 +1,80 @@
+/**
+ * Deleting a multi-platform image (`DELETE /v1/image-indexes/{id}`, `kiln images rm ix-...`,
+ * decision 0023): the index record, its push rows and the Kiln tags pointing at it, with the OCI
+ * tags they published (and, in each tag's repository, the index and its platforms' manifests
+ * when no other tag or index there still needs them), then each platform's image that no other
+ * index names, as `DELETE /v1/images/{id}` deletes it. Refused while a platform builds or the
+ * index's push runs. The index manifest in `<ws>/layers` goes with the registry GC once no
+ * `image_indexes` row names it (workers/registry/gc-layers.ts).
+ */
+import { and, eq, ne, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { imageIndexes } from "../db/schema/image-indexes.ts";
+import { imagePushes } from "../db/schema/pushes.ts";
+import { tags } from "../db/schema/tags.ts";
+import { deleteUntaggedManifest } from "../registry/link.ts";
+import { db as registryDb } from "../registry/store.ts";
+import { deleteImage, type ImageDeleteResult } from "./delete.ts";
+import { loadImageIndexView } from "./image-index.ts";
+import { ociTarget, unpublishTag, workspaceNameById } from "./oci-tags.ts";
+
+/** What an index delete did (its deleted platform images in `images`), or why it did not. */
+export type IndexDeleteResult =
+  | { ok: true; tags: string[]; images: string[] }
+  | { ok: false; error: Extract<ImageDeleteResult, { ok: false }>["error"] };
+
+/** Deletes index `indexId` of `workspaceId` and what only it uses (see the module comment). */
+export async function deleteImageIndex(env: Env, workspaceId: string, indexId: string): Promise<IndexDeleteResult> {
+  const view = await loadImageIndexView(env, workspaceId, indexId);
+  if (!view) return { ok: false, error: { code: "not_found" } };
+  const running = view.platforms.find((p) => p.status === "queued" || p.status === "building");
+  if (running) return { ok: false, error: { code: "image_building", buildId: running.buildId } };
+  if (view.pushes?.some((p) => p.status === "pending") && view.status === "succeeded")
+    return { ok: false, error: { code: "image_building", buildId: view.pushBuildId ?? null } };
+  const d = drizzle(env.DB);
+  const [named, , gone] = await d.batch([
+    d
+      .delete(tags)
+      .where(and(eq(tags.workspaceId, workspaceId), eq(tags.imageId, indexId)))
+      .returning({ name: tags.name }),
+    d.delete(imagePushes).where(and(eq(imagePushes.workspaceId, workspaceId), eq(imagePushes.imageId, indexId))),
+    d
+      .delete(imageIndexes)
+      .where(and(eq(imageIndexes.id, indexId), eq(imageIndexes.workspaceId, workspaceId)))
+      .returning({ id: imageIndexes.id }),
+  ]);
+  if (gone.length === 0) return { ok: false, error: { code: "not_found" } };
+  const names = named.map((t) => t.name);
+  const workspaceName = await workspaceNameById(env, workspaceId);
+  const children = view.platforms.flatMap((p) => (p.digest ? [p.digest] : []));
+  for (const name of names) {
+    await unpublishTag(env, workspaceName, name);
+    const target = ociTarget(workspaceName, name);
+    if (!target || !view.digest) continue;
+    // The index first: its children are kept while an index of the repository names them.
+    await deleteUntaggedManifest(registryDb(env), target.repository, view.digest);
+    for (const child of children) await deleteUntaggedManifest(registryDb(env), target.repository, child);
+  }
+  const images: string[] = [];
+  for (const { imageId } of view.platforms) {
+    if (await namedByAnotherIndex(env, workspaceId, indexId, imageId)) continue;
+    const result = await deleteImage(env, workspaceId, imageId);
+    if (result.ok) images.push(imageId);
+  }
+  return { ok: true, tags: names, images };
+}
+
+async function namedByAnotherIndex(env: Env, workspaceId: string, indexId: string, imageId: string): Promise<boolean> {
+  const row = await drizzle(env.DB)
+    .select({ id: imageIndexes.id })
+    .from(imageIndexes)
+    .where(
+      and(
+        eq(imageIndexes.workspaceId, workspaceId),
+        ne(imageIndexes.id, indexId),
+        sql`EXISTS (SELECT 1 FROM json_each(${imageIndexes.entries}) WHERE json_extract(value, '$.imageId') = ${imageId})`,
+      ),
+    )
+    .get();
+  return row !== undefined;
+}
