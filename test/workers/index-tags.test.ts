@@ -4,14 +4,35 @@
 // cannot be tagged, deleting an index takes its tags, OCI tags and only-its platform images, and
 // the registry GC keeps what an index tag references.
 import { env } from "cloudflare:test";
+import { and, eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { runGc } from "../../durable-objects/layer-cache-gc.ts";
+import { registryBlobs, registryManifestRefs, registryRepositoryBlobs } from "../../workers/db/schema/registry.ts";
 import { collectLayerManifests } from "../../workers/registry/gc-layers.ts";
 import { db, findManifest } from "../../workers/registry/store.ts";
 import { apiJson, newTenant } from "./helpers.ts";
 import { completeIndex, platformTenant, registry, submitIndex } from "./index-support.ts";
 
 const DAY_MS = 86_400_000;
+
+/** Gives every blob the manifests of `repository` name a D1 row and R2 bytes (the fake layer images have none); returns their digests. */
+async function materializeBlobs(repository: string): Promise<string[]> {
+  const d = drizzle(env.DB);
+  const refs = await d
+    .select({ digest: registryManifestRefs.child })
+    .from(registryManifestRefs)
+    .where(and(eq(registryManifestRefs.repository, repository), eq(registryManifestRefs.kind, "blob")))
+    .all();
+  const digests = [...new Set(refs.map((r) => r.digest))];
+  for (const digest of digests) {
+    const r2Key = `blobs/sha256/${digest.slice(7)}`;
+    await env.REGISTRY.put(r2Key, `bytes of ${digest}`);
+    await d.insert(registryBlobs).values({ digest, sizeBytes: 10, r2Key }).onConflictDoNothing();
+    await d.insert(registryRepositoryBlobs).values({ repository, digest }).onConflictDoNothing();
+  }
+  return digests;
+}
 const INDEX_TYPE = "application/vnd.oci.image.index.v1+json";
 
 describe("tags of multi-platform images", () => {
@@ -104,10 +125,19 @@ describe("GC and index tags", () => {
     const t = await platformTenant();
     const index = await submitIndex(t, { tag: "kept:v1" });
     const view = await completeIndex(t, index);
+    const repo = `${t.workspaceName}/kept`;
+    const blobs = await materializeBlobs(repo);
+    expect(blobs.length).toBeGreaterThan(4);
     // Deleting each platform image alone is allowed (the index then reads as failed), and the tag stays.
     for (const { imageId } of index.images) expect((await apiJson("DELETE", `/v1/images/${imageId}`, { token: t.token })).status).toBe(200);
-    await runGc(env, { dryRun: false, now: Date.now() + 2 * DAY_MS });
-    const repo = `${t.workspaceName}/kept`;
+    const swept = await runGc(env, { dryRun: false, now: Date.now() + 2 * DAY_MS });
+    // The platform images' own `<ws>/layers` manifests went; every blob the tag's manifests name stays.
+    expect(swept.layerManifests.filter((m) => m.repository === `${t.workspaceName}/layers`).length).toBeGreaterThan(0);
+    for (const digest of blobs) {
+      expect(swept.blobs.map((b) => b.digest)).not.toContain(digest);
+      const row = await drizzle(env.DB).select().from(registryBlobs).where(eq(registryBlobs.digest, digest)).get();
+      expect(row && (await env.REGISTRY.head(row.r2Key))).toBeTruthy();
+    }
     const pulled = await registry(`${repo}/manifests/v1`, t.token);
     expect(pulled.status).toBe(200);
     expect(pulled.headers.get("docker-content-digest")).toBe(view.body.digest);
