@@ -8,6 +8,10 @@
  *
  * The same page of any image of a workspace, public or not, is served to that workspace's
  * browser session at `GET /w/:workspace/images/:id` (and `.../logs`), never cached (decision 0021).
+ *
+ * A multi-platform image's id (`ix-...`), or a tag pointing at one, gets the index's own page
+ * (workers/status-page/index-page.ts): each platform's status and digest with a link to its
+ * image page, which is public while a public tag points at the index.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { TagName, WorkspaceName } from "@kiln-build/protocol";
@@ -27,11 +31,13 @@ import { workspaces } from "../db/schema/workspaces.ts";
 import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
 import { notFound } from "../errors.ts";
 import { indexOfImage } from "../images/image-index.ts";
-import { ociReference } from "../images/oci-tags.ts";
+import { isIndexId, ociReference } from "../images/oci-tags.ts";
 import { loadPushViews } from "../images/pushes.ts";
 import { loadImageView } from "../images/store.ts";
 import type { ImageView } from "../images/view.ts";
 import { type ChunkLike, chunksToLines } from "../status-page/log-lines.ts";
+import { indexPageRunning } from "../status-page/index-page.ts";
+import { type IndexPageTarget, indexPage, publicIndexById, publicIndexByTag, publicIndexOfImage } from "../status-page/index-page-data.ts";
 import { htmlPageHeaders } from "../status-page/page-style.ts";
 import { renderStatusPage } from "../status-page/render.ts";
 import { errorResponses } from "./common.ts";
@@ -93,6 +99,7 @@ statusPageApp.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
+    if (isIndexId(id)) return indexResponse(c, await publicIndexById(c.env, id), false);
     const found = await publicImageById(c.env, id);
     const origin = new URL(c.req.url).origin;
     return page(c, found, { reachedByTag: false, pageUrl: `${origin}/images/${encodeURIComponent(id)}` });
@@ -114,6 +121,7 @@ statusPageApp.openapi(
   async (c) => {
     const { workspace, tag } = c.req.valid("param");
     const found = await publicImageByTag(c.env, workspace, tag);
+    if (!found) return indexResponse(c, await publicIndexByTag(c.env, workspace, tag), false);
     const origin = new URL(c.req.url).origin;
     return page(c, found, {
       reachedByTag: true,
@@ -177,6 +185,10 @@ statusPageApp.openapi(
   }),
   async (c) => {
     const { workspace, id } = c.req.valid("param");
+    if (isIndexId(id)) {
+      const session = await sessionImage(c, workspace, id);
+      return indexResponse(c, { indexId: id, workspaceId: session.workspaceId, workspace, tag: null }, true);
+    }
     const pageUrl = `${new URL(c.req.url).origin}${sessionPath(workspace)}/images/${encodeURIComponent(id)}`;
     return page(c, await sessionImage(c, workspace, id), { reachedByTag: false, pageUrl, private: true });
   },
@@ -222,7 +234,24 @@ async function publicImageById(env: Env, imageId: string): Promise<PublicImage |
     .where(eq(images.id, imageId))
     .orderBy(asc(tags.name))
     .get();
-  return row ? { imageId, ...row } : null;
+  if (row) return { imageId, ...row };
+  // A platform of a multi-platform image a public tag points at (linked from that index's page).
+  const viaIndex = await publicIndexOfImage(env, imageId);
+  return viaIndex ? { imageId, ...viaIndex, tag: null } : null;
+}
+
+/** The page of a multi-platform image (workers/status-page/index-page.ts), or the one 404. */
+async function indexResponse(c: Context<AppEnv>, target: IndexPageTarget | null, isPrivate: boolean): Promise<Response> {
+  const shown = target && (await indexPage(c.env, target, { origin: new URL(c.req.url).origin, private: isPrivate }));
+  if (!shown) throw unknownImage();
+  const headers = await htmlPageHeaders(shown.html);
+  if (isPrivate) return c.body(shown.html, 200, { ...headers, "cache-control": "private, no-store" });
+  const running = indexPageRunning(shown.index);
+  return c.body(shown.html, 200, {
+    ...headers,
+    "cache-control": running ? "no-store" : "no-cache",
+    [EDGE_TTL_HEADER]: String(edgeTtlFor(running ? "building" : shown.index.status)),
+  });
 }
 
 async function publicImageByTag(env: Env, workspace: string, tag: string): Promise<PublicImage | null> {
