@@ -4,12 +4,21 @@
 // /v1/capabilities reports). The result is an OCI index with both platforms; each platform's
 // image says x86_64 and aarch64 to `uname -m`; a resubmission is a cache hit for both; the
 // amd64-only fleet gets no arm64 job; a platform no fleet offers is refused before any upload.
+// With `tag` and `push`: the Kiln tag resolves to the OCI index in the built-in registry (and
+// `--override-arch arm64` to the arm64 image), the whole index is copied to an external TLS
+// registry with htpasswd auth (Debian's `docker-registry`), labelled and annotated, and the
+// index's status page fits a phone and passes axe in real Chromium.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import bcrypt from "bcryptjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRegistry, type TestRegistry } from "../../runner/test/helpers/registry.ts";
+import { makeTestCa, type TestCa } from "../../runner/test/helpers/tls-ca.ts";
 import { Image, InvalidError } from "../../sdk/src/index.ts";
+import { checkPageInBrowser } from "./browser-checks.ts";
 import {
   type Buildah,
   type LocalRunner,
@@ -30,40 +39,72 @@ let emulating: LocalRunner;
 let base: string;
 let buildah: Buildah;
 let work: string;
+let ca: TestCa;
+let certDir: string;
+let external: TestRegistry;
+const USER = "pusher";
+const PASSWORD = `pw-${Date.now()}`;
 
 beforeAll(async () => {
-  requireE2eTools("buildah", "busybox", "skopeo", "qemu-aarch64-static");
+  requireE2eTools("buildah", "busybox", "skopeo", "qemu-aarch64-static", "docker-registry", "openssl", "chromium");
+  ca = makeTestCa();
+  // skopeo takes a directory whose `ca.crt` it trusts (containers-certs.d layout).
+  certDir = path.join(ca.dir, "certs");
+  mkdirSync(certDir);
+  copyFileSync(ca.caFile, path.join(certDir, "ca.crt"));
+  external = await startRegistry({ htpasswd: `${USER}:${bcrypt.hashSync(PASSWORD, 4)}\n`, tls: ca });
   stack = await sharedStack();
   tenant = await newWorkspace(stack, "e2e-platforms");
   work = mkdtempSync(path.join(os.tmpdir(), "kiln-e2e-platforms-"));
+  const trustCa = { KILN_RUNNER_CA_FILE: ca.caFile };
   [amdOnly, emulating, base, buildah] = await Promise.all([
-    startLocalRunner(stack, tenant, { name: "amd64-only" }),
-    startLocalRunner(stack, tenant, { name: "emulating", platforms: { native: ["linux/amd64"], emulated: ["linux/arm64"] } }),
+    startLocalRunner(stack, tenant, { name: "amd64-only", env: trustCa }),
+    startLocalRunner(stack, tenant, {
+      name: "emulating",
+      platforms: { native: ["linux/amd64"], emulated: ["linux/arm64"] },
+      env: trustCa,
+    }),
     pushMultiArchBusybox(stack, tenant, "busybox-multi:1"),
     privateBuildah(),
   ]);
+  await tenant.client.json("PUT", ["v1", "secrets", "external-login"], {
+    json: { values: { REGISTRY_USERNAME: USER, REGISTRY_PASSWORD: PASSWORD } },
+  });
 }, 600_000);
 
 afterAll(async () => {
-  await Promise.all([amdOnly?.stop(), emulating?.stop()]);
+  await Promise.all([amdOnly?.stop(), emulating?.stop(), external?.stop()]);
   buildah?.dispose();
   if (work) rmSync(work, { recursive: true, force: true });
+  if (ca) rmSync(ca.dir, { recursive: true, force: true });
 }, 120_000);
 
 const creds = () => `e2e:${tenant.token}`;
 type BuildView = { fleetId: string | null };
 type IndexView = { status: string; digest: string; platforms: { platform: string; imageId: string; buildId: string | null }[] };
 
-function skopeoRaw(reference: string): {
+type RawIndex = {
   mediaType: string;
   manifests: { digest: string; platform: { os: string; architecture: string } }[];
-} {
-  const r = spawnSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", creds(), `docker://${reference}`], {
-    encoding: "utf8",
-  });
-  if (r.status !== 0) throw new Error(`skopeo inspect failed: ${r.stderr}`);
-  return JSON.parse(r.stdout);
+  annotations?: Record<string, string>;
+};
+
+function skopeoRaw(reference: string): RawIndex {
+  return JSON.parse(skopeo("inspect", "--raw", `docker://${reference}`));
 }
+
+/** skopeo against the built-in registry (plain http, the tenant's token), or the external one (`external`: its CA and login). */
+function skopeo(...args: string[]): string {
+  const reference = args.at(-1)!;
+  const auth = reference.includes(external.host)
+    ? ["--cert-dir", certDir, "--creds", `${USER}:${PASSWORD}`]
+    : ["--tls-verify=false", "--creds", creds()];
+  const r = spawnSync("skopeo", [...args.slice(0, -1), ...auth, reference], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`skopeo ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+const sha256 = (text: string) => `sha256:${createHash("sha256").update(text).digest("hex")}`;
 
 async function unameIn(reference: string, platform: string): Promise<string> {
   const container = (
@@ -108,6 +149,68 @@ describe("multi-platform images", { timeout: 900_000 }, () => {
     const cachedIndex = await tenant.client.json<IndexView>("GET", ["v1", "image-indexes", again.imageId!]);
     // Cache hits for both: each platform's image resolved without a build.
     expect(cachedIndex.platforms.map((p) => p.buildId)).toEqual([null, null]);
+  });
+
+  it("tags the index and pushes it whole to an external registry; its status page fits and passes axe", async () => {
+    const marker = `tagged-${Date.now()}`;
+    const target = `${external.host}/e2e/multi:v1`;
+    const built = await Image.fromRegistry(base)
+      .runCommands(`echo ${marker} > /marker; uname -m >> /marker`)
+      .build({
+        client: tenant.client,
+        platforms: ["linux/amd64", "linux/arm64"],
+        tag: "multi-app:v1",
+        push: [target],
+        pushSecret: "external-login",
+        labels: { "org.example.team": "e2e-platforms" },
+        logs: false,
+      });
+    const [amd, arm] = built.platforms!;
+    // The Kiln tag is the OCI index in the built-in registry; arm64 clients get the arm64 image.
+    const kilnTag = `${new URL(stack.url).host}/${tenant.workspace}/multi-app:v1`;
+    const tagged = skopeo("inspect", "--raw", `docker://${kilnTag}`);
+    expect(sha256(tagged)).toBe(built.digest);
+    expect((JSON.parse(tagged) as RawIndex).manifests.map((m) => `${m.platform.os}/${m.platform.architecture}`)).toEqual([
+      "linux/amd64",
+      "linux/arm64",
+    ]);
+    const armInspect = JSON.parse(skopeo("inspect", "--override-arch", "arm64", `docker://${kilnTag}`)) as {
+      Digest: string;
+      Architecture: string;
+    };
+    expect(armInspect).toMatchObject({ Digest: arm!.digest, Architecture: "arm64" });
+    expect(await unameIn(kilnTag, "linux/arm64")).toBe(`aarch64\n${marker}\naarch64`);
+
+    // The external registry got the whole index: both platforms, annotated, each config labelled.
+    expect(built.pushes).toEqual([{ reference: target, status: "succeeded", digest: expect.stringMatching(/^sha256:/), message: null }]);
+    const pushedRaw = skopeo("inspect", "--raw", `docker://${target}`);
+    expect(sha256(pushedRaw)).toBe(built.pushes![0]!.digest);
+    const pushed = JSON.parse(pushedRaw) as RawIndex;
+    expect(pushed.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(pushed.manifests.map((m) => `${m.platform.os}/${m.platform.architecture}`)).toEqual(["linux/amd64", "linux/arm64"]);
+    expect(pushed.annotations?.["org.opencontainers.image.created"]).toBeDefined();
+    for (const arch of ["amd64", "arm64"]) {
+      const config = JSON.parse(skopeo("inspect", "--config", "--override-arch", arch, `docker://${target}`)) as {
+        architecture: string;
+        config?: { Labels?: Record<string, string> };
+      };
+      expect(config.architecture).toBe(arch);
+      expect(config.config?.Labels).toMatchObject({ "org.example.team": "e2e-platforms" });
+    }
+    // Relabelled copies have their own digests; the built-in registry's stay as built.
+    expect(pushed.manifests.map((m) => m.digest)).not.toContain(amd!.digest);
+
+    // The index's page: every platform with its digest and a link to its image page.
+    await tenant.client.json("PUT", ["v1", "tags", "multi-app:v1"], { json: { imageId: built.imageId, public: true } });
+    const pageUrl = `${stack.url}/images/by-tag/${tenant.workspace}/multi-app:v1`;
+    const html = await (await fetch(pageUrl)).text();
+    for (const p of built.platforms!) {
+      expect(html).toContain(p.digest);
+      expect(html).toContain(`/images/${p.imageId}"`);
+      expect((await fetch(`${stack.url}/images/${p.imageId}`)).status).toBe(200);
+    }
+    expect(html).toContain(target);
+    await checkPageInBrowser(pageUrl, "index-page");
   });
 
   it("refuses a platform no fleet offers before uploading anything", async () => {

@@ -101,7 +101,14 @@ describe("POST /v1/image-indexes with push", () => {
     await settle(amd!.body.buildId);
     const job = await nextJob(t);
     for (const e of [{ type: "accepted" }, { type: "started" }] as const) await sendEvent(t.fleet, job, e);
-    const failed = { type: "failed" as const, reason: "build", message: "RUN exited 1", layerKey: job.layers[0]!.key, exitCode: 1, logTail: [] };
+    const failed = {
+      type: "failed" as const,
+      reason: "build",
+      message: "RUN exited 1",
+      layerKey: job.layers[0]!.key,
+      exitCode: 1,
+      logTail: [],
+    };
     expect((await sendEvent(t.fleet, job, failed)).status).toBe(200);
     await settle(amd!.body.buildId);
     const view = await apiJson("GET", `/v1/image-indexes/${index.created.body.id}`, { token: t.token });

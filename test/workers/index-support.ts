@@ -34,7 +34,13 @@ export type PlatformTenant = Awaited<ReturnType<typeof platformTenant>>;
 export async function submitIndex(t: PlatformTenant, extra: Record<string, unknown> = {}) {
   const seed = chain(2);
   const submitted = [];
-  for (const platform of PLATFORMS) submitted.push(await submitImage(t.token, seed.map((l: LayerSpec) => ({ ...l, platform }))));
+  for (const platform of PLATFORMS)
+    submitted.push(
+      await submitImage(
+        t.token,
+        seed.map((l: LayerSpec) => ({ ...l, platform })),
+      ),
+    );
   const images = submitted.map((s, i) => ({ platform: PLATFORMS[i]!, imageId: s.body.id as string }));
   const created = await apiJson("POST", "/v1/image-indexes", { token: t.token, json: { images, ...extra } });
   return { created, submitted, images };

@@ -54,7 +54,8 @@ describe("tags of multi-platform images", () => {
     const body = (await pulled.json()) as { manifests: { digest: string; platform: { architecture: string } }[] };
     expect(body.manifests.map((m) => m.platform.architecture)).toEqual(["amd64", "arm64"]);
     // Each platform's manifest is pullable from the tag's repository (what `--override-arch` resolves to).
-    for (const p of view.body.platforms) expect((await registry(`${t.workspaceName}/multi/manifests/${p.digest}`, t.token)).status).toBe(200);
+    for (const p of view.body.platforms)
+      expect((await registry(`${t.workspaceName}/multi/manifests/${p.digest}`, t.token)).status).toBe(200);
     // Another workspace sees neither the tag nor the index.
     const other = await newTenant();
     expect((await apiJson("GET", `/v1/image-indexes/${id}`, { token: other.token })).status).toBe(404);

@@ -24,8 +24,8 @@ import { executionContextOf, invalidateTagCaches } from "../edge-cache.ts";
 import { forbidden, notFound } from "../errors.ts";
 import { createImageIndex, loadImageIndex } from "../images/image-index.ts";
 import { ociRepositoryPublic, publishTag, workspaceNameById } from "../images/oci-tags.ts";
-import { currentRequestId } from "../log.ts";
 import { workspacePlatforms } from "../images/platforms.ts";
+import { currentRequestId } from "../log.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, registerBearerScheme } from "./common.ts";
 
 /** The multi-platform sub-app, mounted at the root. */

@@ -36,7 +36,11 @@ imagesDeleteApp.openapi(
         id: z
           .string()
           .max(64)
-          .openapi({ param: { name: "id", in: "path" }, example: "im-abc", description: "An image id (`im-...`) or a multi-platform image's (`ix-...`)." }),
+          .openapi({
+            param: { name: "id", in: "path" },
+            example: "im-abc",
+            description: "An image id (`im-...`) or a multi-platform image's (`ix-...`).",
+          }),
       }),
     },
     responses: {

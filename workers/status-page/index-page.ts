@@ -92,7 +92,8 @@ function platformRow(p: ImageIndexView["platforms"][number], pageUrl: string | n
 function tagsSection(index: ImageIndexView): string {
   if (!index.tags || index.tags.length === 0) return "";
   const items = index.tags.map(
-    (t) => `<li><code>${escapeHtml(t.name)}</code>${t.reference ? ` · <code style="overflow-wrap:anywhere">${escapeHtml(t.reference)}</code>` : ""}</li>`,
+    (t) =>
+      `<li><code>${escapeHtml(t.name)}</code>${t.reference ? ` · <code style="overflow-wrap:anywhere">${escapeHtml(t.reference)}</code>` : ""}</li>`,
   );
   return `<section id="tags">
 <h2>Tags</h2>
