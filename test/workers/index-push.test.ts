@@ -64,8 +64,11 @@ describe("POST /v1/image-indexes with push", () => {
     expect(job.push).toMatchObject({ source: view.body.reference, targets: push, labels: { team: "builds" } });
     expect(job.push!.annotations).toMatchObject({ "org.opencontainers.image.revision": "abc123", "build.kiln.id": pushBuildId });
     expect(job.secrets).toEqual({ reg: { REGISTRY_USERNAME: "u", REGISTRY_PASSWORD: "p4ss" } });
-    // Reading again does not start a second push.
+    // Reading again does not start a second push; deleting waits for the push to end.
     await apiJson("GET", `/v1/image-indexes/${view.body.id}`, { token: t.token });
+    const refused = await apiJson("DELETE", `/v1/images/${view.body.id}`, { token: t.token });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.details).toEqual({ buildId: pushBuildId });
     await completePushJob(t, job, [
       { reference: GOOD, status: "succeeded", digest: DIGEST, message: null },
       { reference: BAD, status: "failed", digest: null, message: "UNAUTHORIZED: authentication required (HTTP 401)" },
@@ -76,6 +79,7 @@ describe("POST /v1/image-indexes with push", () => {
       { reference: BAD, status: "failed", digest: null, message: "UNAUTHORIZED: authentication required (HTTP 401)" },
     ]);
     expect(await nthJob(t.fleet, t.jobs).then((j) => j.jobId)).toBe(pushBuildId);
+    expect((await apiJson("DELETE", `/v1/images/${view.body.id}`, { token: t.token })).status).toBe(200);
     // Another workspace sees nothing of it.
     expect((await apiJson("GET", `/v1/image-indexes/${view.body.id}`, { token: (await newTenant()).token })).status).toBe(404);
   });

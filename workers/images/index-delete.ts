@@ -9,6 +9,7 @@
  */
 import { and, eq, ne, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { builds } from "../db/schema/builds.ts";
 import { imageIndexes } from "../db/schema/image-indexes.ts";
 import { imagePushes } from "../db/schema/pushes.ts";
 import { tags } from "../db/schema/tags.ts";
@@ -29,8 +30,8 @@ export async function deleteImageIndex(env: Env, workspaceId: string, indexId: s
   if (!view) return { ok: false, error: { code: "not_found" } };
   const running = view.platforms.find((p) => p.status === "queued" || p.status === "building");
   if (running) return { ok: false, error: { code: "image_building", buildId: running.buildId } };
-  if (view.pushes?.some((p) => p.status === "pending") && view.status === "succeeded")
-    return { ok: false, error: { code: "image_building", buildId: view.pushBuildId ?? null } };
+  if (view.pushBuildId && view.pushes?.some((p) => p.status === "pending") && (await pushRunning(env, view.pushBuildId)))
+    return { ok: false, error: { code: "image_building", buildId: view.pushBuildId } };
   const d = drizzle(env.DB);
   const [named, , gone] = await d.batch([
     d
@@ -62,6 +63,12 @@ export async function deleteImageIndex(env: Env, workspaceId: string, indexId: s
     if (result.ok) images.push(imageId);
   }
   return { ok: true, tags: names, images };
+}
+
+// The index's push build exists and has not ended (one never started has nothing to cancel).
+async function pushRunning(env: Env, buildId: string): Promise<boolean> {
+  const row = await drizzle(env.DB).select({ status: builds.status }).from(builds).where(eq(builds.id, buildId)).get();
+  return row !== undefined && !["succeeded", "failed", "cancelled", "timeout"].includes(row.status);
 }
 
 async function namedByAnotherIndex(env: Env, workspaceId: string, indexId: string, imageId: string): Promise<boolean> {
