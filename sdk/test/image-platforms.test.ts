@@ -80,11 +80,15 @@ describe("build({ platforms })", () => {
     expect(calls).toEqual(["GET /v1/platforms", "GET /v1/platforms"]);
   });
 
-  it("refuses tag and push with several platforms before any request", async () => {
+  it("checks the push options of a multi-platform build before any request", async () => {
     const { client, calls } = scripted(["linux/amd64", "linux/arm64"]);
     const image = Image.fromRegistry("busybox:1").runCommands("true");
-    await expect(image.build({ client, logs: false, platforms: ["linux/amd64", "linux/arm64"], tag: "app:v1" })).rejects.toThrow(
-      /not supported with several platforms/,
+    const platforms = ["linux/amd64", "linux/arm64"];
+    await expect(image.build({ client, logs: false, platforms, tag: "app:v1", labels: { a: "b" } })).rejects.toThrow(
+      /`labels` applies to pushed images only/,
+    );
+    await expect(image.build({ client, logs: false, platforms, push: ["registry.example.com/App:v1"] })).rejects.toThrow(
+      /push target "registry.example.com\/App:v1"/,
     );
     expect(calls).toEqual([]);
   });

@@ -199,6 +199,12 @@ describe("multi-platform images", { timeout: 900_000 }, () => {
       expect(config.architecture).toBe(arch);
       expect(config.config?.Labels).toMatchObject({ "org.example.team": "e2e-platforms" });
     }
+    // Only the index was tagged and pushed: each platform's own submission carries neither.
+    for (const p of built.platforms!) {
+      const view = await tenant.client.json<{ tags?: unknown[]; pushes?: unknown[] }>("GET", ["v1", "images", p.imageId]);
+      expect(view.pushes).toBeUndefined();
+      expect(view.tags ?? []).toEqual([]);
+    }
     // Relabelled copies have their own digests; the built-in registry's stay as built.
     expect(pushed.manifests.map((m) => m.digest)).not.toContain(amd!.digest);
 
