@@ -1,6 +1,6 @@
 // The status page of a multi-platform image: reached by its public tag or its id, it lists each
 // platform's status and digest with a link to that platform's image page (public with the
-// index), the tags and the push targets; a private index, its platforms and another
+// index), the tags and the push targets; its badge shows the index's status; a private index, its platforms and another
 // workspace's name all answer the same 404.
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -41,6 +41,10 @@ describe("multi-platform image page", () => {
         expect(await platformPage.text()).toContain('<section id="platforms">');
       }
     }
+    // Its badge shows the index's one status.
+    const badge = await page(`/badges/${t.workspaceName}/multi:v1.json`);
+    expect(badge.status).toBe(200);
+    expect(JSON.stringify(await badge.json())).toContain("passing");
     // Another workspace's name with the same tag is the same 404.
     expect((await page(`/images/by-tag/other-${t.workspaceName}/multi:v1`)).status).toBe(404);
     // Made private again, the index and its platforms' pages are gone from the public.

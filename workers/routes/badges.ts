@@ -18,7 +18,15 @@ import { tags } from "../db/schema/tags.ts";
 import { workspaces } from "../db/schema/workspaces.ts";
 import { EDGE_TTL_HEADER, edgeCache, edgeTtlFor } from "../edge-cache.ts";
 import { notFound } from "../errors.ts";
+import { loadImageIndexView } from "../images/image-index.ts";
+import { publicIndexByTag } from "../status-page/index-page-data.ts";
 import { errorResponses } from "./common.ts";
+
+// The view of the multi-platform image public tag `tag` names, or null.
+async function publicIndexStatus(env: Env, workspace: string, tag: string) {
+  const target = await publicIndexByTag(env, workspace, tag);
+  return target && (await loadImageIndexView(env, target.workspaceId, target.indexId));
+}
 
 /** The badge sub-app, mounted at the root. */
 export const badgesApp = new OpenAPIHono<AppEnv>();
@@ -105,9 +113,13 @@ badgesApp.openapi(
       .leftJoin(builds, eq(builds.id, images.buildId))
       .where(and(eq(workspaces.name, workspace), eq(tags.name, parsed.tag), eq(tags.public, true)))
       .get();
+    // A public tag of a multi-platform image: the index's one status (queued, building, then its outcome).
+    const index = row ? null : await publicIndexStatus(c.env, workspace, parsed.tag);
     // Unknown workspace, unknown tag, private tag, dangling image: one answer for all.
-    if (!row) throw notFound("Badge");
-    const status = badgeStatus(row.buildId, row.buildStatus);
+    if (!row && !index) throw notFound("Badge");
+    const status = row
+      ? badgeStatus(row.buildId, row.buildStatus)
+      : badgeStatus(index!.id, index!.status === "building" ? "running" : index!.status);
     const etag = badgeEtag(parsed.format, status);
     const cacheHeaders = { etag, "cache-control": CACHE_CONTROL, [EDGE_TTL_HEADER]: String(edgeTtlFor(status)) };
     if (ifNoneMatchHits(c.req.header("if-none-match"), etag)) return c.body(null, 304, cacheHeaders);
