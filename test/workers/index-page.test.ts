@@ -52,4 +52,30 @@ describe("multi-platform image page", () => {
     expect((await page(`/images/${id}`)).status).toBe(404);
     expect((await page(`/images/${view.body.platforms[1].imageId}`)).status).toBe(404);
   });
+
+  it("is served to the workspace's browser session while private, linking the session's platform pages", async () => {
+    const t = await platformTenant();
+    const index = await submitIndex(t);
+    const view = await completeIndex(t, index);
+    const minted = await apiJson("POST", "/v1/workspaces/current/page-links", { token: t.token, json: {} });
+    expect(minted.status).toBe(201);
+    const opened = await SELF.fetch(minted.body.url, { headers: { accept: "text/html" }, redirect: "manual" });
+    await opened.text();
+    const cookie = (opened.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const browse = (path: string, withCookie = true) =>
+      SELF.fetch(`${ORIGIN}${path}`, { headers: { accept: "text/html", ...(withCookie ? { cookie } : {}) }, redirect: "manual" });
+    const own = await browse(`/w/${t.workspaceName}/images/${view.body.id}`);
+    expect(own.status).toBe(200);
+    expect(own.headers.get("cache-control")).toBe("private, no-store");
+    const html = await own.text();
+    for (const p of view.body.platforms) {
+      expect(html).toContain(`href="${ORIGIN}/w/${t.workspaceName}/images/${p.imageId}"`);
+      expect((await browse(`/w/${t.workspaceName}/images/${p.imageId}`)).status).toBe(200);
+    }
+    // Without the cookie, or for another workspace's index, nothing.
+    expect((await browse(`/w/${t.workspaceName}/images/${view.body.id}`, false)).status).not.toBe(200);
+    const other = await platformTenant();
+    const foreign = await completeIndex(other, await submitIndex(other));
+    expect((await browse(`/w/${t.workspaceName}/images/${foreign.body.id}`)).status).toBe(404);
+  });
 });
