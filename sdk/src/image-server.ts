@@ -2,7 +2,7 @@
  * What `Image` asks of a Kiln server: load a built image by id or tag, build a chain, and
  * tell whether this process runs inside a given image. Everything else in `Image` is local.
  */
-import { DEFAULT_PLATFORM, resolveBuilderVersion } from "@kiln-build/protocol";
+import { DEFAULT_PLATFORM, type ImageIndexView, resolveBuilderVersion } from "@kiln-build/protocol";
 import { KilnClient } from "./client.ts";
 import { ExecutionError, InvalidError, NotFoundError } from "./errors.ts";
 import { type ImageBuildParams, type ImageView, runBuild } from "./image-build.ts";
@@ -12,14 +12,42 @@ import { type ImageState, rootState } from "./image-state.ts";
 import { layerCommon } from "./layer-def.ts";
 import { registryLayer } from "./lowering/base-images.ts";
 
-/** The state of an image built earlier; throws `NotFoundError` when this workspace has no such image. */
+/** The state of an image (or multi-platform image, `ix-...`) built earlier; throws `NotFoundError` when this workspace has no such image. */
 export async function loadImageState(imageId: string, client?: KilnClient): Promise<ImageState> {
+  if (typeof imageId === "string" && /^ix-[A-Za-z0-9_-]+$/.test(imageId)) return loadIndexState(imageId, client ?? new KilnClient());
   if (typeof imageId !== "string" || !/^im-[A-Za-z0-9_-]+$/.test(imageId)) {
-    throw new InvalidError(`Invalid image id: ${JSON.stringify(imageId)}. Image ids look like "im-..."; copy one from \`kiln images ls\`.`);
+    throw new InvalidError(
+      `Invalid image id: ${JSON.stringify(imageId)}. Image ids look like "im-..." (or "ix-..." for a multi-platform image); copy one from \`kiln images ls\`.`,
+    );
   }
   const response = await (client ?? new KilnClient()).request("GET", ["v1", "images", imageId], { accept: [404] });
   if (response.status === 404) throw new NotFoundError(`Could not find image with ID ${imageId} in this workspace.`);
   return builtState((await response.json()) as ImageView);
+}
+
+/**
+ * A multi-platform image built earlier: later layers build FROM its OCI index (each platform's
+ * build picks its entry) and, by default, for the same platforms.
+ */
+async function loadIndexState(indexId: string, client: KilnClient): Promise<ImageState> {
+  const response = await client.request("GET", ["v1", "image-indexes", indexId], { accept: [404] });
+  if (response.status === 404) throw new NotFoundError(`Could not find image with ID ${indexId} in this workspace.`);
+  const index = (await response.json()) as ImageIndexView;
+  const reference = index.reference;
+  if (index.status !== "succeeded" || !reference || !index.digest) {
+    throw new ExecutionError(
+      `Multi-platform image ${index.id} is ${index.status}, not built; it has no registry reference yet.${index.message ? ` ${index.message}` : ""}`,
+    );
+  }
+  const root = rootState({ ...layerCommon({}), lower: () => registryLayer(reference, []) });
+  return {
+    ...root,
+    imageId: index.id,
+    reference,
+    digest: index.digest,
+    platforms: index.platforms.map((p) => p.platform),
+    platformImages: index.platforms.map(({ platform, imageId, digest, reference }) => ({ platform, imageId, digest, reference })),
+  };
 }
 
 // Later layers build on the image's registry reference, so an unbuilt image cannot be extended.

@@ -91,8 +91,9 @@ export class Image {
   }
 
   /**
-   * An image built earlier, by id. It can be extended: later layers build on its registry
-   * reference. Throws `NotFoundError` when this workspace has no such image.
+   * An image built earlier, by id (`im-...`, or `ix-...` for a multi-platform image, whose
+   * later layers build on its OCI index for the same platforms). It can be extended: later
+   * layers build on its registry reference. Throws `NotFoundError` when this workspace has no such image.
    */
   static async fromId(imageId: string, params: { client?: KilnClient } = {}): Promise<Image> {
     return new Image(await loadImageState(imageId, params.client));

@@ -93,3 +93,44 @@ describe("build({ platforms })", () => {
     expect(calls).toEqual([]);
   });
 });
+
+describe("Image.fromName of a tag naming a multi-platform image", () => {
+  const index = {
+    id: "ix-abc",
+    status: "succeeded",
+    digest: `sha256:${"a".repeat(64)}`,
+    reference: `kiln.test/ws/layers@sha256:${"a".repeat(64)}`,
+    platforms: [
+      { platform: "linux/amd64", imageId: "im-a", buildId: null, status: "succeeded", digest: "sha256:1", reference: "r1" },
+      { platform: "linux/arm64", imageId: "im-b", buildId: null, status: "succeeded", digest: "sha256:2", reference: "r2" },
+    ],
+    message: null,
+    createdAt: "2026-01-01T00:00:00.000Z",
+  };
+  const answering = (answers: Record<string, unknown>) => {
+    const fetch = (async (input: URL | string) => {
+      const body = answers[new URL(String(input)).pathname];
+      return new Response(JSON.stringify(body ?? { error: { code: "not_found", message: "no" } }), {
+        status: body ? 200 : 404,
+        headers: { "content-type": "application/json" },
+      });
+    }) as typeof globalThis.fetch;
+    return new KilnClient({ serverUrl: "http://kiln.test", token: "kiln_api_t", fetch, maxRetries: 0 });
+  };
+
+  it("loads the index: its id, digest and platforms, extended FROM the index for the same platforms", async () => {
+    const client = answering({ "/v1/tags/app%3Av1": { name: "app:v1", imageId: "ix-abc" }, "/v1/image-indexes/ix-abc": index });
+    const image = await Image.fromName("app:v1", { client });
+    expect(image.imageId).toBe("ix-abc");
+    expect(image.digest).toBe(index.digest);
+    expect(image.platforms?.map((p) => p.platform)).toEqual(["linux/amd64", "linux/arm64"]);
+    const described = await image.runCommands("true").describe();
+    expect(described.layers[0]!.dockerfileCommands[0]).toBe(`FROM ${index.reference}`);
+  });
+
+  it("refuses an index that is not built, and says a missing one is not found", async () => {
+    const client = answering({ "/v1/image-indexes/ix-abc": { ...index, status: "building", digest: null, reference: null } });
+    await expect(Image.fromId("ix-abc", { client })).rejects.toThrow(/is building, not built/);
+    await expect(Image.fromId("ix-nope", { client })).rejects.toThrow(/Could not find image with ID ix-nope/);
+  });
+});
