@@ -19,9 +19,9 @@ import { deleteImage, type ImageDeleteResult } from "./delete.ts";
 import { loadImageIndexView } from "./image-index.ts";
 import { ociTarget, unpublishTag, workspaceNameById } from "./oci-tags.ts";
 
-/** What an index delete did (its deleted platform images in `images`), or why it did not. */
+/** What an index delete did (the platform images it deleted, with their own tags), or why it did not. */
 export type IndexDeleteResult =
-  | { ok: true; tags: string[]; images: string[] }
+  | { ok: true; tags: string[]; platforms: { imageId: string; tags: string[] }[] }
   | { ok: false; error: Extract<ImageDeleteResult, { ok: false }>["error"] };
 
 /** Deletes index `indexId` of `workspaceId` and what only it uses (see the module comment). */
@@ -56,13 +56,13 @@ export async function deleteImageIndex(env: Env, workspaceId: string, indexId: s
     await deleteUntaggedManifest(registryDb(env), target.repository, view.digest);
     for (const child of children) await deleteUntaggedManifest(registryDb(env), target.repository, child);
   }
-  const images: string[] = [];
+  const platforms: { imageId: string; tags: string[] }[] = [];
   for (const { imageId } of view.platforms) {
     if (await namedByAnotherIndex(env, workspaceId, indexId, imageId)) continue;
     const result = await deleteImage(env, workspaceId, imageId);
-    if (result.ok) images.push(imageId);
+    if (result.ok) platforms.push({ imageId, tags: result.tags });
   }
-  return { ok: true, tags: names, images };
+  return { ok: true, tags: names, platforms };
 }
 
 // The index's push build exists and has not ended (one never started has nothing to cancel).

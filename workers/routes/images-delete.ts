@@ -9,7 +9,7 @@ import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireScope, workspaceOf } from "../auth/middleware.ts";
 import { executionContextOf, invalidateImageCaches } from "../edge-cache.ts";
 import { conflict, notFound } from "../errors.ts";
-import { deleteImage } from "../images/delete.ts";
+import { deleteImage, type ImageDeleteResult } from "../images/delete.ts";
 import { deleteImageIndex } from "../images/index-delete.ts";
 import { isIndexId, workspaceNameById } from "../images/oci-tags.ts";
 import { bearerSecurity, errorResponses, registerBearerScheme } from "./common.ts";
@@ -51,7 +51,7 @@ imagesDeleteApp.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const workspaceId = await workspaceOf(c);
-    const result = isIndexId(id) ? await deleteIndex(c.env, workspaceId, id) : await deleteImage(c.env, workspaceId, id);
+    const result = isIndexId(id) ? await deleteIndex(c.env, workspaceId, id) : withoutPlatforms(await deleteImage(c.env, workspaceId, id));
     if (!result.ok) {
       if (result.error.code === "not_found") throw notFound(`Image '${id}'`);
       const { buildId } = result.error;
@@ -61,14 +61,13 @@ imagesDeleteApp.openapi(
         { buildId },
       );
     }
-    // Its status page and its tags' badges and pages may be cached at the edge; they must answer 404 now.
-    await invalidateImageCaches(c.env, executionContextOf(c), {
-      origin: new URL(c.req.url).origin,
-      workspace: result.workspaceName,
-      imageId: id,
-      tags: result.tags,
-    });
-    const images = "images" in result ? { images: result.images as string[] } : {};
+    // Its status page and its tags' badges and pages may be cached at the edge; they must answer 404 now,
+    // as must those of a multi-platform image's platform images deleted with it.
+    const origin = new URL(c.req.url).origin;
+    const gone = [{ imageId: id, tags: result.tags }, ...result.platforms];
+    for (const { imageId, tags } of gone)
+      await invalidateImageCaches(c.env, executionContextOf(c), { origin, workspace: result.workspaceName, imageId, tags });
+    const images = isIndexId(id) ? { images: result.platforms.map((p) => p.imageId) } : {};
     return c.json({ id, deleted: true as const, tags: result.tags, ...images }, 200);
   },
 );
@@ -77,4 +76,9 @@ imagesDeleteApp.openapi(
 async function deleteIndex(env: Env, workspaceId: string, id: string) {
   const result = await deleteImageIndex(env, workspaceId, id);
   return result.ok ? { ...result, workspaceName: await workspaceNameById(env, workspaceId) } : result;
+}
+
+// A single image deletes no platform images.
+function withoutPlatforms(result: ImageDeleteResult) {
+  return result.ok ? { ...result, platforms: [] as { imageId: string; tags: string[] }[] } : result;
 }
