@@ -10,6 +10,7 @@ import type { BuildParts } from "./build-effects.ts";
 import { type PushResult, writePushResult } from "./build-push.ts";
 import type { BuildRecord, OutboxItem } from "./build-store.ts";
 import { timelineArchiveKey } from "./build-timeline-store.ts";
+import { settleIndexesOfBuild } from "./index-push.ts";
 import type { ReleaseOutcome } from "./join-policy.ts";
 import { layerBuildName } from "./layer-build.ts";
 import { archivePrefix, writeArchive } from "./log-archive.ts";
@@ -68,7 +69,10 @@ export async function deliverOutboxItem(env: Env, rec: BuildRecord, item: Outbox
       );
       // Queued once, when the build ends, after its layer results: D1 now shows its images final.
       // Webhook subscribers are told (idempotent per image, so a retried item enqueues nothing twice).
-      await notifyBuildEnded(env, rec.id, { workspaceId: rec.workspaceId, workspaceName: rec.workspaceName, origin: rec.origin });
+      const scope = { workspaceId: rec.workspaceId, workspaceName: rec.workspaceName, origin: rec.origin };
+      await notifyBuildEnded(env, rec.id, scope);
+      // A multi-platform image whose last platform this was is assembled, tagged and pushed now.
+      await settleIndexesOfBuild(env, rec.id, { ...scope, requestId: null });
       return;
     }
     default:

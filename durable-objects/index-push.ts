@@ -10,11 +10,13 @@
  * fencing are the Build object's, exactly as for a single image's push-only job.
  */
 import { DEFAULT_BUILDER_VERSION, type ImageIndexView, type LayerSpec } from "@kiln-build/protocol";
-import { and, eq } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { builds } from "../workers/db/schema/builds.ts";
-import type { StoredIndexPush } from "../workers/db/schema/image-indexes.ts";
+import { imageIndexes, type StoredIndexPush } from "../workers/db/schema/image-indexes.ts";
+import { images } from "../workers/db/schema/images.ts";
 import { imagePushes } from "../workers/db/schema/pushes.ts";
+import { loadImageIndex } from "../workers/images/image-index.ts";
 import { loadImageView } from "../workers/images/store.ts";
 import { log } from "../workers/log.ts";
 import { timeoutMsFor } from "./retry-policy.ts";
@@ -58,6 +60,33 @@ export async function startIndexPushIfDue(env: Env, where: IndexPushContext, vie
     push: { imageId: view.id, targets: push.targets, labels: push.labels, annotations: push.annotations, source: view.reference },
   });
   log("info", "image index push started", { workspaceId: where.workspaceId, indexId: view.id, buildId: push.buildId });
+}
+
+/**
+ * Settles every multi-platform image of the workspace that build `buildId` completed a platform
+ * of: reading the index assembles it once all its platforms succeeded (publishing its tags) and
+ * starts its push when due. Called when a build ends, so an index is tagged and pushed without
+ * waiting for a client to read it; reads stay idempotent, so a later read changes nothing.
+ */
+export async function settleIndexesOfBuild(env: Env, buildId: string, where: IndexPushContext): Promise<void> {
+  const d = drizzle(env.DB);
+  const unsettled = await d
+    .select({ id: imageIndexes.id })
+    .from(imageIndexes)
+    .where(
+      and(
+        eq(imageIndexes.workspaceId, where.workspaceId),
+        isNull(imageIndexes.digest),
+        sql`EXISTS (SELECT 1 FROM json_each(${imageIndexes.entries}) AS entry JOIN ${images}
+              ON ${images.id} = json_extract(entry.value, '$.imageId')
+              WHERE ${images.buildId} = ${buildId} AND ${images.workspaceId} = ${where.workspaceId})`,
+      ),
+    )
+    .all();
+  for (const { id } of unsettled) {
+    const found = await loadImageIndex(env, where.workspaceId, id, where.origin);
+    if (found?.view.pushes?.some((p) => p.status === "pending")) await startIndexPushIfDue(env, where, found.view, found.push);
+  }
 }
 
 // Targets still pending and their build not created yet.

@@ -196,7 +196,7 @@ export function digestFor(key: string, salt = ""): string {
 }
 
 /** Reports every layer of `job` built and the job succeeded, as a runner would; `salt` varies the digests (a rebuild). */
-export async function completeJob(fleet: TestFleet, job: Job, salt = ""): Promise<void> {
+export async function completeJob(fleet: TestFleet, job: Job, salt = "", beforeSucceeded?: () => Promise<void>): Promise<void> {
   for (const e of [{ type: "accepted" }, { type: "started" }] as const) expectOk(await sendEvent(fleet, job, e));
   for (const l of job.layers) {
     // The orchestrator believes a layer result only when the registry holds it.
@@ -211,6 +211,7 @@ export async function completeJob(fleet: TestFleet, job: Job, salt = ""): Promis
       }),
     );
   }
+  await beforeSucceeded?.();
   expectOk(await sendEvent(fleet, job, { type: "succeeded" }));
 }
 

@@ -1,12 +1,13 @@
 // External pushes of multi-platform images (decision 0023, "Tags and pushes"): the targets are
-// recorded pending with the index; once assembled, the first read creates one push build whose
+// recorded pending with the index; once assembled (when its last platform's build ends, or at the
+// first read after), one push build is created whose
 // push-only job copies the index (pinned by digest) with the labels and annotations; the
 // runner's per-target results show on the index; logins go only to fleets trusted with secrets;
 // a platform that fails leaves the targets failed, never pending.
 import type { Job } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import { apiJson, newTenant, nthJob, sendEvent, settle } from "./helpers.ts";
-import { completeIndex, nextJob, type PlatformTenant, platformTenant, submitIndex } from "./index-support.ts";
+import { buildPlatforms, completeIndex, nextJob, type PlatformTenant, platformTenant, submitIndex } from "./index-support.ts";
 
 const GOOD = "registry.example.com/team/app:v1";
 const BAD = "other.example.com/app:v1";
@@ -82,6 +83,17 @@ describe("POST /v1/image-indexes with push", () => {
     expect((await apiJson("DELETE", `/v1/images/${view.body.id}`, { token: t.token })).status).toBe(200);
     // Another workspace sees nothing of it.
     expect((await apiJson("GET", `/v1/image-indexes/${view.body.id}`, { token: (await newTenant()).token })).status).toBe(404);
+  });
+
+  it("starts the push when the last platform's build ends, without anybody reading the index", async () => {
+    const t = await platformTenant();
+    const index = await submitIndex(t, { push: [{ reference: BAD, secret: null }] });
+    const pushBuildId = index.created.body.pushBuildId as string;
+    await buildPlatforms(t, index);
+    await settle(pushBuildId);
+    const job = await nextJob(t);
+    expect(job.jobId).toBe(pushBuildId);
+    expect(job.push?.targets).toEqual([{ reference: BAD, secret: null }]);
   });
 
   it("sends push logins only to fleets trusted with secrets", async () => {

@@ -48,13 +48,19 @@ export async function submitIndex(t: PlatformTenant, extra: Record<string, unkno
 
 /** Builds every platform of a submitted index as a runner would; returns the index's view once read (assembled). */
 export async function completeIndex(t: PlatformTenant, index: Awaited<ReturnType<typeof submitIndex>>) {
+  await buildPlatforms(t, index);
+  return apiJson("GET", `/v1/image-indexes/${index.created.body.id}`, { token: t.token });
+}
+
+/** Builds every platform of a submitted index as a runner would, each build's outbox delivered (nobody reads the index). */
+export async function buildPlatforms(t: PlatformTenant, index: Awaited<ReturnType<typeof submitIndex>>): Promise<void> {
   for (const [i, s] of index.submitted.entries()) {
     await settle(s.body.buildId);
     const job = await nthJob(t.fleet, ++t.jobs);
-    await completeJob(t.fleet, job);
-    await declarePlatform(job, t.workspaceId, PLATFORMS[i]!);
+    // The platform is in the image's config before the build ends, as a real runner's image has it.
+    await completeJob(t.fleet, job, "", () => declarePlatform(job, t.workspaceId, PLATFORMS[i]!));
+    await settle(s.body.buildId);
   }
-  return apiJson("GET", `/v1/image-indexes/${index.created.body.id}`, { token: t.token });
 }
 
 /** The next job dispatched to the tenant's fleet. */

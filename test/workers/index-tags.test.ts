@@ -12,7 +12,7 @@ import { registryBlobs, registryManifestRefs, registryRepositoryBlobs } from "..
 import { collectLayerManifests } from "../../workers/registry/gc-layers.ts";
 import { db, findManifest } from "../../workers/registry/store.ts";
 import { apiJson, newTenant } from "./helpers.ts";
-import { completeIndex, platformTenant, registry, submitIndex } from "./index-support.ts";
+import { buildPlatforms, completeIndex, platformTenant, registry, submitIndex } from "./index-support.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -60,6 +60,16 @@ describe("tags of multi-platform images", () => {
     const other = await newTenant();
     expect((await apiJson("GET", `/v1/image-indexes/${id}`, { token: other.token })).status).toBe(404);
     expect((await apiJson("PUT", "/v1/tags/x:v1", { token: other.token, json: { imageId: id } })).status).toBe(404);
+  });
+
+  it("publishes the OCI tag when the last platform's build ends, without anybody reading the index", async () => {
+    const t = await platformTenant();
+    const index = await submitIndex(t, { tag: "unread:v1" });
+    await buildPlatforms(t, index);
+    const published = await findManifest(db(env), `${t.workspaceName}/unread`, "v1");
+    expect(published?.mediaType).toBe(INDEX_TYPE);
+    const view = await apiJson("GET", `/v1/image-indexes/${index.created.body.id}`, { token: t.token });
+    expect(published?.digest).toBe(view.body.digest);
   });
 
   it("moves a tag from an index to a single-platform image and back", async () => {

@@ -60,7 +60,7 @@ imageIndexesApp.openapi(
     tags: ["images"],
     summary: "Group one submitted image per platform into a multi-platform image",
     description:
-      "Each image is a `POST /v1/images` submission whose layers carry the platform. Answers the index's view; once every platform's image succeeded, reading it writes the OCI image index to the built-in registry. `tag` (needs `tags:write`) points a Kiln tag at the index: its OCI tag resolves to the OCI image index once assembled. `push` (with `labels`, `annotations`, `source`, `revision`, as for `POST /v1/images`) copies the whole index to external registries once it is assembled: the first read after that starts one push build; `pushes` shows each target.",
+      "Each image is a `POST /v1/images` submission whose layers carry the platform. Answers the index's view; once every platform's image succeeded, the OCI image index is written to the built-in registry (when the last platform's build ends, or at the next read). `tag` (needs `tags:write`) points a Kiln tag at the index: its OCI tag resolves to the OCI image index once assembled. `push` (with `labels`, `annotations`, `source`, `revision`, as for `POST /v1/images`) copies the whole index to external registries once it is assembled, in one push build; `pushes` shows each target.",
     security: bearerSecurity,
     middleware: [authenticate, requireScope("images:write"), jsonBodyLimit(16 * 1024)] as const,
     request: { body: { required: true, content: { "application/json": { schema: ImageIndexRequestSchema.openapi("ImageIndexCreate") } } } },
