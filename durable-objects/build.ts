@@ -18,6 +18,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { RunnerEvent, SbomEvent } from "@kiln-build/protocol";
 import type { AttestationFactsAnswer } from "../workers/attestations/facts.ts";
+import type { PushAttestationFactsAnswer } from "../workers/attestations/push-facts.ts";
 import { attestationFacts } from "./attestation-facts.ts";
 import { runDueTimers, type TimerContext } from "./build-alarm.ts";
 import { applyMachineEvent, type BuildParts, rebuildMissingLayer, releaseKey } from "./build-effects.ts";
@@ -30,6 +31,7 @@ import type { BuildSpec } from "./build-spec.ts";
 import { type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
 import { BuildTimeline, type TimelineRecord } from "./build-timeline-store.ts";
 import { targetReference } from "./job.ts";
+import { type PushAttestationAsk, pushAttestationFacts } from "./push-attestation-facts.ts";
 import { buildsOnParent, parentImage, pulledLayer, type StoredRecipe } from "./report-checks.ts";
 import { checkLayerReport, diagnoseFailure } from "./report-verify.ts";
 import { type EventPlan, planRunnerEvent, type ReportChecks } from "./runner-events.ts";
@@ -219,6 +221,14 @@ export class Build extends DurableObject<Env> {
     const rec = this.#store.load();
     const attempt = rec ? this.#store.attempt(rec.machine.attemptNo) : null;
     return attestationFacts(rec, rec?.machine ?? null, attempt, this.#store.layers(), event, (i) => this.#store.layerSpec(i).spec);
+  }
+
+  /** The facts the attestation service signs for a runner's pushed image (decision 0024, external registries); read-only. */
+  async pushAttestationFacts(ask: PushAttestationAsk): Promise<PushAttestationFactsAnswer> {
+    const rec = this.#store.load();
+    const attempt = rec ? this.#store.attempt(rec.machine.attemptNo) : null;
+    const layers = this.#store.layers();
+    return pushAttestationFacts(rec, rec?.machine ?? null, attempt, layers, this.#pushes.load(), (p) => this.#pushes.result(p), ask);
   }
 
   /** Cancels the build: at once if no runner has it, else on the runner's next event (and after a grace period regardless). */
