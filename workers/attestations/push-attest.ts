@@ -80,12 +80,7 @@ export async function acceptPushAttestations(env: Env, body: unknown): Promise<P
     const statements = [];
     for (const statement of await builtStatements(env, facts, pair.built, keys)) {
       const resigned = pushedStatement(statement, facts, pair);
-      const envelope = await signEnvelope(
-        IN_TOTO_PAYLOAD_TYPE,
-        encode(JSON.stringify(resigned)),
-        keys.signing.key,
-        keys.signing.kid,
-      );
+      const envelope = await signEnvelope(IN_TOTO_PAYLOAD_TYPE, encode(JSON.stringify(resigned)), keys.signing.key, keys.signing.kid);
       statements.push({ predicateType: resigned.predicateType, envelope });
     }
     subjects.push({ subject: pair.pushed, statements });
