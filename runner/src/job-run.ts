@@ -38,6 +38,7 @@ import type { Logger } from "./logger.ts";
 import { PhaseRecorder } from "./phase-recorder.ts";
 import { platformProblem } from "./platforms.ts";
 import { PublishQueue } from "./publish-queue.ts";
+import { attestTarget } from "./push-attestations.ts";
 import { type PushLogin, pinnedSource, resolvePushLogins, runPushes } from "./push-job.ts";
 import type { PythonCache } from "./python-standalone.ts";
 import { baseImageLogin, loginSecrets, type RegistryLogin } from "./registry-auth.ts";
@@ -330,6 +331,19 @@ export class JobRun {
       report: (outcome) => {
         const event: EventBody = { type: "push_result", ...outcome };
         run.layerEvents = run.layerEvents.then(() => this.#events.deliver(event, this.#giveUp.signal));
+      },
+      // The push_result is delivered first: the orchestrator signs only a digest the attempt reported.
+      attest: async (target, destination) => {
+        await run.layerEvents;
+        const session = { ...destination, fetch: registryFetch(this.#deps.config.caFile), signal: this.#stop.signal };
+        await attestTarget(
+          target,
+          session,
+          this.#events,
+          this.#giveUp.signal,
+          (line) => shipper.system(null, line),
+          (text) => run.masker.mask(text),
+        );
       },
     }).catch((error: unknown) => {
       throw this.#stopReason ? this.#stopped() : error;

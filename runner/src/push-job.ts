@@ -38,6 +38,11 @@ export type PushRun = {
   /** Masks secrets in a message before it leaves the runner. */
   mask: (text: string) => string;
   report: (outcome: PushOutcome) => void;
+  /** After a target's succeeded result was reported: copy the image's attestations there (decision 0024); never throws. */
+  attest?: (
+    target: { reference: string; digest: string },
+    destination: { login: RegistryLogin | null; insecure: boolean },
+  ) => Promise<void>;
 };
 
 /** Copies the image to every target, one after another; throws only when the job is stopped. */
@@ -47,9 +52,9 @@ export async function runPushes(run: PushRun): Promise<void> {
     run.log(`pushing ${run.source} to ${target.reference}`);
     const login = run.logins[i];
     let outcome: PushOutcome;
+    const host = target.reference.split("/")[0]!;
     try {
       if (login instanceof Error) throw login;
-      const host = target.reference.split("/")[0]!;
       const digest = await copyImage(
         { reference: run.source, session: { login: run.sourceLogin, insecure: run.sourceInsecure } },
         { reference: target.reference, login: login ?? null, insecure: run.insecureHosts.includes(host) },
@@ -65,6 +70,11 @@ export async function runPushes(run: PushRun): Promise<void> {
       run.log(`push to ${target.reference} failed: ${message}`);
     }
     run.report(outcome);
+    if (outcome.digest && run.attest && !(login instanceof Error))
+      await run.attest(
+        { reference: target.reference, digest: outcome.digest },
+        { login: login ?? null, insecure: run.insecureHosts.includes(host) },
+      );
   }
 }
 
