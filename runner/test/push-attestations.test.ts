@@ -14,6 +14,7 @@ import {
   type PushAttestationsResponse,
   type PushAttestationsStatus,
   referrersTag,
+  type SigningCryptoKey,
   SLSA_PROVENANCE_V1,
   signEnvelope,
 } from "@kiln-build/protocol";
@@ -31,13 +32,13 @@ const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 let ca: TestCa;
 let target: TestRegistry;
 let caFetch: typeof fetch;
-let key: CryptoKeyPair;
+let key: { privateKey: SigningCryptoKey };
 
 beforeAll(async () => {
   ca = makeTestCa();
   caFetch = registryFetch(ca.caFile);
   target = await startRegistry({ htpasswd: `pusher:${bcrypt.hashSync(PASSWORD, 4)}\n`, tls: ca });
-  key = (await crypto.subtle.generateKey("Ed25519", false, ["sign", "verify"])) as CryptoKeyPair;
+  key = (await crypto.subtle.generateKey("Ed25519", false, ["sign", "verify"])) as unknown as { privateKey: SigningCryptoKey };
 }, 60_000);
 
 afterAll(async () => {
