@@ -289,7 +289,13 @@ describe("pushes to an external TLS registry with htpasswd auth", { timeout: 600
     };
     const forgedBytes = Buffer.from(JSON.stringify(forged));
     const forgedDigest = await session.putManifest(sha256(forgedBytes), forgedBytes, "application/vnd.oci.image.manifest.v1+json");
-    await updateReferrersTag(session, digest, [{ digest: forgedDigest }]);
+    const listed = {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: forgedDigest,
+      size: forgedBytes.length,
+      artifactType: DSSE,
+    };
+    await updateReferrersTag(session, digest, [listed]);
     const refused = await kiln(["verify", good()], env);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/no signature verifies/);
@@ -313,6 +319,13 @@ describe("pushes to an external TLS registry with htpasswd auth", { timeout: 600
     expect(pushed.digest).toBe(image.pushes![0]!.digest);
     expect(pushed.labels).toMatchObject(LABEL);
     expect(pushed.annotations["build.kiln.id"]).toBe(view.buildId);
+    // A push-only job copies the attestations the image got when it was built, re-signed for this digest.
+    expect((await settledImage(image.imageId!)).pushes![0]!.attestations).toEqual({
+      status: "attached",
+      count: 2,
+      via: "tag",
+      message: null,
+    });
 
     const log = await allLogText(view.buildId!);
     expect(log).toContain(`pushed ${target}@${pushed.digest}`);
