@@ -6,7 +6,7 @@
  * job copied), never anything the runner names, so a runner can only get statements about a
  * digest it pushed for its own job, linked to the image Kiln built.
  */
-import type { PushAttestationFacts, PushAttestationFactsAnswer } from "../workers/attestations/push-facts.ts";
+import type { PushAttestationFacts, PushAttestationFactsAnswer } from "../workers/attestations/facts.ts";
 import { isAttemptLive, type MachineState } from "./build-machine.ts";
 import { type BuildPush, targetPosition } from "./build-push.ts";
 import type { AttemptRow, BuildRecord, LayerRow } from "./build-store.ts";

@@ -14,6 +14,7 @@
 import path from "node:path";
 import type { FleetPlatforms, Job } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
+import { reportImage } from "./base-digests.ts";
 import { buildChain } from "./chain-build.ts";
 import { planChains } from "./chain-plan.ts";
 import type { RunnerConfig } from "./config.ts";
@@ -38,12 +39,10 @@ import type { Logger } from "./logger.ts";
 import { PhaseRecorder } from "./phase-recorder.ts";
 import { platformProblem } from "./platforms.ts";
 import { PublishQueue } from "./publish-queue.ts";
-import { attestTarget } from "./push-attestations.ts";
 import { type PushLogin, pinnedSource, resolvePushLogins, runPushes } from "./push-job.ts";
 import type { PythonCache } from "./python-standalone.ts";
 import { baseImageLogin, loginSecrets, type RegistryLogin } from "./registry-auth.ts";
 import { registryFetch } from "./registry-tls.ts";
-import { reportSbom } from "./sbom-report.ts";
 import { jobSecretValues, SecretMasker } from "./secret-mask.ts";
 import type { WorkspaceStorages } from "./workspace-storage.ts";
 
@@ -288,9 +287,9 @@ export class JobRun {
           const event: EventBody = { type: "layer_succeeded", layerKey: layerBuilt.layer.key, ...result };
           run.published = pinnedSource(layerBuilt.layer.target, result.digest);
           run.layerEvents = run.layerEvents.then(() => this.#events.deliver(event, this.#giveUp.signal));
-          // The image's SBOM follows its top layer's result (decision 0024), before `succeeded`.
-          const top = layerBuilt.layer === job.layers.at(-1);
-          if (top) run.layerEvents = run.layerEvents.then(() => reportSbom(env, this.#events, layerBuilt.layer, result.digest));
+          // The image's base digests and SBOM follow its top layer's result (decision 0024), before `succeeded`.
+          if (layerBuilt.layer === job.layers.at(-1))
+            run.layerEvents = run.layerEvents.then(() => reportImage(env, this.#events, job.layers, layerBuilt.layer, result.digest));
         },
       );
     };
@@ -332,19 +331,7 @@ export class JobRun {
         const event: EventBody = { type: "push_result", ...outcome };
         run.layerEvents = run.layerEvents.then(() => this.#events.deliver(event, this.#giveUp.signal));
       },
-      // The push_result is delivered first: the orchestrator signs only a digest the attempt reported.
-      attest: async (target, destination) => {
-        await run.layerEvents;
-        const session = { ...destination, fetch: registryFetch(this.#deps.config.caFile), signal: this.#stop.signal };
-        await attestTarget(
-          target,
-          session,
-          this.#events,
-          this.#giveUp.signal,
-          (line) => shipper.system(null, line),
-          (text) => run.masker.mask(text),
-        );
-      },
+      attestations: { events: this.#events, giveUp: this.#giveUp.signal, delivered: () => run.layerEvents },
     }).catch((error: unknown) => {
       throw this.#stopReason ? this.#stopped() : error;
     });

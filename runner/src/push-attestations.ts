@@ -145,11 +145,14 @@ export async function attestPush(
   return status;
 }
 
+/** The job's event client calls the exchange uses. */
+export type AttestationEvents = Pick<EventClient, "requestPushAttestations" | "reportPushAttestations">;
+
 /** {@link attestPush} for a job's target, through the job's event client and a session to the target. */
 export async function attestTarget(
   target: { reference: string; digest: string },
   session: RegistrySessionOptions,
-  events: Pick<EventClient, "requestPushAttestations" | "reportPushAttestations">,
+  events: AttestationEvents,
   giveUp: AbortSignal,
   log: (line: string) => void,
   mask: (text: string) => string,

@@ -7,6 +7,7 @@
  */
 import type { Job, JobPush } from "@kiln-build/protocol";
 import { copyImage } from "./external-push.ts";
+import { type AttestationEvents, attestTarget } from "./push-attestations.ts";
 import { type BaseLoginOptions, pushLogin, type RegistryLogin } from "./registry-auth.ts";
 
 /** A target's login, or why it could not be had (reported as that target's failure). */
@@ -38,11 +39,11 @@ export type PushRun = {
   /** Masks secrets in a message before it leaves the runner. */
   mask: (text: string) => string;
   report: (outcome: PushOutcome) => void;
-  /** After a target's succeeded result was reported: copy the image's attestations there (decision 0024); never throws. */
-  attest?: (
-    target: { reference: string; digest: string },
-    destination: { login: RegistryLogin | null; insecure: boolean },
-  ) => Promise<void>;
+  /**
+   * Copy the image's attestations to each target pushed (decision 0024), once `delivered()` says
+   * its push_result got through: the orchestrator signs only a digest the attempt reported.
+   */
+  attestations?: { events: AttestationEvents; giveUp: AbortSignal; delivered: () => Promise<unknown> };
 };
 
 /** Copies the image to every target, one after another; throws only when the job is stopped. */
@@ -70,11 +71,12 @@ export async function runPushes(run: PushRun): Promise<void> {
       run.log(`push to ${target.reference} failed: ${message}`);
     }
     run.report(outcome);
-    if (outcome.digest && run.attest && !(login instanceof Error))
-      await run.attest(
-        { reference: target.reference, digest: outcome.digest },
-        { login: login ?? null, insecure: run.insecureHosts.includes(host) },
-      );
+    if (outcome.digest && run.attestations && !(login instanceof Error)) {
+      const { events, giveUp, delivered } = run.attestations;
+      await delivered();
+      const session = { login: login ?? null, insecure: run.insecureHosts.includes(host), fetch: run.fetch, signal: run.signal };
+      await attestTarget({ reference: target.reference, digest: outcome.digest }, session, events, giveUp, run.log, run.mask);
+    }
   }
 }
 

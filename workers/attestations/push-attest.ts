@@ -30,8 +30,8 @@ import { z } from "zod";
 import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
 import { blobKey } from "../registry/blob-writer.ts";
 import { db, referrers, storedManifest } from "../registry/store.ts";
+import type { PushAttestationFacts, PushAttestationFactsAnswer, PushAttestationRefusal } from "./facts.ts";
 import { type AttestationKeys, attestationKeys } from "./keys.ts";
-import type { PushAttestationFacts, PushAttestationFactsAnswer, PushAttestationRefusal } from "./push-facts.ts";
 
 const Descriptor = z.object({ mediaType: z.string().optional(), digest: z.string(), size: z.number().int().nonnegative() }).loose();
 const Manifest = z.object({ mediaType: z.string().optional(), layers: z.array(Descriptor).optional() }).loose();

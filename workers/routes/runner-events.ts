@@ -22,6 +22,7 @@ import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { acceptSbomReport } from "../attestations/attest.ts";
+import { acceptBaseDigests } from "../attestations/base-digests.ts";
 import { acceptPushAttestations } from "../attestations/push-attest.ts";
 import { acceptPushAttestationsResult } from "../attestations/push-attest-result.ts";
 import { buildAttempts } from "../db/schema/builds.ts";
@@ -110,6 +111,11 @@ runnerEventsApp.post("/v1/runner/events", jsonBodyLimit(MAX_EVENT_BYTES), async 
   // The image's SBOM (decision 0024): checked with the build, then signed and attached by the Worker.
   if ((json as { type?: unknown }).type === "sbom") {
     await acceptSbomReport(c.env, json);
+    return c.json({ ok: true as const, cancel: false }, 200);
+  }
+  // Digests of unpinned base images, recorded for the provenance (decision 0024).
+  if ((json as { type?: unknown }).type === "base_digests") {
+    await acceptBaseDigests(c.env, json);
     return c.json({ ok: true as const, cancel: false }, 200);
   }
   // A pushed image's attestations (decision 0024): the signed statements to attach, then what was attached.
