@@ -146,11 +146,6 @@ export class BuildahBackend implements BuildBackend {
     };
   }
 
-  /** Prints a local image's manifest digest (the digest a base image was pulled at, runner/src/base-digests.ts). */
-  imageDigest(image: string): Command {
-    return { argv: [...this.#global(), "inspect", "--type", "image", "--format", "{{.FromImageDigest}}", image] };
-  }
-
   version(): Command {
     return { argv: [this.#options.bin, "--version"] };
   }
