@@ -7,6 +7,8 @@
  */
 import { randomUUID } from "node:crypto";
 import {
+  type BaseDigestsReport,
+  BaseDigestsReportSchema,
   type PushAttestationsRequest,
   PushAttestationsRequestSchema,
   type PushAttestationsResponse,
@@ -105,6 +107,13 @@ export class EventClient {
   ): Promise<DeliveryOutcome> {
     const { jobId, attemptId, fencingToken } = this.#options.job;
     const report = PushAttestationsResultSchema.parse({ type: "push_attestations_result", ...body, jobId, attemptId, fencingToken });
+    return this.#deliverPayload(JSON.stringify(report), report.type, giveUp);
+  }
+
+  /** Delivers the `base_digests` report (decision 0024); "rejected" from an orchestrator without it. */
+  async deliverBaseDigests(bases: BaseDigestsReport["bases"], giveUp?: AbortSignal): Promise<DeliveryOutcome> {
+    const { jobId, attemptId, fencingToken } = this.#options.job;
+    const report = BaseDigestsReportSchema.parse({ type: "base_digests", bases, jobId, attemptId, fencingToken });
     return this.#deliverPayload(JSON.stringify(report), report.type, giveUp);
   }
 
