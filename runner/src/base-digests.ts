@@ -24,10 +24,15 @@ export const BASE_DIGESTS_DELIVERY_MS = 60_000;
 
 const INDEX_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
 
-/** The unpinned registry images `layer` pulls (FROM, `COPY --from`, `--mount=from=`); `FROM base` is the parent layer, no pull. */
+/**
+ * The unpinned registry images `layer` pulls that a `FROM` line names literally (what the
+ * provenance lists as base images; an image named through an ARG or by `COPY --from` is not
+ * one, and the orchestrator would refuse the report); `FROM base` is the parent layer, no pull.
+ */
 export function unpinnedBases(layer: JobLayer): string[] {
   const { images } = pulledImages(layer.dockerfileCommands, { buildArgs: layer.buildArgs, parentReference: null });
-  return images.filter((reference) => reference !== "base" && !reference.includes("@"));
+  const literal = new Set(layer.dockerfileCommands.map((line) => /^FROM\s+(?:--platform=\S+\s+)?(\S+)/i.exec(line.trim())?.[1]));
+  return images.filter((reference) => reference !== "base" && !reference.includes("@") && literal.has(reference));
 }
 
 /** What resolving needs: the backend's local storage, the base logins and how to reach registries. */
