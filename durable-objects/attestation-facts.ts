@@ -7,6 +7,7 @@
  */
 import type { LayerSpec, SbomEvent } from "@kiln-build/protocol";
 import type { AttestationFactsAnswer } from "../workers/attestations/facts.ts";
+import type { BaseDigest } from "./base-digests.ts";
 import { isAttemptLive, type MachineState } from "./build-machine.ts";
 import type { AttemptRow, BuildRecord, LayerRow } from "./build-store.ts";
 
@@ -18,6 +19,7 @@ export function attestationFacts(
   layers: readonly LayerRow[],
   event: SbomEvent,
   specOf: (index: number) => LayerSpec,
+  baseDigests: BaseDigest[] = [],
 ): AttestationFactsAnswer {
   if (!rec || !machine) return { ok: false, error: "unknown_build" };
   if (!attempt || !isAttemptLive(machine.status) || attempt.attemptNo !== machine.attemptNo) return { ok: false, error: "stale_attempt" };
@@ -48,6 +50,7 @@ export function attestationFacts(
       })),
       createdMs: rec.createdMs,
       startedMs: attempt.dispatchedMs ?? rec.createdMs,
+      baseDigests,
     },
   };
 }

@@ -3,6 +3,7 @@
  * (storage.ts) in the object's constructor. Tables owned by a part of the object (logs, pushes,
  * timeline, timers) are defined next to that part and appended here.
  */
+import { BASE_DIGESTS_TABLE } from "./base-digests.ts";
 import { LOG_PENDING_ENTRIES, LOG_TABLES } from "./build-logs.ts";
 import { PUSH_TABLES } from "./build-push.ts";
 import { TIMELINE_TABLES } from "./build-timeline-store.ts";
@@ -37,4 +38,6 @@ export const BUILD_MIGRATIONS = [
   PUSH_TABLES,
   // The build's timeline: status marks, runner phase spans and each attempt's runner clock offset.
   TIMELINE_TABLES,
+  // Digests the job's runner resolved for unpinned base images (base-digests.ts, decision 0024).
+  BASE_DIGESTS_TABLE,
 ];

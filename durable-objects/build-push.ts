@@ -80,6 +80,17 @@ export class BuildPushStore {
     );
   }
 
+  /** Target `position`'s recorded result and the attempt that reported it, or null. */
+  result(position: number): { attemptNo: number; status: string; digest: string | null } | null {
+    const row = this.#sql
+      .exec<{ attempt_no: number; status: string; digest: string | null }>(
+        "SELECT attempt_no, status, digest FROM push_results WHERE position = ?",
+        position,
+      )
+      .toArray()[0];
+    return row ? { attemptNo: row.attempt_no, status: row.status, digest: row.digest } : null;
+  }
+
   /** The positions attempt `attemptNo` has reported. */
   reported(attemptNo: number): Set<number> {
     return new Set(

@@ -16,9 +16,10 @@
  * await env.BUILD.getByName(buildId).runnerEvent(webhookId, event);
  */
 import { DurableObject } from "cloudflare:workers";
-import type { RunnerEvent, SbomEvent } from "@kiln-build/protocol";
-import type { AttestationFactsAnswer } from "../workers/attestations/facts.ts";
+import type { BaseDigestsReport, RunnerEvent, SbomEvent } from "@kiln-build/protocol";
+import type { AttestationFactsAnswer, PushAttestationFactsAnswer } from "../workers/attestations/facts.ts";
 import { attestationFacts } from "./attestation-facts.ts";
+import { BaseDigestStore, type BaseDigestsRefusal, checkBaseDigests } from "./base-digests.ts";
 import { runDueTimers, type TimerContext } from "./build-alarm.ts";
 import { applyMachineEvent, type BuildParts, rebuildMissingLayer, releaseKey } from "./build-effects.ts";
 import { flushOutbox } from "./build-flush.ts";
@@ -30,6 +31,7 @@ import type { BuildSpec } from "./build-spec.ts";
 import { type BuildRecord, BuildStore, type FailureDetails, type LayerRow } from "./build-store.ts";
 import { BuildTimeline, type TimelineRecord } from "./build-timeline-store.ts";
 import { targetReference } from "./job.ts";
+import { type PushAttestationAsk, pushAttestationFacts } from "./push-attestation-facts.ts";
 import { buildsOnParent, parentImage, pulledLayer, type StoredRecipe } from "./report-checks.ts";
 import { checkLayerReport, diagnoseFailure } from "./report-verify.ts";
 import { type EventPlan, planRunnerEvent, type ReportChecks } from "./runner-events.ts";
@@ -78,6 +80,7 @@ export class Build extends DurableObject<Env> {
   readonly #logs: BuildLogs;
   readonly #timers: Timers;
   readonly #pushes: BuildPushStore;
+  readonly #bases: BaseDigestStore;
   readonly #timeline: BuildTimeline;
   #work: Promise<void> = Promise.resolve();
   #events: Promise<unknown> = Promise.resolve();
@@ -92,6 +95,7 @@ export class Build extends DurableObject<Env> {
     this.#logs = new BuildLogs(ctx.storage.sql);
     this.#timers = new Timers(ctx.storage);
     this.#pushes = new BuildPushStore(ctx.storage.sql);
+    this.#bases = new BaseDigestStore(ctx.storage.sql);
     this.#timeline = new BuildTimeline(ctx.storage.sql);
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage.sql, BUILD_MIGRATIONS));
   }
@@ -216,9 +220,29 @@ export class Build extends DurableObject<Env> {
 
   /** The facts the attestation service signs for a runner's `sbom` report (decision 0024); read-only. */
   async attestationFacts(event: SbomEvent): Promise<AttestationFactsAnswer> {
+    const { rec, attempt, specOf } = this.#current();
+    return attestationFacts(rec, rec?.machine ?? null, attempt, this.#store.layers(), event, specOf, this.#bases.all());
+  }
+
+  /** Records the base digests the job's runner resolved (decision 0024), when the report is the current attempt's own. */
+  async recordBaseDigests(report: BaseDigestsReport): Promise<{ ok: true } | { ok: false; error: BaseDigestsRefusal }> {
+    const { rec, attempt, specOf } = this.#current();
+    const checked = checkBaseDigests(rec?.machine ?? null, attempt, this.#store.layers(), report, specOf);
+    if (checked.ok) this.#bases.record(attempt!.attemptNo, checked.bases);
+    return checked.ok ? { ok: true } : checked;
+  }
+
+  /** The facts the attestation service signs for a runner's pushed image (decision 0024, external registries); read-only. */
+  async pushAttestationFacts(ask: PushAttestationAsk): Promise<PushAttestationFactsAnswer> {
+    const { rec, attempt } = this.#current();
+    const resultOf = (p: number) => this.#pushes.result(p);
+    return pushAttestationFacts(rec, rec?.machine ?? null, attempt, this.#store.layers(), this.#pushes.load(), resultOf, ask);
+  }
+
+  // The build, its current attempt and a reader of its layer specs (for the attestation reports).
+  #current() {
     const rec = this.#store.load();
-    const attempt = rec ? this.#store.attempt(rec.machine.attemptNo) : null;
-    return attestationFacts(rec, rec?.machine ?? null, attempt, this.#store.layers(), event, (i) => this.#store.layerSpec(i).spec);
+    return { rec, attempt: rec ? this.#store.attempt(rec.machine.attemptNo) : null, specOf: (i: number) => this.#store.layerSpec(i).spec };
   }
 
   /** Cancels the build: at once if no runner has it, else on the runner's next event (and after a grace period regardless). */

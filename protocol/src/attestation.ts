@@ -81,6 +81,27 @@ export const SbomEventSchema = z
 /** The runner's `sbom` report. */
 export type SbomEvent = z.infer<typeof SbomEventSchema>;
 
+/**
+ * The runner's report of the base images it pulled and the digests it got (sent before the
+ * `sbom` report): for `FROM` images the Dockerfile did not pin, the provenance records the
+ * digest the job's runner resolved. The orchestrator keeps only entries of layers this build
+ * builds and references their Dockerfile names in a `FROM` line.
+ */
+export const BaseDigestsReportSchema = z
+  .object({
+    type: z.literal("base_digests"),
+    jobId: z.string().min(1).max(128),
+    attemptId: z.string().min(1).max(128),
+    fencingToken: z.number().int().nonnegative(),
+    bases: z
+      .array(z.object({ layerKey: LayerKey, reference: z.string().min(1).max(512), digest: Sha256Digest }).strict())
+      .min(1)
+      .max(64),
+  })
+  .strict();
+/** The runner's `base_digests` report. */
+export type BaseDigestsReport = z.infer<typeof BaseDigestsReportSchema>;
+
 const encoder = new TextEncoder();
 
 /** A Web Crypto key (spelled through `crypto.subtle` so the module needs no DOM types). */

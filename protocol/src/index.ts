@@ -19,6 +19,7 @@ export * from "./layer-spec.ts";
 export * from "./names.ts";
 export * from "./platform.ts";
 export * from "./push.ts";
+export * from "./push-attestation.ts";
 export * from "./runner-protocol.ts";
 export * from "./timeline.ts";
 export * from "./version.ts";

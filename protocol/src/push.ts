@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { Sha256Digest } from "./digest.ts";
 import { SecretName } from "./names.ts";
+import { PushAttestationsStatusSchema } from "./push-attestation.ts";
 
 /** Most push targets one submission names. */
 export const MAX_PUSH_TARGETS = 16;
@@ -160,6 +161,8 @@ export const PushViewSchema = z.object({
   status: z.enum(["pending", "succeeded", "failed"]),
   digest: z.string().nullable(),
   message: z.string().nullable(),
+  /** The target's signed SBOM and provenance (decision 0024): absent or null until the runner reports them. */
+  attestations: PushAttestationsStatusSchema.nullable().optional(),
 });
 
 /** One target's push as the API shows it. */

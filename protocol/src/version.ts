@@ -12,6 +12,9 @@ export const KILN_VERSION = "0.2.0";
  * a runner reports. A runner refuses a job whose version it does not speak. Version 2 added
  * the job's `push` (and jobs without layers that only push) and the `push_result` event;
  * version 3 made a layer's `context` name a context manifest whose files the runner fetches
- * as blobs (docs/decisions/0022), where it named one tarball.
+ * as blobs (docs/decisions/0022), where it named one tarball. The reports posted beside the
+ * events (`sbom`, `push_attestations`, `push_attestations_result`, `base_digests`; decision 0024)
+ * are additive: an orchestrator without them answers 400 and the runner carries on, so they
+ * change no version.
  */
 export const PROTOCOL_VERSION = 3;

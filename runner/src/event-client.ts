@@ -7,6 +7,14 @@
  */
 import { randomUUID } from "node:crypto";
 import {
+  type BaseDigestsReport,
+  BaseDigestsReportSchema,
+  type PushAttestationsRequest,
+  PushAttestationsRequestSchema,
+  type PushAttestationsResponse,
+  PushAttestationsResponseSchema,
+  type PushAttestationsResult,
+  PushAttestationsResultSchema,
   type RunnerEvent,
   RunnerEventResponseSchema,
   RunnerEventSchema,
@@ -73,12 +81,48 @@ export class EventClient {
     return this.#deliverPayload(JSON.stringify(parsed.data), "sbom", giveUp);
   }
 
-  async #deliverPayload(payload: string, type: string, giveUp?: AbortSignal): Promise<DeliveryOutcome> {
+  /**
+   * Asks for the attestations of a pushed image (decision 0024); the signed statements, or null
+   * when the orchestrator gave none (an older Kiln, attestations not configured, or refused).
+   */
+  async requestPushAttestations(
+    body: Omit<PushAttestationsRequest, "type" | "jobId" | "attemptId" | "fencingToken">,
+    giveUp?: AbortSignal,
+  ): Promise<PushAttestationsResponse | null> {
+    const { jobId, attemptId, fencingToken } = this.#options.job;
+    const request = PushAttestationsRequestSchema.parse({ type: "push_attestations", ...body, jobId, attemptId, fencingToken });
+    let answer: string | undefined;
+    const outcome = await this.#deliverPayload(JSON.stringify(request), request.type, giveUp, (text) => {
+      answer = text;
+    });
+    if (outcome !== "delivered" || answer === undefined) return null;
+    const parsed = PushAttestationsResponseSchema.safeParse(safeJson(answer));
+    return parsed.success ? parsed.data : null;
+  }
+
+  /** Reports what was attached to a pushed image (decision 0024). */
+  async reportPushAttestations(
+    body: Omit<PushAttestationsResult, "type" | "jobId" | "attemptId" | "fencingToken">,
+    giveUp?: AbortSignal,
+  ): Promise<DeliveryOutcome> {
+    const { jobId, attemptId, fencingToken } = this.#options.job;
+    const report = PushAttestationsResultSchema.parse({ type: "push_attestations_result", ...body, jobId, attemptId, fencingToken });
+    return this.#deliverPayload(JSON.stringify(report), report.type, giveUp);
+  }
+
+  /** Delivers the `base_digests` report (decision 0024); "rejected" from an orchestrator without it. */
+  async deliverBaseDigests(bases: BaseDigestsReport["bases"], giveUp?: AbortSignal): Promise<DeliveryOutcome> {
+    const { jobId, attemptId, fencingToken } = this.#options.job;
+    const report = BaseDigestsReportSchema.parse({ type: "base_digests", bases, jobId, attemptId, fencingToken });
+    return this.#deliverPayload(JSON.stringify(report), report.type, giveUp);
+  }
+
+  async #deliverPayload(payload: string, type: string, giveUp?: AbortSignal, onAnswer?: (text: string) => void): Promise<DeliveryOutcome> {
     const id = `msg_${randomUUID()}`;
     for (let attempt = 0; ; attempt++) {
       if (this.#fenced) return "fenced";
       if (giveUp?.aborted) return "gave_up";
-      const result = await this.#attempt(id, payload, type);
+      const result = await this.#attempt(id, payload, type, onAnswer);
       if (result.kind !== "retry") return result.kind;
       const backoff = Math.min(this.#options.maxBackoffMs ?? 5_000, 200 * 2 ** Math.min(attempt, 10));
       const wait = Math.max(result.retryAfterMs ?? 0, backoff * (0.5 + Math.random() / 2));
@@ -106,6 +150,7 @@ export class EventClient {
     id: string,
     payload: string,
     type: string,
+    onAnswer?: (text: string) => void,
   ): Promise<{ kind: "delivered" | "rejected" | "fenced" } | { kind: "retry"; retryAfterMs?: number }> {
     const { eventsUrl, secret, logger } = this.#options;
     let response: Response;
@@ -122,6 +167,7 @@ export class EventClient {
     }
     const text = await response.text().catch(() => "");
     if (response.ok) {
+      onAnswer?.(text);
       this.#readResponse(text, type);
       return { kind: "delivered" };
     }
@@ -158,7 +204,7 @@ export class EventClient {
     } catch {
       json = undefined;
     }
-    const parsed = RunnerEventResponseSchema.safeParse(json);
+    const parsed = RunnerEventResponseSchema.loose().safeParse(json);
     if (!parsed.success) {
       this.#options.logger.warn("unexpected event response from orchestrator", { type });
       return;
@@ -174,6 +220,14 @@ function errorCode(text: string): string | null {
   try {
     const parsed = ErrorBody.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data.error.code : null;
+  } catch {
+    return null;
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
   } catch {
     return null;
   }

@@ -14,6 +14,7 @@
 import path from "node:path";
 import type { FleetPlatforms, Job } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
+import { reportImage } from "./base-digests.ts";
 import { buildChain } from "./chain-build.ts";
 import { planChains } from "./chain-plan.ts";
 import type { RunnerConfig } from "./config.ts";
@@ -42,7 +43,6 @@ import { type PushLogin, pinnedSource, resolvePushLogins, runPushes } from "./pu
 import type { PythonCache } from "./python-standalone.ts";
 import { baseImageLogin, loginSecrets, type RegistryLogin } from "./registry-auth.ts";
 import { registryFetch } from "./registry-tls.ts";
-import { reportSbom } from "./sbom-report.ts";
 import { jobSecretValues, SecretMasker } from "./secret-mask.ts";
 import type { WorkspaceStorages } from "./workspace-storage.ts";
 
@@ -287,9 +287,9 @@ export class JobRun {
           const event: EventBody = { type: "layer_succeeded", layerKey: layerBuilt.layer.key, ...result };
           run.published = pinnedSource(layerBuilt.layer.target, result.digest);
           run.layerEvents = run.layerEvents.then(() => this.#events.deliver(event, this.#giveUp.signal));
-          // The image's SBOM follows its top layer's result (decision 0024), before `succeeded`.
+          // The image's base digests and SBOM follow its top layer's result (decision 0024), before `succeeded`.
           const top = layerBuilt.layer === job.layers.at(-1);
-          if (top) run.layerEvents = run.layerEvents.then(() => reportSbom(env, this.#events, layerBuilt.layer, result.digest));
+          if (top) run.layerEvents = run.layerEvents.then(() => reportImage(env, this.#events, layerBuilt.layer, result.digest));
         },
       );
     };
@@ -331,6 +331,7 @@ export class JobRun {
         const event: EventBody = { type: "push_result", ...outcome };
         run.layerEvents = run.layerEvents.then(() => this.#events.deliver(event, this.#giveUp.signal));
       },
+      attestations: { events: this.#events, giveUp: this.#giveUp.signal, delivered: () => run.layerEvents },
     }).catch((error: unknown) => {
       throw this.#stopReason ? this.#stopped() : error;
     });

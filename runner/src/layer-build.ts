@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, JobLayer } from "@kiln-build/protocol";
 import type { BuildBackend, BuildRequest, SecretFile } from "./backends/types.ts";
+import { noteBaseDigests } from "./base-digests.ts";
 import { pulledImages, pullTls } from "./base-images.ts";
 import { BlobCache } from "./blob-cache.ts";
 import type { RunnerConfig } from "./config.ts";
@@ -281,6 +282,7 @@ export async function publishLayer(env: LayerBuildEnv, built: BuiltLayer): Promi
   let end: ReturnType<PhaseRecorder["begin"]> | undefined;
   try {
     await built.ready;
+    await noteBaseDigests(env, layer);
     end = env.phases?.begin(layer.key, "push");
     if (built.pushed) {
       const result = await built.pushed;

@@ -7,6 +7,7 @@
  */
 import type { Job, JobPush } from "@kiln-build/protocol";
 import { copyImage } from "./external-push.ts";
+import { type AttestationEvents, attestTarget } from "./push-attestations.ts";
 import { type BaseLoginOptions, pushLogin, type RegistryLogin } from "./registry-auth.ts";
 
 /** A target's login, or why it could not be had (reported as that target's failure). */
@@ -38,6 +39,11 @@ export type PushRun = {
   /** Masks secrets in a message before it leaves the runner. */
   mask: (text: string) => string;
   report: (outcome: PushOutcome) => void;
+  /**
+   * Copy the image's attestations to each target pushed (decision 0024), once `delivered()` says
+   * its push_result got through: the orchestrator signs only a digest the attempt reported.
+   */
+  attestations?: { events: AttestationEvents; giveUp: AbortSignal; delivered: () => Promise<unknown> };
 };
 
 /** Copies the image to every target, one after another; throws only when the job is stopped. */
@@ -47,9 +53,9 @@ export async function runPushes(run: PushRun): Promise<void> {
     run.log(`pushing ${run.source} to ${target.reference}`);
     const login = run.logins[i];
     let outcome: PushOutcome;
+    const host = target.reference.split("/")[0]!;
     try {
       if (login instanceof Error) throw login;
-      const host = target.reference.split("/")[0]!;
       const digest = await copyImage(
         { reference: run.source, session: { login: run.sourceLogin, insecure: run.sourceInsecure } },
         { reference: target.reference, login: login ?? null, insecure: run.insecureHosts.includes(host) },
@@ -65,6 +71,12 @@ export async function runPushes(run: PushRun): Promise<void> {
       run.log(`push to ${target.reference} failed: ${message}`);
     }
     run.report(outcome);
+    if (outcome.digest && run.attestations && !(login instanceof Error)) {
+      const { events, giveUp, delivered } = run.attestations;
+      await delivered();
+      const session = { login: login ?? null, insecure: run.insecureHosts.includes(host), fetch: run.fetch, signal: run.signal };
+      await attestTarget({ reference: target.reference, digest: outcome.digest }, session, events, giveUp, run.log, run.mask);
+    }
   }
 }
 

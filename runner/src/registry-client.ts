@@ -132,13 +132,25 @@ export class RegistrySession {
 
   /** Stores `bytes` as the manifest `ref`; returns its digest, as the registry confirms it. */
   async putManifest(ref: string, bytes: Buffer, mediaType: string): Promise<string> {
+    return (await this.putManifestAnswer(ref, bytes, mediaType)).digest;
+  }
+
+  /** {@link putManifest}, with the registry's answer headers (`OCI-Subject` says it processed a `subject`). */
+  async putManifestAnswer(ref: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; headers: Headers }> {
     const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     const response = await this.#send("PUT", `/manifests/${ref}`, { "content-type": mediaType }, bytes);
     if (response.status !== 201) throw new Error(await registryMessage(response, `storing the manifest ${this.#name}:${ref}`));
     await response.body?.cancel();
     const confirmed = response.headers.get("docker-content-digest");
     if (confirmed && confirmed !== digest) throw new Error(`registry stored ${confirmed} for ${this.#name}:${ref}, not ${digest}`);
-    return digest;
+    return { digest, headers: response.headers };
+  }
+
+  /** The manifest `ref` points at, or null when the registry answers 404 (no such tag or digest). */
+  async manifestOrNull(ref: string): Promise<FetchedManifest | null> {
+    const response = await this.#send("HEAD", `/manifests/${ref}`, { accept: MANIFEST_TYPES });
+    await response.body?.cancel();
+    return response.status === 404 ? null : this.manifest(ref);
   }
 
   async #send(

@@ -79,6 +79,10 @@ describe("a multi-layer job built with buildah", () => {
       [done.at(-1)!.layerKey, done.at(-1)!.digest, undefined],
     ]);
     expect(JSON.parse(orchestrator.sboms[0]!.sbom!)).toMatchObject({ bomFormat: "CycloneDX", specVersion: "1.6", components: [] });
+    // The base, named by tag, with the digest the registry serves for it (decision 0024): one report, before the SBOM.
+    expect(orchestrator.baseDigests.map((r) => r.bases)).toEqual([
+      [{ layerKey: job.layers[0]!.key, reference: harness.baseRef, digest: await registryDigest(harness.baseRef) }],
+    ]);
 
     const last = job.layers.at(-1)!.target;
     const config = await imageConfig(last);

@@ -54,6 +54,7 @@ export type { ImagePushParams, PushTargetParam } from "./image-push.ts";
 export type { PlatformImage } from "./image-state.ts";
 export { Mount, type MountFromLocalDirParams, type MountFromLocalFileParams } from "./mount.ts";
 export { FilePatternMatcher, type IgnoreSpec } from "./pattern-matcher.ts";
+export { type RegistryLogin, registryLoginFor } from "./registry-reader.ts";
 export { Secret, type SecretFromNameParams } from "./secret.ts";
 export { shellJoin, shellQuote } from "./shell-quote.ts";
 export { type ImageVerification, type ProvenanceSummary, VerificationError, type VerifyImageParams, verifyImage } from "./verify.ts";

@@ -23,9 +23,19 @@ import {
   verifyEnvelope,
 } from "@kiln-build/protocol";
 import type { KilnClient } from "./client.ts";
+import { builtInReader, externalReader, type RegistryLogin, type RegistryReader } from "./registry-reader.ts";
 
 /** Options of `verifyImage`. */
-export type VerifyImageParams = { client: KilnClient };
+export type VerifyImageParams = {
+  /** The Kiln server whose published keys must have signed the attestations (and the built-in registry). */
+  client: KilnClient;
+  /** For an external registry: its login (default: from the environment or an auth file, else anonymous; `registryLoginFor`). */
+  registryLogin?: RegistryLogin | null;
+  /** For an external registry: plain http instead of https. */
+  insecure?: boolean;
+  /** For an external registry: the fetch to use (default: global fetch). */
+  fetch?: typeof fetch;
+};
 
 /** An attestation check that failed: the image is not verified. */
 export class VerificationError extends KilnError {}
@@ -38,6 +48,8 @@ export type ProvenanceSummary = {
   finishedOn: string;
   layers: { index: number; key: string; cached: boolean }[];
   baseImages: string[];
+  /** For a pushed copy: the image Kiln built that it was copied from (`docker://…@sha256:…`). */
+  builtImage: string | null;
 };
 
 /** A verified image. */
@@ -51,13 +63,12 @@ export type ImageVerification = {
   sbom: { packages: number } | null;
 };
 
-const MANIFEST_ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
-
-/** Splits `[host/]repository(:tag|@digest)`; the host is dropped (the client names the server). */
-export function parseImageRef(ref: string): { repository: string; reference: string } {
+/** Splits `[host/]repository(:tag|@digest)`; `host` is null when the reference names none. */
+export function parseImageRef(ref: string): { host: string | null; repository: string; reference: string } {
   let rest = ref;
   const first = rest.split("/")[0] ?? "";
-  if (rest.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")) rest = rest.slice(first.length + 1);
+  const hasHost = rest.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  if (hasHost) rest = rest.slice(first.length + 1);
   const at = rest.indexOf("@");
   const colon = rest.lastIndexOf(":");
   const [repository, reference] =
@@ -66,11 +77,14 @@ export function parseImageRef(ref: string): { repository: string; reference: str
       : colon > rest.lastIndexOf("/")
         ? [rest.slice(0, colon), rest.slice(colon + 1)]
         : [rest, "latest"];
-  if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)+$/.test(repository) || !reference)
+  // A built-in repository is `<workspace>/<name>`; an external registry's may have one component.
+  const components = repository.split("/");
+  const valid = components.every((c) => /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/.test(c)) && components.length >= (hasHost ? 1 : 2);
+  if (!valid || !reference)
     throw new InvalidError(
-      `"${ref}" is not an image reference of the built-in registry, e.g. <host>/<workspace>/<repository>:<tag> or ...@sha256:<digest>`,
+      `"${ref}" is not an image reference, e.g. <host>/<workspace>/<repository>:<tag> or <registry>/<repository>@sha256:<digest>`,
     );
-  return { repository, reference };
+  return { host: hasHost ? first : null, repository, reference };
 }
 
 async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
@@ -78,55 +92,61 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   return `sha256:${[...hash].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
-/** Fetches `/v2/<repo>/<kind>/<ref>` and checks the bytes hash to `digest` when one is given. */
-async function fetchChecked(client: KilnClient, repository: string, kind: string, ref: string, digest?: string) {
-  const response = await client.request("GET", ["v2", ...repository.split("/"), kind, ref], {
-    registry: true,
-    headers: { accept: MANIFEST_ACCEPT },
-  });
-  const bytes = new Uint8Array(await response.arrayBuffer());
+/** Reads a manifest or blob and checks its bytes hash to `digest` when one is given. */
+async function fetchChecked(reader: RegistryReader, kind: "manifests" | "blobs", ref: string, digest?: string) {
+  const bytes = kind === "manifests" ? await reader.manifest(ref) : await reader.blob(ref);
   const actual = await sha256(bytes);
   if (digest !== undefined && actual !== digest)
-    throw new VerificationError(`${kind} ${digest} of ${repository}: the content's digest is ${actual}`);
+    throw new VerificationError(`${kind} ${digest} of ${reader.name}: the content's digest is ${actual}`);
   return { bytes, digest: actual };
+}
+
+/**
+ * The registry `ref` is in: the built-in one when it names no host or the Kiln server's, else
+ * the external registry it names (where `build({ push })` copied the image).
+ */
+export function readerFor(ref: string, params: VerifyImageParams): RegistryReader {
+  const { host, repository } = parseImageRef(ref);
+  if (host === null || host === new URL(params.client.serverUrl).host) return builtInReader(params.client, repository);
+  return externalReader(host, repository, {
+    ...(params.registryLogin !== undefined ? { login: params.registryLogin } : {}),
+    ...(params.fetch ? { fetch: params.fetch } : {}),
+    ...(params.insecure ? { insecure: true } : {}),
+  });
 }
 
 /** Verifies the attestations of image `ref`; throws `VerificationError` when any check fails. */
 export async function verifyImage(ref: string, params: VerifyImageParams): Promise<ImageVerification> {
   const { repository, reference } = parseImageRef(ref);
   const { client } = params;
-  const image = await fetchChecked(client, repository, "manifests", reference, reference.startsWith("sha256:") ? reference : undefined);
+  const reader = readerFor(ref, params);
+  const image = await fetchChecked(reader, "manifests", reference, reference.startsWith("sha256:") ? reference : undefined);
   const keys = AttestationKeySetSchema.parse(await client.json("GET", ATTESTATION_KEYS_PATH.slice(1).split("/")));
-  const index = (await (
-    await client.request("GET", ["v2", ...repository.split("/"), "referrers", image.digest], { registry: true })
-  ).json()) as {
-    manifests?: { digest: string; artifactType?: string }[];
-  };
+  const index = await reader.referrers(image.digest);
   const attestations = (index.manifests ?? []).filter((m) => m.artifactType === DSSE_ENVELOPE_MEDIA_TYPE);
   const keyIds = new Set<string>();
   let provenance: ProvenanceSummary | null = null;
   let sbom: { packages: number } | null = null;
   for (const entry of attestations) {
-    const statement = await verifiedStatement(client, repository, entry.digest, image.digest, keys, keyIds);
+    const statement = await verifiedStatement(reader, entry.digest, image.digest, keys, keyIds);
     if (statement.predicateType === SLSA_PROVENANCE_V1) provenance = summarize(statement.predicate);
     if (statement.predicateType === CYCLONEDX_PREDICATE)
       sbom = { packages: ((statement.predicate as { components?: unknown[] }).components ?? []).length };
   }
   if (!provenance)
     throw new VerificationError(`${repository}@${image.digest} has no signed provenance (${attestations.length} attestation(s) found)`);
-  return { repository, digest: image.digest, keyIds: [...keyIds], provenance, sbom };
+  return { repository: reader.name, digest: image.digest, keyIds: [...keyIds], provenance, sbom };
 }
 
 // One attestation: manifest and envelope bytes by digest, subject, signature, statement subject.
 async function verifiedStatement(
-  client: KilnClient,
-  repository: string,
+  reader: RegistryReader,
   digest: string,
   imageDigest: string,
   keys: ReturnType<typeof AttestationKeySetSchema.parse>,
   keyIds: Set<string>,
 ) {
-  const manifest = JSON.parse(new TextDecoder().decode((await fetchChecked(client, repository, "manifests", digest, digest)).bytes)) as {
+  const manifest = JSON.parse(new TextDecoder().decode((await fetchChecked(reader, "manifests", digest, digest)).bytes)) as {
     subject?: { digest?: string };
     layers?: { digest: string; mediaType: string }[];
   };
@@ -134,7 +154,7 @@ async function verifiedStatement(
     throw new VerificationError(`attestation ${digest} names another subject (${manifest.subject?.digest})`);
   const layer = manifest.layers?.find((l) => l.mediaType === DSSE_ENVELOPE_MEDIA_TYPE);
   if (!layer) throw new VerificationError(`attestation ${digest} has no DSSE envelope layer`);
-  const blob = await fetchChecked(client, repository, "blobs", layer.digest, layer.digest);
+  const blob = await fetchChecked(reader, "blobs", layer.digest, layer.digest);
   const envelope = DsseEnvelopeSchema.safeParse(JSON.parse(new TextDecoder().decode(blob.bytes)));
   if (!envelope.success || envelope.data.payloadType !== IN_TOTO_PAYLOAD_TYPE)
     throw new VerificationError(`attestation ${digest}: not an in-toto DSSE envelope`);
@@ -153,7 +173,7 @@ function summarize(predicate: unknown): ProvenanceSummary {
   const p = predicate as {
     buildDefinition?: {
       externalParameters?: { layers?: { index: number; key: string; cached: boolean }[] };
-      resolvedDependencies?: { uri: string; name?: string }[];
+      resolvedDependencies?: { uri: string; name?: string; digest?: { sha256?: string } }[];
     };
     runDetails?: { builder?: { id?: string }; metadata?: { invocationId?: string; startedOn?: string; finishedOn?: string } };
   };
@@ -165,6 +185,7 @@ function summarize(predicate: unknown): ProvenanceSummary {
     layers: (p.buildDefinition?.externalParameters?.layers ?? []).map((l) => ({ index: l.index, key: l.key, cached: l.cached })),
     baseImages: (p.buildDefinition?.resolvedDependencies ?? [])
       .filter((d) => d.name === "base-image" || d.name === "parent-layer")
-      .map((d) => d.uri),
+      .map((d) => d.uri + (d.name === "base-image" && d.digest?.sha256 && !d.uri.includes("@") ? `@sha256:${d.digest.sha256}` : "")),
+    builtImage: (p.buildDefinition?.resolvedDependencies ?? []).find((d) => d.name === "kiln-built-image")?.uri ?? null,
   };
 }

@@ -4,7 +4,7 @@
 // (the busybox base has no apt: the files are real, their installation is not); the runner's
 // collector reads them from the built image with `buildah mount`, the Worker signs.
 // `verifyImage` and `kiln verify` succeed, and fail after one byte of an attestation or of the
-// image reference changes.
+// image reference changes. The base, named by tag, is recorded with the digest the runner pulled.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import path from "node:path";
@@ -88,7 +88,17 @@ describe("signed attestations of built images", { timeout: 600_000 }, () => {
     const verified = await verifyImage(`${fx.stack.host}/${workspace}/layers@${digest}`, { client });
     expect(verified).toMatchObject({ digest, sbom: { packages: 4 }, provenance: { buildId: view.buildId } });
     expect(verified.provenance.layers.map((l) => l.index)).toEqual([0, 1]);
-    expect(verified.provenance.baseImages).toEqual([`docker://${fx.base}`]);
+    // The base is named by tag: the provenance records the digest the runner pulled (base_digests), the one the registry serves.
+    const [baseRepo, baseTag] = [
+      fx.base.slice(fx.base.indexOf("/") + 1, fx.base.lastIndexOf(":")),
+      fx.base.slice(fx.base.lastIndexOf(":") + 1),
+    ];
+    const baseManifest = await client.request("GET", ["v2", ...baseRepo.split("/"), "manifests", baseTag], {
+      registry: true,
+      headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+    });
+    const baseDigest = sha256(new Uint8Array(await baseManifest.arrayBuffer()));
+    expect(verified.provenance.baseImages).toEqual([`docker://${fx.base}@${baseDigest}`]);
     expect(Date.parse(verified.provenance.finishedOn)).toBeGreaterThanOrEqual(Date.parse(verified.provenance.startedOn));
     expect((await verifyImage(`${fx.stack.host}/${workspace}/attested:v1`, { client })).digest).toBe(digest);
 

@@ -13,10 +13,13 @@ import path from "node:path";
 import bcrypt from "bcryptjs";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { updateReferrersTag } from "../../runner/src/push-attestations.ts";
+import { RegistrySession } from "../../runner/src/registry-client.ts";
+import { registryFetch } from "../../runner/src/registry-tls.ts";
 import { busyboxRootfs } from "../../runner/test/helpers/base-images.ts";
 import { startRegistry, type TestRegistry } from "../../runner/test/helpers/registry.ts";
 import { makeTestCa, type TestCa } from "../../runner/test/helpers/tls-ca.ts";
-import { Image, ImagePushError } from "../../sdk/src/index.ts";
+import { Image, ImagePushError, VerificationError, verifyImage } from "../../sdk/src/index.ts";
 import {
   type Buildah,
   type LocalRunner,
@@ -96,7 +99,7 @@ function skopeo(...args: string[]): Promise<string> {
 const skopeoTarget = (command: string, ...args: string[]) =>
   skopeo(command, "--cert-dir", certDir, "--creds", `${USER}:${PASSWORD}`, ...args);
 
-type PushView = { reference: string; status: string; digest: string | null; message: string | null };
+type PushView = { reference: string; status: string; digest: string | null; message: string | null; attestations?: unknown };
 type ImageView = { id: string; status: string; buildId: string | null; layers: { cached: boolean }[]; pushes?: PushView[] };
 
 /** Every chunk of a build's log (`GET /v1/builds/:id/logs`), joined. */
@@ -130,6 +133,34 @@ async function pulled(reference: string): Promise<{ digest: string; annotations:
   };
   if (manifest.mediaType === OCI_INDEX) expect(manifest.annotations).toBeDefined();
   return { digest, annotations: manifest.annotations ?? {}, labels: config.config?.Labels ?? {} };
+}
+
+const DSSE = "application/vnd.dsse.envelope.v1+json";
+const KILN = path.resolve(import.meta.dirname, "../../sdk/dist/cli/bin.js");
+const sha256 = (bytes: Buffer) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+
+/** The CLI against the stack as the tenant, with `env` added. */
+function kiln(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const full = { ...process.env, KILN_SERVER_URL: stack.url, KILN_TOKEN: tenant.token, NO_COLOR: "1", ...env };
+    const child = spawn(process.execPath, [KILN, ...args], { env: full, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** The image's view once its build ended (the runner reports the attestations before `succeeded`). */
+async function settledImage(imageId: string): Promise<ImageView> {
+  for (let i = 0; ; i++) {
+    const view = await tenant.client.json<ImageView>("GET", ["v1", "images", imageId]);
+    const build = await tenant.client.json<{ status: string }>("GET", ["v1", "builds", view.buildId!]);
+    if (["succeeded", "failed", "cancelled", "timeout"].includes(build.status) || i > 60) return view;
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 describe("pushes to an external TLS registry with htpasswd auth", { timeout: 600_000 }, () => {
@@ -167,7 +198,8 @@ describe("pushes to an external TLS registry with htpasswd auth", { timeout: 600
     // The API shows the same per-target results; the image itself is built.
     const view = await tenant.client.json<ImageView>("GET", ["v1", "images", pushError.imageId]);
     expect(view.status).toBe("succeeded");
-    expect(view.pushes).toEqual(pushError.pushes);
+    const withoutAttestations = (pushes: readonly PushView[] | undefined) => pushes?.map(({ attestations: _, ...p }) => p);
+    expect(withoutAttestations(view.pushes)).toEqual(withoutAttestations(pushError.pushes));
 
     // By tag: the digest the runner reported is the digest of the manifest the registry serves.
     const byTag = await pulled(good());
@@ -200,6 +232,75 @@ describe("pushes to an external TLS registry with htpasswd auth", { timeout: 600
     expect(log).not.toContain(WRONG_PASSWORD);
   });
 
+  it("copies the signed SBOM and provenance to the target; kiln verify checks them there and fails on a changed byte", async () => {
+    expect(halfPushed, "the first test pushed an image").toBeDefined();
+    const { imageId, digest } = halfPushed!;
+    const view = await settledImage(imageId);
+    // docker-registry 2.8 has no referrers API: found through the referrers tag schema's index.
+    expect(view.pushes![0]!.attestations).toEqual({ status: "attached", count: 2, via: "tag", message: null });
+    expect(view.pushes![1]!.attestations ?? null).toBeNull();
+    const tag = `${registry.host}/e2e/app:sha256-${digest.slice(7)}`;
+    const index = JSON.parse(await skopeoTarget("inspect", "--raw", `docker://${tag}`)) as {
+      manifests: { digest: string; artifactType: string }[];
+    };
+    expect(index.manifests.map((m) => m.artifactType)).toEqual([DSSE, DSSE]);
+
+    const env = { NODE_EXTRA_CA_CERTS: ca.caFile, KILN_REGISTRY_USERNAME: USER, KILN_REGISTRY_PASSWORD: PASSWORD };
+    const ok = await kiln(["verify", good()], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`Verified ${registry.host}/e2e/app@${digest}`);
+    expect(ok.stdout).toMatch(/built as: docker:\/\/[^ ]+\/layers@sha256:[0-9a-f]{64}/);
+    // Without the login the registry refuses: no verification.
+    expect((await kiln(["verify", good()], { NODE_EXTRA_CA_CERTS: ca.caFile })).code).not.toBe(0);
+    const caFetch = registryFetch(ca.caFile);
+    const verified = await verifyImage(good(), {
+      client: tenant.client,
+      registryLogin: { username: USER, password: PASSWORD },
+      fetch: caFetch,
+    });
+    expect(verified).toMatchObject({ digest, sbom: { packages: expect.any(Number) } });
+    expect(verified.provenance.builtImage).not.toContain(digest);
+
+    // One byte of an attestation changed in transit: its digest no longer matches.
+    const entry = index.manifests[0]!.digest;
+    const session = new RegistrySession(`${registry.host}/e2e/app:v1`, {
+      login: { host: registry.host, username: USER, password: PASSWORD },
+      fetch: caFetch,
+    });
+    const artifact = JSON.parse((await session.manifest(entry)).bytes.toString("utf8")) as { layers: { digest: string; size: number }[] };
+    const flipping: typeof fetch = async (input, init) => {
+      const response = await caFetch(input, init);
+      if (!String(input).includes(`/blobs/${artifact.layers[0]!.digest}`)) return response;
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      bytes[40]! ^= 1;
+      return new Response(bytes, { status: response.status, headers: response.headers });
+    };
+    const login = { username: USER, password: PASSWORD };
+    await expect(verifyImage(good(), { client: tenant.client, registryLogin: login, fetch: flipping })).rejects.toThrow(VerificationError);
+
+    // One byte of a signed payload changed and pushed next to the real ones: the signature fails.
+    const envelope = JSON.parse(Buffer.from(await (await session.blob(artifact.layers[0]!.digest)).arrayBuffer()).toString("utf8"));
+    const payload = Buffer.from(envelope.payload, "base64");
+    payload[payload.length - 5]! ^= 1;
+    const forgedBlob = Buffer.from(JSON.stringify({ ...envelope, payload: payload.toString("base64") }));
+    const forged = {
+      ...artifact,
+      layers: [{ ...artifact.layers[0]!, digest: await session.putBlob(forgedBlob), size: forgedBlob.length }],
+    };
+    const forgedBytes = Buffer.from(JSON.stringify(forged));
+    const forgedDigest = await session.putManifest(sha256(forgedBytes), forgedBytes, "application/vnd.oci.image.manifest.v1+json");
+    const listed = {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: forgedDigest,
+      size: forgedBytes.length,
+      artifactType: DSSE,
+    };
+    await updateReferrersTag(session, digest, [listed]);
+    const refused = await kiln(["verify", good()], env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/no signature verifies/);
+  });
+
   it("a fully cached resubmission with a new target pushes it", async () => {
     const target = `${registry.host}/e2e/app:v2`;
     const image = await definition().build({
@@ -211,11 +312,20 @@ describe("pushes to an external TLS registry with htpasswd auth", { timeout: 600
     });
     const view = await tenant.client.json<ImageView>("GET", ["v1", "images", image.imageId!]);
     expect(view.layers.every((l) => l.cached)).toBe(true);
-    expect(image.pushes).toEqual([{ reference: target, status: "succeeded", digest: expect.stringMatching(/^sha256:/), message: null }]);
+    expect(image.pushes).toMatchObject([
+      { reference: target, status: "succeeded", digest: expect.stringMatching(/^sha256:/), message: null },
+    ]);
     const pushed = await pulled(target);
     expect(pushed.digest).toBe(image.pushes![0]!.digest);
     expect(pushed.labels).toMatchObject(LABEL);
     expect(pushed.annotations["build.kiln.id"]).toBe(view.buildId);
+    // A push-only job copies the attestations the image got when it was built, re-signed for this digest.
+    expect((await settledImage(image.imageId!)).pushes![0]!.attestations).toEqual({
+      status: "attached",
+      count: 2,
+      via: "tag",
+      message: null,
+    });
 
     const log = await allLogText(view.buildId!);
     expect(log).toContain(`pushed ${target}@${pushed.digest}`);

@@ -17,7 +17,7 @@ import type { AttestationFacts } from "./facts.ts";
 /** `buildDefinition.buildType` of Kiln provenance: a chain of layer specs built in order. */
 export const KILN_BUILD_TYPE = "urn:kiln:build-type:layer-chain:v1";
 
-type Dependency = { uri: string; name?: string; digest?: Record<string, string> };
+type Dependency = { uri: string; name?: string; digest?: Record<string, string>; annotations?: Record<string, string> };
 
 /** The statement's subject: the image's repository and manifest digest. */
 export function subjectOf(facts: AttestationFacts): InTotoStatement["subject"] {
@@ -55,7 +55,7 @@ export function dependenciesOf(facts: AttestationFacts): Dependency[] {
     deps.push({ uri: `docker://${facts.parentReference}`, name: "parent-layer", ...(digest ? { digest: { sha256: digest } } : {}) });
   }
   for (const layer of facts.layers) {
-    deps.push(...baseImagesOf(layer.spec));
+    deps.push(...baseImagesOf(layer.spec).map((dep) => withResolvedDigest(dep, layer.key, facts)));
     const context = layer.spec.context;
     if (context)
       deps.push({
@@ -65,6 +65,14 @@ export function dependenciesOf(facts: AttestationFacts): Dependency[] {
       });
   }
   return deps;
+}
+
+// An unpinned base image gets the digest the job's runner pulled, marked as the runner's word.
+function withResolvedDigest(dep: Dependency, layerKey: string, facts: AttestationFacts): Dependency {
+  if (dep.digest) return dep;
+  const resolved = facts.baseDigests?.find((b) => b.layerKey === layerKey && `docker://${b.reference}` === dep.uri);
+  if (!resolved) return dep;
+  return { ...dep, digest: { sha256: digestHex(resolved.digest) }, annotations: { "build.kiln.resolved-by": "runner" } };
 }
 
 /** The SLSA v1 provenance statement for `facts`, finished at `finishedMs`. */

@@ -69,7 +69,9 @@ export async function insertPendingPushes(db: D1Database, workspaceId: string, b
 }
 
 /** A stored target row, as the view reads it. */
-export type PushRow = Pick<typeof imagePushes.$inferSelect, "reference" | "status" | "digest" | "message">;
+export type PushRow = Pick<typeof imagePushes.$inferSelect, "reference" | "status" | "digest" | "message"> & {
+  attestations?: PushView["attestations"];
+};
 
 /**
  * The API's view of an image's targets, pure. `buildStatus`: the pushing build's status; a
@@ -77,10 +79,10 @@ export type PushRow = Pick<typeof imagePushes.$inferSelect, "reference" | "statu
  */
 export function pushViews(rows: readonly PushRow[], buildStatus: string | null): PushView[] {
   const ended = buildStatus === "failed" || buildStatus === "cancelled" || buildStatus === "timeout";
-  return rows.map(({ reference, status, digest, message }) =>
+  return rows.map(({ reference, status, digest, message, attestations }) =>
     status === "pending" && ended
       ? { reference, status: "failed", digest: null, message: `not pushed: the build ended ${buildStatus} before this target was pushed` }
-      : { reference, status, digest, message },
+      : { reference, status, digest, message, ...(attestations ? { attestations } : {}) },
   );
 }
 
@@ -92,6 +94,7 @@ export async function loadPushViews(db: D1Database, workspaceId: string, imageId
       status: imagePushes.status,
       digest: imagePushes.digest,
       message: imagePushes.message,
+      attestations: imagePushes.attestations,
       buildStatus: builds.status,
     })
     .from(imagePushes)

@@ -10,11 +10,21 @@
  * applying the event. The answer's `cancel` asks the runner to stop.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { newWebhookSecret, RunnerEventResponseSchema, RunnerEventSchema, verifyWebhook, type WebhookRejection } from "@kiln-build/protocol";
+import {
+  newWebhookSecret,
+  PushAttestationsResponseSchema,
+  RunnerEventResponseSchema,
+  RunnerEventSchema,
+  verifyWebhook,
+  type WebhookRejection,
+} from "@kiln-build/protocol";
 import { and, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { AppEnv } from "../app-env.ts";
 import { acceptSbomReport } from "../attestations/attest.ts";
+import { acceptBaseDigests } from "../attestations/base-digests.ts";
+import { acceptPushAttestations } from "../attestations/push-attest.ts";
+import { acceptPushAttestationsResult } from "../attestations/push-attest-result.ts";
 import { buildAttempts } from "../db/schema/builds.ts";
 import { fleets } from "../db/schema/fleets.ts";
 import { ApiError, badRequest, conflict, notFound } from "../errors.ts";
@@ -53,7 +63,7 @@ const eventRoute = createRoute({
   tags: ["runner"],
   summary: "Report a runner event (runners)",
   description:
-    "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered. An `sbom` report (docs/attestations.md) is answered 422 when the server has no attestation key.",
+    "Signed with the fleet's signing secret. 409 `stale_attempt`: stop the job. 409 `duplicate_event`: already processed, treat as delivered. An `sbom` report (docs/attestations.md) is answered 422 when the server has no attestation key. A `push_attestations` request (a pushed image's digest, after its `push_result`) is answered with the signed statements to attach (`PushAttestationsResponse`); 409 `unknown_push_digest` when the digest is not what this attempt reported for the target, 409 `push_mismatch` when the pushed manifest does not hold the built image's layers.",
   security: [{ fleetSignature: [] }],
   request: {
     body: {
@@ -68,7 +78,13 @@ const eventRoute = createRoute({
   responses: {
     200: {
       description: "Accepted.",
-      content: { "application/json": { schema: RunnerEventResponseSchema.openapi("RunnerEventResponse") } },
+      content: {
+        "application/json": {
+          schema: z
+            .union([RunnerEventResponseSchema, PushAttestationsResponseSchema])
+            .openapi("RunnerEventResponse", { description: "`{ok, cancel}`; for `push_attestations`, also the statements to attach." }),
+        },
+      },
     },
     ...errorResponses(400, 401, 404, 409, 413, 422),
   },
@@ -95,6 +111,17 @@ runnerEventsApp.post("/v1/runner/events", jsonBodyLimit(MAX_EVENT_BYTES), async 
   // The image's SBOM (decision 0024): checked with the build, then signed and attached by the Worker.
   if ((json as { type?: unknown }).type === "sbom") {
     await acceptSbomReport(c.env, json);
+    return c.json({ ok: true as const, cancel: false }, 200);
+  }
+  // Digests of unpinned base images, recorded for the provenance (decision 0024).
+  if ((json as { type?: unknown }).type === "base_digests") {
+    await acceptBaseDigests(c.env, json);
+    return c.json({ ok: true as const, cancel: false }, 200);
+  }
+  // A pushed image's attestations (decision 0024): the signed statements to attach, then what was attached.
+  if ((json as { type?: unknown }).type === "push_attestations") return c.json(await acceptPushAttestations(c.env, json), 200);
+  if ((json as { type?: unknown }).type === "push_attestations_result") {
+    await acceptPushAttestationsResult(c.env, json);
     return c.json({ ok: true as const, cancel: false }, 200);
   }
   // Only a verified body is validated in full; the issues are bounded like every error body (errors.ts).

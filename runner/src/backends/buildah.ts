@@ -146,6 +146,11 @@ export class BuildahBackend implements BuildBackend {
     };
   }
 
+  /** Prints a local image's id (its config digest): the base digest check (runner/src/base-digests.ts). */
+  imageId(image: string): Command {
+    return { argv: [...this.#global(), "images", "--no-trunc", "--format", "{{.ID}}", image] };
+  }
+
   version(): Command {
     return { argv: [this.#options.bin, "--version"] };
   }

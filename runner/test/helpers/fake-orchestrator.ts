@@ -7,7 +7,16 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { type LogEntry, type RunnerEvent, RunnerEventSchema, type SbomEvent, SbomEventSchema, verifyWebhook } from "@kiln-build/protocol";
+import {
+  type BaseDigestsReport,
+  BaseDigestsReportSchema,
+  type LogEntry,
+  type RunnerEvent,
+  RunnerEventSchema,
+  type SbomEvent,
+  SbomEventSchema,
+  verifyWebhook,
+} from "@kiln-build/protocol";
 
 /** The fake orchestrator's state and controls. */
 export class FakeOrchestrator {
@@ -19,6 +28,8 @@ export class FakeOrchestrator {
   readonly problems: string[] = [];
   readonly contexts = new Map<string, Buffer>();
   readonly downloadToken = "dl-token-0123456789";
+  /** The `base_digests` reports received, in order. */
+  readonly baseDigests: BaseDigestsReport[] = [];
   /** The `sbom` reports received, in order. */
   readonly sboms: SbomEvent[] = [];
   /** While true, every event connection is destroyed before a response. */
@@ -156,6 +167,12 @@ export class FakeOrchestrator {
     }
     const json = JSON.parse(body) as { type?: unknown };
     // The image's SBOM report (decision 0024) is not a RunnerEvent: kept apart, answered as the orchestrator does.
+    if (json.type === "base_digests") {
+      const report = BaseDigestsReportSchema.safeParse(json);
+      if (!report.success) this.problems.push(`base_digests schema: ${report.error.message}`);
+      else this.baseDigests.push(report.data);
+      return void res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true,"cancel":false}');
+    }
     if (json.type === "sbom") {
       const report = SbomEventSchema.safeParse(json);
       if (!report.success) this.problems.push(`sbom schema: ${report.error.message}`);

@@ -4,6 +4,7 @@
  * `push_result` event through the pushing build's outbox. Keyed by image, not build, because
  * other submissions may join the pushing build and must not see its targets.
  */
+import type { PushAttestationsStatus } from "@kiln-build/protocol";
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { workspaces } from "./workspaces.ts";
@@ -31,6 +32,8 @@ export const imagePushes = sqliteTable(
     digest: text("digest"),
     /** The registry's message when the push failed (secrets masked by the runner). */
     message: text("message"),
+    /** How the target's attestations ended (`PushAttestationsStatus` JSON, decision 0024); null until the runner reports. */
+    attestations: text("attestations", { mode: "json" }).$type<PushAttestationsStatus>(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull().default(sql`(unixepoch('subsec') * 1000)`),
   },
   (t) => [primaryKey({ columns: [t.imageId, t.position] }), index("image_pushes_build").on(t.buildId)],

@@ -12,10 +12,13 @@ import { CliError, EXIT, emit } from "../output.ts";
 export function registerVerifyCommand(program: Command, ctx: CliContext): void {
   program
     .command("verify <ref>")
-    .description("verify an image's signed provenance and SBOM (built-in registry), e.g. host/ws/layers@sha256:...")
-    .action(async (ref: string) => {
+    .description(
+      "verify an image's signed provenance and SBOM, in the built-in registry (host/ws/layers@sha256:...) or where it was pushed (registry.example.com/app:v1)",
+    )
+    .option("--insecure-registry", "read an external registry over plain http")
+    .action(async (ref: string, options: { insecureRegistry?: boolean }) => {
       try {
-        const result = await verifyImage(ref, { client: ctx.client() });
+        const result = await verifyImage(ref, { client: ctx.client(), ...(options.insecureRegistry ? { insecure: true } : {}) });
         emit(ctx.json(), result, () => {
           const p = result.provenance;
           return [
@@ -24,6 +27,7 @@ export function registerVerifyCommand(program: Command, ctx: CliContext): void {
             `  times:    ${p.startedOn} -> ${p.finishedOn}`,
             `  layers:   ${p.layers.map((l) => `${l.index}:${l.key.slice(0, 12)}${l.cached ? " (cached)" : ""}`).join(", ")}`,
             `  bases:    ${p.baseImages.join(", ") || "(none)"}`,
+            ...(p.builtImage ? [`  built as: ${p.builtImage}`] : []),
             `  sbom:     ${result.sbom ? `${result.sbom.packages} package(s)` : "none"}`,
           ].join("\n");
         });

@@ -1,0 +1,52 @@
+/**
+ * What a Build object vouches for when its runner asks for the attestations of a pushed image
+ * (decision 0024, external registries), pure: the request must come from the current attempt,
+ * name a push target of this build, and carry the digest that attempt reported for that target
+ * in a succeeded `push_result`. The source image is the build's own top layer (the image the
+ * job copied), never anything the runner names, so a runner can only get statements about a
+ * digest it pushed for its own job, linked to the image Kiln built.
+ */
+import type { PushAttestationFacts, PushAttestationFactsAnswer } from "../workers/attestations/facts.ts";
+import { isAttemptLive, type MachineState } from "./build-machine.ts";
+import { type BuildPush, targetPosition } from "./build-push.ts";
+import type { AttemptRow, BuildRecord, LayerRow } from "./build-store.ts";
+
+/** A target's recorded result, with the attempt that reported it. */
+export type RecordedPushResult = { attemptNo: number; status: string; digest: string | null };
+
+/** The request's identity: its attempt, target and the digest it asks about. */
+export type PushAttestationAsk = { attemptId: string; fencingToken: number; reference: string; digest: string };
+
+/** The facts for `ask`, or why it is refused. `resultOf(position)` reads a target's recorded result. */
+export function pushAttestationFacts(
+  rec: BuildRecord | null,
+  machine: MachineState | null,
+  attempt: AttemptRow | null,
+  layers: readonly LayerRow[],
+  push: BuildPush | null,
+  resultOf: (position: number) => RecordedPushResult | null,
+  ask: PushAttestationAsk,
+): PushAttestationFactsAnswer {
+  if (!rec || !machine) return { ok: false, error: "unknown_build" };
+  if (!attempt || !isAttemptLive(machine.status) || attempt.attemptNo !== machine.attemptNo) return { ok: false, error: "stale_attempt" };
+  if (ask.attemptId !== attempt.attemptId || ask.fencingToken !== attempt.attemptNo) return { ok: false, error: "stale_attempt" };
+  const position = targetPosition(push, ask.reference);
+  if (!push || position < 0) return { ok: false, error: "unknown_push_target" };
+  const result = resultOf(position);
+  // Only the digest this attempt reported for this target, and only when its push succeeded.
+  if (!result || result.attemptNo !== attempt.attemptNo || result.status !== "succeeded" || result.digest !== ask.digest)
+    return { ok: false, error: "unknown_push_digest" };
+  const top = layers.find((l) => l.key === rec.topKey);
+  if (!top?.digest || !top.reference) return { ok: false, error: "unknown_push_digest" };
+  const facts: PushAttestationFacts = {
+    buildId: rec.id,
+    workspaceId: rec.workspaceId,
+    workspaceName: rec.workspaceName,
+    imageId: push.imageId,
+    position,
+    reference: ask.reference,
+    pushedDigest: ask.digest,
+    source: { digest: top.digest, reference: top.reference },
+  };
+  return { ok: true, facts };
+}

@@ -1,0 +1,1 @@
+ALTER TABLE `image_pushes` ADD `attestations` text;
