@@ -61,6 +61,17 @@ export type ImageVerification = {
   provenance: ProvenanceSummary;
   /** Packages the SBOM lists; null when the image has no SBOM. */
   sbom: { packages: number } | null;
+  /** For a multi-platform image: each platform's image, verified on its own (the fields above are the first's). */
+  platforms?: PlatformVerification[];
+};
+
+/** One platform of a verified multi-platform image. */
+export type PlatformVerification = {
+  platform: string;
+  digest: string;
+  keyIds: string[];
+  provenance: ProvenanceSummary;
+  sbom: { packages: number } | null;
 };
 
 /** Splits `[host/]repository(:tag|@digest)`; `host` is null when the reference names none. */
@@ -115,27 +126,60 @@ export function readerFor(ref: string, params: VerifyImageParams): RegistryReade
   });
 }
 
-/** Verifies the attestations of image `ref`; throws `VerificationError` when any check fails. */
+/**
+ * Verifies the attestations of image `ref`; throws `VerificationError` when any check fails. A
+ * multi-platform image (an OCI index) is verified platform by platform: every platform's
+ * manifest must carry its own verified provenance; the answer's `provenance` and `sbom` are the
+ * first platform's and `platforms` lists each.
+ */
 export async function verifyImage(ref: string, params: VerifyImageParams): Promise<ImageVerification> {
-  const { repository, reference } = parseImageRef(ref);
-  const { client } = params;
+  const { reference } = parseImageRef(ref);
   const reader = readerFor(ref, params);
   const image = await fetchChecked(reader, "manifests", reference, reference.startsWith("sha256:") ? reference : undefined);
-  const keys = AttestationKeySetSchema.parse(await client.json("GET", ATTESTATION_KEYS_PATH.slice(1).split("/")));
-  const index = await reader.referrers(image.digest);
+  const keys = AttestationKeySetSchema.parse(await params.client.json("GET", ATTESTATION_KEYS_PATH.slice(1).split("/")));
+  const entries = indexEntries(image.bytes);
+  if (entries === null) return { repository: reader.name, digest: image.digest, ...(await verifyManifest(reader, image.digest, keys)) };
+  if (entries.length === 0) throw new VerificationError(`${reader.name}@${image.digest} is an index without platform images`);
+  const platforms: PlatformVerification[] = [];
+  for (const entry of entries) {
+    // Each entry's bytes must hash to the digest the (already checked) index names.
+    await fetchChecked(reader, "manifests", entry.digest, entry.digest);
+    platforms.push({ platform: entry.platform, digest: entry.digest, ...(await verifyManifest(reader, entry.digest, keys)) });
+  }
+  const first = platforms[0]!;
+  const keyIds = [...new Set(platforms.flatMap((p) => p.keyIds))];
+  return { repository: reader.name, digest: image.digest, keyIds, provenance: first.provenance, sbom: first.sbom, platforms };
+}
+
+/** The platform images an index lists (attestation entries, platform `unknown/unknown`, left out), or null when not an index. */
+function indexEntries(bytes: Uint8Array): { platform: string; digest: string }[] | null {
+  const parsed = JSON.parse(new TextDecoder().decode(bytes)) as {
+    manifests?: { digest?: unknown; platform?: { os?: string; architecture?: string; variant?: string } }[];
+  };
+  if (!Array.isArray(parsed.manifests)) return null;
+  return parsed.manifests.flatMap((m) => {
+    const p = m.platform;
+    if (typeof m.digest !== "string" || !p?.os || !p.architecture || p.os === "unknown") return [];
+    return [{ platform: [p.os, p.architecture, p.variant].filter(Boolean).join("/"), digest: m.digest }];
+  });
+}
+
+// One image manifest's attestations: every DSSE referrer verified, a provenance required.
+async function verifyManifest(reader: RegistryReader, digest: string, keys: ReturnType<typeof AttestationKeySetSchema.parse>) {
+  const index = await reader.referrers(digest);
   const attestations = (index.manifests ?? []).filter((m) => m.artifactType === DSSE_ENVELOPE_MEDIA_TYPE);
   const keyIds = new Set<string>();
   let provenance: ProvenanceSummary | null = null;
   let sbom: { packages: number } | null = null;
   for (const entry of attestations) {
-    const statement = await verifiedStatement(reader, entry.digest, image.digest, keys, keyIds);
+    const statement = await verifiedStatement(reader, entry.digest, digest, keys, keyIds);
     if (statement.predicateType === SLSA_PROVENANCE_V1) provenance = summarize(statement.predicate);
     if (statement.predicateType === CYCLONEDX_PREDICATE)
       sbom = { packages: ((statement.predicate as { components?: unknown[] }).components ?? []).length };
   }
   if (!provenance)
-    throw new VerificationError(`${repository}@${image.digest} has no signed provenance (${attestations.length} attestation(s) found)`);
-  return { repository: reader.name, digest: image.digest, keyIds: [...keyIds], provenance, sbom };
+    throw new VerificationError(`${reader.name}@${digest} has no signed provenance (${attestations.length} attestation(s) found)`);
+  return { keyIds: [...keyIds], provenance, sbom };
 }
 
 // One attestation: manifest and envelope bytes by digest, subject, signature, statement subject.

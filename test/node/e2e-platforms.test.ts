@@ -15,9 +15,10 @@ import os from "node:os";
 import path from "node:path";
 import bcrypt from "bcryptjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registryFetch } from "../../runner/src/registry-tls.ts";
 import { startRegistry, type TestRegistry } from "../../runner/test/helpers/registry.ts";
 import { makeTestCa, type TestCa } from "../../runner/test/helpers/tls-ca.ts";
-import { Image, InvalidError } from "../../sdk/src/index.ts";
+import { Image, InvalidError, verifyImage } from "../../sdk/src/index.ts";
 import { checkPageInBrowser } from "./browser-checks.ts";
 import {
   type Buildah,
@@ -184,7 +185,9 @@ describe("multi-platform images", { timeout: 900_000 }, () => {
     expect(await unameIn(kilnTag, "linux/arm64")).toBe(`aarch64\n${marker}\naarch64`);
 
     // The external registry got the whole index: both platforms, annotated, each config labelled.
-    expect(built.pushes).toEqual([{ reference: target, status: "succeeded", digest: expect.stringMatching(/^sha256:/), message: null }]);
+    expect(built.pushes).toMatchObject([
+      { reference: target, status: "succeeded", digest: expect.stringMatching(/^sha256:/), message: null },
+    ]);
     const pushedRaw = skopeo("inspect", "--raw", `docker://${target}`);
     expect(sha256(pushedRaw)).toBe(built.pushes![0]!.digest);
     const pushed = JSON.parse(pushedRaw) as RawIndex;
@@ -207,6 +210,19 @@ describe("multi-platform images", { timeout: 900_000 }, () => {
     }
     // Relabelled copies have their own digests; the built-in registry's stay as built.
     expect(pushed.manifests.map((m) => m.digest)).not.toContain(amd!.digest);
+
+    // Each platform carries its own signed SBOM and provenance: in the built-in registry through the
+    // Kiln tag, and re-signed for the relabelled copies in the external registry.
+    const inKiln = await verifyImage(kilnTag, { client: tenant.client });
+    expect(inKiln.platforms?.map((p) => [p.platform, p.digest])).toEqual(built.platforms!.map((p) => [p.platform, p.digest]));
+    const outside = await verifyImage(target, {
+      client: tenant.client,
+      registryLogin: { username: USER, password: PASSWORD },
+      fetch: registryFetch(ca.caFile),
+    });
+    expect(outside.digest).toBe(built.pushes![0]!.digest);
+    expect(outside.platforms?.map((p) => p.digest)).toEqual(pushed.manifests.map((m) => m.digest));
+    for (const [i, p] of (outside.platforms ?? []).entries()) expect(p.provenance.builtImage).toContain(built.platforms![i]!.digest!);
 
     // The index's page: every platform with its digest and a link to its image page.
     await tenant.client.json("PUT", ["v1", "tags", "multi-app:v1"], { json: { imageId: built.imageId, public: true } });

@@ -29,6 +29,10 @@ export function registerVerifyCommand(program: Command, ctx: CliContext): void {
             `  bases:    ${p.baseImages.join(", ") || "(none)"}`,
             ...(p.builtImage ? [`  built as: ${p.builtImage}`] : []),
             `  sbom:     ${result.sbom ? `${result.sbom.packages} package(s)` : "none"}`,
+            ...(result.platforms ?? []).map(
+              (q) =>
+                `  ${q.platform}: ${q.digest} build ${q.provenance.buildId}, sbom ${q.sbom ? `${q.sbom.packages} package(s)` : "none"}`,
+            ),
           ].join("\n");
         });
       } catch (error) {
