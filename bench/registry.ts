@@ -129,7 +129,7 @@ try {
     if (run >= 0) rounds.push(round);
     const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
     console.log(
-      `${run < 0 ? "warm-up" : `run ${run + 1}`} node:http, one request per layer: kiln put ${s(round.kilnPut)}, get ${s(round.kilnGet)}; bare R2 on wrangler dev: put ${s(round.floorPut)} (with sha256 ${s(round.floorPutVerified)}, and in 1 MiB chunks ${s(round.floorPutChunked)}), get ${s(round.floorGet)}; put + get ${((round.kilnPut + round.kilnGet) / (round.floorPut + round.floorGet)).toFixed(2)}x the floor`,
+      `${run < 0 ? "warm-up" : `run ${run + 1}`} node:http, one request per layer: kiln put ${s(round.kilnPut)}, get ${s(round.kilnGet)}; bare R2 on wrangler dev: put ${s(round.floorPut)} (with sha256 ${s(round.floorPutVerified)}), get ${s(round.floorGet)}; put + get ${((round.kilnPut + round.kilnGet) / (round.floorPut + round.floorGet)).toFixed(2)}x the floor`,
     );
     rmSync(layout.dir, { recursive: true, force: true });
   }
@@ -162,8 +162,6 @@ try {
       r2FloorGetMs: Math.round(median(rounds.map((r) => r.floorGet))),
       kilnOverR2Floor: Number((kiln / floor).toFixed(2)),
       r2FloorPutVerifiedMs: Math.round(median(rounds.map((r) => r.floorPutVerified))),
-      // A verified put fed in 1 MiB chunks, as Kiln writes a monolithic blob: the simulator's cost is per chunk.
-      r2FloorPutVerifiedChunkedMs: Math.round(median(rounds.map((r) => r.floorPutChunked))),
       // Like for like (node:http, one request per layer, interleaved with the floor; see the doc comment): the issue 16
       // targets. Each ratio is the median over runs of that run's ratio (Kiln and the floor measured side by side).
       kilnBlobPutMs: Math.round(median(rounds.map((r) => r.kilnPut))),
@@ -172,7 +170,6 @@ try {
       blobTarget: BLOB_TARGET,
       blobPutOverR2FloorPut: ratio(rounds.map((r) => [r.kilnPut, r.floorPut])),
       blobPutOverVerifiedPut: ratio(rounds.map((r) => [r.kilnPut, r.floorPutVerified])),
-      blobPutOverVerifiedChunkedPut: ratio(rounds.map((r) => [r.kilnPut, r.floorPutChunked])),
       blobGetOverR2FloorGet: ratio(rounds.map((r) => [r.kilnGet, r.floorGet])),
       blobGetTarget: BLOB_GET_TARGET,
       blobRatiosPerRun: rounds.map((r) => ({
@@ -242,14 +239,10 @@ async function startFloorWorker() {
     await sleep(250);
   return {
     // node:http, not fetch: undici's fetch reads large bodies several times slower than skopeo or curl.
-    /** Milliseconds to put one blob at `key`: plain, with R2 checking its sha256 (as Kiln's writes do), re-read in 1 MiB chunks, or both. */
-    async put(key: string, blob: Uint8Array, options: { sha256Hex?: string; chunks?: boolean } = {}): Promise<number> {
-      const query = new URLSearchParams({
-        ...(options.sha256Hex ? { sha256: options.sha256Hex } : {}),
-        ...(options.chunks ? { chunks: "1" } : {}),
-      });
+    /** Milliseconds to put one blob at `key`, plain or with R2 checking its sha256 (as Kiln's writes do). */
+    async put(key: string, blob: Uint8Array, sha256Hex?: string): Promise<number> {
       const t0 = performance.now();
-      const status = await httpRequest(`${url}/${key}?${query}`, "PUT", blob);
+      const status = await httpRequest(`${url}/${key}${sha256Hex ? `?sha256=${sha256Hex}` : ""}`, "PUT", blob);
       if (status !== 201) throw new Error(`r2 floor put: ${status}`);
       return performance.now() - t0;
     },
@@ -281,14 +274,7 @@ async function bearerFor(origin: string, repository: string, actions: string, to
 }
 
 /** One run's blob figures, in milliseconds, each summed over the layers. */
-type BlobRound = {
-  kilnPut: number;
-  kilnGet: number;
-  floorPut: number;
-  floorPutVerified: number;
-  floorPutChunked: number;
-  floorGet: number;
-};
+type BlobRound = { kilnPut: number; kilnGet: number; floorPut: number; floorPutVerified: number; floorGet: number };
 
 /**
  * Times Kiln's blob writes and reads against the floor's, layer by layer, alternating which side goes first:
@@ -302,7 +288,7 @@ async function timeBlobRound(run: number, blobs: Uint8Array[], digests: string[]
   const pullRepo = `bench/image-${run}`;
   const push = await bearerFor(origin, pushRepo, "pull,push", token);
   const pull = await bearerFor(origin, pullRepo, "pull", token);
-  const round: BlobRound = { kilnPut: 0, kilnGet: 0, floorPut: 0, floorPutVerified: 0, floorPutChunked: 0, floorGet: 0 };
+  const round: BlobRound = { kilnPut: 0, kilnGet: 0, floorPut: 0, floorPutVerified: 0, floorGet: 0 };
   const timed = async (request: () => Promise<number>, expected: number, what: string) => {
     const t0 = performance.now();
     const status = await request();
@@ -324,9 +310,7 @@ async function timeBlobRound(run: number, blobs: Uint8Array[], digests: string[]
       round.floorPut += await floor();
       round.kilnPut += await kiln();
     }
-    const sha256Hex = digests[i]!.slice("sha256:".length);
-    round.floorPutVerified += await floorWorker.put(`run-${run}-${i}-verified`, blob, { sha256Hex });
-    round.floorPutChunked += await floorWorker.put(`run-${run}-${i}-chunked`, blob, { sha256Hex, chunks: true });
+    round.floorPutVerified += await floorWorker.put(`run-${run}-${i}-verified`, blob, digests[i]!.slice("sha256:".length));
   }
   for (const [i, digest] of digests.entries()) {
     const kiln = () =>

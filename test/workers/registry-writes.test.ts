@@ -1,6 +1,6 @@
 // What a registry write costs, without weakening it (docs/registry.md "Performance"): a monolithic
-// blob is fed to R2 in large chunks and still verified by R2 against its digest, and a manifest PUT
-// checks its owner, its references' sizes and presence, and touches its blobs in one D1 batch.
+// blob is verified by R2 against its digest while its owner is looked up, and a manifest PUT checks
+// its owner, its references' sizes and presence, and touches its blobs in one D1 batch.
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { blobKey } from "../../workers/registry/blob-writer.ts";

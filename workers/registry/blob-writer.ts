@@ -274,51 +274,19 @@ export async function assemble(
 
 /**
  * Writes a whole blob sent in one request straight to its content-addressed key; R2 checks
- * the sha256 and stores nothing on a mismatch. A streamed body of known length goes to R2 in
- * large chunks (`inLargeChunks`). Returns false on a mismatch.
+ * the sha256 and stores nothing on a mismatch. Returns false on a mismatch.
  */
 export async function putMonolithic(
   bucket: R2Bucket,
   digest: string,
   body: ReadableStream | ArrayBuffer | Uint8Array,
-  lengthBytes: number | null = null,
 ): Promise<{ sizeBytes: number } | false> {
-  const value = body instanceof ReadableStream && lengthBytes !== null && lengthBytes > 0 ? inLargeChunks(body, lengthBytes) : body;
   try {
-    const object = await bucket.put(blobKey(digest), value, { sha256: digestHex(digest) });
+    const object = await bucket.put(blobKey(digest), body, { sha256: digestHex(digest) });
     return { sizeBytes: object!.size };
   } catch (e) {
     if (/checksum|BadDigest|10037/i.test(String(e))) return false;
     throw e;
-  }
-}
-
-/**
- * `body` (`lengthBytes` long) re-read in chunks of 1 MiB, as a stream R2 accepts (known length).
- * The local R2 simulator handles every chunk it receives in JavaScript (its MD5, and the SHA-256
- * when asked), so a request body's many small chunks cost it far more than its bytes: fed 1 MiB
- * chunks, a put under `wrangler dev` took about a third of the time (docs/registry.md
- * "Performance"). In production it is one read per MiB, as in `writeWholeObject`. A body shorter
- * or longer than `lengthBytes`, or a put that stops reading, errors the stream, so R2 stores nothing.
- */
-export function inLargeChunks(body: ReadableStream<Uint8Array>, lengthBytes: number): ReadableStream<Uint8Array> {
-  const fixed = new FixedLengthStream(lengthBytes);
-  void pumpInChunks(body, fixed.writable.getWriter());
-  return fixed.readable;
-}
-
-async function pumpInChunks(body: ReadableStream<Uint8Array>, writer: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
-  const reader = body.getReader({ mode: "byob" });
-  try {
-    for (;;) {
-      const read = await reader.readAtLeast(WHOLE_OBJECT_CHUNK_BYTES, new Uint8Array(WHOLE_OBJECT_CHUNK_BYTES));
-      if (read.value && read.value.byteLength > 0) await writer.write(read.value);
-      if (read.done) break;
-    }
-    await writer.close();
-  } catch (error) {
-    await writer.abort(error).catch(() => undefined);
-    await reader.cancel(error).catch(() => undefined);
   }
 }
 

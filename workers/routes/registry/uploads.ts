@@ -86,7 +86,7 @@ export async function startUpload(c: Context<AppEnv>, caller: RegistryCaller, na
   if (digest !== undefined) {
     requireDigest(digest);
     if (c.req.header("content-length") !== undefined) {
-      const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body ?? new Uint8Array(0), shapeOf(c).contentLength);
+      const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body ?? new Uint8Array(0));
       const workspaceId = await owner;
       if (!stored) throw digestInvalid("the content does not match the digest; nothing was stored", { digest });
       rememberBlobKey(digest, await recordBlob(db(c.env), name, workspaceId, digest, stored.sizeBytes, blobKey(digest), now));
@@ -152,7 +152,7 @@ async function finishUpload(
     const d = db(c.env);
     if (hasBody(c) && state.offset === 0 && state.writes === 0 && c.req.header("content-length") !== undefined) {
       // The whole blob in this one request: write it straight to its content-addressed key.
-      const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body!, shapeOf(c).contentLength);
+      const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body!);
       if (!stored) {
         await stub.finish(lease);
         throw digestInvalid("the content does not match the digest; nothing was stored", { digest });
