@@ -9,13 +9,18 @@
  * The binding counts per Cloudflare location in fixed windows of 10 or 60 s and is eventually
  * consistent, so these are flood guards, not exact quotas (docs/scale.md#protection). If the
  * binding is missing or fails, the request goes through: an outage of the limiter must not
- * become an outage of the API.
+ * become an outage of the API. A budget this isolate saw allowed within the window is charged
+ * behind the request (in `waitUntil`, at most `MAX_UNCONFIRMED_CHARGES` unanswered at a time)
+ * and one it saw spent is refused from memory (rate-limit-ledger.ts, decision 0025): under
+ * `wrangler dev` each `limit()` call is a Durable Object write, the largest cost of a request.
  */
 import { sha256Hex } from "@kiln-build/protocol";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./app-env.ts";
+import { executionContextOf, type WaitUntil } from "./edge-cache.ts";
 import { type ApiError, tooManyRequests } from "./errors.ts";
 import { log } from "./log.ts";
+import { BudgetLedger } from "./rate-limit-ledger.ts";
 import { RegistryError } from "./registry/errors.ts";
 
 /** The three budgets, by binding name. */
@@ -68,28 +73,62 @@ export async function credentialDigest(credential: string): Promise<string> {
   return (await sha256Hex(credential)).slice(0, 32);
 }
 
+/** What `firstSpentBudget` needs to charge budgets behind the request (decision 0025). */
+export type ChargeBehind = { ledger: BudgetLedger; waitUntil: WaitUntil; nowMs: () => number };
+
+/**
+ * Unconfirmed charges per budget and isolate: how far a budget can overshoot before the next
+ * request waits for the binding again (decision 0025).
+ */
+export const MAX_UNCONFIRMED_CHARGES = 8;
+
+/** This isolate's ledger of request budgets (per binding and key). */
+export const isolateLedger = new BudgetLedger({
+  periodMs: RATE_LIMIT_PERIOD_SECONDS * 1000,
+  maxPending: MAX_UNCONFIRMED_CHARGES,
+  maxEntries: 10_000,
+});
+
 /**
  * Charges `charges` against `limiters`; resolves to the first spent budget, or null when the
  * request may proceed. Missing bindings and limiter failures count as "allowed" (fail open).
+ * With `behind`, budgets the ledger saw allowed lately are charged in the background and
+ * budgets it saw spent are refused without a call; without it every charge is awaited.
  */
 export async function firstSpentBudget(
   limiters: Partial<Record<RateLimitBinding, Limiter>>,
   charges: RateLimitCharge[],
+  behind?: ChargeBehind,
 ): Promise<RateLimitCharge | null> {
-  const outcomes = await Promise.all(
-    charges.map(async (charge) => {
-      const limiter = limiters[charge.binding];
-      if (!limiter) return true;
-      try {
-        return (await limiter.limit({ key: charge.key })).success;
-      } catch (error) {
-        log("warn", "rate limiter failed; allowing the request", { binding: charge.binding, error: String(error) });
-        return true;
-      }
-    }),
-  );
+  const awaited: RateLimitCharge[] = [];
+  for (const charge of charges) {
+    const limiter = limiters[charge.binding];
+    if (!limiter) continue;
+    const decision = behind ? behind.ledger.decide(ledgerKey(charge), behind.nowMs()) : "charge-first";
+    if (decision === "refuse") return charge;
+    if (decision === "charge-behind") behind!.waitUntil.waitUntil(chargeOne(limiter, charge, behind));
+    else awaited.push(charge);
+  }
+  const outcomes = await Promise.all(awaited.map((charge) => chargeOne(limiters[charge.binding]!, charge, behind)));
   const spent = outcomes.findIndex((ok) => !ok);
-  return spent < 0 ? null : charges[spent]!;
+  return spent < 0 ? null : awaited[spent]!;
+}
+
+const ledgerKey = (charge: RateLimitCharge) => `${charge.binding}:${charge.key}`;
+
+/** One `limit()` call, reported to the ledger; resolves to whether the request may proceed. */
+async function chargeOne(limiter: Limiter, charge: RateLimitCharge, behind: ChargeBehind | undefined): Promise<boolean> {
+  const key = ledgerKey(charge);
+  behind?.ledger.begin(key);
+  try {
+    const { success } = await limiter.limit({ key: charge.key });
+    behind?.ledger.settle(key, success, behind.nowMs());
+    return success;
+  } catch (error) {
+    behind?.ledger.settle(key, null, behind.nowMs());
+    log("warn", "rate limiter failed; allowing the request", { binding: charge.binding, error: String(error) });
+    return true;
+  }
 }
 
 /** Options of `rateLimit`. */
@@ -98,6 +137,8 @@ export type RateLimitOptions = {
   skip?: (path: string) => boolean;
   /** The error a spent budget throws; default: the API's 429 `rate_limited`. */
   error?: (scope: RateLimitCharge["scope"], retryAfterSeconds: number) => ApiError;
+  /** The ledger of budgets charged behind requests; default: this isolate's. */
+  ledger?: BudgetLedger;
 };
 
 /** Middleware charging every request to its budgets; throws the 429 when one is spent. */
@@ -112,7 +153,9 @@ export function rateLimit(options: RateLimitOptions = {}) {
       credential ? await credentialDigest(credential) : null,
     );
     if (charges.length > 0) {
-      const spent = await firstSpentBudget(c.env, charges);
+      const ctx = executionContextOf(c);
+      const behind = ctx ? { ledger: options.ledger ?? isolateLedger, waitUntil: ctx, nowMs: Date.now } : undefined;
+      const spent = await firstSpentBudget(c.env, charges, behind);
       if (spent) throw error(spent.scope, RATE_LIMIT_PERIOD_SECONDS);
     }
     await next();

@@ -10,11 +10,12 @@ import {
   credentialDigest,
   firstSpentBudget,
   type Limiter,
+  MAX_UNCONFIRMED_CHARGES,
   presentedCredential,
   RATE_LIMIT_PERIOD_SECONDS,
   rateLimitCharges,
 } from "../../workers/rate-limit.ts";
-import { ADMIN } from "./periphery-helpers.ts";
+import { newTenant } from "./periphery-helpers.ts";
 
 /** A limiter that allows `allowed` calls per key, and records every key it saw. */
 function limiter(allowed: number): Limiter & { keys: string[] } {
@@ -90,6 +91,8 @@ describe("429 through the Worker", () => {
     const limiters = { RATE_LIMIT_IP: limiter(2), RATE_LIMIT_TOKEN: limiter(100) };
     expect((await send("/openapi.json", limiters, { ip: "203.0.113.9" })).status).toBe(200);
     expect((await send("/openapi.json", limiters, { ip: "203.0.113.9" })).status).toBe(200);
+    // Charged behind the request (decision 0025): the binding refuses this one's charge after it went through.
+    expect((await send("/openapi.json", limiters, { ip: "203.0.113.9" })).status).toBe(200);
     const refused = await send("/openapi.json", limiters, { ip: "203.0.113.9", headers: { "x-request-id": "rl-test-1" } });
     expect(refused.status).toBe(429);
     expect(refused.headers.get("retry-after")).toBe(String(RATE_LIMIT_PERIOD_SECONDS));
@@ -101,19 +104,67 @@ describe("429 through the Worker", () => {
         details: { scope: "client", retryAfterSeconds: RATE_LIMIT_PERIOD_SECONDS },
       },
     });
+    // Refused from this isolate's memory, without another call to the binding.
+    expect(limiters.RATE_LIMIT_IP.keys.filter((k) => k === "ip:203.0.113.9")).toHaveLength(3);
     // Another address has its own budget; the liveness probe is never refused.
     expect((await send("/openapi.json", limiters, { ip: "203.0.113.10" })).status).toBe(200);
     expect((await send("/healthz", limiters, { ip: "203.0.113.9" })).status).toBe(200);
   });
 
   it("refuses a spent token budget before the route runs, whatever the address", async () => {
+    // A tenant's token, not the admin's: this isolate remembers the spent budget for a window, and the other tests need the admin's.
+    const { token } = await newTenant(["images:read"]);
     const limiters = { RATE_LIMIT_IP: limiter(100), RATE_LIMIT_TOKEN: limiter(1) };
-    const auth = { authorization: `Bearer ${ADMIN}` };
-    expect((await send("/v1/workspaces", limiters, { ip: "192.0.2.1", headers: auth })).status).toBe(200);
-    const refused = await send("/v1/workspaces", limiters, { ip: "192.0.2.2", headers: auth });
+    const auth = { authorization: `Bearer ${token}` };
+    expect((await send("/v1/tags", limiters, { ip: "192.0.2.1", headers: auth })).status).toBe(200);
+    // The token was allowed lately: its next charge runs behind this request, and is refused.
+    expect((await send("/v1/tags", limiters, { ip: "192.0.2.2", headers: auth })).status).toBe(200);
+    const refused = await send("/v1/tags", limiters, { ip: "192.0.2.5", headers: auth });
     expect(refused.status).toBe(429);
     expect(((await refused.json()) as { error: { details: { scope: string } } }).error.details.scope).toBe("token");
-    expect(limiters.RATE_LIMIT_TOKEN.keys.every((k) => k.startsWith("cred:") && !k.includes(ADMIN))).toBe(true);
+    expect(limiters.RATE_LIMIT_TOKEN.keys.every((k) => k.startsWith("cred:") && !k.includes(token))).toBe(true);
+  });
+
+  it("holds a budget under a burst: at most MAX_UNCONFIRMED_CHARGES requests beyond it go through", async () => {
+    const limiters = { RATE_LIMIT_IP: limiter(5), RATE_LIMIT_TOKEN: limiter(1000) };
+    const ip = "198.51.100.77";
+    // A budget this isolate has not seen allowed is charged before the request, so a burst gets exactly the budget.
+    const burst = await Promise.all(Array.from({ length: 12 }, () => send("/openapi.json", limiters, { ip })));
+    expect(burst.filter((r) => r.status === 200)).toHaveLength(5);
+    expect(burst.filter((r) => r.status === 429).every((r) => r.headers.get("retry-after") === String(RATE_LIMIT_PERIOD_SECONDS))).toBe(
+      true,
+    );
+    // Concurrent requests against a budget allowed lately: the unconfirmed charges are capped per budget.
+    const fresh = { RATE_LIMIT_IP: limiter(3), RATE_LIMIT_TOKEN: limiter(1000) };
+    const other = "198.51.100.78";
+    expect((await send("/openapi.json", fresh, { ip: other })).status).toBe(200);
+    const wave = await Promise.all(Array.from({ length: 30 }, () => send("/openapi.json", fresh, { ip: other })));
+    const through = wave.filter((r) => r.status === 200).length;
+    expect(through).toBeGreaterThanOrEqual(2);
+    expect(through).toBeLessThanOrEqual(2 + MAX_UNCONFIRMED_CHARGES);
+    expect((await send("/openapi.json", fresh, { ip: other })).status).toBe(429);
+  });
+
+  it("answers a workspace over its registry budget with 429 TOOMANYREQUESTS and Retry-After", async () => {
+    const tenant = await newTenant(["images:read", "images:write"]);
+    const limiters = { RATE_LIMIT_IP: limiter(1000), RATE_LIMIT_TOKEN: limiter(2) };
+    const headers = { authorization: `Basic ${btoa(`x:${tenant.token}`)}` };
+    const path = `/v2/${tenant.workspace.name}/app/tags/list`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await send(path, limiters, { ip: "192.0.2.60", headers })).status);
+    // Two within the budget (404: no repository yet), one charged behind and refused by the binding, then 429.
+    expect(statuses).toEqual([404, 404, 404, 429]);
+    const refused = await send(path, limiters, { ip: "192.0.2.61", headers });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe(String(RATE_LIMIT_PERIOD_SECONDS));
+    expect(((await refused.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe("TOOMANYREQUESTS");
+    // Another workspace's credential has its own budget.
+    const other = await newTenant(["images:read"]);
+    const theirs = await send(`/v2/${other.workspace.name}/app/tags/list`, limiters, {
+      ip: "192.0.2.60",
+      headers: { authorization: `Basic ${btoa(`x:${other.token}`)}` },
+    });
+    expect(theirs.status).toBe(404);
   });
 
   it("answers the registry's TOOMANYREQUESTS under /v2", async () => {

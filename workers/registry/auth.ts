@@ -156,6 +156,11 @@ export function secretOf(env: Env): string {
 /** Narrows a caller to its workspace id for new repositories (admins act in the repository's own workspace). */
 export async function ownerWorkspace(env: Env, repo: string): Promise<string> {
   const id = await workspaceIdByName(db(env), workspaceNameOf(repo));
-  if (!id) throw new RegistryError(404, "NAME_UNKNOWN", "no workspace owns this repository namespace", { name: repo });
+  if (!id) throw noWorkspace(repo);
   return id;
+}
+
+/** The answer for a repository whose namespace no workspace owns (404 NAME_UNKNOWN). */
+export function noWorkspace(repo: string): RegistryError {
+  return new RegistryError(404, "NAME_UNKNOWN", "no workspace owns this repository namespace", { name: repo });
 }

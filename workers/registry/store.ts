@@ -136,35 +136,60 @@ export async function findManifest(d: Db, repo: string, reference: string): Prom
   );
 }
 
+/** What `manifestPreflight` found: the workspace's id (null: no such workspace) and the stored size of every reference `repo` holds. */
+export type ManifestPreflight = { workspaceId: string | null; held: Map<string, number> };
+
 /**
- * The first reference of a manifest that `repo` does not hold, or null. Touches the blobs
- * first, so a GC sweep running concurrently either sees them fresh or has already removed
- * them (and this check then fails): a stored manifest never points at a swept blob.
+ * Everything a manifest PUT checks before storing, in one D1 batch (one round trip): the id of
+ * the workspace named `workspaceName`, and the size of every blob and child manifest of
+ * `manifest` that `repo` holds. Touches the blobs first, in the same batch (run in order, as one
+ * transaction), so a GC sweep running concurrently either sees them fresh or has already
+ * removed them (and they are then missing here): a stored manifest never points at a swept blob.
  */
-export async function missingReference(d: Db, repo: string, manifest: ParsedManifest, nowMs: number): Promise<string | null> {
-  const have = new Set<string>();
-  for (const part of chunk(manifest.blobs)) {
-    await d
-      .update(registryBlobs)
-      .set({ touchedAt: new Date(nowMs) })
-      .where(inArray(registryBlobs.digest, part));
-    const held = await d
-      .select({ digest: registryRepositoryBlobs.digest })
-      .from(registryRepositoryBlobs)
-      .innerJoin(registryBlobs, eq(registryBlobs.digest, registryRepositoryBlobs.digest))
-      .where(and(eq(registryRepositoryBlobs.repository, repo), inArray(registryRepositoryBlobs.digest, part)))
-      .all();
-    for (const r of held) have.add(r.digest);
+export async function manifestPreflight(
+  d: Db,
+  repo: string,
+  workspaceName: string,
+  manifest: ParsedManifest,
+  nowMs: number,
+): Promise<ManifestPreflight> {
+  const blobParts = chunk(manifest.blobs);
+  const manifestParts = chunk(manifest.manifests);
+  const statements = [
+    d.select({ id: workspaces.id }).from(workspaces).where(eq(workspaces.name, workspaceName)),
+    ...blobParts.flatMap((part) => [
+      d
+        .update(registryBlobs)
+        .set({ touchedAt: new Date(nowMs) })
+        .where(inArray(registryBlobs.digest, part)),
+      d
+        .select({ digest: registryBlobs.digest, sizeBytes: registryBlobs.sizeBytes })
+        .from(registryRepositoryBlobs)
+        .innerJoin(registryBlobs, eq(registryBlobs.digest, registryRepositoryBlobs.digest))
+        .where(and(eq(registryRepositoryBlobs.repository, repo), inArray(registryRepositoryBlobs.digest, part))),
+    ]),
+    ...manifestParts.map((part) =>
+      d
+        .select({ digest: registryManifests.digest, sizeBytes: registryManifests.sizeBytes })
+        .from(registryManifests)
+        .where(and(eq(registryManifests.repository, repo), inArray(registryManifests.digest, part))),
+    ),
+  ];
+  const results = (await d.batch(statements as [(typeof statements)[number], ...typeof statements])) as unknown[];
+  const workspaceRows = results[0] as { id: string }[];
+  const held = new Map<string, number>();
+  // Every result but the workspace's and the touches' is a list of { digest, sizeBytes } rows.
+  const touches = new Set(blobParts.map((_, i) => 1 + 2 * i));
+  for (const [i, result] of results.entries()) {
+    if (i === 0 || touches.has(i)) continue;
+    for (const row of result as { digest: string; sizeBytes: number }[]) held.set(row.digest, row.sizeBytes);
   }
-  for (const part of chunk(manifest.manifests)) {
-    const held = await d
-      .select({ digest: registryManifests.digest })
-      .from(registryManifests)
-      .where(and(eq(registryManifests.repository, repo), inArray(registryManifests.digest, part)))
-      .all();
-    for (const r of held) have.add(r.digest);
-  }
-  return [...manifest.blobs, ...manifest.manifests].find((digest) => !have.has(digest)) ?? null;
+  return { workspaceId: workspaceRows[0]?.id ?? null, held };
+}
+
+/** The first blob or child manifest of `manifest` missing from `held`, or null. */
+export function firstMissing(manifest: ParsedManifest, held: ReadonlyMap<string, number>): string | null {
+  return [...manifest.blobs, ...manifest.manifests].find((digest) => !held.has(digest)) ?? null;
 }
 
 /** Stores a manifest row, its references and (for a tag reference) moves the tag, in one batch. */

@@ -6,24 +6,21 @@
  */
 
 import { digestHex, digestOfBytes } from "@kiln-build/protocol";
-import { and, eq, inArray } from "drizzle-orm";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env.ts";
-import { chunk } from "../../db/in-chunks.ts";
-import { registryBlobs, registryManifests, registryRepositoryBlobs } from "../../db/schema/registry.ts";
-import { authorize, authorizeTag, ownerWorkspace, type RegistryCaller } from "../../registry/auth.ts";
+import { authorize, authorizeTag, noWorkspace, type RegistryCaller } from "../../registry/auth.ts";
 import { digestInvalid, manifestBlobUnknown, manifestInvalid, manifestUnknown, nameUnknown, RegistryError } from "../../registry/errors.ts";
-import { MAX_MANIFEST_BYTES, OCI_INDEX, type ParsedManifest, parseManifest, sizeMismatch } from "../../registry/manifest.ts";
+import { MAX_MANIFEST_BYTES, OCI_INDEX, parseManifest, sizeMismatch } from "../../registry/manifest.ts";
 import { pageOf, parsePage } from "../../registry/pagination.ts";
-import { classifyDigest, isTag, requireDigest } from "../../registry/reference.ts";
+import { classifyDigest, isTag, requireDigest, workspaceNameOf } from "../../registry/reference.ts";
 import {
-  type Db,
   db,
   deleteManifest,
   deleteTag,
   findManifest,
+  firstMissing,
   listTags,
-  missingReference,
+  manifestPreflight,
   referrers,
   repositoryExists,
   storeManifest,
@@ -89,7 +86,6 @@ export async function putManifest(c: Context<AppEnv>, caller: RegistryCaller, na
   const kind = checkReference(reference);
   // A job token writes only its own layers' tags; by digest it adds without moving any tag.
   if (kind === "tag") authorizeTag(caller, name, reference);
-  const workspaceId = await ownerWorkspace(c.env, name);
   const bytes = await readLimited(c);
   const digest = digestOfBytes(await crypto.subtle.digest("SHA-256", bytes));
   if (kind === "digest" && digest !== reference)
@@ -98,16 +94,19 @@ export async function putManifest(c: Context<AppEnv>, caller: RegistryCaller, na
   if (!parsed.ok) throw manifestInvalid(parsed.message, parsed.detail);
   const d = db(c.env);
   const now = Date.now();
+  // The owner, the references' stored sizes and the touch of its blobs: one D1 round trip.
+  const { workspaceId, held } = await manifestPreflight(d, name, workspaceNameOf(name), parsed.manifest, now);
+  if (!workspaceId) throw noWorkspace(name);
   // A descriptor's size is what a client reads and allocates by: it must be the stored content's
-  // (checked before anything is touched; only content this repository holds is compared).
-  const wrong = sizeMismatch(parsed.manifest, await storedSizes(d, name, parsed.manifest));
+  // (only content this repository holds is compared).
+  const wrong = sizeMismatch(parsed.manifest, held);
   if (wrong) {
     throw manifestInvalid(
       `the descriptor of ${wrong.digest} declares ${wrong.declared} bytes, but the repository holds ${wrong.stored}; use the size the content was pushed with`,
       wrong,
     );
   }
-  const missing = await missingReference(d, name, parsed.manifest, now);
+  const missing = firstMissing(parsed.manifest, held);
   if (missing) throw manifestBlobUnknown(missing);
   await c.env.REGISTRY.put(manifestKey(digest), bytes, {
     sha256: digestHex(digest),
@@ -121,29 +120,6 @@ export async function putManifest(c: Context<AppEnv>, caller: RegistryCaller, na
   };
   if (parsed.manifest.subject) headers["oci-subject"] = parsed.manifest.subject;
   return new Response(null, { status: 201, headers });
-}
-
-/** The stored sizes of the blobs and child manifests of `manifest` that `repo` holds, by digest. */
-async function storedSizes(d: Db, repo: string, manifest: ParsedManifest): Promise<Map<string, number>> {
-  const sizes = new Map<string, number>();
-  for (const part of chunk(manifest.blobs)) {
-    const rows = await d
-      .select({ digest: registryBlobs.digest, sizeBytes: registryBlobs.sizeBytes })
-      .from(registryRepositoryBlobs)
-      .innerJoin(registryBlobs, eq(registryBlobs.digest, registryRepositoryBlobs.digest))
-      .where(and(eq(registryRepositoryBlobs.repository, repo), inArray(registryRepositoryBlobs.digest, part)))
-      .all();
-    for (const r of rows) sizes.set(r.digest, r.sizeBytes);
-  }
-  for (const part of chunk(manifest.manifests)) {
-    const rows = await d
-      .select({ digest: registryManifests.digest, sizeBytes: registryManifests.sizeBytes })
-      .from(registryManifests)
-      .where(and(eq(registryManifests.repository, repo), inArray(registryManifests.digest, part)))
-      .all();
-    for (const r of rows) sizes.set(r.digest, r.sizeBytes);
-  }
-  return sizes;
 }
 
 /** DELETE by digest (the manifest and its tags) or by tag (the tag only). */

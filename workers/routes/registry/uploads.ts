@@ -65,7 +65,10 @@ function hasBody(c: Context<AppEnv>): boolean {
 /** POST: starts an upload, stores a monolithic blob, or mounts one from another repository. */
 export async function startUpload(c: Context<AppEnv>, caller: RegistryCaller, name: string): Promise<Response> {
   await authorize(c, caller, name, ["push"]);
-  const workspaceId = await ownerWorkspace(c.env, name);
+  // Looked up while a monolithic body streams into R2 (one D1 round trip off the critical path). Without an
+  // owner the request fails after the put; the verified bytes then stay unnamed until the GC's orphan sweep.
+  const owner = ownerWorkspace(c.env, name);
+  owner.catch(() => undefined);
   const now = Date.now();
   const mount = c.req.query("mount");
   const from = c.req.query("from");
@@ -76,7 +79,7 @@ export async function startUpload(c: Context<AppEnv>, caller: RegistryCaller, na
       () => true,
       () => false,
     );
-    if (canPull && (await mountBlob(db(c.env), from, name, workspaceId, mount, now))) return created(name, mount);
+    if (canPull && (await mountBlob(db(c.env), from, name, await owner, mount, now))) return created(name, mount);
   }
   const digest = c.req.query("digest");
   const uploadId = crypto.randomUUID();
@@ -84,14 +87,15 @@ export async function startUpload(c: Context<AppEnv>, caller: RegistryCaller, na
     requireDigest(digest);
     if (c.req.header("content-length") !== undefined) {
       const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body ?? new Uint8Array(0));
+      const workspaceId = await owner;
       if (!stored) throw digestInvalid("the content does not match the digest; nothing was stored", { digest });
       rememberBlobKey(digest, await recordBlob(db(c.env), name, workspaceId, digest, stored.sizeBytes, blobKey(digest), now));
       return created(name, digest);
     }
-    await session(c.env, uploadId).open({ uploadId, repository: name, workspaceId, nowMs: now });
+    await session(c.env, uploadId).open({ uploadId, repository: name, workspaceId: await owner, nowMs: now });
     return finishUpload(c, caller, name, uploadId, true);
   }
-  await session(c.env, uploadId).open({ uploadId, repository: name, workspaceId, nowMs: now });
+  await session(c.env, uploadId).open({ uploadId, repository: name, workspaceId: await owner, nowMs: now });
   return new Response(null, { status: 202, headers: { ...uploadHeaders(name, uploadId, 0), "oci-chunk-min-length": String(PART_BYTES) } });
 }
 
