@@ -1,4 +1,4 @@
-import { promises as fsp, readFileSync } from "node:fs";
+import fs, { promises as fsp, readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -73,13 +73,11 @@ async function makeUnreadable(rel: string): Promise<() => Promise<void>> {
   if (process.getuid?.() === 0) {
     const real = await fsp.realpath(root);
     const target = path.join(real, rel);
-    const original = fsp.readdir.bind(fsp);
-    vi.spyOn(fsp, "readdir").mockImplementation(((p: string, opts: unknown) => {
-      if (p === target) {
-        return Promise.reject(Object.assign(new Error(`EACCES: permission denied, scandir '${p}'`), { code: "EACCES" }));
-      }
-      return (original as (p: string, o: unknown) => Promise<unknown>)(p, opts);
-    }) as typeof fsp.readdir);
+    const original = fs.readdirSync.bind(fs);
+    vi.spyOn(fs, "readdirSync").mockImplementation(((p: string, opts: unknown) => {
+      if (p === target) throw Object.assign(new Error(`EACCES: permission denied, scandir '${p}'`), { code: "EACCES" });
+      return (original as (p: string, o: unknown) => unknown)(p, opts);
+    }) as typeof fs.readdirSync);
   }
   return () => chmod(abs, 0o755);
 }
@@ -159,7 +157,7 @@ describe("walkContext", () => {
     await writeFile(path.join(root, "node_modules/pkg/index.js"), "");
     await writeFile(path.join(root, "keep.txt"), "");
     const real = await fsp.realpath(root);
-    const spy = vi.spyOn(fsp, "readdir");
+    const spy = vi.spyOn(fs, "readdirSync");
     const read = () => spy.mock.calls.map((call) => path.relative(real, String(call[0])));
     expect(listing(await collect(walkContext(root, { excludePatterns: ["node_modules"] })))).toEqual(["file keep.txt"]);
     expect(read()).not.toContain("node_modules");
