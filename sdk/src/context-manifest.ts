@@ -10,8 +10,10 @@ import type { ContextEntry, ContextFileDigest } from "./context-tar.ts";
 import { InvalidError } from "./errors.ts";
 import type { HashIndex } from "./hash-index.ts";
 
-// Longest stretch of synchronous hashing before the event loop runs again.
+// Longest stretch of synchronous hashing before the event loop runs again, and how many
+// files go by between two looks at the clock (a cached file costs microseconds).
 const SLICE_MS = 20;
+const CLOCK_EVERY = 64;
 
 /** A local file that holds a blob's bytes. */
 export type BlobSource = { absPath: string; sizeBytes: number; path: string };
@@ -34,8 +36,11 @@ export type ResolvedContext = {
 export async function buildContextManifest(entries: readonly ContextEntry[], index: HashIndex): Promise<ResolvedContext> {
   const out: ContextManifestEntry[] = new Array(entries.length);
   const files: ContextFileDigest[] = [];
-  const fileEntries: ContextEntry[] = [];
+  // Where each file's bytes are, for the blob list an upload asks for (the entries, stamps
+  // and all, need not outlive this call).
+  const absPaths: string[] = [];
   let sliceStart = performance.now();
+  let lastHashed = index.stats.hashed;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const mode = entry.mode & 0o7777;
@@ -48,12 +53,15 @@ export async function buildContextManifest(entries: readonly ContextEntry[], ind
       const hex = index.hexOf(entry.absPath, entry.size, entry.path, entry.stamp);
       out[i] = { path: entry.path, type: "file", mode, size: entry.size, sha256: `sha256:${hex}` };
       files.push({ path: entry.path, sha256: hex, mode });
-      fileEntries.push(entry);
-      // Hashing changed files is synchronous: let the event loop (progress, signals) run between slices.
-      if (performance.now() - sliceStart > SLICE_MS) {
+      absPaths.push(entry.absPath);
+      // Hashing changed files is synchronous: let the event loop (progress, signals) run
+      // between slices, looking at the clock after each file hashed or every few cached ones.
+      const hashed = index.stats.hashed;
+      if ((hashed !== lastHashed || files.length % CLOCK_EVERY === 0) && performance.now() - sliceStart > SLICE_MS) {
         await setImmediate();
         sliceStart = performance.now();
       }
+      lastHashed = hashed;
     }
   }
   const manifest: ContextManifest = { version: 1, entries: out };
@@ -67,19 +75,20 @@ export async function buildContextManifest(entries: readonly ContextEntry[], ind
     files,
     // Only an upload reads it, and a warm build uploads nothing: built on first use.
     get blobs() {
-      blobs ??= blobSources(fileEntries, files);
+      blobs ??= blobSources(manifest, absPaths);
       return blobs;
     },
   };
 }
 
-/** Each distinct blob of the files (`entries[i]` holds `files[i]`) and the first file with its bytes. */
-function blobSources(entries: readonly ContextEntry[], files: readonly ContextFileDigest[]): Map<string, BlobSource> {
+/** Each distinct blob of the manifest and the first file with its bytes (`absPaths`: each file's, in order). */
+function blobSources(manifest: ContextManifest, absPaths: readonly string[]): Map<string, BlobSource> {
   const blobs = new Map<string, BlobSource>();
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!;
-    const sha256 = `sha256:${files[i]!.sha256}`;
-    if (!blobs.has(sha256)) blobs.set(sha256, { absPath: entry.absPath, sizeBytes: entry.size, path: entry.path });
+  let i = 0;
+  for (const entry of manifest.entries) {
+    if (entry.type !== "file") continue;
+    const absPath = absPaths[i++]!;
+    if (!blobs.has(entry.sha256)) blobs.set(entry.sha256, { absPath, sizeBytes: entry.size, path: entry.path });
   }
   return blobs;
 }
