@@ -81,13 +81,14 @@ export class HashIndex {
     } catch {
       return; // Missing or unreadable: start empty. The index is a cache, never the truth.
     }
-    let parsed: IndexFile;
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(text) as IndexFile;
+      parsed = JSON.parse(text);
     } catch {
       return;
     }
-    const { version, root, paths, stamps, sha256 } = parsed;
+    if (typeof parsed !== "object" || parsed === null) return;
+    const { version, root, paths, stamps, sha256 } = parsed as IndexFile;
     if (version !== INDEX_VERSION || root !== this.#root) return;
     if (!Array.isArray(paths) || !Array.isArray(stamps) || !Array.isArray(sha256)) return;
     if (stamps.length !== paths.length || sha256.length !== paths.length) return;
