@@ -92,6 +92,32 @@ describe("context uploads", () => {
     expect(sha(whole)).toBe(digest);
   });
 
+  it("asks fetch not to copy streamed bodies (no redirect clone), and only those", async () => {
+    const file = path.join(dir, "mid.bin");
+    await writeFile(file, Buffer.alloc(2 * 1024 * 1024, 1));
+    await writeFile(path.join(dir, "small.txt"), "small");
+    const context = (await resolveContext(
+      [
+        { kind: "file", localPath: file, archivePath: "mid.bin" },
+        { kind: "file", localPath: path.join(dir, "small.txt"), archivePath: "small.txt" },
+      ],
+      path.join(dir, "cache"),
+    ))!;
+    const inits: RequestInit[] = [];
+    const fetch = (async (_input: URL | string, init?: RequestInit) => {
+      inits.push(init!);
+      await new Response(init?.body).arrayBuffer();
+      return Response.json({ missing: [] }, { status: 201 });
+    }) as typeof globalThis.fetch;
+    const client = new KilnClient({ serverUrl: "http://kiln.test", token: "t", fetch, maxRetries: 0 });
+    await uploadListed(client, [context], new Set([context.digest, ...context.blobs.keys()]));
+    const streamed = inits.filter((i) => i.body instanceof ReadableStream || i.body instanceof Blob);
+    expect(streamed).toHaveLength(2); // the 2 MiB file, streamed; the batch of the small one
+    for (const init of streamed) expect(init).toMatchObject({ window: null, redirect: "error" });
+    const manifest = inits.find((i) => i.body instanceof Uint8Array)!;
+    expect(manifest.redirect).toBeUndefined();
+  });
+
   it("refuses a file whose size changed since the walk", async () => {
     const file = path.join(dir, "a.txt");
     await writeFile(file, "alpha");
