@@ -16,7 +16,7 @@
  * the counting fetch reports to the SDK as final so build() returns there.
  *
  * Env: CONTEXT_DELTA_FILES (10000), CONTEXT_DELTA_BYTES (1 GiB), CONTEXT_DELTA_CHANGED_BYTES (100 KB),
- * CONTEXT_DELTA_RECHECK_RUNS (3).
+ * CONTEXT_DELTA_RECHECK_RUNS (5).
  * Ends with one JSON line.
  */
 import { spawnSync } from "node:child_process";
@@ -36,7 +36,7 @@ const RSS_TARGET_MIB = 200;
 const fileCount = Number(process.env.CONTEXT_DELTA_FILES ?? 10_000);
 const totalBytes = Number(process.env.CONTEXT_DELTA_BYTES ?? 2 ** 30);
 const changedBytes = Number(process.env.CONTEXT_DELTA_CHANGED_BYTES ?? 100 * 1000);
-const recheckRuns = Number(process.env.CONTEXT_DELTA_RECHECK_RUNS ?? 3);
+const recheckRuns = Number(process.env.CONTEXT_DELTA_RECHECK_RUNS ?? 5);
 
 if (process.argv[2] === "--generate") {
   // In its own process, so the generator's buffers count nowhere.

@@ -227,7 +227,7 @@ function hashOpenFile(fd: number, sizeBytes: number, displayPath: string): strin
     if (n === 0) break;
     total += n;
     if (total > sizeBytes) break;
-    hash.update(buffer.subarray(0, n));
+    hash.update(n === CHUNK ? buffer : buffer.subarray(0, n));
   }
   if (total !== sizeBytes) throw new ExecutionError(`${displayPath}: file modified during build (expected ${sizeBytes} bytes)`);
   return hash.digest("hex");
