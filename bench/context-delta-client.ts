@@ -2,7 +2,7 @@
  * The SDK side of bench:context-delta, in its own process so its peak RSS is the SDK's own
  * (the parent starts the stack and generates the tree; as bench:sdk-hash runs Kiln in a
  * child). It imports the SDK from its build (sdk/dist), as an application runs it: builds
- * the tree, changes one file, builds again, then times unchanged re-checks and full hashes.
+ * the tree, changes one file, builds again, then times unchanged re-checks.
  * Prints one JSON line (`ClientResult`) for the parent.
  *
  * Run by bench/context-delta.ts as `node bench/context-delta-client.ts '<ClientArgs JSON>'`,
@@ -13,8 +13,6 @@ import { readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { KilnClient } from "../sdk/dist/client.js";
 import { resolveContext } from "../sdk/dist/context.js";
-import { type ContextEntry, hashContext } from "../sdk/dist/context-tar.js";
-import { walkContext } from "../sdk/dist/context-walk.js";
 import { Image } from "../sdk/dist/index.js";
 import { median, round } from "./stats.ts";
 
@@ -26,9 +24,7 @@ export type ClientResult = {
   first: BuildFigures;
   second: BuildFigures;
   recheckRuns: number[];
-  fullHashRuns: number[];
   recheckSeconds: number;
-  fullHashSeconds: number;
   manifestBytes: number;
   peakRssMiB: number;
   rssPhasesMiB: Record<string, number>;
@@ -51,34 +47,25 @@ writeFileSync(pickFile(args.tree), randomBytes(args.changedBytes));
 const second = await buildToSubmission(client, image, counter);
 memory.phase("secondBuild");
 
-// Re-check and full hash alternate; the parent compares their medians, so one run slowed by
-// a neighbour on a shared machine does not decide the ratio.
+// Unchanged re-checks, timed; the full hashes they are compared with run in their own
+// processes afterwards (bench:sdk-hash's child), so this process's peak RSS is the SDK's.
 const sources = [{ kind: "dir" as const, localPath: args.tree, archivePath: "ctx", ignore: [] }];
 const recheckRuns: number[] = [];
-const fullHashRuns: number[] = [];
 let manifest: { sizeBytes: number; digest: string } | null = null;
 for (let run = 0; run < Math.max(1, args.recheckRuns); run++) {
   const r0 = performance.now();
   const resolved = (await resolveContext(sources))!;
   recheckRuns.push((performance.now() - r0) / 1000);
   if (manifest !== null && resolved.digest !== manifest.digest) throw new Error("an unchanged re-check gave another manifest");
-  manifest = resolved;
+  manifest = { sizeBytes: resolved.sizeBytes, digest: resolved.digest };
   memory.phase("recheck");
-  const h0 = performance.now();
-  const entries: ContextEntry[] = [];
-  for await (const entry of walkContext(args.tree)) entries.push(entry);
-  await hashContext(entries);
-  fullHashRuns.push((performance.now() - h0) / 1000);
-  memory.phase("fullHash");
 }
 memory.stop();
 const result: ClientResult = {
   first,
   second,
   recheckRuns,
-  fullHashRuns,
   recheckSeconds: median(recheckRuns),
-  fullHashSeconds: median(fullHashRuns),
   manifestBytes: manifest!.sizeBytes,
   peakRssMiB: round(process.resourceUsage().maxRSS / 1024),
   rssPhasesMiB: memory.phases,
