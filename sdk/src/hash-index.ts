@@ -207,7 +207,8 @@ export type FileStamp = { key: string; mtimeNs: bigint; size: number };
 
 /** The stamp of a bigint `lstat`/`fstat`. */
 export function fileStamp(info: BigIntStats): FileStamp {
-  return { key: `${info.size}:${info.mtimeNs}:${info.ctimeNs}:${info.ino}:${info.mode}`, mtimeNs: info.mtimeNs, size: Number(info.size) };
+  // join builds one flat string; a template literal would keep a rope of eight pieces alive per file.
+  return { key: [info.size, info.mtimeNs, info.ctimeNs, info.ino, info.mode].join(":"), mtimeNs: info.mtimeNs, size: Number(info.size) };
 }
 
 /**
