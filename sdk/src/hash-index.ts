@@ -41,15 +41,21 @@ export class HashIndex {
   readonly file: string;
   readonly stats: HashIndexStats = { cached: 0, hashed: 0 };
   #root: string;
-  // The saved rows as parsed: parallel arrays, a row checked when used (a bad one is never
-  // trusted), found through `#oldAt` (absolute path -> position).
-  #oldAt = new Map<string, number>();
+  // The saved rows as parsed: parallel arrays in the order of the walk that wrote them, a row
+  // checked when used (a bad one is never trusted). A walk of the same tree asks for the files
+  // in the same order, so the next row is tried first; `#oldAt` (path -> position) is built
+  // only when that guess misses.
+  #oldPaths: unknown[] = [];
   #oldStamps: unknown[] = [];
   #oldHexes: unknown[] = [];
-  // The saved rows this walk confirmed (by position, counted once each) and the rows it hashed.
+  #oldAt: Map<unknown, number> | undefined;
+  #cursor = 0;
+  // The saved rows this walk confirmed (each counted once), and every row of this walk in
+  // order: a saved row's position, or a row just hashed.
   #used = new Uint8Array(0);
   #usedCount = 0;
-  #fresh = new Map<string, Row>();
+  #walkPaths: string[] = [];
+  #walkRows: (number | Row)[] = [];
   #writtenAtNs = 0n;
 
   private constructor(file: string, root: string) {
@@ -92,13 +98,7 @@ export class HashIndex {
     if (version !== INDEX_VERSION || root !== this.#root) return;
     if (!Array.isArray(paths) || !Array.isArray(stamps) || !Array.isArray(sha256)) return;
     if (stamps.length !== paths.length || sha256.length !== paths.length) return;
-    const at = new Map<string, number>();
-    for (let i = 0; i < paths.length; i++) {
-      const file = paths[i];
-      if (typeof file !== "string") return;
-      at.set(file, i);
-    }
-    this.#oldAt = at;
+    this.#oldPaths = paths;
     this.#used = new Uint8Array(paths.length);
     this.#oldStamps = stamps;
     this.#oldHexes = sha256;
@@ -132,7 +132,8 @@ export class HashIndex {
       const { key: stamp } = fileStamp(fstatSync(fd, { bigint: true }));
       const hex = hashOpenFile(fd, sizeBytes, displayPath);
       this.stats.hashed++;
-      this.#fresh.set(absPath, [stamp, hex]);
+      this.#walkPaths.push(absPath);
+      this.#walkRows.push([stamp, hex]);
       return hex;
     } finally {
       closeSync(fd);
@@ -148,7 +149,7 @@ export class HashIndex {
       stamp = fileStamp(seen);
     }
     if (stamp.size !== sizeBytes || stamp.mtimeNs >= this.#writtenAtNs) return null;
-    const at = this.#oldAt.get(absPath);
+    const at = this.#positionOf(absPath);
     if (at === undefined || this.#oldStamps[at] !== stamp.key) return null;
     const hex = this.#oldHexes[at];
     if (typeof hex !== "string" || !HEX64.test(hex)) return null;
@@ -157,23 +158,40 @@ export class HashIndex {
       this.#used[at] = 1;
       this.#usedCount++;
     }
+    this.#walkPaths.push(absPath);
+    this.#walkRows.push(at);
     return hex;
   }
 
+  /** Where the saved row of `absPath` is: the row after the last one found, else looked up. */
+  #positionOf(absPath: string): number | undefined {
+    const next = this.#cursor;
+    let at: number | undefined = next;
+    if (next >= this.#oldPaths.length || this.#oldPaths[next] !== absPath) {
+      if (this.#oldAt === undefined) {
+        this.#oldAt = new Map();
+        for (let i = 0; i < this.#oldPaths.length; i++) this.#oldAt.set(this.#oldPaths[i], i);
+      }
+      at = this.#oldAt.get(absPath);
+    }
+    if (at !== undefined) this.#cursor = at + 1;
+    return at;
+  }
+
+  /** This walk's rows in walk order (a path met twice keeps its last row), so the next walk finds them in turn. */
   #toFile(): IndexFile {
+    const last = new Map<string, number>();
+    for (let i = 0; i < this.#walkPaths.length; i++) last.set(this.#walkPaths[i]!, i);
     const paths: string[] = [];
     const stamps: unknown[] = [];
     const sha256: unknown[] = [];
-    for (const [file, at] of this.#oldAt) {
-      if (this.#used[at] === 0 || this.#fresh.has(file)) continue;
+    for (let i = 0; i < this.#walkPaths.length; i++) {
+      const file = this.#walkPaths[i]!;
+      if (last.get(file) !== i) continue;
+      const row = this.#walkRows[i]!;
       paths.push(file);
-      stamps.push(this.#oldStamps[at]);
-      sha256.push(this.#oldHexes[at]);
-    }
-    for (const [file, [stamp, hex]] of this.#fresh) {
-      paths.push(file);
-      stamps.push(stamp);
-      sha256.push(hex);
+      stamps.push(typeof row === "number" ? this.#oldStamps[row] : row[0]);
+      sha256.push(typeof row === "number" ? this.#oldHexes[row] : row[1]);
     }
     return { version: INDEX_VERSION, root: this.#root, paths, stamps, sha256 };
   }
@@ -185,7 +203,7 @@ export class HashIndex {
    */
   async save(): Promise<void> {
     // Nothing hashed and the same files: the index on disk already says all of it.
-    if (this.stats.hashed === 0 && this.#usedCount === this.#oldAt.size) return;
+    if (this.stats.hashed === 0 && this.#usedCount === this.#oldPaths.length) return;
     const tmp = `${this.file}.${process.pid}.${crypto.randomUUID()}.tmp`;
     try {
       await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });

@@ -169,6 +169,19 @@ describe("HashIndex", () => {
     expect(() => again.digestOf(a, 4, "a", fileStamp(lstatSync(a, { bigint: true })))).toThrow(/file modified during build/);
   });
 
+  it("answers files from the index whatever order they are asked in, and keeps the walk's order", async () => {
+    const files: [string, string][] = [];
+    for (let i = 0; i < 6; i++) files.push([await put(`f${i}`, `file ${i}`), `file ${i}`]);
+    await pass(files);
+    // A file added in the middle, and the rest asked for backwards: every other one is still cached.
+    const added: [string, string] = [await put("f2b", "new"), "new"];
+    const reordered = [...files.slice(0, 3), added, ...files.slice(3)].reverse();
+    expect((await pass(reordered)).stats).toEqual({ cached: 6, hashed: 1 });
+    const saved = JSON.parse(await readFile((await HashIndex.open([root], cache)).file, "utf8")) as { paths: string[] };
+    expect(saved.paths).toEqual(reordered.map(([file]) => file));
+    expect((await pass(reordered)).stats).toEqual({ cached: 7, hashed: 0 });
+  });
+
   it("lives in KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln", () => {
     expect(kilnCacheDir({ KILN_CACHE_DIR: "/c", XDG_CACHE_HOME: "/x" })).toBe("/c");
     expect(kilnCacheDir({ XDG_CACHE_HOME: "/x" })).toBe(path.join("/x", "kiln"));
