@@ -20,7 +20,20 @@ const SYNTHETIC_DIR_MODE = 0o755;
 
 /** Lists every entry of a layer's context, parents included, sorted by path components. */
 export async function collectContextEntries(sources: readonly ContextSource[]): Promise<ContextEntry[]> {
+  // Sources may overlap, a later one replacing an earlier one's entry at the same path; a
+  // single source lists each path once, so only its directories need remembering.
+  const single = sources.length === 1;
   const byPath = new Map<string, ContextEntry>();
+  const list: ContextEntry[] = [];
+  const dirs = new Set<string>();
+  const known = (archivePath: string) => (single ? dirs.has(archivePath) : byPath.has(archivePath));
+  const put = (entry: ContextEntry) => {
+    if (!single) byPath.set(entry.path, entry);
+    else {
+      list.push(entry);
+      if (entry.type === "dir") dirs.add(entry.path);
+    }
+  };
   // Every entry's ancestors are added with it, so an entry whose parent is known needs no
   // more; the last parent seen answers its siblings without a look-up.
   let lastParent: string | undefined;
@@ -29,15 +42,15 @@ export async function collectContextEntries(sources: readonly ContextSource[]): 
     if (slash < 0) return;
     if (lastParent !== undefined && slash === lastParent.length && archivePath.startsWith(lastParent)) return;
     const parent = archivePath.slice(0, slash);
-    if (!byPath.has(parent)) {
+    if (!known(parent)) {
       addParents(parent);
-      byPath.set(parent, { path: parent, absPath: "", type: "dir", mode: SYNTHETIC_DIR_MODE, size: 0 });
+      put({ path: parent, absPath: "", type: "dir", mode: SYNTHETIC_DIR_MODE, size: 0 });
     }
     lastParent = parent;
   };
   const add = (entry: ContextEntry) => {
     addParents(entry.path);
-    byPath.set(entry.path, entry);
+    put(entry);
   };
   for (const source of sources) {
     if (source.kind === "file") {
@@ -68,7 +81,7 @@ export async function collectContextEntries(sources: readonly ContextSource[]): 
       }
     }
   }
-  const entries = [...byPath.values()];
+  const entries = single ? list : [...byPath.values()];
   // A single walked directory is already in order (but for names beyond U+FFFF): check before sorting.
   for (let i = 1; i < entries.length; i++) {
     if (compareContextPaths(entries[i - 1]!.path, entries[i]!.path) > 0) return entries.sort((a, b) => compareContextPaths(a.path, b.path));
