@@ -157,10 +157,13 @@ function compareNames(a: string, b: string): number {
 const compareDirents = (a: Dirent, b: Dirent): number => compareNames(a.name, b.name);
 
 function toEntry(rel: string, abs: string, st: BigIntStats): ContextWalkEntry | null {
-  const mode = Number(st.mode) & 0o7777;
-  if (st.isDirectory()) return { path: rel, absPath: abs, type: "dir", mode, size: 0 };
-  if (st.isFile()) return { path: rel, absPath: abs, type: "file", mode, size: Number(st.size), stamp: fileStamp(st) };
-  if (st.isSymbolicLink()) {
+  // The type from the mode as a number: BigIntStats' isFile() and friends compute with BigInts.
+  const fullMode = Number(st.mode);
+  const mode = fullMode & 0o7777;
+  const format = fullMode & fs.constants.S_IFMT;
+  if (format === fs.constants.S_IFDIR) return { path: rel, absPath: abs, type: "dir", mode, size: 0 };
+  if (format === fs.constants.S_IFREG) return { path: rel, absPath: abs, type: "file", mode, size: Number(st.size), stamp: fileStamp(st) };
+  if (format === fs.constants.S_IFLNK) {
     const linkTarget = fs.readlinkSync(abs);
     return { path: rel, absPath: abs, type: "symlink", mode, size: Number(st.size), linkTarget };
   }
