@@ -6,27 +6,26 @@
  * - bytes uploaded by the second build against the changed file plus the new manifest (target <= 1.1x),
  * - time from build() to the accepted submission, second against first (target <= 0.1x),
  * - an unchanged re-check (walk + stat against the hash index) against a full hash of the same
- *   tree (walk + tar + sha256, bench:sdk-hash's Kiln side), same run (target <= 0.05x),
- * - peak RSS of this process (target < 200 MiB; the tree is generated and wrangler runs in
- *   other processes).
+ *   tree (walk + tar + sha256: bench:sdk-hash's Kiln side, in its child process), same run, the
+ *   medians of CONTEXT_DELTA_RECHECK_RUNS runs of each (target <= 0.05x),
+ * - peak RSS of the process running the SDK (target < 200 MiB), with the peak after each
+ *   phase and the sampled peaks of V8's heap and of the memory outside it.
+ * The SDK runs in its own process (bench/context-delta-client.ts, importing sdk/dist as an
+ * application does), so neither the tree generator nor this harness counts in its RSS.
  * No runner is attached: the build is measured up to the accepted submission, whose answer
  * the counting fetch reports to the SDK as final so build() returns there.
  *
- * Env: CONTEXT_DELTA_FILES (10000), CONTEXT_DELTA_BYTES (1 GiB), CONTEXT_DELTA_CHANGED_BYTES (100 KB).
+ * Env: CONTEXT_DELTA_FILES (10000), CONTEXT_DELTA_BYTES (1 GiB), CONTEXT_DELTA_CHANGED_BYTES (100 KB),
+ * CONTEXT_DELTA_RECHECK_RUNS (5).
  * Ends with one JSON line.
  */
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { KilnClient } from "../sdk/src/client.ts";
-import { resolveContext } from "../sdk/src/context.ts";
-import { type ContextEntry, hashContext } from "../sdk/src/context-tar.ts";
-import { walkContext } from "../sdk/src/context-walk.ts";
-import { Image } from "../sdk/src/index.ts";
 import { newTenant, startStack } from "../test/node/registry-harness.ts";
-import { round } from "./stats.ts";
+import type { ClientArgs, ClientResult } from "./context-delta-client.ts";
+import { median, round } from "./stats.ts";
 import { generateTree } from "./tree.ts";
 
 const BYTES_TARGET = 1.1;
@@ -37,17 +36,16 @@ const RSS_TARGET_MIB = 200;
 const fileCount = Number(process.env.CONTEXT_DELTA_FILES ?? 10_000);
 const totalBytes = Number(process.env.CONTEXT_DELTA_BYTES ?? 2 ** 30);
 const changedBytes = Number(process.env.CONTEXT_DELTA_CHANGED_BYTES ?? 100 * 1000);
+const recheckRuns = Number(process.env.CONTEXT_DELTA_RECHECK_RUNS ?? 5);
 
 if (process.argv[2] === "--generate") {
-  // In its own process, so the generator's buffers do not count in the measured peak RSS.
+  // In its own process, so the generator's buffers count nowhere.
   generateTree(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
   process.exit(0);
 }
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "kiln-bench-delta-"));
 const tree = path.join(tmp, "tree");
-// The SDK's hash index lives here for the run, never in the user's cache.
-process.env.KILN_CACHE_DIR = path.join(tmp, "cache");
 const stack = await startStack();
 try {
   const t0 = performance.now();
@@ -57,34 +55,42 @@ try {
   if (generated.status !== 0) throw new Error("generating the tree failed");
   console.log(`generated ${fileCount} files, ${totalBytes} bytes in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   const { token } = await newTenant(stack, `delta-${Date.now()}`);
-  const counter: Counter = { requests: 0, bytes: 0, submittedAt: null };
-  const client = new KilnClient({ serverUrl: stack.url, token, fetch: countingFetch(counter), maxRetries: 0 });
-  // A new Image per build: build() is idempotent per Image object.
-  const image = () => Image.fromRegistry("busybox").addLocalDir(tree, "/ctx", { copy: true }).runCommands("true");
-
-  const first = await buildToSubmission(client, image, counter);
+  const clientArgs: ClientArgs = { url: stack.url, token, tree, changedBytes, recheckRuns };
+  const run = spawnSync(process.execPath, [path.join(import.meta.dirname, "context-delta-client.ts"), JSON.stringify(clientArgs)], {
+    // The SDK's hash index lives here for the run, never in the user's cache.
+    env: { ...process.env, KILN_CACHE_DIR: path.join(tmp, "cache") },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 16 << 20,
+  });
+  if (run.status !== 0) throw new Error(`the SDK client failed (${run.status})`);
+  const r = JSON.parse(run.stdout.trim().split("\n").at(-1) ?? "") as ClientResult;
+  // The full hash of the same tree: bench:sdk-hash's Kiln side (walk + tar + sha256, timed
+  // inside its own child process), as many times as the re-check ran.
+  const fullHashRuns: number[] = [];
+  for (let i = 0; i < r.recheckRuns.length; i++) {
+    const hash = spawnSync(process.execPath, [path.join(import.meta.dirname, "sdk-hash.ts"), "--child", tree], {
+      encoding: "utf8",
+      maxBuffer: 16 << 20,
+    });
+    if (hash.status !== 0) throw new Error(`the full hash failed (${hash.status}): ${hash.stderr}`);
+    fullHashRuns.push((JSON.parse(hash.stdout.trim().split("\n").at(-1) ?? "") as { seconds: number }).seconds);
+  }
+  const fullHashSeconds = median(fullHashRuns);
+  const { first, second } = r;
   console.log(`first build: ${first.seconds.toFixed(2)}s to submission, ${first.bytes} bytes in ${first.requests} requests`);
-
-  const changed = pickFile(tree);
-  writeFileSync(changed, randomBytes(changedBytes));
-  const second = await buildToSubmission(client, image, counter);
   console.log(
     `one ${changedBytes}-byte file changed: ${second.seconds.toFixed(3)}s to submission, ${second.bytes} bytes in ${second.requests} requests`,
   );
+  console.log(
+    `unchanged re-check ${r.recheckSeconds.toFixed(3)}s (runs ${r.recheckRuns.map((t) => t.toFixed(3)).join(", ")}), ` +
+      `full hash ${fullHashSeconds.toFixed(3)}s (runs ${fullHashRuns.map((t) => t.toFixed(3)).join(", ")})`,
+  );
+  console.log(
+    `SDK peak RSS after each phase (MiB): ${JSON.stringify(r.rssPhasesMiB)}; sampled peaks (MiB): ${JSON.stringify(r.memoryPeaksMiB)}`,
+  );
 
-  const sources = [{ kind: "dir" as const, localPath: tree, archivePath: "ctx", ignore: [] }];
-  const r0 = performance.now();
-  const manifest = (await resolveContext(sources))!;
-  const recheckSeconds = (performance.now() - r0) / 1000;
-  const h0 = performance.now();
-  const entries: ContextEntry[] = [];
-  for await (const entry of walkContext(tree)) entries.push(entry);
-  await hashContext(entries);
-  const fullHashSeconds = (performance.now() - h0) / 1000;
-  console.log(`unchanged re-check ${recheckSeconds.toFixed(3)}s, full hash ${fullHashSeconds.toFixed(3)}s`);
-
-  const floor = changedBytes + manifest.sizeBytes;
-  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const floor = changedBytes + r.manifestBytes;
   console.log(
     JSON.stringify({
       name: "context-delta",
@@ -97,72 +103,29 @@ try {
       firstSubmitSeconds: round(first.seconds),
       submitRatio: round(second.seconds / first.seconds),
       submitTarget: SUBMIT_TARGET,
-      recheckSeconds: round(recheckSeconds),
+      recheckSeconds: round(r.recheckSeconds),
       fullHashSeconds: round(fullHashSeconds),
-      recheckRatio: round(recheckSeconds / fullHashSeconds),
+      recheckRatio: round(r.recheckSeconds / fullHashSeconds),
       recheckTarget: RECHECK_TARGET,
+      recheckRuns: r.recheckRuns.map(round),
+      fullHashRuns: fullHashRuns.map(round),
       secondRequests: second.requests,
-      peakRssMiB: round(peakRssMiB),
+      peakRssMiB: r.peakRssMiB,
       rssTarget: RSS_TARGET_MIB,
       files: fileCount,
       bytes: totalBytes,
-      manifestBytes: manifest.sizeBytes,
+      manifestBytes: r.manifestBytes,
+      targetsMet: {
+        bytes: second.bytes / floor <= BYTES_TARGET,
+        submit: second.seconds / first.seconds <= SUBMIT_TARGET,
+        recheck: r.recheckSeconds / fullHashSeconds <= RECHECK_TARGET,
+        rss: r.peakRssMiB < RSS_TARGET_MIB,
+      },
+      rssPhasesMiB: r.rssPhasesMiB,
+      memoryPeaksMiB: r.memoryPeaksMiB,
     }),
   );
 } finally {
   await stack.stop();
   rmSync(tmp, { recursive: true, force: true });
-}
-
-/** `image.build()` up to its accepted submission, timed and counted. */
-async function buildToSubmission(client: KilnClient, image: () => Image, counter: Counter) {
-  const before = { ...counter };
-  const t0 = performance.now();
-  await image().build({ client, logs: false });
-  if (counter.submittedAt === null) throw new Error("the build was never accepted");
-  const seconds = (counter.submittedAt - t0) / 1000;
-  counter.submittedAt = null;
-  return { seconds, bytes: counter.bytes - before.bytes, requests: counter.requests - before.requests };
-}
-
-type Counter = { requests: number; bytes: number; submittedAt: number | null };
-
-/**
- * A fetch that counts requests and the request body bytes it sends. No runner is attached, so
- * the accepted submission's answer is reported to the SDK as a finished build: the benchmark
- * ends at the submission, and build() returns at once.
- */
-function countingFetch(counter: Counter): typeof fetch {
-  return (async (input: Request | string | URL, init?: RequestInit) => {
-    counter.requests++;
-    let body = init?.body;
-    if (body instanceof Uint8Array) counter.bytes += body.byteLength;
-    else if (typeof body === "string") counter.bytes += Buffer.byteLength(body);
-    else if (body instanceof ReadableStream) {
-      body = body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, controller) {
-            counter.bytes += chunk.byteLength;
-            controller.enqueue(chunk);
-          },
-        }),
-      );
-    }
-    const response = await fetch(input, { ...init, body } as RequestInit);
-    const url = new URL(String(input instanceof Request ? input.url : input));
-    if (init?.method === "POST" && url.pathname === "/v1/images" && response.ok) {
-      counter.submittedAt = performance.now();
-      const view = (await response.json()) as Record<string, unknown>;
-      return Response.json({ ...view, status: "succeeded" }, { status: response.status });
-    }
-    return response;
-  }) as typeof fetch;
-}
-
-/** One file of the generated tree of at least a few bytes, to change. */
-function pickFile(dir: string): string {
-  const sub = path.join(dir, "d07", "s3");
-  const name = readdirSync(sub).find((n) => n.endsWith(".bin"));
-  if (!name) throw new Error(`no file under ${sub}`);
-  return path.join(sub, name);
 }

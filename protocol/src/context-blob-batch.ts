@@ -21,17 +21,27 @@ export type BatchBlob = { digest: string; bytes: Uint8Array };
 
 /** Encodes blobs into one batch body. */
 export function encodeBlobBatch(blobs: readonly BatchBlob[]): Uint8Array {
-  const index = new TextEncoder().encode(JSON.stringify(blobs.map((b) => ({ digest: b.digest, sizeBytes: b.bytes.byteLength }))));
-  const total = 4 + index.byteLength + blobs.reduce((sum, b) => sum + b.bytes.byteLength, 0);
-  const out = new Uint8Array(total);
-  new DataView(out.buffer).setUint32(0, index.byteLength);
-  out.set(index, 4);
-  let offset = 4 + index.byteLength;
+  const head = encodeBlobBatchHead(blobs.map((b) => ({ digest: b.digest, sizeBytes: b.bytes.byteLength })));
+  const out = new Uint8Array(head.byteLength + blobs.reduce((sum, b) => sum + b.bytes.byteLength, 0));
+  out.set(head, 0);
+  let offset = head.byteLength;
   for (const blob of blobs) {
     out.set(blob.bytes, offset);
     offset += blob.bytes.byteLength;
   }
   return out;
+}
+
+/**
+ * The part of a batch body before the blobs' bytes (the 4-byte length and the index), for a
+ * sender that streams the blobs after it from elsewhere (the SDK sends them from disk).
+ */
+export function encodeBlobBatchHead(blobs: readonly { digest: string; sizeBytes: number }[]): Uint8Array {
+  const index = new TextEncoder().encode(JSON.stringify(blobs.map((b) => ({ digest: b.digest, sizeBytes: b.sizeBytes }))));
+  const head = new Uint8Array(4 + index.byteLength);
+  new DataView(head.buffer).setUint32(0, index.byteLength);
+  head.set(index, 4);
+  return head;
 }
 
 /** Splits a batch body into its blobs, or returns why it is malformed (digests are checked by the caller). */

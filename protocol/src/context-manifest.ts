@@ -5,7 +5,6 @@
  * travel separately as content-addressed blobs. One home for the schema and the rules so the
  * SDK, the Worker and the runner cannot disagree. Web APIs only.
  */
-import canonicalize from "canonicalize";
 import { z } from "zod";
 import { digestOfBytes, Sha256Digest } from "./digest.ts";
 
@@ -47,14 +46,25 @@ export const ContextManifest = z
 /** A parsed context manifest. */
 export type ContextManifest = z.infer<typeof ContextManifest>;
 
-/** Orders paths component by component, so a directory always precedes its contents. */
+const SLASH = 0x2f;
+
+/**
+ * Orders paths component by component (each compared by UTF-16 code units), so a directory
+ * always precedes its contents. That equals comparing whole strings with `/` below every
+ * other character, which needs no split: where two paths first differ, a `/` ends the
+ * shorter component, and a path that is a prefix of the other comes first.
+ */
 export function compareContextPaths(a: string, b: string): number {
-  const x = a.split("/");
-  const y = b.split("/");
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === SLASH) return -1;
+    if (y === SLASH) return 1;
+    return x < y ? -1 : 1;
   }
-  return x.length - y.length;
+  return a.length - b.length;
 }
 
 /**
@@ -76,8 +86,45 @@ export function manifestProblem(entries: readonly ContextManifestEntry[]): strin
 
 /** The canonical bytes of a manifest (RFC 8785) and their digest, the context digest. */
 export async function encodeContextManifest(manifest: ContextManifest): Promise<{ bytes: Uint8Array; digest: string }> {
-  const bytes = new TextEncoder().encode(canonicalize(manifest) as string);
+  const bytes = new TextEncoder().encode(canonicalManifestJson(manifest));
   return { bytes, digest: digestOfBytes(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)) };
+}
+
+/**
+ * RFC 8785 canonical JSON of a manifest, written out for its three fixed entry shapes (keys
+ * in code-unit order, strings as `JSON.stringify` writes them, integers as decimals): the
+ * same text `canonicalize` gives, at a fraction of its cost for 100,000 entries, since no
+ * key lists are sorted per object. Like `canonicalize`, refuses a lone surrogate.
+ */
+export function canonicalManifestJson(manifest: ContextManifest): string {
+  const parts: string[] = new Array(manifest.entries.length);
+  for (let i = 0; i < manifest.entries.length; i++) {
+    const entry = manifest.entries[i]!;
+    const path = jsonString(entry.path);
+    if (entry.type === "dir") parts[i] = `{"mode":${jsonNumber(entry.mode)},"path":${path},"type":"dir"}`;
+    else if (entry.type === "file") {
+      parts[i] =
+        `{"mode":${jsonNumber(entry.mode)},"path":${path},"sha256":${jsonString(entry.sha256)},` +
+        `"size":${jsonNumber(entry.size)},"type":"file"}`;
+    } else parts[i] = `{"path":${path},"target":${jsonString(entry.target)},"type":"symlink"}`;
+  }
+  return `{"entries":[${parts.join(",")}],"version":${jsonNumber(manifest.version)}}`;
+}
+
+// In a `u` regular expression a paired surrogate is one astral code point, so only lone ones match.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function jsonString(value: string): string {
+  const json = JSON.stringify(value);
+  // JSON.stringify writes a lone surrogate as `\udXXX`: only then is the exact (slower) check needed.
+  if (json.includes("\\ud") && LONE_SURROGATE.test(value)) throw new Error("Lone surrogate is not allowed");
+  return json;
+}
+
+// ECMAScript's Number-to-string, as JSON.stringify and RFC 8785 write numbers.
+function jsonNumber(value: number): string {
+  if (!Number.isFinite(value)) throw new Error(`${value} is not allowed`);
+  return String(value);
 }
 
 /** Parses manifest bytes; returns null for anything that is not a valid manifest. */

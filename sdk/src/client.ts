@@ -119,7 +119,14 @@ export class KilnClient {
         const signal = options.signal
           ? AbortSignal.any([options.signal, AbortSignal.timeout(this.#timeoutMs)])
           : AbortSignal.timeout(this.#timeoutMs);
-        const init: RequestInit & { duplex?: "half" } = { method, headers, body, signal, ...(options.duplex ? { duplex: "half" } : {}) };
+        const init: RequestInit & { duplex?: "half" } = {
+          method,
+          headers,
+          body,
+          signal,
+          ...(options.duplex ? { duplex: "half" } : {}),
+          ...(isStreamed(body) ? NO_BODY_COPY : {}),
+        };
         response = await this.#fetch(url, init);
       } catch (error) {
         if (options.signal?.aborted) throw error;
@@ -141,6 +148,19 @@ export class KilnClient {
       throw await errorFrom(response, headers["x-request-id"]!);
     }
   }
+}
+
+/**
+ * Fetch (undici) clones a request to follow redirects, and cloning tees the body's stream: the
+ * branch kept for a redirect holds every byte sent, so a streamed upload of a 50 MB file held
+ * the whole file in memory. A request with no window that refuses redirects is not cloned.
+ * Upload bodies are only ever sent to the Kiln API itself, which does not redirect them.
+ */
+const NO_BODY_COPY = { window: null, redirect: "error" } as const satisfies RequestInit;
+
+/** Whether a body is read as a stream (a stream or a Blob): those are the bodies fetch would copy. */
+function isStreamed(body: RequestBody | undefined): boolean {
+  return body instanceof ReadableStream || body instanceof Blob;
 }
 
 /** Whether a body can be sent again (streams cannot). */

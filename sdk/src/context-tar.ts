@@ -17,6 +17,7 @@ import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { setImmediate } from "node:timers/promises";
 import { ExecutionError, InvalidError } from "./errors.ts";
+import type { FileStamp } from "./hash-index.ts";
 
 /** One archive member, already selected and sorted by the caller. */
 export type ContextEntry = {
@@ -34,6 +35,8 @@ export type ContextEntry = {
   size: number;
   /** Symlink target as read by the walker; read with `readlink` when absent. */
   linkTarget?: string;
+  /** A walked regular file's stat stamp: the hash index compares it instead of taking another `lstat`. */
+  stamp?: FileStamp;
 };
 
 /** The sha256 (lowercase hex, no prefix) and mode of one regular file in the context. */

@@ -3,12 +3,13 @@
  * A missing manifest is put first, and the server answers with the blobs it names that the
  * workspace lacks; only those are sent: small ones batched into one request, medium ones
  * streamed one request each, large ones through the multipart endpoints, every request under
- * the Workers body limit.
+ * the Workers body limit. No request holds a file in memory: batches and parts are
+ * file-backed `Blob`s that fetch streams from disk (and can send again on a retry), single
+ * files are streamed.
  */
-import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { createReadStream, openAsBlob } from "node:fs";
 import { Readable } from "node:stream";
-import { encodeBlobBatch } from "@kiln-build/protocol";
+import { encodeBlobBatchHead } from "@kiln-build/protocol";
 import type { KilnClient } from "./client.ts";
 import type { BlobSource, ResolvedContext } from "./context-manifest.ts";
 import { ExecutionError } from "./errors.ts";
@@ -17,7 +18,7 @@ import { ExecutionError } from "./errors.ts";
 export const PART_BYTES = 64 * 1024 * 1024;
 /** Blobs up to this size travel batched. */
 export const BATCH_BLOB_BYTES = 1024 * 1024;
-/** A batch closes at this many bytes or `BATCH_MAX_BLOBS` blobs: with 4 in flight, memory stays bounded. */
+/** A batch closes at this many bytes or `BATCH_MAX_BLOBS` blobs. */
 export const BATCH_BYTES = 8 * 1024 * 1024;
 /** Most blobs in one batch request. */
 export const BATCH_MAX_BLOBS = 256;
@@ -130,22 +131,27 @@ function planRequests(blobs: ReadonlyMap<string, BlobSource>): Request[] {
 }
 
 async function uploadBatch(client: KilnClient, blobs: [string, BlobSource][], count: (bytes: number) => void): Promise<void> {
-  const parts = await Promise.all(blobs.map(async ([digest, source]) => ({ digest, bytes: await readBlobBytes(source) })));
-  const body = encodeBlobBatch(parts);
-  await client.json("POST", ["v1", "contexts", "blobs"], {
-    body: body as Uint8Array<ArrayBuffer>,
-    headers: { "content-type": "application/vnd.kiln.blob-batch" },
-  });
-  count(parts.reduce((sum, p) => sum + p.bytes.byteLength, 0));
+  const files = await Promise.all(blobs.map(([, source]) => fileBlob(source)));
+  const head = encodeBlobBatchHead(blobs.map(([digest, source]) => ({ digest, sizeBytes: source.sizeBytes })));
+  // The index, then each file's bytes read from disk as the request streams.
+  const body = new Blob([head as Uint8Array<ArrayBuffer>, ...files]);
+  await client.json("POST", ["v1", "contexts", "blobs"], { body, headers: { "content-type": "application/vnd.kiln.blob-batch" } });
+  count(blobs.reduce((sum, [, source]) => sum + source.sizeBytes, 0));
 }
 
-/** A small blob's bytes, which must still be the size the walk saw (the server checks the digest). */
-async function readBlobBytes(source: BlobSource): Promise<Uint8Array> {
-  const bytes = await readFile(source.absPath);
-  if (bytes.byteLength !== source.sizeBytes) {
+/**
+ * The file holding a blob as a file-backed `Blob` (nothing read yet), which must still be the
+ * size the walk saw; reading it fails if the file changes meanwhile, and the server checks
+ * the digest of what arrives.
+ */
+async function fileBlob(source: BlobSource): Promise<Blob> {
+  const blob = await openAsBlob(source.absPath).catch((error: unknown) => {
+    throw new ExecutionError(`${source.path}: file modified during build (it could not be opened)`, { cause: error });
+  });
+  if (blob.size !== source.sizeBytes) {
     throw new ExecutionError(`${source.path}: file modified during build (expected ${source.sizeBytes} bytes)`);
   }
-  return bytes;
+  return blob;
 }
 
 async function uploadWhole(client: KilnClient, digest: string, source: BlobSource, count: (bytes: number) => void): Promise<void> {
@@ -172,37 +178,18 @@ async function uploadMultipart(client: KilnClient, digest: string, source: BlobS
   const upload = await client.json<{ uploadId: string }>("POST", path, {
     json: { sizeBytes: source.sizeBytes, partSizeBytes: PART_BYTES },
   });
+  const file = await fileBlob(source);
   const parts: { partNumber: number; etag: string }[] = [];
-  let partNumber = 1;
-  // One part in memory at a time: bounded by PART_BYTES, and retries can resend it.
-  for await (const part of partsOf(createReadStream(source.absPath, { highWaterMark: 1 << 20 }), PART_BYTES)) {
+  // Each part is a slice of the file-backed Blob: streamed from disk, never held in memory,
+  // and sent again whole when the client retries it.
+  for (let offset = 0, partNumber = 1; offset < file.size; offset += PART_BYTES, partNumber++) {
+    const part = file.slice(offset, Math.min(offset + PART_BYTES, file.size));
     const answer = await client.json<{ etag: string }>("PUT", [...path, upload.uploadId, "parts", String(partNumber)], {
-      body: part as Uint8Array<ArrayBuffer>,
+      body: part,
       headers: { "content-type": "application/octet-stream" },
     });
     parts.push({ partNumber, etag: answer.etag });
-    count(part.byteLength);
-    partNumber++;
+    count(part.size);
   }
   await client.json("POST", [...path, upload.uploadId, "complete"], { json: { parts } });
-}
-
-async function* partsOf(stream: Readable, size: number): AsyncGenerator<Uint8Array> {
-  let buffer = new Uint8Array(size);
-  let filled = 0;
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      const n = Math.min(size - filled, chunk.byteLength - offset);
-      buffer.set(chunk.subarray(offset, offset + n), filled);
-      filled += n;
-      offset += n;
-      if (filled === size) {
-        yield buffer;
-        buffer = new Uint8Array(size);
-        filled = 0;
-      }
-    }
-  }
-  if (filled > 0) yield buffer.subarray(0, filled);
 }

@@ -1,15 +1,21 @@
 /**
  * Walks a local build context the way BuildKit's tonistiigi/fsutil does (`NewFilterFS` over
  * `filepath.WalkDir`): entries sorted by name at every level, include and exclude patterns
- * with `!` re-includes, excluded directories listed only once something below them is, and
- * subtrees skipped only when no pattern could bring anything inside them back.
+ * with `!` re-includes (context-filter.ts), excluded directories listed only once something
+ * below them is, and subtrees skipped only when no pattern could bring anything inside them
+ * back. The walk is synchronous (one `readdir` per directory, one `lstat` per listed entry,
+ * no promise per entry) and iterative, so it can stop after any entry and go on later: the
+ * async walk and `collectContextEntries` run it in slices and let the event loop in between.
  */
-import { type Dirent, promises as fsp, type Stats } from "node:fs";
+import fs, { type BigIntStats, type Dirent, promises as fsp } from "node:fs";
 import path from "node:path";
+import { setImmediate } from "node:timers/promises";
+import { type Decision, PatternFilter } from "./context-filter.ts";
 import type { ContextEntry } from "./context-tar.ts";
 import { type IgnoreFileLookup, ignoreFileCandidates, parseDockerignore } from "./dockerignore.ts";
 import { InvalidError, NotFoundError } from "./errors.ts";
-import { FilePatternMatcher, type IgnorePredicate, type IgnoreSpec, type MatchInfo, toIgnorePredicate } from "./pattern-matcher.ts";
+import { fileStamp } from "./hash-index.ts";
+import { type IgnorePredicate, type IgnoreSpec, type MatchInfo, toIgnorePredicate } from "./pattern-matcher.ts";
 
 /**
  * One file, directory or symlink of the context: the same shape `hashContext` archives.
@@ -32,95 +38,6 @@ export type WalkContextOptions = {
   followSymlinks?: false;
 };
 
-// Characters that make a pattern more than a literal path prefix (fsutil's `patternChars`).
-const PATTERN_CHARS = /[*[\]?^\\]/;
-
-function withoutTrailingGlob(pattern: string): string {
-  let p = pattern;
-  if (p.endsWith("/**")) p = p.slice(0, -3);
-  if (p.endsWith("/*")) p = p.slice(0, -2);
-  return p;
-}
-
-/** fsutil's include/exclude decisions, with its rules for when a subtree may be skipped. */
-class PatternFilter {
-  readonly include: FilePatternMatcher | undefined;
-  readonly exclude: FilePatternMatcher | undefined;
-  // Literal prefixes of the rules that could still match below an unmatched/excluded dir,
-  // or null when some rule has wildcards and every directory must be entered.
-  #includePrefixes: string[] | null = null;
-  #exceptionPrefixes: string[] | null = null;
-
-  constructor(opts: WalkContextOptions) {
-    const wrap = (what: string, patterns: readonly string[]) => {
-      try {
-        return new FilePatternMatcher(...patterns);
-      } catch (err) {
-        throw new InvalidError(`invalid ${what} patterns: ${(err as Error).message}`, { cause: err });
-      }
-    };
-    if (opts.includePatterns !== undefined && opts.includePatterns.length > 0) {
-      this.include = wrap("include", opts.includePatterns);
-      this.#includePrefixes = literalPrefixes(this.include, false);
-    }
-    if (opts.excludePatterns !== undefined && opts.excludePatterns.length > 0) {
-      this.exclude = wrap("exclude", opts.excludePatterns);
-      this.#exceptionPrefixes = literalPrefixes(this.exclude, true);
-    }
-  }
-
-  /** `prune` skips the subtree; `skip` hides the entry but still walks a directory. */
-  decide(rel: string, isDir: boolean, parent: Frame | undefined): Decision {
-    const decision: Decision = { prune: false, skip: false, includeInfo: undefined, excludeInfo: undefined };
-    if (this.include !== undefined) {
-      const { matched, info } = this.include.matchWithParent(rel, parent?.includeInfo);
-      decision.includeInfo = info;
-      if (!matched) {
-        if (isDir && this.#includePrefixes !== null && !reachesInto(this.#includePrefixes, rel)) {
-          decision.prune = true;
-          return decision;
-        }
-        decision.skip = true;
-      }
-    }
-    if (this.exclude !== undefined) {
-      const { matched, info } = this.exclude.matchWithParent(rel, parent?.excludeInfo);
-      decision.excludeInfo = info;
-      if (matched) {
-        if (isDir && this.#exceptionPrefixes !== null && !reachesInto(this.#exceptionPrefixes, rel)) {
-          decision.prune = true;
-          return decision;
-        }
-        decision.skip = true;
-      }
-    }
-    return decision;
-  }
-
-  /** fsutil's `Open` check for one path. */
-  allows(rel: string): boolean {
-    if (this.include !== undefined && !this.include.matches(rel)) return false;
-    return this.exclude === undefined || !this.exclude.matches(rel);
-  }
-}
-
-function literalPrefixes(matcher: FilePatternMatcher, exclusions: boolean): string[] | null {
-  const prefixes: string[] = [];
-  for (const rule of matcher.rules) {
-    if (rule.exclusion !== exclusions) continue;
-    const p = withoutTrailingGlob(rule.pattern);
-    if (PATTERN_CHARS.test(p)) return null;
-    prefixes.push(`${p}/`);
-  }
-  return prefixes;
-}
-
-function reachesInto(prefixes: readonly string[], dir: string): boolean {
-  return prefixes.some((p) => p.startsWith(`${dir}/`));
-}
-
-type Decision = { prune: boolean; skip: boolean; includeInfo: MatchInfo | undefined; excludeInfo: MatchInfo | undefined };
-
 /** A directory on the current walk path, with whether each filter layer has listed it yet. */
 type Frame = {
   rel: string;
@@ -130,21 +47,56 @@ type Frame = {
   passesIgnore: boolean;
   listedByPatterns: boolean;
   listed: boolean;
-  stats: Promise<Stats | null> | undefined;
+  /** The directory's lstat once taken; null when it vanished. */
+  stats: BigIntStats | null | undefined;
 };
+
+/** A directory being read: its sorted entries and how far the walk got. */
+type Level = { frame: Frame | undefined; rel: string; prefix: string; dirents: Dirent[]; next: number };
 
 /**
  * Lists `root`'s contents depth-first in fsutil order. Options are validated now (invalid
  * patterns throw `InvalidError` here); the file system is read as the generator is consumed.
- * An unreadable directory fails the walk unless the patterns exclude it.
+ * An unreadable directory fails the walk unless the patterns exclude it. Each regular file
+ * carries the stamp of the walk's own `lstat`, so the hash index needs no second one.
  */
 export function walkContext(root: string, opts: WalkContextOptions = {}): AsyncGenerator<ContextWalkEntry, void, undefined> {
+  const slices = walkContextSlices(root, opts);
+  return (async function* () {
+    let first = true;
+    for (const slice of slices) {
+      if (!first) await setImmediate();
+      first = false;
+      yield* slice;
+    }
+  })();
+}
+
+// Longest stretch of synchronous walking before the event loop may run.
+const SLICE_MS = 20;
+// Entries walked between two looks at the clock.
+const CLOCK_EVERY = 256;
+
+/**
+ * `walkContext` in synchronous slices: each slice holds the entries walked in about 20 ms, so
+ * a caller that collects the whole walk can let the event loop run between slices at no cost
+ * per entry. Options are validated now; the file system is read as slices are taken.
+ */
+export function walkContextSlices(root: string, opts: WalkContextOptions = {}): Generator<ContextWalkEntry[], void, undefined> {
   if (opts.followSymlinks !== undefined && opts.followSymlinks !== false) {
     throw new InvalidError("walkContext never follows symlinks");
   }
   const filter = new PatternFilter(opts);
   const ignore = opts.ignore === undefined ? undefined : toIgnorePredicate(opts.ignore);
-  return walk(root, filter, ignore);
+  return (function* () {
+    const walker = new Walker(resolveRoot(root), filter, ignore);
+    for (;;) {
+      const out: ContextWalkEntry[] = [];
+      const done = walker.run(out, SLICE_MS);
+      if (out.length > 0) yield out;
+      if (done) return;
+    }
+  })();
 }
 
 /** Whether `relPath` is visible through the include/exclude patterns (fsutil `Open`). */
@@ -152,15 +104,15 @@ export function contextIncludes(relPath: string, opts: Pick<WalkContextOptions, 
   return new PatternFilter(opts).allows(relPath);
 }
 
-async function resolveRoot(root: string): Promise<string> {
+function resolveRoot(root: string): string {
   let real: string;
   try {
-    real = await fsp.realpath(root);
+    real = fs.realpathSync(root);
   } catch (err) {
     if (isNotExist(err)) throw new NotFoundError(`context directory ${root} does not exist`, { cause: err });
     throw err;
   }
-  if (!(await fsp.stat(real)).isDirectory()) throw new InvalidError(`context path ${root} is not a directory`);
+  if (!fs.statSync(real).isDirectory()) throw new InvalidError(`context path ${root} is not a directory`);
   return real;
 }
 
@@ -173,11 +125,13 @@ function isNotExist(err: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
-async function lstatOrNull(abs: string): Promise<Stats | null> {
+const LSTAT_OPTIONS = { bigint: true, throwIfNoEntry: false } as const;
+
+function lstatOrNull(abs: string): BigIntStats | null {
   try {
-    return await fsp.lstat(abs);
-  } catch (err) {
     // Vanished since readdir: fsutil skips such entries too.
+    return fs.lstatSync(abs, LSTAT_OPTIONS) ?? null;
+  } catch (err) {
     if (isNotExist(err)) return null;
     throw err;
   }
@@ -200,123 +154,143 @@ function compareNames(a: string, b: string): number {
   return a.length - b.length;
 }
 
-async function toEntry(rel: string, abs: string, st: Stats): Promise<ContextWalkEntry | null> {
-  const mode = st.mode & 0o7777;
-  if (st.isDirectory()) return { path: rel, absPath: abs, type: "dir", mode, size: 0 };
-  if (st.isFile()) return { path: rel, absPath: abs, type: "file", mode, size: st.size };
-  if (st.isSymbolicLink()) {
-    const linkTarget = await fsp.readlink(abs);
-    return { path: rel, absPath: abs, type: "symlink", mode, size: st.size, linkTarget };
+const compareDirents = (a: Dirent, b: Dirent): number => compareNames(a.name, b.name);
+
+function toEntry(rel: string, abs: string, st: BigIntStats): ContextWalkEntry | null {
+  // The type from the mode as a number: BigIntStats' isFile() and friends compute with BigInts.
+  const fullMode = Number(st.mode);
+  const mode = fullMode & 0o7777;
+  const format = fullMode & fs.constants.S_IFMT;
+  if (format === fs.constants.S_IFDIR) return { path: rel, absPath: abs, type: "dir", mode, size: 0 };
+  if (format === fs.constants.S_IFREG) return { path: rel, absPath: abs, type: "file", mode, size: Number(st.size), stamp: fileStamp(st) };
+  if (format === fs.constants.S_IFLNK) {
+    const linkTarget = fs.readlinkSync(abs);
+    return { path: rel, absPath: abs, type: "symlink", mode, size: Number(st.size), linkTarget };
   }
   // Sockets, FIFOs and devices have no place in an uploaded context; reading a FIFO would hang.
   return null;
 }
 
-// Bounds concurrent lstat calls per directory, so a huge directory does not flood libuv.
-const STAT_BATCH = 64;
+// No patterns and no ignore: every entry is listed, so one shared decision serves them all.
+const LIST_ALL: Decision = Object.freeze({ prune: false, skip: false, includeInfo: undefined, excludeInfo: undefined });
 
-async function* walk(root: string, filter: PatternFilter, ignore: IgnorePredicate | undefined): AsyncGenerator<ContextWalkEntry> {
-  const realRoot = await resolveRoot(root);
-  const stack: Frame[] = [];
+/** The walk's state between slices: the directories being read, innermost last. */
+class Walker {
+  readonly #filter: PatternFilter;
+  readonly #ignore: IgnorePredicate | undefined;
+  readonly #listsAll: boolean;
+  readonly #levels: Level[] = [];
+  // The frames of the directories on the walk path (every level's but the root's).
+  readonly #stack: Frame[] = [];
 
-  const frameEntry = async (f: Frame): Promise<ContextWalkEntry | null> => {
-    f.stats ??= lstatOrNull(f.abs);
-    const st = await f.stats;
-    return st === null ? null : toEntry(f.rel, f.abs, st);
-  };
-
-  // The `ignore` layer only sees what the pattern layer lists, and lists a directory it
-  // ignores only once it lists something inside: frames track both layers separately.
-  async function* listAncestors(upTo: number): AsyncGenerator<ContextWalkEntry> {
-    for (let j = 0; j <= upTo; j++) {
-      const f = stack[j] as Frame;
-      if (f.listed) continue;
-      f.listed = true;
-      const entry = await frameEntry(f);
-      if (entry !== null) yield entry;
-    }
+  constructor(realRoot: string, filter: PatternFilter, ignore: IgnorePredicate | undefined) {
+    this.#filter = filter;
+    this.#ignore = ignore;
+    this.#listsAll = filter.include === undefined && filter.exclude === undefined && ignore === undefined;
+    this.#enter(realRoot, "", undefined, false);
   }
 
-  async function* listThroughPatterns(): AsyncGenerator<ContextWalkEntry> {
-    for (let i = 0; i < stack.length; i++) {
-      const f = stack[i] as Frame;
-      if (f.listedByPatterns) continue;
-      f.listedByPatterns = true;
-      if (f.passesIgnore) yield* listAncestors(i);
+  /** Appends entries to `out` for about `sliceMs`; true once the walk is complete. */
+  run(out: ContextWalkEntry[], sliceMs: number): boolean {
+    const started = performance.now();
+    let steps = 0;
+    while (this.#levels.length > 0) {
+      const level = this.#levels[this.#levels.length - 1] as Level;
+      const d = level.dirents[level.next++];
+      if (d === undefined) {
+        this.#levels.pop();
+        if (level.frame !== undefined) this.#stack.pop();
+        continue;
+      }
+      this.#visit(level, d, out);
+      if (++steps % CLOCK_EVERY === 0 && performance.now() - started > sliceMs) return false;
     }
+    return true;
   }
 
-  async function* walkDir(abs: string, rel: string, parent: Frame | undefined, parentSkipped: boolean): AsyncGenerator<ContextWalkEntry> {
+  #visit(level: Level, d: Dirent, out: ContextWalkEntry[]): void {
+    const rel = level.rel === "" ? d.name : `${level.rel}/${d.name}`;
+    const abs = level.prefix + d.name;
+    const isDir = d.isDirectory();
+    const parent = level.frame;
+    let decision = LIST_ALL;
+    let passesIgnore = true;
+    if (!this.#listsAll) {
+      decision = this.#filter.decide(rel, isDir, parent);
+      if (!decision.prune && this.#ignore !== undefined && this.#ignore(rel)) {
+        // Pruning here equals the ignore layer skipping the directory once it sees it.
+        if (isDir && this.#ignore.canPruneDirectories) decision.prune = true;
+        passesIgnore = false;
+      }
+    }
+    if (decision.prune) return;
+    const listNow = !decision.skip && passesIgnore;
+    let stats: BigIntStats | null | undefined;
+    if (listNow) {
+      stats = lstatOrNull(abs);
+      if (stats === null) return;
+      if (this.#stack.length > 0) {
+        this.#listThroughPatterns(out);
+        this.#listAncestors(this.#stack.length - 1, out);
+      }
+      const entry = toEntry(rel, abs, stats);
+      if (entry !== null) out.push(entry);
+    } else if (!decision.skip) {
+      // Listed by the patterns but dropped by `ignore`: the pattern layer lists parents now.
+      this.#listThroughPatterns(out);
+    }
+    if (!isDir) return;
+    const frame: Frame = {
+      rel,
+      abs,
+      includeInfo: decision.includeInfo,
+      excludeInfo: decision.excludeInfo,
+      passesIgnore,
+      listedByPatterns: !decision.skip,
+      listed: listNow,
+      stats,
+    };
+    this.#enter(abs, rel, frame, decision.skip);
+  }
+
+  /** Reads a directory and makes it the innermost level; an unreadable one is skipped or fails the walk. */
+  #enter(abs: string, rel: string, frame: Frame | undefined, skipped: boolean): void {
     let dirents: Dirent[];
     try {
-      dirents = await fsp.readdir(abs, { withFileTypes: true });
+      dirents = fs.readdirSync(abs, { withFileTypes: true });
     } catch (err) {
       if (isNotExist(err)) return;
       // fsutil tolerates an unreadable directory only when the patterns hide it anyway.
-      if (parentSkipped && (errCode(err) === "EACCES" || errCode(err) === "EPERM")) return;
+      if (skipped && (errCode(err) === "EACCES" || errCode(err) === "EPERM")) return;
       throw err;
     }
-    dirents.sort((a, b) => compareNames(a.name, b.name));
-    const visits = dirents.map((d) => {
-      const childRel = rel === "" ? d.name : `${rel}/${d.name}`;
-      const isDir = d.isDirectory();
-      const decision = filter.decide(childRel, isDir, parent);
-      let passesIgnore = true;
-      if (!decision.prune && ignore !== undefined && ignore(childRel)) {
-        // Pruning here equals the ignore layer skipping the directory once it sees it.
-        if (isDir && ignore.canPruneDirectories) decision.prune = true;
-        passesIgnore = false;
-      }
-      const listNow = !decision.prune && !decision.skip && passesIgnore;
-      return {
-        rel: childRel,
-        abs: path.join(abs, d.name),
-        isDir,
-        decision,
-        passesIgnore,
-        listNow,
-        stats: undefined as Promise<Stats | null> | undefined,
-      };
-    });
-    for (let start = 0; start < visits.length; start += STAT_BATCH) {
-      const batch = visits.slice(start, start + STAT_BATCH);
-      for (const v of batch) if (v.listNow) v.stats = lstatOrNull(v.abs);
-      await Promise.all(batch.map((v) => v.stats));
-      for (const v of batch) {
-        if (v.decision.prune) continue;
-        if (v.listNow) {
-          const st = await v.stats;
-          if (st === null || st === undefined) continue;
-          yield* listThroughPatterns();
-          yield* listAncestors(stack.length - 1);
-          const entry = await toEntry(v.rel, v.abs, st);
-          if (entry !== null) yield entry;
-        } else if (!v.decision.skip) {
-          // Listed by the patterns but dropped by `ignore`: the pattern layer lists parents now.
-          yield* listThroughPatterns();
-        }
-        if (!v.isDir) continue;
-        const frame: Frame = {
-          rel: v.rel,
-          abs: v.abs,
-          includeInfo: v.decision.includeInfo,
-          excludeInfo: v.decision.excludeInfo,
-          passesIgnore: v.passesIgnore,
-          listedByPatterns: !v.decision.skip,
-          listed: v.listNow,
-          stats: v.stats,
-        };
-        stack.push(frame);
-        try {
-          yield* walkDir(v.abs, v.rel, frame, v.decision.skip);
-        } finally {
-          stack.pop();
-        }
-      }
+    dirents.sort(compareDirents);
+    const prefix = abs.endsWith(path.sep) ? abs : abs + path.sep;
+    this.#levels.push({ frame, rel, prefix, dirents, next: 0 });
+    if (frame !== undefined) this.#stack.push(frame);
+  }
+
+  // The `ignore` layer only sees what the pattern layer lists, and lists a directory it
+  // ignores only once it lists something inside: frames track both layers separately.
+  #listAncestors(upTo: number, out: ContextWalkEntry[]): void {
+    for (let j = 0; j <= upTo; j++) {
+      const f = this.#stack[j] as Frame;
+      if (f.listed) continue;
+      f.listed = true;
+      if (f.stats === undefined) f.stats = lstatOrNull(f.abs);
+      const entry = f.stats === null ? null : toEntry(f.rel, f.abs, f.stats);
+      if (entry !== null) out.push(entry);
     }
   }
 
-  yield* walkDir(realRoot, "", undefined, false);
+  #listThroughPatterns(out: ContextWalkEntry[]): void {
+    for (let i = 0; i < this.#stack.length; i++) {
+      const f = this.#stack[i] as Frame;
+      if (f.listedByPatterns) continue;
+      f.listedByPatterns = true;
+      if (f.passesIgnore) this.#listAncestors(i, out);
+    }
+  }
 }
 
 /**

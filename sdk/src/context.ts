@@ -5,9 +5,11 @@
  */
 import { lstat, stat } from "node:fs/promises";
 import path from "node:path";
+import { setImmediate } from "node:timers/promises";
+import { compareContextPaths } from "@kiln-build/protocol";
 import { buildContextManifest, type ResolvedContext } from "./context-manifest.ts";
 import type { ContextEntry } from "./context-tar.ts";
-import { walkContext } from "./context-walk.ts";
+import { walkContextSlices } from "./context-walk.ts";
 import { NotFoundError } from "./errors.ts";
 import { HashIndex } from "./hash-index.ts";
 import type { ContextSource } from "./lowering/types.ts";
@@ -18,12 +20,37 @@ const SYNTHETIC_DIR_MODE = 0o755;
 
 /** Lists every entry of a layer's context, parents included, sorted by path components. */
 export async function collectContextEntries(sources: readonly ContextSource[]): Promise<ContextEntry[]> {
+  // Sources may overlap, a later one replacing an earlier one's entry at the same path; a
+  // single source lists each path once, so only its directories need remembering.
+  const single = sources.length === 1;
   const byPath = new Map<string, ContextEntry>();
-  const add = (entry: ContextEntry) => {
-    for (const parent of parentsOf(entry.path)) {
-      if (!byPath.has(parent)) byPath.set(parent, { path: parent, absPath: "", type: "dir", mode: SYNTHETIC_DIR_MODE, size: 0 });
+  const list: ContextEntry[] = [];
+  const dirs = new Set<string>();
+  const known = (archivePath: string) => (single ? dirs.has(archivePath) : byPath.has(archivePath));
+  const put = (entry: ContextEntry) => {
+    if (!single) byPath.set(entry.path, entry);
+    else {
+      list.push(entry);
+      if (entry.type === "dir") dirs.add(entry.path);
     }
-    byPath.set(entry.path, entry);
+  };
+  // Every entry's ancestors are added with it, so an entry whose parent is known needs no
+  // more; the last parent seen answers its siblings without a look-up.
+  let lastParent: string | undefined;
+  const addParents = (archivePath: string) => {
+    const slash = archivePath.lastIndexOf("/");
+    if (slash < 0) return;
+    if (lastParent !== undefined && slash === lastParent.length && archivePath.startsWith(lastParent)) return;
+    const parent = archivePath.slice(0, slash);
+    if (!known(parent)) {
+      addParents(parent);
+      put({ path: parent, absPath: "", type: "dir", mode: SYNTHETIC_DIR_MODE, size: 0 });
+    }
+    lastParent = parent;
+  };
+  const add = (entry: ContextEntry) => {
+    addParents(entry.path);
+    put(entry);
   };
   for (const source of sources) {
     if (source.kind === "file") {
@@ -40,12 +67,26 @@ export async function collectContextEntries(sources: readonly ContextSource[]): 
     });
     const filter = toWalkFilter(source.ignore);
     const includePatterns = source.kind === "docker-context" && !source.includePatterns.includes(".") ? source.includePatterns : undefined;
-    const prefix = source.kind === "dir" ? source.archivePath : "";
-    for await (const entry of walkContext(root, { ...filter, ...(includePatterns ? { includePatterns } : {}) })) {
-      add({ ...entry, path: prefix ? `${prefix}/${entry.path}` : entry.path });
+    const prefix = source.kind === "dir" && source.archivePath !== "" ? `${source.archivePath}/` : "";
+    const walk = walkContextSlices(root, { ...filter, ...(includePatterns ? { includePatterns } : {}) });
+    let first = true;
+    for (const slice of walk) {
+      // Between slices of synchronous walking, the event loop runs (a promise per entry would cost more than its lstat).
+      if (!first) await setImmediate();
+      first = false;
+      for (const entry of slice) {
+        // The walk's entries are fresh objects, so the archive path is set in place.
+        entry.path = prefix + entry.path;
+        add(entry);
+      }
     }
   }
-  return [...byPath.values()].sort((a, b) => comparePaths(a.path, b.path));
+  const entries = single ? list : [...byPath.values()];
+  // A single walked directory is already in order (but for names beyond U+FFFF): check before sorting.
+  for (let i = 1; i < entries.length; i++) {
+    if (compareContextPaths(entries[i - 1]!.path, entries[i]!.path) > 0) return entries.sort((a, b) => compareContextPaths(a.path, b.path));
+  }
+  return entries;
 }
 
 /**
@@ -65,19 +106,4 @@ export async function resolveContext(sources: readonly ContextSource[], cacheDir
 function sourceRoot(source: ContextSource): string {
   if (source.kind === "file") return path.dirname(source.localPath);
   return source.kind === "dir" ? source.localPath : source.contextDir;
-}
-
-function parentsOf(archivePath: string): string[] {
-  const parts = archivePath.split("/");
-  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join("/"));
-}
-
-/** Orders paths component by component, so a directory always precedes its contents. */
-export function comparePaths(a: string, b: string): number {
-  const x = a.split("/");
-  const y = b.split("/");
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
-  }
-  return x.length - y.length;
 }

@@ -9,18 +9,22 @@
  */
 import { createHash } from "node:crypto";
 import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ExecutionError } from "./errors.ts";
 
 /** Bump when the file format or the meaning of an entry changes: older indexes are then ignored. */
-const INDEX_VERSION = 1;
+const INDEX_VERSION = 2;
 const CHUNK = 1 << 20;
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+const HEX64 = /^[0-9a-f]{64}$/;
+// One read buffer for every file hashed: reads are synchronous, so it is never shared, and
+// a buffer per file would leave thousands of megabytes for the collector.
+const readBuffer = Buffer.allocUnsafe(CHUNK);
 
-/** size, mtimeNs, ctimeNs, ino, mode (as decimal strings: nanoseconds exceed 2^53), then sha256 hex. */
-type Row = [string, string, string, string, string, string];
+/** A file's stamp key (see `FileStamp`) and the sha256 hex the file had with it. */
+type Row = [stamp: string, sha256Hex: string];
 
 /** The cache directory: `KILN_CACHE_DIR`, else `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`. */
 export function kilnCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -37,8 +41,21 @@ export class HashIndex {
   readonly file: string;
   readonly stats: HashIndexStats = { cached: 0, hashed: 0 };
   #root: string;
-  #old = new Map<string, Row>();
-  #next = new Map<string, Row>();
+  // The saved rows as parsed: parallel arrays in the order of the walk that wrote them, a row
+  // checked when used (a bad one is never trusted). A walk of the same tree asks for the files
+  // in the same order, so the next row is tried first; `#oldAt` (path -> position) is built
+  // only when that guess misses.
+  #oldPaths: unknown[] = [];
+  #oldStamps: unknown[] = [];
+  #oldHexes: unknown[] = [];
+  #oldAt: Map<unknown, number> | undefined;
+  #cursor = 0;
+  // The saved rows this walk confirmed (each counted once), and every row of this walk in
+  // order: a saved row's position, or a row just hashed.
+  #used = new Uint8Array(0);
+  #usedCount = 0;
+  #walkPaths: string[] = [];
+  #walkRows: (number | Row)[] = [];
   #writtenAtNs = 0n;
 
   private constructor(file: string, root: string) {
@@ -56,40 +73,52 @@ export class HashIndex {
   }
 
   async #load(): Promise<void> {
+    let text: string;
+    let writtenAtNs: bigint;
     try {
-      const [text, info] = await Promise.all([readFile(this.file, "utf8"), stat(this.file, { bigint: true })]);
-      const parsed = JSON.parse(text) as { version?: unknown; root?: unknown; entries?: unknown };
-      if (parsed.version !== INDEX_VERSION || parsed.root !== this.#root) return;
-      if (typeof parsed.entries !== "object" || parsed.entries === null) return;
-      const rows = new Map<string, Row>();
-      for (const [file, row] of Object.entries(parsed.entries)) {
-        if (!isRow(row)) return;
-        rows.set(file, row);
+      // One open file for both, so the write time is that of the bytes read (the index may be replaced meanwhile).
+      const handle = await open(this.file, "r");
+      try {
+        writtenAtNs = (await handle.stat({ bigint: true })).mtimeNs;
+        text = await handle.readFile("utf8");
+      } finally {
+        await handle.close();
       }
-      this.#old = rows;
-      this.#writtenAtNs = info.mtimeNs;
     } catch {
-      // Missing or unreadable: start empty. The index is a cache, never the truth.
+      return; // Missing or unreadable: start empty. The index is a cache, never the truth.
     }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (typeof parsed !== "object" || parsed === null) return;
+    const { version, root, paths, stamps, sha256 } = parsed as IndexFile;
+    if (version !== INDEX_VERSION || root !== this.#root) return;
+    if (!Array.isArray(paths) || !Array.isArray(stamps) || !Array.isArray(sha256)) return;
+    if (stamps.length !== paths.length || sha256.length !== paths.length) return;
+    this.#oldPaths = paths;
+    this.#used = new Uint8Array(paths.length);
+    this.#oldStamps = stamps;
+    this.#oldHexes = sha256;
+    this.#writtenAtNs = writtenAtNs;
   }
 
   /**
    * The sha256 (`sha256:<hex>`) of the regular file at `absPath`, which the walk saw as
-   * `sizeBytes` long: from the index when its stat tuple is unchanged and not racily clean,
-   * else read and hashed (and remembered).
+   * `sizeBytes` long: from the index when its stat stamp is unchanged and not racily clean,
+   * else read and hashed (and remembered). `walked` is the stamp of the walk's own lstat of
+   * the file, so an unchanged file costs no further system call; without it, it is lstat-ed.
    */
-  digestOf(absPath: string, sizeBytes: number, displayPath: string): string {
-    // A stat answers an unchanged file; only a file that must be hashed is opened.
-    const seen = lstatSync(absPath, { bigint: true, throwIfNoEntry: false });
-    if (seen?.isFile()) {
-      const known = this.#old.get(absPath);
-      const key = tupleOf(seen);
-      if (known && key.every((v, i) => v === known[i]) && seen.mtimeNs < this.#writtenAtNs && Number(seen.size) === sizeBytes) {
-        this.stats.cached++;
-        this.#next.set(absPath, known);
-        return `sha256:${known[5]}`;
-      }
-    }
+  digestOf(absPath: string, sizeBytes: number, displayPath: string, walked?: FileStamp): string {
+    return `sha256:${this.hexOf(absPath, sizeBytes, displayPath, walked)}`;
+  }
+
+  /** `digestOf` as bare lowercase hex. */
+  hexOf(absPath: string, sizeBytes: number, displayPath: string, walked?: FileStamp): string {
+    const cached = this.#cachedHex(absPath, sizeBytes, walked);
+    if (cached !== null) return cached;
     let fd: number;
     try {
       fd = openSync(absPath, OPEN_FLAGS);
@@ -99,15 +128,72 @@ export class HashIndex {
       throw new ExecutionError(`${displayPath}: file modified during build (it ${how})`, { cause: error });
     }
     try {
-      // The tuple of the file actually read, so a later stat matches only these bytes.
-      const key = tupleOf(fstatSync(fd, { bigint: true }));
+      // The stamp of the file actually read, so a later stat matches only these bytes.
+      const { key: stamp } = fileStamp(fstatSync(fd, { bigint: true }));
       const hex = hashOpenFile(fd, sizeBytes, displayPath);
       this.stats.hashed++;
-      this.#next.set(absPath, [...key, hex] as Row);
-      return `sha256:${hex}`;
+      this.#walkPaths.push(absPath);
+      this.#walkRows.push([stamp, hex]);
+      return hex;
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** The index's sha256 hex of the file when its stamp is unchanged and not racily clean; else null. */
+  #cachedHex(absPath: string, sizeBytes: number, walked: FileStamp | undefined): string | null {
+    let stamp = walked;
+    if (stamp === undefined) {
+      const seen = lstatSync(absPath, { bigint: true, throwIfNoEntry: false });
+      if (!seen?.isFile()) return null;
+      stamp = fileStamp(seen);
+    }
+    if (stamp.size !== sizeBytes || stamp.mtimeNs >= this.#writtenAtNs) return null;
+    const at = this.#positionOf(absPath);
+    if (at === undefined || this.#oldStamps[at] !== stamp.key) return null;
+    const hex = this.#oldHexes[at];
+    if (typeof hex !== "string" || !HEX64.test(hex)) return null;
+    this.stats.cached++;
+    if (this.#used[at] === 0) {
+      this.#used[at] = 1;
+      this.#usedCount++;
+    }
+    this.#walkPaths.push(absPath);
+    this.#walkRows.push(at);
+    return hex;
+  }
+
+  /** Where the saved row of `absPath` is: the row after the last one found, else looked up. */
+  #positionOf(absPath: string): number | undefined {
+    const next = this.#cursor;
+    let at: number | undefined = next;
+    if (next >= this.#oldPaths.length || this.#oldPaths[next] !== absPath) {
+      if (this.#oldAt === undefined) {
+        this.#oldAt = new Map();
+        for (let i = 0; i < this.#oldPaths.length; i++) this.#oldAt.set(this.#oldPaths[i], i);
+      }
+      at = this.#oldAt.get(absPath);
+    }
+    if (at !== undefined) this.#cursor = at + 1;
+    return at;
+  }
+
+  /** This walk's rows in walk order (a path met twice keeps its last row), so the next walk finds them in turn. */
+  #toFile(): IndexFile {
+    const last = new Map<string, number>();
+    for (let i = 0; i < this.#walkPaths.length; i++) last.set(this.#walkPaths[i]!, i);
+    const paths: string[] = [];
+    const stamps: unknown[] = [];
+    const sha256: unknown[] = [];
+    for (let i = 0; i < this.#walkPaths.length; i++) {
+      const file = this.#walkPaths[i]!;
+      if (last.get(file) !== i) continue;
+      const row = this.#walkRows[i]!;
+      paths.push(file);
+      stamps.push(typeof row === "number" ? this.#oldStamps[row] : row[0]);
+      sha256.push(typeof row === "number" ? this.#oldHexes[row] : row[1]);
+    }
+    return { version: INDEX_VERSION, root: this.#root, paths, stamps, sha256 };
   }
 
   /**
@@ -117,11 +203,11 @@ export class HashIndex {
    */
   async save(): Promise<void> {
     // Nothing hashed and the same files: the index on disk already says all of it.
-    if (this.stats.hashed === 0 && this.#next.size === this.#old.size) return;
+    if (this.stats.hashed === 0 && this.#usedCount === this.#oldPaths.length) return;
     const tmp = `${this.file}.${process.pid}.${crypto.randomUUID()}.tmp`;
     try {
       await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      const body = JSON.stringify({ version: INDEX_VERSION, root: this.#root, entries: Object.fromEntries(this.#next) });
+      const body = JSON.stringify(this.#toFile());
       await writeFile(tmp, body, { mode: 0o600 });
       await rename(tmp, this.file);
     } catch {
@@ -130,25 +216,37 @@ export class HashIndex {
   }
 }
 
-function tupleOf(info: BigIntStats): string[] {
-  return [String(info.size), String(info.mtimeNs), String(info.ctimeNs), String(info.ino), String(info.mode)];
+/**
+ * What the index compares of a file: `key` joins size, mtime and ctime in nanoseconds, inode
+ * and mode (decimals, since nanoseconds exceed 2^53); `mtimeNs` is kept for the racily-clean
+ * check and `size` for the walk's.
+ */
+export type FileStamp = { key: string; mtimeNs: bigint; size: number };
+
+/** The stamp of a bigint `lstat`/`fstat`. */
+export function fileStamp(info: BigIntStats): FileStamp {
+  // join builds one flat string; a template literal would keep a rope of eight pieces alive per file.
+  return { key: [info.size, info.mtimeNs, info.ctimeNs, info.ino, info.mode].join(":"), mtimeNs: info.mtimeNs, size: Number(info.size) };
 }
 
-function isRow(row: unknown): row is Row {
-  return Array.isArray(row) && row.length === 6 && row.every((v) => typeof v === "string") && /^[0-9a-f]{64}$/.test(row[5] as string);
-}
+/**
+ * The index file (version 2): the sorted, de-duplicated source roots it belongs to, then one
+ * row per file as parallel arrays (absolute path, stamp key, sha256 hex), which parse several
+ * times faster than an object per file.
+ */
+type IndexFile = { version?: unknown; root?: unknown; paths?: unknown; stamps?: unknown; sha256?: unknown };
 
 /** Reads the open file to its end, hashing it; it must be exactly `sizeBytes` long. */
 function hashOpenFile(fd: number, sizeBytes: number, displayPath: string): string {
   const hash = createHash("sha256");
-  const buffer = Buffer.allocUnsafe(CHUNK);
+  const buffer = readBuffer;
   let total = 0;
   for (;;) {
     const n = readSync(fd, buffer, 0, CHUNK, null);
     if (n === 0) break;
     total += n;
     if (total > sizeBytes) break;
-    hash.update(buffer.subarray(0, n));
+    hash.update(n === CHUNK ? buffer : buffer.subarray(0, n));
   }
   if (total !== sizeBytes) throw new ExecutionError(`${displayPath}: file modified during build (expected ${sizeBytes} bytes)`);
   return hash.digest("hex");

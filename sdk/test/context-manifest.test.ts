@@ -1,10 +1,11 @@
 // Per-file contexts (decision 0022) seen from the SDK: the layer key covers the manifest, so
 // a rename or a mode change or a symlink retarget changes the key, while the upload sends
 // only the blobs the server lacks (a one-file change: one blob; a rename: none).
-import { chmod, mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rename, rm, symlink, unlink, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { decodeBlobBatch, decodeContextManifest, manifestBlobs } from "@kiln-build/protocol";
+import canonicalize from "canonicalize";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KilnClient } from "../src/client.ts";
 import { resolveContext } from "../src/context.ts";
@@ -95,6 +96,27 @@ describe("per-file contexts", () => {
     await unlink(path.join(app, "link"));
     await symlink("f2.txt", path.join(app, "link"));
     expect(await keyOf()).not.toBe(modeChanged);
+  });
+
+  it("a re-check answered by the hash index gives the manifest a fresh walk gives, byte for byte", async () => {
+    await mkdir(path.join(app, "sub/é"), { recursive: true });
+    await writeFile(path.join(app, "sub/é/\u{1F600}.txt"), "emoji\n");
+    await writeFile(path.join(app, "sub/empty"), "");
+    await writeFile(path.join(app, "sub/run.sh"), "#!/bin/sh\n");
+    await chmod(path.join(app, "sub/run.sh"), 0o755);
+    await symlink("../f1.txt", path.join(app, "sub/link"));
+    const past = new Date(Date.now() - 60_000);
+    for (const f of ["f1.txt", "sub/empty", "sub/run.sh", "sub/é/\u{1F600}.txt"]) await utimes(path.join(app, f), past, past);
+    const sources = [{ kind: "dir" as const, localPath: app, archivePath: "app", ignore: [] }];
+    const first = (await resolveContext(sources, path.join(dir, "cache")))!;
+    const cached = (await resolveContext(sources, path.join(dir, "cache")))!;
+    const fresh = (await resolveContext(sources, path.join(dir, "other-cache")))!;
+    expect(Buffer.from(cached.manifestBytes)).toEqual(Buffer.from(fresh.manifestBytes));
+    expect(Buffer.from(first.manifestBytes)).toEqual(Buffer.from(fresh.manifestBytes));
+    expect(cached.digest).toBe(fresh.digest);
+    expect(new TextDecoder().decode(fresh.manifestBytes)).toBe(canonicalize(fresh.manifest));
+    expect(cached.files).toEqual(fresh.files);
+    expect([...cached.blobs]).toEqual([...fresh.blobs]);
   });
 
   it("files with the same bytes share one blob", async () => {

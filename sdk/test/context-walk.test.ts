@@ -1,9 +1,9 @@
-import { promises as fsp, readFileSync } from "node:fs";
+import fs, { promises as fsp, readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type ContextWalkEntry, contextIncludes, type WalkContextOptions, walkContext } from "../src/context-walk.ts";
+import { type ContextWalkEntry, contextIncludes, type WalkContextOptions, walkContext, walkContextSlices } from "../src/context-walk.ts";
 import { parseDockerignore } from "../src/dockerignore.ts";
 import { InvalidError, NotFoundError } from "../src/errors.ts";
 import { FilePatternMatcher } from "../src/pattern-matcher.ts";
@@ -73,13 +73,11 @@ async function makeUnreadable(rel: string): Promise<() => Promise<void>> {
   if (process.getuid?.() === 0) {
     const real = await fsp.realpath(root);
     const target = path.join(real, rel);
-    const original = fsp.readdir.bind(fsp);
-    vi.spyOn(fsp, "readdir").mockImplementation(((p: string, opts: unknown) => {
-      if (p === target) {
-        return Promise.reject(Object.assign(new Error(`EACCES: permission denied, scandir '${p}'`), { code: "EACCES" }));
-      }
-      return (original as (p: string, o: unknown) => Promise<unknown>)(p, opts);
-    }) as typeof fsp.readdir);
+    const original = fs.readdirSync.bind(fs);
+    vi.spyOn(fs, "readdirSync").mockImplementation(((p: string, opts: unknown) => {
+      if (p === target) throw Object.assign(new Error(`EACCES: permission denied, scandir '${p}'`), { code: "EACCES" });
+      return (original as (p: string, o: unknown) => unknown)(p, opts);
+    }) as typeof fs.readdirSync);
   }
   return () => chmod(abs, 0o755);
 }
@@ -159,7 +157,7 @@ describe("walkContext", () => {
     await writeFile(path.join(root, "node_modules/pkg/index.js"), "");
     await writeFile(path.join(root, "keep.txt"), "");
     const real = await fsp.realpath(root);
-    const spy = vi.spyOn(fsp, "readdir");
+    const spy = vi.spyOn(fs, "readdirSync");
     const read = () => spy.mock.calls.map((call) => path.relative(real, String(call[0])));
     expect(listing(await collect(walkContext(root, { excludePatterns: ["node_modules"] })))).toEqual(["file keep.txt"]);
     expect(read()).not.toContain("node_modules");
@@ -216,6 +214,23 @@ describe("walkContext", () => {
     await expect(collect(walkContext(path.join(root, "missing")))).rejects.toThrow(NotFoundError);
     await writeFile(path.join(root, "file"), "");
     await expect(collect(walkContext(path.join(root, "file")))).rejects.toThrow(InvalidError);
+  });
+
+  it("gives the same entries in slices as the async walk, each file stamped with its lstat", async () => {
+    await mkdir(path.join(root, "a/b"), { recursive: true });
+    await writeFile(path.join(root, "a/b/f"), "12345");
+    await writeFile(path.join(root, "top"), "");
+    await symlink("a/b/f", path.join(root, "link"));
+    const opts = { excludePatterns: ["ignored"] };
+    await writeFile(path.join(root, "ignored"), "x");
+    const sliced = [...walkContextSlices(root, opts)].flat();
+    const walked = await collect(walkContext(root, opts));
+    expect(sliced.map((e) => `${e.type} ${e.path}`)).toEqual(listing(walked));
+    expect(listing(walked)).toEqual(["dir a", "dir a/b", "file a/b/f", "symlink link", "file top"]);
+    const file = walked.find((e) => e.path === "a/b/f")!;
+    const st = await fsp.lstat(file.absPath, { bigint: true });
+    expect(file.stamp).toEqual({ key: `5:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.mode}`, mtimeNs: st.mtimeNs, size: 5 });
+    expect(walked.filter((e) => e.type !== "file").every((e) => e.stamp === undefined)).toBe(true);
   });
 
   it("walks a 10,000-file tree in order", async () => {

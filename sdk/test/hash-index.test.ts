@@ -2,11 +2,12 @@
 // re-hashed, racily clean files are never trusted, and a corrupt, foreign or half-written
 // index is ignored.
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { lstatSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { HashIndex, kilnCacheDir } from "../src/hash-index.ts";
+import { fileStamp, HashIndex, kilnCacheDir } from "../src/hash-index.ts";
 
 let dir: string;
 let root: string;
@@ -88,7 +89,7 @@ describe("HashIndex", () => {
     const a = await put("a", "alpha");
     const index = await pass([[a, "alpha"]]);
     const good = await readFile(index.file, "utf8");
-    for (const bad of ["{not json", good.slice(0, good.length / 2), good.replace(/"version":1/, '"version":99')]) {
+    for (const bad of ["{not json", "null", "[]", good.slice(0, good.length / 2), good.replace(/"version":\d+/, '"version":99')]) {
       await writeFile(index.file, bad);
       expect((await pass([[a, "alpha"]])).stats).toEqual({ cached: 0, hashed: 1 });
     }
@@ -107,7 +108,7 @@ describe("HashIndex", () => {
     const a = await put("a", "alpha");
     const index = await pass([[a, "alpha"]]);
     // A writer that died after writing half its temporary file never renamed it.
-    await writeFile(`${index.file}.999.dead.tmp`, '{"version":1,"root":');
+    await writeFile(`${index.file}.999.dead.tmp`, '{"version":2,"root":');
     expect((await pass([[a, "alpha"]])).stats).toEqual({ cached: 1, hashed: 0 });
     expect((await readdir(path.dirname(index.file))).filter((n) => !n.endsWith(".tmp"))).toHaveLength(1);
   });
@@ -117,6 +118,68 @@ describe("HashIndex", () => {
     for (let i = 0; i < 50; i++) files.push([await put(`f${i}`, `file ${i}`), `file ${i}`]);
     await Promise.all(Array.from({ length: 4 }, () => pass(files)));
     expect((await pass(files)).stats).toEqual({ cached: 50, hashed: 0 });
+  });
+
+  it("answers from the walk's own stamp, and still sees a same-size rewrite whose mtime was put back (ctime, inode)", async () => {
+    const walked = (file: string) => fileStamp(lstatSync(file, { bigint: true }));
+    const look = async (file: string, text: string) => {
+      const index = await HashIndex.open([root], cache);
+      expect(index.digestOf(file, Buffer.byteLength(text), file, walked(file))).toBe(sha(text));
+      await index.save();
+      return index.stats;
+    };
+    const a = await put("a", "alpha");
+    expect(await look(a, "alpha")).toEqual({ cached: 0, hashed: 1 });
+    expect(await look(a, "alpha")).toEqual({ cached: 1, hashed: 0 });
+    // Same size, same mtime (put back, as `touch -r` or a restore does): only ctime tells.
+    await writeFile(a, "ALPHA");
+    await utimes(a, past, past);
+    expect(await look(a, "ALPHA")).toEqual({ cached: 0, hashed: 1 });
+    // Replaced by another file of the same size and mtime: a new inode (and ctime).
+    const b = path.join(dir, "b");
+    await writeFile(b, "omega");
+    await utimes(b, past, past);
+    await rename(b, a);
+    expect(await look(a, "omega")).toEqual({ cached: 0, hashed: 1 });
+    expect(await look(a, "omega")).toEqual({ cached: 1, hashed: 0 });
+  });
+
+  it("re-hashes a racily clean file even when the walk's stamp is unchanged", async () => {
+    const a = await put("a", "alpha");
+    const future = new Date(Date.now() + 60_000);
+    await utimes(a, future, future);
+    const stamp = fileStamp(lstatSync(a, { bigint: true }));
+    for (let i = 0; i < 2; i++) {
+      const index = await HashIndex.open([root], cache);
+      expect(index.digestOf(a, 5, "a", stamp)).toBe(sha("alpha"));
+      await index.save();
+      expect(index.stats).toEqual({ cached: 0, hashed: 1 });
+    }
+  });
+
+  it("does not trust a row whose hash is not 64 hex digits, nor a stamp of another size", async () => {
+    const a = await put("a", "alpha");
+    const index = await pass([[a, "alpha"]]);
+    const file = JSON.parse(await readFile(index.file, "utf8")) as { sha256: string[] };
+    file.sha256[0] = "not-a-hash";
+    await writeFile(index.file, JSON.stringify(file));
+    await utimes(index.file, new Date(), new Date());
+    expect((await pass([[a, "alpha"]])).stats).toEqual({ cached: 0, hashed: 1 });
+    const again = await HashIndex.open([root], cache);
+    expect(() => again.digestOf(a, 4, "a", fileStamp(lstatSync(a, { bigint: true })))).toThrow(/file modified during build/);
+  });
+
+  it("answers files from the index whatever order they are asked in, and keeps the walk's order", async () => {
+    const files: [string, string][] = [];
+    for (let i = 0; i < 6; i++) files.push([await put(`f${i}`, `file ${i}`), `file ${i}`]);
+    await pass(files);
+    // A file added in the middle, and the rest asked for backwards: every other one is still cached.
+    const added: [string, string] = [await put("f2b", "new"), "new"];
+    const reordered = [...files.slice(0, 3), added, ...files.slice(3)].reverse();
+    expect((await pass(reordered)).stats).toEqual({ cached: 6, hashed: 1 });
+    const saved = JSON.parse(await readFile((await HashIndex.open([root], cache)).file, "utf8")) as { paths: string[] };
+    expect(saved.paths).toEqual(reordered.map(([file]) => file));
+    expect((await pass(reordered)).stats).toEqual({ cached: 7, hashed: 0 });
   });
 
   it("lives in KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln", () => {

@@ -1,0 +1,162 @@
+/**
+ * The SDK side of bench:context-delta, in its own process so its peak RSS is the SDK's own
+ * (the parent starts the stack and generates the tree; as bench:sdk-hash runs Kiln in a
+ * child). It imports the SDK from its build (sdk/dist), as an application runs it: builds
+ * the tree, changes one file, builds again, then times unchanged re-checks.
+ * Prints one JSON line (`ClientResult`) for the parent.
+ *
+ * Run by bench/context-delta.ts as `node bench/context-delta-client.ts '<ClientArgs JSON>'`,
+ * with KILN_CACHE_DIR set to the run's own cache.
+ */
+import { randomBytes } from "node:crypto";
+import { readdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { KilnClient } from "../sdk/dist/client.js";
+import { resolveContext } from "../sdk/dist/context.js";
+import { Image } from "../sdk/dist/index.js";
+import { median, round } from "./stats.ts";
+
+/** What the parent passes. */
+export type ClientArgs = { url: string; token: string; tree: string; changedBytes: number; recheckRuns: number };
+
+/** What the client measured. */
+export type ClientResult = {
+  first: BuildFigures;
+  second: BuildFigures;
+  recheckRuns: number[];
+  recheckSeconds: number;
+  manifestBytes: number;
+  peakRssMiB: number;
+  rssPhasesMiB: Record<string, number>;
+  memoryPeaksMiB: Record<string, number>;
+};
+
+type BuildFigures = { seconds: number; bytes: number; requests: number };
+
+const args = JSON.parse(process.argv[2] ?? "{}") as ClientArgs;
+const memory = sampleMemory();
+memory.phase("start");
+const counter: Counter = { requests: 0, bytes: 0, submittedAt: null };
+const client = new KilnClient({ serverUrl: args.url, token: args.token, fetch: countingFetch(counter), maxRetries: 0 });
+// A new Image per build: build() is idempotent per Image object.
+const image = () => Image.fromRegistry("busybox").addLocalDir(args.tree, "/ctx", { copy: true }).runCommands("true");
+
+const first = await buildToSubmission(client, image, counter);
+memory.phase("firstBuild");
+writeFileSync(pickFile(args.tree), randomBytes(args.changedBytes));
+const second = await buildToSubmission(client, image, counter);
+memory.phase("secondBuild");
+
+// Unchanged re-checks, timed; the full hashes they are compared with run in their own
+// processes afterwards (bench:sdk-hash's child), so this process's peak RSS is the SDK's.
+const sources = [{ kind: "dir" as const, localPath: args.tree, archivePath: "ctx", ignore: [] }];
+const recheckRuns: number[] = [];
+let manifest: { sizeBytes: number; digest: string } | null = null;
+for (let run = 0; run < Math.max(1, args.recheckRuns); run++) {
+  const r0 = performance.now();
+  const resolved = (await resolveContext(sources))!;
+  recheckRuns.push((performance.now() - r0) / 1000);
+  if (manifest !== null && resolved.digest !== manifest.digest) throw new Error("an unchanged re-check gave another manifest");
+  manifest = { sizeBytes: resolved.sizeBytes, digest: resolved.digest };
+  memory.phase("recheck");
+}
+memory.stop();
+const result: ClientResult = {
+  first,
+  second,
+  recheckRuns,
+  recheckSeconds: median(recheckRuns),
+  manifestBytes: manifest!.sizeBytes,
+  peakRssMiB: round(process.resourceUsage().maxRSS / 1024),
+  rssPhasesMiB: memory.phases,
+  memoryPeaksMiB: memory.peaks,
+};
+console.log(JSON.stringify(result));
+
+/** `image.build()` up to its accepted submission, timed and counted. */
+async function buildToSubmission(client: KilnClient, image: () => Image, counter: Counter) {
+  const before = { ...counter };
+  const t0 = performance.now();
+  await image().build({ client, logs: false });
+  if (counter.submittedAt === null) throw new Error("the build was never accepted");
+  const seconds = (counter.submittedAt - t0) / 1000;
+  counter.submittedAt = null;
+  return { seconds, bytes: counter.bytes - before.bytes, requests: counter.requests - before.requests };
+}
+
+type Counter = { requests: number; bytes: number; submittedAt: number | null };
+
+/**
+ * A fetch that counts requests and the request body bytes it sends. No runner is attached, so
+ * the accepted submission's answer is reported to the SDK as a finished build: the benchmark
+ * ends at the submission, and build() returns at once.
+ */
+function countingFetch(counter: Counter): typeof fetch {
+  return (async (input: Request | string | URL, init?: RequestInit) => {
+    counter.requests++;
+    let body = init?.body;
+    if (body instanceof Uint8Array) counter.bytes += body.byteLength;
+    else if (body instanceof Blob) counter.bytes += body.size;
+    else if (typeof body === "string") counter.bytes += Buffer.byteLength(body);
+    else if (body instanceof ReadableStream) {
+      body = body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            counter.bytes += chunk.byteLength;
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+    }
+    const response = await fetch(input, { ...init, body } as RequestInit);
+    const url = new URL(String(input instanceof Request ? input.url : input));
+    if (init?.method === "POST" && url.pathname === "/v1/images" && response.ok) {
+      counter.submittedAt = performance.now();
+      const view = (await response.json()) as { layers?: Record<string, unknown>[] } & Record<string, unknown>;
+      // A complete answer (every layer with a registry result), so build() reads nothing back.
+      const layers = (view.layers ?? []).map((layer) => ({
+        ...layer,
+        reference: layer.reference ?? "bench.invalid/no-runner",
+        digest: layer.digest ?? `sha256:${"0".repeat(64)}`,
+      }));
+      return Response.json({ ...view, layers, status: "succeeded" }, { status: response.status });
+    }
+    return response;
+  }) as typeof fetch;
+}
+
+/**
+ * The process's peak RSS as each phase ends (the kernel's high-water mark, so a phase's
+ * figure is the peak so far), and the peaks of V8's heap and of memory outside it, sampled
+ * every 20 ms: where the memory went, not only how much.
+ */
+function sampleMemory() {
+  const mib = (bytes: number) => round(bytes / 2 ** 20);
+  const peaks = { heapUsed: 0, external: 0, arrayBuffers: 0, rss: 0 };
+  const phases: Record<string, number> = {};
+  const sample = () => {
+    const m = process.memoryUsage();
+    peaks.heapUsed = Math.max(peaks.heapUsed, mib(m.heapUsed));
+    peaks.external = Math.max(peaks.external, mib(m.external));
+    peaks.arrayBuffers = Math.max(peaks.arrayBuffers, mib(m.arrayBuffers));
+    peaks.rss = Math.max(peaks.rss, mib(m.rss));
+  };
+  const timer = setInterval(sample, 20);
+  return {
+    phases,
+    peaks,
+    phase(name: string) {
+      sample();
+      phases[name] = round(process.resourceUsage().maxRSS / 1024);
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** One file of the generated tree of at least a few bytes, to change. */
+function pickFile(dir: string): string {
+  const sub = path.join(dir, "d07", "s3");
+  const name = readdirSync(sub).find((n) => n.endsWith(".bin"));
+  if (!name) throw new Error(`no file under ${sub}`);
+  return path.join(sub, name);
+}
