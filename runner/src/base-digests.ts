@@ -17,7 +17,7 @@ import type { RegistryLogin } from "./registry-auth.ts";
 import { registryHostOf } from "./registry-auth.ts";
 import { parseReference, RegistrySession } from "./registry-client.ts";
 import { registryFetch } from "./registry-tls.ts";
-import { reportSbom, type SbomEnv } from "./sbom-report.ts";
+import { type CollectedPackages, collectImagePackages, reportSbom, type SbomEnv } from "./sbom-report.ts";
 
 /** How long the runner keeps retrying the report. */
 export const BASE_DIGESTS_DELIVERY_MS = 60_000;
@@ -123,8 +123,30 @@ export async function reportBaseDigests(
   else log(`the orchestrator did not take the base image digests (${outcome}); the provenance names them without digest`);
 }
 
-/** What the orchestrator hears after the image's top layer: its bases' digests, then its SBOM (the provenance is made then). */
-export async function reportImage(env: SbomEnv, events: EventClient, top: { key: string; target: string }, digest: string): Promise<void> {
+/**
+ * What the orchestrator hears after the image's top layer: its bases' digests, then its SBOM
+ * (the provenance is made then). `collected`: the image's packages, read while it was pushed.
+ */
+export async function reportImage(
+  env: SbomEnv,
+  events: EventClient,
+  top: { key: string; target: string },
+  digest: string,
+  collected?: Promise<CollectedPackages>,
+): Promise<void> {
   await reportBaseDigests(env.shipper, events, (line) => env.shipper.system(null, line), env.signal);
-  await reportSbom(env, events, top, digest);
+  await reportSbom(env, events, top, digest, collected);
+}
+
+/**
+ * Starts reading the top image's packages once it is built (`built.ready`), so that overlaps its push;
+ * answers the report to send once the push gave its digest (`reportImage`).
+ */
+export function startImageReport(
+  env: SbomEnv,
+  events: EventClient,
+  built: { layer: { key: string; target: string }; ready?: Promise<void> | undefined },
+): (digest: string) => Promise<void> {
+  const packages = collectImagePackages(env, built.layer.target, built.ready);
+  return (digest) => reportImage(env, events, built.layer, digest, packages);
 }

@@ -14,7 +14,7 @@
 import path from "node:path";
 import type { FleetPlatforms, Job } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
-import { reportImage } from "./base-digests.ts";
+import { startImageReport } from "./base-digests.ts";
 import { buildChain } from "./chain-build.ts";
 import { planChains } from "./chain-plan.ts";
 import type { RunnerConfig } from "./config.ts";
@@ -279,6 +279,8 @@ export class JobRun {
     };
     const publish = (layerBuilt: BuiltLayer) => {
       run.files.built.push(layerBuilt.layer.target);
+      // The top image's packages are read while it is pushed; its SBOM follows its result (decision 0024).
+      const report = layerBuilt.layer === job.layers.at(-1) ? startImageReport(env, this.#events, layerBuilt) : null;
       // The next layer builds FROM the local image while this one is pushed; pushes stay one at a time.
       run.publishing.add(
         () => publishLayer(env, layerBuilt),
@@ -287,9 +289,7 @@ export class JobRun {
           const event: EventBody = { type: "layer_succeeded", layerKey: layerBuilt.layer.key, ...result };
           run.published = pinnedSource(layerBuilt.layer.target, result.digest);
           run.layerEvents = run.layerEvents.then(() => this.#events.deliver(event, this.#giveUp.signal));
-          // The image's base digests and SBOM follow its top layer's result (decision 0024), before `succeeded`.
-          const top = layerBuilt.layer === job.layers.at(-1);
-          if (top) run.layerEvents = run.layerEvents.then(() => reportImage(env, this.#events, layerBuilt.layer, result.digest));
+          if (report) run.layerEvents = run.layerEvents.then(() => report(result.digest));
         },
       );
     };

@@ -7,7 +7,7 @@
 import { KILN_VERSION, MAX_SBOM_CHARS } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
 import type { DeliveryOutcome, EventClient } from "./event-client.ts";
-import { cycloneDx } from "./sbom.ts";
+import { cycloneDx, type FoundPackage } from "./sbom.ts";
 import { collectPackages, type RootfsCommands, withImageRootfs } from "./sbom-collect.ts";
 
 /** How long the runner keeps retrying the report before it gives up on attestations for this image. */
@@ -16,21 +16,39 @@ export const SBOM_DELIVERY_MS = 60_000;
 /** Where the job builds and logs (the job's `LayerBuildEnv` has both). */
 export type SbomEnv = { backend: BuildBackend; shipper: { system(layerKey: string | null, line: string): void }; signal?: AbortSignal };
 
-/** Collects and delivers the SBOM of `layer`'s local image (its push target), published as `digest`; never throws. */
+/** The packages found in an image, or why they could not be read. */
+export type CollectedPackages = { ok: true; packages: FoundPackage[] } | { ok: false; error: string };
+
+/**
+ * Reads the packages of local image `target` once `ready` resolves. Started as soon as the top
+ * layer is built, so reading the image overlaps its push instead of following it. Never rejects.
+ */
+export async function collectImagePackages(env: SbomEnv, target: string, ready?: Promise<void>): Promise<CollectedPackages> {
+  try {
+    await ready;
+    const rootfs = (env.backend as { rootfs?: () => RootfsCommands }).rootfs?.();
+    if (!rootfs) throw new Error(`the ${env.backend.name} backend cannot mount images`);
+    return { ok: true, packages: await withImageRootfs(rootfs, target, collectPackages, env.signal) };
+  } catch (error) {
+    return { ok: false, error: String(error instanceof Error ? error.message : error) };
+  }
+}
+
+/** Delivers the SBOM of `layer` (its packages as `collected`, by default read now), published as `digest`; never throws. */
 export async function reportSbom(
   env: SbomEnv,
   events: EventClient,
   layer: { key: string; target: string },
   digest: string,
+  collected: Promise<CollectedPackages> = collectImagePackages(env, layer.target),
 ): Promise<DeliveryOutcome | "skipped"> {
-  const { backend } = env;
   const log = (line: string) => env.shipper.system(null, line);
-  const rootfs = (backend as { rootfs?: () => RootfsCommands }).rootfs?.();
   let sbom: string | null = null;
   let sbomError: string | undefined;
   try {
-    if (!rootfs) throw new Error(`the ${backend.name} backend cannot mount images`);
-    const packages = await withImageRootfs(rootfs, layer.target, collectPackages, env.signal);
+    const found = await collected;
+    if (!found.ok) throw new Error(found.error);
+    const { packages } = found;
     const doc = cycloneDx(packages, { digest, reference: layer.target, runnerVersion: KILN_VERSION, timestamp: new Date().toISOString() });
     sbom = JSON.stringify(doc);
     if (sbom.length > MAX_SBOM_CHARS)

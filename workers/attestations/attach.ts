@@ -47,9 +47,12 @@ export async function attachStatement(
   const emptyDigest = artifact.empty.digest;
   const parsed = parseManifest(manifest, OCI_MANIFEST);
   if (!parsed.ok) throw new Error(`attestation manifest does not parse: ${parsed.message}`);
-  await env.REGISTRY.put(blobKey(envelopeDigest), artifact.envelope.bytes, { sha256: digestHex(envelopeDigest) });
-  await env.REGISTRY.put(blobKey(emptyDigest), artifact.empty.bytes, { sha256: digestHex(emptyDigest) });
-  await env.REGISTRY.put(manifestObjectKey(digest), manifest, { sha256: digestHex(digest), httpMetadata: { contentType: OCI_MANIFEST } });
+  // The bytes first (at once), then the rows that make them visible.
+  await Promise.all([
+    env.REGISTRY.put(blobKey(envelopeDigest), artifact.envelope.bytes, { sha256: digestHex(envelopeDigest) }),
+    env.REGISTRY.put(blobKey(emptyDigest), artifact.empty.bytes, { sha256: digestHex(emptyDigest) }),
+    env.REGISTRY.put(manifestObjectKey(digest), manifest, { sha256: digestHex(digest), httpMetadata: { contentType: OCI_MANIFEST } }),
+  ]);
   const holders = await d
     .select({ repository: registryManifests.repository })
     .from(registryManifests)

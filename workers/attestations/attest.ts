@@ -65,17 +65,16 @@ export async function attest(env: Env, facts: AttestationFacts, bom: unknown): P
     buildId: facts.buildId,
     createdMs: Date.now(),
   };
-  const provenance = await attachStatement(env, target, await provenanceStatement(facts, target.createdMs), signing);
+  const sbomStatement: InTotoStatement | null =
+    bom === null ? null : { _type: IN_TOTO_STATEMENT_V1, subject: subjectOf(facts), predicateType: CYCLONEDX_PREDICATE, predicate: bom };
+  // Independent artifacts (each its own manifest and envelope blob), attached at once: the runner's `succeeded` waits for this.
+  const [provenance, sbom] = await Promise.all([
+    attachStatement(env, target, await provenanceStatement(facts, target.createdMs), signing),
+    sbomStatement && attachStatement(env, target, sbomStatement, signing),
+  ]);
   // The object checked the digest against the registry when it accepted the layer; gone since means it was deleted.
   if (!provenance) throw new ApiError(409, "unknown_layer", "The registry no longer holds the image.");
-  if (bom === null) return { provenance, sbom: null };
-  const statement: InTotoStatement = {
-    _type: IN_TOTO_STATEMENT_V1,
-    subject: subjectOf(facts),
-    predicateType: CYCLONEDX_PREDICATE,
-    predicate: bom,
-  };
-  return { provenance, sbom: await attachStatement(env, target, statement, signing) };
+  return { provenance, sbom: sbom ?? null };
 }
 
 function safeJson(text: string): unknown {
