@@ -8,7 +8,7 @@ import { BUILDER_VERSIONS } from "./builder-version.ts";
 import { LayerKey, Sha256Digest } from "./digest.ts";
 import { ImageSpecSchema, LayerSpecSchema } from "./layer-spec.ts";
 import { EnvName, SecretName, TagName } from "./names.ts";
-import { PushRequestFields, PushViewSchema } from "./push.ts";
+import { PushRequestFields, PushViewSchema, refusePushFieldsWithoutPush } from "./push.ts";
 
 /** What users see of an image: `queued` covers waiting for a prefix, a fleet slot or a retry. */
 export const ImageStatusSchema = z.enum(["queued", "building", "succeeded", "failed", "cancelled", "timeout"]);
@@ -49,11 +49,7 @@ export const ImageRequestSchema = z
   })
   .strict()
   .superRefine((body, ctx) => {
-    // Labels and annotations change only the pushed copies' digests: without a push they would be dropped silently.
-    for (const field of ["labels", "annotations", "source", "revision"] as const) {
-      if (body[field] !== undefined && !body.push)
-        ctx.addIssue({ code: "custom", path: [field], message: `\`${field}\` applies to pushed images only; add \`push\` targets` });
-    }
+    refusePushFieldsWithoutPush(body, ctx);
     // The chain rules (only the root names a base) live with the image spec: apply them, not a copy.
     const chain = ImageSpecSchema.safeParse({ builderVersion: body.builderVersion, layers: body.layers });
     if (!chain.success) for (const issue of chain.error.issues) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { ImageStatusSchema, ImageTagSchema } from "./api.ts";
 import { TagName } from "./names.ts";
 import { PlatformSchema } from "./platform.ts";
-import { PushRequestFields, PushViewSchema } from "./push.ts";
+import { PushRequestFields, PushViewSchema, refusePushFieldsWithoutPush } from "./push.ts";
 
 /**
  * `POST /v1/image-indexes`: the per-platform images to group, one per platform; optionally a
@@ -28,12 +28,7 @@ export const ImageIndexRequestSchema = z
     ...PushRequestFields,
   })
   .strict()
-  .superRefine((body, ctx) => {
-    for (const field of ["labels", "annotations", "source", "revision"] as const) {
-      if (body[field] !== undefined && !body.push)
-        ctx.addIssue({ code: "custom", path: [field], message: `\`${field}\` applies to pushed images only; add \`push\` targets` });
-    }
-  });
+  .superRefine(refusePushFieldsWithoutPush);
 
 /** A request to group per-platform images. */
 export type ImageIndexRequest = z.infer<typeof ImageIndexRequestSchema>;

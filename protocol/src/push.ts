@@ -108,6 +108,20 @@ export const PushRequestFields = {
 };
 
 /**
+ * Refuses the push-only fields of `PushRequestFields` without `push` (a zod `superRefine` step):
+ * labels and annotations change only the pushed copies, so without a push they would be dropped silently.
+ */
+export function refusePushFieldsWithoutPush(
+  body: { push?: unknown; labels?: unknown; annotations?: unknown; source?: unknown; revision?: unknown },
+  ctx: z.RefinementCtx,
+): void {
+  for (const field of ["labels", "annotations", "source", "revision"] as const) {
+    if (body[field] !== undefined && !body.push)
+      ctx.addIssue({ code: "custom", path: [field], message: `\`${field}\` applies to pushed images only; add \`push\` targets` });
+  }
+}
+
+/**
  * The annotations a pushed manifest carries: the submission's own, then Kiln's
  * `org.opencontainers.image.*` ones (created, source and revision when given) and the build id,
  * which win over a submitted key of the same name.

@@ -127,17 +127,17 @@ export function indexPushViews(pushes: readonly PushView[], status: ImageStatus)
   );
 }
 
+/** The SQL condition "this index has `imageId` among its platforms" (its entries are a JSON array). */
+export function indexNamesImage(imageId: string) {
+  return sql`EXISTS (SELECT 1 FROM json_each(${imageIndexes.entries}) WHERE json_extract(value, '$.imageId') = ${imageId})`;
+}
+
 /** The newest index of the workspace that `imageId` is a platform of (the status page shows its platforms), or null. */
 export async function indexOfImage(env: Env, workspaceId: string, imageId: string): Promise<ImageIndexView | null> {
   const row = await drizzle(env.DB)
     .select({ id: imageIndexes.id })
     .from(imageIndexes)
-    .where(
-      and(
-        eq(imageIndexes.workspaceId, workspaceId),
-        sql`EXISTS (SELECT 1 FROM json_each(${imageIndexes.entries}) WHERE json_extract(value, '$.imageId') = ${imageId})`,
-      ),
-    )
+    .where(and(eq(imageIndexes.workspaceId, workspaceId), indexNamesImage(imageId)))
     .orderBy(desc(imageIndexes.createdAt))
     .get();
   return row ? loadImageIndexView(env, workspaceId, row.id) : null;

@@ -7,7 +7,7 @@
  * index's push runs. The index manifest in `<ws>/layers` goes with the registry GC once no
  * `image_indexes` row names it (workers/registry/gc-layers.ts).
  */
-import { and, eq, ne, sql } from "drizzle-orm";
+import { and, eq, ne } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { builds } from "../db/schema/builds.ts";
 import { imageIndexes } from "../db/schema/image-indexes.ts";
@@ -16,7 +16,7 @@ import { tags } from "../db/schema/tags.ts";
 import { deleteUntaggedManifest } from "../registry/link.ts";
 import { db as registryDb } from "../registry/store.ts";
 import { deleteImage, type ImageDeleteResult } from "./delete.ts";
-import { loadImageIndexView } from "./image-index.ts";
+import { indexNamesImage, loadImageIndexView } from "./image-index.ts";
 import { ociTarget, unpublishTag, workspaceNameById } from "./oci-tags.ts";
 
 /** What an index delete did (the platform images it deleted, with their own tags), or why it did not. */
@@ -75,13 +75,7 @@ async function namedByAnotherIndex(env: Env, workspaceId: string, indexId: strin
   const row = await drizzle(env.DB)
     .select({ id: imageIndexes.id })
     .from(imageIndexes)
-    .where(
-      and(
-        eq(imageIndexes.workspaceId, workspaceId),
-        ne(imageIndexes.id, indexId),
-        sql`EXISTS (SELECT 1 FROM json_each(${imageIndexes.entries}) WHERE json_extract(value, '$.imageId') = ${imageId})`,
-      ),
-    )
+    .where(and(eq(imageIndexes.workspaceId, workspaceId), ne(imageIndexes.id, indexId), indexNamesImage(imageId)))
     .get();
   return row !== undefined;
 }

@@ -5,13 +5,13 @@
  * public tag serves their manifests anyway). Anything else takes the one 404 of the image pages.
  */
 import type { ImageIndexView } from "@kiln-build/protocol";
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { sessionPath } from "../auth/page-session.ts";
 import { imageIndexes } from "../db/schema/image-indexes.ts";
 import { tags } from "../db/schema/tags.ts";
 import { workspaces } from "../db/schema/workspaces.ts";
-import { loadImageIndexView } from "../images/image-index.ts";
+import { indexNamesImage, loadImageIndexView } from "../images/image-index.ts";
 import { isIndexId, ociReference } from "../images/oci-tags.ts";
 import { renderIndexPage } from "./index-page.ts";
 
@@ -49,7 +49,7 @@ export async function publicIndexOfImage(env: Env, imageId: string): Promise<{ w
     .from(imageIndexes)
     .innerJoin(tags, and(eq(tags.imageId, imageIndexes.id), eq(tags.workspaceId, imageIndexes.workspaceId), eq(tags.public, true)))
     .innerJoin(workspaces, eq(workspaces.id, imageIndexes.workspaceId))
-    .where(sql`EXISTS (SELECT 1 FROM json_each(${imageIndexes.entries}) WHERE json_extract(value, '$.imageId') = ${imageId})`)
+    .where(indexNamesImage(imageId))
     .get();
   return row ?? null;
 }
