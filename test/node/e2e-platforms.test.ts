@@ -10,7 +10,7 @@
 // index's status page fits a phone and passes axe in real Chromium.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import bcrypt from "bcryptjs";
@@ -107,11 +107,18 @@ function skopeo(...args: string[]): string {
 
 const sha256 = (text: string) => `sha256:${createHash("sha256").update(text).digest("hex")}`;
 
+/**
+ * `uname -m` run in the image of `platform` (under QEMU for arm64), then its /marker, written
+ * by the build's RUN step. The marker is read from the mounted rootfs, not through a second
+ * emulated process, so what it proves (what the build wrote) does not depend on emulation here.
+ */
 async function unameIn(reference: string, platform: string): Promise<string> {
   const container = (
     await buildah.run("from", "--platform", platform, "--tls-verify=false", "--creds", creds(), `docker://${reference}`)
   ).trim();
-  return (await buildah.run("run", "--isolation", "chroot", container, "--", "sh", "-c", "uname -m; cat /marker")).trim();
+  const uname = (await buildah.run("run", "--isolation", "chroot", container, "--", "uname", "-m")).trim();
+  const root = (await buildah.run("mount", container)).trim();
+  return `${uname}\n${readFileSync(path.join(root, "marker"), "utf8").trim()}`;
 }
 
 describe("multi-platform images", { timeout: 900_000 }, () => {
