@@ -7,7 +7,7 @@
  * (vfs) and isolation (chroot). FROM a two-platform busybox base index. Target: kiln <= 1.2 x.
  *
  * Run with `npm run bench:platforms` (root; buildah, skopeo, busybox-static, qemu-user-static
- * with binfmt handlers: scripts/install-system-deps.sh). Env: PLATFORMS_BENCH_RUNS (default 1).
+ * with binfmt handlers: scripts/install-system-deps.sh). Env: PLATFORMS_BENCH_RUNS (default 3; the ratio is the median's).
  * One warm-up of each (base pulled into both storages) is not measured. Ends with one JSON line.
  */
 import { randomUUID } from "node:crypto";
@@ -29,7 +29,7 @@ const STEP = "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; mkdir -p /out; fo
 
 if (process.getuid?.() !== 0) throw new Error("bench:platforms builds with buildah (chroot isolation, vfs) and must run as root");
 requireE2eTools("buildah", "busybox", "skopeo", "qemu-aarch64-static");
-const runs = Number(process.env.PLATFORMS_BENCH_RUNS ?? 1);
+const runs = Number(process.env.PLATFORMS_BENCH_RUNS ?? 3);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 log("starting the stack (wrangler dev, two runners, two-platform base image)...");
