@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { expect } from "vitest";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-artifacts/pages");
@@ -24,28 +24,30 @@ export async function checkPageInBrowser(url: string, name: string): Promise<voi
       const page = await context.newPage();
       const response = await page.goto(url);
       expect(response?.status(), `${name} at ${width}px`).toBe(200);
-      const widths = await page.evaluate<{ scroll: number; inner: number }>(
-        "({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })",
-      );
-      expect(widths.scroll, `${name} at ${width}px scrolls sideways`).toBeLessThanOrEqual(widths.inner);
-      // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-      await page.evaluate(AXE_SOURCE);
-      const violations = await page.evaluate(async () => {
-        const result = await (globalThis as unknown as { axe: { run(): Promise<{ violations: any[] }> } }).axe.run();
-        return result.violations.map((v) => ({
-          id: v.id,
-          impact: v.impact,
-          nodes: v.nodes.map((n: any) => n.target.join(" ")).slice(0, 3),
-        }));
-      });
-      expect(
-        violations.filter((v) => v.impact === "serious" || v.impact === "critical"),
-        `${name} at ${width}px`,
-      ).toEqual([]);
-      await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
+      await checkOpenPage(page, name, width, { fullPage: true });
       await context.close();
     }
   } finally {
     await browser.close();
   }
+}
+
+/** The checks of a page already loaded at `width`: no sideways scroll, no serious or critical axe violation, a screenshot. */
+export async function checkOpenPage(page: Page, name: string, width: number, options: { fullPage?: boolean } = {}): Promise<void> {
+  const widths = await page.evaluate<{ scroll: number; inner: number }>(
+    "({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })",
+  );
+  expect(widths.scroll, `${name} at ${width}px scrolls sideways`).toBeLessThanOrEqual(widths.inner);
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const result = await (globalThis as unknown as { axe: { run(): Promise<{ violations: any[] }> } }).axe.run();
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n: any) => n.target.join(" ")).slice(0, 3) }));
+  });
+  expect(
+    violations.filter((v) => v.impact === "serious" || v.impact === "critical"),
+    `${name} at ${width}px`,
+  ).toEqual([]);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${width}.png`), fullPage: options.fullPage ?? false });
 }

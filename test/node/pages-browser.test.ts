@@ -9,21 +9,17 @@
 //   other-workspace links are refused with an HTML 403; the cookie grants no API access;
 // - a browser asking for an unknown image gets an HTML page with status 404.
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Image } from "../../sdk/src/index.ts";
+import { checkOpenPage } from "./browser-checks.ts";
 import { useBusyboxWorkspace } from "./busybox-workspace.ts";
 import { newWorkspace, type Tenant } from "./e2e-stack.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const KILN = path.join(ROOT, "sdk/dist/cli/bin.js");
-/** Where the screenshots go (gitignored); docs/images/ holds two of them, copied by hand. */
-const ARTIFACTS = path.join(ROOT, "test-artifacts/pages");
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const WIDTHS = [375, 1280] as const;
 
 const fx = useBusyboxWorkspace("e2e-pages", { tools: ["chromium"] });
@@ -33,7 +29,6 @@ let failedImage: string;
 const TAG = "status-page-with-a-rather-long-name:v1";
 
 beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
@@ -71,25 +66,6 @@ function kilnOpen(tenant: Tenant, target?: string): Promise<{ url: string; works
   });
 }
 
-/** The checks every page gets at every width: no sideways scroll, axe clean, a screenshot. */
-async function checkPage(page: Page, name: string, width: number): Promise<void> {
-  const widths = await page.evaluate<{ scroll: number; inner: number }>(
-    "({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })",
-  );
-  expect(widths.scroll, `${name} at ${width}px scrolls sideways`).toBeLessThanOrEqual(widths.inner);
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    const result = await (globalThis as unknown as { axe: { run(): Promise<{ violations: any[] }> } }).axe.run();
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n: any) => n.target.join(" ")).slice(0, 3) }));
-  });
-  expect(
-    violations.filter((v) => v.impact === "serious" || v.impact === "critical"),
-    `${name} at ${width}px`,
-  ).toEqual([]);
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${width}.png`) });
-}
-
 async function newContext(width: number): Promise<BrowserContext> {
   return browser.newContext({ viewport: { width, height: width < 600 ? 812 : 900 } });
 }
@@ -110,7 +86,7 @@ describe("pages in a real browser", { timeout: 600_000 }, () => {
       const box = (await reference.boundingBox())!;
       expect(box.x + box.width).toBeLessThanOrEqual(width);
       expect(await reference.textContent()).toMatch(/@sha256:[0-9a-f]{64}$/);
-      await checkPage(page, "image-page", width);
+      await checkOpenPage(page, "image-page", width);
       await context.close();
     }
   });
@@ -132,7 +108,7 @@ describe("pages in a real browser", { timeout: 600_000 }, () => {
       expect(text).toContain(okImage);
       expect(text).toContain(failedImage);
       expect(text).toContain(TAG);
-      await checkPage(page, "workspace-view", width);
+      await checkOpenPage(page, "workspace-view", width);
 
       // Filters narrow the list; rows open the private image page of the session.
       await page.selectOption("#f-status", "failed");
@@ -143,7 +119,7 @@ describe("pages in a real browser", { timeout: 600_000 }, () => {
       await page.waitForURL(`${fx.stack.url}/w/${fx.tenant.workspace}/images/${failedImage}`);
       expect(await page.locator("#status").textContent()).toBe("failed");
       expect(await page.locator("#failure-glance").textContent()).toContain("exit code");
-      await checkPage(page, "private-image-page", width);
+      await checkOpenPage(page, "private-image-page", width);
       await context.close();
     }
   });
@@ -195,7 +171,7 @@ describe("pages in a real browser", { timeout: 600_000 }, () => {
     expect(response?.status()).toBe(404);
     expect(response?.headers()["content-type"]).toBe("text/html; charset=utf-8");
     expect(await page.locator("h1").textContent()).toBe("404 · Not found");
-    await checkPage(page, "not-found", 375);
+    await checkOpenPage(page, "not-found", 375);
     // An API client asking the same gets the JSON error, as before.
     const json = await fetch(`${fx.stack.url}/images/im-doesnotexist0000000000000000`);
     expect(await json.json()).toEqual({ error: { code: "not_found", message: "Image not found." } });
