@@ -21,9 +21,12 @@
  * and the floor's requests are interleaved layer by layer, alternating which goes first, so a
  * burst of load on the shared machine hits both sides alike; each ratio is the median over the
  * runs of that run's ratio (per run in `blobRatiosPerRun`). Issue 16's targets are read on
- * those: put + get at most 1.1x the floor's (`blobOverR2Floor`), get at most 1.5x the bare get
- * (`blobGetOverR2FloorGet`); put alone is `blobPutOverR2FloorPut`. The skopeo figures and the
- * comparison with `docker-registry` stay in the JSON. Ends with one JSON line. Needs:
+ * those: put + get at most 1.1x the floor's (the JSON's `ratio`), get at most 1.5x the bare get
+ * (`blobGetOverR2FloorGet`); put alone is `blobPutOverR2FloorPut`. Kiln re-reads streamed bodies
+ * in 1 MiB pieces before R2 gets them (workers/r2-writes.ts), which the bare put does not; the
+ * verified bare put in the same pieces (`r2FloorPutVerifiedPiecesMs`) shows what that is worth.
+ * The skopeo figures and the comparison with `docker-registry` stay in the JSON (`skopeo*`),
+ * reported, not targeted. Ends with one JSON line. Needs:
  * apt-get install skopeo docker-registry.
  *
  * Run with `npm run bench:registry`. Env: REGISTRY_BENCH_RUNS, REGISTRY_BENCH_LAYER_MB (100),
@@ -40,7 +43,6 @@ import { fileURLToPath } from "node:url";
 import { freePort, newTenant, ok, requireTool, startStack } from "../test/node/registry-harness.ts";
 import { OciLayout } from "../test/node/registry-oci.ts";
 
-const TARGET = 1.5;
 // Issue 16, like for like (node:http, one request per layer): put + get through Kiln at most 1.1x the
 // bare R2 put + get of the same bytes on the same wrangler dev, and a read at most 1.5x the bare get.
 const BLOB_TARGET = 1.1;
@@ -142,41 +144,49 @@ try {
   const base = median(times.baseline.push.map((p, i) => p + times.baseline.pull[i]!));
   const floor = median(rounds.map((r) => r.floorPut + r.floorGet));
   const ratio = (pairs: [number, number][]) => Number(median(pairs.map(([k, f]) => k / f)).toFixed(2));
+  const ms = (pick: (r: BlobRound) => number) => Math.round(median(rounds.map(pick)));
   console.log(
     JSON.stringify({
       name: "registry",
-      kiln: Math.round(kiln),
-      baseline: Math.round(base),
-      ratio: Number((kiln / base).toFixed(2)),
-      target: TARGET,
-      unit: "ms (push + pull, median)",
+      // Issue 16's target, like for like (node:http, one request per layer, interleaved with the floor; see the doc
+      // comment): Kiln's blob put + get against the bare R2 put + get of the same bytes on the same wrangler dev. Each
+      // ratio is the median over runs of that run's ratio (Kiln and the floor measured side by side).
+      kiln: ms((r) => r.kilnPut + r.kilnGet),
+      baseline: Math.round(floor),
+      ratio: ratio(rounds.map((r) => [r.kilnPut + r.kilnGet, r.floorPut + r.floorGet])),
+      target: BLOB_TARGET,
+      unit: "ms (blob put + get of every layer, median over runs; ratio: median of per-run ratios)",
+      kilnBlobPutMs: ms((r) => r.kilnPut),
+      kilnBlobGetMs: ms((r) => r.kilnGet),
+      r2FloorPutMs: ms((r) => r.floorPut),
+      r2FloorGetMs: ms((r) => r.floorGet),
+      blobGetOverR2FloorGet: ratio(rounds.map((r) => [r.kilnGet, r.floorGet])),
+      blobGetTarget: BLOB_GET_TARGET,
+      blobPutOverR2FloorPut: ratio(rounds.map((r) => [r.kilnPut, r.floorPut])),
+      // The bare put with R2's sha256 check (which every registry write needs), and the same in Kiln's 1 MiB pieces:
+      // what the check costs the simulator, and what Kiln's put adds beyond the way it feeds R2.
+      r2FloorPutVerifiedMs: ms((r) => r.floorPutVerified),
+      r2FloorPutVerifiedPiecesMs: ms((r) => r.floorPutVerifiedPieces),
+      blobPutOverVerifiedPut: ratio(rounds.map((r) => [r.kilnPut, r.floorPutVerified])),
+      blobPutOverVerifiedPiecesPut: ratio(rounds.map((r) => [r.kilnPut, r.floorPutVerifiedPieces])),
+      blobRatiosPerRun: rounds.map((r) => ({
+        putGet: Number(((r.kilnPut + r.kilnGet) / (r.floorPut + r.floorGet)).toFixed(3)),
+        put: Number((r.kilnPut / r.floorPut).toFixed(3)),
+        get: Number((r.kilnGet / r.floorGet).toFixed(3)),
+      })),
+      // skopeo push + pull against Debian's docker-registry (filesystem storage): no registry on the simulator can go
+      // below the simulator's own floor (`r2FloorOverBaseline`), so this comparison is reported, not targeted.
+      skopeoKilnMs: Math.round(kiln),
+      skopeoDockerRegistryMs: Math.round(base),
+      skopeoOverDockerRegistry: Number((kiln / base).toFixed(2)),
       kilnPushMs: Math.round(kilnPush),
       kilnPullMs: Math.round(kilnPull),
       baselinePushMs: Math.round(basePush),
       baselinePullMs: Math.round(basePull),
       pushRatio: Number((kilnPush / basePush).toFixed(2)),
       pullRatio: Number((kilnPull / basePull).toFixed(2)),
-      // The local R2 simulator's own put + get of the same bytes (one node:http request per layer): no registry on it can beat this.
       r2FloorMs: Math.round(floor),
-      r2FloorPutMs: Math.round(median(rounds.map((r) => r.floorPut))),
-      r2FloorGetMs: Math.round(median(rounds.map((r) => r.floorGet))),
       kilnOverR2Floor: Number((kiln / floor).toFixed(2)),
-      r2FloorPutVerifiedMs: Math.round(median(rounds.map((r) => r.floorPutVerified))),
-      // Like for like (node:http, one request per layer, interleaved with the floor; see the doc comment): the issue 16
-      // targets. Each ratio is the median over runs of that run's ratio (Kiln and the floor measured side by side).
-      kilnBlobPutMs: Math.round(median(rounds.map((r) => r.kilnPut))),
-      kilnBlobGetMs: Math.round(median(rounds.map((r) => r.kilnGet))),
-      blobOverR2Floor: ratio(rounds.map((r) => [r.kilnPut + r.kilnGet, r.floorPut + r.floorGet])),
-      blobTarget: BLOB_TARGET,
-      blobPutOverR2FloorPut: ratio(rounds.map((r) => [r.kilnPut, r.floorPut])),
-      blobPutOverVerifiedPut: ratio(rounds.map((r) => [r.kilnPut, r.floorPutVerified])),
-      blobGetOverR2FloorGet: ratio(rounds.map((r) => [r.kilnGet, r.floorGet])),
-      blobGetTarget: BLOB_GET_TARGET,
-      blobRatiosPerRun: rounds.map((r) => ({
-        putGet: Number(((r.kilnPut + r.kilnGet) / (r.floorPut + r.floorGet)).toFixed(3)),
-        put: Number((r.kilnPut / r.floorPut).toFixed(3)),
-        get: Number((r.kilnGet / r.floorGet).toFixed(3)),
-      })),
       r2FloorOverBaseline: Number((floor / base).toFixed(2)),
       imageBytes,
       layers: layerCount,
@@ -239,10 +249,11 @@ async function startFloorWorker() {
     await sleep(250);
   return {
     // node:http, not fetch: undici's fetch reads large bodies several times slower than skopeo or curl.
-    /** Milliseconds to put one blob at `key`, plain or with R2 checking its sha256 (as Kiln's writes do). */
-    async put(key: string, blob: Uint8Array, sha256Hex?: string): Promise<number> {
+    /** Milliseconds to put one blob at `key`: plain, or with R2 checking its sha256 (as Kiln's writes do), or in Kiln's 1 MiB pieces. */
+    async put(key: string, blob: Uint8Array, how: { sha256Hex?: string; pieces?: boolean } = {}): Promise<number> {
+      const query = new URLSearchParams({ ...(how.sha256Hex ? { sha256: how.sha256Hex } : {}), ...(how.pieces ? { pieces: "1" } : {}) });
       const t0 = performance.now();
-      const status = await httpRequest(`${url}/${key}${sha256Hex ? `?sha256=${sha256Hex}` : ""}`, "PUT", blob);
+      const status = await httpRequest(`${url}/${key}?${query}`, "PUT", blob);
       if (status !== 201) throw new Error(`r2 floor put: ${status}`);
       return performance.now() - t0;
     },
@@ -274,7 +285,14 @@ async function bearerFor(origin: string, repository: string, actions: string, to
 }
 
 /** One run's blob figures, in milliseconds, each summed over the layers. */
-type BlobRound = { kilnPut: number; kilnGet: number; floorPut: number; floorPutVerified: number; floorGet: number };
+type BlobRound = {
+  kilnPut: number;
+  kilnGet: number;
+  floorPut: number;
+  floorPutVerified: number;
+  floorPutVerifiedPieces: number;
+  floorGet: number;
+};
 
 /**
  * Times Kiln's blob writes and reads against the floor's, layer by layer, alternating which side goes first:
@@ -288,7 +306,7 @@ async function timeBlobRound(run: number, blobs: Uint8Array[], digests: string[]
   const pullRepo = `bench/image-${run}`;
   const push = await bearerFor(origin, pushRepo, "pull,push", token);
   const pull = await bearerFor(origin, pullRepo, "pull", token);
-  const round: BlobRound = { kilnPut: 0, kilnGet: 0, floorPut: 0, floorPutVerified: 0, floorGet: 0 };
+  const round: BlobRound = { kilnPut: 0, kilnGet: 0, floorPut: 0, floorPutVerified: 0, floorPutVerifiedPieces: 0, floorGet: 0 };
   const timed = async (request: () => Promise<number>, expected: number, what: string) => {
     const t0 = performance.now();
     const status = await request();
@@ -310,7 +328,9 @@ async function timeBlobRound(run: number, blobs: Uint8Array[], digests: string[]
       round.floorPut += await floor();
       round.kilnPut += await kiln();
     }
-    round.floorPutVerified += await floorWorker.put(`run-${run}-${i}-verified`, blob, digests[i]!.slice("sha256:".length));
+    const sha256Hex = digests[i]!.slice("sha256:".length);
+    round.floorPutVerified += await floorWorker.put(`run-${run}-${i}-verified`, blob, { sha256Hex });
+    round.floorPutVerifiedPieces += await floorWorker.put(`run-${run}-${i}-pieces`, blob, { sha256Hex, pieces: true });
   }
   for (const [i, digest] of digests.entries()) {
     const kiln = () =>

@@ -9,6 +9,7 @@ import { and, eq, inArray } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { chunk } from "../db/in-chunks.ts";
 import { contextUploads } from "../db/schema/contexts.ts";
+import { putChecked } from "../r2-writes.ts";
 import { contextKey } from "./upload-plan.ts";
 
 /**
@@ -132,30 +133,19 @@ export async function recordUpload(env: Env, workspaceId: string, digest: string
 }
 
 /**
- * Writes `body` to the digest's content-addressed key with R2 checking the sha256. On a
- * mismatch R2 stores nothing (the put is atomic) and this returns `digest_mismatch`.
- * `body` must have a known length (a request body with Content-Length, an R2 object body,
- * or a FixedLengthStream), as R2 requires for checked puts.
+ * Writes `body` (`length` bytes) to the digest's content-addressed key with R2 checking the
+ * sha256. On a mismatch R2 stores nothing (the put is atomic) and this returns
+ * `digest_mismatch`. A streamed body must be exactly `length` bytes long (a request body's
+ * Content-Length, an R2 object's size).
  */
 export async function putVerified(
   bucket: R2Bucket,
   digest: string,
   body: ReadableStream | ArrayBuffer | Uint8Array,
+  length: number,
 ): Promise<{ ok: true; sizeBytes: number } | { ok: false; error: { code: "digest_mismatch" } }> {
-  try {
-    const object = await bucket.put(contextKey(digest), body, {
-      sha256: digestHex(digest),
-      httpMetadata: { contentType: "application/x-tar" },
-    });
-    return { ok: true, sizeBytes: object.size };
-  } catch (error) {
-    if (isChecksumMismatch(error)) return { ok: false, error: { code: "digest_mismatch" } };
-    throw error;
-  }
-}
-
-/** R2 reports a failed `sha256` check as error 10037 ("The SHA-256 checksum you specified did not match"). */
-function isChecksumMismatch(error: unknown): boolean {
-  const message = String((error as Error)?.message ?? error);
-  return /\(10037\)|checksum you specified did not match/i.test(message);
+  const object = await putChecked(bucket, contextKey(digest), body, length, digestHex(digest), {
+    httpMetadata: { contentType: "application/x-tar" },
+  });
+  return object === null ? { ok: false, error: { code: "digest_mismatch" } } : { ok: true, sizeBytes: object.size };
 }

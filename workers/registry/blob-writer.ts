@@ -10,6 +10,7 @@
  */
 
 import { digestHex, digestOfBytes } from "@kiln-build/protocol";
+import { forEachPiece, putChecked } from "../r2-writes.ts";
 import type { UploadCommit, UploadState } from "./upload-session.ts";
 
 /** Size of every multipart part but the last (R2 needs >= 5 MiB; 10,000 parts cap a blob at 80 GiB). */
@@ -20,8 +21,7 @@ export const PART_BYTES = 8 * 1024 * 1024;
  * Workers request body is far smaller on every plan, so in production this never binds.
  */
 export const WHOLE_OBJECT_MAX_BYTES = 4 * 1024 ** 3;
-// Read size of the whole-object path, and how often it renews its lease.
-const WHOLE_OBJECT_CHUNK_BYTES = 1024 * 1024;
+// How often the whole-object path renews its lease.
 const LEASE_RENEW_BYTES = 64 * 1024 * 1024;
 
 /** What one request wrote: the session's new state to commit, and the error that cut it short, if any. */
@@ -82,23 +82,18 @@ async function writeWholeObject(
   const writer = fixed.writable.getWriter();
   const digest = new crypto.DigestStream("SHA-256");
   const hashWriter = digest.getWriter();
-  const reader = body.getReader({ mode: "byob" });
   let sinceRenewal = 0;
   try {
-    for (;;) {
-      const read = await reader.readAtLeast(WHOLE_OBJECT_CHUNK_BYTES, new Uint8Array(WHOLE_OBJECT_CHUNK_BYTES));
-      if (read.value && read.value.byteLength > 0) {
-        await hashWriter.write(read.value);
-        await writer.write(read.value);
-        sinceRenewal += read.value.byteLength;
-        // Keeps the lease of a long write alive (multipart writers renew it with every part).
-        if (sinceRenewal >= LEASE_RENEW_BYTES) {
-          sinceRenewal = 0;
-          await progress({ ...unchanged, progress: true });
-        }
+    await forEachPiece(body, async (piece) => {
+      await hashWriter.write(piece);
+      await writer.write(piece);
+      sinceRenewal += piece.byteLength;
+      // Keeps the lease of a long write alive (multipart writers renew it with every part).
+      if (sinceRenewal >= LEASE_RENEW_BYTES) {
+        sinceRenewal = 0;
+        await progress({ ...unchanged, progress: true });
       }
-      if (read.done) break;
-    }
+    });
     await writer.close();
     await stored;
     await hashWriter.close();
@@ -109,7 +104,6 @@ async function writeWholeObject(
     await stored.catch(() => undefined);
     await hashWriter.abort(error).catch(() => undefined);
     await digest.digest.catch(() => undefined);
-    await reader.cancel(error).catch(() => undefined);
     return { commit: unchanged, error, newParts: [] };
   }
 }
@@ -273,21 +267,17 @@ export async function assemble(
 }
 
 /**
- * Writes a whole blob sent in one request straight to its content-addressed key; R2 checks
- * the sha256 and stores nothing on a mismatch. Returns false on a mismatch.
+ * Writes a whole blob sent in one request (`length` bytes) straight to its content-addressed
+ * key; R2 checks the sha256 and stores nothing on a mismatch. Returns false on a mismatch.
  */
 export async function putMonolithic(
   bucket: R2Bucket,
   digest: string,
-  body: ReadableStream | ArrayBuffer | Uint8Array,
+  body: ReadableStream<Uint8Array> | Uint8Array,
+  length: number,
 ): Promise<{ sizeBytes: number } | false> {
-  try {
-    const object = await bucket.put(blobKey(digest), body, { sha256: digestHex(digest) });
-    return { sizeBytes: object!.size };
-  } catch (e) {
-    if (/checksum|BadDigest|10037/i.test(String(e))) return false;
-    throw e;
-  }
+  const object = await putChecked(bucket, blobKey(digest), body, length, digestHex(digest));
+  return object === null ? false : { sizeBytes: object.size };
 }
 
 /** sha256 of a stored object, streamed (never buffered). */

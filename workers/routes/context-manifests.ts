@@ -63,7 +63,7 @@ contextManifestsApp.openapi(
     if (!manifest) {
       throw new ApiError(400, "invalid_manifest", "The body is not a valid context manifest (docs/decisions/0022-per-file-contexts.md).");
     }
-    const stored = await putVerified(c.env.CONTEXTS, digest, bytes);
+    const stored = await putVerified(c.env.CONTEXTS, digest, bytes, bytes.byteLength);
     if (!stored.ok) throw digestMismatch(digest);
     await recordUploads(c.env, workspaceId, [{ digest, sizeBytes: stored.sizeBytes }]);
     const missing = await missingContexts(
@@ -108,7 +108,7 @@ contextManifestsApp.openapi(
       // Sequential puts in groups: R2 calls count against the request's subrequest budget.
       for (let i = 0; i < batch.blobs.length; i += 32) {
         const group = batch.blobs.slice(i, i + 32);
-        const results = await Promise.all(group.map((b) => putVerified(c.env.CONTEXTS, b.digest, b.bytes)));
+        const results = await Promise.all(group.map((b) => putVerified(c.env.CONTEXTS, b.digest, b.bytes, b.bytes.byteLength)));
         const bad = results.findIndex((r) => !r.ok);
         results.forEach((r, j) => {
           if (r.ok && j < (bad < 0 ? results.length : bad)) stored.push({ digest: group[j]!.digest, sizeBytes: r.sizeBytes });

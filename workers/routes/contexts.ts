@@ -26,6 +26,7 @@ import {
 } from "../contexts/upload-plan.ts";
 import { contextMultipartUploads } from "../db/schema/contexts.ts";
 import { ApiError, badRequest, notFound, payloadTooLarge } from "../errors.ts";
+import { writeInPieces } from "../r2-writes.ts";
 import { bearerSecurity, errorResponses, jsonBodyLimit, OkSchema, registerBearerScheme } from "./common.ts";
 
 /** The context-upload sub-app, mounted at the root. */
@@ -131,7 +132,7 @@ contextsApp.openapi(
       if (!(await bodyHasDigest(c.req.raw.body, digest, length, stored.size))) throw digestMismatch(digest);
       return c.json({ digest, sizeBytes: stored.size }, 200);
     }
-    const result = await putVerified(c.env.CONTEXTS, digest, c.req.raw.body ?? new Uint8Array(0));
+    const result = await putVerified(c.env.CONTEXTS, digest, c.req.raw.body ?? new Uint8Array(0), length);
     if (!result.ok) throw digestMismatch(digest);
     await recordUpload(c.env, workspaceId, digest, result.sizeBytes);
     return c.json({ digest, sizeBytes: result.sizeBytes }, 201);
@@ -235,8 +236,10 @@ contextsApp.openapi(
       throw new ApiError(400, "part_size_mismatch", `Part ${n} must be exactly ${expected} bytes; got ${length}.`, {
         expectedBytes: expected,
       });
+    const multipart = c.env.CONTEXTS.resumeMultipartUpload(upload.stagingKey, upload.r2UploadId);
+    const body = c.req.raw.body;
     const part = await r2Call(() =>
-      c.env.CONTEXTS.resumeMultipartUpload(upload.stagingKey, upload.r2UploadId).uploadPart(n, c.req.raw.body ?? new Uint8Array(0)),
+      body ? writeInPieces(body, length, (value) => multipart.uploadPart(n, value)) : multipart.uploadPart(n, new Uint8Array(0)),
     );
     return c.json({ partNumber: part.partNumber, etag: part.etag }, 200);
   },
@@ -295,7 +298,7 @@ contextsApp.openapi(
         throw new ApiError(400, "size_mismatch", `The parts add up to ${staged.size} bytes, not the declared ${upload.sizeBytes}.`);
       }
       // The one copy is also the verification: R2 hashes the stream and refuses a mismatch atomically.
-      const result = await putVerified(c.env.CONTEXTS, digest, staged.body);
+      const result = await putVerified(c.env.CONTEXTS, digest, staged.body, staged.size);
       if (!result.ok) throw digestMismatch(digest);
       await recordUpload(c.env, workspaceId, digest, result.sizeBytes);
       return c.json({ digest, sizeBytes: result.sizeBytes }, 201);

@@ -85,8 +85,9 @@ export async function startUpload(c: Context<AppEnv>, caller: RegistryCaller, na
   const uploadId = crypto.randomUUID();
   if (digest !== undefined) {
     requireDigest(digest);
-    if (c.req.header("content-length") !== undefined) {
-      const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body ?? new Uint8Array(0));
+    const { contentLength } = shapeOf(c);
+    if (contentLength !== null) {
+      const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body ?? new Uint8Array(0), contentLength);
       const workspaceId = await owner;
       if (!stored) throw digestInvalid("the content does not match the digest; nothing was stored", { digest });
       rememberBlobKey(digest, await recordBlob(db(c.env), name, workspaceId, digest, stored.sizeBytes, blobKey(digest), now));
@@ -150,9 +151,10 @@ async function finishUpload(
   let parts = claim.parts;
   try {
     const d = db(c.env);
-    if (hasBody(c) && state.offset === 0 && state.writes === 0 && c.req.header("content-length") !== undefined) {
+    const { contentLength } = shapeOf(c);
+    if (hasBody(c) && state.offset === 0 && state.writes === 0 && contentLength !== null) {
       // The whole blob in this one request: write it straight to its content-addressed key.
-      const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body!);
+      const stored = await putMonolithic(c.env.REGISTRY, digest, c.req.raw.body!, contentLength);
       if (!stored) {
         await stub.finish(lease);
         throw digestInvalid("the content does not match the digest; nothing was stored", { digest });
