@@ -82,7 +82,7 @@ type Execution = {
   /** The layer (or chain's first layer) building now, named by a failure that names none. */
   current: string | null;
   publishing: PublishQueue<LayerResult>;
-  /** Layer inputs are fetched ahead of the builds; stopped and awaited before the job's files are removed. */
+  /** Layer inputs (and a root layer's base pre-pull) are fetched ahead of the builds; stopped and awaited before the job's files are removed. */
   prefetch: AbortController;
   inputs: Promise<LayerInputs>[];
   started: Promise<unknown>;
@@ -165,7 +165,7 @@ export class JobRun {
       this.#stopHeartbeats();
       clearTimeout(this.#deadlineTimer);
       run.prefetch.abort();
-      await Promise.allSettled(run.inputs);
+      await Promise.allSettled(run.inputs.map((inputs) => inputs.then((i) => i.basePull)));
       await removeJobFiles(this.#deps.config, run.files, this.#deps.logger);
     }
   }
