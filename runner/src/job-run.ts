@@ -7,9 +7,10 @@
  * The layer loop is a two-stage pipeline: layer i is pushed and verified in the background
  * (a {@link PublishQueue}, one push at a time) while layer i+1 builds on the local image of
  * layer i. Runs of layers that can share one backend session build as a chain
- * (chain-plan.ts, chain-build.ts), each layer handed on as soon as its last step is done. The first failure decides the job: a build that fails while an earlier layer is
- * still being pushed lets that push finish (the orchestrator caches what succeeded); a
- * push that fails stops the build running meanwhile.
+ * (chain-plan.ts, chain-build.ts), each layer handed on as soon as its last step is done.
+ * The first failure decides the job: a build that fails while an earlier layer is still
+ * being pushed lets that push finish (the orchestrator caches what succeeded); a push that
+ * fails stops the build running meanwhile.
  */
 import path from "node:path";
 import type { FleetPlatforms, Job } from "@kiln-build/protocol";
@@ -36,8 +37,8 @@ import {
 import { LogBuffer } from "./log-buffer.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { Logger } from "./logger.ts";
+import { machineMismatch } from "./machine-fit.ts";
 import { PhaseRecorder } from "./phase-recorder.ts";
-import { platformProblem } from "./platforms.ts";
 import { PublishQueue } from "./publish-queue.ts";
 import { type PushLogin, pinnedSource, resolvePushLogins, runPushes } from "./push-job.ts";
 import type { PythonCache } from "./python-standalone.ts";
@@ -82,8 +83,10 @@ type Execution = {
   /** The layer (or chain's first layer) building now, named by a failure that names none. */
   current: string | null;
   publishing: PublishQueue<LayerResult>;
-  /** Layer inputs (and a root layer's base pre-pull) are fetched ahead of the builds; stopped and awaited before the job's files are removed. */
+  /** Stops fetching layer inputs (and a root layer's base pre-pull), awaited before the job's files are removed. */
   prefetch: AbortController;
+  /** The job's builds in order: layer positions, a chain's together. */
+  chains: number[][];
   inputs: Promise<LayerInputs>[];
   started: Promise<unknown>;
   /** The logins of the job's push targets (decision 0019), and the last layer as published (the push's source). */
@@ -152,6 +155,7 @@ export class JobRun {
       current: null,
       publishing: new PublishQueue<LayerResult>(),
       prefetch: new AbortController(),
+      chains: [],
       inputs: [],
       started: Promise.resolve(),
       pushLogins: [],
@@ -177,16 +181,8 @@ export class JobRun {
     // `started` must not overtake `accepted`; it travels while the job's files and inputs are prepared.
     run.started = this.#accepted.then(() => this.#events.deliver({ type: "started" }, this.#stop.signal));
     run.started.catch(() => undefined);
-    // A GPU request or a platform this machine can never meet fails the job at once (infra: retried elsewhere).
-    const platformIssue = this.#deps.platforms ? platformProblem(this.#deps.platforms, job.layers[0]?.platform) : null;
-    if (platformIssue) throw new JobFailure("infra", platformIssue, { layerKey: job.layers[0]!.key });
-    for (const layer of job.layers) {
-      const problem = layer.gpu ? this.#deps.gpuPool.check(layer.gpu) : null;
-      if (problem)
-        throw new JobFailure("infra", `${problem}; the orchestrator should send this job to a fleet with matching GPUs`, {
-          layerKey: layer.key,
-        });
-    }
+    const mismatch = machineMismatch(job, this.#deps.platforms, this.#deps.gpuPool);
+    if (mismatch) throw mismatch;
     const { workDir, secretDir, storage } = await openJobFiles(this.#deps.storages, job, run.files);
     const { targetLogin, baseLogins } = await this.#resolveLogins(run);
     // A job stopped while it was being prepared (a deadline already past) ends before it has a log.
@@ -211,9 +207,10 @@ export class JobRun {
       baseLogins,
       stopped: () => this.#stopped(),
     };
-    // Layer i+1's context downloads and unpacks while layer i builds (in layer order, one at a time).
+    // The next build's contexts download and unpack while this one builds (a chain's side by side).
     const inputsEnv: LayerBuildEnv = { ...env, signal: AbortSignal.any([this.#stop.signal, run.prefetch.signal]) };
-    run.inputs = inLayerOrder(job.layers, (layer, i) => prepareLayerInputs(inputsEnv, layer, i));
+    run.chains = planChains(job.layers, { enabled: this.#deps.config.chainLayers && this.#deps.backend.chains });
+    run.inputs = inLayerOrder(job.layers, (layer, i) => prepareLayerInputs(inputsEnv, layer, i), run.chains);
     // Nothing is built before the orchestrator has heard that the job started.
     await run.started;
     if (this.#stopReason) throw this.#stopped();
@@ -269,7 +266,6 @@ export class JobRun {
 
   /** Builds the layers in order, alone or as chains; each built layer is pushed while the next builds. */
   async #buildLayers(run: Execution, env: LayerBuildEnv): Promise<void> {
-    const { config, backend } = this.#deps;
     const job = this.job;
     // Builds also stop when a push fails: the job has failed, and that push's failure is the one to report.
     const buildEnv: LayerBuildEnv = {
@@ -293,7 +289,7 @@ export class JobRun {
         },
       );
     };
-    for (const members of planChains(job.layers, { enabled: config.chainLayers && backend.chains })) {
+    for (const members of run.chains) {
       if (buildEnv.signal.aborted) throw buildEnv.stopped();
       const first = members[0]!;
       const parent = first === 0 ? job.parentReference : job.layers[first - 1]!.target;
