@@ -9,7 +9,7 @@
  * const image = await client.request("GET", ["v1", "images", "im-123"]);
  */
 import type { DeletedImage } from "@kiln-build/protocol";
-import { APIConnectionError, apiErrorFor, InvalidError } from "./errors.ts";
+import { APIConnectionError, apiErrorFor, ExecutionError, InvalidError } from "./errors.ts";
 import { profileDefaults } from "./profiles.ts";
 
 /** Options of `new KilnClient`. */
@@ -43,6 +43,11 @@ export type RequestOptions = {
   accept?: number[];
   /** The body is a stream: sent half-duplex and never retried (it cannot be replayed). */
   duplex?: boolean;
+  /**
+   * A streamed body opened afresh for every attempt, so it can be retried; sent half-duplex,
+   * its length given as `content-length` in `headers`. Instead of `body`.
+   */
+  stream?: () => ReadableStream<Uint8Array>;
   /** A built-in registry request (`/v2/...`): the token goes as Basic credentials, as `docker login` sends it. */
   registry?: boolean;
 };
@@ -113,8 +118,10 @@ export class KilnClient {
       body = JSON.stringify(options.json);
       headers["content-type"] = "application/json";
     }
+    const replayable = options.stream !== undefined || isReplayable(body);
     for (let attempt = 0; ; attempt++) {
       let response: Response;
+      const sent = options.stream?.() ?? body;
       try {
         const signal = options.signal
           ? AbortSignal.any([options.signal, AbortSignal.timeout(this.#timeoutMs)])
@@ -122,15 +129,19 @@ export class KilnClient {
         const init: RequestInit & { duplex?: "half" } = {
           method,
           headers,
-          body,
+          body: sent,
           signal,
-          ...(options.duplex ? { duplex: "half" } : {}),
-          ...(isStreamed(body) ? NO_BODY_COPY : {}),
+          ...(options.duplex || options.stream ? { duplex: "half" } : {}),
+          ...(isStreamed(sent) ? NO_BODY_COPY : {}),
         };
         response = await this.#fetch(url, init);
       } catch (error) {
+        if (sent instanceof ReadableStream) await sent.cancel().catch(() => undefined);
         if (options.signal?.aborted) throw error;
-        if (attempt >= this.#maxRetries || !isReplayable(body)) {
+        // A local file that changed while it was sent is the caller's error, not the connection's.
+        const local = localBodyFailure(error);
+        if (local) throw local;
+        if (attempt >= this.#maxRetries || !replayable) {
           throw new APIConnectionError(
             `Could not reach the Kiln server at ${this.serverUrl}: ${(error as Error).message}. Is it running, and is the URL right?`,
             { cause: error },
@@ -140,7 +151,7 @@ export class KilnClient {
         continue;
       }
       if (response.ok || options.accept?.includes(response.status)) return response;
-      if (RETRYABLE(response.status) && attempt < this.#maxRetries && isReplayable(body)) {
+      if (RETRYABLE(response.status) && attempt < this.#maxRetries && replayable) {
         await response.body?.cancel();
         await sleep(backoffMs(attempt, response.headers.get("retry-after")));
         continue;
@@ -161,6 +172,14 @@ const NO_BODY_COPY = { window: null, redirect: "error" } as const satisfies Requ
 /** Whether a body is read as a stream (a stream or a Blob): those are the bodies fetch would copy. */
 function isStreamed(body: RequestBody | undefined): boolean {
   return body instanceof ReadableStream || body instanceof Blob;
+}
+
+/** The SDK's own error that failed a streamed body (fetch wraps it as its cause), if that is what failed the request. */
+function localBodyFailure(error: unknown): ExecutionError | null {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof ExecutionError) return e;
+  }
+  return null;
 }
 
 /** Whether a body can be sent again (streams cannot). */

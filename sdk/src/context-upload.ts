@@ -3,16 +3,14 @@
  * A missing manifest is put first, and the server answers with the blobs it names that the
  * workspace lacks; only those are sent: small ones batched into one request, medium ones
  * streamed one request each, large ones through the multipart endpoints, every request under
- * the Workers body limit. No request holds a file in memory: batches and parts are
- * file-backed `Blob`s that fetch streams from disk (and can send again on a retry), single
- * files are streamed.
+ * the Workers body limit. No request holds a file in memory: every body is read from disk a
+ * chunk at a time as the request sends it (file-stream.ts), and opened afresh if the client
+ * retries it.
  */
-import { createReadStream, openAsBlob } from "node:fs";
-import { Readable } from "node:stream";
 import { encodeBlobBatchHead } from "@kiln-build/protocol";
 import type { KilnClient } from "./client.ts";
 import type { BlobSource, ResolvedContext } from "./context-manifest.ts";
-import { ExecutionError } from "./errors.ts";
+import { type FileSegment, segmentsLength, segmentsStream } from "./file-stream.ts";
 
 /** Part size for multipart uploads: the server's maximum, so requests stay below 100 MB. */
 export const PART_BYTES = 64 * 1024 * 1024;
@@ -131,46 +129,29 @@ function planRequests(blobs: ReadonlyMap<string, BlobSource>): Request[] {
 }
 
 async function uploadBatch(client: KilnClient, blobs: [string, BlobSource][], count: (bytes: number) => void): Promise<void> {
-  const files = await Promise.all(blobs.map(([, source]) => fileBlob(source)));
   const head = encodeBlobBatchHead(blobs.map(([digest, source]) => ({ digest, sizeBytes: source.sizeBytes })));
   // The index, then each file's bytes read from disk as the request streams.
-  const body = new Blob([head as Uint8Array<ArrayBuffer>, ...files]);
-  await client.json("POST", ["v1", "contexts", "blobs"], { body, headers: { "content-type": "application/vnd.kiln.blob-batch" } });
+  const segments = blobs.map(([, source]) => wholeFile(source));
+  await client.json("POST", ["v1", "contexts", "blobs"], {
+    stream: () => segmentsStream(segments, { head }),
+    headers: { "content-type": "application/vnd.kiln.blob-batch", "content-length": String(segmentsLength(segments, head)) },
+  });
   count(blobs.reduce((sum, [, source]) => sum + source.sizeBytes, 0));
 }
 
-/**
- * The file holding a blob as a file-backed `Blob` (nothing read yet), which must still be the
- * size the walk saw; reading it fails if the file changes meanwhile, and the server checks
- * the digest of what arrives.
- */
-async function fileBlob(source: BlobSource): Promise<Blob> {
-  const blob = await openAsBlob(source.absPath).catch((error: unknown) => {
-    throw new ExecutionError(`${source.path}: file modified during build (it could not be opened)`, { cause: error });
-  });
-  if (blob.size !== source.sizeBytes) {
-    throw new ExecutionError(`${source.path}: file modified during build (expected ${source.sizeBytes} bytes)`);
-  }
-  return blob;
+/** All of a blob's file, which must still be the size the walk saw. */
+function wholeFile(source: BlobSource): FileSegment {
+  return { absPath: source.absPath, path: source.path, fileSize: source.sizeBytes, start: 0, length: source.sizeBytes };
 }
 
 async function uploadWhole(client: KilnClient, digest: string, source: BlobSource, count: (bytes: number) => void): Promise<void> {
   // Streams straight from disk; the server and R2 check the sha256, so a file edited since
   // describe() fails loudly instead of storing the wrong bytes.
-  const body = Readable.toWeb(Readable.from(counted(createReadStream(source.absPath), count))) as ReadableStream<Uint8Array>;
+  const segments = [wholeFile(source)];
   await client.request("PUT", ["v1", "contexts", digest], {
-    body,
+    stream: () => segmentsStream(segments, { onBytes: count }),
     headers: { "content-type": "application/octet-stream", "content-length": String(source.sizeBytes) },
-    duplex: true,
   });
-}
-
-/** The chunks of `stream`, each counted as the request body takes it. */
-async function* counted(stream: Readable, count: (bytes: number) => void): AsyncGenerator<Uint8Array> {
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-    count(chunk.byteLength);
-    yield chunk;
-  }
 }
 
 async function uploadMultipart(client: KilnClient, digest: string, source: BlobSource, count: (bytes: number) => void): Promise<void> {
@@ -178,18 +159,17 @@ async function uploadMultipart(client: KilnClient, digest: string, source: BlobS
   const upload = await client.json<{ uploadId: string }>("POST", path, {
     json: { sizeBytes: source.sizeBytes, partSizeBytes: PART_BYTES },
   });
-  const file = await fileBlob(source);
   const parts: { partNumber: number; etag: string }[] = [];
-  // Each part is a slice of the file-backed Blob: streamed from disk, never held in memory,
-  // and sent again whole when the client retries it.
-  for (let offset = 0, partNumber = 1; offset < file.size; offset += PART_BYTES, partNumber++) {
-    const part = file.slice(offset, Math.min(offset + PART_BYTES, file.size));
+  // Each part is read from disk as it is sent (and again if the client retries it).
+  for (let start = 0, partNumber = 1; start < source.sizeBytes; start += PART_BYTES, partNumber++) {
+    const length = Math.min(PART_BYTES, source.sizeBytes - start);
+    const part: FileSegment = { ...wholeFile(source), start, length };
     const answer = await client.json<{ etag: string }>("PUT", [...path, upload.uploadId, "parts", String(partNumber)], {
-      body: part,
-      headers: { "content-type": "application/octet-stream" },
+      stream: () => segmentsStream([part]),
+      headers: { "content-type": "application/octet-stream", "content-length": String(length) },
     });
     parts.push({ partNumber, etag: answer.etag });
-    count(part.size);
+    count(length);
   }
   await client.json("POST", [...path, upload.uploadId, "complete"], { json: { parts } });
 }

@@ -1,6 +1,6 @@
-// Context uploads (decision 0022) hold no file in memory: batches and multipart parts are
-// file-backed Blobs streamed from disk, so a retried request sends the same bytes again, and
-// a file that changed size since the walk fails loudly instead of uploading other bytes.
+// Context uploads (decision 0022) hold no file in memory: batches, single files and multipart
+// parts are read from disk as each request sends them, so a retried request sends the same bytes
+// again, and a file that changed size since the walk fails loudly instead of uploading other bytes.
 import { createHash } from "node:crypto";
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
