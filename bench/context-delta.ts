@@ -10,8 +10,8 @@
  *   medians of CONTEXT_DELTA_RECHECK_RUNS runs of each (target <= 0.05x),
  * - peak RSS of the process running the SDK (target < 200 MiB), with the peak after each
  *   phase and the sampled peaks of V8's heap and of the memory outside it.
- * The SDK runs in its own process (bench/context-delta-client.ts, importing sdk/dist as an
- * application does), so neither the tree generator nor this harness counts in its RSS.
+ * The SDK runs in its own process (bench/context-delta-client.mjs, plain JavaScript importing
+ * sdk/dist as an application does), so neither the tree generator nor this harness counts in its RSS.
  * No runner is attached: the build is measured up to the accepted submission, whose answer
  * the counting fetch reports to the SDK as final so build() returns there.
  *
@@ -24,7 +24,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { newTenant, startStack } from "../test/node/registry-harness.ts";
-import type { ClientArgs, ClientResult } from "./context-delta-client.ts";
+import type { ClientArgs, ClientResult } from "./context-delta-types.ts";
 import { median, round } from "./stats.ts";
 import { generateTree } from "./tree.ts";
 
@@ -56,7 +56,7 @@ try {
   console.log(`generated ${fileCount} files, ${totalBytes} bytes in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   const { token } = await newTenant(stack, `delta-${Date.now()}`);
   const clientArgs: ClientArgs = { url: stack.url, token, tree, changedBytes, recheckRuns };
-  const run = spawnSync(process.execPath, [path.join(import.meta.dirname, "context-delta-client.ts"), JSON.stringify(clientArgs)], {
+  const run = spawnSync(process.execPath, [path.join(import.meta.dirname, "context-delta-client.mjs"), JSON.stringify(clientArgs)], {
     // The SDK's hash index lives here for the run, never in the user's cache.
     env: { ...process.env, KILN_CACHE_DIR: path.join(tmp, "cache") },
     encoding: "utf8",
@@ -78,16 +78,18 @@ try {
   }
   const fullHashSeconds = median(fullHashRuns);
   const { first, second } = r;
+  const recheckSeconds = median(r.recheckRuns);
+  const mib = (figures: Record<string, number>) => Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, round(v)]));
   console.log(`first build: ${first.seconds.toFixed(2)}s to submission, ${first.bytes} bytes in ${first.requests} requests`);
   console.log(
     `one ${changedBytes}-byte file changed: ${second.seconds.toFixed(3)}s to submission, ${second.bytes} bytes in ${second.requests} requests`,
   );
   console.log(
-    `unchanged re-check ${r.recheckSeconds.toFixed(3)}s (runs ${r.recheckRuns.map((t) => t.toFixed(3)).join(", ")}), ` +
+    `unchanged re-check ${recheckSeconds.toFixed(3)}s (runs ${r.recheckRuns.map((t) => t.toFixed(3)).join(", ")}), ` +
       `full hash ${fullHashSeconds.toFixed(3)}s (runs ${fullHashRuns.map((t) => t.toFixed(3)).join(", ")})`,
   );
   console.log(
-    `SDK peak RSS after each phase (MiB): ${JSON.stringify(r.rssPhasesMiB)}; sampled peaks (MiB): ${JSON.stringify(r.memoryPeaksMiB)}`,
+    `SDK peak RSS after each phase (MiB): ${JSON.stringify(mib(r.rssPhasesMiB))}; sampled peaks (MiB): ${JSON.stringify(mib(r.memoryPeaksMiB))}`,
   );
 
   const floor = changedBytes + r.manifestBytes;
@@ -103,14 +105,14 @@ try {
       firstSubmitSeconds: round(first.seconds),
       submitRatio: round(second.seconds / first.seconds),
       submitTarget: SUBMIT_TARGET,
-      recheckSeconds: round(r.recheckSeconds),
+      recheckSeconds: round(recheckSeconds),
       fullHashSeconds: round(fullHashSeconds),
-      recheckRatio: round(r.recheckSeconds / fullHashSeconds),
+      recheckRatio: round(recheckSeconds / fullHashSeconds),
       recheckTarget: RECHECK_TARGET,
       recheckRuns: r.recheckRuns.map(round),
       fullHashRuns: fullHashRuns.map(round),
       secondRequests: second.requests,
-      peakRssMiB: r.peakRssMiB,
+      peakRssMiB: round(r.peakRssMiB),
       rssTarget: RSS_TARGET_MIB,
       files: fileCount,
       bytes: totalBytes,
@@ -118,11 +120,11 @@ try {
       targetsMet: {
         bytes: second.bytes / floor <= BYTES_TARGET,
         submit: second.seconds / first.seconds <= SUBMIT_TARGET,
-        recheck: r.recheckSeconds / fullHashSeconds <= RECHECK_TARGET,
+        recheck: recheckSeconds / fullHashSeconds <= RECHECK_TARGET,
         rss: r.peakRssMiB < RSS_TARGET_MIB,
       },
-      rssPhasesMiB: r.rssPhasesMiB,
-      memoryPeaksMiB: r.memoryPeaksMiB,
+      rssPhasesMiB: mib(r.rssPhasesMiB),
+      memoryPeaksMiB: mib(r.memoryPeaksMiB),
     }),
   );
 } finally {
