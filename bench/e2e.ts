@@ -6,7 +6,8 @@
  *    `buildah bud --layers` of the equivalent Dockerfile plus `buildah push` to the same
  *    registry, same storage driver (vfs) and isolation (chroot). Target: kiln <= 1.3 x.
  * 2. Warm rebuild (a fresh definition of an image already built: every layer cached) against
- *    a bare `GET /healthz` round trip.
+ *    a bare `GET /healthz` round trip, each rebuild followed by one (medians of 20 each).
+ *    Target: at most 2x, in exactly one request.
  * 3. Bytes of build context uploaded by that unchanged resubmission. Target: 0.
  *
  * Run with `npm run bench:e2e` (root; buildah and busybox-static installed). Env:
@@ -25,8 +26,7 @@ import { median, round } from "./stats.ts";
 
 const TARGET = 1.3;
 const WARM_TARGET = 2;
-const WARM_RUNS = 10;
-const HEALTHZ_RUNS = 30;
+const WARM_RUNS = 20;
 
 if (process.getuid?.() !== 0) throw new Error("bench:e2e builds with buildah (chroot isolation, vfs) and must run as root");
 requireE2eTools("buildah", "busybox");
@@ -114,30 +114,38 @@ try {
   }
 
   // Warm: fresh definitions of the warm-up image (what a second process would submit).
-  // Every request the SDK makes for a warm rebuild is counted (issue 16: exactly one).
+  // Every request the SDK makes for a warm rebuild is counted (issue 16: exactly one), and
+  // timed, so the SDK's own share shows. Each rebuild is followed by a `GET /healthz`, so a
+  // burst of load on the shared machine hits both alike.
   let requests = 0;
-  const counting: typeof fetch = (input, init) => {
+  let inFetchMs = 0;
+  const counting: typeof fetch = async (input, init) => {
     requests++;
-    return fetch(input, init);
+    const started = performance.now();
+    try {
+      return await fetch(input, init);
+    } finally {
+      inFetchMs += performance.now() - started;
+    }
   };
   const warmClient = new KilnClient({ serverUrl: info.url, token: tenant.token, fetch: counting });
   const warm: number[] = [];
+  const warmFetch: number[] = [];
+  const healthz: number[] = [];
   let resubmitUploaded = 0;
   let warmRequests = 0;
   for (let i = 0; i < WARM_RUNS; i++) {
     requests = 0;
+    inFetchMs = 0;
     const started = performance.now();
     const built = await warmup.define().build({ client: warmClient, logs: false });
     warm.push(performance.now() - started);
+    warmFetch.push(inFetchMs);
     warmRequests = Math.max(warmRequests, requests);
     resubmitUploaded = Math.max(resubmitUploaded, built.uploadedBytes ?? -1);
-  }
-  const healthz: number[] = [];
-  for (let i = 0; i < HEALTHZ_RUNS; i++) {
-    const started = performance.now();
-    const r = await fetch(`${info.url}/healthz`);
-    await r.arrayBuffer();
-    healthz.push(performance.now() - started);
+    const t0 = performance.now();
+    await (await fetch(`${info.url}/healthz`)).arrayBuffer();
+    healthz.push(performance.now() - t0);
   }
 
   const k = median(kiln);
@@ -148,7 +156,7 @@ try {
     `cold 3-layer build: kiln ${k.toFixed(2)} s vs buildah bud+push ${b.toFixed(2)} s = ${(k / b).toFixed(2)}x (target <= ${TARGET}x): ${k <= TARGET * b ? "met" : "MISSED"}`,
   );
   log(
-    `warm rebuild: ${w.toFixed(1)} ms vs GET /healthz ${h.toFixed(1)} ms (${(w / h).toFixed(1)}x, target <= ${WARM_TARGET}x), ${warmRequests} request(s) (target 1)`,
+    `warm rebuild: ${w.toFixed(1)} ms (its request ${median(warmFetch).toFixed(1)} ms) vs GET /healthz ${h.toFixed(1)} ms (${(w / h).toFixed(2)}x, target <= ${WARM_TARGET}x), ${warmRequests} request(s) (target 1)`,
   );
   log(`unchanged resubmission uploaded ${resubmitUploaded} bytes (target 0): ${resubmitUploaded === 0 ? "met" : "MISSED"}`);
   console.log(
@@ -161,6 +169,7 @@ try {
       met: k <= TARGET * b,
       baselineBudOnly: round(median(budOnly)),
       warmRebuildMs: round(w),
+      warmRequestMs: round(median(warmFetch)),
       healthzMs: round(h),
       warmRatio: round(w / h),
       warmTarget: WARM_TARGET,
