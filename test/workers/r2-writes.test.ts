@@ -38,9 +38,9 @@ describe("forEachPiece", () => {
 
   it("cancels the body when the callback fails", async () => {
     let cancelled = false;
-    const body = new ReadableStream<Uint8Array>({
+    const body = new ReadableStream({
       type: "bytes",
-      pull: (controller) => controller.enqueue(new Uint8Array(64 * 1024)),
+      pull: (controller: ReadableByteStreamController) => controller.enqueue(new Uint8Array(64 * 1024)),
       cancel: () => {
         cancelled = true;
       },
