@@ -2,12 +2,8 @@
  * Pulls a root layer's registry images while its build context downloads, instead of
  * leaving every pull to the build, which starts only once the context is unpacked. The
  * images are the ones the build pulls (`pulledImages`: ARGs expanded, stage names and
- * `scratch` left out), pulled into the build's storage with the login and TLS setting the
- * build would use. A layer built for a named platform (one platform of a multi-platform
- * image) leaves its pulls to the build: each platform's pull of a multi-platform base files
- * the image under the same name in the workspace's storage, and two platforms pulled ahead
- * side by side left the name on one platform's image, which the other platform's build then
- * used (`--pull=missing`). The build's own pull looks the name up by platform.
+ * `scratch` left out), pulled into the build's storage with the login, TLS setting and
+ * platform the build would use.
  *
  * The build waits for the pre-pull to settle, so the two never pull the same image side by
  * side. When every image the build pulls was pulled ahead, it builds with `--pull=missing`:
@@ -55,6 +51,7 @@ export type PrepullPlan = {
   images: string[];
   policy: Exclude<PullPolicy, "never">;
   tlsVerify: boolean;
+  platform: string | undefined;
   /** Whether `images` are all the registry images the job's builds pull (besides each layer's parent). */
   complete: boolean;
 };
@@ -68,12 +65,11 @@ const STAGE_PLATFORM = /^\s*FROM\s[^\n]*--platform[=\s]/im;
 
 /**
  * The pre-pull of the job's layer `index`, or null when nothing is pulled ahead: not a root
- * layer, policy `never`, a layer built for a named platform or with a stage of its own
- * platform, or no registry image. Pure.
+ * layer, policy `never`, a stage with its own platform, or no registry image. Pure.
  */
 export function prepullPlan(job: Job, index: number, pullBase: PullPolicy, insecureHosts: readonly string[]): PrepullPlan | null {
   const layer = job.layers[index];
-  if (!layer || index !== 0 || job.parentReference !== null || pullBase === "never" || layer.platform !== undefined) return null;
+  if (!layer || index !== 0 || job.parentReference !== null || pullBase === "never") return null;
   const commands = layer.dockerfileCommands;
   // `FROM base` without a parent fails when the Dockerfile is rendered; there is nothing to pull.
   if (commands[0]?.trim() === "FROM base" || commands.some((line) => STAGE_PLATFORM.test(line))) return null;
@@ -88,7 +84,7 @@ export function prepullPlan(job: Job, index: number, pullBase: PullPolicy, insec
   // TLS as strict as any build of the job's pulls: a chain takes one setting for all its layers' registries.
   const tlsVerify = pullTls([...wanted, ...later].map(registryHostOf), insecureHosts).verify;
   const complete = images.length === wanted.length && later.length === 0;
-  return { images, policy: pullBase, tlsVerify, complete };
+  return { images, policy: pullBase, tlsVerify, platform: layer.platform, complete };
 }
 
 /** The build's pull policy, once the pre-pull (if any) has settled: it never pulls an image beside it. */
@@ -132,7 +128,7 @@ async function runPrepull(env: PrepullEnv, index: number, plan: PrepullPlan, sig
     const baseLogin = env.baseLogins.get(index);
     await writeAuthFile(authFile, [env.targetLogin, ...(baseLogin ? [baseLogin] : [])]);
     leave = await env.janitor.enter();
-    const request = { authFile, tlsVerify: plan.tlsVerify, platform: undefined, policy: plan.policy };
+    const request = { authFile, tlsVerify: plan.tlsVerify, platform: plan.platform, policy: plan.policy };
     const results = await Promise.all(plan.images.map((image) => pullOne(env, layer.key, { ...request, image }, signal)));
     pulled = results.every(Boolean);
   } catch (error) {
