@@ -10,13 +10,24 @@ import type { Job, JobLayer } from "@kiln-build/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { BuildBackend, PullRequest } from "../src/backends/types.ts";
 import { buildPullPolicy, type PrepullEnv, prepullPlan, startBasePrepull } from "../src/base-prepull.ts";
-import { layer as jobLayer } from "./helpers/jobs.ts";
 
 const HOST = "registry.kiln.test:5000";
 
-/** A layer of the test job, with a fixed key and target. */
 function layer(index: number, commands: string[], extra: Partial<JobLayer> = {}): JobLayer {
-  return jobLayer(index, "prepull", commands, HOST, { key: String(index).repeat(64), target: `${HOST}/ws/layers:${index}`, ...extra });
+  return {
+    key: String(index).repeat(64),
+    index,
+    dockerfileCommands: commands,
+    context: null,
+    secrets: [],
+    gpu: null,
+    buildArgs: {},
+    buildFunction: null,
+    pythonStandalone: null,
+    baseAuth: null,
+    target: `${HOST}/ws/layers:${index}`,
+    ...extra,
+  };
 }
 
 function job(layers: JobLayer[], parentReference: string | null = null): Job {
