@@ -72,11 +72,6 @@ export function pullTls(hosts: readonly string[], insecureHosts: readonly string
   return { verify: true, verifiedInsecure: insecure };
 }
 
-/** The registries pulled from without TLS verification: the runner's insecure ones, and the job's own when it is insecure. */
-export function insecurePullHosts(registry: { host: string; insecure: boolean }, configured: readonly string[]): string[] {
-  return registry.insecure ? [...configured, registry.host] : [...configured];
-}
-
 function readPulls(text: string, buildArgs: Record<string, string>): PulledImages {
   const ast = parseDockerfile(text);
   const { metaArgs, stages } = parseStages(ast);

@@ -72,7 +72,7 @@ export async function buildChain(
   const reader = members.find((m) => m.layer.context || m.layer.pythonStandalone || m.layer.buildFunction) ?? first;
   const request = await buildRequest(
     env,
-    { layer: last.layer, dir: last.inputs.dir, contextDir: reader.inputs.contextDir, parentReference, basePull: first.inputs.basePull },
+    { layer: last.layer, dir: last.inputs.dir, contextDir: reader.inputs.contextDir, parentReference },
     {
       dockerfileText: chain.text,
       secrets: pieces.flatMap((p) => (p.secret ? [p.secret] : [])),

@@ -83,7 +83,7 @@ type Execution = {
   /** The layer (or chain's first layer) building now, named by a failure that names none. */
   current: string | null;
   publishing: PublishQueue<LayerResult>;
-  /** Stops fetching layer inputs (and a root layer's base pre-pull), awaited before the job's files are removed. */
+  /** Stops fetching layer inputs ahead of the builds; awaited before the job's files are removed. */
   prefetch: AbortController;
   /** The job's builds in order: layer positions, a chain's together. */
   chains: number[][];
@@ -169,7 +169,7 @@ export class JobRun {
       this.#stopHeartbeats();
       clearTimeout(this.#deadlineTimer);
       run.prefetch.abort();
-      await Promise.allSettled(run.inputs.map((inputs) => inputs.then((i) => i.basePull)));
+      await Promise.allSettled(run.inputs);
       await removeJobFiles(this.#deps.config, run.files, this.#deps.logger);
     }
   }

@@ -1,18 +1,17 @@
 /**
- * One layer of a job, in phases the job can overlap (job-run.ts): `prepareLayerInputs` downloads and
- * safely extracts the context and places addPython, while a root layer's base images are pulled beside
- * it (base-prepull.ts); `layerPieces` prepares runFunction, writes the secret environment file and
- * renders the Dockerfile; `buildLayer` runs the backend's build of one layer (holding its GPUs only for
- * that; chain-build.ts builds several); `publishLayer` pushes, reads the digest and checks the pushed
- * manifest in the registry.
+ * One layer of a job, in phases the job can overlap (job-run.ts): `prepareLayerInputs`
+ * downloads and safely extracts the context and places addPython; `layerPieces` prepares
+ * runFunction, writes the secret environment file and renders the Dockerfile;
+ * `buildLayer` runs the backend's build of one layer (holding its GPUs only for that;
+ * chain-build.ts builds several); `publishLayer` pushes, reads the digest and checks the
+ * pushed manifest in the registry.
  */
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, JobLayer } from "@kiln-build/protocol";
 import type { BuildBackend, BuildRequest, SecretFile } from "./backends/types.ts";
 import { noteBaseDigests } from "./base-digests.ts";
-import { insecurePullHosts, pulledImages, pullTls } from "./base-images.ts";
-import { buildPullPolicy, startBasePrepull } from "./base-prepull.ts";
+import { pulledImages, pullTls } from "./base-images.ts";
 import { BlobCache } from "./blob-cache.ts";
 import type { RunnerConfig } from "./config.ts";
 import { rebuildContext } from "./context-rebuild.ts";
@@ -71,30 +70,28 @@ export type BuiltLayer = {
   pushed?: Promise<LayerResult>;
 };
 
-/** A layer's own directory, with its build context unpacked in `contextDir`, and its base images' pre-pull (base-prepull.ts). */
-export type LayerInputs = { dir: string; contextDir: string; basePull?: Promise<boolean> | undefined };
+/** A layer's own directory, with its build context unpacked in `contextDir`. */
+export type LayerInputs = { dir: string; contextDir: string };
 
 /**
- * Downloads and unpacks a layer's build context (and python-build-standalone) into its own directory,
- * a root layer's base images pulling meanwhile. Nothing here depends on the layers below, so a job
- * fetches each layer's inputs while the layer before it builds.
+ * Downloads and unpacks a layer's build context (and python-build-standalone) into the
+ * layer's own directory. Nothing here depends on the layers below, so a job fetches each
+ * layer's inputs while the layer before it builds.
  */
 export async function prepareLayerInputs(env: LayerBuildEnv, layer: JobLayer, index: number): Promise<LayerInputs> {
   const dir = path.join(env.workDir, `layer-${index}`);
   const contextDir = path.join(dir, "context");
   await mkdir(path.join(dir, "dockerfile"), { recursive: true, mode: 0o700 });
   await mkdir(contextDir, { mode: 0o755 });
-  const prepull = startBasePrepull(env, index);
   const end = layer.context || layer.pythonStandalone ? env.phases?.begin(layer.key, "inputs") : undefined;
   try {
     await fetchInputs(env, layer, dir, contextDir);
     end?.("ok");
   } catch (error) {
     end?.(failedOutcome(error).outcome);
-    await prepull?.stop();
     throw error;
   }
-  return { dir, contextDir, basePull: prepull?.settled };
+  return { dir, contextDir };
 }
 
 /** Downloads and unpacks the context, and places python-build-standalone, into the layer's directory. */
@@ -190,7 +187,7 @@ export async function layerPieces(
  */
 export async function buildRequest(
   env: LayerBuildEnv,
-  at: { layer: JobLayer; dir: string; contextDir: string; parentReference: string | null; basePull?: Promise<boolean> | undefined },
+  at: { layer: JobLayer; dir: string; contextDir: string; parentReference: string | null },
   pieces: {
     dockerfileText: string;
     secrets: SecretFile[];
@@ -203,9 +200,11 @@ export async function buildRequest(
   const { job, config, backend, shipper } = env;
   const dockerfile = path.join(at.dir, "dockerfile", "Dockerfile");
   await writeFile(dockerfile, pieces.dockerfileText, { mode: 0o600 });
-  const authFile = path.join(await mkdtemp(path.join(env.secretDir, "auth-")), "config.json");
+  const authDir = await mkdtemp(path.join(env.secretDir, "auth-"));
+  const authFile = path.join(authDir, "config.json");
   await writeAuthFile(authFile, [env.targetLogin, ...pieces.logins]);
-  const tls = pullTls(pieces.pullHosts, insecurePullHosts(job.registry, config.insecureRegistries));
+  const insecureHosts = job.registry.insecure ? [...config.insecureRegistries, job.registry.host] : config.insecureRegistries;
+  const tls = pullTls(pieces.pullHosts, insecureHosts);
   if (tls.verifiedInsecure.length > 0) {
     shipper.system(
       at.layer.key,
@@ -225,7 +224,7 @@ export async function buildRequest(
     authFile,
     pullTlsVerify: tls.verify,
     targetInsecure: job.registry.insecure,
-    pull: await buildPullPolicy(config.pullBase, at.parentReference, at.basePull),
+    pull: at.parentReference === null ? config.pullBase : "missing",
     metadataFile: path.join(at.dir, "digest"),
   };
 }
@@ -252,7 +251,7 @@ export async function buildLayer(
     });
     const request = await buildRequest(
       env,
-      { layer, dir: inputs.dir, contextDir: inputs.contextDir, parentReference, basePull: inputs.basePull },
+      { layer, dir: inputs.dir, contextDir: inputs.contextDir, parentReference },
       { ...pieces, secrets: pieces.secret ? [pieces.secret] : [], gpus: [...devices], stepImages: false },
     );
     shipper.system(layer.key, `building layer ${index + 1}/${job.layers.length} with ${backend.name}`);

@@ -111,45 +111,6 @@ describe("buildah backend", () => {
     ]);
   });
 
-  it("pulls ahead of a build with the build's storage, auth file, TLS setting and platform", () => {
-    const pull = { image: "docker.io/library/debian:12", authFile: request.authFile, tlsVerify: false, policy: "newer" as const };
-    expect(new BuildahBackend({ tmpDir: "/var/tmp/ws" }).pull({ ...pull, platform: "linux/arm64/v8" })).toEqual({
-      env: { TMPDIR: "/var/tmp/ws" },
-      argv: [
-        "buildah",
-        "--storage-driver",
-        "vfs",
-        "pull",
-        "--quiet",
-        "--authfile",
-        request.authFile,
-        "--tls-verify=false",
-        // `buildah pull` spells bud's `newer` as `ifnewer`.
-        "--policy=ifnewer",
-        "--retry",
-        "1",
-        "--retry-delay",
-        "100ms",
-        "--platform",
-        "linux/arm64/v8",
-        "docker.io/library/debian:12",
-      ],
-    });
-    const argv = backend.pull({ ...pull, tlsVerify: true, policy: "missing" }).argv;
-    expect(argv.slice(0, 7)).toEqual([
-      "buildah",
-      "--root",
-      "/var/lib/kiln/storage",
-      "--runroot",
-      "/run/kiln/storage",
-      "--storage-driver",
-      "vfs",
-    ]);
-    expect(argv).toContain("--tls-verify=true");
-    expect(argv).toContain("--policy=missing");
-    expect(argv).not.toContain("--platform");
-  });
-
   it("removes images and its own leftover containers", () => {
     expect(backend.remove("r/x:y").argv.slice(-3)).toEqual(["vfs", "rmi", "r/x:y"]);
     expect(backend.cleanup().argv.slice(-2)).toEqual(["rm", "--all"]);

@@ -4,7 +4,7 @@
 // --from` / `RUN --mount=from=` images included, unused stages left out; and the TLS decision
 // buildah's single --tls-verify flag allows.
 import { describe, expect, it } from "vitest";
-import { insecurePullHosts, pulledImages, pullTls } from "../src/base-images.ts";
+import { pulledImages, pullTls } from "../src/base-images.ts";
 
 const HTTP = "127.0.0.1:5000";
 
@@ -91,12 +91,5 @@ describe("pullTls", () => {
 
   it("verifies when nothing is pulled", () => {
     expect(pullTls([], [HTTP])).toEqual({ verify: true, verifiedInsecure: [] });
-  });
-});
-
-describe("insecurePullHosts", () => {
-  it("adds the job's own registry only when the job says it is insecure", () => {
-    expect(insecurePullHosts({ host: "kiln.example", insecure: false }, [HTTP])).toEqual([HTTP]);
-    expect(insecurePullHosts({ host: "127.0.0.1:8787", insecure: true }, [HTTP])).toEqual([HTTP, "127.0.0.1:8787"]);
   });
 });

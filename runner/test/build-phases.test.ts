@@ -1,8 +1,7 @@
 // The timeline's raw material from real buildah builds: `phases` events with each layer's base
-// pull (a root layer's is also pulled ahead), steps (with their Dockerfile lines), commit and
-// push, in order on the runner's clock, the failing step marked failed with its exit code, and
-// every span ended and delivered before the final event. A lone root layer, then a chain (two
-// layers in one buildah session).
+// pull, steps (with their Dockerfile lines), commit and push, in order on the runner's clock,
+// the failing step marked failed with its exit code, and every span ended and delivered before
+// the final event. A lone root layer, then a chain (two layers in one buildah session).
 import type { RunnerEvent, RunnerPhase } from "@kiln-build/protocol";
 import { describe, expect, it } from "vitest";
 import { Image } from "../../sdk/src/index.ts";
@@ -45,15 +44,13 @@ describe("phase spans from a buildah build", () => {
 
     const spans = spansByLayer(orchestrator.events);
     const [root, first, failing] = job.layers.map((l) => spans.get(l.key) ?? []);
-    // The root layer builds alone (its base pulled ahead, base-prepull.ts; its FROM step; buildah commits it), the next two as one chain.
+    // The root layer builds alone (its FROM pulls the base, buildah commits it), the next two as one chain.
     expect(root!.map((p) => [p.kind, p.outcome])).toEqual([
-      ["pull", "ok"],
       ["pull", "ok"],
       ["commit", "ok"],
       ["push", "ok"],
     ]);
-    expect(root!.map((p) => p.step)).toEqual([null, 1, null, null]);
-    expect(root![1]!.line).toMatch(/^FROM /);
+    expect(root![0]!.line).toMatch(/^FROM /);
     expect(first!.map((p) => [p.kind, p.outcome])).toEqual([
       ["pull", "ok"],
       ["step", "ok"],
@@ -69,14 +66,14 @@ describe("phase spans from a buildah build", () => {
     expect(failed!.step).toBe(failed!.totalSteps);
   }, 300_000);
 
-  it("reports a lone layer's pull ahead of the build, FROM step, commit and push", async () => {
+  it("reports a lone layer's pull, commit and push", async () => {
     const { orchestrator } = harness;
     orchestrator.events.length = 0;
     const job = await jobFromImage(Image.fromRegistry(harness.baseRef), { orchestrator, registryHost: harness.registry.host });
     expect((await dispatch(harness.runner.url, job, harness.secret)).status).toBe(202);
     expect(await orchestrator.final()).toMatchObject({ type: "succeeded" });
     const phases = spansByLayer(orchestrator.events).get(job.layers[0]!.key) ?? [];
-    expect(phases.map((p) => p.kind)).toEqual(["pull", "pull", "commit", "push"]);
+    expect(phases.map((p) => p.kind)).toEqual(["pull", "commit", "push"]);
     expect(phases.every((p) => p.outcome === "ok")).toBe(true);
     expectEndedInOrder(phases);
   }, 300_000);

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import type { GpuDevice } from "../gpu.ts";
 import type { Command } from "../process.ts";
-import { type BuildBackend, type BuildRequest, type ChainProgress, lastExitCode, type PullRequest, type StorageLocation } from "./types.ts";
+import { type BuildBackend, type BuildRequest, type ChainProgress, lastExitCode, type StorageLocation } from "./types.ts";
 
 // runc (via buildah's chroot isolation) copying itself into a sealed memfd can fail under load
 // with "Close_Fd sealing memfd copy: Device or resource busy" before the step's command starts.
@@ -87,30 +87,6 @@ export class BuildahBackend implements BuildBackend {
         request.metadataFile,
         request.target,
         `docker://${request.target}`,
-      ],
-    };
-  }
-
-  pull(request: PullRequest): Command {
-    return {
-      // Same storage, TMPDIR and auth file as the build, so the build finds what was pulled.
-      ...(this.#options.tmpDir ? { env: { TMPDIR: this.#options.tmpDir } } : {}),
-      argv: [
-        ...this.#global(),
-        "pull",
-        "--quiet",
-        "--authfile",
-        request.authFile,
-        `--tls-verify=${request.tlsVerify}`,
-        // `buildah pull` calls bud's `newer` policy `ifnewer`.
-        `--policy=${request.policy === "newer" ? "ifnewer" : request.policy}`,
-        // A pull that fails is left to the build, which retries as it always did; `--retry 0` means the default (3).
-        "--retry",
-        "1",
-        "--retry-delay",
-        "100ms",
-        ...(request.platform ? ["--platform", request.platform] : []),
-        request.image,
       ],
     };
   }

@@ -52,21 +52,6 @@ export type BuildRequest = {
   metadataFile: string;
 };
 
-/**
- * One image pulled into local storage ahead of a build (runner/src/base-prepull.ts), with the
- * login, TLS setting and platform the build would pull it with.
- */
-export type PullRequest = {
-  image: string;
-  /** Registry auth file, as in {@link BuildRequest}. */
-  authFile: string;
-  tlsVerify: boolean;
-  /** The build's platform (`--platform`); absent, the host's. */
-  platform?: string | undefined;
-  /** `never` pulls nothing, so it is no pull's policy. */
-  policy: Exclude<PullPolicy, "never">;
-};
-
 /** One way of building images (buildah, docker buildx, buildctl). */
 export interface BuildBackend {
   /** Name used in config and capabilities. */
@@ -77,11 +62,6 @@ export interface BuildBackend {
   build(request: BuildRequest): Command;
   /** The push command, or null when `build` already pushed. */
   push(request: BuildRequest): Command | null;
-  /**
-   * Pulls an image into the storage builds read, as a build would pull it; absent when builds
-   * pull inside a daemon (BuildKit) where a separate pull would not help them.
-   */
-  pull?(request: PullRequest): Command;
   /** Reads the pushed manifest digest after build/push. */
   digest(request: BuildRequest): Promise<string>;
   /** Removes the local image after the job, or null when nothing is kept locally. */
