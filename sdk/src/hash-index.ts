@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, readSync } from "node:fs";
-import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ExecutionError } from "./errors.ts";
@@ -22,15 +22,6 @@ const HEX64 = /^[0-9a-f]{64}$/;
 // One read buffer for every file hashed: reads are synchronous, so it is never shared, and
 // a buffer per file would leave thousands of megabytes for the collector.
 const readBuffer = Buffer.allocUnsafe(CHUNK);
-
-/**
- * Index files this process read or wrote, parsed, with the stamp of the file they came from: a
- * process that builds again (a watch loop, a notebook) reuses the rows while the file is
- * unchanged instead of parsing it again. Checked against the file's own stamp on every open.
- */
-type LoadedIndex = { fileStamp: string; writtenAtNs: bigint; paths: unknown[]; stamps: unknown[]; sha256: unknown[] };
-const loadedIndexes = new Map<string, LoadedIndex>();
-const LOADED_INDEXES_MAX = 8;
 
 /** A file's stamp key (see `FileStamp`) and the sha256 hex the file had with it. */
 type Row = [stamp: string, sha256Hex: string];
@@ -83,14 +74,12 @@ export class HashIndex {
 
   async #load(): Promise<void> {
     let text: string;
-    let info: BigIntStats;
+    let writtenAtNs: bigint;
     try {
       // One open file for both, so the write time is that of the bytes read (the index may be replaced meanwhile).
       const handle = await open(this.file, "r");
       try {
-        info = await handle.stat({ bigint: true });
-        const loaded = loadedIndexes.get(this.file);
-        if (loaded?.fileStamp === fileStamp(info).key) return this.#use(loaded);
+        writtenAtNs = (await handle.stat({ bigint: true })).mtimeNs;
         text = await handle.readFile("utf8");
       } finally {
         await handle.close();
@@ -109,16 +98,11 @@ export class HashIndex {
     if (version !== INDEX_VERSION || root !== this.#root) return;
     if (!Array.isArray(paths) || !Array.isArray(stamps) || !Array.isArray(sha256)) return;
     if (stamps.length !== paths.length || sha256.length !== paths.length) return;
-    this.#use(remember(this.file, { fileStamp: fileStamp(info).key, writtenAtNs: info.mtimeNs, paths, stamps, sha256 }));
-  }
-
-  /** Starts from `loaded`'s rows (never changed: this walk's rows are kept apart). */
-  #use(loaded: LoadedIndex): void {
-    this.#oldPaths = loaded.paths;
-    this.#used = new Uint8Array(loaded.paths.length);
-    this.#oldStamps = loaded.stamps;
-    this.#oldHexes = loaded.sha256;
-    this.#writtenAtNs = loaded.writtenAtNs;
+    this.#oldPaths = paths;
+    this.#used = new Uint8Array(paths.length);
+    this.#oldStamps = stamps;
+    this.#oldHexes = sha256;
+    this.#writtenAtNs = writtenAtNs;
   }
 
   /**
@@ -195,7 +179,7 @@ export class HashIndex {
   }
 
   /** This walk's rows in walk order (a path met twice keeps its last row), so the next walk finds them in turn. */
-  #toFile(): IndexFile & Pick<LoadedIndex, "paths" | "stamps" | "sha256"> {
+  #toFile(): IndexFile {
     const last = new Map<string, number>();
     for (let i = 0; i < this.#walkPaths.length; i++) last.set(this.#walkPaths[i]!, i);
     const paths: string[] = [];
@@ -223,13 +207,9 @@ export class HashIndex {
     const tmp = `${this.file}.${process.pid}.${crypto.randomUUID()}.tmp`;
     try {
       await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      const saved = this.#toFile();
-      await writeFile(tmp, JSON.stringify(saved), { mode: 0o600 });
-      const info = await stat(tmp, { bigint: true });
+      const body = JSON.stringify(this.#toFile());
+      await writeFile(tmp, body, { mode: 0o600 });
       await rename(tmp, this.file);
-      // The file renamed keeps its stamp; another process replacing it later gives the file another one.
-      const { paths, stamps, sha256 } = saved;
-      remember(this.file, { fileStamp: fileStamp(info).key, writtenAtNs: info.mtimeNs, paths, stamps, sha256 });
     } catch {
       await rm(tmp, { force: true }).catch(() => undefined);
     }
@@ -255,14 +235,6 @@ export function fileStamp(info: BigIntStats): FileStamp {
  * times faster than an object per file.
  */
 type IndexFile = { version?: unknown; root?: unknown; paths?: unknown; stamps?: unknown; sha256?: unknown };
-
-/** Keeps `loaded` as the parsed rows of `file`, the oldest of too many dropped; returns it. */
-function remember(file: string, loaded: LoadedIndex): LoadedIndex {
-  loadedIndexes.delete(file);
-  loadedIndexes.set(file, loaded);
-  if (loadedIndexes.size > LOADED_INDEXES_MAX) loadedIndexes.delete(loadedIndexes.keys().next().value!);
-  return loaded;
-}
 
 /** Reads the open file to its end, hashing it; it must be exactly `sizeBytes` long. */
 function hashOpenFile(fd: number, sizeBytes: number, displayPath: string): string {
