@@ -91,40 +91,38 @@ export async function encodeContextManifest(manifest: ContextManifest): Promise<
 }
 
 /**
- * RFC 8785 canonical JSON of a manifest, written out for its three fixed entry shapes (keys
- * in code-unit order, strings as `JSON.stringify` writes them, integers as decimals): the
- * same text `canonicalize` gives, at a fraction of its cost for 100,000 entries, since no
- * key lists are sorted per object. Like `canonicalize`, refuses a lone surrogate.
+ * RFC 8785 canonical JSON of a manifest: the same text `canonicalize` gives, at a fraction of
+ * its cost for 100,000 entries. Each entry is copied into an object whose keys are inserted in
+ * code-unit order, so one native `JSON.stringify` writes the canonical text: it escapes
+ * strings and writes integers exactly as RFC 8785 does. Like `canonicalize`, refuses a lone
+ * surrogate and a number that is not finite (which `JSON.stringify` would write as null).
  */
 export function canonicalManifestJson(manifest: ContextManifest): string {
-  const parts: string[] = new Array(manifest.entries.length);
-  for (let i = 0; i < manifest.entries.length; i++) {
+  const entries: object[] = new Array(manifest.entries.length);
+  for (let i = 0; i < entries.length; i++) {
     const entry = manifest.entries[i]!;
-    const path = jsonString(entry.path);
-    if (entry.type === "dir") parts[i] = `{"mode":${jsonNumber(entry.mode)},"path":${path},"type":"dir"}`;
+    if (entry.type === "dir") entries[i] = { mode: finite(entry.mode), path: entry.path, type: "dir" };
     else if (entry.type === "file") {
-      parts[i] =
-        `{"mode":${jsonNumber(entry.mode)},"path":${path},"sha256":${jsonString(entry.sha256)},` +
-        `"size":${jsonNumber(entry.size)},"type":"file"}`;
-    } else parts[i] = `{"path":${path},"target":${jsonString(entry.target)},"type":"symlink"}`;
+      entries[i] = { mode: finite(entry.mode), path: entry.path, sha256: entry.sha256, size: finite(entry.size), type: "file" };
+    } else entries[i] = { path: entry.path, target: entry.target, type: "symlink" };
   }
-  return `{"entries":[${parts.join(",")}],"version":${jsonNumber(manifest.version)}}`;
+  const json = JSON.stringify({ entries, version: finite(manifest.version) });
+  // JSON.stringify writes a lone surrogate as `\udXXX`: only then is the exact (slower) check needed.
+  if (json.includes("\\ud") && manifest.entries.some(hasLoneSurrogate)) throw new Error("Lone surrogate is not allowed");
+  return json;
 }
 
 // In a `u` regular expression a paired surrogate is one astral code point, so only lone ones match.
 const LONE_SURROGATE = /\p{Cs}/u;
 
-function jsonString(value: string): string {
-  const json = JSON.stringify(value);
-  // JSON.stringify writes a lone surrogate as `\udXXX`: only then is the exact (slower) check needed.
-  if (json.includes("\\ud") && LONE_SURROGATE.test(value)) throw new Error("Lone surrogate is not allowed");
-  return json;
+function hasLoneSurrogate(entry: ContextManifestEntry): boolean {
+  const strings = entry.type === "file" ? [entry.path, entry.sha256] : entry.type === "symlink" ? [entry.path, entry.target] : [entry.path];
+  return strings.some((value) => LONE_SURROGATE.test(value));
 }
 
-// ECMAScript's Number-to-string, as JSON.stringify and RFC 8785 write numbers.
-function jsonNumber(value: number): string {
+function finite(value: number): number {
   if (!Number.isFinite(value)) throw new Error(`${value} is not allowed`);
-  return String(value);
+  return value;
 }
 
 /** Parses manifest bytes; returns null for anything that is not a valid manifest. */

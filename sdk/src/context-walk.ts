@@ -7,14 +7,13 @@
  * no promise per entry) and iterative, so it can stop after any entry and go on later: the
  * async walk and `collectContextEntries` run it in slices and let the event loop in between.
  */
-import fs, { type BigIntStats, type Dirent, promises as fsp } from "node:fs";
+import fs, { type Dirent, promises as fsp, type Stats } from "node:fs";
 import path from "node:path";
 import { setImmediate } from "node:timers/promises";
 import { type Decision, PatternFilter } from "./context-filter.ts";
 import type { ContextEntry } from "./context-tar.ts";
 import { type IgnoreFileLookup, ignoreFileCandidates, parseDockerignore } from "./dockerignore.ts";
 import { InvalidError, NotFoundError } from "./errors.ts";
-import { fileStamp } from "./hash-index.ts";
 import { type IgnorePredicate, type IgnoreSpec, type MatchInfo, toIgnorePredicate } from "./pattern-matcher.ts";
 
 /**
@@ -48,7 +47,7 @@ type Frame = {
   listedByPatterns: boolean;
   listed: boolean;
   /** The directory's lstat once taken; null when it vanished. */
-  stats: BigIntStats | null | undefined;
+  stats: Stats | null | undefined;
 };
 
 /** A directory being read: its sorted entries and how far the walk got. */
@@ -125,9 +124,9 @@ function isNotExist(err: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
-const LSTAT_OPTIONS = { bigint: true, throwIfNoEntry: false } as const;
+const LSTAT_OPTIONS = { throwIfNoEntry: false } as const;
 
-function lstatOrNull(abs: string): BigIntStats | null {
+function lstatOrNull(abs: string): Stats | null {
   try {
     // Vanished since readdir: fsutil skips such entries too.
     return fs.lstatSync(abs, LSTAT_OPTIONS) ?? null;
@@ -156,16 +155,15 @@ function compareNames(a: string, b: string): number {
 
 const compareDirents = (a: Dirent, b: Dirent): number => compareNames(a.name, b.name);
 
-function toEntry(rel: string, abs: string, st: BigIntStats): ContextWalkEntry | null {
-  // The type from the mode as a number: BigIntStats' isFile() and friends compute with BigInts.
-  const fullMode = Number(st.mode);
-  const mode = fullMode & 0o7777;
-  const format = fullMode & fs.constants.S_IFMT;
+function toEntry(rel: string, abs: string, st: Stats): ContextWalkEntry | null {
+  const mode = st.mode & 0o7777;
+  const format = st.mode & fs.constants.S_IFMT;
   if (format === fs.constants.S_IFDIR) return { path: rel, absPath: abs, type: "dir", mode, size: 0 };
-  if (format === fs.constants.S_IFREG) return { path: rel, absPath: abs, type: "file", mode, size: Number(st.size), stamp: fileStamp(st) };
+  // The lstat itself is the hash index's stamp of the file (no copy per file).
+  if (format === fs.constants.S_IFREG) return { path: rel, absPath: abs, type: "file", mode, size: st.size, stamp: st };
   if (format === fs.constants.S_IFLNK) {
     const linkTarget = fs.readlinkSync(abs);
-    return { path: rel, absPath: abs, type: "symlink", mode, size: Number(st.size), linkTarget };
+    return { path: rel, absPath: abs, type: "symlink", mode, size: st.size, linkTarget };
   }
   // Sockets, FIFOs and devices have no place in an uploaded context; reading a FIFO would hang.
   return null;
@@ -225,7 +223,7 @@ class Walker {
     }
     if (decision.prune) return;
     const listNow = !decision.skip && passesIgnore;
-    let stats: BigIntStats | null | undefined;
+    let stats: Stats | null | undefined;
     if (listNow) {
       stats = lstatOrNull(abs);
       if (stats === null) return;
