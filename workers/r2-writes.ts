@@ -8,8 +8,6 @@
  * handed straight to R2 is piped natively; the re-read costs two calls per MiB there.
  */
 
-import { digestOfBytes } from "@kiln-build/protocol";
-
 /** Size of the pieces a streamed body is re-read in before it reaches R2. */
 export const WRITE_PIECE_BYTES = 1024 * 1024;
 
@@ -68,13 +66,9 @@ export async function writeInPieces<T>(
 }
 
 /**
- * Puts `body` at `key` only when its sha256 is `sha256Hex`: on a mismatch nothing is stored and
- * this returns null. A streamed body must be `length` bytes long (a request body's
- * Content-Length, an R2 object's size), else this rejects and stores nothing. A streamed body
- * is hashed here on its way to R2, in 1 MiB pieces, and its last piece reaches R2 only once the
- * digest matches, so a put that would store the wrong bytes never completes: R2's own sha256
- * check would hash every byte a second time (under `wrangler dev`, 8-13% of a put). A buffered
- * body is small and left to R2's check.
+ * Puts `body` at `key` with R2 checking its sha256 (`sha256Hex`): R2 stores nothing on a
+ * mismatch, and this returns null. A streamed body must be `length` bytes long (a request
+ * body's Content-Length, an R2 object's size); it is re-read in large pieces on the way.
  */
 export async function putChecked(
   bucket: R2Bucket,
@@ -84,59 +78,17 @@ export async function putChecked(
   sha256Hex: string,
   options: Omit<R2PutOptions, "sha256"> = {},
 ): Promise<R2Object | null> {
-  if (body instanceof ReadableStream) return putHashedOnTheWay(bucket, key, body, length, sha256Hex, options);
-  return bucket.put(key, body, { ...options, sha256: sha256Hex }).then(
-    (object) => object,
-    (error: unknown) => {
-      if (isChecksumMismatch(error)) return null;
-      throw error;
-    },
-  );
+  const put = (value: ReadableStream | ArrayBuffer | Uint8Array) =>
+    bucket.put(key, value, { ...options, sha256: sha256Hex }).then(
+      (object) => object,
+      (error: unknown) => {
+        if (isChecksumMismatch(error)) return null;
+        throw error;
+      },
+    );
+  return body instanceof ReadableStream ? writeInPieces(body, length, put) : put(body);
 }
 
-/** Why a streamed put stopped before its last piece: the bytes hash to another digest. */
-class DigestMismatch extends Error {}
-
-async function putHashedOnTheWay(
-  bucket: R2Bucket,
-  key: string,
-  body: ReadableStream<Uint8Array>,
-  length: number,
-  sha256Hex: string,
-  options: R2PutOptions,
-): Promise<R2Object | null> {
-  const fixed = new FixedLengthStream(length);
-  const writer = fixed.writable.getWriter();
-  const stored = bucket.put(key, fixed.readable, options);
-  const hash = new crypto.DigestStream("SHA-256");
-  const hashWriter = hash.getWriter();
-  const expected = `sha256:${sha256Hex}`;
-  const checkDigest = async () => {
-    await hashWriter.close();
-    if (digestOfBytes(await hash.digest) !== expected) throw new DigestMismatch();
-  };
-  let received = 0;
-  try {
-    await forEachPiece(body, async (piece) => {
-      received += piece.byteLength;
-      if (received > length) throw new RangeError(`the body is longer than its length, ${length} bytes`);
-      await hashWriter.write(piece);
-      if (received === length) await checkDigest();
-      await writer.write(piece);
-    });
-    if (received < length) throw new RangeError(`the body ended after ${received} of its ${length} bytes`);
-    if (length === 0) await checkDigest();
-    await writer.close();
-    return await stored;
-  } catch (error) {
-    await writer.abort(error).catch(() => undefined);
-    await stored.catch(() => undefined);
-    await hashWriter.abort(error).catch(() => undefined);
-    await hash.digest.catch(() => undefined);
-    if (error instanceof DigestMismatch) return null;
-    throw error;
-  }
-}
 /** R2 reports a failed `sha256` check as error 10037 ("The SHA-256 checksum you specified did not match"). */
 function isChecksumMismatch(error: unknown): boolean {
   const message = String((error as Error)?.message ?? error);

@@ -73,6 +73,9 @@ describe("PUT /v1/contexts/:digest", () => {
     expect(await response.json()).toEqual({ digest, sizeBytes: 4096 });
     const object = await env.CONTEXTS.get(`contexts/sha256/${digest.slice(7)}`);
     expect(new Uint8Array(await object!.arrayBuffer())).toEqual(data);
+    expect(
+      object!.checksums.sha256 && [...new Uint8Array(object!.checksums.sha256)].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    ).toBe(digest.slice(7));
     const row = await env.DB.prepare("SELECT size_bytes FROM context_uploads WHERE workspace_id = ? AND digest = ?")
       .bind(workspace.id, digest)
       .first();
