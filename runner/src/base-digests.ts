@@ -8,7 +8,7 @@
  * that one (measured in the real-stack test). The digests go to the orchestrator before the
  * `sbom` report, so the provenance records what was built on. Best effort, never fails a job.
  */
-import type { BaseDigestsReport, JobLayer } from "@kiln-build/protocol";
+import { type BaseDigestsReport, DEFAULT_PLATFORM, type JobLayer } from "@kiln-build/protocol";
 import type { BuildBackend } from "./backends/types.ts";
 import { pulledImages } from "./base-images.ts";
 import type { EventClient } from "./event-client.ts";
@@ -95,7 +95,7 @@ export async function noteBaseDigests(env: BaseDigestEnv, layer: JobLayer): Prom
         fetch: registryFetch(env.config.caFile),
         ...(env.signal ? { signal: env.signal } : {}),
       };
-      const digest = await registryDigestOf(reference, imageId, layer.platform ?? "linux/amd64", session);
+      const digest = await registryDigestOf(reference, imageId, layer.platform ?? DEFAULT_PLATFORM, session);
       if (digest && list.length < 64) list.push({ layerKey: layer.key, reference, digest });
       else
         env.shipper.system(layer.key, `base image ${reference}: its registry no longer serves the pulled image; recorded without digest`);

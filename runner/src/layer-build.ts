@@ -8,7 +8,7 @@
  */
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Job, JobLayer } from "@kiln-build/protocol";
+import { DEFAULT_PLATFORM, type Job, type JobLayer } from "@kiln-build/protocol";
 import type { BuildBackend, BuildRequest, SecretFile } from "./backends/types.ts";
 import { noteBaseDigests } from "./base-digests.ts";
 import { pulledImages, pullTls } from "./base-images.ts";
@@ -217,7 +217,9 @@ export async function buildRequest(
     target: at.layer.target,
     buildArgs: at.layer.buildArgs,
     stage: layerStage(at.layer) ?? undefined,
-    platform: at.layer.platform,
+    // Always named, the default too: buildah then looks a base up by platform, so a base name
+    // another platform's build pulled into the same storage is never taken for this one's.
+    platform: at.layer.platform ?? DEFAULT_PLATFORM,
     secrets: pieces.secrets,
     stepImages: pieces.stepImages,
     gpus: pieces.gpus,
