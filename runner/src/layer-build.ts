@@ -217,8 +217,7 @@ export async function buildRequest(
     target: at.layer.target,
     buildArgs: at.layer.buildArgs,
     stage: layerStage(at.layer) ?? undefined,
-    // Always named, the default too: buildah then looks a base up by platform, so a base name
-    // another platform's build pulled into the same storage is never taken for this one's.
+    // Named even when default: buildah then looks bases up by platform, never taking another platform's pull of the name.
     platform: at.layer.platform ?? DEFAULT_PLATFORM,
     secrets: pieces.secrets,
     stepImages: pieces.stepImages,

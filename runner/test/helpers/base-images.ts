@@ -31,14 +31,38 @@ export async function testStorage(): Promise<TestStorage> {
 
 /** The busybox rootfs (static busybox plus its applet links), built once. */
 export async function busyboxRootfs(): Promise<string> {
-  return cached("busybox-rootfs", async (dir) => {
-    for (const d of ["bin", "tmp", "etc", "root", "usr/bin", "usr/local/bin"]) await mkdir(path.join(dir, d), { recursive: true });
-    await copyFile("/bin/busybox", path.join(dir, "bin", "busybox"));
-    const applets = execFileSync("/bin/busybox", ["--list"], { encoding: "utf8" }).split("\n").filter(Boolean);
-    for (const applet of applets) if (applet !== "busybox") await symlink("busybox", path.join(dir, "bin", applet));
-    await writeFile(path.join(dir, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
-    await writeFile(path.join(dir, "etc", "group"), "root:x:0:\n");
+  return cached("busybox-rootfs", (dir) => busyboxTree(dir, "/bin/busybox"));
+}
+
+/**
+ * An arm64 busybox rootfs, built once: the binary of Debian's `busybox-static:arm64` (`apt-get
+ * download` and `dpkg-deb -x`, no emulation needed), with the applet links of the host's busybox
+ * (the same release). Needs `dpkg --add-architecture arm64 && apt-get update`.
+ */
+export async function arm64BusyboxRootfs(): Promise<string> {
+  return cached("busybox-rootfs-arm64", async (dir) => {
+    const download = await mkdtemp(path.join(tmpdir(), "kiln-arm64-deb-"));
+    try {
+      execFileSync("apt-get", ["download", "-q", "busybox-static:arm64"], { cwd: download, stdio: "pipe" });
+      const deb = readdirSync(download).find((f) => f.endsWith("_arm64.deb"));
+      if (!deb)
+        throw new Error("apt-get download busybox-static:arm64 gave no package; run `dpkg --add-architecture arm64 && apt-get update`");
+      execFileSync("dpkg-deb", ["-x", path.join(download, deb), path.join(download, "x")]);
+      await busyboxTree(dir, path.join(download, "x/bin/busybox"));
+    } finally {
+      await rm(download, { recursive: true, force: true });
+    }
   });
+}
+
+/** Fills `dir` with a busybox binary, the host busybox's applet links to it, and a root user. */
+async function busyboxTree(dir: string, binary: string): Promise<void> {
+  for (const d of ["bin", "tmp", "etc", "root", "usr/bin", "usr/local/bin"]) await mkdir(path.join(dir, d), { recursive: true });
+  await copyFile(binary, path.join(dir, "bin", "busybox"));
+  const applets = execFileSync("/bin/busybox", ["--list"], { encoding: "utf8" }).split("\n").filter(Boolean);
+  for (const applet of applets) if (applet !== "busybox") await symlink("busybox", path.join(dir, "bin", applet));
+  await writeFile(path.join(dir, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+  await writeFile(path.join(dir, "etc", "group"), "root:x:0:\n");
 }
 
 /** A Debian bookworm `minbase` rootfs from debootstrap against this machine's apt mirror, built once. */
@@ -102,6 +126,37 @@ export async function pushRootfsImage(rootfs: string, reference: string, storage
     ]);
     return readFileSync(path.join(work, "digest"), "utf8").trim();
   } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Builds one `FROM scratch` + rootfs image per platform (`platform -> rootfs`) into a buildah
+ * manifest list and pushes it whole as `reference`, an OCI index (plain HTTP registry, optional
+ * `user:password`). A `.complete` cache marker inside a rootfs is left out.
+ */
+export async function pushMultiPlatformImage(
+  rootfsByPlatform: Record<string, string>,
+  reference: string,
+  storage: TestStorage,
+  creds?: string,
+): Promise<string> {
+  const work = await mkdtemp(path.join(tmpdir(), "kiln-multiarch-"));
+  const global = ["buildah", "--root", storage.root, "--runroot", storage.runRoot, "--storage-driver", "vfs"];
+  const list = path.basename(work).toLowerCase();
+  try {
+    await writeFile(path.join(work, "Dockerfile"), "FROM scratch\nCOPY . /\n");
+    await writeFile(path.join(work, "ignore"), ".complete\n");
+    await run([...global, "manifest", "create", list]);
+    for (const [platform, rootfs] of Object.entries(rootfsByPlatform)) {
+      const bud = ["bud", "--quiet", "--isolation", "chroot", "--platform", platform, "--manifest", list];
+      await run([...global, ...bud, "--ignorefile", path.join(work, "ignore"), "-f", path.join(work, "Dockerfile"), rootfs]);
+    }
+    const push = ["manifest", "push", "--all", "--quiet", "--tls-verify=false", ...(creds ? ["--creds", creds] : [])];
+    await run([...global, ...push, list, `docker://${reference}`]);
+    return reference;
+  } finally {
+    await run([...global, "manifest", "rm", list]).catch(() => undefined);
     await rm(work, { recursive: true, force: true });
   }
 }
