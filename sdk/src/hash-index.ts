@@ -1,9 +1,9 @@
 /**
  * The local hash index (docs/decisions/0022): per context root, each file's stat tuple (size,
- * mtime and ctime, inode, mode) and the sha256 it had, like git's index, so an
- * unchanged tree costs a stat walk. Git's "racily clean" rule applies: a file whose mtime is
- * not older than the index file's own mtime may have changed within the same clock tick after
- * it was hashed, so its cached hash is not trusted. The index is replaced atomically (a
+ * mtime and ctime, inode, mode) and the sha256 it had, like git's index, so an unchanged tree
+ * costs a stat walk. Git's "racily clean" rule applies: a file whose mtime is not older than
+ * the index file's own mtime may have changed within the same clock tick after it was hashed,
+ * so its cached hash is not trusted. The index is replaced atomically (a
  * temporary file renamed over it), so a crash mid-write or two concurrent builds leave either
  * the old or a new complete index; a corrupt or foreign one is ignored, never trusted.
  */
@@ -44,10 +44,9 @@ export class HashIndex {
   readonly stats: HashIndexStats = { cached: 0, hashed: 0 };
   #root: string;
   // The saved rows as read, in the order of the walk that wrote them: paths, stamps
-  // (`STAMP_FIELDS` numbers per row, compared with ===, so a value that is not a number never
-  // matches) and sha256 digests (32 bytes per row). A walk of the same tree asks for the files
-  // in the same order, so the next row is tried first; `#oldAt` (path -> position) is built
-  // only when that guess misses.
+  // (`STAMP_FIELDS` float64s per row) and sha256 digests (32 bytes per row). A walk of the same
+  // tree asks for the files in the same order, so the next row is tried first; `#oldAt`
+  // (path -> position) is built only when that guess misses.
   #oldPaths: unknown[] = [];
   #oldStamps = new Float64Array(0);
   #oldDigests = Buffer.alloc(0);
