@@ -14,6 +14,7 @@ import { type Decision, PatternFilter } from "./context-filter.ts";
 import type { ContextEntry } from "./context-tar.ts";
 import { type IgnoreFileLookup, ignoreFileCandidates, parseDockerignore } from "./dockerignore.ts";
 import { InvalidError, NotFoundError } from "./errors.ts";
+import { fileStamp } from "./hash-index.ts";
 import { type IgnorePredicate, type IgnoreSpec, type MatchInfo, toIgnorePredicate } from "./pattern-matcher.ts";
 
 /**
@@ -159,8 +160,7 @@ function toEntry(rel: string, abs: string, st: Stats): ContextWalkEntry | null {
   const mode = st.mode & 0o7777;
   const format = st.mode & fs.constants.S_IFMT;
   if (format === fs.constants.S_IFDIR) return { path: rel, absPath: abs, type: "dir", mode, size: 0 };
-  // The lstat itself is the hash index's stamp of the file (no copy per file).
-  if (format === fs.constants.S_IFREG) return { path: rel, absPath: abs, type: "file", mode, size: st.size, stamp: st };
+  if (format === fs.constants.S_IFREG) return { path: rel, absPath: abs, type: "file", mode, size: st.size, stamp: fileStamp(st) };
   if (format === fs.constants.S_IFLNK) {
     const linkTarget = fs.readlinkSync(abs);
     return { path: rel, absPath: abs, type: "symlink", mode, size: st.size, linkTarget };

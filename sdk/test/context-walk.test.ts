@@ -229,7 +229,7 @@ describe("walkContext", () => {
     expect(listing(walked)).toEqual(["dir a", "dir a/b", "file a/b/f", "symlink link", "file top"]);
     const file = walked.find((e) => e.path === "a/b/f")!;
     const st = await fsp.lstat(file.absPath);
-    expect(file.stamp).toMatchObject({ size: 5, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode });
+    expect(file.stamp).toEqual({ size: 5, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode });
     expect(walked.filter((e) => e.type !== "file").every((e) => e.stamp === undefined)).toBe(true);
   });
 
