@@ -238,8 +238,8 @@ export class HashIndex {
 }
 
 /**
- * What the index compares of a file: a plain (not bigint) `lstat` or `fstat`, of which size,
- * mtime, ctime, inode and mode count. Times are the milliseconds Node derives from seconds and
+ * What the index compares of a file: size, mtime, ctime, inode and mode, from a plain (not
+ * bigint) `lstat` or `fstat`. Times are the milliseconds Node derives from seconds and
  * nanoseconds, exact to about 0.25 µs at today's dates: a file rewritten after it was hashed
  * gets a later mtime and ctime by at least the time the hash took to read it, far more than that.
  * BigInt stats would keep every nanosecond at a third more time per file for the walk.
