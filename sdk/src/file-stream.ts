@@ -3,7 +3,14 @@
  * `Blob` of files (`openAsBlob`) or `createReadStream` behind `Readable.toWeb` read ahead of a
  * slower socket by megabytes (measured here: 4.5 MiB for a 10 MB batch, 8 to 20 MiB for a 60 MB
  * file), and an upload sends four requests at once; this stream holds one chunk.
+ *
+ * Files that fit in one chunk (most of a batch) are read whole with synchronous calls, as
+ * many as fit together in one chunk. Each pull still reads at most one chunk, so the event loop
+ * waits no longer than one 256 KiB read; in exchange a small file no longer costs four promise
+ * round trips, and a request body half as many chunks. On bench:context-delta's 10,000-file,
+ * 1 GiB first upload, the SDK's allocations halved (256 MB to 130 MB, sampled by V8).
  */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { ExecutionError } from "./errors.ts";
 
@@ -11,7 +18,7 @@ import { ExecutionError } from "./errors.ts";
 export type FileSegment = { absPath: string; path: string; fileSize: number; start: number; length: number };
 
 /** Bytes read per pull: large enough for throughput, small enough to hold. */
-const CHUNK_BYTES = 256 * 1024;
+export const CHUNK_BYTES = 256 * 1024;
 
 /** What goes before the segments, and who hears of each file chunk as the request takes it. */
 export type SegmentsStreamOptions = { head?: Uint8Array | undefined; onBytes?: ((bytes: number) => void) | undefined };
@@ -56,11 +63,33 @@ export function segmentsStream(segments: readonly FileSegment[], options: Segmen
     { highWaterMark: 0 },
   );
 
+  /**
+   * The segments from the current one that each fit in one chunk, as many as fit in one
+   * together, read whole into one buffer; the first always fits.
+   */
+  function readSmallRun(): Uint8Array {
+    let end = index;
+    let total = 0;
+    for (let next = segments[end]; next && next.length <= CHUNK_BYTES - total; next = segments[++end]) total += next.length;
+    const buffer = new Uint8Array(total);
+    for (let at = 0; index < end; index++) {
+      const segment = segments[index]!;
+      readSmallSegment(segment, buffer.subarray(at, at + segment.length));
+      at += segment.length;
+    }
+    return buffer;
+  }
+
   /** The next chunk of the current segment, moving on to the next segment at its end; null after the last. */
   async function nextChunk(): Promise<Uint8Array | null> {
     for (;;) {
       const segment = segments[index];
       if (!segment) return null;
+      if (file === null && offset === 0 && segment.length <= CHUNK_BYTES) {
+        const run = readSmallRun();
+        if (run.byteLength > 0) return run;
+        continue;
+      }
       file ??= await openSegment(segment);
       const want = Math.min(CHUNK_BYTES, segment.length - offset);
       if (want === 0) {
@@ -75,6 +104,27 @@ export function segmentsStream(segments: readonly FileSegment[], options: Segmen
       offset += bytesRead;
       return bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
     }
+  }
+}
+
+/** All of a segment of at most one chunk into `into`, read with synchronous calls (see the module comment). */
+function readSmallSegment(segment: FileSegment, into: Uint8Array): void {
+  let fd: number;
+  try {
+    fd = openSync(segment.absPath, "r");
+  } catch (error) {
+    throw modified(segment, "it could not be opened", error);
+  }
+  try {
+    const { size } = fstatSync(fd);
+    if (size !== segment.fileSize) throw modified(segment, `expected ${segment.fileSize} bytes, found ${size}`);
+    for (let got = 0; got < segment.length; ) {
+      const n = readSync(fd, into, got, segment.length - got, segment.start + got);
+      if (n === 0) throw modified(segment, `it ended ${segment.length - got} bytes early`);
+      got += n;
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

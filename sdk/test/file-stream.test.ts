@@ -10,7 +10,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KilnClient } from "../src/client.ts";
 import { ExecutionError } from "../src/errors.ts";
-import { type FileSegment, segmentsLength, segmentsStream } from "../src/file-stream.ts";
+import { CHUNK_BYTES, type FileSegment, segmentsLength, segmentsStream } from "../src/file-stream.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -40,6 +40,18 @@ describe("segmentsStream", () => {
     expect(sha(sent)).toBe(sha(Buffer.concat([head, a.subarray(100, 600_100), b])));
   });
 
+  it("sends segments of every size on both read paths, empty files and a part of a large file included", async () => {
+    const chunk = CHUNK_BYTES;
+    const files = [patterned(0, 6), patterned(1, 7), patterned(chunk, 8), patterned(chunk + 1, 9), patterned(3 * chunk, 10)];
+    const segments = await Promise.all(files.map((bytes, i) => fileSegment(`f${i}.bin`, bytes)));
+    // A one-chunk slice from the middle of the large file, and an empty file between two others.
+    segments.push({ ...segments[4]!, start: chunk + 5, length: chunk - 10 }, segments[0]!, segments[1]!);
+    const expected = Buffer.concat([...files, files[4]!.subarray(chunk + 5, 2 * chunk - 5), files[0]!, files[1]!]);
+    const sent = Buffer.from(await new Response(segmentsStream(segments)).arrayBuffer());
+    expect(sent.byteLength).toBe(segmentsLength(segments));
+    expect(sha(sent)).toBe(sha(expected));
+  });
+
   it("reads nothing ahead of the consumer", async () => {
     const segments = [await fileSegment("big.bin", patterned(4 * 1024 * 1024, 3))];
     let read = 0;
@@ -47,7 +59,7 @@ describe("segmentsStream", () => {
     const first = await reader.read();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(read).toBe(first.value!.byteLength);
-    expect(read).toBeLessThanOrEqual(256 * 1024);
+    expect(read).toBeLessThanOrEqual(CHUNK_BYTES);
     await reader.cancel();
   });
 
@@ -55,6 +67,31 @@ describe("segmentsStream", () => {
     const segment = await fileSegment("a.bin", patterned(5000, 4));
     await writeFile(segment.absPath, patterned(5001, 4));
     await expect(new Response(segmentsStream([segment])).arrayBuffer()).rejects.toThrow(/a\.bin: file modified during build/);
+    const large = await fileSegment("large.bin", patterned(600_000, 4));
+    await truncate(large.absPath, 500_000);
+    await expect(new Response(segmentsStream([large])).arrayBuffer()).rejects.toThrow(
+      /large\.bin: file modified during build \(expected 600000 bytes, found 500000\)/,
+    );
+  });
+
+  it("fails with an ExecutionError when a file is gone", async () => {
+    const first = await fileSegment("first.bin", patterned(10, 1));
+    const gone = await fileSegment("gone.bin", patterned(10, 2));
+    await rm(gone.absPath);
+    await expect(new Response(segmentsStream([first, gone])).arrayBuffer()).rejects.toThrow(
+      /gone\.bin: file modified during build \(it could not be opened\)/,
+    );
+  });
+
+  it("sends small files together, a chunk at a time", async () => {
+    const files = Array.from({ length: 40 }, (_, i) => patterned(10_000, i));
+    const segments = await Promise.all(files.map((bytes, i) => fileSegment(`s${i}.bin`, bytes)));
+    const chunks: number[] = [];
+    const sent = Buffer.from(await new Response(segmentsStream(segments, { onBytes: (n) => chunks.push(n) })).arrayBuffer());
+    expect(sha(sent)).toBe(sha(Buffer.concat(files)));
+    // 400,000 bytes: fewer chunks than files, none larger than a chunk.
+    expect(chunks.length).toBeLessThan(files.length / 4);
+    expect(Math.max(...chunks)).toBeLessThanOrEqual(CHUNK_BYTES);
   });
 });
 
